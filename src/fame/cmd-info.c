@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* fame info: what this node (or host process) sees of FAM, through fame_open(). */
+#include <inttypes.h>
+#include <json-c/json.h>
+#include <stdio.h>
+
+#include "fame.h"
+#include "verbs.h"
+
+int cmd_info(const struct verb *v, int argc, char **argv) {
+        enum { O_PATH = 0x100, O_JSON };
+        static const struct option options[] = {
+                { "path", required_argument, NULL, O_PATH },
+                { "json", no_argument, NULL, O_JSON },
+                {}
+        };
+        const char *path = NULL;
+        bool first = true, json = false;
+        struct fame *fam = NULL;
+        int c, r;
+
+        while ((c = verb_getopt(v, argc, argv, "", options, &first)) != -1) {
+                switch (c) {
+                case O_PATH:
+                        path = optarg;
+                        break;
+                case O_JSON:
+                        json = true;
+                        break;
+                default:
+                        return -EINVAL;
+                }
+        }
+        r = verb_check_args(v, argc - optind);
+        if (r < 0)
+                return r;
+        r = fame_open(path, FAME_OPEN_RDONLY | FAME_OPEN_NOREGISTER, &fam);
+        if (r < 0)
+                return r;
+
+        const struct fame_geometry *g = fame_get_geometry(fam);
+        uint32_t node = fame_node_id(fam);
+        const char *cluster = fame_cluster_name(fam);
+        char name[16] = "";
+        if (node)
+                snprintf(name, sizeof name, "node%02" PRIu32, node);
+
+        if (json) {
+                json_object *o = json_object_new_object();
+                json_object_object_add(o, "node", node ? json_object_new_string(name) : NULL);
+                json_object_object_add(o, "node_id", json_object_new_uint64(node));
+                json_object_object_add(o, "cluster", cluster ? json_object_new_string(cluster) : NULL);
+                json_object_object_add(o, "source", json_object_new_string(fame_source_kind(fam)));
+                json_object_object_add(o, "path", json_object_new_string(fame_source_path(fam)));
+                json_object_object_add(o, "bar2_address", json_object_new_uint64(fame_bar_address(fam)));
+                json_object_object_add(o, "fam_size", json_object_new_uint64(fame_size(fam)));
+                json_object_object_add(o, "persist", json_object_new_string(fame_persist_method()));
+                json_object_object_add(o, "header", geometry_to_json(g));
+                fame_close(fam);
+                return print_json(o);
+        }
+        printf("node         %s\n", node ? name : "(unknown: set FAME_NODE)");
+        printf("cluster      %s\n", cluster ? cluster : "(none)");
+        printf("source       %s %s\n", fame_source_kind(fam), fame_source_path(fam));
+        if (fame_bar_address(fam))
+                printf("BAR2         0x%" PRIx64 "\n", fame_bar_address(fam));
+        printf("persist      %s\n", fame_persist_method());
+        print_geometry(g);
+        fame_close(fam);
+        return 0;
+}

@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#ifndef FAME_VERBS_H
+#define FAME_VERBS_H
+
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "macro.h"
+
+struct verb;
+typedef int (*verb_fn)(const struct verb *v, int argc, char **argv);
+
+/* One row of the verb table (kvmtool style).  Nested verbs ("fam create") have sub. */
+struct verb {
+        const char *name;
+        verb_fn fn;
+        int min_args, max_args;         /* positional arguments after the options */
+        const char *usage;              /* after "fame NAME " */
+        const char *summary;            /* one line */
+        const char *help;               /* description and options, plain text */
+        const struct verb *sub;         /* NULL-terminated table of sub-verbs */
+        const char *full_name;          /* "fam create": filled in by the dispatcher */
+};
+
+/* Exit codes: the CLI's only place that picks them is main(). */
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
+
+extern const struct verb fame_verbs[];
+
+/* Parses options with getopt_long; prints one clear line for an unknown option or a missing
+ * value and returns '?'.  Reset optind before the first call (verb_getopt does it when
+ * *first is true). */
+int verb_getopt(const struct verb *v, int argc, char **argv, const char *shortopts,
+                const struct option *longopts, bool *first);
+
+/* Checks the number of positional arguments; prints the usage line when it is wrong. */
+int verb_check_args(const struct verb *v, int n);
+
+/* Prints "fame VERB: message" to stderr; returns -EINVAL for usage errors. */
+int usage_error(const struct verb *v, const char *fmt, ...) _printf_(2, 3);
+
+/* Error line for a failed operation (when libfame has not logged it already). */
+int fail(int r, const char *fmt, ...) _printf_(2, 3);
+
+const struct verb *verb_find(const struct verb *table, const char *name);
+void verb_print_help(const struct verb *v, bool man);
+
+/* cmd-*.c */
+int cmd_fam_create(const struct verb *v, int argc, char **argv);
+int cmd_fam_info(const struct verb *v, int argc, char **argv);
+int cmd_fam_dump(const struct verb *v, int argc, char **argv);
+int cmd_info(const struct verb *v, int argc, char **argv);
+int cmd_bench_fam(const struct verb *v, int argc, char **argv);
+int cmd_help(const struct verb *v, int argc, char **argv);
+int cmd_version(const struct verb *v, int argc, char **argv);
+
+/* print-geometry.c */
+struct fame_geometry;
+struct json_object;
+void print_geometry(const struct fame_geometry *g);
+struct json_object *geometry_to_json(const struct fame_geometry *g);
+int print_json(struct json_object *o);
+
+#endif

@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "util.h"
+
+int parse_size(const char *s, uint64_t *ret) {
+        static const char suffixes[] = "KMGTP";
+        char *end;
+        uint64_t v;
+
+        if (!s || !isdigit((unsigned char) s[0]))
+                return -EINVAL;
+        errno = 0;
+        v = strtoull(s, &end, 0);
+        if (errno)
+                return -ERANGE;
+        if (*end) {
+                const char *p = strchr(suffixes, toupper((unsigned char) *end));
+                if (!p || !*p)
+                        return -EINVAL;
+                unsigned shift = 10 * (unsigned) (p - suffixes + 1);
+                end++;
+                if (strcasecmp(end, "") != 0 && strcasecmp(end, "B") != 0 && strcasecmp(end, "iB") != 0)
+                        return -EINVAL;
+                if (v > (UINT64_MAX >> shift))
+                        return -ERANGE;
+                v <<= shift;
+        }
+        *ret = v;
+        return 0;
+}
+
+int parse_uint32(const char *s, uint32_t min, uint32_t max, uint32_t *ret) {
+        char *end;
+        unsigned long long v;
+
+        if (!s || !isdigit((unsigned char) s[0]))
+                return -EINVAL;
+        errno = 0;
+        v = strtoull(s, &end, 10);
+        if (errno || *end)
+                return -EINVAL;
+        if (v < min || v > max)
+                return -ERANGE;
+        *ret = (uint32_t) v;
+        return 0;
+}
+
+const char *format_bytes(uint64_t v, char *buf, size_t len) {
+        static const char *units[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
+        unsigned u = 0;
+        double d = (double) v;
+
+        while (u + 1 < sizeof units / sizeof units[0] && d >= 1024) {
+                d /= 1024;
+                u++;
+        }
+        if (u == 0)
+                snprintf(buf, len, "%" PRIu64 " B", v);
+        else if (d == (double) (uint64_t) d)
+                snprintf(buf, len, "%" PRIu64 " %s", (uint64_t) d, units[u]);
+        else
+                snprintf(buf, len, "%.1f %s", d, units[u]);
+        return buf;
+}
+
+const char *format_size_compact(uint64_t v, char *buf, size_t len) {
+        static const char *units[] = { "", "K", "M", "G", "T", "P", "E" };
+        unsigned u = 0;
+
+        while (u + 1 < sizeof units / sizeof units[0] && v >= 1024 && v % 1024 == 0) {
+                v /= 1024;
+                u++;
+        }
+        snprintf(buf, len, "%" PRIu64 "%s", v, units[u]);
+        return buf;
+}
+
+double now_seconds(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+}

@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#ifndef FAME_UTIL_H
+#define FAME_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* "1G", "512M", "8MiB", "4096", "0x1000": K/M/G/T/P are powers of 1024. */
+int parse_size(const char *s, uint64_t *ret);
+/* Decimal, 1..max. */
+int parse_uint32(const char *s, uint32_t min, uint32_t max, uint32_t *ret);
+/* "8 MiB", "1 GiB", "3.5 GiB", "4096 B" */
+const char *format_bytes(uint64_t v, char *buf, size_t len);
+/* The same in the compact form parse_size() reads back: "8M", "1G", "4097". */
+const char *format_size_compact(uint64_t v, char *buf, size_t len);
+
+/* Monotonic clock in seconds. */
+double now_seconds(void);
+
+#endif

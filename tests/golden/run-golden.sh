@@ -1,0 +1,42 @@
+#!/bin/bash
+# Golden-file test: runs every tests/golden/SUITE/CASE.cmd and compares what fame printed
+# (stdout, stderr, exit status) with CASE.out.  Each line of a .cmd is one fame invocation,
+# its arguments separated by spaces; @TMP@ stands for a private directory.  Set
+# FAME_REGENERATE=1 to rewrite the .out files, then review the diff.
+set -u
+suite=${1:?suite}
+dir="$FAME_SOURCE_ROOT/tests/golden/$suite"
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/fame-golden-XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+export SOURCE_DATE_EPOCH=1767225600 TZ=UTC
+unset FAME_PATH FAME_NODE FAME_CLUSTER FAME_PCI_DEVICE
+
+failed=0 n=0
+for cmd in "$dir"/*.cmd; do
+        name=$(basename "$cmd" .cmd)
+        out="$tmp/$name.out"
+        : > "$out"
+        while IFS= read -r line || [ -n "$line" ]; do
+                [ -z "$line" ] && continue
+                case "$line" in \#*) continue ;; esac
+                read -r -a args <<< "${line//@TMP@/$tmp}"
+                echo "\$ fame ${line}" >> "$out"
+                "$FAME" "${args[@]}" > "$tmp/stdout" 2> "$tmp/stderr"
+                rc=$?
+                sed "s|$tmp|@TMP@|g" "$tmp/stdout" >> "$out"
+                sed "s|$tmp|@TMP@|g; s|^|stderr: |" "$tmp/stderr" >> "$out"
+                echo "exit $rc" >> "$out"
+        done < "$cmd"
+        n=$((n + 1))
+        if [ "${FAME_REGENERATE:-}" = 1 ]; then
+                cp "$out" "$dir/$name.out"
+                echo "regenerated $suite/$name.out"
+        elif ! diff -u "$dir/$name.out" "$out"; then
+                echo "FAIL: $suite/$name differs from its golden file (FAME_REGENERATE=1 rewrites it)"
+                failed=$((failed + 1))
+        else
+                echo "ok: $suite/$name"
+        fi
+done
+[ "$n" -gt 0 ] || { echo "no cases in $dir"; exit 1; }
+exit $((failed > 0))
