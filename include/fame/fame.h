@@ -173,6 +173,19 @@ const char *fame_cluster_name(const struct fame *fam);
 /* Address of the given node's slot (docs/fam-format.md), NULL when out of range. */
 void *fame_slot(const struct fame *fam, uint32_t node_id);
 
+/* The first 64 bytes of every node slot (format 1.0).  Little-endian; update the fields with
+ * fam_atomic_* so that every node sees them at once.  Bytes 64..4095 are the application's. */
+struct fame_slot_header {
+        uint32_t node_id;               /* N, written by node N when it joins */
+        uint32_t state;                 /* FAME_SLOT_* */
+        uint64_t join_count;            /* joins since the FAM was created */
+        uint64_t heartbeat_ns;          /* CLOCK_REALTIME of the last join or heartbeat */
+        uint64_t boot;                  /* the boot nonce the cluster runtime gave this boot */
+        uint8_t reserved[32];
+};
+enum { FAME_SLOT_NEVER = 0, FAME_SLOT_UP = 1, FAME_SLOT_DOWN = 2 };
+#define FAME_SLOT_APP_OFFSET 64u
+
 /* Address of a book, or NULL when out of the geometry. */
 void *fame_book(const struct fame *fam, uint32_t ig, uint64_t book_num);
 

@@ -125,5 +125,6 @@ int main(int argc, char **argv) {
         r = dispatch(fame_verbs, "", argc - 1, argv + 1);
         if (r == -EINVAL)
                 return EXIT_USAGE;
-        return r < 0 ? EXIT_FAIL : EXIT_OK;
+        /* A verb returns a negative errno, 0, or an exit status to pass on (fame exec). */
+        return r < 0 ? EXIT_FAIL : r > 255 ? EXIT_FAIL : r;
 }

@@ -5,6 +5,13 @@
 
 #include "verbs.h"
 
+#define COMMON "\n" \
+"Cluster options (every cluster verb):\n" \
+"  -c, --cluster NAME            the cluster (default \"default\"; several live side by side)\n" \
+"      --config FILE             the configuration file (default $FAME_CONFIG, else\n" \
+"                                ~/.config/fame/NAME.conf if it exists); see docs/config.md\n" \
+"      --set KEY=VALUE           override one configuration key (repeatable)\n"
+
 static const struct verb fam_verbs[] = {
         {
                 .name = "create", .fn = cmd_fam_create, .min_args = 1, .max_args = 1,
@@ -85,7 +92,177 @@ static const struct verb bench_verbs[] = {
         {}
 };
 
+
+static const struct verb node_verbs[] = {
+        {
+                .name = "join", .fn = cmd_node_join, .min_args = 0, .max_args = 0,
+                .usage = "",
+                .summary = "record this node in its FAM slot (run at boot)",
+                .help =
+"Maps FAM, validates its header and writes this node's slot: node id, state up, one more\n"
+"join, the time, and the boot nonce the cluster runtime passed (fw_cfg opt/org.fame/boot or\n"
+"fame.boot=).  `fame up` waits for the nonce to appear: it proves the node mapped the shared\n"
+"FAM.  The node images run it from /init.\n",
+        },
+        {
+                .name = "slots", .fn = cmd_node_slots, .min_args = 0, .max_args = 0,
+                .usage = "",
+                .summary = "show every node's FAM slot",
+                .help = "Prints each node slot's id, state, join count and boot nonce, as read through FAM.\n",
+        },
+        {
+                .name = "fetch-add", .fn = cmd_node_fetch_add, .min_args = 2, .max_args = 2,
+                .usage = "OFFSET COUNT",
+                .summary = "COUNT fabric fetch_adds of 1 on the 64-bit word at OFFSET",
+                .help = "Adds 1 COUNT times with fam_atomic_64_fetch_add to the word at byte OFFSET of FAM\n"
+                        "(8-byte aligned, outside the header) and prints the value after its last add.\n",
+        },
+        {
+                .name = "fill", .fn = cmd_node_fill, .min_args = 3, .max_args = 3,
+                .usage = "OFFSET LENGTH SEED",
+                .summary = "write a reproducible pattern into FAM; print its checksum",
+                .help = "Writes LENGTH pseudo-random bytes (from SEED) at OFFSET, persists them and prints\n"
+                        "their FNV-1a 64 checksum, as `fame node checksum` computes it.\n",
+        },
+        {
+                .name = "checksum", .fn = cmd_node_checksum, .min_args = 2, .max_args = 2,
+                .usage = "OFFSET LENGTH",
+                .summary = "checksum of FAM bytes",
+                .help = "Prints the FNV-1a 64 checksum of LENGTH bytes of FAM at OFFSET (read-only).\n",
+        },
+        {
+                .name = "memcpy-bench", .fn = cmd_node_memcpy_bench, .min_args = 0, .max_args = 1,
+                .usage = "[SIZE]",
+                .summary = "memcpy bandwidth into this node's FAM books vs its own RAM",
+                .help = "Copies SIZE bytes (default 16M) five times into this node's first books and into\n"
+                        "malloc'd memory, and prints the best bandwidth of each and their ratio.\n",
+        },
+        {}
+};
+
+static const struct verb debug_verbs[] = {
+        {
+                .name = "qemu-args", .fn = cmd_debug_qemu_args, .min_args = 0, .max_args = 0,
+                .usage = "[--node N] [--accel kvm|tcg] [cluster options]",
+                .summary = "print a node's QEMU command line, one argument per line",
+                .help = "Prints the QEMU argv `fame up` would use for a node, with @STATE@, @KERNEL@ and\n"
+                        "@INITRD@ standing for paths and 42 for the boot nonce (golden tests).\n" "\n"
+"Cluster options (every cluster verb):\n"
+"  -c, --cluster NAME            the cluster (default \"default\"; several live side by side)\n"
+"      --config FILE             the configuration file (default $FAME_CONFIG, else\n"
+"                                ~/.config/fame/NAME.conf if it exists); see docs/config.md\n"
+"      --set KEY=VALUE           override one configuration key (repeatable)\n",
+        },
+        {}
+};
+
 const struct verb fame_verbs[] = {
+        {
+                .name = "up", .fn = cmd_up, .min_args = 0, .max_args = 0,
+                .usage = "[-n N] [--accel auto|kvm|tcg] [--add HOSTPATH:NODEPATH] [--json] [cluster options]",
+                .summary = "boot the cluster's nodes on one FAM",
+                .help =
+"Creates the cluster's FAM file if it is absent (its content is kept when it is present and\n"
+"valid), builds or reuses the diskless node image, chooses the accelerator (KVM only if a\n"
+"test guest really runs under it; otherwise multi-threaded TCG, which keeps guest atomics\n"
+"atomic across nodes), starts one QEMU per node in the background and waits until every\n"
+"node has joined the FAM and its guest agent answers.  Then prints a table of the nodes and\n"
+"the total time, and returns with the cluster running.\n"
+"\n"
+"Options:\n"
+"  -n, --nodes N                 number of nodes (the nodes key)\n"
+"      --accel auto|kvm|tcg      the accel key\n"
+"      --add HOSTPATH:NODEPATH   put a host file or directory into every node's image\n"
+"      --json                    print the result as JSON\n" COMMON,
+        },
+        {
+                .name = "down", .fn = cmd_down, .min_args = 0, .max_args = 0,
+                .usage = "[cluster options]",
+                .summary = "stop every node (FAM is kept)",
+                .help =
+"Asks every node's guest agent to power off, waits down_timeout seconds, then stops what is\n"
+"left through QEMU's monitor and finally with SIGKILL.  No QEMU is left behind; the FAM file\n"
+"keeps its content.\n" COMMON,
+        },
+        {
+                .name = "status", .fn = cmd_status, .min_args = 0, .max_args = 0,
+                .usage = "[--json] [cluster options]",
+                .summary = "show the cluster's nodes and their state",
+                .help =
+"For each node: the QEMU pid, the accelerator, the state (stopped, booting, joined: in FAM but\n"
+"the guest agent does not answer yet, ready), how often it joined the FAM, and its console log.\n"
+"\n"
+"Options:\n"
+"      --json                    machine-readable output\n" COMMON,
+        },
+        {
+                .name = "exec", .fn = cmd_exec, .min_args = 0, .max_args = -1,
+                .usage = "NODE|--all [--timeout S] -- CMD [ARGS...]",
+                .summary = "run a command in one node or all nodes",
+                .help =
+"Runs CMD through the node's guest agent, prints its stdout and stderr and exits with its\n"
+"exit status.  With --all it runs on every node at the same time and prefixes each output\n"
+"line with the node's name; the exit status is the highest of all nodes.  NODE is node01 or\n"
+"a number.\n"
+"\n"
+"Options:\n"
+"  -a, --all                     every node\n"
+"      --timeout S               give up after S seconds (default 600)\n" COMMON,
+        },
+        {
+                .name = "cp", .fn = cmd_cp, .min_args = 2, .max_args = 2,
+                .usage = "HOSTFILE NODE:/PATH | --all HOSTFILE /PATH",
+                .summary = "copy a host file into nodes",
+                .help = "Writes HOSTFILE to PATH in one node (or every node with --all), keeping its mode.\n" COMMON,
+        },
+        {
+                .name = "console", .fn = cmd_console, .min_args = 1, .max_args = 1,
+                .usage = "NODE [cluster options]",
+                .summary = "interactive serial console of a node",
+                .help = "Connects the terminal to the node's serial console (a root shell in diskless nodes).\n"
+                        "Ctrl-] leaves.  Everything the console shows is also in `fame logs NODE`.\n" COMMON,
+        },
+        {
+                .name = "logs", .fn = cmd_logs, .min_args = 1, .max_args = 1,
+                .usage = "NODE [-f] [cluster options]",
+                .summary = "print a node's console log",
+                .help = "Prints everything the node wrote to its serial console since it was started.\n"
+                        "\nOptions:\n  -f, --follow                  keep printing while the node runs\n" COMMON,
+        },
+        {
+                .name = "kill", .fn = cmd_kill, .min_args = 1, .max_args = 1,
+                .usage = "NODE [cluster options]",
+                .summary = "stop one node at once (the others keep running)",
+                .help = "Stops the node's QEMU without asking the guest (like pulling the plug) and marks its\n"
+                        "FAM slot down.  `fame start NODE` boots it again.\n" COMMON,
+        },
+        {
+                .name = "start", .fn = cmd_start, .min_args = 1, .max_args = 1,
+                .usage = "NODE [cluster options]",
+                .summary = "boot one stopped node again",
+                .help = "Starts the node with the cluster's plan and waits until it has rejoined the FAM and\n"
+                        "its guest agent answers.\n" COMMON,
+        },
+        {
+                .name = "config", .fn = cmd_config, .min_args = 0, .max_args = 0,
+                .usage = "[--json] [cluster options]",
+                .summary = "print the effective configuration",
+                .help = "Prints every configuration key with its value and where it came from (default, a\n"
+                        "file and line, or the command line).  Keys: docs/config.md.\n"
+                        "\nOptions:\n      --json                    machine-readable output\n" COMMON,
+        },
+        {
+                .name = "node", .sub = node_verbs,
+                .usage = "join|slots|fetch-add|fill|checksum ...",
+                .summary = "node-side verbs (inside nodes, or on the host with FAME_PATH)",
+                .help = "Verbs that node software and tests run inside a node.\n",
+        },
+        {
+                .name = "debug", .sub = debug_verbs,
+                .usage = "qemu-args ...",
+                .summary = "developer tools",
+                .help = "Tools for FAM/E's own tests.\n",
+        },
         {
                 .name = "fam", .sub = fam_verbs,
                 .usage = "create|info|dump ...",

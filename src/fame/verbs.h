@@ -53,6 +53,23 @@ int cmd_fam_dump(const struct verb *v, int argc, char **argv);
 int cmd_info(const struct verb *v, int argc, char **argv);
 int cmd_bench_fam(const struct verb *v, int argc, char **argv);
 int cmd_help(const struct verb *v, int argc, char **argv);
+int cmd_up(const struct verb *v, int argc, char **argv);
+int cmd_down(const struct verb *v, int argc, char **argv);
+int cmd_status(const struct verb *v, int argc, char **argv);
+int cmd_config(const struct verb *v, int argc, char **argv);
+int cmd_kill(const struct verb *v, int argc, char **argv);
+int cmd_start(const struct verb *v, int argc, char **argv);
+int cmd_logs(const struct verb *v, int argc, char **argv);
+int cmd_console(const struct verb *v, int argc, char **argv);
+int cmd_exec(const struct verb *v, int argc, char **argv);
+int cmd_cp(const struct verb *v, int argc, char **argv);
+int cmd_debug_qemu_args(const struct verb *v, int argc, char **argv);
+int cmd_node_join(const struct verb *v, int argc, char **argv);
+int cmd_node_slots(const struct verb *v, int argc, char **argv);
+int cmd_node_fetch_add(const struct verb *v, int argc, char **argv);
+int cmd_node_fill(const struct verb *v, int argc, char **argv);
+int cmd_node_checksum(const struct verb *v, int argc, char **argv);
+int cmd_node_memcpy_bench(const struct verb *v, int argc, char **argv);
 int cmd_version(const struct verb *v, int argc, char **argv);
 
 /* print-geometry.c */

@@ -8,8 +8,9 @@ suite=${1:?suite}
 dir="$FAME_SOURCE_ROOT/tests/golden/$suite"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/fame-golden-XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
-export SOURCE_DATE_EPOCH=1767225600 TZ=UTC
-unset FAME_PATH FAME_NODE FAME_CLUSTER FAME_PCI_DEVICE
+export SOURCE_DATE_EPOCH=1767225600 TZ=UTC HOME="$tmp/home"
+unset FAME_PATH FAME_NODE FAME_CLUSTER FAME_PCI_DEVICE FAME_CONFIG FAME_CLUSTER_NAME XDG_STATE_HOME XDG_CACHE_HOME XDG_CONFIG_HOME
+mkdir -p "$HOME"
 
 failed=0 n=0
 for cmd in "$dir"/*.cmd; do
@@ -19,12 +20,13 @@ for cmd in "$dir"/*.cmd; do
         while IFS= read -r line || [ -n "$line" ]; do
                 [ -z "$line" ] && continue
                 case "$line" in \#*) continue ;; esac
-                read -r -a args <<< "${line//@TMP@/$tmp}"
+                line2=${line//@TMP@/$tmp}
+                read -r -a args <<< "${line2//@SRC@/$dir}"
                 echo "\$ fame ${line}" >> "$out"
                 "$FAME" "${args[@]}" > "$tmp/stdout" 2> "$tmp/stderr"
                 rc=$?
-                sed "s|$tmp|@TMP@|g" "$tmp/stdout" >> "$out"
-                sed "s|$tmp|@TMP@|g; s|^|stderr: |" "$tmp/stderr" >> "$out"
+                sed "s|$tmp|@TMP@|g; s|$dir|@SRC@|g" "$tmp/stdout" >> "$out"
+                sed "s|$tmp|@TMP@|g; s|$dir|@SRC@|g; s|^|stderr: |" "$tmp/stderr" >> "$out"
                 echo "exit $rc" >> "$out"
         done < "$cmd"
         n=$((n + 1))

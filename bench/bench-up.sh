@@ -1,0 +1,36 @@
+#!/bin/bash
+# Benchmark (not a test): wall time from `fame up` to all nodes ready for 1, 4, 8 and 16 nodes,
+# host RSS per node, and memcpy bandwidth into FAM inside a node vs into the node's RAM.
+# Runs on a private cluster ("bench-up") with its own state directory.
+#   bench/bench-up.sh [NODE COUNTS...]      (default: 1 4 8 16)
+set -u
+FAME=${FAME:-$(dirname "$0")/../build/fame}
+counts=("$@")
+[ ${#counts[@]} -gt 0 ] || counts=(1 4 8 16)
+work=$(mktemp -d "${TMPDIR:-/tmp}/fame-bench-XXXXXX")
+export XDG_STATE_HOME="$work/state" FAME_CLUSTER_NAME=bench-up
+trap '"$FAME" down > /dev/null 2>&1; rm -rf "$work"' EXIT
+
+printf '%-6s %10s %14s %10s\n' nodes "up (s)" "RSS/node (MiB)" "max (MiB)"
+for n in "${counts[@]}"; do
+        "$FAME" down > /dev/null 2>&1
+        rm -rf "$XDG_STATE_HOME"
+        start=$(date +%s.%N)
+        if ! "$FAME" up -n "$n" --set fam_size=$(( n > 8 ? 2 : 1 ))G > "$work/up.out" 2> "$work/up.err"; then
+                echo "fame up -n $n failed: $(tail -1 "$work/up.err")"
+                continue
+        fi
+        end=$(date +%s.%N)
+        total=0 max=0
+        for pidfile in "$XDG_STATE_HOME"/fame/bench-up/nodes/*/qemu.pid; do
+                rss=$(awk '/VmRSS/ {print $2}' "/proc/$(cat "$pidfile")/status")
+                total=$((total + rss))
+                [ "$rss" -gt "$max" ] && max=$rss
+        done
+        awk -v n="$n" -v s="$start" -v e="$end" -v t="$total" -v m="$max" \
+                'BEGIN { printf "%-6s %10.2f %14.0f %10.0f\n", n, e - s, t / n / 1024, m / 1024 }'
+        if [ "$n" -eq "${counts[0]}" ]; then
+                "$FAME" exec node01 -- fame node memcpy-bench 16M > "$work/memcpy" 2>&1 && memcpy_line=$(cat "$work/memcpy")
+        fi
+done
+echo "inside node01: ${memcpy_line:-memcpy benchmark failed}"

@@ -1,0 +1,983 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <json-c/json.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "accel.h"
+#include "cluster.h"
+#include "fam_atomic.h"
+#include "fame.h"
+#include "image.h"
+#include "log.h"
+#include "macro.h"
+#include "plan.h"
+#include "qmp.h"
+#include "util.h"
+
+#define QGA_PING_MS 400
+
+/* ---- small helpers ------------------------------------------------------------------- */
+
+int parse_node_name(const char *s, uint32_t nodes, uint32_t *ret) {
+        const char *digits = s;
+        uint32_t v;
+
+        if (strncmp(s, "node", 4) == 0)
+                digits = s + 4;
+        if (parse_uint32(digits, 1, FAME_MAX_NODES, &v) < 0)
+                return log_error_errno(-EINVAL, "'%s' is not a node name: use node01..node%02" PRIu32 " or a number", s, nodes);
+        if (v > nodes)
+                return log_error_errno(-EINVAL, "There is no %s: the cluster has %" PRIu32 " node%s (node01..node%02" PRIu32 ")",
+                                       s, nodes, nodes == 1 ? "" : "s", nodes);
+        *ret = v;
+        return 0;
+}
+
+static int mkdir_p(const char *path, mode_t mode) {
+        char buf[PATH_MAX];
+        snprintf(buf, sizeof buf, "%s", path);
+        for (char *p = buf + 1; *p; p++)
+                if (*p == '/') {
+                        *p = 0;
+                        if (mkdir(buf, mode) < 0 && errno != EEXIST)
+                                return -errno;
+                        *p = '/';
+                }
+        if (mkdir(buf, mode) < 0 && errno != EEXIST)
+                return -errno;
+        return 0;
+}
+
+static int lock_state(const char *state_dir, int *ret_fd) {
+        char path[PATH_MAX];
+        int r = mkdir_p(state_dir, 0755);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create state directory '%s': %m", state_dir);
+        snprintf(path, sizeof path, "%s/lock", state_dir);
+        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (fd < 0)
+                return log_error_errno(-errno, "Failed to open '%s': %m", path);
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+                close(fd);
+                return log_error_errno(-EBUSY, "Another fame command is starting or stopping this cluster (%s is locked); wait for it to finish", path);
+        }
+        *ret_fd = fd;
+        return 0;
+}
+
+/* The QEMU of this node, or 0: the pid in the pidfile must be alive and be our QEMU. */
+static pid_t node_pid(const struct node_plan *n) {
+        char buf[64], path[64];
+        int fd = open(n->pidfile, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return 0;
+        ssize_t k = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        if (k <= 0)
+                return 0;
+        buf[k] = 0;
+        pid_t pid = (pid_t) strtol(buf, NULL, 10);
+        if (pid <= 0)
+                return 0;
+        snprintf(path, sizeof path, "/proc/%d/cmdline", (int) pid);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return 0;
+        char cmdline[16384];
+        k = read(fd, cmdline, sizeof cmdline - 1);
+        close(fd);
+        if (k <= 0)
+                return 0;
+        for (ssize_t i = 0; i < k; i++)
+                if (!cmdline[i])
+                        cmdline[i] = ' ';
+        cmdline[k] = 0;
+        /* A zombie or a reused pid does not count. */
+        return strstr(cmdline, n->qmp_sock) ? pid : 0;
+}
+
+static uint64_t random_nonce(void) {
+        uint64_t v = 0;
+        while (v == 0)
+                if (getrandom(&v, sizeof v, 0) != sizeof v)
+                        v = (uint64_t) time(NULL) ^ ((uint64_t) getpid() << 32);
+        return v & INT64_MAX;           /* stays positive on the kernel command line and in JSON */
+}
+
+static char *last_console_line(const struct node_plan *n) {
+        int fd = open(n->console_log, O_RDONLY | O_CLOEXEC);
+        char buf[4096];
+        if (fd < 0)
+                return strdup("(no console output)");
+        off_t end = lseek(fd, 0, SEEK_END);
+        off_t start = end > (off_t) sizeof buf - 1 ? end - (off_t) sizeof buf + 1 : 0;
+        ssize_t k = pread(fd, buf, sizeof buf - 1, start);
+        close(fd);
+        if (k <= 0)
+                return strdup("(no console output)");
+        buf[k] = 0;
+        /* last non-empty line, without control characters */
+        char *end_p = buf + k;
+        while (end_p > buf && (end_p[-1] == '\n' || end_p[-1] == '\r' || end_p[-1] == ' '))
+                *--end_p = 0;
+        char *line = strrchr(buf, '\n');
+        line = line ? line + 1 : buf;
+        for (char *p = line; *p; p++)
+                if ((unsigned char) *p < 0x20)
+                        *p = ' ';
+        return strdup(*line ? line : "(no console output)");
+}
+
+static struct fame_slot_header *slot_of(struct fame *fam, uint32_t id) {
+        return fam ? (struct fame_slot_header *) fame_slot(fam, id) : NULL;
+}
+
+static uint64_t slot_boot(struct fame *fam, uint32_t id) {
+        struct fame_slot_header *h = slot_of(fam, id);
+        return h ? (uint64_t) fam_atomic_64_read((int64_t *) &h->boot) : 0;
+}
+
+static void slot_mark_down(struct fame *fam, uint32_t id) {
+        struct fame_slot_header *h = slot_of(fam, id);
+        if (h)
+                fam_atomic_32_write((int32_t *) &h->state, FAME_SLOT_DOWN);
+}
+
+static bool qga_answers(const struct node_plan *n, int timeout_ms) {
+        struct qmp *q = NULL;
+        bool ok = qga_connect(n->qga_sock, timeout_ms, &q) >= 0 && qga_ping(q, timeout_ms) >= 0;
+        qmp_close(q);
+        return ok;
+}
+
+/* The node-side fame binary that goes into node images. */
+static char *node_binary(void) {
+        const char *env = getenv("FAME_NODE_BINARY");
+        char self[PATH_MAX], *slash, *path = NULL;
+        if (env && *env)
+                return strdup(env);
+        ssize_t k = readlink("/proc/self/exe", self, sizeof self - 1);
+        if (k <= 0)
+                return NULL;
+        self[k] = 0;
+        slash = strrchr(self, '/');
+        if (!slash)
+                return NULL;
+        *slash = 0;
+        static const char *const candidates[] = { "fame-static", "../../fame-static", "../libexec/fame/fame-static" };
+        for (size_t i = 0; i < ELEMENTSOF(candidates); i++) {
+                free(path);
+                if (asprintf(&path, "%s/%s", self, candidates[i]) < 0)
+                        return NULL;
+                if (access(path, X_OK) == 0)
+                        return path;
+        }
+        free(path);
+        return NULL;
+}
+
+/* ---- FAM and image ---------------------------------------------------------------------- */
+
+static int ensure_fam(const struct fame_config *c) {
+        struct fame_geometry g;
+        struct stat st;
+        int r;
+
+        if (stat(c->fam_path, &st) < 0) {
+                if (errno != ENOENT)
+                        return log_error_errno(-errno, "Failed to look at FAM file '%s': %m", c->fam_path);
+                struct fame_create_params p = {
+                        .total_size = c->fam_size,
+                        .book_size = c->book_size,
+                        .node_count = c->nodes,
+                        .nodes_per_enclosure = c->nodes_per_enclosure,
+                        .enclosures_per_rack = c->enclosures_per_rack,
+                        .created = -1,
+                };
+                r = fame_file_create(c->fam_path, &p, 0, &g);
+                if (r < 0)
+                        return r;
+                log_progress("created FAM %s", c->fam_path);
+                return 0;
+        }
+        r = fame_file_inspect(c->fam_path, &g);
+        if (r < 0)
+                return r;
+        if (g.node_count < c->nodes)
+                return log_error_errno(-EINVAL, "FAM '%s' was made for %" PRIu32 " nodes, but nodes = %" PRIu32 "; remove it to start afresh (its content is lost) or use another cluster (-c NAME)",
+                                       c->fam_path, g.node_count, c->nodes);
+        return 0;
+}
+
+static int ensure_image(const struct fame_config *c, const char *const *adds, struct image *img) {
+        _cleanup_free_ char *bin = node_binary();
+        if (!bin)
+                return log_error_errno(-ENOENT, "Cannot find the node-side fame binary (fame-static next to fame); rebuild with 'make' or set FAME_NODE_BINARY");
+        struct image_params p = {
+                .kernel = c->kernel && *c->kernel ? c->kernel : NULL,
+                .cache_dir = c->cache_dir,
+                .fame_static = bin,
+                .overlay = c->overlay && *c->overlay ? c->overlay : NULL,
+                .adds = adds,
+        };
+        return image_diskless_ensure(&p, img);
+}
+
+/* ---- starting and stopping nodes ---------------------------------------------------------- */
+
+static void rotate_log(const char *path) {
+        char old[PATH_MAX];
+        snprintf(old, sizeof old, "%s.1", path);
+        (void) rename(path, old);
+}
+
+static int spawn_node(const struct cluster_plan *p, struct node_plan *n) {
+        char err_path[PATH_MAX];
+        int r = mkdir_p(n->dir, 0755);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create '%s': %m", n->dir);
+        unlink(n->qmp_sock);
+        unlink(n->qga_sock);
+        unlink(n->console_sock);
+        unlink(n->pidfile);
+        rotate_log(n->console_log);
+        n->boot = random_nonce();
+
+        snprintf(err_path, sizeof err_path, "%s/qemu.err", n->dir);
+        _cleanup_close_ int efd = open(err_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        _cleanup_cmd_ struct cmd *c = qemu_command(p, n);
+        cmd_map_fd(c, 0, -1);
+        cmd_map_fd(c, 1, efd);
+        cmd_map_fd(c, 2, efd);
+        _cleanup_free_ char *s = cmd_to_string(c);
+        log_debug("%s: %s", n->name, s);
+        r = cmd_run_timeout(c, 60000, NULL);
+        if (r == 0 && node_pid(n) > 0)
+                return 0;
+
+        char msg[1024] = "";
+        int fd = open(err_path, O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) {
+                ssize_t k = read(fd, msg, sizeof msg - 1);
+                msg[k > 0 ? k : 0] = 0;
+                close(fd);
+                msg[strcspn(msg, "\n")] = 0;
+        }
+        if (r == 127)
+                return log_error_errno(-ENOENT, "%s: cannot run '%s': install qemu-system-x86 (scripts/install-deps) or set qemu =", n->name, p->qemu);
+        if (r < 0)
+                return log_error_errno(r, "%s: failed to start QEMU: %m", n->name);
+        return log_error_errno(-EIO, "%s: QEMU failed to start: %s", n->name, *msg ? msg : "(no message; see qemu.err)");
+}
+
+/* Checks that the FAM backend really is shared: QEMU must have share=on. */
+static int check_shared(const struct node_plan *n) {
+        struct qmp *q = NULL;
+        json_object *args = json_object_new_object(), *ret = NULL;
+        int r;
+
+        json_object_object_add(args, "path", json_object_new_string("/objects/fam"));
+        json_object_object_add(args, "property", json_object_new_string("share"));
+        r = qmp_connect(n->qmp_sock, 5000, &q);
+        if (r >= 0)
+                r = qmp_execute(q, "qom-get", args, 5000, &ret, NULL);
+        else
+                json_object_put(args);
+        qmp_close(q);
+        if (r < 0)
+                return log_error_errno(r, "%s: cannot ask QEMU whether the FAM is shared: %m", n->name);
+        bool shared = ret && json_object_get_boolean(ret);
+        json_object_put(ret);
+        if (!shared)
+                return log_error_errno(-EIO, "%s: QEMU maps the FAM privately (share=off): nodes would not see each other's stores", n->name);
+        return 0;
+}
+
+static void stop_node_hard(const struct node_plan *n, int timeout_ms) {
+        pid_t pid = node_pid(n);
+        struct qmp *q = NULL;
+
+        if (!pid)
+                return;
+        if (qmp_connect(n->qmp_sock, 1000, &q) >= 0)
+                (void) qmp_execute(q, "quit", NULL, 1000, NULL, NULL);
+        qmp_close(q);
+        for (int waited = 0; waited < timeout_ms && node_pid(n); waited += 20) {
+                struct timespec ts = { 0, 20 * 1000 * 1000 };
+                nanosleep(&ts, NULL);       /* waiting for another process to exit */
+        }
+        pid = node_pid(n);
+        if (pid) {
+                kill(pid, SIGKILL);
+                for (int i = 0; i < 100 && node_pid(n); i++) {
+                        struct timespec ts = { 0, 10 * 1000 * 1000 };
+                        nanosleep(&ts, NULL);
+                }
+        }
+}
+
+struct ready_state {
+        bool started, joined, ready, failed;
+        double t_start, t_ready;
+};
+
+/* Waits until every started node has joined the FAM (its slot carries this boot's nonce) and its
+ * guest agent answers.  Fails fast when a QEMU exits. */
+static int wait_ready(const struct cluster_plan *p, struct fame *fam, struct ready_state *st, uint32_t timeout_s) {
+        double deadline = now_seconds() + timeout_s;
+        uint32_t pending;
+
+        for (;;) {
+                pending = 0;
+                for (uint32_t i = 0; i < p->nodes; i++) {
+                        const struct node_plan *n = &p->node[i];
+                        struct ready_state *s = &st[i];
+                        if (!s->started || s->ready)
+                                continue;
+                        if (!node_pid(n)) {
+                                _cleanup_free_ char *last = last_console_line(n);
+                                return log_error_errno(-EIO, "%s: QEMU exited while booting; last console line: %s (fame logs %s)", n->name, last, n->name);
+                        }
+                        if (!s->joined)
+                                s->joined = slot_boot(fam, n->id) == n->boot;
+                        if (s->joined && qga_answers(n, QGA_PING_MS)) {
+                                s->ready = true;
+                                s->t_ready = now_seconds();
+                                continue;
+                        }
+                        pending++;
+                }
+                if (pending == 0)
+                        return 0;
+                if (now_seconds() > deadline) {
+                        for (uint32_t i = 0; i < p->nodes; i++) {
+                                const struct node_plan *n = &p->node[i];
+                                if (!st[i].started || st[i].ready)
+                                        continue;
+                                _cleanup_free_ char *last = last_console_line(n);
+                                return log_error_errno(-ETIMEDOUT, "%s did not become ready within %" PRIu32 " s: %s; last console line: %s",
+                                                       n->name, timeout_s,
+                                                       st[i].joined ? "its guest agent does not answer" : "it did not join the FAM", last);
+                        }
+                }
+                struct timespec ts = { 0, 20 * 1000 * 1000 };
+                nanosleep(&ts, NULL);       /* polling remote state: node slots and agents */
+        }
+}
+
+static void print_table(const struct cluster_plan *p, const struct ready_state *st) {
+        printf("%-8s %8s  %-5s  %-8s %8s\n", "NODE", "PID", "ACCEL", "STATE", "READY");
+        for (uint32_t i = 0; i < p->nodes; i++) {
+                const struct node_plan *n = &p->node[i];
+                pid_t pid = node_pid(n);
+                printf("%-8s %8d  %-5s  %-8s %7.2fs\n", n->name, (int) pid, accel_to_string(p->accel),
+                       st[i].ready ? "ready" : pid ? "running" : "stopped", st[i].t_ready - st[i].t_start);
+        }
+}
+
+static int any_running(const struct cluster_plan *p) {
+        int n = 0;
+        for (uint32_t i = 0; i < p->nodes; i++)
+                n += node_pid(&p->node[i]) > 0;
+        return n;
+}
+
+int cluster_up(const struct fame_config *c, const struct up_options *o) {
+        _cleanup_close_ int lock = -1;
+        struct cluster_plan old, p = { 0 };
+        struct image img = { 0 };
+        struct fame *fam = NULL;
+        struct ready_state st[FAME_MAX_NODES] = { 0 };
+        enum fame_accel accel;
+        double t0 = now_seconds();
+        int r;
+
+        r = lock_state(c->state_dir, &lock);
+        if (r < 0)
+                return r;
+        if (plan_load(c->state_dir, &old) >= 0) {
+                int running = any_running(&old);
+                plan_done(&old);
+                if (running > 0)
+                        return log_error_errno(-EEXIST, "Cluster '%s' is already up (%d node%s running); see 'fame status', or stop it with 'fame down'",
+                                               c->name, running, running == 1 ? "" : "s");
+        }
+        /* The image first: a missing kernel or package must not leave a new FAM file behind. */
+        r = ensure_image(c, o ? o->adds : NULL, &img);
+        if (r < 0)
+                return r;
+        r = ensure_fam(c);
+        if (r < 0)
+                goto out;
+        r = accel_resolve(c->accel, c->qemu, img.kernel, c->cache_dir, &accel);
+        if (r < 0)
+                goto out;
+        r = plan_build(c, accel, img.kernel, img.initrd, &p);
+        if (r < 0)
+                goto out;
+        r = fame_open(p.fam_path, 0, &fam);
+        if (r < 0)
+                goto out;
+
+        log_progress("starting %" PRIu32 " node%s (%s)", p.nodes, p.nodes == 1 ? "" : "s", accel_to_string(accel));
+        for (uint32_t i = 0; i < p.nodes; i++) {
+                st[i].t_start = now_seconds();
+                r = spawn_node(&p, &p.node[i]);
+                if (r < 0)
+                        goto fail;
+                st[i].started = true;
+                if (i == 0) {
+                        r = check_shared(&p.node[0]);
+                        if (r < 0)
+                                goto fail;
+                }
+        }
+        r = plan_save(&p);
+        if (r < 0)
+                goto fail;
+        log_progress("waiting for the nodes to join the FAM and their guest agents to answer");
+        r = wait_ready(&p, fam, st, c->ready_timeout);
+        if (r < 0)
+                goto fail;
+
+        if (o && o->json) {
+                json_object *out = json_object_new_object(), *nodes = json_object_new_array();
+                json_object_object_add(out, "cluster", json_object_new_string(p.name));
+                json_object_object_add(out, "accel", json_object_new_string(accel_to_string(accel)));
+                json_object_object_add(out, "seconds", json_object_new_double(now_seconds() - t0));
+                for (uint32_t i = 0; i < p.nodes; i++) {
+                        json_object *n = json_object_new_object();
+                        json_object_object_add(n, "name", json_object_new_string(p.node[i].name));
+                        json_object_object_add(n, "pid", json_object_new_int(node_pid(&p.node[i])));
+                        json_object_object_add(n, "ready_seconds", json_object_new_double(st[i].t_ready - st[i].t_start));
+                        json_object_array_add(nodes, n);
+                }
+                json_object_object_add(out, "nodes", nodes);
+                puts(json_object_to_json_string_ext(out, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED));
+                json_object_put(out);
+        } else {
+                print_table(&p, st);
+                char sz[32];
+                printf("%" PRIu32 " node%s ready in %.2fs on FAM %s (%s)\n", p.nodes, p.nodes == 1 ? "" : "s", now_seconds() - t0,
+                       p.fam_path, format_bytes(p.fam_size, sz, sizeof sz));
+        }
+        r = 0;
+        goto out;
+fail:
+        /* No orphans: stop every QEMU this call started. */
+        for (uint32_t i = 0; i < p.nodes; i++)
+                if (st[i].started)
+                        stop_node_hard(&p.node[i], 2000);
+out:
+        fame_close(fam);
+        plan_done(&p);
+        image_done(&img);
+        return r;
+}
+
+static int load_plan(const struct fame_config *c, struct cluster_plan *p) {
+        int r = plan_load(c->state_dir, p);
+        if (r == -ENOENT)
+                return log_error_errno(r, "Cluster '%s' has never been started (no %s/cluster.json); start it with 'fame up'", c->name, c->state_dir);
+        return r;
+}
+
+static int stop_nodes(const struct cluster_plan *p, const bool *which, uint32_t timeout_s) {
+        /* Graceful first: ask each guest agent to power off, then wait, then force. */
+        for (uint32_t i = 0; i < p->nodes; i++) {
+                if (!which[i] || !node_pid(&p->node[i]))
+                        continue;
+                struct qmp *q = NULL;
+                if (qga_connect(p->node[i].qga_sock, 1000, &q) >= 0) {
+                        json_object *args = json_object_new_object();
+                        json_object_object_add(args, "mode", json_object_new_string("powerdown"));
+                        (void) qmp_execute(q, "guest-shutdown", args, 500, NULL, NULL);  /* no reply on success */
+                }
+                qmp_close(q);
+        }
+        double deadline = now_seconds() + timeout_s;
+        for (;;) {
+                bool left = false;
+                for (uint32_t i = 0; i < p->nodes; i++)
+                        left = left || (which[i] && node_pid(&p->node[i]));
+                if (!left || now_seconds() > deadline)
+                        break;
+                struct timespec ts = { 0, 20 * 1000 * 1000 };
+                nanosleep(&ts, NULL);       /* waiting for other processes to exit */
+        }
+        for (uint32_t i = 0; i < p->nodes; i++)
+                if (which[i] && node_pid(&p->node[i])) {
+                        log_warning("%s did not power off within %" PRIu32 " s: stopping it", p->node[i].name, timeout_s);
+                        stop_node_hard(&p->node[i], 3000);
+                }
+        for (uint32_t i = 0; i < p->nodes; i++)
+                if (which[i] && node_pid(&p->node[i]))
+                        return log_error_errno(-EIO, "%s (pid %d) could not be stopped", p->node[i].name, (int) node_pid(&p->node[i]));
+        return 0;
+}
+
+int cluster_down(const struct fame_config *c) {
+        _cleanup_close_ int lock = -1;
+        struct cluster_plan p;
+        bool which[FAME_MAX_NODES];
+        struct fame *fam = NULL;
+        int r;
+
+        r = lock_state(c->state_dir, &lock);
+        if (r < 0)
+                return r;
+        r = load_plan(c, &p);
+        if (r < 0)
+                return r;
+        int running = any_running(&p);
+        for (uint32_t i = 0; i < p.nodes; i++)
+                which[i] = true;
+        r = stop_nodes(&p, which, c->down_timeout);
+        if (r >= 0 && fame_open(p.fam_path, 0, &fam) >= 0) {
+                for (uint32_t i = 0; i < p.nodes; i++)
+                        slot_mark_down(fam, p.node[i].id);
+                fame_close(fam);
+        }
+        if (r >= 0)
+                printf("Cluster '%s' is down (%d node%s stopped); FAM kept in %s\n", p.name, running, running == 1 ? "" : "s", p.fam_path);
+        plan_done(&p);
+        return r;
+}
+
+int cluster_status(const struct fame_config *c, bool json) {
+        struct cluster_plan p;
+        struct fame *fam = NULL;
+        int r = plan_load(c->state_dir, &p);
+
+        if (r == -ENOENT) {
+                if (json) {
+                        json_object *o = json_object_new_object();
+                        json_object_object_add(o, "cluster", json_object_new_string(c->name));
+                        json_object_object_add(o, "state", json_object_new_string("never started"));
+                        json_object_object_add(o, "nodes", json_object_new_array());
+                        puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED));
+                        json_object_put(o);
+                } else
+                        printf("Cluster '%s' has never been started; 'fame up' starts it\n", c->name);
+                return 0;
+        }
+        if (r < 0)
+                return r;
+        (void) fame_open(p.fam_path, FAME_OPEN_NOREGISTER, &fam);
+        if (fam)
+                fam_atomic_register_region(fame_base(fam), fame_size(fam), -1, 0);
+        json_object *o = json_object_new_object(), *nodes = json_object_new_array();
+        int running = 0, ready = 0;
+        if (!json)
+                printf("%-8s %8s  %-5s  %-8s %8s  %s\n", "NODE", "PID", "ACCEL", "STATE", "JOINS", "CONSOLE");
+        for (uint32_t i = 0; i < p.nodes; i++) {
+                const struct node_plan *n = &p.node[i];
+                pid_t pid = node_pid(n);
+                struct fame_slot_header *h = slot_of(fam, n->id);
+                bool joined = pid && h && slot_boot(fam, n->id) == n->boot;
+                bool agent = joined && qga_answers(n, QGA_PING_MS);
+                const char *state = !pid ? "stopped" : agent ? "ready" : joined ? "joined" : "booting";
+                uint64_t joins = h ? (uint64_t) fam_atomic_64_read((int64_t *) &h->join_count) : 0;
+                running += pid > 0;
+                ready += agent;
+                if (json) {
+                        json_object *no = json_object_new_object();
+                        json_object_object_add(no, "name", json_object_new_string(n->name));
+                        json_object_object_add(no, "id", json_object_new_uint64(n->id));
+                        json_object_object_add(no, "pid", json_object_new_int(pid));
+                        json_object_object_add(no, "state", json_object_new_string(state));
+                        json_object_object_add(no, "joins", json_object_new_uint64(joins));
+                        json_object_object_add(no, "memory", json_object_new_uint64(n->memory));
+                        json_object_object_add(no, "console_log", json_object_new_string(n->console_log));
+                        json_object_array_add(nodes, no);
+                } else
+                        printf("%-8s %8d  %-5s  %-8s %8" PRIu64 "  %s\n", n->name, (int) pid, accel_to_string(p.accel), state, joins, n->console_log);
+        }
+        if (json) {
+                json_object_object_add(o, "cluster", json_object_new_string(p.name));
+                json_object_object_add(o, "state", json_object_new_string(running == 0 ? "down" : ready == (int) p.nodes ? "up" : "degraded"));
+                json_object_object_add(o, "accel", json_object_new_string(accel_to_string(p.accel)));
+                json_object_object_add(o, "fam", json_object_new_string(p.fam_path));
+                json_object_object_add(o, "fam_size", json_object_new_uint64(p.fam_size));
+                json_object_object_add(o, "running", json_object_new_int(running));
+                json_object_object_add(o, "ready", json_object_new_int(ready));
+                json_object_object_add(o, "nodes", nodes);
+                puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED));
+        } else {
+                printf("cluster '%s': %d of %" PRIu32 " nodes running, %d ready; FAM %s\n", p.name, running, p.nodes, ready, p.fam_path);
+                json_object_put(nodes);
+        }
+        json_object_put(o);
+        fame_close(fam);
+        plan_done(&p);
+        return 0;
+}
+
+int cluster_kill_node(const struct fame_config *c, const char *node) {
+        _cleanup_close_ int lock = -1;
+        struct cluster_plan p;
+        uint32_t id;
+        int r;
+
+        r = lock_state(c->state_dir, &lock);
+        if (r < 0)
+                return r;
+        r = load_plan(c, &p);
+        if (r < 0)
+                return r;
+        r = parse_node_name(node, p.nodes, &id);
+        if (r >= 0) {
+                const struct node_plan *n = &p.node[id - 1];
+                if (!node_pid(n))
+                        r = log_error_errno(-ESRCH, "%s is not running", n->name);
+                else {
+                        stop_node_hard(n, 3000);
+                        struct fame *fam = NULL;
+                        if (fame_open(p.fam_path, 0, &fam) >= 0) {
+                                slot_mark_down(fam, n->id);
+                                fame_close(fam);
+                        }
+                        if (node_pid(n))
+                                r = log_error_errno(-EIO, "%s could not be stopped", n->name);
+                        else
+                                printf("%s stopped\n", n->name);
+                }
+        }
+        plan_done(&p);
+        return r;
+}
+
+int cluster_start_node(const struct fame_config *c, const char *node) {
+        _cleanup_close_ int lock = -1;
+        struct cluster_plan p;
+        struct ready_state st[FAME_MAX_NODES] = { 0 };
+        struct fame *fam = NULL;
+        uint32_t id;
+        int r;
+
+        r = lock_state(c->state_dir, &lock);
+        if (r < 0)
+                return r;
+        r = load_plan(c, &p);
+        if (r < 0)
+                return r;
+        r = parse_node_name(node, p.nodes, &id);
+        if (r < 0)
+                goto out;
+        struct node_plan *n = &p.node[id - 1];
+        if (node_pid(n)) {
+                r = log_error_errno(-EEXIST, "%s is already running", n->name);
+                goto out;
+        }
+        r = fame_open(p.fam_path, 0, &fam);
+        if (r < 0)
+                goto out;
+        st[id - 1].t_start = now_seconds();
+        r = spawn_node(&p, n);
+        if (r < 0)
+                goto out;
+        st[id - 1].started = true;
+        r = plan_save(&p);
+        if (r >= 0)
+                r = wait_ready(&p, fam, st, c->ready_timeout);
+        if (r < 0) {
+                stop_node_hard(n, 2000);
+                goto out;
+        }
+        printf("%s ready in %.2fs\n", n->name, st[id - 1].t_ready - st[id - 1].t_start);
+out:
+        fame_close(fam);
+        plan_done(&p);
+        return r;
+}
+
+/* ---- guest agent verbs -------------------------------------------------------------------- */
+
+static int exec_one(const struct node_plan *n, char *const *argv, int timeout_s, struct qga_exec_result *res) {
+        struct qmp *q = NULL;
+        int r;
+
+        if (!node_pid(n))
+                return log_error_errno(-ESRCH, "%s is not running; start it with 'fame start %s'", n->name, n->name);
+        r = qga_connect(n->qga_sock, 5000, &q);
+        if (r < 0)
+                return log_error_errno(r, "%s: its guest agent does not answer (is it still booting? see 'fame status')", n->name);
+        r = qga_exec(q, (const char *const *) argv, NULL, 0, timeout_s * 1000, res);
+        qmp_close(q);
+        if (r == -ETIMEDOUT)
+                return log_error_errno(r, "%s: '%s' did not finish within %d s", n->name, argv[0], timeout_s);
+        if (r < 0) {
+                _cleanup_free_ char *why = res->error ? qga_error_reason(res->error) : NULL;
+                return log_error_errno(r, "%s: cannot run '%s'%s%s", n->name, argv[0], why ? ": " : "", why ? why : "");
+        }
+        return 0;
+}
+
+static void write_all(int fd, const char *buf, size_t len) {
+        while (len > 0) {
+                ssize_t k = write(fd, buf, len);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k <= 0)
+                        return;
+                buf += k;
+                len -= (size_t) k;
+        }
+}
+
+/* Writes text with "nodeNN: " before every line. */
+static void write_prefixed(int fd, const char *name, const char *buf, size_t len) {
+        size_t start = 0;
+        for (size_t i = 0; i <= len; i++) {
+                if (i == len || buf[i] == '\n') {
+                        if (i == len && i == start)
+                                break;
+                        write_all(fd, name, strlen(name));
+                        write_all(fd, ": ", 2);
+                        write_all(fd, buf + start, i - start);
+                        write_all(fd, "\n", 1);
+                        start = i + 1;
+                }
+        }
+}
+
+int cluster_exec(const struct fame_config *c, const char *node, char *const *argv, int timeout_s) {
+        struct cluster_plan p;
+        uint32_t id = 0;
+        int r = load_plan(c, &p);
+        if (r < 0)
+                return r;
+        if (node) {
+                r = parse_node_name(node, p.nodes, &id);
+                if (r < 0)
+                        goto out;
+                struct qga_exec_result res = { 0 };
+                r = exec_one(&p.node[id - 1], argv, timeout_s, &res);
+                if (r >= 0) {
+                        write_all(STDOUT_FILENO, res.out ? res.out : "", res.out_len);
+                        write_all(STDERR_FILENO, res.err ? res.err : "", res.err_len);
+                        r = res.signal ? 128 + res.signal : res.exit_code;
+                }
+                qga_exec_result_done(&res);
+                goto out;
+        }
+
+        /* --all: one child per node, run concurrently; output printed in node order. */
+        pid_t pids[FAME_MAX_NODES];
+        int pipes[FAME_MAX_NODES][2];
+        fflush(stdout);
+        fflush(stderr);
+        for (uint32_t i = 0; i < p.nodes; i++) {
+                if (pipe2(pipes[i], O_CLOEXEC) < 0) {
+                        r = log_error_errno(-errno, "pipe: %m");
+                        p.nodes = i;
+                        break;
+                }
+                pids[i] = fork();
+                if (pids[i] == 0) {
+                        struct qga_exec_result res = { 0 };
+                        close(pipes[i][0]);
+                        /* The child's own error lines go through the pipe too, prefixed. */
+                        int k = exec_one(&p.node[i], argv, timeout_s, &res);
+                        if (k < 0)
+                                _exit(255);
+                        /* frame: "O" + len + data, "E" + len + data */
+                        size_t lens[2] = { res.out_len, res.err_len };
+                        write_all(pipes[i][1], (const char *) lens, sizeof lens);
+                        write_all(pipes[i][1], res.out ? res.out : "", res.out_len);
+                        write_all(pipes[i][1], res.err ? res.err : "", res.err_len);
+                        _exit(res.signal ? 128 + res.signal : res.exit_code);
+                }
+                close(pipes[i][1]);
+        }
+        int worst = 0;
+        for (uint32_t i = 0; i < p.nodes; i++) {
+                size_t lens[2] = { 0, 0 };
+                char *out = NULL, *err = NULL;
+                FILE *f = fdopen(pipes[i][0], "r");
+                if (f && fread(lens, sizeof lens, 1, f) == 1) {
+                        out = malloc(lens[0] + 1);
+                        err = malloc(lens[1] + 1);
+                        if (out && err && fread(out, 1, lens[0], f) == lens[0] && fread(err, 1, lens[1], f) == lens[1]) {
+                                write_prefixed(STDOUT_FILENO, p.node[i].name, out, lens[0]);
+                                write_prefixed(STDERR_FILENO, p.node[i].name, err, lens[1]);
+                        }
+                }
+                if (f)
+                        fclose(f);
+                free(out);
+                free(err);
+                int status = 0;
+                while (waitpid(pids[i], &status, 0) < 0 && errno == EINTR)
+                        ;
+                int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+                if (code > worst)
+                        worst = code;
+        }
+        r = r < 0 ? r : worst == 255 ? -EIO : worst;
+out:
+        plan_done(&p);
+        return r;
+}
+
+int cluster_cp(const struct fame_config *c, const char *host_path, const char *node, const char *node_path) {
+        struct cluster_plan p;
+        struct stat st;
+        _cleanup_free_ char *data = NULL;
+        int r = load_plan(c, &p);
+        if (r < 0)
+                return r;
+        _cleanup_close_ int fd = open(host_path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+                r = log_error_errno(fd < 0 ? -errno : -EINVAL, fd < 0 ? "Cannot read '%s': %m" : "'%s' is not a regular file", host_path);
+                goto out;
+        }
+        data = malloc((size_t) st.st_size + 1);
+        if (!data || read(fd, data, (size_t) st.st_size) != st.st_size) {
+                r = log_error_errno(-EIO, "Cannot read '%s': %m", host_path);
+                goto out;
+        }
+        uint32_t first = 1, last = p.nodes;
+        if (node) {
+                r = parse_node_name(node, p.nodes, &first);
+                if (r < 0)
+                        goto out;
+                last = first;
+        }
+        for (uint32_t id = first; id <= last; id++) {
+                const struct node_plan *n = &p.node[id - 1];
+                struct qmp *q = NULL;
+                if (!node_pid(n)) {
+                        r = log_error_errno(-ESRCH, "%s is not running; start it with 'fame start %s'", n->name, n->name);
+                        goto out;
+                }
+                r = qga_connect(n->qga_sock, 5000, &q);
+                if (r >= 0)
+                        r = qga_write_file(q, node_path, data, (size_t) st.st_size, st.st_mode & 07777, 60000);
+                qmp_close(q);
+                if (r < 0) {
+                        r = log_error_errno(r, "%s: cannot write '%s': %m", n->name, node_path);
+                        goto out;
+                }
+        }
+        r = 0;
+out:
+        plan_done(&p);
+        return r;
+}
+
+int cluster_logs(const struct fame_config *c, const char *node, bool follow) {
+        struct cluster_plan p;
+        uint32_t id;
+        int r = load_plan(c, &p);
+        if (r < 0)
+                return r;
+        r = parse_node_name(node, p.nodes, &id);
+        if (r < 0)
+                goto out;
+        const struct node_plan *n = &p.node[id - 1];
+        int fd = open(n->console_log, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+                r = log_error_errno(-errno, "%s has no console log yet (%s): %m", n->name, n->console_log);
+                goto out;
+        }
+        char buf[65536];
+        for (;;) {
+                ssize_t k = read(fd, buf, sizeof buf);
+                if (k > 0) {
+                        write_all(STDOUT_FILENO, buf, (size_t) k);
+                        continue;
+                }
+                if (!follow || !node_pid(n))
+                        break;
+                struct timespec ts = { 0, 200 * 1000 * 1000 };
+                nanosleep(&ts, NULL);       /* tail -f: wait for the node to write more */
+        }
+        close(fd);
+        r = 0;
+out:
+        plan_done(&p);
+        return r;
+}
+
+int cluster_console(const struct fame_config *c, const char *node) {
+        struct cluster_plan p;
+        uint32_t id;
+        struct termios saved, raw;
+        bool tty = isatty(STDIN_FILENO);
+        int r = load_plan(c, &p);
+        if (r < 0)
+                return r;
+        r = parse_node_name(node, p.nodes, &id);
+        if (r < 0)
+                goto out;
+        const struct node_plan *n = &p.node[id - 1];
+        if (!node_pid(n)) {
+                r = log_error_errno(-ESRCH, "%s is not running; start it with 'fame start %s'", n->name, n->name);
+                goto out;
+        }
+        int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        snprintf(sa.sun_path, sizeof sa.sun_path, "%s", n->console_sock);
+        if (s < 0 || connect(s, (struct sockaddr *) &sa, sizeof sa) < 0) {
+                r = log_error_errno(-errno, "%s: cannot connect to the console: %m", n->name);
+                if (s >= 0)
+                        close(s);
+                goto out;
+        }
+        fprintf(stderr, "Connected to %s's console; press Ctrl-] to leave.\r\n", n->name);
+        if (tty && tcgetattr(STDIN_FILENO, &saved) == 0) {
+                raw = saved;
+                cfmakeraw(&raw);
+                tcsetattr(STDIN_FILENO, TCSANOW, &raw);
+        } else
+                tty = false;
+        write_all(s, "\n", 1);          /* wake up the prompt */
+        char buf[4096];
+        for (;;) {
+                struct pollfd fds[2] = { { .fd = STDIN_FILENO, .events = POLLIN }, { .fd = s, .events = POLLIN } };
+                if (poll(fds, 2, -1) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        break;
+                }
+                if (fds[0].revents) {
+                        ssize_t k = read(STDIN_FILENO, buf, sizeof buf);
+                        if (k <= 0)
+                                break;
+                        if (memchr(buf, 0x1d, (size_t) k))
+                                break;
+                        write_all(s, buf, (size_t) k);
+                }
+                if (fds[1].revents) {
+                        ssize_t k = read(s, buf, sizeof buf);
+                        if (k <= 0)
+                                break;
+                        write_all(STDOUT_FILENO, buf, (size_t) k);
+                }
+        }
+        if (tty)
+                tcsetattr(STDIN_FILENO, TCSANOW, &saved);
+        close(s);
+        fprintf(stderr, "\nLeft %s's console.\n", n->name);
+        r = 0;
+out:
+        plan_done(&p);
+        return r;
+}

@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Cluster lifecycle on the direct QEMU backend: up, down, status, kill/start of one node, and
+ * the guest-agent verbs (exec, cp).  State lives in the cluster's state directory:
+ *   STATE/fam                  the FAM file (unless fam= points elsewhere)
+ *   STATE/lock                 flock()ed by verbs that start or stop nodes
+ *   STATE/cluster.json         the plan the nodes were started with
+ *   STATE/nodes/nodeNN/        qemu.pid qmp.sock qga.sock console.sock console.log qemu.err
+ */
+#ifndef FAME_CLUSTER_H
+#define FAME_CLUSTER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+
+struct up_options {
+        const char *const *adds;        /* "HOSTPATH:NODEPATH", NULL-terminated, or NULL */
+        bool json;
+};
+
+int cluster_up(const struct fame_config *c, const struct up_options *o);
+int cluster_down(const struct fame_config *c);
+int cluster_status(const struct fame_config *c, bool json);
+int cluster_kill_node(const struct fame_config *c, const char *node);
+int cluster_start_node(const struct fame_config *c, const char *node);
+
+/* Runs argv on one node (node != NULL) or all nodes concurrently; returns the command's exit
+ * status (the highest over all nodes), or a negative errno. */
+int cluster_exec(const struct fame_config *c, const char *node, char *const *argv, int timeout_s);
+int cluster_cp(const struct fame_config *c, const char *host_path, const char *node, const char *node_path);
+int cluster_console(const struct fame_config *c, const char *node);
+int cluster_logs(const struct fame_config *c, const char *node, bool follow);
+
+/* "node02", "2", "02" -> 2 (1..nodes); logs and returns -EINVAL otherwise. */
+int parse_node_name(const char *s, uint32_t nodes, uint32_t *ret);
+
+#endif

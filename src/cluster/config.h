@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Cluster configuration: embedded defaults, overridden by a fame.conf file (INI), overridden by
+ * the command line.  Every key is documented in docs/config.md with its default; `fame config`
+ * prints the effective configuration and where each value came from.
+ *
+ * File format (strict): "[cluster]" holds cluster keys, "[nodeNN]" (node01..node128) holds
+ * per-node keys; "key = value" lines; '#' or ';' start a comment line; blank lines ignored.
+ * Any unknown section or key, a duplicate key, or a bad value is an error "FILE:LINE: what is
+ * wrong".
+ */
+#ifndef FAME_CONFIG_H
+#define FAME_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "fame.h"
+
+enum fame_accel { FAME_ACCEL_AUTO, FAME_ACCEL_KVM, FAME_ACCEL_TCG };
+/* The number of cluster keys (state_dir ... down_timeout); sizes the private origin table. */
+#define CONFIG_N_KEYS 17
+enum fame_kind { FAME_KIND_DISKLESS };
+
+struct fame_node_config {
+        uint64_t memory;                /* bytes; node key "memory" (default: cluster memory) */
+        uint32_t cpus;                  /* node key "cpus" (default: cluster cpus) */
+};
+
+struct fame_config {
+        char *name;                     /* cluster name: [a-z0-9][a-z0-9_-]{0,31}; default "default" */
+        char *state_dir;                /* key state_dir: $XDG_STATE_HOME/fame/NAME or ~/.local/state/fame/NAME */
+        char *cache_dir;                /* key cache_dir: $XDG_CACHE_HOME/fame or ~/.cache/fame (node images) */
+        char *fam_path;                 /* key fam: STATE_DIR/fam */
+        uint64_t fam_size;              /* key fam_size: 1G (power of two) */
+        uint64_t book_size;             /* key book_size: 8M */
+        uint32_t nodes;                 /* key nodes: 4 (1..FAME_MAX_NODES) */
+        uint32_t nodes_per_enclosure;   /* key nodes_per_enclosure: 10 */
+        uint32_t enclosures_per_rack;   /* key enclosures_per_rack: 4 */
+        uint64_t memory;                /* key memory: 256M per node */
+        uint32_t cpus;                  /* key cpus: 1 vCPU per node (TCG adds maxcpus >= 2) */
+        enum fame_accel accel;          /* key accel: auto | kvm | tcg */
+        enum fame_kind kind;            /* key kind: diskless */
+        char *kernel;                   /* key kernel: "" = the newest /boot/vmlinuz-* */
+        char *qemu;                     /* key qemu: qemu-system-x86_64 */
+        char *overlay;                  /* key overlay: "" or a directory copied into every node */
+        uint32_t ready_timeout;         /* key ready_timeout: 120 seconds */
+        uint32_t down_timeout;          /* key down_timeout: 15 seconds before a forced stop */
+        struct fame_node_config node[FAME_MAX_NODES];   /* [nodeNN] sections, index N-1; always the
+                                                           effective values (cluster ones unless set) */
+
+        /* Private to config.c: where each value came from ("PATH:LINE", "command line"; NULL =
+         * default), cluster keys in `fame config` order, node keys as [N-1][0 memory, 1 cpus]. */
+        char *origin[CONFIG_N_KEYS];
+        char *node_origin[FAME_MAX_NODES][2];
+};
+
+/* Fills defaults for cluster NAME (NULL: "default"); uses $XDG_STATE_HOME, $XDG_CACHE_HOME,
+ * $HOME.  Returns -EINVAL (logged) for a bad cluster name. */
+int config_init(struct fame_config *c, const char *name);
+
+/* Reads a fame.conf; every error is logged as "PATH:LINE: ..." and returns -EINVAL (a file that
+ * cannot be read: one line with the reason, -errno).  On error, c is unchanged (the file is
+ * applied all or nothing).  Relative paths in the file are taken from the file's directory. */
+int config_load_file(struct fame_config *c, const char *path);
+
+/* Sets one cluster key ("nodes", "memory", ...) or node key ("node03.memory") from text, as
+ * the file and the command line do; origin is recorded for `fame config` ("default",
+ * "PATH:LINE", "command line").  Errors are logged with the origin and return -EINVAL; c is
+ * then unchanged.  Relative paths are taken from the current directory. */
+int config_set(struct fame_config *c, const char *key, const char *value, const char *origin);
+
+/* Cross-key checks after everything is applied (e.g. fam_size vs nodes and book_size, via
+ * fame_geometry_compute); logs one line and returns -EINVAL. */
+int config_check(const struct fame_config *c);
+
+/* `fame config`: every key, its value and origin; as text ("key = value  # origin") or JSON. */
+int config_print(const struct fame_config *c, FILE *f, bool json);
+
+/* Where the default config file of cluster NAME lives: $XDG_CONFIG_HOME/fame/NAME.conf or
+ * ~/.config/fame/NAME.conf (it need not exist). Caller frees.  NULL (errno set, nothing
+ * logged) when neither variable holds an absolute path, or out of memory. */
+char *config_default_path(const char *name);
+
+/* Frees the strings and zeroes c; accepts a zeroed or already freed config. */
+void config_done(struct fame_config *c);
+
+const char *accel_to_string(enum fame_accel a);
+
+#endif

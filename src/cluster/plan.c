@@ -1,0 +1,275 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "macro.h"
+#include "plan.h"
+
+#define SUN_PATH_MAX 107
+
+static char *path_join(const char *a, const char *b) {
+        char *s = NULL;
+        return asprintf(&s, "%s/%s", a, b) < 0 ? NULL : s;
+}
+
+static int node_paths(struct cluster_plan *p, struct node_plan *n) {
+        char rel[64];
+        snprintf(rel, sizeof rel, "nodes/%s", n->name);
+        n->dir = path_join(p->state_dir, rel);
+        if (!n->dir)
+                return -ENOMEM;
+        n->qmp_sock = path_join(n->dir, "qmp.sock");
+        n->qga_sock = path_join(n->dir, "qga.sock");
+        n->console_sock = path_join(n->dir, "console.sock");
+        n->console_log = path_join(n->dir, "console.log");
+        n->pidfile = path_join(n->dir, "qemu.pid");
+        if (!n->qmp_sock || !n->qga_sock || !n->console_sock || !n->console_log || !n->pidfile)
+                return -ENOMEM;
+        if (strlen(n->console_sock) > SUN_PATH_MAX)
+                return log_error_errno(-ENAMETOOLONG, "State directory '%s' is too long for QEMU's sockets (%zu > %d bytes); set state_dir to a shorter path",
+                                       p->state_dir, strlen(n->console_sock), SUN_PATH_MAX);
+        return 0;
+}
+
+int plan_build(const struct fame_config *c, enum fame_accel accel, const char *kernel, const char *initrd,
+               struct cluster_plan *ret) {
+        struct cluster_plan p = {
+                .fam_size = c->fam_size,
+                .accel = accel,
+                .nodes = c->nodes,
+        };
+        int r;
+
+        p.name = strdup(c->name);
+        p.state_dir = strdup(c->state_dir);
+        p.fam_path = strdup(c->fam_path);
+        p.qemu = strdup(c->qemu);
+        p.kernel = strdup(kernel ? kernel : "");
+        p.initrd = strdup(initrd ? initrd : "");
+        if (!p.name || !p.state_dir || !p.fam_path || !p.qemu || !p.kernel || !p.initrd) {
+                plan_done(&p);
+                return log_error_errno(-ENOMEM, "Out of memory");
+        }
+        for (uint32_t i = 0; i < p.nodes; i++) {
+                struct node_plan *n = &p.node[i];
+                n->id = i + 1;
+                snprintf(n->name, sizeof n->name, "node%02" PRIu32, n->id);
+                n->memory = c->node[i].memory ? c->node[i].memory : c->memory;
+                n->cpus = c->node[i].cpus ? c->node[i].cpus : c->cpus;
+                r = node_paths(&p, n);
+                if (r < 0) {
+                        plan_done(&p);
+                        return r == -ENOMEM ? log_error_errno(r, "Out of memory") : r;
+                }
+        }
+        *ret = p;
+        return 0;
+}
+
+void plan_done(struct cluster_plan *p) {
+        if (!p)
+                return;
+        free(p->name);
+        free(p->state_dir);
+        free(p->fam_path);
+        free(p->qemu);
+        free(p->kernel);
+        free(p->initrd);
+        for (uint32_t i = 0; i < FAME_MAX_NODES; i++) {
+                struct node_plan *n = &p->node[i];
+                free(n->dir);
+                free(n->qmp_sock);
+                free(n->qga_sock);
+                free(n->console_sock);
+                free(n->console_log);
+                free(n->pidfile);
+        }
+        memset(p, 0, sizeof *p);
+}
+
+struct cmd *qemu_command(const struct cluster_plan *p, const struct node_plan *n) {
+        struct cmd *c = cmd_new(p->qemu);
+        bool kvm = p->accel == FAME_ACCEL_KVM;
+
+        cmd_arg(c, "-name");
+        cmd_argf(c, "%s,process=fame-%s-%s", n->name, p->name, n->name);
+        cmd_arg(c, "-machine");
+        cmd_arg(c, "pc");
+        cmd_arg(c, "-accel");
+        /* Plain TCG with one vCPU does not make guest atomics atomic across QEMU processes
+         * (2,097,511 instead of 4,000,000 in two nodes' 2M lock xadd each): multi-threaded TCG
+         * with room for a second vCPU emits real host atomics. */
+        cmd_arg(c, kvm ? "kvm" : "tcg,thread=multi");
+        cmd_arg(c, "-cpu");
+        cmd_arg(c, kvm ? "host" : "max");
+        cmd_arg(c, "-smp");
+        if (kvm)
+                cmd_argf(c, "%" PRIu32, n->cpus);
+        else
+                cmd_argf(c, "%" PRIu32 ",maxcpus=%" PRIu32, n->cpus, n->cpus < 2 ? 2 : n->cpus);
+        cmd_arg(c, "-m");
+        cmd_argf(c, "%" PRIu64 "M", n->memory >> 20);
+        cmd_args(c, (const char *const[]) { "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot", NULL });
+
+        cmd_arg(c, "-kernel");
+        cmd_arg(c, p->kernel);
+        cmd_arg(c, "-initrd");
+        cmd_arg(c, p->initrd);
+        cmd_arg(c, "-append");
+        cmd_argf(c, "console=ttyS0 quiet panic=-1 fame.node=%" PRIu32 " fame.cluster=%s fame.boot=%" PRIu64,
+                 n->id, p->name, n->boot);
+
+        /* Node identity, also through fw_cfg (read by libfame from /sys/firmware/qemu_fw_cfg). */
+        cmd_arg(c, "-fw_cfg");
+        cmd_argf(c, "name=opt/org.fame/node,string=%" PRIu32, n->id);
+        cmd_arg(c, "-fw_cfg");
+        cmd_argf(c, "name=opt/org.fame/cluster,string=%s", p->name);
+        cmd_arg(c, "-fw_cfg");
+        cmd_argf(c, "name=opt/org.fame/boot,string=%" PRIu64, n->boot);
+
+        /* The FAM: the cluster's file, shared (share=on is what makes it FAM). */
+        cmd_arg(c, "-object");
+        cmd_argf(c, "memory-backend-file,id=fam,mem-path=%s,size=%" PRIu64 ",share=on", p->fam_path, p->fam_size);
+        cmd_arg(c, "-device");
+        cmd_arg(c, "ivshmem-plain,id=fam0,memdev=fam,bus=pci.0,addr=0x10");
+
+        /* Serial console: a socket for `fame console`, everything logged for `fame logs`. */
+        cmd_arg(c, "-chardev");
+        cmd_argf(c, "socket,id=console,path=%s,server=on,wait=off,logfile=%s,logappend=on", n->console_sock, n->console_log);
+        cmd_arg(c, "-serial");
+        cmd_arg(c, "chardev:console");
+
+        cmd_arg(c, "-chardev");
+        cmd_argf(c, "socket,id=qmp,path=%s,server=on,wait=off", n->qmp_sock);
+        cmd_arg(c, "-mon");
+        cmd_arg(c, "chardev=qmp,mode=control");
+
+        cmd_arg(c, "-device");
+        cmd_arg(c, "virtio-serial-pci,id=vser0");
+        cmd_arg(c, "-chardev");
+        cmd_argf(c, "socket,id=qga,path=%s,server=on,wait=off", n->qga_sock);
+        cmd_arg(c, "-device");
+        cmd_arg(c, "virtserialport,bus=vser0.0,chardev=qga,name=org.qemu.guest_agent.0");
+
+        cmd_arg(c, "-netdev");
+        cmd_argf(c, "user,id=net0,hostname=%s", n->name);
+        cmd_arg(c, "-device");
+        cmd_argf(c, "virtio-net-pci,netdev=net0,mac=52:54:00:fa:%02x:%02x", (n->id >> 8) & 0xff, n->id & 0xff);
+
+        cmd_arg(c, "-pidfile");
+        cmd_arg(c, n->pidfile);
+        cmd_arg(c, "-daemonize");
+        return c;
+}
+
+/* ---- cluster.json ---------------------------------------------------------------------- */
+
+json_object *plan_to_json(const struct cluster_plan *p) {
+        json_object *o = json_object_new_object(), *nodes = json_object_new_array();
+        json_object_object_add(o, "name", json_object_new_string(p->name));
+        json_object_object_add(o, "state_dir", json_object_new_string(p->state_dir));
+        json_object_object_add(o, "fam", json_object_new_string(p->fam_path));
+        json_object_object_add(o, "fam_size", json_object_new_uint64(p->fam_size));
+        json_object_object_add(o, "accel", json_object_new_string(accel_to_string(p->accel)));
+        json_object_object_add(o, "qemu", json_object_new_string(p->qemu));
+        json_object_object_add(o, "kernel", json_object_new_string(p->kernel));
+        json_object_object_add(o, "initrd", json_object_new_string(p->initrd));
+        for (uint32_t i = 0; i < p->nodes; i++) {
+                json_object *n = json_object_new_object();
+                json_object_object_add(n, "id", json_object_new_uint64(p->node[i].id));
+                json_object_object_add(n, "memory", json_object_new_uint64(p->node[i].memory));
+                json_object_object_add(n, "cpus", json_object_new_uint64(p->node[i].cpus));
+                json_object_object_add(n, "boot", json_object_new_uint64(p->node[i].boot));
+                json_object_array_add(nodes, n);
+        }
+        json_object_object_add(o, "nodes", nodes);
+        return o;
+}
+
+static const char *jstr(json_object *o, const char *key) {
+        json_object *v;
+        return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+}
+
+static uint64_t juint(json_object *o, const char *key) {
+        json_object *v;
+        return json_object_object_get_ex(o, key, &v) ? json_object_get_uint64(v) : 0;
+}
+
+int plan_from_json(json_object *o, struct cluster_plan *ret) {
+        struct cluster_plan p = { 0 };
+        json_object *nodes;
+        const char *accel = jstr(o, "accel");
+
+        if (!jstr(o, "name") || !jstr(o, "state_dir") || !jstr(o, "fam") || !jstr(o, "qemu") || !accel ||
+            !json_object_object_get_ex(o, "nodes", &nodes) || !json_object_is_type(nodes, json_type_array) ||
+            json_object_array_length(nodes) > FAME_MAX_NODES)
+                return -EBADMSG;
+        p.name = strdup(jstr(o, "name"));
+        p.state_dir = strdup(jstr(o, "state_dir"));
+        p.fam_path = strdup(jstr(o, "fam"));
+        p.qemu = strdup(jstr(o, "qemu"));
+        p.kernel = strdup(jstr(o, "kernel") ? jstr(o, "kernel") : "");
+        p.initrd = strdup(jstr(o, "initrd") ? jstr(o, "initrd") : "");
+        p.fam_size = juint(o, "fam_size");
+        p.accel = strcmp(accel, "kvm") == 0 ? FAME_ACCEL_KVM : FAME_ACCEL_TCG;
+        p.nodes = (uint32_t) json_object_array_length(nodes);
+        for (uint32_t i = 0; i < p.nodes; i++) {
+                json_object *n = json_object_array_get_idx(nodes, i);
+                struct node_plan *np = &p.node[i];
+                np->id = (uint32_t) juint(n, "id");
+                np->memory = juint(n, "memory");
+                np->cpus = (uint32_t) juint(n, "cpus");
+                np->boot = juint(n, "boot");
+                if (np->id != i + 1) {
+                        plan_done(&p);
+                        return -EBADMSG;
+                }
+                snprintf(np->name, sizeof np->name, "node%02" PRIu32, np->id);
+                if (node_paths(&p, np) < 0) {
+                        plan_done(&p);
+                        return -ENOMEM;
+                }
+        }
+        *ret = p;
+        return 0;
+}
+
+int plan_save(const struct cluster_plan *p) {
+        _cleanup_free_ char *path = path_join(p->state_dir, "cluster.json");
+        _cleanup_free_ char *tmp = path_join(p->state_dir, ".cluster.json.tmp");
+        json_object *o = plan_to_json(p);
+        int r = 0;
+
+        if (!path || !tmp) {
+                json_object_put(o);
+                return log_error_errno(-ENOMEM, "Out of memory");
+        }
+        if (json_object_to_file_ext(tmp, o, JSON_C_TO_STRING_PRETTY) < 0 || rename(tmp, path) < 0)
+                r = log_error_errno(-EIO, "Failed to write '%s': %s", path, json_util_get_last_err());
+        json_object_put(o);
+        return r;
+}
+
+int plan_load(const char *state_dir, struct cluster_plan *ret) {
+        _cleanup_free_ char *path = path_join(state_dir, "cluster.json");
+        if (!path)
+                return -ENOMEM;
+        if (access(path, F_OK) < 0)
+                return -ENOENT;
+        json_object *o = json_object_from_file(path);
+        if (!o)
+                return log_error_errno(-EBADMSG, "'%s' is not valid JSON: %s", path, json_util_get_last_err());
+        int r = plan_from_json(o, ret);
+        json_object_put(o);
+        if (r == -EBADMSG)
+                return log_error_errno(r, "'%s' is not a FAM/E cluster state file; remove it if no QEMU of this cluster runs", path);
+        return r;
+}

@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The cluster plan: everything needed to start the nodes, derived from the configuration and
+ * the injected paths (state directory, kernel, initramfs) — and the QEMU command line of a
+ * node, a pure function of the plan (no I/O), checked against golden files.
+ */
+#ifndef FAME_PLAN_H
+#define FAME_PLAN_H
+
+#include <stdint.h>
+
+#include "config.h"
+#include "spawn.h"
+
+struct node_plan {
+        uint32_t id;                    /* 1.. */
+        char name[16];                  /* node01 */
+        uint64_t memory;
+        uint32_t cpus;
+        uint64_t boot;                  /* nonce of the current boot, written back to the slot */
+        char *dir;                      /* STATE/nodes/node01 */
+        char *qmp_sock, *qga_sock, *console_sock, *console_log, *pidfile;
+};
+
+struct cluster_plan {
+        char *name;
+        char *state_dir;
+        char *fam_path;
+        uint64_t fam_size;
+        enum fame_accel accel;          /* resolved: FAME_ACCEL_KVM or FAME_ACCEL_TCG */
+        char *qemu;
+        char *kernel, *initrd;
+        uint32_t nodes;
+        struct node_plan node[FAME_MAX_NODES];
+};
+
+/* Fills the plan; logs and returns -EINVAL/-ENAMETOOLONG for paths QEMU cannot use (UNIX
+ * socket paths are limited to 107 bytes). */
+int plan_build(const struct fame_config *c, enum fame_accel accel, const char *kernel,
+               const char *initrd, struct cluster_plan *ret);
+void plan_done(struct cluster_plan *p);
+
+/* The node's QEMU command line (daemonizing, with a pidfile). */
+struct cmd *qemu_command(const struct cluster_plan *p, const struct node_plan *n);
+
+/* JSON form saved as STATE/cluster.json by `fame up`, read back by the other verbs. */
+struct json_object;
+struct json_object *plan_to_json(const struct cluster_plan *p);
+int plan_from_json(struct json_object *o, struct cluster_plan *ret);
+int plan_save(const struct cluster_plan *p);            /* atomic write of STATE/cluster.json */
+int plan_load(const char *state_dir, struct cluster_plan *ret);   /* -ENOENT: never started */
+
+#endif

@@ -1,0 +1,409 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Cluster verbs: parse options, load the configuration, call src/cluster. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cluster.h"
+#include "config.h"
+#include "fame.h"
+#include "log.h"
+#include "plan.h"
+#include "util.h"
+#include "verbs.h"
+
+/* Options every cluster verb takes. */
+#define CLUSTER_LONGOPTS \
+        { "cluster", required_argument, NULL, 'c' }, \
+        { "config", required_argument, NULL, 0x200 }, \
+        { "set", required_argument, NULL, 0x201 }
+
+struct cluster_opts {
+        const char *cluster;
+        const char *config_file;
+        const char *sets[64];
+        size_t n_sets;
+};
+
+/* Handles -c/--config/--set; returns 1 if the option was one of them, 0 if not, <0 on error. */
+static int cluster_opt(const struct verb *v, int c, struct cluster_opts *o) {
+        switch (c) {
+        case 'c':
+                o->cluster = optarg;
+                return 1;
+        case 0x200:
+                o->config_file = optarg;
+                return 1;
+        case 0x201:
+                if (o->n_sets >= ELEMENTSOF(o->sets))
+                        return usage_error(v, "too many --set options");
+                if (!strchr(optarg, '='))
+                        return usage_error(v, "--set '%s' is not KEY=VALUE", optarg);
+                o->sets[o->n_sets++] = optarg;
+                return 1;
+        }
+        return 0;
+}
+
+/* defaults < config file < --set/options.  extra: more KEY=VALUE from verb options. */
+static int load_config(const struct cluster_opts *o, const char *const *extra, struct fame_config *c) {
+        const char *file = o->config_file;
+        _cleanup_free_ char *def = NULL;
+        int r;
+
+        const char *cluster = o->cluster ? o->cluster : getenv("FAME_CLUSTER_NAME");
+        r = config_init(c, cluster && *cluster ? cluster : NULL);
+        if (r < 0)
+                return r;
+        if (!file) {
+                const char *env = getenv("FAME_CONFIG");
+                if (env && *env)
+                        file = env;
+        }
+        if (!file) {
+                def = config_default_path(c->name);
+                if (def && access(def, F_OK) == 0)
+                        file = def;
+        }
+        if (file) {
+                r = config_load_file(c, file);
+                if (r < 0)
+                        goto fail;
+        }
+        for (size_t i = 0; i < o->n_sets; i++) {
+                char key[128];
+                const char *eq = strchr(o->sets[i], '=');
+                snprintf(key, sizeof key, "%.*s", (int) (eq - o->sets[i]), o->sets[i]);
+                r = config_set(c, key, eq + 1, "command line");
+                if (r < 0)
+                        goto fail;
+        }
+        for (size_t i = 0; extra && extra[i]; i += 2) {
+                r = config_set(c, extra[i], extra[i + 1], "command line");
+                if (r < 0)
+                        goto fail;
+        }
+        r = config_check(c);
+        if (r < 0)
+                goto fail;
+        return 0;
+fail:
+        config_done(c);
+        return r;
+}
+
+int cmd_up(const struct verb *v, int argc, char **argv) {
+        enum { O_ADD = 0x100, O_ACCEL, O_JSON };
+        static const struct option options[] = {
+                CLUSTER_LONGOPTS,
+                { "nodes", required_argument, NULL, 'n' },
+                { "add", required_argument, NULL, O_ADD },
+                { "accel", required_argument, NULL, O_ACCEL },
+                { "json", no_argument, NULL, O_JSON },
+                {}
+        };
+        struct cluster_opts o = { 0 };
+        const char *extra[8] = { 0 }, *adds[65] = { 0 };
+        size_t n_extra = 0, n_adds = 0;
+        bool first = true, json = false;
+        struct fame_config c;
+        int ch, r;
+
+        while ((ch = verb_getopt(v, argc, argv, "c:n:", options, &first)) != -1) {
+                r = cluster_opt(v, ch, &o);
+                if (r < 0)
+                        return r;
+                if (r > 0)
+                        continue;
+                switch (ch) {
+                case 'n':
+                        extra[n_extra++] = "nodes";
+                        extra[n_extra++] = optarg;
+                        break;
+                case O_ACCEL:
+                        extra[n_extra++] = "accel";
+                        extra[n_extra++] = optarg;
+                        break;
+                case O_ADD:
+                        if (n_adds >= 64)
+                                return usage_error(v, "too many --add options");
+                        if (!strchr(optarg, ':') || strchr(optarg, ':')[1] != '/')
+                                return usage_error(v, "--add '%s' is not HOSTPATH:/NODEPATH", optarg);
+                        adds[n_adds++] = optarg;
+                        break;
+                case O_JSON:
+                        json = true;
+                        break;
+                default:
+                        return -EINVAL;
+                }
+        }
+        r = verb_check_args(v, argc - optind);
+        if (r < 0)
+                return r;
+        r = load_config(&o, extra, &c);
+        if (r < 0)
+                return r;
+        struct up_options uo = { .adds = n_adds ? adds : NULL, .json = json };
+        r = cluster_up(&c, &uo);
+        config_done(&c);
+        return r < 0 ? r : 0;
+}
+
+/* Verbs whose only options are the cluster ones, plus an optional --json/--follow flag. */
+static int simple_verb(const struct verb *v, int argc, char **argv, const char *flag, bool *ret_flag,
+                       struct fame_config *c) {
+        static const struct option options_json[] = { CLUSTER_LONGOPTS, { "json", no_argument, NULL, 'j' }, {} };
+        static const struct option options_follow[] = { CLUSTER_LONGOPTS, { "follow", no_argument, NULL, 'f' }, {} };
+        static const struct option options_none[] = { CLUSTER_LONGOPTS, {} };
+        const struct option *options = !flag ? options_none : strcmp(flag, "json") == 0 ? options_json : options_follow;
+        struct cluster_opts o = { 0 };
+        bool first = true;
+        int ch, r;
+
+        if (ret_flag)
+                *ret_flag = false;
+        while ((ch = verb_getopt(v, argc, argv, flag && strcmp(flag, "follow") == 0 ? "c:f" : "c:", options, &first)) != -1) {
+                r = cluster_opt(v, ch, &o);
+                if (r < 0)
+                        return r;
+                if (r > 0)
+                        continue;
+                if ((ch == 'j' || ch == 'f') && ret_flag)
+                        *ret_flag = true;
+                else
+                        return -EINVAL;
+        }
+        r = verb_check_args(v, argc - optind);
+        if (r < 0)
+                return r;
+        return load_config(&o, NULL, c);
+}
+
+int cmd_down(const struct verb *v, int argc, char **argv) {
+        struct fame_config c;
+        int r = simple_verb(v, argc, argv, NULL, NULL, &c);
+        if (r < 0)
+                return r;
+        r = cluster_down(&c);
+        config_done(&c);
+        return r < 0 ? r : 0;
+}
+
+int cmd_status(const struct verb *v, int argc, char **argv) {
+        struct fame_config c;
+        bool json;
+        int r = simple_verb(v, argc, argv, "json", &json, &c);
+        if (r < 0)
+                return r;
+        r = cluster_status(&c, json);
+        config_done(&c);
+        return r < 0 ? r : 0;
+}
+
+int cmd_config(const struct verb *v, int argc, char **argv) {
+        struct fame_config c;
+        bool json;
+        int r = simple_verb(v, argc, argv, "json", &json, &c);
+        if (r < 0)
+                return r;
+        r = config_print(&c, stdout, json);
+        config_done(&c);
+        return r < 0 ? r : 0;
+}
+
+int cmd_kill(const struct verb *v, int argc, char **argv) {
+        struct fame_config c;
+        int r = simple_verb(v, argc, argv, NULL, NULL, &c);
+        if (r < 0)
+                return r;
+        r = cluster_kill_node(&c, argv[optind]);
+        config_done(&c);
+        return r < 0 ? r : 0;
+}
+
+int cmd_start(const struct verb *v, int argc, char **argv) {
+        struct fame_config c;
+        int r = simple_verb(v, argc, argv, NULL, NULL, &c);
+        if (r < 0)
+                return r;
+        r = cluster_start_node(&c, argv[optind]);
+        config_done(&c);
+        return r < 0 ? r : 0;
+}
+
+int cmd_logs(const struct verb *v, int argc, char **argv) {
+        struct fame_config c;
+        bool follow;
+        int r = simple_verb(v, argc, argv, "follow", &follow, &c);
+        if (r < 0)
+                return r;
+        r = cluster_logs(&c, argv[optind], follow);
+        config_done(&c);
+        return r < 0 ? r : 0;
+}
+
+int cmd_console(const struct verb *v, int argc, char **argv) {
+        struct fame_config c;
+        int r = simple_verb(v, argc, argv, NULL, NULL, &c);
+        if (r < 0)
+                return r;
+        r = cluster_console(&c, argv[optind]);
+        config_done(&c);
+        return r < 0 ? r : 0;
+}
+
+/* fame exec [--all | NODE] [--timeout S] -- CMD ARGS... */
+int cmd_exec(const struct verb *v, int argc, char **argv) {
+        static const struct option options[] = {
+                CLUSTER_LONGOPTS,
+                { "all", no_argument, NULL, 'a' },
+                { "timeout", required_argument, NULL, 't' },
+                {}
+        };
+        struct cluster_opts o = { 0 };
+        bool first = true, all = false;
+        uint32_t timeout = 600;
+        struct fame_config c;
+        int ch, r;
+
+        /* Options end at the node name or "--": the command's own options are not ours. */
+        while ((ch = verb_getopt(v, argc, argv, "+c:a", options, &first)) != -1) {
+                r = cluster_opt(v, ch, &o);
+                if (r < 0)
+                        return r;
+                if (r > 0)
+                        continue;
+                if (ch == 'a')
+                        all = true;
+                else if (ch == 't') {
+                        if (parse_uint32(optarg, 1, 86400, &timeout) < 0)
+                                return usage_error(v, "--timeout '%s' is not a number of seconds", optarg);
+                } else
+                        return -EINVAL;
+        }
+        const char *node = NULL;
+        if (!all) {
+                if (optind >= argc || strcmp(argv[optind], "--") == 0)
+                        return usage_error(v, "name a node or --all (usage: fame exec NODE|--all -- CMD ARGS...)");
+                node = argv[optind++];
+        }
+        if (optind < argc && strcmp(argv[optind], "--") == 0)
+                optind++;
+        if (optind >= argc)
+                return usage_error(v, "no command to run (usage: fame exec NODE|--all -- CMD ARGS...)");
+        r = load_config(&o, NULL, &c);
+        if (r < 0)
+                return r;
+        r = cluster_exec(&c, node, argv + optind, (int) timeout);
+        config_done(&c);
+        return r;
+}
+
+/* fame cp HOSTFILE NODE:PATH | fame cp --all HOSTFILE PATH */
+int cmd_cp(const struct verb *v, int argc, char **argv) {
+        static const struct option options[] = { CLUSTER_LONGOPTS, { "all", no_argument, NULL, 'a' }, {} };
+        struct cluster_opts o = { 0 };
+        bool first = true, all = false;
+        struct fame_config c;
+        int ch, r;
+
+        while ((ch = verb_getopt(v, argc, argv, "c:a", options, &first)) != -1) {
+                r = cluster_opt(v, ch, &o);
+                if (r < 0)
+                        return r;
+                if (r > 0)
+                        continue;
+                if (ch == 'a')
+                        all = true;
+                else
+                        return -EINVAL;
+        }
+        r = verb_check_args(v, argc - optind);
+        if (r < 0)
+                return r;
+        const char *src = argv[optind], *dst = argv[optind + 1];
+        _cleanup_free_ char *node = NULL;
+        const char *path = dst;
+        if (!all) {
+                const char *colon = strchr(dst, ':');
+                if (!colon || colon[1] != '/')
+                        return usage_error(v, "'%s' is not NODE:/PATH (or use --all HOSTFILE /PATH)", dst);
+                node = strndup(dst, (size_t) (colon - dst));
+                path = colon + 1;
+        } else if (dst[0] != '/')
+                return usage_error(v, "'%s' is not an absolute path in the nodes", dst);
+        r = load_config(&o, NULL, &c);
+        if (r < 0)
+                return r;
+        r = cluster_cp(&c, src, node, path);
+        config_done(&c);
+        return r < 0 ? r : 0;
+}
+
+/* fame debug qemu-args: the QEMU command line of a node, one argument per line, with
+ * placeholders for paths (golden tests). */
+int cmd_debug_qemu_args(const struct verb *v, int argc, char **argv) {
+        static const struct option options[] = {
+                CLUSTER_LONGOPTS,
+                { "node", required_argument, NULL, 'N' },
+                { "accel", required_argument, NULL, 'A' },
+                {}
+        };
+        struct cluster_opts o = { 0 };
+        bool first = true;
+        uint32_t node = 1;
+        const char *accel = "tcg";
+        struct fame_config c;
+        struct cluster_plan p;
+        int ch, r;
+
+        while ((ch = verb_getopt(v, argc, argv, "c:", options, &first)) != -1) {
+                r = cluster_opt(v, ch, &o);
+                if (r < 0)
+                        return r;
+                if (r > 0)
+                        continue;
+                if (ch == 'N') {
+                        if (parse_uint32(optarg, 1, FAME_MAX_NODES, &node) < 0)
+                                return usage_error(v, "--node '%s' is not a node number", optarg);
+                } else if (ch == 'A') {
+                        if (strcmp(optarg, "kvm") != 0 && strcmp(optarg, "tcg") != 0)
+                                return usage_error(v, "--accel '%s' is not kvm or tcg", optarg);
+                        accel = optarg;
+                } else
+                        return -EINVAL;
+        }
+        r = verb_check_args(v, argc - optind);
+        if (r < 0)
+                return r;
+        r = load_config(&o, NULL, &c);
+        if (r < 0)
+                return r;
+        if (node > c.nodes) {
+                config_done(&c);
+                return usage_error(v, "--node %" PRIu32 " but the cluster has %" PRIu32 " nodes", node, c.nodes);
+        }
+        r = plan_build(&c, strcmp(accel, "kvm") == 0 ? FAME_ACCEL_KVM : FAME_ACCEL_TCG, "@KERNEL@", "@INITRD@", &p);
+        config_done(&c);
+        if (r < 0)
+                return r;
+        p.node[node - 1].boot = 42;
+        struct cmd *cmd = qemu_command(&p, &p.node[node - 1]);
+        char *const *args = cmd_argv(cmd);
+        size_t sl = strlen(p.state_dir);
+        for (size_t i = 0; args[i]; i++) {
+                /* Replace the state directory by @STATE@ wherever it appears. */
+                const char *a = args[i], *hit;
+                while ((hit = strstr(a, p.state_dir))) {
+                        fwrite(a, 1, (size_t) (hit - a), stdout);
+                        fputs("@STATE@", stdout);
+                        a = hit + sl;
+                }
+                puts(a);
+        }
+        cmd_free(cmd);
+        plan_done(&p);
+        return 0;
+}

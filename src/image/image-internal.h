@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Internals of the node image builder: a 128-bit FNV-1a hash for cache keys, and an in-memory
+ * list of initramfs entries written out as an uncompressed cpio "newc" archive.
+ */
+#ifndef FAME_IMAGE_INTERNAL_H
+#define FAME_IMAGE_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* ---- FNV-1a, 128 bits ------------------------------------------------------------------- */
+
+__extension__ typedef unsigned __int128 fnv128_t;
+
+struct hash128 {
+        fnv128_t h;
+};
+
+void hash128_init(struct hash128 *h);
+void hash128_update(struct hash128 *h, const void *data, size_t len);
+/* Length-prefixed, so that ("ab", "c") and ("a", "bc") differ. */
+void hash128_str(struct hash128 *h, const char *s);
+void hash128_u64(struct hash128 *h, uint64_t v);
+/* Feeds size and contents of an open file (read from offset 0); -errno on read errors. */
+int hash128_fd(struct hash128 *h, int fd, uint64_t *ret_size);
+/* 32 lowercase hex digits + NUL. */
+void hash128_hex(const struct hash128 *h, char out[33]);
+
+/* ---- kernel ----------------------------------------------------------------------------- */
+
+/* The release ("6.1.0-56-amd64") from a bzImage's setup header; -ENOEXEC if not a bzImage. */
+int image_kernel_release(const char *vmlinuz, char **ret);
+
+/* ---- cpio newc -------------------------------------------------------------------------- */
+
+enum cpio_kind {
+        CPIO_DIR,
+        CPIO_FILE,              /* contents from a host file (src) */
+        CPIO_DATA,              /* contents in memory (data, data_len) */
+        CPIO_SYMLINK,           /* target in data */
+        CPIO_NODE,              /* character or block device (mode says which) */
+};
+
+struct cpio_entry {
+        char *path;             /* inside the archive, without a leading '/': "usr/bin/fame" */
+        enum cpio_kind kind;
+        mode_t mode;            /* type bits + permissions */
+        char *src;              /* CPIO_FILE: host path */
+        char *data;             /* CPIO_DATA: contents; CPIO_SYMLINK: target */
+        size_t data_len;
+        unsigned rdev_major, rdev_minor;
+        size_t seq;             /* order of addition: the last addition of a path wins */
+        bool implicit;          /* a parent directory nobody asked for */
+};
+
+struct cpio_list {
+        struct cpio_entry *entries;
+        size_t n, allocated;
+        size_t seq;
+        bool finished;
+};
+
+/* Node paths may be given with or without a leading '/'; "." and ".." components are refused.
+ * Parent directories are added implicitly (0755) unless given.  All return 0 or -errno and
+ * log nothing except on -EINVAL for a bad path. */
+int cpio_add_dir(struct cpio_list *l, const char *path, mode_t perm);
+int cpio_add_file(struct cpio_list *l, const char *path, mode_t perm, const char *src);
+int cpio_add_data(struct cpio_list *l, const char *path, mode_t perm, const void *data, size_t len);
+int cpio_add_symlink(struct cpio_list *l, const char *path, const char *target);
+int cpio_add_node(struct cpio_list *l, const char *path, mode_t mode, unsigned major, unsigned minor);
+/* Host file or directory tree (recursively; modes kept, symlinks stay symlinks, sockets and
+ * fifos skipped with a warning) at node path `path` ("" or "/" = the root). Logs its errors. */
+int cpio_add_tree(struct cpio_list *l, const char *host, const char *path);
+
+/* Sorts by path (parents before children), keeps the last addition of each path, and drops
+ * entries whose parent ended up not being a directory. */
+int cpio_finish(struct cpio_list *l);
+/* Hashes the finished list: paths, kinds, modes and contents (host files are read). Logs. */
+int cpio_hash(const struct cpio_list *l, struct hash128 *h);
+/* Writes the finished list as cpio newc (uid/gid 0, mtime 0) to fd. Logs its errors. */
+int cpio_write(const struct cpio_list *l, int fd, uint64_t *ret_size);
+void cpio_list_done(struct cpio_list *l);
+
+#endif

@@ -1,0 +1,1 @@
+debug qemu-args --accel kvm --node 2

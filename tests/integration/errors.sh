@@ -1,0 +1,47 @@
+#!/bin/bash
+# Bad input to `fame up`: one clear error line each, exit status non-zero, and no QEMU left.
+. "$(dirname "$0")/lib.sh"
+fam="$state/fam"
+
+expect_error() {        # expect_error WHAT PATTERN fame-args...
+        local what=$1 pattern=$2
+        shift 2
+        run "$@"
+        if [ "$rc" -eq 0 ]; then
+                fail "$what: fame $* succeeded"
+        elif [ "$(wc -l < "$err")" -ne 1 ]; then
+                fail "$what: expected one error line, got: $(cat "$err")"
+        elif ! grep -q -- "$pattern" "$err"; then
+                fail "$what: '$(cat "$err")' does not mention '$pattern'"
+        else
+                ok "$what: $(cat "$err")"
+        fi
+        [ -z "$(qemu_pids)" ] || fail "$what: QEMU left running: $(qemu_pids)"
+}
+
+mkdir -p "$XDG_CONFIG_HOME/fame"
+printf '[cluster]\nnodes = 2\nmemory = lots\n' > "$work/bad.conf"
+expect_error "bad config value" "bad.conf:3:" up --config "$work/bad.conf"
+printf '[cluster]\ncolour = blue\n' > "$work/bad2.conf"
+expect_error "unknown config key" "bad2.conf:2:" up --config "$work/bad2.conf"
+printf '[cluster]\nnodes = 3\n' > "$XDG_CONFIG_HOME/fame/$cluster.conf"
+printf '[cluster]\nnodes = 300\n' > "$XDG_CONFIG_HOME/fame/$cluster.conf"
+expect_error "default config file is read" "$cluster.conf:2:" up
+rm "$XDG_CONFIG_HOME/fame/$cluster.conf"
+
+expect_error "missing kernel" "/nonexistent/vmlinuz" up --set kernel=/nonexistent/vmlinuz
+expect_error "FAM size not a power of two" "power of two" up --set fam_size=1000M
+expect_error "FAM size too small" "too small" up --set fam_size=16M
+
+mkdir -p "$state"
+[ ! -e "$fam" ] && ok "failed 'fame up' runs created no FAM file" || fail "a failed 'fame up' left $fam behind"
+truncate -s 100M "$fam"
+expect_error "FAM file without a header" "no FAM header" up
+"$FAME" fam create "$fam" --size 64M --book-size 2M --nodes 2 --force > /dev/null
+expect_error "FAM made for fewer nodes" "made for 2 nodes" up -n 4
+rm -f "$fam"
+
+expect_error "bad node count" "nodes" up -n 0
+run exec node01 -- true
+[ "$rc" -ne 0 ] && grep -q "never been started\|not running" "$err" && ok "exec before up: $(cat "$err")" || fail "exec before up: rc=$rc $(cat "$err")"
+finish

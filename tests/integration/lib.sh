@@ -1,0 +1,64 @@
+# Shared setup for integration tests (sourced).  Each test gets private state and config
+# directories and its own cluster name; the node image cache is shared across tests in the
+# build directory.  Every QEMU a test started is stopped at the end, whatever happens; logs
+# are kept when the test fails.
+set -u
+: "${FAME:?}" "${FAME_BUILD_ROOT:?}"
+tname=$(basename "$0" .sh)
+work=$(mktemp -d "${TMPDIR:-/tmp}/fame-it-XXXXXX")
+export XDG_STATE_HOME="$work/state" XDG_CONFIG_HOME="$work/config" XDG_CACHE_HOME="$FAME_BUILD_ROOT/test-cache"
+unset FAME_PATH FAME_NODE FAME_CONFIG FAME_CLUSTER_NAME
+export FAME_CLUSTER_NAME="it-$tname"
+cluster=$FAME_CLUSTER_NAME
+state="$XDG_STATE_HOME/fame/$cluster"
+failures=0
+
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+ok() { echo "ok: $*"; }
+step() { echo "== $*"; }
+
+# QEMU processes of this test's cluster (their command line names the cluster's state dir).
+qemu_pids() {
+        local p
+        for p in /proc/[0-9]*; do
+                tr '\0' ' ' < "$p/cmdline" 2>/dev/null | grep -q -- "process=fame-$cluster-" && echo "${p#/proc/}"
+        done
+}
+
+cleanup() {
+        local pids
+        "$FAME" down > /dev/null 2>&1
+        pids=$(qemu_pids)
+        if [ -n "$pids" ]; then
+                echo "cleanup: killing leftover QEMU $pids"
+                kill -9 $pids 2>/dev/null
+        fi
+        if [ "$failures" -eq 0 ]; then
+                rm -rf "$work"
+        else
+                echo "logs kept in $work"
+                for f in "$state"/nodes/*/console.log; do
+                        [ -f "$f" ] && { echo "--- $f (last 15 lines)"; tail -n 15 "$f"; }
+                done
+        fi
+}
+trap cleanup EXIT
+
+# run CMD...: runs fame with stdout/stderr in $out/$err and the status in $rc.
+out="$work/out" err="$work/err"
+run() {
+        "$FAME" "$@" > "$out" 2> "$err"
+        rc=$?
+}
+
+finish() {
+        echo "$failures failure(s)"
+        exit $((failures > 0))
+}
+
+# Little-endian u64 at OFFSET of the FAM file.
+fam_u64() {
+        local b
+        read -r -a b < <("$FAME" fam dump "$1" --offset "$2" --length 8)
+        echo $(( 0x${b[8]}${b[7]}${b[6]}${b[5]}${b[4]}${b[3]}${b[2]}${b[1]} ))
+}

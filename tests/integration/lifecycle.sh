@@ -1,0 +1,79 @@
+#!/bin/bash
+# The cluster lifecycle on 4 real nodes (TCG): up, slots seen by every node, exact cross-node
+# fetch_add, kill/start of one node, down + up keeping FAM byte for byte, `fame up` twice and
+# exec on a stopped node refused, no QEMU left behind.
+. "$(dirname "$0")/lib.sh"
+fam="$state/fam"
+
+step "fame up -n 4"
+run up -n 4
+cat "$out" "$err"
+[ "$rc" -eq 0 ] || { fail "fame up exited $rc"; finish; }
+[ "$(grep -cE '^node0[1-4] .* ready ' "$out")" -eq 4 ] && ok "4 nodes ready" || fail "table does not show 4 ready nodes"
+[ "$(qemu_pids | wc -l)" -eq 4 ] && ok "4 QEMU processes" || fail "expected 4 QEMU processes, found $(qemu_pids | wc -l)"
+
+run status --json
+grep -Eq '"ready": ?4' "$out" && ok "status --json: 4 ready" || fail "status --json: $(cat "$out")"
+
+step "(a) every node sees every node's slot"
+run exec --all -- fame node slots
+cat "$out"
+for n in 1 2 3 4; do
+        for s in 1 2 3 4; do
+                grep -Eq "^node0$n: node0$s +$s +up " "$out" || fail "node0$n does not see node0$s up in its slot"
+        done
+done
+run exec --all -- fame info
+for n in 1 2 3 4; do grep -Eq "^node0$n: node +node0$n" "$out" || fail "node0$n: fame info does not say node0$n"; done
+[ "$(grep -E '^node0[1-4]: uuid' "$out" | awk '{print $3}' | sort -u | wc -l)" -eq 1 ] && ok "one FAM (one uuid) in all nodes" || fail "nodes see different FAMs"
+grep -Eq "^node01: source +pci" "$out" && ok "nodes map the ivshmem PCI device" || fail "fame info in a node does not use PCI: $(head -5 "$out")"
+
+step "(b) 4 nodes x 200000 fetch_add on one FAM word"
+word=$(( $("$FAME" fam info "$fam" --json | awk -F': ' '/"books_offset"/ {gsub(",", "", $2); print $2; exit}') ))
+run exec --all -- fame node fetch-add "$word" 200000
+[ "$rc" -eq 0 ] || fail "fetch-add exited $rc: $(cat "$err")"
+total=$(fam_u64 "$fam" "$word")
+[ "$total" -eq 800000 ] && ok "fetch_add total $total" || fail "fetch_add total $total, expected 800000"
+
+step "(c) kill node02; the others keep running; start it again"
+run kill node02
+[ "$rc" -eq 0 ] || fail "kill node02: $(cat "$err")"
+[ "$(qemu_pids | wc -l)" -eq 3 ] && ok "3 QEMU left" || fail "after kill: $(qemu_pids | wc -l) QEMU"
+run exec node02 -- true
+[ "$rc" -eq 1 ] && [ "$(wc -l < "$err")" -eq 1 ] && grep -q "node02 is not running" "$err" && ok "exec on a stopped node: $(cat "$err")" \
+        || fail "exec on a stopped node: rc=$rc $(cat "$err")"
+run exec node01 -- fame node slots
+grep -Eq "^node02 +2 +down " "$out" && ok "node01 sees node02 down" || fail "node01 does not see node02 down: $(cat "$out")"
+run exec --all -- true
+[ "$rc" -ne 0 ] && ok "exec --all reports the stopped node" || fail "exec --all with a stopped node succeeded"
+run start node02
+[ "$rc" -eq 0 ] || fail "start node02: $(cat "$err")"
+run exec node02 -- fame node slots
+grep -Eq "^node02 +2 +up +2 " "$out" && ok "node02 rejoined (2 joins)" || fail "node02 slot after restart: $(cat "$out")"
+run exec node02 -- fame node fetch-add "$word" 1
+[ "$(cat "$out")" = 800001 ] && ok "node02 sees the data (800001)" || fail "node02 read $(cat "$out")"
+
+step "(e) fame up twice"
+run up
+[ "$rc" -ne 0 ] && grep -q "already up" "$err" && [ "$(wc -l < "$err")" -eq 1 ] && ok "second up refused: $(cat "$err")" || fail "second up: rc=$rc $(cat "$err")"
+[ "$(qemu_pids | wc -l)" -eq 4 ] || fail "second up changed the QEMU count"
+
+step "(d) down + up keeps FAM byte for byte"
+data=$((word + 8 * 1024 * 1024))
+run exec node01 -- fame node fill "$data" 1M 7
+sum=$(cat "$out")
+run down
+[ "$rc" -eq 0 ] || fail "down: $(cat "$err")"
+[ -z "$(qemu_pids)" ] && ok "no QEMU after down" || fail "QEMU left after down: $(qemu_pids)"
+book_area=$word      # node01 owns the first book of the book area
+h1=$(tail -c +$((book_area + 1)) "$fam" | sha256sum)
+[ "$(FAME_PATH="$fam" FAME_NODE= "$FAME" node checksum "$data" 1M)" = "$sum" ] && ok "host reads what node01 wrote" || fail "host checksum differs"
+run up
+[ "$rc" -eq 0 ] || fail "second up: $(cat "$err")"
+run exec node03 -- fame node checksum "$data" 1M
+[ "$(cat "$out")" = "$sum" ] && ok "node03 reads node01's data after down/up" || fail "node03 checksum $(cat "$out") != $sum"
+run down
+h2=$(tail -c +$((book_area + 1)) "$fam" | sha256sum)
+[ "$h1" = "$h2" ] && ok "book area byte for byte identical across down/up" || fail "book area changed across down/up"
+[ -z "$(qemu_pids)" ] || fail "QEMU left after the last down"
+finish
