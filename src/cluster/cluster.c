@@ -629,20 +629,30 @@ int cluster_status(const struct fame_config *c, bool json) {
         return 0;
 }
 
+/* Lock the cluster, load its plan and find the node: the start of kill and start. */
+static int lock_plan_node(const struct fame_config *c, const char *node, int *ret_lock, struct cluster_plan *p, uint32_t *ret_id) {
+        int r = lock_state(c->state_dir, ret_lock);
+        if (r < 0)
+                return r;
+        r = load_plan(c, p);
+        if (r < 0)
+                return r;
+        r = parse_node_name(node, p->nodes, ret_id);
+        if (r < 0)
+                plan_done(p);
+        return r;
+}
+
 int cluster_kill_node(const struct fame_config *c, const char *node) {
         _cleanup_close_ int lock = -1;
         struct cluster_plan p;
         uint32_t id;
         int r;
 
-        r = lock_state(c->state_dir, &lock);
+        r = lock_plan_node(c, node, &lock, &p, &id);
         if (r < 0)
                 return r;
-        r = load_plan(c, &p);
-        if (r < 0)
-                return r;
-        r = parse_node_name(node, p.nodes, &id);
-        if (r >= 0) {
+        {
                 const struct node_plan *n = &p.node[id - 1];
                 if (!node_pid(n))
                         r = log_error_errno(-ESRCH, "%s is not running", n->name);
@@ -671,15 +681,9 @@ int cluster_start_node(const struct fame_config *c, const char *node) {
         uint32_t id;
         int r;
 
-        r = lock_state(c->state_dir, &lock);
+        r = lock_plan_node(c, node, &lock, &p, &id);
         if (r < 0)
                 return r;
-        r = load_plan(c, &p);
-        if (r < 0)
-                return r;
-        r = parse_node_name(node, p.nodes, &id);
-        if (r < 0)
-                goto out;
         struct node_plan *n = &p.node[id - 1];
         if (node_pid(n)) {
                 r = log_error_errno(-EEXIST, "%s is already running", n->name);

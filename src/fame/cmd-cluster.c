@@ -181,78 +181,34 @@ static int simple_verb(const struct verb *v, int argc, char **argv, const char *
         return load_config(&o, NULL, c);
 }
 
-int cmd_down(const struct verb *v, int argc, char **argv) {
+/* The verbs that only take cluster options, a flag and maybe a node. */
+static int with_config(const struct verb *v, int argc, char **argv, const char *flag,
+                       int (*fn)(const struct fame_config *c, const char *node, bool flag)) {
         struct fame_config c;
-        int r = simple_verb(v, argc, argv, NULL, NULL, &c);
+        bool set;
+        int r = simple_verb(v, argc, argv, flag, &set, &c);
         if (r < 0)
                 return r;
-        r = cluster_down(&c);
+        r = fn(&c, v->min_args > 0 ? argv[optind] : NULL, set);
         config_done(&c);
         return r < 0 ? r : 0;
 }
 
-int cmd_status(const struct verb *v, int argc, char **argv) {
-        struct fame_config c;
-        bool json;
-        int r = simple_verb(v, argc, argv, "json", &json, &c);
-        if (r < 0)
-                return r;
-        r = cluster_status(&c, json);
-        config_done(&c);
-        return r < 0 ? r : 0;
-}
+static int do_down(const struct fame_config *c, const char *node, bool flag) { (void) node; (void) flag; return cluster_down(c); }
+static int do_status(const struct fame_config *c, const char *node, bool json) { (void) node; return cluster_status(c, json); }
+static int do_config(const struct fame_config *c, const char *node, bool json) { (void) node; return config_print(c, stdout, json); }
+static int do_kill(const struct fame_config *c, const char *node, bool flag) { (void) flag; return cluster_kill_node(c, node); }
+static int do_start(const struct fame_config *c, const char *node, bool flag) { (void) flag; return cluster_start_node(c, node); }
+static int do_logs(const struct fame_config *c, const char *node, bool follow) { return cluster_logs(c, node, follow); }
+static int do_console(const struct fame_config *c, const char *node, bool flag) { (void) flag; return cluster_console(c, node); }
 
-int cmd_config(const struct verb *v, int argc, char **argv) {
-        struct fame_config c;
-        bool json;
-        int r = simple_verb(v, argc, argv, "json", &json, &c);
-        if (r < 0)
-                return r;
-        r = config_print(&c, stdout, json);
-        config_done(&c);
-        return r < 0 ? r : 0;
-}
-
-int cmd_kill(const struct verb *v, int argc, char **argv) {
-        struct fame_config c;
-        int r = simple_verb(v, argc, argv, NULL, NULL, &c);
-        if (r < 0)
-                return r;
-        r = cluster_kill_node(&c, argv[optind]);
-        config_done(&c);
-        return r < 0 ? r : 0;
-}
-
-int cmd_start(const struct verb *v, int argc, char **argv) {
-        struct fame_config c;
-        int r = simple_verb(v, argc, argv, NULL, NULL, &c);
-        if (r < 0)
-                return r;
-        r = cluster_start_node(&c, argv[optind]);
-        config_done(&c);
-        return r < 0 ? r : 0;
-}
-
-int cmd_logs(const struct verb *v, int argc, char **argv) {
-        struct fame_config c;
-        bool follow;
-        int r = simple_verb(v, argc, argv, "follow", &follow, &c);
-        if (r < 0)
-                return r;
-        r = cluster_logs(&c, argv[optind], follow);
-        config_done(&c);
-        return r < 0 ? r : 0;
-}
-
-int cmd_console(const struct verb *v, int argc, char **argv) {
-        struct fame_config c;
-        int r = simple_verb(v, argc, argv, NULL, NULL, &c);
-        if (r < 0)
-                return r;
-        r = cluster_console(&c, argv[optind]);
-        config_done(&c);
-        return r < 0 ? r : 0;
-}
+int cmd_down(const struct verb *v, int argc, char **argv) { return with_config(v, argc, argv, NULL, do_down); }
+int cmd_status(const struct verb *v, int argc, char **argv) { return with_config(v, argc, argv, "json", do_status); }
+int cmd_config(const struct verb *v, int argc, char **argv) { return with_config(v, argc, argv, "json", do_config); }
+int cmd_kill(const struct verb *v, int argc, char **argv) { return with_config(v, argc, argv, NULL, do_kill); }
+int cmd_start(const struct verb *v, int argc, char **argv) { return with_config(v, argc, argv, NULL, do_start); }
+int cmd_logs(const struct verb *v, int argc, char **argv) { return with_config(v, argc, argv, "follow", do_logs); }
+int cmd_console(const struct verb *v, int argc, char **argv) { return with_config(v, argc, argv, NULL, do_console); }
 
 /* fame exec [--all | NODE] [--timeout S] -- CMD ARGS... */
 int cmd_exec(const struct verb *v, int argc, char **argv) {

@@ -23,7 +23,8 @@ struct image_params {
         const char *cache_dir;          /* images are kept in CACHE_DIR/images/ */
         const char *fame_static;        /* the static node-side fame binary, copied to /usr/bin/fame */
         const char *overlay;            /* NULL or a directory copied over the initramfs root */
-        const char *const *adds;        /* NULL or NULL-terminated "HOSTPATH:NODEPATH" entries */
+        const char *const *adds;        /* NULL or NULL-terminated "HOSTPATH:NODEPATH" entries (split at
+                                         * the last ':'; NODEPATH absolute; files or directories) */
 };
 
 struct image {

@@ -39,6 +39,8 @@ truncate -s 100M "$fam"
 expect_error "FAM file without a header" "no FAM header" up
 "$FAME" fam create "$fam" --size 64M --book-size 2M --nodes 2 --force > /dev/null
 expect_error "FAM made for fewer nodes" "made for 2 nodes" up -n 4
+truncate -s 67108865 "$fam"
+expect_error "FAM file not a power of two" "header says 64M" up -n 2
 rm -f "$fam"
 
 expect_error "bad node count" "nodes" up -n 0

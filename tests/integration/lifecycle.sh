@@ -6,7 +6,8 @@
 fam="$state/fam"
 
 step "fame up -n 4"
-run up -n 4
+echo "hello from the host" > "$work/hello.txt"
+run up -n 4 --add "$work/hello.txt:/etc/hello.txt"
 cat "$out" "$err"
 [ "$rc" -eq 0 ] || { fail "fame up exited $rc"; finish; }
 [ "$(grep -cE '^node0[1-4] .* ready ' "$out")" -eq 4 ] && ok "4 nodes ready" || fail "table does not show 4 ready nodes"
@@ -27,6 +28,25 @@ run exec --all -- fame info
 for n in 1 2 3 4; do grep -Eq "^node0$n: node +node0$n" "$out" || fail "node0$n: fame info does not say node0$n"; done
 [ "$(grep -E '^node0[1-4]: uuid' "$out" | awk '{print $3}' | sort -u | wc -l)" -eq 1 ] && ok "one FAM (one uuid) in all nodes" || fail "nodes see different FAMs"
 grep -Eq "^node01: source +pci" "$out" && ok "nodes map the ivshmem PCI device" || fail "fame info in a node does not use PCI: $(head -5 "$out")"
+
+step "files into nodes: --add, cp, logs, console"
+run exec node03 -- cat /etc/hello.txt
+[ "$(cat "$out")" = "hello from the host" ] && ok "--add put a file into the image" || fail "--add: $(cat "$out" "$err")"
+printf '#!/bin/sh\necho "script on $(hostname)"\n' > "$work/script.sh"
+chmod 755 "$work/script.sh"
+run cp --all "$work/script.sh" /tmp/script.sh
+[ "$rc" -eq 0 ] || fail "cp --all: $(cat "$err")"
+run exec --all -- /tmp/script.sh
+for n in 1 2 3 4; do grep -q "^node0$n: script on node0$n" "$out" || fail "cp'd script on node0$n: $(cat "$out" "$err")"; done
+run cp "$work/hello.txt" node02:/tmp/h
+run exec node02 -- cat /tmp/h
+[ "$(cat "$out")" = "hello from the host" ] && ok "cp to one node" || fail "cp to node02: $(cat "$out" "$err")"
+run cp "$work/hello.txt" node09:/tmp/h
+[ "$rc" -ne 0 ] && grep -q "no node09" "$err" && ok "cp to a node that does not exist: $(cat "$err")" || fail "cp node09: $(cat "$err")"
+run logs node01
+grep -q "fame-node: ready node01" "$out" && ok "logs show the node's console" || fail "logs node01 lacks the ready line"
+run console node01 < /dev/null
+[ "$rc" -eq 0 ] && ok "console connects and leaves on end of input" || fail "console: rc=$rc $(cat "$err")"
 
 step "(b) 4 nodes x 200000 fetch_add on one FAM word"
 word=$(( $("$FAME" fam info "$fam" --json | awk -F': ' '/"books_offset"/ {gsub(",", "", $2); print $2; exit}') ))
