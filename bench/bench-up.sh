@@ -11,7 +11,9 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/fame-bench-XXXXXX")
 export XDG_STATE_HOME="$work/state" FAME_CLUSTER_NAME=bench-up
 trap '"$FAME" down > /dev/null 2>&1; rm -rf "$work"' EXIT
 
-printf '%-6s %10s %14s %10s\n' nodes "up (s)" "RSS/node (MiB)" "max (MiB)"
+# RSS counts the kernel and initramfs files QEMU maps, which all nodes share in the page
+# cache; PSS divides shared pages among the processes that map them: the fair per-node cost.
+printf '%-6s %10s %15s %15s\n' nodes "up (s)" "RSS/node (MiB)" "PSS/node (MiB)"
 for n in "${counts[@]}"; do
         "$FAME" down > /dev/null 2>&1
         rm -rf "$XDG_STATE_HOME"
@@ -21,14 +23,14 @@ for n in "${counts[@]}"; do
                 continue
         fi
         end=$(date +%s.%N)
-        total=0 max=0
+        total=0 pss=0
         for pidfile in "$XDG_STATE_HOME"/fame/bench-up/nodes/*/qemu.pid; do
-                rss=$(awk '/VmRSS/ {print $2}' "/proc/$(cat "$pidfile")/status")
-                total=$((total + rss))
-                [ "$rss" -gt "$max" ] && max=$rss
+                pid=$(cat "$pidfile")
+                total=$((total + $(awk '/^Rss:/ {print $2}' "/proc/$pid/smaps_rollup")))
+                pss=$((pss + $(awk '/^Pss:/ {print $2}' "/proc/$pid/smaps_rollup")))
         done
-        awk -v n="$n" -v s="$start" -v e="$end" -v t="$total" -v m="$max" \
-                'BEGIN { printf "%-6s %10.2f %14.0f %10.0f\n", n, e - s, t / n / 1024, m / 1024 }'
+        awk -v n="$n" -v s="$start" -v e="$end" -v t="$total" -v p="$pss" \
+                'BEGIN { printf "%-6s %10.2f %15.0f %15.0f\n", n, e - s, t / n / 1024, p / n / 1024 }'
         if [ "$n" -eq "${counts[0]}" ]; then
                 "$FAME" exec node01 -- fame node memcpy-bench 16M > "$work/memcpy" 2>&1 && memcpy_line=$(cat "$work/memcpy")
         fi

@@ -105,8 +105,10 @@ struct cmd *qemu_command(const struct cluster_plan *p, const struct node_plan *n
         cmd_arg(c, "-accel");
         /* Plain TCG with one vCPU does not make guest atomics atomic across QEMU processes
          * (2,097,511 instead of 4,000,000 in two nodes' 2M lock xadd each): multi-threaded TCG
-         * with room for a second vCPU emits real host atomics. */
-        cmd_arg(c, kvm ? "kvm" : "tcg,thread=multi");
+         * with room for a second vCPU emits real host atomics.  A 32 MiB translation cache
+         * (QEMU's default grows to ~60 MiB while a node boots) keeps each node's memory down:
+         * 178 instead of 209 MiB PSS per node with 4 nodes, boot time within noise. */
+        cmd_arg(c, kvm ? "kvm" : "tcg,thread=multi,tb-size=32");
         cmd_arg(c, "-cpu");
         cmd_arg(c, kvm ? "host" : "max");
         cmd_arg(c, "-smp");
