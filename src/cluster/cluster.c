@@ -733,18 +733,6 @@ static int exec_one(const struct node_plan *n, char *const *argv, int timeout_s,
         return 0;
 }
 
-static void write_all(int fd, const char *buf, size_t len) {
-        while (len > 0) {
-                ssize_t k = write(fd, buf, len);
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k <= 0)
-                        return;
-                buf += k;
-                len -= (size_t) k;
-        }
-}
-
 /* Writes text with "nodeNN: " before every line. */
 static void write_prefixed(int fd, const char *name, const char *buf, size_t len) {
         size_t start = 0;

@@ -23,6 +23,7 @@
 
 #include "image-internal.h"
 #include "log.h"
+#include "util.h"
 #include "macro.h"
 
 /* ---- FNV-1a 128 ------------------------------------------------------------------------- */
@@ -431,21 +432,6 @@ int cpio_hash(const struct cpio_list *l, struct hash128 *h) {
                         hash128_u64(h, e->rdev_minor);
                         break;
                 }
-        }
-        return 0;
-}
-
-static int write_all(int fd, const void *buf, size_t len) {
-        const char *p = buf;
-        while (len > 0) {
-                ssize_t k = write(fd, p, len);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                p += k;
-                len -= (size_t) k;
         }
         return 0;
 }

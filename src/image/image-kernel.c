@@ -19,6 +19,7 @@
 #include "image.h"
 #include "image-internal.h"
 #include "log.h"
+#include "util.h"
 #include "macro.h"
 
 static const uint8_t xz_magic[6] = { 0xfd, '7', 'z', 'X', 'Z', 0x00 };
@@ -48,21 +49,6 @@ static int map_file(const char *path, struct mapping *ret) {
         if (p == MAP_FAILED)
                 return -errno;
         *ret = (struct mapping) { p, (size_t) st.st_size };
-        return 0;
-}
-
-static int write_all(int fd, const void *buf, size_t len) {
-        const char *p = buf;
-        while (len > 0) {
-                ssize_t k = write(fd, p, len);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                p += k;
-                len -= (size_t) k;
-        }
         return 0;
 }
 

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "util.h"
 
@@ -81,6 +82,21 @@ const char *format_size_compact(uint64_t v, char *buf, size_t len) {
         }
         snprintf(buf, len, "%" PRIu64 "%s", v, units[u]);
         return buf;
+}
+
+int write_all(int fd, const void *buf, size_t len) {
+        const char *p = buf;
+        while (len > 0) {
+                ssize_t k = write(fd, p, len);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                p += (size_t) k;
+                len -= (size_t) k;
+        }
+        return 0;
 }
 
 double now_seconds(void) {

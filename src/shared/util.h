@@ -15,6 +15,9 @@ const char *format_bytes(uint64_t v, char *buf, size_t len);
 /* The same in the compact form parse_size() reads back: "8M", "1G", "4097". */
 const char *format_size_compact(uint64_t v, char *buf, size_t len);
 
+/* write(2) until everything is written; retries EINTR.  0 or -errno. */
+int write_all(int fd, const void *buf, size_t len);
+
 /* Monotonic clock in seconds. */
 double now_seconds(void);
 
