@@ -31,6 +31,8 @@ void fame_header_encode(const struct fame_geometry *geo, uint8_t out[FAME_HEADER
 
 /* open.c */
 int fame_read_node_identity(uint32_t *ret_node, char **ret_cluster);
+/* FAME_<ENV>, then fw_cfg opt/org.fame/<name>, then fame.<name>= on the kernel command line. */
+char *fame_read_identity_value(const char *env, const char *name);
 int fame_file_check_fd(int fd, const char *path, struct fame_geometry *ret_geo);
 
 /* Little-endian accessors: the on-FAM format is little-endian on every architecture. */

@@ -29,6 +29,8 @@ struct fame {
         uint64_t bar_address;
         uint32_t node_id;
         char *cluster;
+        uint32_t cluster_nodes;
+        char *coordinate;
 };
 
 static const char *sysfs_root(void) {
@@ -95,6 +97,20 @@ static char *fw_cfg_value(const char *name) {
         if (read_line(path, buf, sizeof buf) < 0)
                 return NULL;
         return strdup(buf);
+}
+
+char *fame_read_identity_value(const char *env, const char *name) {
+        char key[64];
+        const char *e = getenv(env);
+        char *v;
+
+        if (e && *e)
+                return strdup(e);
+        v = fw_cfg_value(name);
+        if (v)
+                return v;
+        snprintf(key, sizeof key, "fame.%s", name);
+        return cmdline_value(key);
 }
 
 /* Node identity: environment, then fw_cfg, then the kernel command line. */
@@ -338,6 +354,12 @@ _public_ int fame_open(const char *path, unsigned flags, struct fame **ret) {
         r = fame_read_node_identity(&f->node_id, &f->cluster);
         if (r < 0)
                 goto fail;
+        {
+                _cleanup_free_ char *nodes = fame_read_identity_value("FAME_NODES", "nodes");
+                if (nodes && parse_node_number(nodes, &f->cluster_nodes) < 0)
+                        f->cluster_nodes = 0;
+                f->coordinate = fame_read_identity_value("FAME_COORDINATE", "coordinate");
+        }
         if (f->node_id > f->geo.node_count) {
                 r = log_err(-ERANGE, "This node's id %" PRIu32 " is larger than the FAM's node count %" PRIu32 "; check FAME_NODE",
                             f->node_id, f->geo.node_count);
@@ -369,6 +391,7 @@ _public_ void fame_close(struct fame *f) {
                 close(f->fd);
         free(f->path);
         free(f->cluster);
+        free(f->coordinate);
         free(f);
 }
 
@@ -380,6 +403,8 @@ _public_ const char *fame_source_path(const struct fame *f) { return f ? f->path
 _public_ uint64_t fame_bar_address(const struct fame *f) { return f ? f->bar_address : 0; }
 _public_ uint32_t fame_node_id(const struct fame *f) { return f ? f->node_id : 0; }
 _public_ const char *fame_cluster_name(const struct fame *f) { return f ? f->cluster : NULL; }
+_public_ uint32_t fame_cluster_node_count(const struct fame *f) { return f ? f->cluster_nodes : 0; }
+_public_ const char *fame_node_coordinate(const struct fame *f) { return f ? f->coordinate : NULL; }
 
 _public_ void *fame_slot(const struct fame *f, uint32_t node_id) {
         if (!f || node_id < 1 || node_id > f->geo.node_count)

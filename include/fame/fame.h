@@ -169,6 +169,11 @@ uint64_t fame_bar_address(const struct fame *fam);
 uint32_t fame_node_id(const struct fame *fam);
 /* Cluster name passed the same ways (FAME_CLUSTER, opt/org.fame/cluster, fame.cluster=). */
 const char *fame_cluster_name(const struct fame *fam);
+/* Number of nodes in the cluster (FAME_NODES, opt/org.fame/nodes, fame.nodes=), 0 if unknown. */
+uint32_t fame_cluster_node_count(const struct fame *fam);
+/* This node's coordinate, e.g. "Rack/1/Enclosure/1/Node/3" (FAME_COORDINATE or
+ * opt/org.fame/coordinate), NULL if not given. */
+const char *fame_node_coordinate(const struct fame *fam);
 
 /* Address of the given node's slot (docs/fam-format.md), NULL when out of range. */
 void *fame_slot(const struct fame *fam, uint32_t node_id);

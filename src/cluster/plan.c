@@ -44,6 +44,8 @@ int plan_build(const struct fame_config *c, enum fame_accel accel, const char *k
                 .fam_size = c->fam_size,
                 .accel = accel,
                 .nodes = c->nodes,
+                .nodes_per_enclosure = c->nodes_per_enclosure,
+                .enclosures_per_rack = c->enclosures_per_rack,
         };
         int r;
 
@@ -125,8 +127,8 @@ struct cmd *qemu_command(const struct cluster_plan *p, const struct node_plan *n
         cmd_arg(c, "-initrd");
         cmd_arg(c, p->initrd);
         cmd_arg(c, "-append");
-        cmd_argf(c, "console=ttyS0 quiet panic=-1 fame.node=%" PRIu32 " fame.cluster=%s fame.boot=%" PRIu64,
-                 n->id, p->name, n->boot);
+        cmd_argf(c, "console=ttyS0 quiet panic=-1 fame.node=%" PRIu32 " fame.nodes=%" PRIu32 " fame.cluster=%s fame.boot=%" PRIu64,
+                 n->id, p->nodes, p->name, n->boot);
 
         /* Node identity, also through fw_cfg (read by libfame from /sys/firmware/qemu_fw_cfg). */
         cmd_arg(c, "-fw_cfg");
@@ -135,6 +137,16 @@ struct cmd *qemu_command(const struct cluster_plan *p, const struct node_plan *n
         cmd_argf(c, "name=opt/org.fame/cluster,string=%s", p->name);
         cmd_arg(c, "-fw_cfg");
         cmd_argf(c, "name=opt/org.fame/boot,string=%" PRIu64, n->boot);
+        cmd_arg(c, "-fw_cfg");
+        cmd_argf(c, "name=opt/org.fame/nodes,string=%" PRIu32, p->nodes);
+        /* The Machine's coordinate of this node, relative as in TMCF: Rack/R/Enclosure/E/Node/N
+         * (E within the rack, N within the enclosure). */
+        uint32_t npe = p->nodes_per_enclosure ? p->nodes_per_enclosure : 10;
+        uint32_t epr = p->enclosures_per_rack ? p->enclosures_per_rack : 4;
+        uint32_t enc = (n->id - 1) / npe;
+        cmd_arg(c, "-fw_cfg");
+        cmd_argf(c, "name=opt/org.fame/coordinate,string=Rack/%" PRIu32 "/Enclosure/%" PRIu32 "/Node/%" PRIu32,
+                 enc / epr + 1, enc % epr + 1, (n->id - 1) % npe + 1);
 
         /* The FAM: the cluster's file, shared (share=on is what makes it FAM). */
         cmd_arg(c, "-object");
@@ -183,6 +195,8 @@ json_object *plan_to_json(const struct cluster_plan *p) {
         json_object_object_add(o, "qemu", json_object_new_string(p->qemu));
         json_object_object_add(o, "kernel", json_object_new_string(p->kernel));
         json_object_object_add(o, "initrd", json_object_new_string(p->initrd));
+        json_object_object_add(o, "nodes_per_enclosure", json_object_new_uint64(p->nodes_per_enclosure));
+        json_object_object_add(o, "enclosures_per_rack", json_object_new_uint64(p->enclosures_per_rack));
         for (uint32_t i = 0; i < p->nodes; i++) {
                 json_object *n = json_object_new_object();
                 json_object_object_add(n, "id", json_object_new_uint64(p->node[i].id));
@@ -221,6 +235,8 @@ int plan_from_json(json_object *o, struct cluster_plan *ret) {
         p.kernel = strdup(jstr(o, "kernel") ? jstr(o, "kernel") : "");
         p.initrd = strdup(jstr(o, "initrd") ? jstr(o, "initrd") : "");
         p.fam_size = juint(o, "fam_size");
+        p.nodes_per_enclosure = (uint32_t) juint(o, "nodes_per_enclosure");
+        p.enclosures_per_rack = (uint32_t) juint(o, "enclosures_per_rack");
         p.accel = strcmp(accel, "kvm") == 0 ? FAME_ACCEL_KVM : FAME_ACCEL_TCG;
         p.nodes = (uint32_t) json_object_array_length(nodes);
         for (uint32_t i = 0; i < p.nodes; i++) {

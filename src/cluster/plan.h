@@ -31,6 +31,7 @@ struct cluster_plan {
         char *qemu;
         char *kernel, *initrd;
         uint32_t nodes;
+        uint32_t nodes_per_enclosure, enclosures_per_rack;
         struct node_plan node[FAME_MAX_NODES];
 };
 

@@ -50,6 +50,8 @@ int cmd_info(const struct verb *v, int argc, char **argv) {
                 json_object_object_add(o, "node", node ? json_object_new_string(name) : NULL);
                 json_object_object_add(o, "node_id", json_object_new_uint64(node));
                 json_object_object_add(o, "cluster", cluster ? json_object_new_string(cluster) : NULL);
+                json_object_object_add(o, "cluster_nodes", json_object_new_uint64(fame_cluster_node_count(fam)));
+                json_object_object_add(o, "coordinate", fame_node_coordinate(fam) ? json_object_new_string(fame_node_coordinate(fam)) : NULL);
                 json_object_object_add(o, "source", json_object_new_string(fame_source_kind(fam)));
                 json_object_object_add(o, "path", json_object_new_string(fame_source_path(fam)));
                 json_object_object_add(o, "bar2_address", json_object_new_uint64(fame_bar_address(fam)));
@@ -60,7 +62,18 @@ int cmd_info(const struct verb *v, int argc, char **argv) {
                 return print_json(o);
         }
         printf("node         %s\n", node ? name : "(unknown: set FAME_NODE)");
-        printf("cluster      %s\n", cluster ? cluster : "(none)");
+        printf("cluster      %s", cluster ? cluster : "(none)");
+        if (fame_cluster_node_count(fam))
+                printf(" (%" PRIu32 " nodes)", fame_cluster_node_count(fam));
+        printf("\n");
+        if (node) {
+                struct fame_coord co;
+                if (fame_node_coordinate(fam))
+                        printf("coordinate   %s\n", fame_node_coordinate(fam));
+                else if (fame_geometry_coord(g, node, &co) == 0)
+                        printf("coordinate   Rack/%" PRIu32 "/Enclosure/%" PRIu32 "/Node/%" PRIu32 "\n",
+                               co.rack, co.enclosure_in_rack, co.node_in_enclosure);
+        }
         printf("source       %s %s\n", fame_source_kind(fam), fame_source_path(fam));
         if (fame_bar_address(fam))
                 printf("BAR2         0x%" PRIx64 "\n", fame_bar_address(fam));

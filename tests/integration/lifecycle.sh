@@ -28,6 +28,8 @@ run exec --all -- fame info
 for n in 1 2 3 4; do grep -Eq "^node0$n: node +node0$n" "$out" || fail "node0$n: fame info does not say node0$n"; done
 [ "$(grep -E '^node0[1-4]: uuid' "$out" | awk '{print $3}' | sort -u | wc -l)" -eq 1 ] && ok "one FAM (one uuid) in all nodes" || fail "nodes see different FAMs"
 grep -Eq "^node01: source +pci" "$out" && ok "nodes map the ivshmem PCI device" || fail "fame info in a node does not use PCI: $(head -5 "$out")"
+grep -Eq "^node03: coordinate +Rack/1/Enclosure/1/Node/3$" "$out" && grep -Eq "^node03: cluster +it-lifecycle \(4 nodes\)" "$out" \
+        && ok "identity: cluster, node count and coordinate" || fail "node identity in fame info: $(grep -E '^node03: (cluster|coordinate)' "$out")"
 
 step "files into nodes: --add, cp, logs, console"
 run exec node03 -- cat /etc/hello.txt

@@ -128,7 +128,7 @@ static void test_pci(void) {
         snprintf(proc, sizeof proc, "%s/proc", dir);
         setenv("FAME_SYSFS", sys, 1);
         setenv("FAME_PROC", proc, 1);
-        put("proc/cmdline", "console=ttyS0 quiet fame.node=2 fame.cluster=fromcmdline\n");
+        put("proc/cmdline", "console=ttyS0 quiet fame.node=2 fame.nodes=3 fame.cluster=fromcmdline\n");
 
         /* No ivshmem device at all. */
         add_pci("0000:00:01.0", "0x8086\n", "0x7000\n", 0xfe000000, "1\n");
@@ -152,6 +152,7 @@ static void test_pci(void) {
                 CHECK(fame_bar_address(f) == 0x800000000, "BAR2 address 0x%" PRIx64, fame_bar_address(f));
                 CHECK(fame_size(f) == 64 * MiB && fame_get_geometry(f)->node_count == 4, "geometry from BAR2");
                 CHECK(fame_node_id(f) == 2 && strcmp(fame_cluster_name(f), "fromcmdline") == 0, "identity from the kernel command line");
+                CHECK(fame_cluster_node_count(f) == 3 && fame_node_coordinate(f) == NULL, "node count from the kernel command line");
                 fam_atomic_32_write(fame_slot(f, 1), 7);
                 fame_close(f);
         }
@@ -164,7 +165,11 @@ static void test_pci(void) {
         /* fw_cfg wins over the command line; FAME_NODE over both. */
         put("sys/firmware/qemu_fw_cfg/by_name/opt/org.fame/node/raw", "3");
         put("sys/firmware/qemu_fw_cfg/by_name/opt/org.fame/cluster/raw", "fromfwcfg");
+        put("sys/firmware/qemu_fw_cfg/by_name/opt/org.fame/nodes/raw", "4");
+        put("sys/firmware/qemu_fw_cfg/by_name/opt/org.fame/coordinate/raw", "Rack/1/Enclosure/1/Node/3");
         CHECK(fame_open("pci:", 0, &f) == 0 && fame_node_id(f) == 3 && strcmp(fame_cluster_name(f), "fromfwcfg") == 0, "fw_cfg identity");
+        CHECK(f && fame_cluster_node_count(f) == 4 && fame_node_coordinate(f) && strcmp(fame_node_coordinate(f), "Rack/1/Enclosure/1/Node/3") == 0,
+              "fw_cfg node count and coordinate");
         fame_close(f);
         setenv("FAME_NODE", "4", 1);
         CHECK(fame_open(NULL, 0, &f) == 0 && fame_node_id(f) == 4, "FAME_NODE wins");
