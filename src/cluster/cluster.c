@@ -112,6 +112,12 @@ static pid_t node_pid(const struct node_plan *n) {
         return strstr(cmdline, n->qmp_sock) ? pid : 0;
 }
 
+/* Waiting for another process (a QEMU to exit, a node to write its slot): poll interval. */
+static void sleep_ms(long ms) {
+        struct timespec ts = { ms / 1000, (ms % 1000) * 1000 * 1000 };
+        nanosleep(&ts, NULL);
+}
+
 static uint64_t random_nonce(void) {
         uint64_t v = 0;
         while (v == 0)
@@ -319,15 +325,13 @@ static void stop_node_hard(const struct node_plan *n, int timeout_ms) {
                 (void) qmp_execute(q, "quit", NULL, 1000, NULL, NULL);
         qmp_close(q);
         for (int waited = 0; waited < timeout_ms && node_pid(n); waited += 20) {
-                struct timespec ts = { 0, 20 * 1000 * 1000 };
-                nanosleep(&ts, NULL);       /* waiting for another process to exit */
+                sleep_ms(20);       /* waiting for another process to exit */
         }
         pid = node_pid(n);
         if (pid) {
                 kill(pid, SIGKILL);
                 for (int i = 0; i < 100 && node_pid(n); i++) {
-                        struct timespec ts = { 0, 10 * 1000 * 1000 };
-                        nanosleep(&ts, NULL);
+                        sleep_ms(10);
                 }
         }
 }
@@ -376,8 +380,7 @@ static int wait_ready(const struct cluster_plan *p, struct fame *fam, struct rea
                                                        st[i].joined ? "its guest agent does not answer" : "it did not join the FAM", last);
                         }
                 }
-                struct timespec ts = { 0, 20 * 1000 * 1000 };
-                nanosleep(&ts, NULL);       /* polling remote state: node slots and agents */
+                sleep_ms(20);       /* polling remote state: node slots and agents */
         }
 }
 
@@ -518,8 +521,7 @@ static int stop_nodes(const struct cluster_plan *p, const bool *which, uint32_t 
                         left = left || (which[i] && node_pid(&p->node[i]));
                 if (!left || now_seconds() > deadline)
                         break;
-                struct timespec ts = { 0, 20 * 1000 * 1000 };
-                nanosleep(&ts, NULL);       /* waiting for other processes to exit */
+                sleep_ms(20);       /* waiting for other processes to exit */
         }
         for (uint32_t i = 0; i < p->nodes; i++)
                 if (which[i] && node_pid(&p->node[i])) {
@@ -629,18 +631,23 @@ int cluster_status(const struct fame_config *c, bool json) {
         return 0;
 }
 
-/* Lock the cluster, load its plan and find the node: the start of kill and start. */
-static int lock_plan_node(const struct fame_config *c, const char *node, int *ret_lock, struct cluster_plan *p, uint32_t *ret_id) {
-        int r = lock_state(c->state_dir, ret_lock);
-        if (r < 0)
-                return r;
-        r = load_plan(c, p);
+/* Load the cluster's plan and find the node in it; on error nothing is left to free. */
+static int load_plan_node(const struct fame_config *c, const char *node, struct cluster_plan *p, uint32_t *ret_id) {
+        int r = load_plan(c, p);
         if (r < 0)
                 return r;
         r = parse_node_name(node, p->nodes, ret_id);
         if (r < 0)
                 plan_done(p);
         return r;
+}
+
+/* Lock the cluster, load its plan and find the node: the start of kill and start. */
+static int lock_plan_node(const struct fame_config *c, const char *node, int *ret_lock, struct cluster_plan *p, uint32_t *ret_id) {
+        int r = lock_state(c->state_dir, ret_lock);
+        if (r < 0)
+                return r;
+        return load_plan_node(c, node, p, ret_id);
 }
 
 int cluster_kill_node(const struct fame_config *c, const char *node) {
@@ -713,12 +720,19 @@ out:
 
 /* ---- guest agent verbs -------------------------------------------------------------------- */
 
+static int require_running(const struct node_plan *n) {
+        if (node_pid(n))
+                return 0;
+        return log_error_errno(-ESRCH, "%s is not running; start it with 'fame start %s'", n->name, n->name);
+}
+
 static int exec_one(const struct node_plan *n, char *const *argv, int timeout_s, struct qga_exec_result *res) {
         struct qmp *q = NULL;
         int r;
 
-        if (!node_pid(n))
-                return log_error_errno(-ESRCH, "%s is not running; start it with 'fame start %s'", n->name, n->name);
+        r = require_running(n);
+        if (r < 0)
+                return r;
         r = qga_connect(n->qga_sock, 5000, &q);
         if (r < 0)
                 return log_error_errno(r, "%s: its guest agent does not answer (is it still booting? see 'fame status')", n->name);
@@ -855,10 +869,9 @@ int cluster_cp(const struct fame_config *c, const char *host_path, const char *n
         for (uint32_t id = first; id <= last; id++) {
                 const struct node_plan *n = &p.node[id - 1];
                 struct qmp *q = NULL;
-                if (!node_pid(n)) {
-                        r = log_error_errno(-ESRCH, "%s is not running; start it with 'fame start %s'", n->name, n->name);
+                r = require_running(n);
+                if (r < 0)
                         goto out;
-                }
                 r = qga_connect(n->qga_sock, 5000, &q);
                 if (r >= 0)
                         r = qga_write_file(q, node_path, data, (size_t) st.st_size, st.st_mode & 07777, 60000);
@@ -877,12 +890,9 @@ out:
 int cluster_logs(const struct fame_config *c, const char *node, bool follow) {
         struct cluster_plan p;
         uint32_t id;
-        int r = load_plan(c, &p);
+        int r = load_plan_node(c, node, &p, &id);
         if (r < 0)
                 return r;
-        r = parse_node_name(node, p.nodes, &id);
-        if (r < 0)
-                goto out;
         const struct node_plan *n = &p.node[id - 1];
         int fd = open(n->console_log, O_RDONLY | O_CLOEXEC);
         if (fd < 0) {
@@ -898,8 +908,7 @@ int cluster_logs(const struct fame_config *c, const char *node, bool follow) {
                 }
                 if (!follow || !node_pid(n))
                         break;
-                struct timespec ts = { 0, 200 * 1000 * 1000 };
-                nanosleep(&ts, NULL);       /* tail -f: wait for the node to write more */
+                sleep_ms(200);       /* tail -f: wait for the node to write more */
         }
         close(fd);
         r = 0;
@@ -913,17 +922,13 @@ int cluster_console(const struct fame_config *c, const char *node) {
         uint32_t id;
         struct termios saved, raw;
         bool tty = isatty(STDIN_FILENO);
-        int r = load_plan(c, &p);
+        int r = load_plan_node(c, node, &p, &id);
         if (r < 0)
                 return r;
-        r = parse_node_name(node, p.nodes, &id);
+        const struct node_plan *n = &p.node[id - 1];
+        r = require_running(n);
         if (r < 0)
                 goto out;
-        const struct node_plan *n = &p.node[id - 1];
-        if (!node_pid(n)) {
-                r = log_error_errno(-ESRCH, "%s is not running; start it with 'fame start %s'", n->name, n->name);
-                goto out;
-        }
         int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         snprintf(sa.sun_path, sizeof sa.sun_path, "%s", n->console_sock);
