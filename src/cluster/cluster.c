@@ -4,6 +4,8 @@
 #include <inttypes.h>
 #include <json-c/json.h>
 #include <limits.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -26,8 +28,11 @@
 #include "image.h"
 #include "log.h"
 #include "macro.h"
+#include "net.h"
 #include "plan.h"
 #include "qmp.h"
+#include "seed.h"
+#include "spawn.h"
 #include "util.h"
 
 #define QGA_PING_MS 400
@@ -245,6 +250,151 @@ static int ensure_image(const struct fame_config *c, const char *const *adds, st
         return image_diskless_ensure(&p, img);
 }
 
+static int ensure_debian_image(const struct fame_config *c, struct image *img) {
+        _cleanup_free_ char *bin = node_binary();
+        if (!bin)
+                return log_error_errno(-ENOENT, "Cannot find the node-side fame binary (fame-static next to fame); rebuild with 'make' or set FAME_NODE_BINARY");
+        struct debian_params p = {
+                .cache_dir = c->cache_dir,
+                .release = c->release,
+                .mirror = c->mirror,
+                .packages = c->packages,
+                .disk_size = c->disk_size,
+                .fame_static = bin,
+        };
+        return image_debian_ensure(&p, img);
+}
+
+int cluster_image_build(const struct fame_config *c, bool diskless, bool debian) {
+        struct image img = { 0 };
+        int r;
+        if (diskless) {
+                r = ensure_image(c, NULL, &img);
+                if (r < 0)
+                        return r;
+                printf("diskless  %s  kernel %s  %s%s\n", img.key, img.kernel_release, img.initrd, img.built ? "" : "  (cached)");
+                image_done(&img);
+        }
+        if (debian) {
+                r = ensure_debian_image(c, &img);
+                if (r < 0)
+                        return r;
+                printf("debian    %s  kernel %s  %s%s\n", img.key, img.kernel_release, img.base, img.built ? "" : "  (cached)");
+                image_done(&img);
+        }
+        return 0;
+}
+
+/* This fame, for QEMU's guestfwd relays and the switch. */
+static char *self_exe(void) {
+        char self[PATH_MAX];
+        ssize_t k = readlink("/proc/self/exe", self, sizeof self - 1);
+        if (k <= 0)
+                return strdup("fame");
+        self[k] = 0;
+        return strdup(self);
+}
+
+/* ---- the private segment's switch ------------------------------------------------------------- */
+
+static pid_t switch_pid(const struct cluster_plan *p) {
+        char buf[32] = "", path[64], cmdline[256] = "";
+        int fd = open(p->switch_pid, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return 0;
+        ssize_t k = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        pid_t pid = k > 0 ? (pid_t) strtol(buf, NULL, 10) : 0;
+        if (pid <= 0)
+                return 0;
+        /* the pid must still be our switch, not a recycled number */
+        snprintf(path, sizeof path, "/proc/%d/cmdline", (int) pid);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return 0;
+        k = read(fd, cmdline, sizeof cmdline - 1);
+        close(fd);
+        for (ssize_t i = 0; i < k; i++)
+                if (!cmdline[i])
+                        cmdline[i] = ' ';
+        return k > 0 && strstr(cmdline, "net-switch") ? pid : 0;
+}
+
+static void stop_switch(const struct cluster_plan *p) {
+        pid_t pid = switch_pid(p);
+        if (pid) {
+                kill(pid, SIGTERM);
+                for (int i = 0; i < 100 && switch_pid(p); i++)
+                        sleep_ms(10);   /* waiting for another process to exit */
+                if (switch_pid(p))
+                        kill(pid, SIGKILL);
+        }
+        (void) unlink(p->switch_pid);
+}
+
+static int start_switch(const struct cluster_plan *p) {
+        char log_path[PATH_MAX];
+        if (switch_pid(p))
+                return 0;
+        stop_switch(p);
+        snprintf(log_path, sizeof log_path, "%s/switch.log", p->state_dir);
+        _cleanup_close_ int lfd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        _cleanup_cmd_ struct cmd *c = cmd_new(p->fame_bin);
+        cmd_args(c, (const char *const[]) { "debug", "net-switch", p->switch_sock, NULL });
+        for (uint32_t i = 0; i < p->nodes; i++)
+                cmd_arg(c, p->node[i].net_sock);
+        cmd_new_session(c);
+        cmd_map_fd(c, 0, -1);
+        cmd_map_fd(c, 1, lfd);
+        cmd_map_fd(c, 2, lfd);
+        (void) unlink(p->switch_sock);
+        pid_t pid = cmd_run_async(c);
+        if (pid < 0)
+                return log_error_errno(pid, "Cannot start the cluster's network switch: %m");
+        char buf[32];
+        int n = snprintf(buf, sizeof buf, "%d\n", (int) pid);
+        int fd = open(p->switch_pid, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0 || write_all(fd, buf, (size_t) n) < 0) {
+                if (fd >= 0)
+                        close(fd);
+                kill(pid, SIGKILL);
+                return log_error_errno(-EIO, "Cannot write '%s': %m", p->switch_pid);
+        }
+        close(fd);
+        /* ready when its socket exists */
+        for (int i = 0; i < 500 && access(p->switch_sock, F_OK) < 0; i++) {
+                int status;
+                if (waitpid(pid, &status, WNOHANG) == pid)
+                        return log_error_errno(-EIO, "The cluster's network switch exited at once; see %s", log_path);
+                sleep_ms(10);   /* waiting for another process to bind its socket */
+        }
+        if (access(p->switch_sock, F_OK) < 0)
+                return log_error_errno(-ETIMEDOUT, "The cluster's network switch did not bind %s; see %s", p->switch_sock, log_path);
+        return 0;
+}
+
+static bool ssh_port_free(uint16_t port) {
+        struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        _cleanup_close_ int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        return port && fd >= 0 && bind(fd, (struct sockaddr *) &a, sizeof a) == 0;
+}
+
+/* sshd answers with its banner ("SSH-2.0-...") on the node's forwarded port. */
+static bool ssh_answers(const struct node_plan *n, int timeout_ms) {
+        struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(n->ssh_port) };
+        char buf[64] = "";
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        _cleanup_close_ int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0 || connect(fd, (struct sockaddr *) &a, sizeof a) < 0)
+                return false;
+        struct pollfd pf = { .fd = fd, .events = POLLIN };
+        if (poll(&pf, 1, timeout_ms) <= 0)
+                return false;
+        ssize_t k = read(fd, buf, sizeof buf - 1);
+        return k >= 4 && strncmp(buf, "SSH-", 4) == 0;
+}
+
 /* ---- starting and stopping nodes ---------------------------------------------------------- */
 
 static void rotate_log(const char *path) {
@@ -261,6 +411,7 @@ static int spawn_node(const struct cluster_plan *p, struct node_plan *n) {
         unlink(n->qmp_sock);
         unlink(n->qga_sock);
         unlink(n->console_sock);
+        unlink(n->net_sock);
         unlink(n->pidfile);
         rotate_log(n->console_log);
         n->boot = random_nonce();
@@ -337,7 +488,7 @@ static void stop_node_hard(const struct node_plan *n, int timeout_ms) {
 }
 
 struct ready_state {
-        bool started, joined, ready, failed;
+        bool started, joined, agent, ready, failed;
         double t_start, t_ready;
 };
 
@@ -360,7 +511,9 @@ static int wait_ready(const struct cluster_plan *p, struct fame *fam, struct rea
                         }
                         if (!s->joined)
                                 s->joined = slot_boot(fam, n->id) == n->boot;
-                        if (s->joined && qga_answers(n, QGA_PING_MS)) {
+                        if (s->joined && !s->agent)
+                                s->agent = qga_answers(n, QGA_PING_MS);
+                        if (s->agent && (p->kind != FAME_KIND_DEBIAN || ssh_answers(n, QGA_PING_MS))) {
                                 s->ready = true;
                                 s->t_ready = now_seconds();
                                 continue;
@@ -377,6 +530,7 @@ static int wait_ready(const struct cluster_plan *p, struct fame *fam, struct rea
                                 _cleanup_free_ char *last = last_console_line(n);
                                 return log_error_errno(-ETIMEDOUT, "%s did not become ready within %" PRIu32 " s: %s; last console line: %s",
                                                        n->name, timeout_s,
+                                                       st[i].agent ? "its sshd does not answer" :
                                                        st[i].joined ? "its guest agent does not answer" : "it did not join the FAM", last);
                         }
                 }
@@ -401,6 +555,47 @@ static int any_running(const struct cluster_plan *p) {
         return n;
 }
 
+/* The Debian image for `fame up`: the one the nodes' disks were made from while they exist
+ * (so that what users changed in them is kept), else the current one, built if needed. */
+static int debian_image_for(const struct fame_config *c, bool reset, struct image *img) {
+        struct cluster_plan probe = { .state_dir = c->state_dir };
+        _cleanup_free_ char *recorded = reset ? NULL : seed_recorded_image(&probe);
+        bool disks = false;
+        for (uint32_t i = 0; i < c->nodes && !disks; i++) {
+                char path[PATH_MAX];
+                snprintf(path, sizeof path, "%s/nodes/node%02" PRIu32 "/disk.qcow2", c->state_dir, i + 1);
+                disks = access(path, F_OK) == 0;
+        }
+        if (recorded && disks) {
+                int r = image_debian_load(recorded, img);
+                if (r == 0)
+                        return 0;
+                return log_error_errno(-ENOENT, "The nodes' disks were made from image %s, which is no longer in the cache; 'fame up --reset' gives them new disks from the current image (what was changed in them is lost)",
+                                       recorded);
+        }
+        return ensure_debian_image(c, img);
+}
+
+/* Keys, overlays, seeds and ports of Debian nodes. */
+static int prepare_debian_nodes(struct cluster_plan *p, bool reset) {
+        int r = seed_ensure_keys(p);
+        if (r < 0)
+                return r;
+        for (uint32_t i = 0; i < p->nodes; i++) {
+                struct node_plan *n = &p->node[i];
+                r = seed_ensure_overlay(p, n, reset);
+                if (r < 0)
+                        return r;
+                n->ssh_port = (uint16_t) seed_free_port();
+                if (!n->ssh_port)
+                        return log_error_errno(-EADDRNOTAVAIL, "No free TCP port on 127.0.0.1 for %s's SSH", n->name);
+                r = seed_write(p, n);
+                if (r < 0)
+                        return r;
+        }
+        return seed_record_image(p);
+}
+
 int cluster_up(const struct fame_config *c, const struct up_options *o) {
         _cleanup_close_ int lock = -1;
         struct cluster_plan old, p = { 0 };
@@ -422,16 +617,32 @@ int cluster_up(const struct fame_config *c, const struct up_options *o) {
                                                c->name, running, running == 1 ? "" : "s");
         }
         /* The image first: a missing kernel or package must not leave a new FAM file behind. */
-        r = ensure_image(c, o ? o->adds : NULL, &img);
-        if (r < 0)
-                return r;
+        bool debian = c->kind == FAME_KIND_DEBIAN, reset = o && o->reset;
+        _cleanup_free_ char *self = self_exe();
+        if (debian) {
+                r = debian_image_for(c, reset, &img);
+                if (r < 0)
+                        return r;
+        } else {
+                r = ensure_image(c, o ? o->adds : NULL, &img);
+                if (r < 0)
+                        return r;
+        }
         r = ensure_fam(c);
         if (r < 0)
                 goto out;
         r = accel_resolve(c->accel, c->qemu, img.kernel, c->cache_dir, &accel);
         if (r < 0)
                 goto out;
-        r = plan_build(c, accel, img.kernel, img.initrd, &p);
+        r = plan_build(c, accel, &img, self, &p);
+        if (r < 0)
+                goto out;
+        if (debian) {
+                r = prepare_debian_nodes(&p, reset);
+                if (r < 0)
+                        goto out;
+        }
+        r = start_switch(&p);
         if (r < 0)
                 goto out;
         r = fame_open(p.fam_path, 0, &fam);
@@ -483,10 +694,11 @@ int cluster_up(const struct fame_config *c, const struct up_options *o) {
         r = 0;
         goto out;
 fail:
-        /* No orphans: stop every QEMU this call started. */
+        /* No orphans: stop every QEMU this call started, and the switch. */
         for (uint32_t i = 0; i < p.nodes; i++)
                 if (st[i].started)
                         stop_node_hard(&p.node[i], 2000);
+        stop_switch(&p);
 out:
         fame_close(fam);
         plan_done(&p);
@@ -551,6 +763,8 @@ int cluster_down(const struct fame_config *c) {
         for (uint32_t i = 0; i < p.nodes; i++)
                 which[i] = true;
         r = stop_nodes(&p, which, c->down_timeout);
+        if (r >= 0)
+                stop_switch(&p);
         if (r >= 0 && fame_open(p.fam_path, 0, &fam) >= 0) {
                 for (uint32_t i = 0; i < p.nodes; i++)
                         slot_mark_down(fam, p.node[i].id);
@@ -607,6 +821,11 @@ int cluster_status(const struct fame_config *c, bool json) {
                         json_object_object_add(no, "joins", json_object_new_uint64(joins));
                         json_object_object_add(no, "memory", json_object_new_uint64(n->memory));
                         json_object_object_add(no, "console_log", json_object_new_string(n->console_log));
+                        if (p.kind == FAME_KIND_DEBIAN) {
+                                json_object_object_add(no, "ssh_port", json_object_new_int(n->ssh_port));
+                                json_object_object_add(no, "ssh", json_object_new_boolean(agent && ssh_answers(n, QGA_PING_MS)));
+                                json_object_object_add(no, "disk", json_object_new_string(n->disk));
+                        }
                         json_object_array_add(nodes, no);
                 } else
                         printf("%-8s %8d  %-5s  %-8s %8" PRIu64 "  %s\n", n->name, (int) pid, accel_to_string(p.accel), state, joins, n->console_log);
@@ -615,6 +834,8 @@ int cluster_status(const struct fame_config *c, bool json) {
                 json_object_object_add(o, "cluster", json_object_new_string(p.name));
                 json_object_object_add(o, "state", json_object_new_string(running == 0 ? "down" : ready == (int) p.nodes ? "up" : "degraded"));
                 json_object_object_add(o, "accel", json_object_new_string(accel_to_string(p.accel)));
+                json_object_object_add(o, "kind", json_object_new_string(kind_to_string(p.kind)));
+                json_object_object_add(o, "switch_pid", json_object_new_int(switch_pid(&p)));
                 json_object_object_add(o, "fam", json_object_new_string(p.fam_path));
                 json_object_object_add(o, "fam_size", json_object_new_uint64(p.fam_size));
                 json_object_object_add(o, "running", json_object_new_int(running));
@@ -699,6 +920,16 @@ int cluster_start_node(const struct fame_config *c, const char *node) {
         r = fame_open(p.fam_path, 0, &fam);
         if (r < 0)
                 goto out;
+        r = start_switch(&p);
+        if (r < 0)
+                goto out;
+        if (p.kind == FAME_KIND_DEBIAN && !ssh_port_free(n->ssh_port)) {
+                n->ssh_port = (uint16_t) seed_free_port();
+                if (!n->ssh_port) {
+                        r = log_error_errno(-EADDRNOTAVAIL, "No free TCP port on 127.0.0.1 for %s's SSH", n->name);
+                        goto out;
+                }
+        }
         st[id - 1].t_start = now_seconds();
         r = spawn_node(&p, n);
         if (r < 0)
@@ -718,13 +949,60 @@ out:
         return r;
 }
 
-/* ---- guest agent verbs -------------------------------------------------------------------- */
+/* ---- ssh ---------------------------------------------------------------------------------- */
 
 static int require_running(const struct node_plan *n) {
         if (node_pid(n))
                 return 0;
         return log_error_errno(-ESRCH, "%s is not running; start it with 'fame start %s'", n->name, n->name);
 }
+
+
+int cluster_ssh(const struct fame_config *c, const char *node, char *const *argv) {
+        _cleanup_free_ char *key = NULL, *known = NULL;
+        struct cluster_plan p;
+        uint32_t id;
+        int r = load_plan_node(c, node, &p, &id);
+        if (r < 0)
+                return r;
+        const struct node_plan *n = &p.node[id - 1];
+        if (p.kind != FAME_KIND_DEBIAN) {
+                r = log_error_errno(-EINVAL, "%s is a diskless node, which has no sshd: use 'fame exec %s -- CMD', or start the cluster with --kind debian",
+                                    n->name, n->name);
+                goto out;
+        }
+        r = require_running(n);
+        if (r < 0)
+                goto out;
+        key = seed_login_key(p.state_dir);
+        known = seed_known_hosts(p.state_dir);
+        char port[16], alias[64], kh[PATH_MAX + 32], dest[128];
+        snprintf(port, sizeof port, "%u", n->ssh_port);
+        snprintf(alias, sizeof alias, "HostKeyAlias=%s", n->name);
+        snprintf(kh, sizeof kh, "UserKnownHostsFile=%s", known ? known : "/dev/null");
+        snprintf(dest, sizeof dest, "%s@127.0.0.1", p.user);
+        const char *args[64 + 256] = {
+                "ssh", "-p", port, "-i", key ? key : "/dev/null", "-o", "IdentitiesOnly=yes", "-o", kh,
+                "-o", "StrictHostKeyChecking=yes", "-o", alias, "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", dest,
+        };
+        size_t k = 0;
+        while (args[k])
+                k++;
+        if (argv && argv[0]) {
+                args[k++] = "--";
+                for (size_t i = 0; argv[i] && k < ELEMENTSOF(args) - 1; i++)
+                        args[k++] = argv[i];
+        }
+        args[k] = NULL;
+        fflush(stdout);
+        execvp("ssh", (char *const *) args);
+        r = log_error_errno(-errno, errno == ENOENT ? "ssh not found: install openssh-client (scripts/install-deps)" : "Cannot run ssh: %m");
+out:
+        plan_done(&p);
+        return r;
+}
+
+/* ---- guest agent verbs -------------------------------------------------------------------- */
 
 static int exec_one(const struct node_plan *n, char *const *argv, int timeout_s, struct qga_exec_result *res) {
         struct qmp *q = NULL;

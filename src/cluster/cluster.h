@@ -18,10 +18,14 @@
 struct up_options {
         const char *const *adds;        /* "HOSTPATH:NODEPATH", NULL-terminated, or NULL */
         bool json;
+        bool reset;                     /* debian: new disks from the current image */
 };
 
 int cluster_up(const struct fame_config *c, const struct up_options *o);
 int cluster_down(const struct fame_config *c);
+/* `fame image build`: builds (or finds in the cache) the node images of the kinds asked for and
+ * prints one line for each. */
+int cluster_image_build(const struct fame_config *c, bool diskless, bool debian);
 int cluster_status(const struct fame_config *c, bool json);
 int cluster_kill_node(const struct fame_config *c, const char *node);
 int cluster_start_node(const struct fame_config *c, const char *node);
@@ -32,6 +36,9 @@ int cluster_exec(const struct fame_config *c, const char *node, char *const *arg
 int cluster_cp(const struct fame_config *c, const char *host_path, const char *node, const char *node_path);
 int cluster_console(const struct fame_config *c, const char *node);
 int cluster_logs(const struct fame_config *c, const char *node, bool follow);
+/* `fame ssh`: execs ssh to the node (user, port, key, known_hosts of the cluster); returns only
+ * on error. */
+int cluster_ssh(const struct fame_config *c, const char *node, char *const *argv);
 
 /* "node02", "2", "02" -> 2 (1..nodes); logs and returns -EINVAL otherwise. */
 int parse_node_name(const char *s, uint32_t nodes, uint32_t *ret);

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include <json-c/json.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "fame.h"
@@ -50,6 +51,12 @@ enum {
         K_KERNEL,
         K_QEMU,
         K_OVERLAY,
+        K_RELEASE,
+        K_MIRROR,
+        K_PACKAGES,
+        K_DISK_SIZE,
+        K_USER,
+        K_FORWARD,
         K_READY_TIMEOUT,
         K_DOWN_TIMEOUT,
         _K_MAX,
@@ -69,6 +76,12 @@ enum key_type {
         T_UINT,                 /* min..max */
         T_ACCEL,
         T_KIND,
+        T_WORD,                 /* [a-z0-9][a-z0-9.+_-]*: a Debian release or package name */
+        T_URL_OR_EMPTY,         /* http://, https:// or file:/// URL, or "" */
+        T_PACKAGES,             /* Debian package names separated by commas or spaces, or "" */
+        T_DISK_SIZE,            /* >= 1G, whole megabytes */
+        T_USER,                 /* a login name: [a-z_][a-z0-9_-]{0,31} */
+        T_FORWARD,              /* "" or PORT[:HOSTPORT] entries separated by commas */
 };
 
 struct key_def {
@@ -99,11 +112,22 @@ static const struct key_def keys[_K_MAX] = {
                                     "a size of at least 64M in whole megabytes, such as 256M or 1G" },
         [K_CPUS]                = { "cpus", T_UINT, FIELD(cpus), 1, CONFIG_MAX_CPUS, "a number" },
         [K_ACCEL]               = { "accel", T_ACCEL, FIELD(accel), 0, 0, "auto, kvm or tcg" },
-        [K_KIND]                = { "kind", T_KIND, FIELD(kind), 0, 0, "diskless" },
+        [K_KIND]                = { "kind", T_KIND, FIELD(kind), 0, 0, "diskless or debian" },
         [K_KERNEL]              = { "kernel", T_PATH_OR_EMPTY, FIELD(kernel), 0, 0,
                                     "a kernel image, or \"\" for the newest /boot/vmlinuz-*" },
         [K_QEMU]                = { "qemu", T_PROGRAM, FIELD(qemu), 0, 0, "a program name or path" },
         [K_OVERLAY]             = { "overlay", T_PATH_OR_EMPTY, FIELD(overlay), 0, 0, "a directory, or \"\" for none" },
+        [K_RELEASE]             = { "release", T_WORD, FIELD(release), 0, 0, "a Debian release name such as bookworm" },
+        [K_MIRROR]              = { "mirror", T_URL_OR_EMPTY, FIELD(mirror), 0, 0,
+                                    "an http://, https:// or file:// URL of a Debian archive, or \"\" for the one apt uses" },
+        [K_PACKAGES]            = { "packages", T_PACKAGES, FIELD(packages), 0, 0,
+                                    "Debian package names separated by commas or spaces" },
+        [K_DISK_SIZE]           = { "disk_size", T_DISK_SIZE, FIELD(disk_size), 0, 0,
+                                    "a size of at least 1G in whole megabytes, such as 4G" },
+        [K_USER]                = { "user", T_USER, FIELD(user), 0, 0,
+                                    "a login name: a lower-case letter or '_', then up to 31 of a-z, 0-9, '_' and '-'" },
+        [K_FORWARD]             = { "forward", T_FORWARD, FIELD(forward), 0, 0,
+                                    "TCP ports PORT or PORT:HOSTPORT separated by commas, or \"\"" },
         [K_READY_TIMEOUT]       = { "ready_timeout", T_UINT, FIELD(ready_timeout), 1, 3600, "a number of seconds" },
         [K_DOWN_TIMEOUT]        = { "down_timeout", T_UINT, FIELD(down_timeout), 1, 600, "a number of seconds" },
 };
@@ -124,8 +148,8 @@ const char *accel_to_string(enum fame_accel a) {
         return "unknown";
 }
 
-static const char *kind_to_string(enum fame_kind k) {
-        return k == FAME_KIND_DISKLESS ? "diskless" : "unknown";
+const char *kind_to_string(enum fame_kind k) {
+        return k == FAME_KIND_DISKLESS ? "diskless" : k == FAME_KIND_DEBIAN ? "debian" : "unknown";
 }
 
 static int find_key(const char *name) {
@@ -335,6 +359,117 @@ static int parse_cpus(const char *origin, const char *key, const char *value, ui
 }
 
 /* shown_key: the key as the user wrote it (for errors). */
+static bool user_name_ok(const char *value) {
+        if (!*value || strlen(value) > 32 || !((*value >= 'a' && *value <= 'z') || *value == '_') ||
+            strcmp(value, "root") == 0)
+                return false;
+        for (const char *q = value; *q; q++)
+                if (!((*q >= 'a' && *q <= 'z') || (*q >= '0' && *q <= '9') || *q == '_' || *q == '-'))
+                        return false;
+        return true;
+}
+
+static bool is_word_char(char ch, bool first) {
+        return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || (!first && strchr(".+_-", ch));
+}
+
+/* Checks the text-valued keys that are not paths; one error line on failure. */
+static int check_string_value(enum key_type t, const char *value, const char *origin, const char *key,
+                              const char *expected) {
+        switch (t) {
+        case T_WORD:
+                if (!*value || strlen(value) > 64)
+                        return bad_value(origin, key, value, "expected %s", expected);
+                for (const char *q = value; *q; q++)
+                        if (!is_word_char(*q, q == value))
+                                return bad_value(origin, key, value, "expected %s", expected);
+                return 0;
+        case T_URL_OR_EMPTY:
+                if (!*value)
+                        return 0;
+                if (strncmp(value, "http://", 7) != 0 && strncmp(value, "https://", 8) != 0 && strncmp(value, "file:///", 8) != 0)
+                        return bad_value(origin, key, value, "expected %s", expected);
+                for (const char *q = value; *q; q++)
+                        if ((unsigned char) *q <= 0x20 || *q == 0x7f)
+                                return bad_value(origin, key, value, "a URL cannot hold spaces or control characters");
+                return 0;
+        case T_PACKAGES: {
+                const char *q = value;
+                while (*q) {
+                        size_t n = 0;
+                        while (q[n] && q[n] != ',' && q[n] != ' ')
+                                n++;
+                        for (size_t i = 0; i < n; i++)
+                                if (!is_word_char(q[i], i == 0) || n < 2)
+                                        return bad_value(origin, key, value, "'%.*s' is not a Debian package name (lower-case letters, digits and . + - only)",
+                                                         (int) n, q);
+                        q += n;
+                        while (*q == ',' || *q == ' ')
+                                q++;
+                }
+                return 0;
+        }
+        case T_USER:
+                if (!user_name_ok(value))
+                        return bad_value(origin, key, value, "expected %s, not root", expected);
+                return 0;
+        case T_FORWARD: {
+                uint16_t g, h;
+                const char *q = value;
+                for (unsigned n = 0; *q; n++) {
+                        const char *end = strchr(q, ',');
+                        size_t len = end ? (size_t) (end - q) : strlen(q);
+                        char item[32];
+                        if (len == 0 || len >= sizeof item || n >= CONFIG_MAX_FORWARDS)
+                                return bad_value(origin, key, value, "expected %s (at most %u)", expected, CONFIG_MAX_FORWARDS);
+                        memcpy(item, q, len);
+                        item[len] = 0;
+                        if (config_parse_forward(item, &g, &h) < 0)
+                                return bad_value(origin, key, value, "'%s': expected PORT or PORT:HOSTPORT with ports from 1 to 65535", item);
+                        q += len;
+                        if (*q == ',')
+                                q++;
+                }
+                return 0;
+        }
+        default:
+                return 0;
+        }
+}
+
+int config_parse_forward(const char *item, uint16_t *ret_guest, uint16_t *ret_host) {
+        char buf[32];
+        uint32_t g, h;
+        const char *colon = strchr(item, ':');
+
+        if (strlen(item) >= sizeof buf)
+                return -EINVAL;
+        strcpy(buf, item);
+        if (colon)
+                buf[colon - item] = 0;
+        if (parse_uint32(buf, 1, 65535, &g) < 0)
+                return -EINVAL;
+        if (colon) {
+                if (parse_uint32(colon + 1, 1, 65535, &h) < 0)
+                        return -EINVAL;
+        } else
+                h = g;
+        *ret_guest = (uint16_t) g;
+        *ret_host = (uint16_t) h;
+        return 0;
+}
+
+/* The name of the account made in Debian nodes: the caller's login name ($USER, $LOGNAME), or
+ * "fame" for root or a name Debian would not take.  (No getpwuid(): fame-static has no NSS.) */
+static char *default_user(void) {
+        const char *name = getenv("USER");
+        if (!name || !*name)
+                name = getenv("LOGNAME");
+        if (name && geteuid() != 0 && user_name_ok(name))
+                return strdup(name);
+        return strdup("fame");
+}
+
 static int set_cluster_key(struct fame_config *c, int k, const char *value, const char *origin, const char *base,
                            const char *shown_key) {
         const struct key_def *d = &keys[k];
@@ -400,11 +535,31 @@ static int set_cluster_key(struct fame_config *c, int k, const char *value, cons
                         return bad_value(origin, shown_key, value, "expected %s", d->expected);
                 break;
         case T_KIND:
-                if (strcmp(value, "debian") == 0)
-                        return bad_value(origin, shown_key, value, "debian nodes are not available yet; use diskless");
-                if (strcmp(value, "diskless") != 0)
+                if (strcmp(value, "diskless") == 0)
+                        e = FAME_KIND_DISKLESS;
+                else if (strcmp(value, "debian") == 0)
+                        e = FAME_KIND_DEBIAN;
+                else
                         return bad_value(origin, shown_key, value, "expected %s", d->expected);
-                e = FAME_KIND_DISKLESS;
+                break;
+        case T_WORD:
+        case T_URL_OR_EMPTY:
+        case T_PACKAGES:
+        case T_USER:
+        case T_FORWARD:
+                r = check_string_value(d->type, value, origin, shown_key, d->expected);
+                if (r < 0)
+                        return r;
+                str = strdup(value);
+                if (!str)
+                        return log_error_errno(-ENOMEM, "Out of memory");
+                break;
+        case T_DISK_SIZE:
+                r = parse_memory(origin, shown_key, value, d->expected, &u64);
+                if (r < 0)
+                        return r;
+                if (u64 < (UINT64_C(1) << 30))
+                        return bad_value(origin, shown_key, value, "expected %s", d->expected);
                 break;
         }
 
@@ -422,12 +577,18 @@ static int set_cluster_key(struct fame_config *c, int k, const char *value, cons
         case T_PATH:
         case T_PATH_OR_EMPTY:
         case T_PROGRAM:
+        case T_WORD:
+        case T_URL_OR_EMPTY:
+        case T_PACKAGES:
+        case T_USER:
+        case T_FORWARD:
                 free(*FIELD_PTR(c, k, char *));
                 *FIELD_PTR(c, k, char *) = TAKE_PTR(str);
                 break;
         case T_FAM_SIZE:
         case T_BOOK_SIZE:
         case T_MEMORY:
+        case T_DISK_SIZE:
                 *FIELD_PTR(c, k, uint64_t) = u64;
                 break;
         case T_UINT:
@@ -525,6 +686,11 @@ void config_done(struct fame_config *c) {
         free(c->kernel);
         free(c->qemu);
         free(c->overlay);
+        free(c->release);
+        free(c->mirror);
+        free(c->packages);
+        free(c->user);
+        free(c->forward);
         for (size_t i = 0; i < _K_MAX; i++)
                 free(c->origin[i]);
         for (size_t i = 0; i < FAME_MAX_NODES; i++) {
@@ -561,7 +727,13 @@ int config_init(struct fame_config *c, const char *name) {
         c->kernel = strdup("");
         c->qemu = strdup("qemu-system-x86_64");
         c->overlay = strdup("");
-        if (!c->name || !c->state_dir || !c->cache_dir || !c->fam_path || !c->kernel || !c->qemu || !c->overlay) {
+        c->release = strdup("bookworm");
+        c->mirror = strdup("");
+        c->packages = strdup("");
+        c->user = default_user();
+        c->forward = strdup("");
+        if (!c->name || !c->state_dir || !c->cache_dir || !c->fam_path || !c->kernel || !c->qemu || !c->overlay ||
+            !c->release || !c->mirror || !c->packages || !c->user || !c->forward) {
                 config_done(c);
                 return log_error_errno(-ENOMEM, "Out of memory");
         }
@@ -574,6 +746,7 @@ int config_init(struct fame_config *c, const char *name) {
         c->cpus = 1;
         c->accel = FAME_ACCEL_AUTO;
         c->kind = FAME_KIND_DISKLESS;
+        c->disk_size = UINT64_C(4) << 30;
         c->ready_timeout = 120;
         c->down_timeout = 15;
         for (size_t i = 0; i < FAME_MAX_NODES; i++)
@@ -600,6 +773,11 @@ static int config_copy(const struct fame_config *src, struct fame_config *dst) {
         r |= dup_str(&dst->kernel);
         r |= dup_str(&dst->qemu);
         r |= dup_str(&dst->overlay);
+        r |= dup_str(&dst->release);
+        r |= dup_str(&dst->mirror);
+        r |= dup_str(&dst->packages);
+        r |= dup_str(&dst->user);
+        r |= dup_str(&dst->forward);
         for (size_t i = 0; i < _K_MAX; i++)
                 r |= dup_str(&dst->origin[i]);
         for (size_t i = 0; i < FAME_MAX_NODES; i++) {
@@ -1038,6 +1216,7 @@ static const char *value_text(const struct fame_config *c, int k, char *buf, siz
         case T_FAM_SIZE:
         case T_BOOK_SIZE:
         case T_MEMORY:
+        case T_DISK_SIZE:
                 return format_size_compact(*FIELD_PTR(c, k, const uint64_t), buf, len);
         case T_UINT:
                 snprintf(buf, len, "%" PRIu32, *FIELD_PTR(c, k, const uint32_t));
@@ -1052,7 +1231,19 @@ static const char *value_text(const struct fame_config *c, int k, char *buf, siz
 }
 
 static bool is_string_key(int k) {
-        return keys[k].type == T_PATH || keys[k].type == T_PATH_OR_EMPTY || keys[k].type == T_PROGRAM;
+        switch (keys[k].type) {
+        case T_PATH:
+        case T_PATH_OR_EMPTY:
+        case T_PROGRAM:
+        case T_WORD:
+        case T_URL_OR_EMPTY:
+        case T_PACKAGES:
+        case T_USER:
+        case T_FORWARD:
+                return true;
+        default:
+                return false;
+        }
 }
 
 static const char *origin_text(const char *o) {
@@ -1110,6 +1301,7 @@ static json_object *json_value(const struct fame_config *c, int k) {
         case T_FAM_SIZE:
         case T_BOOK_SIZE:
         case T_MEMORY:
+        case T_DISK_SIZE:
                 return json_object_new_uint64(*FIELD_PTR(c, k, const uint64_t));
         case T_UINT:
                 return json_object_new_uint64(*FIELD_PTR(c, k, const uint32_t));

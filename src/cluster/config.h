@@ -20,8 +20,9 @@
 
 enum fame_accel { FAME_ACCEL_AUTO, FAME_ACCEL_KVM, FAME_ACCEL_TCG };
 /* The number of cluster keys (state_dir ... down_timeout); sizes the private origin table. */
-#define CONFIG_N_KEYS 17
-enum fame_kind { FAME_KIND_DISKLESS };
+#define CONFIG_N_KEYS 23
+#define CONFIG_MAX_FORWARDS 16u
+enum fame_kind { FAME_KIND_DISKLESS, FAME_KIND_DEBIAN };
 
 struct fame_node_config {
         uint64_t memory;                /* bytes; node key "memory" (default: cluster memory) */
@@ -41,10 +42,16 @@ struct fame_config {
         uint64_t memory;                /* key memory: 256M per node */
         uint32_t cpus;                  /* key cpus: 1 vCPU per node (TCG adds maxcpus >= 2) */
         enum fame_accel accel;          /* key accel: auto | kvm | tcg */
-        enum fame_kind kind;            /* key kind: diskless */
+        enum fame_kind kind;            /* key kind: diskless | debian */
         char *kernel;                   /* key kernel: "" = the newest /boot/vmlinuz-* */
         char *qemu;                     /* key qemu: qemu-system-x86_64 */
         char *overlay;                  /* key overlay: "" or a directory copied into every node */
+        char *release;                  /* key release: Debian release of kind=debian images (bookworm) */
+        char *mirror;                   /* key mirror: "" = the Debian mirror the host's apt uses */
+        char *packages;                 /* key packages: extra packages for debian images ("") */
+        uint64_t disk_size;             /* key disk_size: root file system size of debian images (4G) */
+        char *user;                     /* key user: account made in debian nodes (login name, "fame" for root) */
+        char *forward;                  /* key forward: host services nodes reach at torms:PORT ("") */
         uint32_t ready_timeout;         /* key ready_timeout: 120 seconds */
         uint32_t down_timeout;          /* key down_timeout: 15 seconds before a forced stop */
         struct fame_node_config node[FAME_MAX_NODES];   /* [nodeNN] sections, index N-1; always the
@@ -87,5 +94,10 @@ char *config_default_path(const char *name);
 void config_done(struct fame_config *c);
 
 const char *accel_to_string(enum fame_accel a);
+const char *kind_to_string(enum fame_kind k);
+
+/* One forward entry "PORT" or "PORT:HOSTPORT" -> the port nodes connect to at torms and the
+ * port on the host's 127.0.0.1 it reaches.  -EINVAL when malformed (nothing logged). */
+int config_parse_forward(const char *item, uint16_t *ret_guest, uint16_t *ret_host);
 
 #endif

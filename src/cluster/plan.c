@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "image.h"
 #include "log.h"
 #include "macro.h"
 #include "plan.h"
@@ -30,7 +31,11 @@ static int node_paths(struct cluster_plan *p, struct node_plan *n) {
         n->console_sock = path_join(n->dir, "console.sock");
         n->console_log = path_join(n->dir, "console.log");
         n->pidfile = path_join(n->dir, "qemu.pid");
-        if (!n->qmp_sock || !n->qga_sock || !n->console_sock || !n->console_log || !n->pidfile)
+        n->net_sock = path_join(n->dir, "net.sock");
+        n->disk = path_join(n->dir, "disk.qcow2");
+        n->seed = path_join(n->dir, "seed.tar");
+        if (!n->qmp_sock || !n->qga_sock || !n->console_sock || !n->console_log || !n->pidfile || !n->net_sock ||
+            !n->disk || !n->seed)
                 return -ENOMEM;
         if (strlen(n->console_sock) > SUN_PATH_MAX)
                 return log_error_errno(-ENAMETOOLONG, "State directory '%s' is too long for QEMU's sockets (%zu > %d bytes); set state_dir to a shorter path",
@@ -38,11 +43,36 @@ static int node_paths(struct cluster_plan *p, struct node_plan *n) {
         return 0;
 }
 
-int plan_build(const struct fame_config *c, enum fame_accel accel, const char *kernel, const char *initrd,
+/* The parts shared by plan_build() and plan_from_json(). */
+static int common_paths(struct cluster_plan *p) {
+        p->switch_sock = path_join(p->state_dir, "switch.sock");
+        p->switch_pid = path_join(p->state_dir, "switch.pid");
+        return p->switch_sock && p->switch_pid ? 0 : -ENOMEM;
+}
+
+static int parse_forwards(const char *list, struct cluster_plan *p) {
+        const char *q = list ? list : "";
+        while (*q && p->n_forward < CONFIG_MAX_FORWARDS) {
+                char item[32];
+                size_t len = strcspn(q, ",");
+                snprintf(item, sizeof item, "%.*s", (int) len, q);
+                struct forward *f = &p->forward[p->n_forward];
+                if (config_parse_forward(item, &f->guest_port, &f->host_port) < 0)
+                        return -EINVAL;
+                p->n_forward++;
+                q += len;
+                if (*q == ',')
+                        q++;
+        }
+        return 0;
+}
+
+int plan_build(const struct fame_config *c, enum fame_accel accel, const struct image *img, const char *fame_bin,
                struct cluster_plan *ret) {
         struct cluster_plan p = {
                 .fam_size = c->fam_size,
                 .accel = accel,
+                .kind = c->kind,
                 .nodes = c->nodes,
                 .nodes_per_enclosure = c->nodes_per_enclosure,
                 .enclosures_per_rack = c->enclosures_per_rack,
@@ -53,11 +83,20 @@ int plan_build(const struct fame_config *c, enum fame_accel accel, const char *k
         p.state_dir = strdup(c->state_dir);
         p.fam_path = strdup(c->fam_path);
         p.qemu = strdup(c->qemu);
-        p.kernel = strdup(kernel ? kernel : "");
-        p.initrd = strdup(initrd ? initrd : "");
-        if (!p.name || !p.state_dir || !p.fam_path || !p.qemu || !p.kernel || !p.initrd) {
+        p.kernel = strdup(img && img->kernel ? img->kernel : "");
+        p.initrd = strdup(img && img->initrd ? img->initrd : "");
+        p.image_dir = strdup(img && img->dir ? img->dir : "");
+        p.base = strdup(img && img->base ? img->base : "");
+        p.user = strdup(c->user);
+        p.fame_bin = strdup(fame_bin ? fame_bin : "fame");
+        if (!p.name || !p.state_dir || !p.fam_path || !p.qemu || !p.kernel || !p.initrd || !p.image_dir || !p.base ||
+            !p.user || !p.fame_bin || common_paths(&p) < 0) {
                 plan_done(&p);
                 return log_error_errno(-ENOMEM, "Out of memory");
+        }
+        if (parse_forwards(c->forward, &p) < 0) {
+                plan_done(&p);
+                return log_error_errno(-EINVAL, "forward = %s: expected PORT or PORT:HOSTPORT entries", c->forward);
         }
         for (uint32_t i = 0; i < p.nodes; i++) {
                 struct node_plan *n = &p.node[i];
@@ -84,6 +123,12 @@ void plan_done(struct cluster_plan *p) {
         free(p->qemu);
         free(p->kernel);
         free(p->initrd);
+        free(p->image_dir);
+        free(p->base);
+        free(p->user);
+        free(p->fame_bin);
+        free(p->switch_sock);
+        free(p->switch_pid);
         for (uint32_t i = 0; i < FAME_MAX_NODES; i++) {
                 struct node_plan *n = &p->node[i];
                 free(n->dir);
@@ -92,6 +137,9 @@ void plan_done(struct cluster_plan *p) {
                 free(n->console_sock);
                 free(n->console_log);
                 free(n->pidfile);
+                free(n->net_sock);
+                free(n->disk);
+                free(n->seed);
         }
         memset(p, 0, sizeof *p);
 }
@@ -122,13 +170,29 @@ struct cmd *qemu_command(const struct cluster_plan *p, const struct node_plan *n
         cmd_argf(c, "%" PRIu64 "M", n->memory >> 20);
         cmd_args(c, (const char *const[]) { "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot", NULL });
 
+        bool debian = p->kind == FAME_KIND_DEBIAN;
         cmd_arg(c, "-kernel");
         cmd_arg(c, p->kernel);
         cmd_arg(c, "-initrd");
         cmd_arg(c, p->initrd);
         cmd_arg(c, "-append");
-        cmd_argf(c, "console=ttyS0 quiet panic=-1 fame.node=%" PRIu32 " fame.nodes=%" PRIu32 " fame.cluster=%s fame.boot=%" PRIu64,
-                 n->id, p->nodes, p->name, n->boot);
+        if (debian)
+                /* systemd takes the hostname and machine-id from here before it reads /etc */
+                cmd_argf(c, "console=ttyS0 root=/dev/vda rw quiet panic=-1 systemd.hostname=%s systemd.machine_id=%s "
+                         "fame.node=%" PRIu32 " fame.nodes=%" PRIu32 " fame.cluster=%s fame.boot=%" PRIu64,
+                         n->name, n->machine_id, n->id, p->nodes, p->name, n->boot);
+        else
+                cmd_argf(c, "console=ttyS0 quiet panic=-1 fame.node=%" PRIu32 " fame.nodes=%" PRIu32 " fame.cluster=%s fame.boot=%" PRIu64,
+                         n->id, p->nodes, p->name, n->boot);
+        if (debian) {
+                /* The node's own copy-on-write overlay of the read-only base, and its seed. */
+                cmd_arg(c, "-drive");
+                cmd_argf(c, "file=%s,if=none,id=root,format=qcow2,discard=unmap", n->disk);
+                cmd_arg(c, "-device");
+                cmd_arg(c, "virtio-blk-pci,drive=root,addr=0x5");
+                cmd_arg(c, "-fw_cfg");
+                cmd_argf(c, "name=opt/org.fame/seed,file=%s", n->seed);
+        }
 
         /* Node identity, also through fw_cfg (read by libfame from /sys/firmware/qemu_fw_cfg). */
         cmd_arg(c, "-fw_cfg");
@@ -172,10 +236,27 @@ struct cmd *qemu_command(const struct cluster_plan *p, const struct node_plan *n
         cmd_arg(c, "-device");
         cmd_arg(c, "virtserialport,bus=vser0.0,chardev=qga,name=org.qemu.guest_agent.0");
 
+        /* User-mode network, restricted: the node reaches only the forwarded host services
+         * (torms:PORT, each connection relayed to 127.0.0.1 by `fame debug relay`); debian
+         * nodes' sshd is reachable from the host's 127.0.0.1 only. */
         cmd_arg(c, "-netdev");
-        cmd_argf(c, "user,id=net0,hostname=%s", n->name);
+        {
+                char spec[4096];
+                size_t len = (size_t) snprintf(spec, sizeof spec, "user,id=net0,restrict=on,hostname=%s", n->name);
+                if (debian && len < sizeof spec)
+                        len += (size_t) snprintf(spec + len, sizeof spec - len, ",hostfwd=tcp:127.0.0.1:%u-:22", n->ssh_port);
+                for (uint32_t i = 0; i < p->n_forward && len < sizeof spec; i++)
+                        len += (size_t) snprintf(spec + len, sizeof spec - len, ",guestfwd=tcp:" PLAN_TORMS_ADDR ":%u-cmd:'%s' debug relay %u",
+                                                 p->forward[i].guest_port, p->fame_bin, p->forward[i].host_port);
+                cmd_arg(c, spec);
+        }
         cmd_arg(c, "-device");
-        cmd_argf(c, "virtio-net-pci,netdev=net0,mac=52:54:00:fa:%02x:%02x", (n->id >> 8) & 0xff, n->id & 0xff);
+        cmd_argf(c, "virtio-net-pci,netdev=net0,mac=52:54:00:fa:%02x:%02x,addr=0x6", (n->id >> 8) & 0xff, n->id & 0xff);
+        /* The private segment among the nodes: a datagram socket to the cluster's switch. */
+        cmd_arg(c, "-netdev");
+        cmd_argf(c, "dgram,id=net1,local.type=unix,local.path=%s,remote.type=unix,remote.path=%s", n->net_sock, p->switch_sock);
+        cmd_arg(c, "-device");
+        cmd_argf(c, "virtio-net-pci,netdev=net1,mac=52:54:00:fb:%02x:%02x,addr=0x7", (n->id >> 8) & 0xff, n->id & 0xff);
 
         cmd_arg(c, "-pidfile");
         cmd_arg(c, n->pidfile);
@@ -195,6 +276,21 @@ json_object *plan_to_json(const struct cluster_plan *p) {
         json_object_object_add(o, "qemu", json_object_new_string(p->qemu));
         json_object_object_add(o, "kernel", json_object_new_string(p->kernel));
         json_object_object_add(o, "initrd", json_object_new_string(p->initrd));
+        json_object_object_add(o, "kind", json_object_new_string(kind_to_string(p->kind)));
+        json_object_object_add(o, "image_dir", json_object_new_string(p->image_dir));
+        json_object_object_add(o, "base", json_object_new_string(p->base));
+        json_object_object_add(o, "user", json_object_new_string(p->user));
+        json_object_object_add(o, "fame_bin", json_object_new_string(p->fame_bin));
+        {
+                json_object *fw = json_object_new_array();
+                for (uint32_t i = 0; i < p->n_forward; i++) {
+                        json_object *f = json_object_new_object();
+                        json_object_object_add(f, "guest_port", json_object_new_uint64(p->forward[i].guest_port));
+                        json_object_object_add(f, "host_port", json_object_new_uint64(p->forward[i].host_port));
+                        json_object_array_add(fw, f);
+                }
+                json_object_object_add(o, "forward", fw);
+        }
         json_object_object_add(o, "nodes_per_enclosure", json_object_new_uint64(p->nodes_per_enclosure));
         json_object_object_add(o, "enclosures_per_rack", json_object_new_uint64(p->enclosures_per_rack));
         for (uint32_t i = 0; i < p->nodes; i++) {
@@ -203,6 +299,8 @@ json_object *plan_to_json(const struct cluster_plan *p) {
                 json_object_object_add(n, "memory", json_object_new_uint64(p->node[i].memory));
                 json_object_object_add(n, "cpus", json_object_new_uint64(p->node[i].cpus));
                 json_object_object_add(n, "boot", json_object_new_uint64(p->node[i].boot));
+                json_object_object_add(n, "ssh_port", json_object_new_uint64(p->node[i].ssh_port));
+                json_object_object_add(n, "machine_id", json_object_new_string(p->node[i].machine_id));
                 json_object_array_add(nodes, n);
         }
         json_object_object_add(o, "nodes", nodes);
@@ -234,6 +332,26 @@ int plan_from_json(json_object *o, struct cluster_plan *ret) {
         p.qemu = strdup(jstr(o, "qemu"));
         p.kernel = strdup(jstr(o, "kernel") ? jstr(o, "kernel") : "");
         p.initrd = strdup(jstr(o, "initrd") ? jstr(o, "initrd") : "");
+        p.image_dir = strdup(jstr(o, "image_dir") ? jstr(o, "image_dir") : "");
+        p.base = strdup(jstr(o, "base") ? jstr(o, "base") : "");
+        p.user = strdup(jstr(o, "user") ? jstr(o, "user") : "fame");
+        p.fame_bin = strdup(jstr(o, "fame_bin") ? jstr(o, "fame_bin") : "fame");
+        p.kind = jstr(o, "kind") && strcmp(jstr(o, "kind"), "debian") == 0 ? FAME_KIND_DEBIAN : FAME_KIND_DISKLESS;
+        if (!p.name || !p.state_dir || !p.fam_path || !p.qemu || !p.kernel || !p.initrd || !p.image_dir || !p.base ||
+            !p.user || !p.fame_bin || common_paths(&p) < 0) {
+                plan_done(&p);
+                return -ENOMEM;
+        }
+        {
+                json_object *fw;
+                if (json_object_object_get_ex(o, "forward", &fw) && json_object_is_type(fw, json_type_array))
+                        for (size_t i = 0; i < json_object_array_length(fw) && p.n_forward < CONFIG_MAX_FORWARDS; i++) {
+                                json_object *f = json_object_array_get_idx(fw, i);
+                                p.forward[p.n_forward].guest_port = (uint16_t) juint(f, "guest_port");
+                                p.forward[p.n_forward].host_port = (uint16_t) juint(f, "host_port");
+                                p.n_forward++;
+                        }
+        }
         p.fam_size = juint(o, "fam_size");
         p.nodes_per_enclosure = (uint32_t) juint(o, "nodes_per_enclosure");
         p.enclosures_per_rack = (uint32_t) juint(o, "enclosures_per_rack");
@@ -246,6 +364,8 @@ int plan_from_json(json_object *o, struct cluster_plan *ret) {
                 np->memory = juint(n, "memory");
                 np->cpus = (uint32_t) juint(n, "cpus");
                 np->boot = juint(n, "boot");
+                np->ssh_port = (uint16_t) juint(n, "ssh_port");
+                snprintf(np->machine_id, sizeof np->machine_id, "%s", jstr(n, "machine_id") ? jstr(n, "machine_id") : "");
                 if (np->id != i + 1) {
                         plan_done(&p);
                         return -EBADMSG;

@@ -18,8 +18,22 @@ struct node_plan {
         uint64_t memory;
         uint32_t cpus;
         uint64_t boot;                  /* nonce of the current boot, written back to the slot */
+        uint16_t ssh_port;              /* debian: 127.0.0.1 port forwarded to the node's sshd */
+        char machine_id[33];            /* debian: the node's /etc/machine-id */
         char *dir;                      /* STATE/nodes/node01 */
         char *qmp_sock, *qga_sock, *console_sock, *console_log, *pidfile;
+        char *net_sock;                 /* the node's end of the private segment */
+        char *disk, *seed;              /* debian: qcow2 overlay, fw_cfg seed (tar) */
+};
+
+/* The private segment's addresses (net.h): node N is PRIVATE_NET.N; torms is the host as nodes
+ * see it (user-mode network, guestfwd rules only). */
+#define PLAN_PRIVATE_NET "10.11.0"
+#define PLAN_TORMS_ADDR "10.0.2.100"
+
+struct forward {
+        uint16_t guest_port;            /* nodes connect to torms:guest_port */
+        uint16_t host_port;             /* which reaches 127.0.0.1:host_port on the host */
 };
 
 struct cluster_plan {
@@ -30,6 +44,13 @@ struct cluster_plan {
         enum fame_accel accel;          /* resolved: FAME_ACCEL_KVM or FAME_ACCEL_TCG */
         char *qemu;
         char *kernel, *initrd;
+        enum fame_kind kind;
+        char *image_dir, *base;         /* debian: the image and its qcow2 base */
+        char *user;                     /* debian: the account in every node */
+        char *fame_bin;                 /* this fame, which QEMU runs for guestfwd relays */
+        char *switch_sock, *switch_pid; /* the private segment's switch */
+        struct forward forward[CONFIG_MAX_FORWARDS];
+        uint32_t n_forward;
         uint32_t nodes;
         uint32_t nodes_per_enclosure, enclosures_per_rack;
         struct node_plan node[FAME_MAX_NODES];
@@ -37,8 +58,11 @@ struct cluster_plan {
 
 /* Fills the plan; logs and returns -EINVAL/-ENAMETOOLONG for paths QEMU cannot use (UNIX
  * socket paths are limited to 107 bytes). */
-int plan_build(const struct fame_config *c, enum fame_accel accel, const char *kernel,
-               const char *initrd, struct cluster_plan *ret);
+struct image;
+/* img: the node image (kernel, initrd; for debian also dir and base). fame_bin: the fame binary
+ * QEMU runs for host services (forward=). */
+int plan_build(const struct fame_config *c, enum fame_accel accel, const struct image *img, const char *fame_bin,
+               struct cluster_plan *ret);
 void plan_done(struct cluster_plan *p);
 
 /* The node's QEMU command line (daemonizing, with a pidfile). */

@@ -8,7 +8,9 @@
 #include "cluster.h"
 #include "config.h"
 #include "fame.h"
+#include "image.h"
 #include "log.h"
+#include "net.h"
 #include "plan.h"
 #include "util.h"
 #include "verbs.h"
@@ -94,19 +96,21 @@ fail:
 }
 
 int cmd_up(const struct verb *v, int argc, char **argv) {
-        enum { O_ADD = 0x100, O_ACCEL, O_JSON };
+        enum { O_ADD = 0x100, O_ACCEL, O_JSON, O_KIND, O_RESET };
         static const struct option options[] = {
                 CLUSTER_LONGOPTS,
                 { "nodes", required_argument, NULL, 'n' },
                 { "add", required_argument, NULL, O_ADD },
                 { "accel", required_argument, NULL, O_ACCEL },
+                { "kind", required_argument, NULL, O_KIND },
+                { "reset", no_argument, NULL, O_RESET },
                 { "json", no_argument, NULL, O_JSON },
                 {}
         };
         struct cluster_opts o = { 0 };
         const char *extra[8] = { 0 }, *adds[65] = { 0 };
         size_t n_extra = 0, n_adds = 0;
-        bool first = true, json = false;
+        bool first = true, json = false, reset = false;
         struct fame_config c;
         int ch, r;
 
@@ -124,6 +128,13 @@ int cmd_up(const struct verb *v, int argc, char **argv) {
                 case O_ACCEL:
                         extra[n_extra++] = "accel";
                         extra[n_extra++] = optarg;
+                        break;
+                case O_KIND:
+                        extra[n_extra++] = "kind";
+                        extra[n_extra++] = optarg;
+                        break;
+                case O_RESET:
+                        reset = true;
                         break;
                 case O_ADD:
                         if (n_adds >= 64)
@@ -145,7 +156,11 @@ int cmd_up(const struct verb *v, int argc, char **argv) {
         r = load_config(&o, extra, &c);
         if (r < 0)
                 return r;
-        struct up_options uo = { .adds = n_adds ? adds : NULL, .json = json };
+        if (n_adds && c.kind == FAME_KIND_DEBIAN) {
+                config_done(&c);
+                return usage_error(v, "--add works for diskless nodes; copy files into Debian nodes with 'fame cp' or scp");
+        }
+        struct up_options uo = { .adds = n_adds ? adds : NULL, .json = json, .reset = reset };
         r = cluster_up(&c, &uo);
         config_done(&c);
         return r < 0 ? r : 0;
@@ -341,11 +356,15 @@ int cmd_debug_qemu_args(const struct verb *v, int argc, char **argv) {
                 config_done(&c);
                 return usage_error(v, "--node %" PRIu32 " but the cluster has %" PRIu32 " nodes", node, c.nodes);
         }
-        r = plan_build(&c, strcmp(accel, "kvm") == 0 ? FAME_ACCEL_KVM : FAME_ACCEL_TCG, "@KERNEL@", "@INITRD@", &p);
+        struct image img = { .kernel = (char *) "@KERNEL@", .initrd = (char *) "@INITRD@", .dir = (char *) "@IMAGE@",
+                             .base = (char *) "@IMAGE@/base.qcow2" };
+        r = plan_build(&c, strcmp(accel, "kvm") == 0 ? FAME_ACCEL_KVM : FAME_ACCEL_TCG, &img, "@FAME@", &p);
         config_done(&c);
         if (r < 0)
                 return r;
         p.node[node - 1].boot = 42;
+        p.node[node - 1].ssh_port = (uint16_t) (10000 + node);
+        snprintf(p.node[node - 1].machine_id, sizeof p.node[node - 1].machine_id, "@MACHINE_ID@");
         struct cmd *cmd = qemu_command(&p, &p.node[node - 1]);
         char *const *args = cmd_argv(cmd);
         size_t sl = strlen(p.state_dir);
@@ -362,4 +381,89 @@ int cmd_debug_qemu_args(const struct verb *v, int argc, char **argv) {
         cmd_free(cmd);
         plan_done(&p);
         return 0;
+}
+
+int cmd_image_build(const struct verb *v, int argc, char **argv) {
+        static const struct option options[] = {
+                CLUSTER_LONGOPTS,
+                { "kind", required_argument, NULL, 'k' },
+                {}
+        };
+        struct cluster_opts o = { 0 };
+        const char *kind = NULL;
+        bool first = true;
+        struct fame_config c;
+        int ch, r;
+
+        while ((ch = verb_getopt(v, argc, argv, "c:k:", options, &first)) != -1) {
+                r = cluster_opt(v, ch, &o);
+                if (r < 0)
+                        return r;
+                if (r > 0)
+                        continue;
+                switch (ch) {
+                case 'k':
+                        if (strcmp(optarg, "diskless") != 0 && strcmp(optarg, "debian") != 0 && strcmp(optarg, "all") != 0)
+                                return usage_error(v, "--kind '%s': expected diskless, debian or all", optarg);
+                        kind = optarg;
+                        break;
+                default:
+                        return -EINVAL;
+                }
+        }
+        r = verb_check_args(v, argc - optind);
+        if (r < 0)
+                return r;
+        r = load_config(&o, NULL, &c);
+        if (r < 0)
+                return r;
+        if (!kind)
+                kind = "all";
+        r = cluster_image_build(&c, strcmp(kind, "debian") != 0, strcmp(kind, "diskless") != 0);
+        config_done(&c);
+        return r < 0 ? 1 : 0;
+}
+
+/* fame ssh NODE [-- CMD ARGS...] */
+int cmd_ssh(const struct verb *v, int argc, char **argv) {
+        static const struct option options[] = { CLUSTER_LONGOPTS, {} };
+        struct cluster_opts o = { 0 };
+        bool first = true;
+        struct fame_config c;
+        int ch, r;
+
+        while ((ch = verb_getopt(v, argc, argv, "+c:", options, &first)) != -1) {
+                r = cluster_opt(v, ch, &o);
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        return -EINVAL;
+        }
+        if (optind >= argc || strcmp(argv[optind], "--") == 0)
+                return usage_error(v, "name a node (usage: fame ssh NODE [-- CMD ARGS...])");
+        const char *node = argv[optind++];
+        if (optind < argc && strcmp(argv[optind], "--") == 0)
+                optind++;
+        r = load_config(&o, NULL, &c);
+        if (r < 0)
+                return r;
+        r = cluster_ssh(&c, node, argv + optind);
+        config_done(&c);
+        return r;
+}
+
+/* fame debug net-switch SOCKET PORT... (started by fame up) */
+int cmd_debug_net_switch(const struct verb *v, int argc, char **argv) {
+        (void) v;
+        if (argc < 3)
+                return usage_error(v, "usage: fame debug net-switch SOCKET NODESOCKET...");
+        return netswitch_run(argv[1], argv + 2) < 0 ? 1 : 0;
+}
+
+/* fame debug relay PORT: QEMU's guestfwd command; stdin/stdout <-> 127.0.0.1:PORT */
+int cmd_debug_relay(const struct verb *v, int argc, char **argv) {
+        uint32_t port;
+        if (argc != 2 || parse_uint32(argv[1], 1, 65535, &port) < 0)
+                return usage_error(v, "usage: fame debug relay PORT (1 to 65535)");
+        return tcp_relay((uint16_t) port, STDIN_FILENO, STDOUT_FILENO) < 0 ? 1 : 0;
 }

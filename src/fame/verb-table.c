@@ -142,6 +142,20 @@ static const struct verb node_verbs[] = {
 
 static const struct verb debug_verbs[] = {
         {
+                .name = "net-switch", .fn = cmd_debug_net_switch, .min_args = 2, .max_args = -1,
+                .usage = "SOCKET NODESOCKET...",
+                .summary = "the private segment's Ethernet switch (started by fame up)",
+                .help = "Switches Ethernet frames among the nodes' QEMU dgram sockets (NODESOCKET...) through\n"
+                        "the UNIX datagram socket SOCKET until SIGTERM.  `fame up` starts it; see docs/debian.md.\n",
+        },
+        {
+                .name = "relay", .fn = cmd_debug_relay, .min_args = 1, .max_args = 1,
+                .usage = "PORT",
+                .summary = "join stdin/stdout to 127.0.0.1:PORT (QEMU guestfwd)",
+                .help = "QEMU runs this for each connection a node makes to a forwarded host service\n"
+                        "(forward= key): the connection is stdin/stdout, joined to 127.0.0.1:PORT.\n",
+        },
+        {
                 .name = "qemu-args", .fn = cmd_debug_qemu_args, .min_args = 0, .max_args = 0,
                 .usage = "[--node N] [--accel kvm|tcg] [cluster options]",
                 .summary = "print a node's QEMU command line, one argument per line",
@@ -156,22 +170,57 @@ static const struct verb debug_verbs[] = {
         {}
 };
 
+static const struct verb image_verbs[] = {
+        {
+                .name = "build", .fn = cmd_image_build, .min_args = 0, .max_args = 0,
+                .usage = "[--kind diskless|debian|all] [cluster options]",
+                .summary = "build the node images (or find them in the cache)",
+                .help =
+"Builds the node images `fame up` boots, or finds them in the cache (cache_dir), and prints\n"
+"one line per image: kind, cache key, kernel and path.  Without --kind, both kinds.\n"
+"\n"
+"diskless: an initramfs from the host's kernel, busybox, qemu-ga and FAM/E's node binary\n"
+"(about a second).\n"
+"\n"
+"debian: a Debian system (release, mirror and packages keys) made by mmdebstrap, with\n"
+"systemd, sshd, qemu-guest-agent, sudo, gcc and pkg-config, and FAM/E's node tools, libfame,\n"
+"its headers and pkg-config files; as an ext4 file system made by mke2fs -d (no loop mounts,\n"
+"no chroot) in a read-only qcow2 base image that nodes use through overlays.  The kernel and\n"
+"initrd inside it are taken out for direct boot.  Downloaded packages stay in the cache, so a\n"
+"rebuild after a FAM/E change takes seconds.  See docs/debian.md.\n"
+"\n"
+"Options:\n"
+"  -k, --kind KIND               diskless, debian or all (default all)\n" COMMON,
+        },
+        {}
+};
+
 const struct verb fame_verbs[] = {
         {
                 .name = "up", .fn = cmd_up, .min_args = 0, .max_args = 0,
-                .usage = "[-n N] [--accel auto|kvm|tcg] [--add HOSTPATH:NODEPATH] [--json] [cluster options]",
+                .usage = "[-n N] [--kind diskless|debian] [--accel auto|kvm|tcg] [--reset] [--add HOSTPATH:NODEPATH] [--json] [cluster options]",
                 .summary = "boot the cluster's nodes on one FAM",
                 .help =
 "Creates the cluster's FAM file if it is absent (its content is kept when it is present and\n"
-"valid), builds or reuses the diskless node image, chooses the accelerator (KVM only if a\n"
-"test guest really runs under it; otherwise multi-threaded TCG, which keeps guest atomics\n"
-"atomic across nodes), starts one QEMU per node in the background and waits until every\n"
-"node has joined the FAM and its guest agent answers.  Then prints a table of the nodes and\n"
+"valid), builds or reuses the node image (diskless, or Debian: see fame image build),\n"
+"chooses the accelerator (KVM only if a test guest really runs under it; otherwise\n"
+"multi-threaded TCG, which keeps guest atomics atomic across nodes), starts one QEMU per\n"
+"node in the background and waits until every node has joined the FAM and its guest agent\n"
+"answers.  Then prints a table of the nodes and\n"
 "the total time, and returns with the cluster running.\n"
+"\n"
+"Debian nodes (kind=debian) each boot from their own qcow2 overlay of the read-only base image,\n"
+"made once and kept: what users change inside a node survives `fame down` and `fame up`.\n"
+"They are ready when their guest agent answers, they joined the FAM and sshd accepts.  Every\n"
+"node also has a private Ethernet segment with the others (nodeNN = 10.11.0.N) through a\n"
+"switch process of the cluster; the host's services listed in forward= are at torms:PORT.\n"
 "\n"
 "Options:\n"
 "  -n, --nodes N                 number of nodes (the nodes key)\n"
+"      --kind diskless|debian    the kind key\n"
 "      --accel auto|kvm|tcg      the accel key\n"
+"      --reset                   debian: give every node a new disk from the current image\n"
+"                                (what was changed inside the nodes is lost; keys are kept)\n"
 "      --add HOSTPATH:NODEPATH   put a host file or directory into every node's image\n"
 "      --json                    print the result as JSON\n" COMMON,
         },
@@ -256,6 +305,27 @@ const struct verb fame_verbs[] = {
                 .usage = "join|slots|fetch-add|fill|checksum ...",
                 .summary = "node-side verbs (inside nodes, or on the host with FAME_PATH)",
                 .help = "Verbs that node software and tests run inside a node.\n",
+        },
+        {
+                .name = "ssh", .fn = cmd_ssh, .min_args = 1, .max_args = -1,
+                .usage = "NODE [-- CMD [ARGS...]] [cluster options]",
+                .summary = "log in to a Debian node, or run a command there, over SSH",
+                .help =
+"Runs ssh to the node's sshd through its port forward on 127.0.0.1, as the node's user\n"
+"(the user key), with the cluster's login key and a known_hosts file that holds every\n"
+"node's host key (no prompts, no trust on first use).  Without CMD, an interactive login;\n"
+"with CMD, ssh runs it through the user's shell on the node and exits with its status.\n"
+"Only kind=debian nodes have sshd.  From a node, `ssh nodeNN` reaches the other nodes over\n"
+"the cluster's private segment.\n"
+"\n"
+"Example:\n"
+"  fame ssh node01 -- ssh node02 hostname\n" COMMON,
+        },
+        {
+                .name = "image", .sub = image_verbs,
+                .usage = "build ...",
+                .summary = "build node images",
+                .help = "Verbs that build the images nodes boot.\n",
         },
         {
                 .name = "debug", .sub = debug_verbs,

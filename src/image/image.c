@@ -48,6 +48,8 @@ void image_done(struct image *img) {
                 return;
         free(img->kernel);
         free(img->initrd);
+        free(img->dir);
+        free(img->base);
         free(img->kernel_release);
         free(img->key);
         *img = (struct image) { 0 };

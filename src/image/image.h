@@ -17,6 +17,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct image_params {
         const char *kernel;             /* a vmlinuz (bzImage) path, or NULL: the newest /boot/vmlinuz-* */
@@ -30,6 +31,8 @@ struct image_params {
 struct image {
         char *kernel;                   /* uncompressed ELF vmlinux to pass to -kernel */
         char *initrd;                   /* the initramfs to pass to -initrd */
+        char *dir;                      /* debian: the image's cache directory */
+        char *base;                     /* debian: the qcow2 base image (read-only) */
         char *kernel_release;           /* e.g. "6.1.0-56-amd64" */
         char *key;                      /* the cache key (hex) */
         bool built;                     /* false when the cache was used */
@@ -41,6 +44,24 @@ struct image {
 int image_diskless_ensure(const struct image_params *p, struct image *ret);
 
 void image_done(struct image *img);
+
+/* Debian node images (kind=debian; image-debian.c, docs/debian.md). */
+struct debian_params {
+        const char *cache_dir;          /* CACHE_DIR/debian (stage 1), CACHE_DIR/images (stage 2) */
+        const char *release;            /* "bookworm" */
+        const char *mirror;             /* "" or NULL: the mirror the host's apt uses */
+        const char *packages;           /* extra packages, separated by commas or spaces */
+        uint64_t disk_size;             /* ext4 root size */
+        const char *fame_static;        /* the node binary; libfame and headers are found next to it */
+};
+
+/* Builds (with progress) or reuses the image; fills kernel, initrd, dir, base, kernel_release,
+ * key.  Errors are one logged line (missing tool, unreachable mirror, ...). */
+int image_debian_ensure(const struct debian_params *p, struct image *ret);
+/* An image already in the cache, by directory: -ENOENT (nothing logged) when incomplete. */
+int image_debian_load(const char *dir, struct image *ret);
+/* The mirror apt uses for `release` (apt_dir NULL: /etc/apt). Caller frees; NULL: no memory. */
+char *image_debian_host_mirror(const char *release, const char *apt_dir);
 
 /* Exposed for tests. */
 /* Finds the xz stream inside a bzImage and writes the ELF it holds to out_path. */

@@ -1,0 +1,186 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Files FAM/E adds to the Debian root file system of kind=debian images (docs/debian.md).  They
+ * are part of the image key: editing them here builds a new base image.
+ *
+ * At every boot, fame-setup.service (before the network, sshd and the getty) reads the node's
+ * seed — a tar archive the host passes through fw_cfg opt/org.fame/seed, rewritten by every
+ * `fame up` — and applies it:
+ *   every boot:  hostname, the FAM/E block of /etc/hosts, /etc/ssh/ssh_known_hosts, network
+ *                configuration (in /run/systemd/network), ldconfig;
+ *   first boot:  machine-id, SSH host key, the user account with its SSH keys and sudo rule.
+ * First-boot work is marked by /var/lib/fame/setup-done, so what users change inside a node
+ * survives later boots and `fame up` runs (`fame up --reset` starts from the base again).
+ */
+#include <stddef.h>
+
+#include "image-debian.h"
+
+#define SETUP_SCRIPT \
+"#!/bin/sh\n" \
+"# FAM/E node setup, run by fame-setup.service at every boot (src/image/debian-files.c).\n" \
+"set -eu\n" \
+"fw=/sys/firmware/qemu_fw_cfg/by_name/opt/org.fame/seed/raw\n" \
+"seed=/run/fame/seed\n" \
+"[ -e \"$fw\" ] || modprobe qemu_fw_cfg 2>/dev/null || true\n" \
+"if [ ! -r \"$fw\" ]; then\n" \
+"        echo 'fame-setup: no seed in fw_cfg (opt/org.fame/seed): this node was not started by fame up' >&2\n" \
+"        exit 0\n" \
+"fi\n" \
+"rm -rf \"$seed\"\n" \
+"mkdir -p \"$seed\"\n" \
+"chmod 0700 \"$seed\"\n" \
+"tar -x -f \"$fw\" -C \"$seed\" --no-same-owner\n" \
+". \"$seed/node.env\"\n" \
+"\n" \
+"# every boot: the things the cluster decides\n" \
+"echo \"$FAME_NODE_NAME\" >/etc/hostname\n" \
+"hostname \"$FAME_NODE_NAME\"\n" \
+"if grep -q '^# BEGIN FAM/E' /etc/hosts 2>/dev/null; then\n" \
+"        sed -i '/^# BEGIN FAM\\/E/,/^# END FAM\\/E/d' /etc/hosts\n" \
+"fi\n" \
+"sed -i '/^127\\.0\\.1\\.1[[:space:]]/d' /etc/hosts\n" \
+"cat \"$seed/hosts\" >>/etc/hosts\n" \
+"install -m 0644 \"$seed/ssh_known_hosts\" /etc/ssh/ssh_known_hosts\n" \
+"mkdir -p /run/systemd/network\n" \
+"for f in \"$seed\"/network/*.network; do install -m 0644 \"$f\" /run/systemd/network/; done\n" \
+"\n" \
+"# first boot only: identity and the user account\n" \
+"if [ ! -e /var/lib/fame/setup-done ]; then\n" \
+"        install -m 0444 \"$seed/machine-id\" /etc/machine-id\n" \
+"        rm -f /etc/ssh/ssh_host_*\n" \
+"        install -m 0600 \"$seed/ssh_host_ed25519_key\" /etc/ssh/ssh_host_ed25519_key\n" \
+"        install -m 0644 \"$seed/ssh_host_ed25519_key.pub\" /etc/ssh/ssh_host_ed25519_key.pub\n" \
+"        if ! id -u \"$FAME_USER\" >/dev/null 2>&1; then\n" \
+"                useradd --create-home --uid \"$FAME_UID\" --user-group --groups sudo --shell /bin/bash \"$FAME_USER\"\n" \
+"        fi\n" \
+"        home=$(getent passwd \"$FAME_USER\" | cut -d: -f6)\n" \
+"        install -d -m 0700 -o \"$FAME_USER\" -g \"$FAME_USER\" \"$home/.ssh\"\n" \
+"        install -m 0600 -o \"$FAME_USER\" -g \"$FAME_USER\" \"$seed/authorized_keys\" \"$home/.ssh/authorized_keys\"\n" \
+"        install -m 0600 -o \"$FAME_USER\" -g \"$FAME_USER\" \"$seed/id_ed25519\" \"$home/.ssh/id_ed25519\"\n" \
+"        install -m 0644 -o \"$FAME_USER\" -g \"$FAME_USER\" \"$seed/id_ed25519.pub\" \"$home/.ssh/id_ed25519.pub\"\n" \
+"        echo \"$FAME_USER ALL=(ALL) NOPASSWD:ALL\" >/etc/sudoers.d/fame-user\n" \
+"        chmod 0440 /etc/sudoers.d/fame-user\n" \
+"        mkdir -p /var/lib/fame\n" \
+"        echo \"$FAME_NODE_NAME\" >/var/lib/fame/setup-done\n" \
+"fi\n" \
+"ldconfig\n" \
+"echo \"fame-setup: $FAME_NODE_NAME set up (user $FAME_USER)\"\n"
+
+#define SETUP_UNIT \
+"[Unit]\n" \
+"Description=FAM/E node setup (hostname, hosts, keys, network) from the fw_cfg seed\n" \
+"DefaultDependencies=no\n" \
+"After=local-fs.target systemd-remount-fs.service\n" \
+"Before=sysinit.target systemd-networkd.service ssh.service serial-getty@ttyS0.service systemd-logind.service\n" \
+"Wants=local-fs.target\n" \
+"\n" \
+"[Service]\n" \
+"Type=oneshot\n" \
+"RemainAfterExit=yes\n" \
+"ExecStart=/usr/local/lib/fame/fame-setup\n" \
+"StandardOutput=journal+console\n" \
+"\n" \
+"[Install]\n" \
+"WantedBy=sysinit.target\n"
+
+/* Writes this boot's nonce into the node's FAM slot: the host's sign that the FAM is mapped
+ * and its header valid. */
+#define NODE_UNIT \
+"[Unit]\n" \
+"Description=FAM/E: join the FAM (node slot, boot nonce)\n" \
+"After=fame-setup.service\n" \
+"\n" \
+"[Service]\n" \
+"Type=oneshot\n" \
+"RemainAfterExit=yes\n" \
+"ExecStart=/usr/local/bin/fame node join\n" \
+"StandardOutput=journal+console\n" \
+"\n" \
+"[Install]\n" \
+"WantedBy=multi-user.target\n"
+
+#define GETTY_AUTOLOGIN \
+"# The serial console (fame console) logs in as root: only the cluster's owner can reach it.\n" \
+"[Service]\n" \
+"ExecStart=\n" \
+"ExecStart=-/sbin/agetty --autologin root --noclear --keep-baud 115200,57600,38400,9600 - $TERM\n"
+
+#define SSHD_CONF \
+"# FAM/E: keys only, one host key (made by fame up, per node), no DNS lookups.\n" \
+"HostKey /etc/ssh/ssh_host_ed25519_key\n" \
+"PasswordAuthentication no\n" \
+"KbdInteractiveAuthentication no\n" \
+"UseDNS no\n"
+
+#define MODPROBE_CONF \
+"# FAM/E: devices of QEMU's pc machine that nodes do not use (faster boot under TCG).\n" \
+"blacklist floppy\n" \
+"blacklist pcspkr\n" \
+"blacklist ata_piix\n" \
+"blacklist ata_generic\n" \
+"blacklist piix4_smbus\n" \
+"blacklist joydev\n" \
+"blacklist psmouse\n" \
+"blacklist serio_raw\n"
+
+#define JOURNALD_CONF \
+"[Journal]\n" \
+"# FAM/E: the console is the log host tools read (fame logs).\n" \
+"ForwardToConsole=no\n" \
+"SystemMaxUse=32M\n"
+
+#define INITRAMFS_CONF \
+"# FAM/E: a small initrd holding only what a node's root disk needs (see hooks/fame).\n" \
+"MODULES=list\n" \
+"COMPRESS=gzip\n"
+
+#define INITRAMFS_HOOK \
+"#!/bin/sh\n" \
+"# FAM/E: the modules that mount a node's root disk (virtio-blk, ext4).\n" \
+"[ \"$1\" = prereqs ] && exit 0\n" \
+". /usr/share/initramfs-tools/hook-functions\n" \
+"for m in virtio_pci virtio_blk ext4 crc32c_generic; do\n" \
+"        force_load \"$m\"\n" \
+"done\n"
+
+#define WANTS(target, unit, to) { "etc/systemd/system/" target ".wants/" unit, 0, NULL, to }
+#define MASK(unit) { "etc/systemd/system/" unit, 0, NULL, "/dev/null" }
+
+const struct debian_file debian_files[] = {
+        { "usr/local/lib/fame/fame-setup", 0755, SETUP_SCRIPT, NULL },
+        { "etc/systemd/system/fame-setup.service", 0644, SETUP_UNIT, NULL },
+        { "etc/systemd/system/fame-node.service", 0644, NODE_UNIT, NULL },
+        WANTS("sysinit.target", "fame-setup.service", "/etc/systemd/system/fame-setup.service"),
+        WANTS("multi-user.target", "fame-node.service", "/etc/systemd/system/fame-node.service"),
+        WANTS("multi-user.target", "systemd-networkd.service", "/lib/systemd/system/systemd-networkd.service"),
+        WANTS("sockets.target", "systemd-networkd.socket", "/lib/systemd/system/systemd-networkd.socket"),
+        { "etc/systemd/system/serial-getty@ttyS0.service.d/autologin.conf", 0644, GETTY_AUTOLOGIN, NULL },
+        { "etc/ssh/sshd_config.d/fame.conf", 0644, SSHD_CONF, NULL },
+        { "etc/modprobe.d/fame.conf", 0644, MODPROBE_CONF, NULL },
+        { "etc/systemd/journald.conf.d/fame.conf", 0644, JOURNALD_CONF, NULL },
+        /* Units a node does not need, each costing boot time under TCG. */
+        MASK("apt-daily.timer"),
+        MASK("apt-daily-upgrade.timer"),
+        MASK("dpkg-db-backup.timer"),
+        MASK("fstrim.timer"),
+        MASK("e2scrub_all.timer"),
+        MASK("e2scrub_reap.service"),
+        MASK("getty@tty1.service"),
+        MASK("systemd-networkd-wait-online.service"),
+        MASK("modprobe@drm.service"),
+        MASK("modprobe@dm_mod.service"),
+        MASK("modprobe@efi_pstore.service"),
+        MASK("sys-kernel-debug.mount"),
+        MASK("sys-kernel-tracing.mount"),
+        MASK("dev-hugepages.mount"),
+        { NULL, 0, NULL, NULL }
+};
+
+/* Put into the root before any package is installed (mmdebstrap setup hook), so that the
+ * kernel package's initrd is built small. */
+const struct debian_file debian_setup_files[] = {
+        { "etc/initramfs-tools/conf.d/fame", 0644, INITRAMFS_CONF, NULL },
+        { "etc/initramfs-tools/hooks/fame", 0755, INITRAMFS_HOOK, NULL },
+        { NULL, 0, NULL, NULL }
+};

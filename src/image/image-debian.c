@@ -1,0 +1,871 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Debian node images (kind=debian, docs/debian.md), built without loop mounts or chroot:
+ *
+ *   stage 1  mmdebstrap → CACHE/debian/rootfs-KEY1.tar        key: release, mirror, packages
+ *   stage 2  the tar extracted, FAM/E's files added (node tools, libfame with headers and
+ *            pkg-config files, setup units), the kernel and initrd taken out for direct boot,
+ *            `mke2fs -d` → ext4, `qemu-img convert` → CACHE/images/debian-KEY2/base.qcow2
+ *                                                              key: KEY1, FAM/E files, disk size
+ *
+ * Stage 1 is the slow one (downloads, dpkg) and changes only with its inputs; stage 2 takes a
+ * few seconds and follows every rebuild of FAM/E.  Downloaded packages are kept in
+ * CACHE/debian/debs and handed back to mmdebstrap, so a rebuild does not download again.
+ * Every output is written under a temporary name and renamed into place.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <glob.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "fame-config.h"
+#include "image.h"
+#include "image-debian.h"
+#include "image-internal.h"
+#include "log.h"
+#include "macro.h"
+#include "spawn.h"
+#include "util.h"
+
+/* Bump when the recipe changes in a way the inputs below do not show. */
+#define DEBIAN_STAGE1_VERSION 1
+#define DEBIAN_STAGE2_VERSION 1
+
+/* What every node gets; `packages=` adds to it. */
+static const char *const base_packages[] = {
+        "systemd", "systemd-sysv", "udev", "dbus", "kmod", "iproute2", "iputils-ping", "procps", "less",
+        "netbase", "openssh-server", "openssh-client", "qemu-guest-agent", "sudo", "linux-image-amd64",
+        "gcc", "libc6-dev", "make", "pkg-config", NULL,
+};
+
+/* Not needed in a VM node: documentation and drivers for hardware QEMU does not emulate. */
+static const char *const dpkg_excludes[] = {
+        "/usr/share/doc/*", "/usr/share/man/*", "/usr/share/info/*", "/usr/share/locale/*",
+        "/lib/modules/*/kernel/sound/*", "/lib/modules/*/kernel/drivers/gpu/*",
+        "/lib/modules/*/kernel/drivers/media/*", "/lib/modules/*/kernel/drivers/net/wireless/*",
+        "/lib/modules/*/kernel/drivers/net/ethernet/*", "/lib/modules/*/kernel/drivers/infiniband/*",
+        "/lib/modules/*/kernel/drivers/staging/*", "/lib/modules/*/kernel/drivers/bluetooth/*",
+        "/lib/modules/*/kernel/drivers/isdn/*", "/lib/modules/*/kernel/drivers/iio/*",
+        "/lib/modules/*/kernel/drivers/mtd/*", "/lib/modules/*/kernel/drivers/nfc/*",
+        "/lib/modules/*/kernel/net/wireless/*", "/lib/modules/*/kernel/net/bluetooth/*", NULL,
+};
+
+/* ---- small file helpers ----------------------------------------------------------------- */
+
+static int rm_rf_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+        (void) st;
+        (void) flag;
+        (void) ftw;
+        (void) remove(path);
+        return 0;
+}
+
+static void rm_rf(const char *path) {
+        (void) nftw(path, rm_rf_one, 64, FTW_DEPTH | FTW_PHYS);
+}
+
+static int mkdir_p(const char *path, mode_t mode) {
+        _cleanup_free_ char *p = strdup(path);
+        if (!p)
+                return -ENOMEM;
+        for (char *s = p + 1; *s; s++) {
+                if (*s != '/')
+                        continue;
+                *s = 0;
+                if (mkdir(p, mode) < 0 && errno != EEXIST)
+                        return -errno;
+                *s = '/';
+        }
+        if (mkdir(p, mode) < 0 && errno != EEXIST)
+                return -errno;
+        return 0;
+}
+
+static int mkdir_parents_of(const char *path) {
+        _cleanup_free_ char *p = strdup(path);
+        if (!p)
+                return -ENOMEM;
+        char *slash = strrchr(p, '/');
+        if (!slash || slash == p)
+                return 0;
+        *slash = 0;
+        return mkdir_p(p, 0755);
+}
+
+static int write_file(const char *path, mode_t mode, const void *data, size_t len) {
+        int r = mkdir_parents_of(path);
+        if (r < 0)
+                return r;
+        (void) unlink(path);
+        _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+        if (fd < 0)
+                return -errno;
+        r = write_all(fd, data, len);
+        if (r < 0)
+                return r;
+        if (fchmod(fd, mode) < 0)
+                return -errno;
+        return 0;
+}
+
+static int copy_file(const char *src, const char *dst, mode_t mode) {
+        char buf[65536];
+        ssize_t k;
+        int r = mkdir_parents_of(dst);
+        if (r < 0)
+                return r;
+        (void) unlink(dst);
+        _cleanup_close_ int in = open(src, O_RDONLY | O_CLOEXEC);
+        if (in < 0)
+                return -errno;
+        _cleanup_close_ int out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+        if (out < 0)
+                return -errno;
+        while ((k = read(in, buf, sizeof buf)) > 0) {
+                r = write_all(out, buf, (size_t) k);
+                if (r < 0)
+                        return r;
+        }
+        if (k < 0)
+                return -errno;
+        return fchmod(out, mode) < 0 ? -errno : 0;
+}
+
+static int make_symlink(const char *path, const char *target) {
+        int r = mkdir_parents_of(path);
+        if (r < 0)
+                return r;
+        (void) unlink(path);
+        return symlink(target, path) < 0 ? -errno : 0;
+}
+
+static int hash_file(struct hash128 *h, const char *path) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        hash128_str(h, path);
+        return hash128_fd(h, fd, NULL);
+}
+
+/* A program from $PATH, else /usr/sbin or /sbin (mke2fs lives there; users' PATH may lack it). */
+static char *find_program(const char *name) {
+        const char *path = getenv("PATH");
+        _cleanup_free_ char *dirs = NULL;
+        if (asprintf(&dirs, "%s:/usr/sbin:/sbin", path && *path ? path : "/usr/bin:/bin") < 0)
+                return NULL;
+        char *save = NULL;
+        for (char *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+                char *p = NULL;
+                if (!*d || asprintf(&p, "%s/%s", d, name) < 0)
+                        continue;
+                if (access(p, X_OK) == 0)
+                        return p;
+                free(p);
+        }
+        return NULL;
+}
+
+/* ---- the Debian mirror apt uses ------------------------------------------------------------ */
+
+/* The first "deb" URI of the host's apt sources (deb822 .sources files and sources.list) that
+ * serves `release`, else the first one ending in /debian, else deb.debian.org. */
+char *image_debian_host_mirror(const char *release, const char *apt_dir) {
+        char *first_debian = NULL;
+        _cleanup_free_ char *list = NULL, *dir = NULL;
+        glob_t g = { 0 };
+
+        if (!apt_dir)
+                apt_dir = "/etc/apt";
+        if (asprintf(&dir, "%s/sources.list.d/*.sources", apt_dir) < 0 || asprintf(&list, "%s/sources.list", apt_dir) < 0)
+                return NULL;
+        (void) glob(dir, 0, NULL, &g);
+        /* deb822 stanzas: Types/URIs/Suites; a blank line ends a stanza. */
+        for (size_t i = 0; i < g.gl_pathc; i++) {
+                FILE *f = fopen(g.gl_pathv[i], "re");
+                char line[1024], types[256] = "", uris[512] = "", suites[256] = "";
+                bool more = true;
+                if (!f)
+                        continue;
+                while (more) {
+                        more = fgets(line, sizeof line, f) != NULL;
+                        line[strcspn(line, "\r\n")] = 0;
+                        if (more && *line && *line != '#') {
+                                char *colon = strchr(line, ':');
+                                if (!colon)
+                                        continue;
+                                *colon = 0;
+                                char *v = colon + 1;
+                                while (*v == ' ' || *v == '\t')
+                                        v++;
+                                if (strcasecmp(line, "Types") == 0)
+                                        snprintf(types, sizeof types, " %s ", v);
+                                else if (strcasecmp(line, "URIs") == 0)
+                                        snprintf(uris, sizeof uris, "%s", v);
+                                else if (strcasecmp(line, "Suites") == 0)
+                                        snprintf(suites, sizeof suites, " %s ", v);
+                                continue;
+                        }
+                        if (more && *line == '#')
+                                continue;
+                        /* end of a stanza */
+                        if (strstr(types, " deb ") && *uris) {
+                                char uri[512], want[128];
+                                sscanf(uris, "%511s", uri);
+                                snprintf(want, sizeof want, " %s ", release);
+                                if (strstr(suites, want)) {
+                                        fclose(f);
+                                        globfree(&g);
+                                        free(first_debian);
+                                        return strdup(uri);
+                                }
+                                size_t n = strlen(uri);
+                                if (!first_debian && n >= 7 && (strcmp(uri + n - 7, "/debian") == 0 || strcmp(uri + n - 8, "/debian/") == 0))
+                                        first_debian = strdup(uri);
+                        }
+                        *types = *uris = *suites = 0;
+                }
+                fclose(f);
+        }
+        globfree(&g);
+
+        FILE *f = fopen(list, "re");
+        if (f) {
+                char line[1024];
+                while (fgets(line, sizeof line, f)) {
+                        char type[16], uri[512], suite[128];
+                        char *l = line;
+                        if (sscanf(l, "%15s", type) != 1 || strcmp(type, "deb") != 0)
+                                continue;
+                        l += strspn(l, " \t") + 3;
+                        l += strspn(l, " \t");
+                        if (*l == '[') {        /* options */
+                                char *end = strchr(l, ']');
+                                if (!end)
+                                        continue;
+                                l = end + 1;
+                        }
+                        if (sscanf(l, "%511s %127s", uri, suite) != 2)
+                                continue;
+                        if (strcmp(suite, release) == 0) {
+                                fclose(f);
+                                free(first_debian);
+                                return strdup(uri);
+                        }
+                        size_t n = strlen(uri);
+                        if (!first_debian && n >= 7 && strcmp(uri + n - 7, "/debian") == 0)
+                                first_debian = strdup(uri);
+                }
+                fclose(f);
+        }
+        return first_debian ? first_debian : strdup("http://deb.debian.org/debian");
+}
+
+/* ---- running a tool with its output in a log and its progress on the terminal ---------------- */
+
+struct tool_run {
+        const char *what;               /* "mmdebstrap" */
+        char last_error[512];           /* the last "E: ..." line (or the last line) */
+        bool mirror_failed;
+};
+
+/* Runs c with stdout and stderr into log_path; lines starting "I: " are shown as progress. */
+static int run_logged(struct cmd *c, const char *log_path, struct tool_run *t) {
+        int pfd[2];
+        _cleanup_close_ int logfd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (logfd < 0)
+                return log_error_errno(-errno, "Cannot write '%s': %m", log_path);
+        if (pipe2(pfd, O_CLOEXEC) < 0)
+                return log_error_errno(-errno, "pipe: %m");
+        cmd_map_fd(c, 0, -1);
+        cmd_map_fd(c, 1, pfd[1]);
+        cmd_map_fd(c, 2, pfd[1]);
+        _cleanup_free_ char *s = cmd_to_string(c);
+        dprintf(logfd, "$ %s\n", s ? s : "?");
+        pid_t pid = cmd_run_async(c);
+        close(pfd[1]);
+        if (pid < 0) {
+                close(pfd[0]);
+                return pid;
+        }
+        char buf[8192];
+        size_t have = 0;
+        for (;;) {
+                ssize_t k = read(pfd[0], buf + have, sizeof buf - 1 - have);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k <= 0) {
+                        if (have) {
+                                buf[have] = 0;
+                                snprintf(t->last_error, sizeof t->last_error, "%s", buf);
+                        }
+                        break;
+                }
+                (void) write_all(logfd, buf + have, (size_t) k);
+                have += (size_t) k;
+                buf[have] = 0;
+                char *line = buf, *nl;
+                while ((nl = strchr(line, '\n'))) {
+                        *nl = 0;
+                        if (strncmp(line, "I: ", 3) == 0)
+                                log_progress("%s: %s", t->what, line + 3);
+                        else if (strncmp(line, "E: ", 3) == 0 || (!strncmp(line, "W: ", 3) && !*t->last_error))
+                                snprintf(t->last_error, sizeof t->last_error, "%s", line + 3);
+                        if (strstr(line, "Failed to fetch") || strstr(line, "apt-get update") ||
+                            strstr(line, "Could not resolve") || strstr(line, "Connection refused") ||
+                            strstr(line, "does not have a Release file") || strstr(line, "404  Not Found"))
+                                t->mirror_failed = true;
+                        line = nl + 1;
+                }
+                have = strlen(line);
+                memmove(buf, line, have);
+                if (have >= sizeof buf - 1)
+                        have = 0;       /* an overlong line: drop it */
+        }
+        close(pfd[0]);
+        int status;
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR)
+                        return -errno;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* Runs a tool whose output only matters when it fails (tar, mke2fs, qemu-img). */
+static int run_quiet(struct cmd *c, const char *what, const char *log_path) {
+        struct tool_run t = { .what = what };
+        int r = run_logged(c, log_path, &t);
+        if (r == 0)
+                return 0;
+        if (r < 0)
+                return log_error_errno(r, "Cannot run %s: %m", what);
+        t.last_error[strcspn(t.last_error, "\n")] = 0;
+        return log_error_errno(-EIO, "%s failed (exit status %d): %s (full output: %s)", what, r,
+                               *t.last_error ? t.last_error : "no message", log_path);
+}
+
+/* ---- stage 1: mmdebstrap ------------------------------------------------------------------- */
+
+static char *package_list(const char *extra) {
+        size_t len = 1;
+        for (size_t i = 0; base_packages[i]; i++)
+                len += strlen(base_packages[i]) + 1;
+        len += extra ? strlen(extra) + 1 : 0;
+        char *s = malloc(len), *o = s;
+        if (!s)
+                return NULL;
+        *o = 0;
+        for (size_t i = 0; base_packages[i]; i++)
+                o += sprintf(o, "%s%s", i ? "," : "", base_packages[i]);
+        for (const char *q = extra ? extra : ""; *q;) {
+                size_t n = strcspn(q, ", ");
+                if (n) {
+                        o += sprintf(o, ",%.*s", (int) n, q);
+                        q += n;
+                }
+                q += strspn(q, ", ");
+        }
+        return s;
+}
+
+static int write_tree(const char *root, const struct debian_file *files) {
+        for (const struct debian_file *f = files; f->path; f++) {
+                char path[PATH_MAX];
+                int r;
+                snprintf(path, sizeof path, "%s/%s", root, f->path);
+                r = f->target ? make_symlink(path, f->target) : write_file(path, f->mode, f->content, strlen(f->content));
+                if (r < 0)
+                        return log_error_errno(r, "Cannot write '%s': %m", path);
+        }
+        return 0;
+}
+
+static int stage1(const struct debian_params *p, const char *mirror, const char *packages, const char *key,
+                  const char *mmdebstrap, char **ret_tar) {
+        _cleanup_free_ char *dir = NULL, *tar = NULL, *tmp = NULL, *setup = NULL, *debs = NULL, *logp = NULL;
+        int r;
+
+        if (asprintf(&dir, "%s/debian", p->cache_dir) < 0 || asprintf(&tar, "%s/rootfs-%s.tar", dir, key) < 0 ||
+            asprintf(&tmp, "%s/.rootfs-%s.%d.tar", dir, key, (int) getpid()) < 0 ||
+            asprintf(&setup, "%s/.setup-%s.%d", dir, key, (int) getpid()) < 0 ||
+            asprintf(&debs, "%s/debs", dir) < 0 || asprintf(&logp, "%s/rootfs-%s.log", dir, key) < 0)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        if (access(tar, R_OK) == 0) {
+                *ret_tar = TAKE_PTR(tar);
+                return 0;
+        }
+        r = mkdir_p(debs, 0755);
+        if (r < 0)
+                return log_error_errno(r, "Cannot create '%s': %m", debs);
+        rm_rf(setup);
+        r = write_tree(setup, debian_setup_files);
+        if (r < 0)
+                goto out;
+        {
+                /* sync-in of the package cache needs its directory before mmdebstrap makes it */
+                char path[PATH_MAX];
+                snprintf(path, sizeof path, "%s/var/cache/apt/archives", setup);
+                r = mkdir_p(path, 0755);
+                if (r < 0) {
+                        log_error_errno(r, "Cannot create '%s': %m", path);
+                        goto out;
+                }
+        }
+
+        log_progress("debian image, step 1 of 2: mmdebstrap %s from %s (log: %s)", p->release, mirror, logp);
+        _cleanup_cmd_ struct cmd *c = cmd_new(mmdebstrap);
+        cmd_arg(c, geteuid() == 0 ? "--mode=root" : "--mode=unshare");
+        cmd_arg(c, "--variant=apt");
+        cmd_arg(c, "--aptopt=APT::Install-Recommends \"false\"");
+        for (size_t i = 0; dpkg_excludes[i]; i++)
+                cmd_argf(c, "--dpkgopt=path-exclude=%s", dpkg_excludes[i]);
+        cmd_arg(c, "--dpkgopt=path-include=/usr/share/doc/*/copyright");
+        cmd_argf(c, "--include=%s", packages);
+        cmd_argf(c, "--setup-hook=sync-in %s /", setup);
+        /* the package cache: handed in, and taken back out before apt cleans it */
+        cmd_argf(c, "--setup-hook=sync-in %s /var/cache/apt/archives/", debs);
+        cmd_argf(c, "--customize-hook=sync-out /var/cache/apt/archives %s", debs);
+        cmd_arg(c, "--skip=download/empty");
+        cmd_arg(c, p->release);
+        cmd_arg(c, tmp);
+        cmd_arg(c, mirror);
+        struct tool_run t = { .what = "mmdebstrap" };
+        r = run_logged(c, logp, &t);
+        if (r != 0) {
+                if (r > 0) {
+                        t.last_error[strcspn(t.last_error, "\n")] = 0;
+                        if (t.mirror_failed)
+                                r = log_error_errno(-EIO, "Debian mirror %s did not serve %s (%s); set mirror= to a reachable Debian archive (full log: %s)",
+                                                    mirror, p->release, *t.last_error ? t.last_error : "apt-get update failed", logp);
+                        else
+                                r = log_error_errno(-EIO, "mmdebstrap failed (exit status %d): %s (full log: %s)", r,
+                                                    *t.last_error ? t.last_error : "no message", logp);
+                } else
+                        r = log_error_errno(r, "Cannot run %s: %m", mmdebstrap);
+                (void) unlink(tmp);
+                goto out;
+        }
+        if (rename(tmp, tar) < 0) {
+                r = log_error_errno(-errno, "Cannot rename '%s' to '%s': %m", tmp, tar);
+                (void) unlink(tmp);
+                goto out;
+        }
+        *ret_tar = TAKE_PTR(tar);
+        r = 0;
+out:
+        rm_rf(setup);
+        return r;
+}
+
+/* ---- stage 2: FAM/E's files, kernel, ext4, qcow2 --------------------------------------------- */
+
+struct payload {
+        char *fame_static, *libfame, *include_dir;
+};
+
+static void payload_done(struct payload *pl) {
+        free(pl->fame_static);
+        free(pl->libfame);
+        free(pl->include_dir);
+}
+
+/* libfame.so and the headers next to the node binary: a build tree (BUILD/fame-static,
+ * BUILD/lib/, the source's include/) or an installation (PREFIX/LIBEXECDIR/fame/fame-static). */
+static int find_payload(const char *fame_static, struct payload *ret) {
+        _cleanup_free_ char *dir = strdup(fame_static);
+        struct payload pl = { 0 };
+        if (!dir)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        char *slash = strrchr(dir, '/');
+        if (slash)
+                *slash = 0;
+        else
+                strcpy(dir, ".");
+        pl.fame_static = strdup(fame_static);
+        if (asprintf(&pl.libfame, "%s/lib/%s", dir, FAME_LIBFAME_FILE) >= 0 && access(pl.libfame, R_OK) == 0) {
+                if (asprintf(&pl.include_dir, "%s/include/fame", FAME_SOURCE_ROOT) < 0)
+                        pl.include_dir = NULL;
+        } else {
+                free(pl.libfame);
+                if (asprintf(&pl.libfame, "%s/../../%s/%s", dir, FAME_LIBDIR, FAME_LIBFAME_FILE) < 0)
+                        pl.libfame = NULL;
+                if (asprintf(&pl.include_dir, "%s/../../%s/fame", dir, FAME_INCLUDEDIR) < 0)
+                        pl.include_dir = NULL;
+        }
+        if (!pl.fame_static || !pl.libfame || !pl.include_dir) {
+                payload_done(&pl);
+                return log_error_errno(-ENOMEM, "Out of memory");
+        }
+        if (access(pl.libfame, R_OK) < 0) {
+                int r = log_error_errno(-ENOENT, "libfame (%s) not found next to the node binary %s: rebuild with 'make'", FAME_LIBFAME_FILE, fame_static);
+                payload_done(&pl);
+                return r;
+        }
+        *ret = pl;
+        return 0;
+}
+
+static const char *const headers[] = { "fame.h", "fam_atomic.h", NULL };
+
+static int hash_payload(struct hash128 *h, const struct payload *pl) {
+        int r = hash_file(h, pl->fame_static);
+        if (r >= 0)
+                r = hash_file(h, pl->libfame);
+        for (size_t i = 0; r >= 0 && headers[i]; i++) {
+                char path[PATH_MAX];
+                snprintf(path, sizeof path, "%s/%s", pl->include_dir, headers[i]);
+                r = hash_file(h, path);
+                if (r < 0)
+                        return log_error_errno(r, "Cannot read '%s': %m", path);
+        }
+        if (r < 0)
+                return log_error_errno(r, "Cannot read FAM/E's node files: %m");
+        for (const struct debian_file *f = debian_files; f->path; f++) {
+                hash128_str(h, f->path);
+                hash128_u64(h, f->mode);
+                hash128_str(h, f->content ? f->content : "");
+                hash128_str(h, f->target ? f->target : "");
+        }
+        return 0;
+}
+
+#define NODE_LIBDIR "usr/local/lib/x86_64-linux-gnu"
+
+static int add_payload(const char *root, const struct payload *pl) {
+        char a[PATH_MAX], b[PATH_MAX];
+        int r;
+
+        snprintf(a, sizeof a, "%s/usr/local/bin/fame", root);
+        r = copy_file(pl->fame_static, a, 0755);
+        if (r < 0)
+                return log_error_errno(r, "Cannot copy '%s' to '%s': %m", pl->fame_static, a);
+        snprintf(a, sizeof a, "%s/" NODE_LIBDIR "/%s", root, FAME_LIBFAME_FILE);
+        r = copy_file(pl->libfame, a, 0644);
+        if (r < 0)
+                return log_error_errno(r, "Cannot copy '%s' to '%s': %m", pl->libfame, a);
+        static const char *const links[] = { "libfame.so.0", "libfame.so", "libfam_atomic.so", NULL };
+        for (size_t i = 0; links[i]; i++) {
+                snprintf(a, sizeof a, "%s/" NODE_LIBDIR "/%s", root, links[i]);
+                r = make_symlink(a, i == 0 ? FAME_LIBFAME_FILE : "libfame.so.0");
+                if (r < 0)
+                        return log_error_errno(r, "Cannot make '%s': %m", a);
+        }
+        for (size_t i = 0; headers[i]; i++) {
+                snprintf(a, sizeof a, "%s/%s", pl->include_dir, headers[i]);
+                snprintf(b, sizeof b, "%s/usr/local/include/fame/%s", root, headers[i]);
+                r = copy_file(a, b, 0644);
+                if (r < 0)
+                        return log_error_errno(r, "Cannot copy '%s' to '%s': %m", a, b);
+        }
+        static const char *const pcs[][2] = {
+                { "fame", "FAM/E: fabric-attached memory and fabric atomics" },
+                { "fam_atomic", "libfam-atomic compatible fabric atomics (provided by FAM/E libfame)" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(pcs); i++) {
+                _cleanup_free_ char *pc = NULL;
+                int n = asprintf(&pc,
+                                 "prefix=/usr/local\n"
+                                 "includedir=${prefix}/include\n"
+                                 "libdir=${prefix}/lib/x86_64-linux-gnu\n"
+                                 "\n"
+                                 "Name: %s\n"
+                                 "Description: %s\n"
+                                 "Version: %s\n"
+                                 "Libs: -L${libdir} -lfame\n"
+                                 "Libs.private: -pthread\n"
+                                 "Cflags: -I${includedir}/fame\n",
+                                 pcs[i][0], pcs[i][1], FAME_VERSION);
+                if (n < 0)
+                        return log_error_errno(-ENOMEM, "Out of memory");
+                snprintf(a, sizeof a, "%s/" NODE_LIBDIR "/pkgconfig/%s.pc", root, pcs[i][0]);
+                r = write_file(a, 0644, pc, (size_t) n);
+                if (r < 0)
+                        return log_error_errno(r, "Cannot write '%s': %m", a);
+        }
+        return write_tree(root, debian_files);
+}
+
+/* Identity files of the base: empty, so that no two nodes share them (fame-setup fills them). */
+static int neutralise(const char *root) {
+        char path[PATH_MAX];
+        glob_t g = { 0 };
+        snprintf(path, sizeof path, "%s/etc/ssh/ssh_host_*", root);
+        if (glob(path, 0, NULL, &g) == 0)
+                for (size_t i = 0; i < g.gl_pathc; i++)
+                        (void) unlink(g.gl_pathv[i]);
+        globfree(&g);
+        static const struct debian_file id[] = {
+                { "etc/machine-id", 0444, "", NULL },
+                { "etc/hostname", 0644, "debian\n", NULL },
+                { "etc/hosts", 0644,
+                  "127.0.0.1\tlocalhost\n"
+                  "::1\t\tlocalhost ip6-localhost ip6-loopback\n"
+                  "ff02::1\t\tip6-allnodes\n"
+                  "ff02::2\t\tip6-allrouters\n", NULL },
+                { "etc/resolv.conf", 0644, "# FAM/E nodes have no DNS: node names and torms are in /etc/hosts\n", NULL },
+                { NULL, 0, NULL, NULL }
+        };
+        return write_tree(root, id);
+}
+
+/* /boot/vmlinuz-RELEASE and /boot/initrd.img-RELEASE of the root: exactly one kernel. */
+static int take_kernel(const char *root, const char *outdir, char **ret_release) {
+        char pattern[PATH_MAX], vmlinux[PATH_MAX], initrd_src[PATH_MAX], initrd[PATH_MAX];
+        glob_t g = { 0 };
+        int r;
+
+        snprintf(pattern, sizeof pattern, "%s/boot/vmlinuz-*", root);
+        if (glob(pattern, 0, NULL, &g) != 0 || g.gl_pathc != 1) {
+                size_t n = g.gl_pathc;
+                globfree(&g);
+                return log_error_errno(-ENOENT, "The Debian root has %zu kernels in /boot (expected 1: package linux-image-amd64)", n);
+        }
+        const char *rel = strrchr(g.gl_pathv[0], '/') + strlen("/vmlinuz-");
+        *ret_release = strdup(rel);
+        snprintf(vmlinux, sizeof vmlinux, "%s/vmlinux", outdir);
+        snprintf(initrd_src, sizeof initrd_src, "%s/boot/initrd.img-%s", root, rel);
+        snprintf(initrd, sizeof initrd, "%s/initrd.img", outdir);
+        r = image_extract_vmlinux(g.gl_pathv[0], vmlinux);
+        globfree(&g);
+        if (r < 0)
+                return r;
+        r = copy_file(initrd_src, initrd, 0644);
+        if (r < 0)
+                return log_error_errno(r, "Cannot copy the initrd '%s': %m (is initramfs-tools in the image?)", initrd_src);
+        return *ret_release ? 0 : log_error_errno(-ENOMEM, "Out of memory");
+}
+
+static int stage2(const struct debian_params *p, const char *tar, const struct payload *pl, const char *images,
+                  const char *key, const char *final, const char *tools[3]) {
+        _cleanup_free_ char *tmp = NULL, *root = NULL, *raw = NULL, *qcow = NULL, *logp = NULL, *release = NULL;
+        int r;
+
+        if (asprintf(&tmp, "%s/.debian-%s.%d", images, key, (int) getpid()) < 0 || asprintf(&root, "%s/root", tmp) < 0 ||
+            asprintf(&raw, "%s/base.raw", tmp) < 0 || asprintf(&qcow, "%s/base.qcow2", tmp) < 0 ||
+            asprintf(&logp, "%s/debian-%s.log", images, key) < 0)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        rm_rf(tmp);
+        r = mkdir_p(root, 0755);
+        if (r < 0)
+                return log_error_errno(r, "Cannot create '%s': %m", root);
+
+        log_progress("debian image, step 2 of 2: root file system with FAM/E's node files");
+        {
+                _cleanup_cmd_ struct cmd *c = cmd_new(tools[0]);
+                cmd_args(c, (const char *const[]) { "--extract", "--preserve-permissions", "--numeric-owner", "--xattrs",
+                                                     "--xattrs-include=*", "--file", tar, "--directory", root, NULL });
+                r = run_quiet(c, "tar", logp);
+                if (r < 0)
+                        goto out;
+        }
+        r = neutralise(root);
+        if (r < 0)
+                goto out;
+        r = add_payload(root, pl);
+        if (r < 0)
+                goto out;
+        r = take_kernel(root, tmp, &release);
+        if (r < 0)
+                goto out;
+
+        char size[32];
+        snprintf(size, sizeof size, "%" PRIu64 "M", p->disk_size >> 20);
+        log_progress("debian image: ext4 file system of %s (mke2fs -d), kernel %s", size, release);
+        {
+                _cleanup_cmd_ struct cmd *c = cmd_new(tools[1]);
+                cmd_args(c, (const char *const[]) { "-q", "-F", "-t", "ext4", "-L", "fame-root", "-E", "root_owner=0:0",
+                                                     "-d", root, raw, size, NULL });
+                r = run_quiet(c, "mke2fs", logp);
+                if (r < 0)
+                        goto out;
+        }
+        rm_rf(root);
+        log_progress("debian image: qcow2 base image");
+        {
+                _cleanup_cmd_ struct cmd *c = cmd_new(tools[2]);
+                cmd_args(c, (const char *const[]) { "convert", "-f", "raw", "-O", "qcow2", raw, qcow, NULL });
+                r = run_quiet(c, "qemu-img convert", logp);
+                if (r < 0)
+                        goto out;
+        }
+        (void) unlink(raw);
+        (void) chmod(qcow, 0444);       /* never written: nodes write to their overlays */
+        {
+                char path[PATH_MAX];
+                snprintf(path, sizeof path, "%s/release", tmp);
+                r = write_file(path, 0644, release, strlen(release));
+                if (r < 0) {
+                        log_error_errno(r, "Cannot write '%s': %m", path);
+                        goto out;
+                }
+        }
+        rm_rf(final);
+        if (rename(tmp, final) < 0) {
+                r = log_error_errno(-errno, "Cannot rename '%s' to '%s': %m", tmp, final);
+                goto out;
+        }
+        (void) unlink(logp);
+        return 0;
+out:
+        rm_rf(tmp);
+        return r;
+}
+
+/* ---- entry points ----------------------------------------------------------------------------- */
+
+static int read_small(const char *path, char *buf, size_t len) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        ssize_t k = read(fd, buf, len - 1);
+        if (k < 0)
+                return -errno;
+        buf[k] = 0;
+        buf[strcspn(buf, "\n")] = 0;
+        return 0;
+}
+
+int image_debian_load(const char *dir, struct image *ret) {
+        char release[128];
+        struct image img = { 0 };
+        _cleanup_free_ char *relp = NULL;
+
+        if (asprintf(&relp, "%s/release", dir) < 0)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        if (read_small(relp, release, sizeof release) < 0)
+                return -ENOENT;
+        const char *slash = strrchr(dir, '/');
+        const char *key = slash ? slash + 1 : dir;
+        if (strncmp(key, "debian-", 7) == 0)
+                key += 7;
+        img.dir = strdup(dir);
+        if (asprintf(&img.kernel, "%s/vmlinux", dir) < 0)
+                img.kernel = NULL;
+        if (asprintf(&img.initrd, "%s/initrd.img", dir) < 0)
+                img.initrd = NULL;
+        if (asprintf(&img.base, "%s/base.qcow2", dir) < 0)
+                img.base = NULL;
+        img.kernel_release = strdup(release);
+        img.key = strdup(key);
+        if (!img.dir || !img.kernel || !img.initrd || !img.base || !img.kernel_release || !img.key) {
+                image_done(&img);
+                return log_error_errno(-ENOMEM, "Out of memory");
+        }
+        if (access(img.base, R_OK) < 0 || access(img.kernel, R_OK) < 0 || access(img.initrd, R_OK) < 0) {
+                image_done(&img);
+                return -ENOENT;
+        }
+        *ret = img;
+        return 0;
+}
+
+int image_debian_ensure(const struct debian_params *p, struct image *ret) {
+        _cleanup_free_ char *mirror = NULL, *packages = NULL, *tar = NULL, *images = NULL, *final = NULL;
+        _cleanup_free_ char *mmdebstrap = NULL, *tar_prog = NULL, *mke2fs = NULL, *qemu_img = NULL;
+        struct payload pl = { 0 };
+        struct hash128 h;
+        char key1[33], key2[33];
+        int r;
+
+        if (!p || !p->cache_dir || !*p->cache_dir || !p->release)
+                return log_error_errno(-EINVAL, "No cache directory for node images");
+        if (!p->fame_static || access(p->fame_static, R_OK) < 0)
+                return log_error_errno(-ENOENT, "The node-side fame binary '%s' is missing: build it (make)",
+                                       p->fame_static ? p->fame_static : "(none given)");
+        mirror = p->mirror && *p->mirror ? strdup(p->mirror) : image_debian_host_mirror(p->release, NULL);
+        packages = package_list(p->packages);
+        if (!mirror || !packages)
+                return log_error_errno(-ENOMEM, "Out of memory");
+
+        hash128_init(&h);
+        hash128_u64(&h, DEBIAN_STAGE1_VERSION);
+        hash128_str(&h, p->release);
+        hash128_str(&h, mirror);
+        hash128_str(&h, packages);
+        for (size_t i = 0; dpkg_excludes[i]; i++)
+                hash128_str(&h, dpkg_excludes[i]);
+        for (const struct debian_file *f = debian_setup_files; f->path; f++) {
+                hash128_str(&h, f->path);
+                hash128_str(&h, f->content);
+        }
+        hash128_hex(&h, key1);
+
+        r = find_payload(p->fame_static, &pl);
+        if (r < 0)
+                return r;
+        hash128_init(&h);
+        hash128_u64(&h, DEBIAN_STAGE2_VERSION);
+        hash128_str(&h, key1);
+        hash128_u64(&h, p->disk_size);
+        r = hash_payload(&h, &pl);
+        if (r < 0)
+                goto out;
+        hash128_hex(&h, key2);
+
+        if (asprintf(&images, "%s/images", p->cache_dir) < 0 || asprintf(&final, "%s/debian-%s", images, key2) < 0) {
+                r = log_error_errno(-ENOMEM, "Out of memory");
+                goto out;
+        }
+        r = image_debian_load(final, ret);
+        if (r == 0) {
+                (void) utimensat(AT_FDCWD, final, NULL, 0);     /* last use, for cleaning up */
+                goto out;
+        }
+        if (r != -ENOENT)
+                goto out;
+
+        /* Building: every tool first, so that nothing starts that cannot finish. */
+        tar_prog = find_program("tar");
+        mke2fs = find_program("mke2fs");
+        qemu_img = find_program("qemu-img");
+        if (!tar_prog || !mke2fs || !qemu_img) {
+                r = log_error_errno(-ENOENT, "%s not found: install %s (scripts/install-deps)",
+                                    !tar_prog ? "tar" : !mke2fs ? "mke2fs" : "qemu-img",
+                                    !tar_prog ? "tar" : !mke2fs ? "e2fsprogs" : "qemu-utils");
+                goto out;
+        }
+        if (geteuid() != 0) {
+                /* mke2fs -d must see the files' real owners; Debian 12's mke2fs (1.47.0) reads
+                 * only directories, which only root can extract with their owners. */
+                r = log_error_errno(-EPERM, "Building a Debian node image needs root on this system (mke2fs 1.47.0 cannot read a tarball): run 'sudo fame image build' with the same cache_dir, or use kind=diskless");
+                goto out;
+        }
+        char a_tar[PATH_MAX];
+        snprintf(a_tar, sizeof a_tar, "%s/debian/rootfs-%s.tar", p->cache_dir, key1);
+        if (access(a_tar, R_OK) < 0) {
+                mmdebstrap = find_program("mmdebstrap");
+                if (!mmdebstrap) {
+                        r = log_error_errno(-ENOENT, "mmdebstrap not found: install it (apt-get install mmdebstrap, or scripts/install-deps)");
+                        goto out;
+                }
+        }
+        r = mkdir_p(images, 0755);
+        if (r < 0) {
+                log_error_errno(r, "Cannot create the image cache '%s': %m", images);
+                goto out;
+        }
+        r = stage1(p, mirror, packages, key1, mmdebstrap, &tar);
+        if (r < 0)
+                goto out;
+        const char *tools[3] = { tar_prog, mke2fs, qemu_img };
+        r = stage2(p, tar, &pl, images, key2, final, tools);
+        if (r < 0)
+                goto out;
+        r = image_debian_load(final, ret);
+        if (r < 0) {
+                r = log_error_errno(-EIO, "The new image '%s' is incomplete", final);
+                goto out;
+        }
+        ret->built = true;
+out:
+        payload_done(&pl);
+        return r;
+}

@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Internals of the Debian image builder (image-debian.c): the files FAM/E adds to the root. */
+#ifndef FAME_IMAGE_DEBIAN_H
+#define FAME_IMAGE_DEBIAN_H
+
+#include <sys/types.h>
+
+struct debian_file {
+        const char *path;       /* inside the root, no leading '/' */
+        mode_t mode;            /* regular file permissions; 0 for a symlink */
+        const char *content;    /* regular file contents */
+        const char *target;     /* symlink target */
+};
+
+/* NULL-terminated tables (debian-files.c). */
+extern const struct debian_file debian_files[];          /* added to every base image */
+extern const struct debian_file debian_setup_files[];    /* in the root before packages install */
+
+#endif
