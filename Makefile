@@ -28,6 +28,7 @@ check: build
 bench: build
 	$(BUILD)/fame bench fam
 	FAME=$(BUILD)/fame bench/bench-up.sh
+	FAME=$(BUILD)/fame bench/bench-debian.sh
 
 clean:
 	rm -rf $(BUILD) build-asan build-asan.*.log

@@ -800,7 +800,9 @@ int cluster_status(const struct fame_config *c, bool json) {
                 fam_atomic_register_region(fame_base(fam), fame_size(fam), -1, 0);
         json_object *o = json_object_new_object(), *nodes = json_object_new_array();
         int running = 0, ready = 0;
-        if (!json)
+        if (!json && p.kind == FAME_KIND_DEBIAN)
+                printf("%-8s %8s  %-5s  %-8s %8s  %-15s  %s\n", "NODE", "PID", "ACCEL", "STATE", "JOINS", "SSH", "CONSOLE");
+        else if (!json)
                 printf("%-8s %8s  %-5s  %-8s %8s  %s\n", "NODE", "PID", "ACCEL", "STATE", "JOINS", "CONSOLE");
         for (uint32_t i = 0; i < p.nodes; i++) {
                 const struct node_plan *n = &p.node[i];
@@ -827,6 +829,11 @@ int cluster_status(const struct fame_config *c, bool json) {
                                 json_object_object_add(no, "disk", json_object_new_string(n->disk));
                         }
                         json_object_array_add(nodes, no);
+                } else if (p.kind == FAME_KIND_DEBIAN) {
+                        char ssh[32];
+                        snprintf(ssh, sizeof ssh, "127.0.0.1:%u", n->ssh_port);
+                        printf("%-8s %8d  %-5s  %-8s %8" PRIu64 "  %-15s  %s\n", n->name, (int) pid, accel_to_string(p.accel), state, joins,
+                               ssh, n->console_log);
                 } else
                         printf("%-8s %8d  %-5s  %-8s %8" PRIu64 "  %s\n", n->name, (int) pid, accel_to_string(p.accel), state, joins, n->console_log);
         }

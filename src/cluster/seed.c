@@ -121,6 +121,8 @@ static int mkdir_one(const char *path, mode_t mode) {
 /* ---- keys -------------------------------------------------------------------------------------- */
 
 static int keygen(const char *path, const char *comment) {
+        if (!path)
+                return log_error_errno(-ENOMEM, "Out of memory");
         if (access(path, R_OK) == 0) {
                 _cleanup_free_ char *pub = pathf("%s.pub", path);
                 if (pub && access(pub, R_OK) == 0)

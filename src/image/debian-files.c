@@ -44,6 +44,13 @@
 "install -m 0644 \"$seed/ssh_known_hosts\" /etc/ssh/ssh_known_hosts\n" \
 "mkdir -p /run/systemd/network\n" \
 "for f in \"$seed\"/network/*.network; do install -m 0644 \"$f\" /run/systemd/network/; done\n" \
+"# FAM (the ivshmem device's BAR2) for members of group fam, without root\n" \
+"getent group fam >/dev/null || groupadd --system fam\n" \
+"for d in /sys/bus/pci/devices/*; do\n" \
+"        [ \"$(cat \"$d/vendor\")\" = 0x1af4 ] && [ \"$(cat \"$d/device\")\" = 0x1110 ] || continue\n" \
+"        [ \"$(cat \"$d/enable\")\" = 1 ] || echo 1 >\"$d/enable\"\n" \
+"        chgrp fam \"$d/resource2\" && chmod 0660 \"$d/resource2\"\n" \
+"done\n" \
 "\n" \
 "# first boot only: identity and the user account\n" \
 "if [ ! -e /var/lib/fame/setup-done ]; then\n" \
@@ -52,7 +59,7 @@
 "        install -m 0600 \"$seed/ssh_host_ed25519_key\" /etc/ssh/ssh_host_ed25519_key\n" \
 "        install -m 0644 \"$seed/ssh_host_ed25519_key.pub\" /etc/ssh/ssh_host_ed25519_key.pub\n" \
 "        if ! id -u \"$FAME_USER\" >/dev/null 2>&1; then\n" \
-"                useradd --create-home --uid \"$FAME_UID\" --user-group --groups sudo --shell /bin/bash \"$FAME_USER\"\n" \
+"                useradd --create-home --uid \"$FAME_UID\" --user-group --groups sudo,fam --shell /bin/bash \"$FAME_USER\"\n" \
 "        fi\n" \
 "        home=$(getent passwd \"$FAME_USER\" | cut -d: -f6)\n" \
 "        install -d -m 0700 -o \"$FAME_USER\" -g \"$FAME_USER\" \"$home/.ssh\"\n" \
