@@ -94,6 +94,11 @@ int plan_build(const struct fame_config *c, enum fame_accel accel, const struct 
                 plan_done(&p);
                 return log_error_errno(-ENOMEM, "Out of memory");
         }
+        if (strpbrk(p.fame_bin, "',\\")) {
+                plan_done(&p);
+                return log_error_errno(-EINVAL, "The fame binary's path '%s' holds a quote, comma or backslash, which QEMU's command line cannot carry; install or build FAM/E elsewhere",
+                                       fame_bin);
+        }
         if (parse_forwards(c->forward, &p) < 0) {
                 plan_done(&p);
                 return log_error_errno(-EINVAL, "forward = %s: expected PORT or PORT:HOSTPORT entries", c->forward);

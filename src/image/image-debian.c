@@ -275,6 +275,7 @@ char *image_debian_host_mirror(const char *release, const char *apt_dir) {
 struct tool_run {
         const char *what;               /* "mmdebstrap" */
         char last_error[512];           /* the last "E: ..." line (or the last line) */
+        char mirror_error[512];         /* why apt could not fetch, from its first "Failed to fetch" */
         bool mirror_failed;
 };
 
@@ -324,6 +325,11 @@ static int run_logged(struct cmd *c, const char *log_path, struct tool_run *t) {
                             strstr(line, "Could not resolve") || strstr(line, "Connection refused") ||
                             strstr(line, "does not have a Release file") || strstr(line, "404  Not Found"))
                                 t->mirror_failed = true;
+                        const char *ff = strstr(line, "Failed to fetch ");
+                        if (ff && !*t->mirror_error) {
+                                const char *why = strstr(ff, "  ");
+                                snprintf(t->mirror_error, sizeof t->mirror_error, "%s", why ? why + 2 : ff);
+                        }
                         line = nl + 1;
                 }
                 have = strlen(line);
@@ -444,7 +450,8 @@ static int stage1(const struct debian_params *p, const char *mirror, const char 
                         t.last_error[strcspn(t.last_error, "\n")] = 0;
                         if (t.mirror_failed)
                                 r = log_error_errno(-EIO, "Debian mirror %s did not serve %s (%s); set mirror= to a reachable Debian archive (full log: %s)",
-                                                    mirror, p->release, *t.last_error ? t.last_error : "apt-get update failed", logp);
+                                                    mirror, p->release,
+                                                    *t.mirror_error ? t.mirror_error : *t.last_error ? t.last_error : "apt-get update failed", logp);
                         else
                                 r = log_error_errno(-EIO, "mmdebstrap failed (exit status %d): %s (full log: %s)", r,
                                                     *t.last_error ? t.last_error : "no message", logp);

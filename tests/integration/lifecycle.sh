@@ -31,6 +31,12 @@ grep -Eq "^node01: source +pci" "$out" && ok "nodes map the ivshmem PCI device" 
 grep -Eq "^node03: coordinate +Rack/1/Enclosure/1/Node/3$" "$out" && grep -Eq "^node03: cluster +it-lifecycle \(4 nodes\)" "$out" \
         && ok "identity: cluster, node count and coordinate" || fail "node identity in fame info: $(grep -E '^node03: (cluster|coordinate)' "$out")"
 
+step "the private segment: nodes reach each other by name"
+run exec node01 -- ping -c 1 -W 5 node04
+[ "$rc" -eq 0 ] && ok "node01 pings node04 (10.11.0.4) through the cluster's switch" || fail "ping node04: rc $rc: $(cat "$out" "$err")"
+run exec node03 -- cat /etc/hosts
+grep -Eq "^10\.11\.0\.2\s+node02$" "$out" && grep -Eq "^10\.0\.2\.100\s+torms$" "$out" && ok "/etc/hosts lists the nodes and torms" || fail "/etc/hosts: $(cat "$out")"
+
 step "files into nodes: --add, cp, logs, console"
 run exec node03 -- cat /etc/hello.txt
 [ "$(cat "$out")" = "hello from the host" ] && ok "--add put a file into the image" || fail "--add: $(cat "$out" "$err")"
