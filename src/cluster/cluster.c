@@ -54,21 +54,6 @@ int parse_node_name(const char *s, uint32_t nodes, uint32_t *ret) {
         return 0;
 }
 
-static int mkdir_p(const char *path, mode_t mode) {
-        char buf[PATH_MAX];
-        snprintf(buf, sizeof buf, "%s", path);
-        for (char *p = buf + 1; *p; p++)
-                if (*p == '/') {
-                        *p = 0;
-                        if (mkdir(buf, mode) < 0 && errno != EEXIST)
-                                return -errno;
-                        *p = '/';
-                }
-        if (mkdir(buf, mode) < 0 && errno != EEXIST)
-                return -errno;
-        return 0;
-}
-
 static int lock_state(const char *state_dir, int *ret_fd) {
         char path[PATH_MAX];
         int r = mkdir_p(state_dir, 0755);
@@ -490,11 +475,52 @@ static void stop_node_hard(const struct node_plan *n, int timeout_ms) {
 struct ready_state {
         bool started, joined, agent, ready, failed;
         double t_start, t_ready;
+        int ssh_fd;                     /* a connection waiting for sshd's banner, or -1 */
+        double ssh_since, ssh_next;     /* when it was opened; when to try again */
 };
+
+/* One connection at a time, at most one a second: each connection costs the node an sshd
+ * process (a second of CPU under TCG), and sshd refuses new ones beyond MaxStartups. */
+static bool ssh_probe(const struct node_plan *n, struct ready_state *s) {
+        double now = now_seconds();
+        if (s->ssh_fd <= 0) {
+                if (now < s->ssh_next)
+                        return false;
+                struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(n->ssh_port) };
+                a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+                int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                if (fd < 0)
+                        return false;
+                if (connect(fd, (struct sockaddr *) &a, sizeof a) < 0) {
+                        close(fd);
+                        s->ssh_next = now + 1;
+                        return false;
+                }
+                s->ssh_fd = fd;
+                s->ssh_since = now;
+        }
+        struct pollfd pf = { .fd = s->ssh_fd, .events = POLLIN };
+        if (poll(&pf, 1, 0) <= 0) {
+                if (now - s->ssh_since < 15)
+                        return false;   /* still waiting for the banner */
+        } else {
+                char buf[64];
+                ssize_t k = read(s->ssh_fd, buf, sizeof buf);
+                if (k >= 4 && strncmp(buf, "SSH-", 4) == 0) {
+                        close(s->ssh_fd);
+                        s->ssh_fd = -1;
+                        return true;
+                }
+        }
+        close(s->ssh_fd);
+        s->ssh_fd = -1;
+        s->ssh_next = now + 1;
+        return false;
+}
 
 /* Waits until every started node has joined the FAM (its slot carries this boot's nonce) and its
  * guest agent answers.  Fails fast when a QEMU exits. */
-static int wait_ready(const struct cluster_plan *p, struct fame *fam, struct ready_state *st, uint32_t timeout_s) {
+static int wait_ready_inner(const struct cluster_plan *p, struct fame *fam, struct ready_state *st, uint32_t timeout_s) {
         double deadline = now_seconds() + timeout_s;
         uint32_t pending;
 
@@ -513,7 +539,7 @@ static int wait_ready(const struct cluster_plan *p, struct fame *fam, struct rea
                                 s->joined = slot_boot(fam, n->id) == n->boot;
                         if (s->joined && !s->agent)
                                 s->agent = qga_answers(n, QGA_PING_MS);
-                        if (s->agent && (p->kind != FAME_KIND_DEBIAN || ssh_answers(n, QGA_PING_MS))) {
+                        if (s->agent && (p->kind != FAME_KIND_DEBIAN || ssh_probe(n, s))) {
                                 s->ready = true;
                                 s->t_ready = now_seconds();
                                 continue;
@@ -536,6 +562,16 @@ static int wait_ready(const struct cluster_plan *p, struct fame *fam, struct rea
                 }
                 sleep_ms(20);       /* polling remote state: node slots and agents */
         }
+}
+
+static int wait_ready(const struct cluster_plan *p, struct fame *fam, struct ready_state *st, uint32_t timeout_s) {
+        int r = wait_ready_inner(p, fam, st, timeout_s);
+        for (uint32_t i = 0; i < p->nodes; i++)
+                if (st[i].ssh_fd > 0) {
+                        close(st[i].ssh_fd);
+                        st[i].ssh_fd = -1;
+                }
+        return r;
 }
 
 static void print_table(const struct cluster_plan *p, const struct ready_state *st) {

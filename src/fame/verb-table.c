@@ -95,6 +95,22 @@ static const struct verb bench_verbs[] = {
 
 static const struct verb node_verbs[] = {
         {
+                .name = "setup", .fn = cmd_node_setup, .min_args = 0, .max_args = 0,
+                .usage = "[--seed FILE] [--root DIR]",
+                .summary = "apply the node's seed at boot (Debian nodes)",
+                .help =
+"Reads the seed `fame up` passes to a Debian node (fw_cfg opt/org.fame/seed, or FILE) and\n"
+"applies it: at every boot the hostname, the FAM/E block of /etc/hosts, the nodes' SSH host\n"
+"keys, the network configuration and group fam's access to FAM; at the first boot also the\n"
+"machine-id, the SSH host key, the user account with its SSH keys and sudo rule\n"
+"(docs/debian.md).  fame-setup.service runs it.\n"
+"\n"
+"Options:\n"
+"      --seed FILE               read the seed from FILE\n"
+"      --root DIR                apply under DIR instead of /, and print the programs it would\n"
+"                                run (useradd, ldconfig) instead of running them\n",
+        },
+        {
                 .name = "join", .fn = cmd_node_join, .min_args = 0, .max_args = 0,
                 .usage = "",
                 .summary = "record this node in its FAM slot (run at boot)",

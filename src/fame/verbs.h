@@ -69,6 +69,7 @@ int cmd_debug_net_switch(const struct verb *v, int argc, char **argv);
 int cmd_debug_relay(const struct verb *v, int argc, char **argv);
 int cmd_debug_qemu_args(const struct verb *v, int argc, char **argv);
 int cmd_node_join(const struct verb *v, int argc, char **argv);
+int cmd_node_setup(const struct verb *v, int argc, char **argv);
 int cmd_node_slots(const struct verb *v, int argc, char **argv);
 int cmd_node_fetch_add(const struct verb *v, int argc, char **argv);
 int cmd_node_fill(const struct verb *v, int argc, char **argv);

@@ -7,72 +7,15 @@
  * seed — a tar archive the host passes through fw_cfg opt/org.fame/seed, rewritten by every
  * `fame up` — and applies it:
  *   every boot:  hostname, the FAM/E block of /etc/hosts, /etc/ssh/ssh_known_hosts, network
- *                configuration (in /run/systemd/network), ldconfig;
- *   first boot:  machine-id, SSH host key, the user account with its SSH keys and sudo rule.
+ *                configuration (in /run/systemd/network), group fam may map FAM;
+ *   first boot:  machine-id, SSH host key, the user account with its SSH keys and sudo rule, ldconfig.
+ * The work is done by `fame node setup` (src/fame/cmd-node-setup.c).
  * First-boot work is marked by /var/lib/fame/setup-done, so what users change inside a node
  * survives later boots and `fame up` runs (`fame up --reset` starts from the base again).
  */
 #include <stddef.h>
 
 #include "image-debian.h"
-
-#define SETUP_SCRIPT \
-"#!/bin/sh\n" \
-"# FAM/E node setup, run by fame-setup.service at every boot (src/image/debian-files.c).\n" \
-"set -eu\n" \
-"fw=/sys/firmware/qemu_fw_cfg/by_name/opt/org.fame/seed/raw\n" \
-"seed=/run/fame/seed\n" \
-"[ -e \"$fw\" ] || modprobe qemu_fw_cfg 2>/dev/null || true\n" \
-"if [ ! -r \"$fw\" ]; then\n" \
-"        echo 'fame-setup: no seed in fw_cfg (opt/org.fame/seed): this node was not started by fame up' >&2\n" \
-"        exit 0\n" \
-"fi\n" \
-"rm -rf \"$seed\"\n" \
-"mkdir -p \"$seed\"\n" \
-"chmod 0700 \"$seed\"\n" \
-"tar -x -f \"$fw\" -C \"$seed\" --no-same-owner\n" \
-". \"$seed/node.env\"\n" \
-"\n" \
-"# every boot: the things the cluster decides\n" \
-"echo \"$FAME_NODE_NAME\" >/etc/hostname\n" \
-"hostname \"$FAME_NODE_NAME\"\n" \
-"if grep -q '^# BEGIN FAM/E' /etc/hosts 2>/dev/null; then\n" \
-"        sed -i '/^# BEGIN FAM\\/E/,/^# END FAM\\/E/d' /etc/hosts\n" \
-"fi\n" \
-"sed -i '/^127\\.0\\.1\\.1[[:space:]]/d' /etc/hosts\n" \
-"cat \"$seed/hosts\" >>/etc/hosts\n" \
-"install -m 0644 \"$seed/ssh_known_hosts\" /etc/ssh/ssh_known_hosts\n" \
-"mkdir -p /run/systemd/network\n" \
-"for f in \"$seed\"/network/*.network; do install -m 0644 \"$f\" /run/systemd/network/; done\n" \
-"# FAM (the ivshmem device's BAR2) for members of group fam, without root\n" \
-"getent group fam >/dev/null || groupadd --system fam\n" \
-"for d in /sys/bus/pci/devices/*; do\n" \
-"        [ \"$(cat \"$d/vendor\")\" = 0x1af4 ] && [ \"$(cat \"$d/device\")\" = 0x1110 ] || continue\n" \
-"        [ \"$(cat \"$d/enable\")\" = 1 ] || echo 1 >\"$d/enable\"\n" \
-"        chgrp fam \"$d/resource2\" && chmod 0660 \"$d/resource2\"\n" \
-"done\n" \
-"\n" \
-"# first boot only: identity and the user account\n" \
-"if [ ! -e /var/lib/fame/setup-done ]; then\n" \
-"        install -m 0444 \"$seed/machine-id\" /etc/machine-id\n" \
-"        rm -f /etc/ssh/ssh_host_*\n" \
-"        install -m 0600 \"$seed/ssh_host_ed25519_key\" /etc/ssh/ssh_host_ed25519_key\n" \
-"        install -m 0644 \"$seed/ssh_host_ed25519_key.pub\" /etc/ssh/ssh_host_ed25519_key.pub\n" \
-"        if ! id -u \"$FAME_USER\" >/dev/null 2>&1; then\n" \
-"                useradd --create-home --uid \"$FAME_UID\" --user-group --groups sudo,fam --shell /bin/bash \"$FAME_USER\"\n" \
-"        fi\n" \
-"        home=$(getent passwd \"$FAME_USER\" | cut -d: -f6)\n" \
-"        install -d -m 0700 -o \"$FAME_USER\" -g \"$FAME_USER\" \"$home/.ssh\"\n" \
-"        install -m 0600 -o \"$FAME_USER\" -g \"$FAME_USER\" \"$seed/authorized_keys\" \"$home/.ssh/authorized_keys\"\n" \
-"        install -m 0600 -o \"$FAME_USER\" -g \"$FAME_USER\" \"$seed/id_ed25519\" \"$home/.ssh/id_ed25519\"\n" \
-"        install -m 0644 -o \"$FAME_USER\" -g \"$FAME_USER\" \"$seed/id_ed25519.pub\" \"$home/.ssh/id_ed25519.pub\"\n" \
-"        echo \"$FAME_USER ALL=(ALL) NOPASSWD:ALL\" >/etc/sudoers.d/fame-user\n" \
-"        chmod 0440 /etc/sudoers.d/fame-user\n" \
-"        mkdir -p /var/lib/fame\n" \
-"        echo \"$FAME_NODE_NAME\" >/var/lib/fame/setup-done\n" \
-"fi\n" \
-"ldconfig\n" \
-"echo \"fame-setup: $FAME_NODE_NAME set up (user $FAME_USER)\"\n"
 
 #define SETUP_UNIT \
 "[Unit]\n" \
@@ -85,7 +28,7 @@
 "[Service]\n" \
 "Type=oneshot\n" \
 "RemainAfterExit=yes\n" \
-"ExecStart=/usr/local/lib/fame/fame-setup\n" \
+"ExecStart=/usr/local/bin/fame node setup\n" \
 "StandardOutput=journal+console\n" \
 "\n" \
 "[Install]\n" \
@@ -155,7 +98,6 @@
 #define MASK(unit) { "etc/systemd/system/" unit, 0, NULL, "/dev/null" }
 
 const struct debian_file debian_files[] = {
-        { "usr/local/lib/fame/fame-setup", 0755, SETUP_SCRIPT, NULL },
         { "etc/systemd/system/fame-setup.service", 0644, SETUP_UNIT, NULL },
         { "etc/systemd/system/fame-node.service", 0644, NODE_UNIT, NULL },
         WANTS("sysinit.target", "fame-setup.service", "/etc/systemd/system/fame-setup.service"),

@@ -74,23 +74,6 @@ static void rm_rf(const char *path) {
         (void) nftw(path, rm_rf_one, 64, FTW_DEPTH | FTW_PHYS);
 }
 
-static int mkdir_p(const char *path, mode_t mode) {
-        _cleanup_free_ char *p = strdup(path);
-        if (!p)
-                return -ENOMEM;
-        for (char *s = p + 1; *s; s++) {
-                if (*s != '/')
-                        continue;
-                *s = 0;
-                if (mkdir(p, mode) < 0 && errno != EEXIST)
-                        return -errno;
-                *s = '/';
-        }
-        if (mkdir(p, mode) < 0 && errno != EEXIST)
-                return -errno;
-        return 0;
-}
-
 static int mkdir_parents_of(const char *path) {
         _cleanup_free_ char *p = strdup(path);
         if (!p)

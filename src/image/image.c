@@ -170,23 +170,6 @@ fail:
         return r;
 }
 
-static int mkdir_parents(const char *path, mode_t mode) {
-        _cleanup_free_ char *p = strdup(path);
-        if (!p)
-                return -ENOMEM;
-        for (char *s = p + 1; *s; s++) {
-                if (*s != '/')
-                        continue;
-                *s = 0;
-                if (mkdir(p, mode) < 0 && errno != EEXIST)
-                        return -errno;
-                *s = '/';
-        }
-        if (mkdir(p, mode) < 0 && errno != EEXIST)
-                return -errno;
-        return 0;
-}
-
 static void rm_tmpdir(const char *dir) {
         char p[PATH_MAX];
         DIR *d = opendir(dir);
@@ -485,7 +468,7 @@ int image_diskless_ensure(const struct image_params *p, struct image *ret) {
         }
         bool cached = file_exists(final, "vmlinux") && file_exists(final, "initramfs.cpio");
         if (!cached) {
-                r = mkdir_parents(images, 0755);
+                r = mkdir_p(images, 0755);
                 if (r < 0) {
                         log_error_errno(r, "Cannot create the image cache '%s': %m", images);
                         goto out;

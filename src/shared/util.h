@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 #include <stdint.h>
 
 /* "1G", "512M", "8MiB", "4096", "0x1000": K/M/G/T/P are powers of 1024. */
@@ -17,6 +18,8 @@ const char *format_size_compact(uint64_t v, char *buf, size_t len);
 
 /* write(2) until everything is written; retries EINTR.  0 or -errno. */
 int write_all(int fd, const void *buf, size_t len);
+/* mkdir -p: path and its missing parents (mode for each new one); 0 or -errno. */
+int mkdir_p(const char *path, mode_t mode);
 
 /* Monotonic clock in seconds. */
 double now_seconds(void);
