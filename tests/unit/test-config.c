@@ -301,7 +301,22 @@ static void test_set(void) {
         CHECK(c.accel == FAME_ACCEL_TCG, "tcg");
         SET_OK(&c, "accel", "auto");
         CHECK(c.accel == FAME_ACCEL_AUTO, "auto");
+        SET_OK(&c, "kind", "debian");
+        CHECK(c.kind == FAME_KIND_DEBIAN, "debian");
         SET_OK(&c, "kind", "diskless");
+        CHECK(c.kind == FAME_KIND_DISKLESS, "diskless");
+        SET_OK(&c, "release", "trixie");
+        CHECK(strcmp(c.release, "trixie") == 0, "release");
+        SET_OK(&c, "mirror", "http://ftp.example/debian");
+        SET_OK(&c, "mirror", "");
+        SET_OK(&c, "packages", "vim, htop strace");
+        CHECK(strcmp(c.packages, "vim, htop strace") == 0, "packages");
+        SET_OK(&c, "disk_size", "8G");
+        CHECK(c.disk_size == (UINT64_C(8) << 30), "disk_size");
+        SET_OK(&c, "user", "alice");
+        CHECK(strcmp(c.user, "alice") == 0, "user");
+        SET_OK(&c, "forward", "9093,8080:18080");
+        CHECK(strcmp(c.forward, "9093,8080:18080") == 0, "forward");
         SET_OK(&c, "kernel", "/boot/vmlinuz-6.1");
         CHECK(strcmp(c.kernel, "/boot/vmlinuz-6.1") == 0, "kernel");
         SET_OK(&c, "kernel", "");
@@ -347,8 +362,16 @@ static void test_set(void) {
         SET_FAILS("cpus", "65", NULL);
         SET_FAILS("accel", "hvf", "accel = hvf: expected auto, kvm or tcg");
         SET_FAILS("accel", "KVM", NULL);
-        SET_FAILS("kind", "debian", "kind = debian: debian nodes are not available yet; use diskless");
-        SET_FAILS("kind", "disk", "kind = disk: expected diskless");
+        SET_FAILS("kind", "disk", "kind = disk: expected diskless or debian");
+        SET_FAILS("release", "Bookworm", "release = Bookworm: expected a Debian release name such as bookworm");
+        SET_FAILS("mirror", "ftp://x/debian", "mirror = ftp://x/debian: expected an http://, https:// or file:// URL of a Debian archive, or \"\" for the one apt uses");
+        SET_FAILS("mirror", "http://x y", "mirror = http://x y: a URL cannot hold spaces or control characters");
+        SET_FAILS("packages", "vim;rm", "packages = vim;rm: 'vim;rm' is not a Debian package name (lower-case letters, digits and . + - only)");
+        SET_FAILS("disk_size", "512M", "disk_size = 512M: expected a size of at least 1G in whole megabytes, such as 4G");
+        SET_FAILS("user", "root", NULL);
+        SET_FAILS("user", "Alice", "user = Alice: expected a login name: a lower-case letter or '_', then up to 31 of a-z, 0-9, '_' and '-', not root");
+        SET_FAILS("forward", "0", "forward = 0: '0': expected PORT or PORT:HOSTPORT with ports from 1 to 65535");
+        SET_FAILS("forward", "80:x", NULL);
         SET_FAILS("qemu", "", "qemu = \"\": expected a program name or path");
         SET_FAILS("fam", "/a\nb", "fam: control characters (such as tab or newline) are not allowed in a path");
         SET_FAILS("overlay", "/a\tb", "overlay: control characters (such as tab or newline) are not allowed in a path");
@@ -360,12 +383,12 @@ static void test_set(void) {
         SET_FAILS("nodez", "3", "unknown key 'nodez'; did you mean 'nodes'?");
         SET_FAILS("name", "x", "unknown key 'name'; known keys: state_dir, cache_dir, fam, fam_size, "
                   "book_size, nodes, nodes_per_enclosure, enclosures_per_rack, memory, cpus, accel, kind, kernel, qemu, "
-                  "overlay, ready_timeout, down_timeout, nodeNN.memory, nodeNN.cpus");
+                  "overlay, release, mirror, packages, disk_size, user, forward, ready_timeout, down_timeout, nodeNN.memory, nodeNN.cpus");
         SET_FAILS("memroy", "1G", "unknown key 'memroy'; did you mean 'memory'?");
         SET_FAILS("ready_timout", "1", "unknown key 'ready_timout'; did you mean 'ready_timeout'?");
         SET_FAILS("xyzzy_plugh", "x", "unknown key 'xyzzy_plugh'; known keys: state_dir, cache_dir, fam, fam_size, "
                   "book_size, nodes, nodes_per_enclosure, enclosures_per_rack, memory, cpus, accel, kind, kernel, qemu, "
-                  "overlay, ready_timeout, down_timeout, nodeNN.memory, nodeNN.cpus");
+                  "overlay, release, mirror, packages, disk_size, user, forward, ready_timeout, down_timeout, nodeNN.memory, nodeNN.cpus");
         SET_FAILS("node3.memory", "1G", "unknown key 'node3.memory'; node keys are node01.memory to node128.memory and node01.cpus to node128.cpus");
         SET_FAILS("node129.memory", "1G", "unknown key 'node129.memory'; node keys are node01.memory to node128.memory and node01.cpus to node128.cpus");
         SET_FAILS("node00.cpus", "1", "unknown key 'node00.cpus'; node keys are node01.memory to node128.memory and node01.cpus to node128.cpus");
@@ -527,7 +550,7 @@ static void test_file_errors(void) {
         FILE_FAILS("# 1\n# 2\n# 3\n# 4\n# 5\n[cluster]\nnodes = 0\n", "F:7: nodes = 0: expected a number from 1 to 128\n");
         FILE_FAILS("[node07]\nmemory = 1\n",
                    "F:2: memory = 1: expected a size of at least 64M in whole megabytes, such as 256M or 1G\n");
-        FILE_FAILS("[cluster]\nkind = debian\n", "F:2: kind = debian: debian nodes are not available yet; use diskless\n");
+        FILE_FAILS("[cluster]\nkind = debain\n", "F:2: kind = debain: expected diskless or debian\n");
         FILE_FAILS("[cluster]\nfam = \"/x\n", "F:2: fam: the closing \" is missing\n");
         FILE_FAILS("[cluster]\nfam = \"/x\\n\"\n", "F:2: fam: only \\\" and \\\\ may follow a backslash in a quoted value\n");
         FILE_FAILS("[cluster]\nfam = \"/x\" y\n", "F:2: fam: there is text after the closing \"\n");
@@ -743,7 +766,7 @@ static void test_print(void) {
 
         _cleanup_free_ char *text = dump(&c, false);
         CHECK(strncmp(text, "# cluster default\n", 18) == 0, "%s", text);
-        CHECK(count_lines(text) == 1 + 17 + 2, "%u lines:\n%s", count_lines(text), text);
+        CHECK(count_lines(text) == 1 + 23 + 2, "%u lines:\n%s", count_lines(text), text);
         snprintf(want, sizeof want, "%s/.local/state/fame/default", home);
         CHECK(has_line(text, "state_dir", want, "default"), "state_dir:\n%s", text);
         CHECK(has_line(text, "fam_size", "2G", "command line"), "fam_size");
@@ -771,6 +794,7 @@ static void test_print(void) {
         /* every key, in the documented order */
         const char *order[] = { "state_dir", "cache_dir", "fam ", "fam_size", "book_size", "nodes ", "nodes_per_enclosure",
                                 "enclosures_per_rack", "memory", "cpus", "accel", "kind", "kernel", "qemu", "overlay",
+                                "release", "mirror", "packages", "disk_size", "user", "forward",
                                 "ready_timeout", "down_timeout", "node02.cpus", "node03.memory" };
         const char *at = text;
         for (size_t i = 0; i < ELEMENTSOF(order); i++) {
@@ -786,7 +810,7 @@ static void test_print(void) {
         json_object *root = json_tokener_parse(js), *keys = NULL, *nodes = NULL, *v;
         CHECK(root && json_object_is_type(root, json_type_object), "JSON:\n%s", js);
         CHECK(json_object_object_get_ex(root, "cluster", &v) && strcmp(json_object_get_string(v), "default") == 0, "cluster");
-        CHECK(json_object_object_get_ex(root, "keys", &keys) && json_object_object_length(keys) == 17, "17 keys");
+        CHECK(json_object_object_get_ex(root, "keys", &keys) && json_object_object_length(keys) == 23, "23 keys");
         CHECK(json_object_object_get_ex(root, "nodes", &nodes) && json_object_array_length(nodes) == 3, "3 nodes");
         struct { const char *key; json_type type; const char *value; const char *origin; } want_keys[] = {
                 { "state_dir", json_type_string, NULL, "default" },
