@@ -36,6 +36,8 @@
 #include "util.h"
 
 #define QGA_PING_MS 400
+/* sshd re-executes itself for every connection: its banner takes about a second under TCG. */
+#define SSH_BANNER_MS 5000
 
 /* ---- small helpers ------------------------------------------------------------------- */
 
@@ -71,10 +73,11 @@ static int lock_state(const char *state_dir, int *ret_fd) {
         return 0;
 }
 
-/* The QEMU of this node, or 0: the pid in the pidfile must be alive and be our QEMU. */
-static pid_t node_pid(const struct node_plan *n) {
+/* The pid in pidfile if that process is alive and its command line holds `needle` (a zombie
+ * or a reused pid does not count), else 0. */
+static pid_t pidfile_process(const char *pidfile, const char *needle) {
         char buf[64], path[64];
-        int fd = open(n->pidfile, O_RDONLY | O_CLOEXEC);
+        int fd = open(pidfile, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
                 return 0;
         ssize_t k = read(fd, buf, sizeof buf - 1);
@@ -98,8 +101,12 @@ static pid_t node_pid(const struct node_plan *n) {
                 if (!cmdline[i])
                         cmdline[i] = ' ';
         cmdline[k] = 0;
-        /* A zombie or a reused pid does not count. */
-        return strstr(cmdline, n->qmp_sock) ? pid : 0;
+        return strstr(cmdline, needle) ? pid : 0;
+}
+
+/* The QEMU of this node, or 0. */
+static pid_t node_pid(const struct node_plan *n) {
+        return pidfile_process(n->pidfile, n->qmp_sock);
 }
 
 /* Waiting for another process (a QEMU to exit, a node to write its slot): poll interval. */
@@ -282,27 +289,9 @@ static char *self_exe(void) {
 
 /* ---- the private segment's switch ------------------------------------------------------------- */
 
+/* The cluster's switch, or 0. */
 static pid_t switch_pid(const struct cluster_plan *p) {
-        char buf[32] = "", path[64], cmdline[256] = "";
-        int fd = open(p->switch_pid, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return 0;
-        ssize_t k = read(fd, buf, sizeof buf - 1);
-        close(fd);
-        pid_t pid = k > 0 ? (pid_t) strtol(buf, NULL, 10) : 0;
-        if (pid <= 0)
-                return 0;
-        /* the pid must still be our switch, not a recycled number */
-        snprintf(path, sizeof path, "/proc/%d/cmdline", (int) pid);
-        fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return 0;
-        k = read(fd, cmdline, sizeof cmdline - 1);
-        close(fd);
-        for (ssize_t i = 0; i < k; i++)
-                if (!cmdline[i])
-                        cmdline[i] = ' ';
-        return k > 0 && strstr(cmdline, "net-switch") ? pid : 0;
+        return pidfile_process(p->switch_pid, p->switch_sock);
 }
 
 static void stop_switch(const struct cluster_plan *p) {
@@ -861,7 +850,7 @@ int cluster_status(const struct fame_config *c, bool json) {
                         json_object_object_add(no, "console_log", json_object_new_string(n->console_log));
                         if (p.kind == FAME_KIND_DEBIAN) {
                                 json_object_object_add(no, "ssh_port", json_object_new_int(n->ssh_port));
-                                json_object_object_add(no, "ssh", json_object_new_boolean(agent && ssh_answers(n, QGA_PING_MS)));
+                                json_object_object_add(no, "ssh", json_object_new_boolean(agent && ssh_answers(n, SSH_BANNER_MS)));
                                 json_object_object_add(no, "disk", json_object_new_string(n->disk));
                         }
                         json_object_array_add(nodes, no);

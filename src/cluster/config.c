@@ -359,6 +359,22 @@ static int parse_cpus(const char *origin, const char *key, const char *value, ui
 }
 
 /* shown_key: the key as the user wrote it (for errors). */
+static bool is_string_key(int k) {
+        switch (keys[k].type) {
+        case T_PATH:
+        case T_PATH_OR_EMPTY:
+        case T_PROGRAM:
+        case T_WORD:
+        case T_URL_OR_EMPTY:
+        case T_PACKAGES:
+        case T_USER:
+        case T_FORWARD:
+                return true;
+        default:
+                return false;
+        }
+}
+
 static bool user_name_ok(const char *value) {
         if (!*value || strlen(value) > 32 || !((*value >= 'a' && *value <= 'z') || *value == '_') ||
             strcmp(value, "root") == 0)
@@ -573,18 +589,10 @@ static int set_cluster_key(struct fame_config *c, int k, const char *value, cons
         }
 
         /* Nothing can fail from here on. */
-        switch (d->type) {
-        case T_PATH:
-        case T_PATH_OR_EMPTY:
-        case T_PROGRAM:
-        case T_WORD:
-        case T_URL_OR_EMPTY:
-        case T_PACKAGES:
-        case T_USER:
-        case T_FORWARD:
+        if (is_string_key(k)) {
                 free(*FIELD_PTR(c, k, char *));
                 *FIELD_PTR(c, k, char *) = TAKE_PTR(str);
-                break;
+        } else switch (d->type) {
         case T_FAM_SIZE:
         case T_BOOK_SIZE:
         case T_MEMORY:
@@ -599,6 +607,8 @@ static int set_cluster_key(struct fame_config *c, int k, const char *value, cons
                 break;
         case T_KIND:
                 *FIELD_PTR(c, k, enum fame_kind) = (enum fame_kind) e;
+                break;
+        default:
                 break;
         }
         free(c->origin[k]);
@@ -1230,21 +1240,6 @@ static const char *value_text(const struct fame_config *c, int k, char *buf, siz
         }
 }
 
-static bool is_string_key(int k) {
-        switch (keys[k].type) {
-        case T_PATH:
-        case T_PATH_OR_EMPTY:
-        case T_PROGRAM:
-        case T_WORD:
-        case T_URL_OR_EMPTY:
-        case T_PACKAGES:
-        case T_USER:
-        case T_FORWARD:
-                return true;
-        default:
-                return false;
-        }
-}
 
 static const char *origin_text(const char *o) {
         return o ? o : "default";
