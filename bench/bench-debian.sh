@@ -31,7 +31,7 @@ echo "image after a FAM/E change (stage 2 only):                 $(secs "$s" "$e
 base=$(awk '$1 == "debian" {print $5}' "$work/build.out")
 echo "base image: $(du -m --apparent-size "$base" | cut -f1) MiB ($(du -m "$base" | cut -f1) MiB on disk)"
 
-printf '%-6s %12s %22s\n' nodes "up (s)" "disk/node after boot"
+printf '%-6s %18s %22s %24s\n' nodes "first up (s)" "disk/node after boot" "up again, disks kept (s)"
 for n in "${counts[@]}"; do
         "$FAME" down > /dev/null 2>&1
         rm -rf "$XDG_STATE_HOME"
@@ -45,5 +45,10 @@ for n in "${counts[@]}"; do
         for d in "$XDG_STATE_HOME"/fame/bench-debian/nodes/*/disk.qcow2; do
                 kib=$((kib + $(du -k "$d" | cut -f1)))
         done
-        printf '%-6s %12s %18s MiB\n' "$n" "$(secs "$s" "$e")" "$((kib / n / 1024))"
+        first=$(secs "$s" "$e")
+        "$FAME" down > /dev/null 2>&1
+        s=$(date +%s.%N)
+        "$FAME" up -n "$n" --kind debian > /dev/null 2>&1 || echo "second fame up -n $n failed"
+        e=$(date +%s.%N)
+        printf '%-6s %18s %18s MiB %24s\n' "$n" "$first" "$((kib / n / 1024))" "$(secs "$s" "$e")"
 done

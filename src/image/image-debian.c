@@ -2,8 +2,9 @@
 /*
  * Debian node images (kind=debian, docs/debian.md), built without loop mounts or chroot:
  *
- *   stage 1  mmdebstrap → CACHE/debian/rootfs-KEY1.tar        key: release, mirror, packages
- *   stage 2  the tar extracted, FAM/E's files added (node tools, libfame with headers and
+ *   stage 1  mmdebstrap → CACHE/debian/rootfs-KEY1/           key: release, mirror, packages
+ *   stage 2  a hard-linked copy of that tree (cp -al; every file FAM/E changes is unlinked
+ *            first, so the cached tree is never written), FAM/E's files added (node tools, libfame with headers and
  *            pkg-config files, setup units), the kernel and initrd taken out for direct boot,
  *            `mke2fs -d` → ext4, `qemu-img convert` → CACHE/images/debian-KEY2/base.qcow2
  *                                                              key: KEY1, FAM/E files, disk size
@@ -38,7 +39,7 @@
 #include "util.h"
 
 /* Bump when the recipe changes in a way the inputs below do not show. */
-#define DEBIAN_STAGE1_VERSION 1
+#define DEBIAN_STAGE1_VERSION 2
 #define DEBIAN_STAGE2_VERSION 1
 
 /* What every node gets; `packages=` adds to it. */
@@ -328,7 +329,7 @@ static int run_logged(struct cmd *c, const char *log_path, struct tool_run *t) {
         return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-/* Runs a tool whose output only matters when it fails (tar, mke2fs, qemu-img). */
+/* Runs a tool whose output only matters when it fails (cp, mke2fs, qemu-img). */
 static int run_quiet(struct cmd *c, const char *what, const char *log_path) {
         struct tool_run t = { .what = what };
         int r = run_logged(c, log_path, &t);
@@ -378,17 +379,17 @@ static int write_tree(const char *root, const struct debian_file *files) {
 }
 
 static int stage1(const struct debian_params *p, const char *mirror, const char *packages, const char *key,
-                  const char *mmdebstrap, char **ret_tar) {
-        _cleanup_free_ char *dir = NULL, *tar = NULL, *tmp = NULL, *setup = NULL, *debs = NULL, *logp = NULL;
+                  const char *mmdebstrap, char **ret_tree) {
+        _cleanup_free_ char *dir = NULL, *tree = NULL, *tmp = NULL, *setup = NULL, *debs = NULL, *logp = NULL;
         int r;
 
-        if (asprintf(&dir, "%s/debian", p->cache_dir) < 0 || asprintf(&tar, "%s/rootfs-%s.tar", dir, key) < 0 ||
-            asprintf(&tmp, "%s/.rootfs-%s.%d.tar", dir, key, (int) getpid()) < 0 ||
+        if (asprintf(&dir, "%s/debian", p->cache_dir) < 0 || asprintf(&tree, "%s/rootfs-%s", dir, key) < 0 ||
+            asprintf(&tmp, "%s/.rootfs-%s.%d", dir, key, (int) getpid()) < 0 ||
             asprintf(&setup, "%s/.setup-%s.%d", dir, key, (int) getpid()) < 0 ||
             asprintf(&debs, "%s/debs", dir) < 0 || asprintf(&logp, "%s/rootfs-%s.log", dir, key) < 0)
                 return log_error_errno(-ENOMEM, "Out of memory");
-        if (access(tar, R_OK) == 0) {
-                *ret_tar = TAKE_PTR(tar);
+        if (access(tree, R_OK) == 0) {
+                *ret_tree = TAKE_PTR(tree);
                 return 0;
         }
         r = mkdir_p(debs, 0755);
@@ -413,6 +414,7 @@ static int stage1(const struct debian_params *p, const char *mirror, const char 
         _cleanup_cmd_ struct cmd *c = cmd_new(mmdebstrap);
         cmd_arg(c, geteuid() == 0 ? "--mode=root" : "--mode=unshare");
         cmd_arg(c, "--variant=apt");
+        cmd_arg(c, "--format=directory");
         cmd_arg(c, "--aptopt=APT::Install-Recommends \"false\"");
         for (size_t i = 0; dpkg_excludes[i]; i++)
                 cmd_argf(c, "--dpkgopt=path-exclude=%s", dpkg_excludes[i]);
@@ -440,15 +442,15 @@ static int stage1(const struct debian_params *p, const char *mirror, const char 
                                                     *t.last_error ? t.last_error : "no message", logp);
                 } else
                         r = log_error_errno(r, "Cannot run %s: %m", mmdebstrap);
-                (void) unlink(tmp);
+                rm_rf(tmp);
                 goto out;
         }
-        if (rename(tmp, tar) < 0) {
-                r = log_error_errno(-errno, "Cannot rename '%s' to '%s': %m", tmp, tar);
-                (void) unlink(tmp);
+        if (rename(tmp, tree) < 0) {
+                r = log_error_errno(-errno, "Cannot rename '%s' to '%s': %m", tmp, tree);
+                rm_rf(tmp);
                 goto out;
         }
-        *ret_tar = TAKE_PTR(tar);
+        *ret_tree = TAKE_PTR(tree);
         r = 0;
 out:
         rm_rf(setup);
@@ -633,7 +635,7 @@ static int take_kernel(const char *root, const char *outdir, char **ret_release)
         return *ret_release ? 0 : log_error_errno(-ENOMEM, "Out of memory");
 }
 
-static int stage2(const struct debian_params *p, const char *tar, const struct payload *pl, const char *images,
+static int stage2(const struct debian_params *p, const char *tree, const struct payload *pl, const char *images,
                   const char *key, const char *final, const char *tools[3]) {
         _cleanup_free_ char *tmp = NULL, *root = NULL, *raw = NULL, *qcow = NULL, *logp = NULL, *release = NULL;
         int r;
@@ -643,16 +645,16 @@ static int stage2(const struct debian_params *p, const char *tar, const struct p
             asprintf(&logp, "%s/debian-%s.log", images, key) < 0)
                 return log_error_errno(-ENOMEM, "Out of memory");
         rm_rf(tmp);
-        r = mkdir_p(root, 0755);
+        r = mkdir_p(tmp, 0755);
         if (r < 0)
-                return log_error_errno(r, "Cannot create '%s': %m", root);
+                return log_error_errno(r, "Cannot create '%s': %m", tmp);
 
         log_progress("debian image, step 2 of 2: root file system with FAM/E's node files");
         {
+                /* hard links: fast, and no file of the cached tree is written (see above) */
                 _cleanup_cmd_ struct cmd *c = cmd_new(tools[0]);
-                cmd_args(c, (const char *const[]) { "--extract", "--preserve-permissions", "--numeric-owner", "--xattrs",
-                                                     "--xattrs-include=*", "--file", tar, "--directory", root, NULL });
-                r = run_quiet(c, "tar", logp);
+                cmd_args(c, (const char *const[]) { "--archive", "--link", tree, root, NULL });
+                r = run_quiet(c, "cp", logp);
                 if (r < 0)
                         goto out;
         }
@@ -758,8 +760,8 @@ int image_debian_load(const char *dir, struct image *ret) {
 }
 
 int image_debian_ensure(const struct debian_params *p, struct image *ret) {
-        _cleanup_free_ char *mirror = NULL, *packages = NULL, *tar = NULL, *images = NULL, *final = NULL;
-        _cleanup_free_ char *mmdebstrap = NULL, *tar_prog = NULL, *mke2fs = NULL, *qemu_img = NULL;
+        _cleanup_free_ char *mirror = NULL, *packages = NULL, *tree = NULL, *images = NULL, *final = NULL;
+        _cleanup_free_ char *mmdebstrap = NULL, *cp_prog = NULL, *mke2fs = NULL, *qemu_img = NULL;
         struct payload pl = { 0 };
         struct hash128 h;
         char key1[33], key2[33];
@@ -813,24 +815,24 @@ int image_debian_ensure(const struct debian_params *p, struct image *ret) {
                 goto out;
 
         /* Building: every tool first, so that nothing starts that cannot finish. */
-        tar_prog = find_program("tar");
+        cp_prog = find_program("cp");
         mke2fs = find_program("mke2fs");
         qemu_img = find_program("qemu-img");
-        if (!tar_prog || !mke2fs || !qemu_img) {
+        if (!cp_prog || !mke2fs || !qemu_img) {
                 r = log_error_errno(-ENOENT, "%s not found: install %s (scripts/install-deps)",
-                                    !tar_prog ? "tar" : !mke2fs ? "mke2fs" : "qemu-img",
-                                    !tar_prog ? "tar" : !mke2fs ? "e2fsprogs" : "qemu-utils");
+                                    !cp_prog ? "cp" : !mke2fs ? "mke2fs" : "qemu-img",
+                                    !cp_prog ? "coreutils" : !mke2fs ? "e2fsprogs" : "qemu-utils");
                 goto out;
         }
         if (geteuid() != 0) {
                 /* mke2fs -d must see the files' real owners; Debian 12's mke2fs (1.47.0) reads
                  * only directories, which only root can extract with their owners. */
-                r = log_error_errno(-EPERM, "Building a Debian node image needs root on this system (mke2fs 1.47.0 cannot read a tarball): run 'sudo fame image build' with the same cache_dir, or use kind=diskless");
+                r = log_error_errno(-EPERM, "Building a Debian node image needs root on this system (mke2fs -d must see the files' owners, which only root can give them outside a user namespace): run 'sudo fame image build' with the same cache_dir, or use kind=diskless");
                 goto out;
         }
-        char a_tar[PATH_MAX];
-        snprintf(a_tar, sizeof a_tar, "%s/debian/rootfs-%s.tar", p->cache_dir, key1);
-        if (access(a_tar, R_OK) < 0) {
+        char a_tree[PATH_MAX];
+        snprintf(a_tree, sizeof a_tree, "%s/debian/rootfs-%s", p->cache_dir, key1);
+        if (access(a_tree, R_OK) < 0) {
                 mmdebstrap = find_program("mmdebstrap");
                 if (!mmdebstrap) {
                         r = log_error_errno(-ENOENT, "mmdebstrap not found: install it (apt-get install mmdebstrap, or scripts/install-deps)");
@@ -842,11 +844,11 @@ int image_debian_ensure(const struct debian_params *p, struct image *ret) {
                 log_error_errno(r, "Cannot create the image cache '%s': %m", images);
                 goto out;
         }
-        r = stage1(p, mirror, packages, key1, mmdebstrap, &tar);
+        r = stage1(p, mirror, packages, key1, mmdebstrap, &tree);
         if (r < 0)
                 goto out;
-        const char *tools[3] = { tar_prog, mke2fs, qemu_img };
-        r = stage2(p, tar, &pl, images, key2, final, tools);
+        const char *tools[3] = { cp_prog, mke2fs, qemu_img };
+        r = stage2(p, tree, &pl, images, key2, final, tools);
         if (r < 0)
                 goto out;
         r = image_debian_load(final, ret);

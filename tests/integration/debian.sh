@@ -27,7 +27,7 @@ grep -q "(cached)" "$out" && ok "second build uses the cache" || fail "second bu
 
 step "errors: a missing tool, an unreachable mirror"
 mkdir -p "$work/bin"
-for t in tar mke2fs qemu-img; do ln -s "$(PATH=$PATH:/usr/sbin:/sbin command -v $t)" "$work/bin/$t"; done
+for t in cp mke2fs qemu-img; do ln -s "$(PATH=$PATH:/usr/sbin:/sbin command -v $t)" "$work/bin/$t"; done
 # a new package list: stage 1 (mmdebstrap) would have to run
 PATH="$work/bin" "$FAME" image build --kind debian --set packages=fame-test-nonexistent > "$out" 2> "$err"
 rc=$?
@@ -116,6 +116,28 @@ run ssh node01 -- "timeout 5 bash -c 'exec 3<>/dev/tcp/10.0.2.2/$sport' && echo 
 [ "$(cat "$out")" = "closed" ] && ok "the host's loopback is not reachable otherwise" || fail "10.0.2.2:$sport: $(cat "$out" "$err")"
 kill $serve_pid 2>/dev/null
 
+step "the cluster verbs: cp, logs, console, kill, start"
+printf '#!/bin/sh\necho "script on $(hostname) as $(id -un)"\n' > "$work/script.sh"
+chmod 755 "$work/script.sh"
+run cp "$work/script.sh" node02:/usr/local/bin/hello-fame
+[ "$rc" -eq 0 ] || fail "cp: $(cat "$err")"
+run ssh node02 -- hello-fame
+[ "$(cat "$out")" = "script on node02 as fame" ] && ok "cp, then run over ssh: $(cat "$out")" || fail "cp + ssh: $(cat "$out" "$err")"
+run logs node01
+grep -q "fame-setup: node01 set up" "$out" && ok "logs show the node's console" || fail "logs node01 lacks fame-setup's line"
+run console node01 < /dev/null
+[ "$rc" -eq 0 ] && ok "console connects and leaves on end of input" || fail "console: rc=$rc $(cat "$err")"
+run kill node02
+[ "$rc" -eq 0 ] && ok "kill node02" || fail "kill: $(cat "$err")"
+run ssh node02 -- true
+[ "$rc" -ne 0 ] && grep -q "node02 is not running" "$err" && ok "ssh to a stopped node: $(cat "$err")" || fail "ssh to a stopped node: rc $rc $(cat "$err")"
+run start node02
+[ "$rc" -eq 0 ] && ok "start node02: $(cat "$out")" || fail "start: $(cat "$err")"
+run ssh node01 -- ssh node02 cat /etc/machine-id
+[ "$rc" -eq 0 ] && [ "$(cat "$out")" = "$(cut -c1-32 "$state/nodes/node02/machine-id")" ] && ok "node02 back, same machine-id" || fail "after start: rc $rc $(cat "$out" "$err")"
+run ssh node01 -- cat /etc/machine-id
+[ "$(cat "$out")" != "$(cut -c1-32 "$state/nodes/node02/machine-id")" ] && ok "machine-ids differ between nodes" || fail "node01 and node02 share a machine-id"
+
 step "changes inside a node survive down and up"
 run ssh node01 -- 'echo kept > ~/mine.txt'
 run down
@@ -128,7 +150,14 @@ run ssh node01 -- cat mine.txt
 [ "$(cat "$out")" = "kept" ] && ok "~/mine.txt kept" || fail "after down/up: $(cat "$out" "$err")"
 run down
 
+for n in node01 node02; do echo "disk used by $n: $(du -k "$state/nodes/$n/disk.qcow2" | cut -f1) KiB"; done
+
+step "fame up --reset gives new disks"
+before=$(stat -c %s "$state/nodes/node01/disk.qcow2")
+run up -n 2 --kind debian --reset --accel tcg --set qemu=false
+after=$(stat -c %s "$state/nodes/node01/disk.qcow2")
+[ "$after" -lt "$before" ] && [ "$after" -le $((1024 * 1024)) ] && ok "node01's disk replaced ($before -> $after bytes)" || fail "--reset: disk $before -> $after bytes"
+
 step "the base image was never written"
 [ "$(sha256sum "$base" | cut -d' ' -f1)" = "$base_sum" ] && ok "base checksum unchanged" || fail "the base image changed"
-for n in node01 node02; do echo "disk used by $n: $(du -k "$state/nodes/$n/disk.qcow2" | cut -f1) KiB"; done
 finish
