@@ -7,8 +7,9 @@
  *   every boot:  /etc/hostname + sethostname, the FAM/E block of /etc/hosts,
  *                /etc/ssh/ssh_known_hosts, /run/systemd/network/NAME.network, group fam may map
  *                the ivshmem device's BAR2
- *   first boot:  machine-id, SSH host key, the user (useradd), its SSH keys, sudo rule, ldconfig
- *                (marked by /var/lib/fame/setup-done)
+ *   first boot:  machine-id, SSH host key, the user (useradd), its SSH keys, sudo rule
+ *                (marked by /var/lib/fame/setup-done); fame-ldconfig.service runs ldconfig for
+ *                libfame off the boot's critical path
  *
  * --root DIR applies everything under DIR instead of / and prints the programs it would run
  * instead of running them (tests).
@@ -327,9 +328,6 @@ static int first_boot(const struct setup *s) {
         char sudo[128];
         int n = snprintf(sudo, sizeof sudo, "%s ALL=(ALL) NOPASSWD:ALL\n", s->user);
         r = write_path(s, "/etc/sudoers.d/fame-user", 0440, sudo, (size_t) n);
-        if (r < 0)
-                return r;
-        r = run(s, (const char *const[]) { "ldconfig", NULL });
         if (r < 0)
                 return r;
         path(s, p, sizeof p, "/var/lib/fame");

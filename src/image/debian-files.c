@@ -8,7 +8,8 @@
  * `fame up` — and applies it:
  *   every boot:  hostname, the FAM/E block of /etc/hosts, /etc/ssh/ssh_known_hosts, network
  *                configuration (in /run/systemd/network), group fam may map FAM;
- *   first boot:  machine-id, SSH host key, the user account with its SSH keys and sudo rule, ldconfig.
+ *   first boot:  machine-id, SSH host key, the user account with its SSH keys and sudo rule;
+ *                ldconfig (fame-ldconfig.service, off the critical path).
  * The work is done by `fame node setup` (src/fame/cmd-node-setup.c).
  * First-boot work is marked by /var/lib/fame/setup-done, so what users change inside a node
  * survives later boots and `fame up` runs (`fame up --reset` starts from the base again).
@@ -46,6 +47,22 @@
 "RemainAfterExit=yes\n" \
 "ExecStart=/usr/local/bin/fame node join\n" \
 "StandardOutput=journal+console\n" \
+"\n" \
+"[Install]\n" \
+"WantedBy=multi-user.target\n"
+
+/* libfame is in /usr/local/lib/x86_64-linux-gnu, which needs ld.so.cache: once, at first boot,
+ * beside the boot rather than before sshd (ldconfig takes seconds under TCG). */
+#define LDCONFIG_UNIT \
+"[Unit]\n" \
+"Description=FAM/E: ldconfig for libfame (first boot)\n" \
+"ConditionPathExists=!/var/lib/fame/ldconfig-done\n" \
+"After=fame-setup.service\n" \
+"\n" \
+"[Service]\n" \
+"Type=oneshot\n" \
+"ExecStart=/sbin/ldconfig\n" \
+"ExecStart=/usr/bin/touch /var/lib/fame/ldconfig-done\n" \
 "\n" \
 "[Install]\n" \
 "WantedBy=multi-user.target\n"
@@ -100,8 +117,10 @@
 const struct debian_file debian_files[] = {
         { "etc/systemd/system/fame-setup.service", 0644, SETUP_UNIT, NULL },
         { "etc/systemd/system/fame-node.service", 0644, NODE_UNIT, NULL },
+        { "etc/systemd/system/fame-ldconfig.service", 0644, LDCONFIG_UNIT, NULL },
         WANTS("sysinit.target", "fame-setup.service", "/etc/systemd/system/fame-setup.service"),
         WANTS("multi-user.target", "fame-node.service", "/etc/systemd/system/fame-node.service"),
+        WANTS("multi-user.target", "fame-ldconfig.service", "/etc/systemd/system/fame-ldconfig.service"),
         WANTS("multi-user.target", "systemd-networkd.service", "/lib/systemd/system/systemd-networkd.service"),
         WANTS("sockets.target", "systemd-networkd.socket", "/lib/systemd/system/systemd-networkd.socket"),
         { "etc/systemd/system/serial-getty@ttyS0.service.d/autologin.conf", 0644, GETTY_AUTOLOGIN, NULL },

@@ -35,7 +35,7 @@ rc=$?
 [ "$(cat "$root/home/alice/.ssh/authorized_keys")" = authorized_keys ] && ok "authorized_keys in the user's home" || fail "authorized_keys"
 grep -q "^alice ALL=(ALL) NOPASSWD:ALL$" "$root/etc/sudoers.d/fame-user" && [ "$(stat -c %a "$root/etc/sudoers.d/fame-user")" = 440 ] \
         && ok "sudo rule" || fail "sudoers"
-grep -q "would run: ldconfig" "$work/out" && ok "ldconfig at first boot" || fail "no ldconfig: $(cat "$work/out")"
+grep -q "would run: useradd" "$work/out" && fail "useradd for an existing user" || ok "existing user kept"
 [ -f "$root/run/systemd/network/10-fame-user.network" ] && ok "network configuration" || fail "network"
 grep -q "^127.0.1.1" "$root/etc/hosts" && fail "127.0.1.1 kept" || ok "127.0.1.1 line removed"
 
@@ -47,7 +47,7 @@ echo "changed" > "$root/home/alice/.ssh/authorized_keys"
 [ "$(grep -c '^# BEGIN FAM/E' "$root/etc/hosts")" -eq 1 ] && grep -q "^10.9.9.9 mine$" "$root/etc/hosts" && ok "/etc/hosts: one FAM/E block, user line kept" \
         || fail "/etc/hosts: $(cat "$root/etc/hosts")"
 [ "$(cat "$root/home/alice/.ssh/authorized_keys")" = changed ] && ok "user's change kept" || fail "authorized_keys overwritten"
-grep -q "would run: ldconfig" "$work/out" && fail "first-boot work repeated" || ok "first-boot work not repeated"
+grep -q "for the first time" "$work/out" && fail "first-boot work repeated" || ok "first-boot work not repeated"
 
 # bad seeds: one line each
 "$FAME" node setup --root "$root" --seed /etc/hostname > "$work/out" 2> "$work/err"
