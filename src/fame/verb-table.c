@@ -165,6 +165,14 @@ static const struct verb debug_verbs[] = {
                         "the UNIX datagram socket SOCKET until SIGTERM.  `fame up` starts it; see docs/debian.md.\n",
         },
         {
+                .name = "image-populate", .fn = cmd_debug_image_populate, .min_args = 3, .max_args = 3,
+                .usage = "TREE TMPDIR SIZE",
+                .summary = "stage 2 of a Debian image (run by fame image build)",
+                .help = "Makes a Debian base image in TMPDIR from the Debian tree TREE and FAM/E's files in\n"
+                        "TMPDIR/payload.  `fame image build` runs it, in mmdebstrap's user namespace when not\n"
+                        "root, so that mke2fs -d sees the files' real owners.  See docs/debian.md.\n",
+        },
+        {
                 .name = "relay", .fn = cmd_debug_relay, .min_args = 1, .max_args = 1,
                 .usage = "PORT",
                 .summary = "join stdin/stdout to 127.0.0.1:PORT (QEMU guestfwd)",

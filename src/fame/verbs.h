@@ -67,6 +67,7 @@ int cmd_image_build(const struct verb *v, int argc, char **argv);
 int cmd_ssh(const struct verb *v, int argc, char **argv);
 int cmd_debug_net_switch(const struct verb *v, int argc, char **argv);
 int cmd_debug_relay(const struct verb *v, int argc, char **argv);
+int cmd_debug_image_populate(const struct verb *v, int argc, char **argv);
 int cmd_debug_qemu_args(const struct verb *v, int argc, char **argv);
 int cmd_node_join(const struct verb *v, int argc, char **argv);
 int cmd_node_setup(const struct verb *v, int argc, char **argv);

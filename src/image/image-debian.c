@@ -266,9 +266,12 @@ struct tool_run {
 /* Runs c with stdout and stderr into log_path; lines starting "I: " are shown as progress. */
 static int run_logged(struct cmd *c, const char *log_path, struct tool_run *t) {
         int pfd[2];
-        _cleanup_close_ int logfd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        /* NULL: our stderr (reopening /dev/stderr fails in a user namespace: the pipe's owner
+         * is not mapped there) */
+        _cleanup_close_ int logfd = log_path ? open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)
+                                             : fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
         if (logfd < 0)
-                return log_error_errno(-errno, "Cannot write '%s': %m", log_path);
+                return log_error_errno(-errno, "Cannot write '%s': %m", log_path ? log_path : "stderr");
         if (pipe2(pfd, O_CLOEXEC) < 0)
                 return log_error_errno(-errno, "pipe: %m");
         cmd_map_fd(c, 0, -1);
@@ -339,7 +342,7 @@ static int run_quiet(struct cmd *c, const char *what, const char *log_path) {
                 return log_error_errno(r, "Cannot run %s: %m", what);
         t.last_error[strcspn(t.last_error, "\n")] = 0;
         return log_error_errno(-EIO, "%s failed (exit status %d): %s (full output: %s)", what, r,
-                               *t.last_error ? t.last_error : "no message", log_path);
+                               *t.last_error ? t.last_error : "no message", log_path ? log_path : "above");
 }
 
 /* ---- stage 1: mmdebstrap ------------------------------------------------------------------- */
@@ -377,6 +380,8 @@ static int write_tree(const char *root, const struct debian_file *files) {
         }
         return 0;
 }
+
+static void remove_tree(const char *path, const char *mmdebstrap);
 
 static int stage1(const struct debian_params *p, const char *mirror, const char *packages, const char *key,
                   const char *mmdebstrap, char **ret_tree) {
@@ -442,12 +447,12 @@ static int stage1(const struct debian_params *p, const char *mirror, const char 
                                                     *t.last_error ? t.last_error : "no message", logp);
                 } else
                         r = log_error_errno(r, "Cannot run %s: %m", mmdebstrap);
-                rm_rf(tmp);
+                remove_tree(tmp, mmdebstrap);
                 goto out;
         }
         if (rename(tmp, tree) < 0) {
                 r = log_error_errno(-errno, "Cannot rename '%s' to '%s': %m", tmp, tree);
-                rm_rf(tmp);
+                remove_tree(tmp, mmdebstrap);
                 goto out;
         }
         *ret_tree = TAKE_PTR(tree);
@@ -635,71 +640,149 @@ static int take_kernel(const char *root, const char *outdir, char **ret_release)
         return *ret_release ? 0 : log_error_errno(-ENOMEM, "Out of memory");
 }
 
-static int stage2(const struct debian_params *p, const char *tree, const struct payload *pl, const char *images,
-                  const char *key, const char *final, const char *tools[3]) {
-        _cleanup_free_ char *tmp = NULL, *root = NULL, *raw = NULL, *qcow = NULL, *logp = NULL, *release = NULL;
+/* As root (or the root of mmdebstrap's user namespace): the work of stage 2 in tmp, whose
+ * payload/ holds FAM/E's files (fame, libfame, include/).  Makes tmp/{vmlinux, initrd.img,
+ * base.qcow2, release}.  Tool output goes to log_path. */
+int image_debian_populate(const char *tree, const char *tmp, uint64_t disk_size, const char *log_path) {
+        _cleanup_free_ char *root = NULL, *raw = NULL, *qcow = NULL, *release = NULL, *cp = find_program("cp"),
+                            *mke2fs = find_program("mke2fs"), *qemu_img = find_program("qemu-img");
+        struct payload pl = { 0 };
         int r;
 
-        if (asprintf(&tmp, "%s/.debian-%s.%d", images, key, (int) getpid()) < 0 || asprintf(&root, "%s/root", tmp) < 0 ||
-            asprintf(&raw, "%s/base.raw", tmp) < 0 || asprintf(&qcow, "%s/base.qcow2", tmp) < 0 ||
-            asprintf(&logp, "%s/debian-%s.log", images, key) < 0)
+        if (!cp || !mke2fs || !qemu_img)
+                return log_error_errno(-ENOENT, "cp, mke2fs or qemu-img not found: install coreutils, e2fsprogs and qemu-utils");
+        if (asprintf(&root, "%s/root", tmp) < 0 || asprintf(&raw, "%s/base.raw", tmp) < 0 ||
+            asprintf(&qcow, "%s/base.qcow2", tmp) < 0 || asprintf(&pl.fame_static, "%s/payload/fame", tmp) < 0 ||
+            asprintf(&pl.libfame, "%s/payload/%s", tmp, FAME_LIBFAME_FILE) < 0 ||
+            asprintf(&pl.include_dir, "%s/payload/include", tmp) < 0) {
+                payload_done(&pl);
                 return log_error_errno(-ENOMEM, "Out of memory");
-        rm_rf(tmp);
-        r = mkdir_p(tmp, 0755);
-        if (r < 0)
-                return log_error_errno(r, "Cannot create '%s': %m", tmp);
-
-        log_progress("debian image, step 2 of 2: root file system with FAM/E's node files");
+        }
         {
                 /* hard links: fast, and no file of the cached tree is written (see above) */
-                _cleanup_cmd_ struct cmd *c = cmd_new(tools[0]);
+                _cleanup_cmd_ struct cmd *c = cmd_new(cp);
                 cmd_args(c, (const char *const[]) { "--archive", "--link", tree, root, NULL });
-                r = run_quiet(c, "cp", logp);
-                if (r < 0)
-                        goto out;
+                r = run_quiet(c, "cp", log_path);
         }
-        r = neutralise(root);
+        if (r >= 0)
+                r = neutralise(root);
+        if (r >= 0)
+                r = add_payload(root, &pl);
+        if (r >= 0)
+                r = take_kernel(root, tmp, &release);
+        payload_done(&pl);
         if (r < 0)
-                goto out;
-        r = add_payload(root, pl);
-        if (r < 0)
-                goto out;
-        r = take_kernel(root, tmp, &release);
-        if (r < 0)
-                goto out;
+                return r;
 
         char size[32];
-        snprintf(size, sizeof size, "%" PRIu64 "M", p->disk_size >> 20);
+        snprintf(size, sizeof size, "%" PRIu64 "M", disk_size >> 20);
         log_progress("debian image: ext4 file system of %s (mke2fs -d), kernel %s", size, release);
         {
-                _cleanup_cmd_ struct cmd *c = cmd_new(tools[1]);
+                _cleanup_cmd_ struct cmd *c = cmd_new(mke2fs);
                 cmd_args(c, (const char *const[]) { "-q", "-F", "-t", "ext4", "-L", "fame-root", "-E", "root_owner=0:0",
                                                      "-d", root, raw, size, NULL });
-                r = run_quiet(c, "mke2fs", logp);
+                r = run_quiet(c, "mke2fs", log_path);
                 if (r < 0)
-                        goto out;
+                        return r;
         }
         rm_rf(root);
         log_progress("debian image: qcow2 base image");
         {
-                _cleanup_cmd_ struct cmd *c = cmd_new(tools[2]);
+                _cleanup_cmd_ struct cmd *c = cmd_new(qemu_img);
                 cmd_args(c, (const char *const[]) { "convert", "-f", "raw", "-O", "qcow2", raw, qcow, NULL });
-                r = run_quiet(c, "qemu-img convert", logp);
+                r = run_quiet(c, "qemu-img convert", log_path);
                 if (r < 0)
-                        goto out;
+                        return r;
         }
         (void) unlink(raw);
         (void) chmod(qcow, 0444);       /* never written: nodes write to their overlays */
-        {
-                char path[PATH_MAX];
-                snprintf(path, sizeof path, "%s/release", tmp);
-                r = write_file(path, 0644, release, strlen(release));
-                if (r < 0) {
-                        log_error_errno(r, "Cannot write '%s': %m", path);
-                        goto out;
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "%s/release", tmp);
+        r = write_file(path, 0644, release, strlen(release));
+        return r < 0 ? log_error_errno(r, "Cannot write '%s': %m", path) : 0;
+}
+
+/* Removes a tree that may hold files of mmdebstrap's user namespace (built without root):
+ * their contents from inside it, then what is left from outside. */
+static void remove_tree(const char *path, const char *mmdebstrap) {
+        if (geteuid() != 0 && mmdebstrap && access(path, F_OK) == 0) {
+                _cleanup_cmd_ struct cmd *c = cmd_new(mmdebstrap);
+                cmd_args(c, (const char *const[]) { "--unshare-helper", "rm", "-rf", path, NULL });
+                cmd_map_fd(c, 0, -1);
+                cmd_map_fd(c, 1, -1);
+                cmd_map_fd(c, 2, -1);
+                (void) cmd_run(c, NULL);
+        }
+        rm_rf(path);
+}
+
+static int copy_payload(const struct payload *pl, const char *tmp) {
+        char dst[PATH_MAX], src[PATH_MAX];
+        int r;
+        snprintf(dst, sizeof dst, "%s/payload/fame", tmp);
+        r = copy_file(pl->fame_static, dst, 0755);
+        if (r >= 0) {
+                snprintf(dst, sizeof dst, "%s/payload/%s", tmp, FAME_LIBFAME_FILE);
+                r = copy_file(pl->libfame, dst, 0644);
+        }
+        for (size_t i = 0; r >= 0 && headers[i]; i++) {
+                snprintf(src, sizeof src, "%s/%s", pl->include_dir, headers[i]);
+                snprintf(dst, sizeof dst, "%s/payload/include/%s", tmp, headers[i]);
+                r = copy_file(src, dst, 0644);
+        }
+        return r < 0 ? log_error_errno(r, "Cannot copy FAM/E's node files to '%s': %m", tmp) : 0;
+}
+
+static int stage2(const struct debian_params *p, const char *tree, const struct payload *pl, const char *images,
+                  const char *key, const char *final, const char *mmdebstrap) {
+        _cleanup_free_ char *tmp = NULL, *logp = NULL, *payload = NULL;
+        bool unshared = geteuid() != 0;
+        int r;
+
+        if (asprintf(&tmp, "%s/.debian-%s.%d", images, key, (int) getpid()) < 0 || asprintf(&payload, "%s/payload", tmp) < 0 ||
+            asprintf(&logp, "%s/debian-%s.log", images, key) < 0)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        remove_tree(tmp, mmdebstrap);
+        r = mkdir_p(tmp, 0755);
+        if (r < 0)
+                return log_error_errno(r, "Cannot create '%s': %m", tmp);
+        /* without root, the namespace's root is "others" to our files: it gets a writable
+         * directory and its own copy of FAM/E's files */
+        if (unshared && chmod(tmp, 0777) < 0) {
+                r = log_error_errno(-errno, "Cannot chmod '%s': %m", tmp);
+                goto out;
+        }
+        r = copy_payload(pl, tmp);
+        if (r < 0)
+                goto out;
+        if (unshared && (chmod(payload, 0755) < 0 || chmod(tmp, 0777) < 0)) {
+                r = log_error_errno(-errno, "Cannot chmod '%s': %m", payload);
+                goto out;
+        }
+
+        log_progress("debian image, step 2 of 2: root file system with FAM/E's node files%s",
+                     unshared ? " (in mmdebstrap's user namespace)" : "");
+        if (!unshared)
+                r = image_debian_populate(tree, tmp, p->disk_size, logp);
+        else {
+                char size[32], fame[PATH_MAX];
+                snprintf(size, sizeof size, "%" PRIu64, p->disk_size);
+                snprintf(fame, sizeof fame, "%s/fame", payload);
+                _cleanup_cmd_ struct cmd *c = cmd_new(mmdebstrap);
+                cmd_args(c, (const char *const[]) { "--unshare-helper", fame, "debug", "image-populate", tree, tmp, size, NULL });
+                struct tool_run t = { .what = "image-populate" };
+                r = run_logged(c, logp, &t);
+                if (r != 0) {
+                        t.last_error[strcspn(t.last_error, "\n")] = 0;
+                        r = log_error_errno(r < 0 ? r : -EIO, "Building the image in mmdebstrap's user namespace failed: %s (full output: %s; is %s in /etc/subuid?)",
+                                            *t.last_error ? t.last_error : "no message", logp, getenv("USER") ? getenv("USER") : "the user");
                 }
         }
-        rm_rf(final);
+        if (r < 0)
+                goto out;
+        rm_rf(payload);
+        (void) chmod(tmp, 0755);
+        remove_tree(final, mmdebstrap);
         if (rename(tmp, final) < 0) {
                 r = log_error_errno(-errno, "Cannot rename '%s' to '%s': %m", tmp, final);
                 goto out;
@@ -707,7 +790,7 @@ static int stage2(const struct debian_params *p, const char *tree, const struct 
         (void) unlink(logp);
         return 0;
 out:
-        rm_rf(tmp);
+        remove_tree(tmp, mmdebstrap);
         return r;
 }
 
@@ -824,15 +907,10 @@ int image_debian_ensure(const struct debian_params *p, struct image *ret) {
                                     !cp_prog ? "coreutils" : !mke2fs ? "e2fsprogs" : "qemu-utils");
                 goto out;
         }
-        if (geteuid() != 0) {
-                /* mke2fs -d must see the files' real owners; Debian 12's mke2fs (1.47.0) reads
-                 * only directories, which only root can extract with their owners. */
-                r = log_error_errno(-EPERM, "Building a Debian node image needs root on this system (mke2fs -d must see the files' owners, which only root can give them outside a user namespace): run 'sudo fame image build' with the same cache_dir, or use kind=diskless");
-                goto out;
-        }
         char a_tree[PATH_MAX];
         snprintf(a_tree, sizeof a_tree, "%s/debian/rootfs-%s", p->cache_dir, key1);
-        if (access(a_tree, R_OK) < 0) {
+        /* mmdebstrap: stage 1, and without root the user namespace of stage 2 too */
+        if (access(a_tree, R_OK) < 0 || geteuid() != 0) {
                 mmdebstrap = find_program("mmdebstrap");
                 if (!mmdebstrap) {
                         r = log_error_errno(-ENOENT, "mmdebstrap not found: install it (apt-get install mmdebstrap, or scripts/install-deps)");
@@ -847,8 +925,7 @@ int image_debian_ensure(const struct debian_params *p, struct image *ret) {
         r = stage1(p, mirror, packages, key1, mmdebstrap, &tree);
         if (r < 0)
                 goto out;
-        const char *tools[3] = { cp_prog, mke2fs, qemu_img };
-        r = stage2(p, tree, &pl, images, key2, final, tools);
+        r = stage2(p, tree, &pl, images, key2, final, mmdebstrap);
         if (r < 0)
                 goto out;
         r = image_debian_load(final, ret);
