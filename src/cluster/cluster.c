@@ -228,10 +228,18 @@ static int ensure_fam(const struct fame_config *c) {
         return 0;
 }
 
-static int ensure_image(const struct fame_config *c, const char *const *adds, struct image *img) {
-        _cleanup_free_ char *bin = node_binary();
+/* node_binary(), or NULL after one error line. */
+static char *require_node_binary(void) {
+        char *bin = node_binary();
         if (!bin)
-                return log_error_errno(-ENOENT, "Cannot find the node-side fame binary (fame-static next to fame); rebuild with 'make' or set FAME_NODE_BINARY");
+                log_error("Cannot find the node-side fame binary (fame-static next to fame); rebuild with 'make' or set FAME_NODE_BINARY");
+        return bin;
+}
+
+static int ensure_image(const struct fame_config *c, const char *const *adds, struct image *img) {
+        _cleanup_free_ char *bin = require_node_binary();
+        if (!bin)
+                return -ENOENT;
         struct image_params p = {
                 .kernel = c->kernel && *c->kernel ? c->kernel : NULL,
                 .cache_dir = c->cache_dir,
@@ -243,9 +251,9 @@ static int ensure_image(const struct fame_config *c, const char *const *adds, st
 }
 
 static int ensure_debian_image(const struct fame_config *c, struct image *img) {
-        _cleanup_free_ char *bin = node_binary();
+        _cleanup_free_ char *bin = require_node_binary();
         if (!bin)
-                return log_error_errno(-ENOENT, "Cannot find the node-side fame binary (fame-static next to fame); rebuild with 'make' or set FAME_NODE_BINARY");
+                return -ENOENT;
         struct debian_params p = {
                 .cache_dir = c->cache_dir,
                 .release = c->release,

@@ -468,11 +468,11 @@ int cmd_debug_relay(const struct verb *v, int argc, char **argv) {
         return tcp_relay((uint16_t) port, STDIN_FILENO, STDOUT_FILENO) < 0 ? 1 : 0;
 }
 
-/* fame debug image-populate TREE TMP SIZE: stage 2 of a Debian image, run by `fame image build`
+/* fame debug populate TREE TMP SIZE: stage 2 of a Debian image, run by `fame image build`
  * itself as root, or in mmdebstrap's user namespace (--unshare-helper) without root. */
 int cmd_debug_image_populate(const struct verb *v, int argc, char **argv) {
         uint64_t size;
         if (argc != 4 || parse_size(argv[3], &size) < 0)
-                return usage_error(v, "usage: fame debug image-populate TREE TMPDIR SIZE");
+                return usage_error(v, "usage: fame debug populate TREE TMPDIR SIZE");
         return image_debian_populate(argv[1], argv[2], size, NULL) < 0 ? 1 : 0;
 }

@@ -165,7 +165,7 @@ static const struct verb debug_verbs[] = {
                         "the UNIX datagram socket SOCKET until SIGTERM.  `fame up` starts it; see docs/debian.md.\n",
         },
         {
-                .name = "image-populate", .fn = cmd_debug_image_populate, .min_args = 3, .max_args = 3,
+                .name = "populate", .fn = cmd_debug_image_populate, .min_args = 3, .max_args = 3,
                 .usage = "TREE TMPDIR SIZE",
                 .summary = "stage 2 of a Debian image (run by fame image build)",
                 .help = "Makes a Debian base image in TMPDIR from the Debian tree TREE and FAM/E's files in\n"

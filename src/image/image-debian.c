@@ -769,8 +769,8 @@ static int stage2(const struct debian_params *p, const char *tree, const struct 
                 snprintf(size, sizeof size, "%" PRIu64, p->disk_size);
                 snprintf(fame, sizeof fame, "%s/fame", payload);
                 _cleanup_cmd_ struct cmd *c = cmd_new(mmdebstrap);
-                cmd_args(c, (const char *const[]) { "--unshare-helper", fame, "debug", "image-populate", tree, tmp, size, NULL });
-                struct tool_run t = { .what = "image-populate" };
+                cmd_args(c, (const char *const[]) { "--unshare-helper", fame, "debug", "populate", tree, tmp, size, NULL });
+                struct tool_run t = { .what = "populate" };
                 r = run_logged(c, logp, &t);
                 if (r != 0) {
                         t.last_error[strcspn(t.last_error, "\n")] = 0;

@@ -60,7 +60,7 @@ struct debian_params {
 int image_debian_ensure(const struct debian_params *p, struct image *ret);
 /* An image already in the cache, by directory: -ENOENT (nothing logged) when incomplete. */
 int image_debian_load(const char *dir, struct image *ret);
-/* Stage 2's work in a prepared directory (`fame debug image-populate`, run in mmdebstrap's user
+/* Stage 2's work in a prepared directory (`fame debug populate`, run in mmdebstrap's user
  * namespace when not root); tool output to log_path. */
 int image_debian_populate(const char *tree, const char *tmp, uint64_t disk_size, const char *log_path);
 /* The mirror apt uses for `release` (apt_dir NULL: /etc/apt). Caller frees; NULL: no memory. */
