@@ -1,0 +1,299 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <inttypes.h>
+#include <json-c/json.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto.h"
+
+void proto_stream_init(struct proto_stream *s) {
+        *s = (struct proto_stream) { 0 };
+}
+
+void proto_stream_done(struct proto_stream *s) {
+        free(s->buf);
+        *s = (struct proto_stream) { 0 };
+}
+
+int proto_feed(struct proto_stream *s, const void *data, size_t len) {
+        if (len > PROTO_MAX_BUFFER || s->len > PROTO_MAX_BUFFER - len) {
+                s->dropped += s->len + len;
+                s->len = 0;
+                return -EMSGSIZE;
+        }
+        if (s->len + len + 1 > s->allocated) {
+                size_t n = s->allocated ? s->allocated : 8192;
+                while (n < s->len + len + 1)
+                        n *= 2;
+                char *b = realloc(s->buf, n);
+                if (!b)
+                        return -ENOMEM;
+                s->buf = b;
+                s->allocated = n;
+        }
+        memcpy(s->buf + s->len, data, len);
+        s->len += len;
+        s->buf[s->len] = 0;
+        return 0;
+}
+
+static void consume(struct proto_stream *s, size_t n) {
+        memmove(s->buf, s->buf + n, s->len - n);
+        s->len -= n;
+        if (s->buf)
+                s->buf[s->len] = 0;
+}
+
+static bool is_space(char c) {
+        return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* Where "}{" is in the buffer (the index of its '}'), or -1; the buffer may hold NULs. */
+static long find_boundary(const struct proto_stream *s) {
+        for (size_t i = 0; i + 1 < s->len; i++)
+                if (s->buf[i] == '}' && s->buf[i + 1] == '{')
+                        return (long) i;
+        return -1;
+}
+
+struct json_object *proto_next(struct proto_stream *s) {
+        for (;;) {
+                size_t ws = 0;
+                while (ws < s->len && is_space(s->buf[ws]))
+                        ws++;
+                if (ws)
+                        consume(s, ws);
+                if (s->len == 0)
+                        return NULL;
+
+                struct json_tokener *tok = json_tokener_new();
+                if (!tok)
+                        return NULL;
+                json_tokener_set_flags(tok, JSON_TOKENER_VALIDATE_UTF8);
+                struct json_object *o = json_tokener_parse_ex(tok, s->buf, (int) s->len);
+                enum json_tokener_error e = json_tokener_get_error(tok);
+                size_t end = json_tokener_get_parse_end(tok);
+                json_tokener_free(tok);
+
+                if (o || e == json_tokener_success) {
+                        consume(s, end > s->len ? s->len : end);
+                        if (o && json_object_is_type(o, json_type_object))
+                                return o;
+                        s->dropped++;           /* a value that is not an object */
+                        json_object_put(o);
+                        continue;
+                }
+                if (e == json_tokener_continue && s->buf[0] == '{')
+                        return NULL;            /* a request still arriving */
+                /* A parse error, or an incomplete value that cannot be a request. */
+                long b = find_boundary(s);
+                if (b >= 0) {
+                        s->dropped++;
+                        consume(s, (size_t) b + 1);
+                        continue;
+                }
+                if (e == json_tokener_continue && s->buf[0] != '{') {
+                        /* e.g. a bare number at the end of the buffer: wait as Python would not,
+                         * but only while it can still become something else */
+                        if (strspn(s->buf, "-+.0123456789eE") == s->len)
+                                return NULL;
+                }
+                s->dropped++;
+                s->len = 0;
+                s->buf[0] = 0;
+                return NULL;
+        }
+}
+
+/* ---- encoding as Python's json.dumps ------------------------------------------------------- */
+
+static void put_u16(FILE *f, unsigned v) {
+        fprintf(f, "\\u%04x", v);
+}
+
+/* A string by length: UTF-8 in, ASCII out.  Invalid UTF-8 (which json-c's strict parser does
+ * not produce, but values built in C might) is written byte by byte as U+00XX. */
+static void dump_string(FILE *f, const char *s, size_t len) {
+        const unsigned char *p = (const unsigned char *) s, *end = p + len;
+        fputc('"', f);
+        while (p < end) {
+                unsigned c = *p;
+                if (c < 0x80) {
+                        switch (c) {
+                        case '"': fputs("\\\"", f); break;
+                        case '\\': fputs("\\\\", f); break;
+                        case '\n': fputs("\\n", f); break;
+                        case '\r': fputs("\\r", f); break;
+                        case '\t': fputs("\\t", f); break;
+                        case '\b': fputs("\\b", f); break;
+                        case '\f': fputs("\\f", f); break;
+                        default:
+                                if (c < 0x20 || c == 0x7f)
+                                        put_u16(f, c);
+                                else
+                                        fputc((int) c, f);
+                        }
+                        p++;
+                        continue;
+                }
+                unsigned need = c >= 0xf0 ? 3 : c >= 0xe0 ? 2 : c >= 0xc0 ? 1 : 0;
+                uint32_t cp = need == 3 ? c & 0x07 : need == 2 ? c & 0x0f : c & 0x1f;
+                bool ok = need > 0 && (size_t) (end - p) > need;
+                for (unsigned i = 1; ok && i <= need; i++) {
+                        if ((p[i] & 0xc0) != 0x80)
+                                ok = false;
+                        else
+                                cp = (cp << 6) | (p[i] & 0x3f);
+                }
+                if (!ok || cp > 0x10ffff) {
+                        put_u16(f, c);
+                        p++;
+                        continue;
+                }
+                if (cp >= 0x10000) {
+                        cp -= 0x10000;
+                        put_u16(f, 0xd800 + (cp >> 10));
+                        put_u16(f, 0xdc00 + (cp & 0x3ff));
+                } else
+                        put_u16(f, cp);
+                p += need + 1;
+        }
+        fputc('"', f);
+}
+
+/* Python's float repr: the shortest text that reads back as the same double; "1.0", not "1". */
+static void dump_double(FILE *f, double d) {
+        char buf[64];
+        if (isnan(d)) {
+                fputs("NaN", f);
+                return;
+        }
+        if (isinf(d)) {
+                fputs(d > 0 ? "Infinity" : "-Infinity", f);
+                return;
+        }
+        for (int prec = 1; prec <= 17; prec++) {
+                snprintf(buf, sizeof buf, "%.*g", prec, d);
+                if (strtod(buf, NULL) == d)
+                        break;
+        }
+        /* Python switches to exponent notation from 1e16 up and below 1e-4, as %g does from
+         * its precision: use a plain form where Python would */
+        if (strchr(buf, 'e') && fabs(d) < 1e16 && fabs(d) >= 1e-4) {
+                snprintf(buf, sizeof buf, "%.17f", d);
+                char *dot = strchr(buf, '.');
+                for (int prec = 0; dot && prec <= 17; prec++) {
+                        char t[64];
+                        snprintf(t, sizeof t, "%.*f", prec, d);
+                        if (strtod(t, NULL) == d) {
+                                snprintf(buf, sizeof buf, "%s", t);
+                                break;
+                        }
+                }
+        }
+        fputs(buf, f);
+        if (!strpbrk(buf, ".e"))
+                fputs(".0", f);
+}
+
+static int dump(FILE *f, struct json_object *o, int depth) {
+        if (depth > 64)
+                return -EINVAL;
+        switch (json_object_get_type(o)) {
+        case json_type_null:
+                fputs("null", f);
+                return 0;
+        case json_type_boolean:
+                fputs(json_object_get_boolean(o) ? "true" : "false", f);
+                return 0;
+        case json_type_int: {
+                int64_t v = json_object_get_int64(o);
+                if (v == INT64_MAX)
+                        fprintf(f, "%" PRIu64, json_object_get_uint64(o));
+                else
+                        fprintf(f, "%" PRId64, v);
+                return 0;
+        }
+        case json_type_double:
+                dump_double(f, json_object_get_double(o));
+                return 0;
+        case json_type_string:
+                dump_string(f, json_object_get_string(o), (size_t) json_object_get_string_len(o));
+                return 0;
+        case json_type_array: {
+                size_t n = json_object_array_length(o);
+                fputc('[', f);
+                for (size_t i = 0; i < n; i++) {
+                        if (i)
+                                fputs(", ", f);
+                        int r = dump(f, json_object_array_get_idx(o, i), depth + 1);
+                        if (r < 0)
+                                return r;
+                }
+                fputc(']', f);
+                return 0;
+        }
+        case json_type_object: {
+                bool first = true;
+                fputc('{', f);
+                json_object_object_foreach(o, k, v) {
+                        if (!first)
+                                fputs(", ", f);
+                        first = false;
+                        dump_string(f, k, strlen(k));
+                        fputs(": ", f);
+                        int r = dump(f, v, depth + 1);
+                        if (r < 0)
+                                return r;
+                }
+                fputc('}', f);
+                return 0;
+        }
+        }
+        return -EINVAL;
+}
+
+int proto_dumps(struct json_object *v, char **ret, size_t *ret_len) {
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&buf, &len);
+        if (!f)
+                return -ENOMEM;
+        int r = dump(f, v, 0);
+        if (fclose(f) != 0 && r >= 0)
+                r = -ENOMEM;
+        if (r < 0) {
+                free(buf);
+                return r;
+        }
+        *ret = buf;
+        if (ret_len)
+                *ret_len = len;
+        return 0;
+}
+
+int proto_reply(struct json_object *value, struct json_object *context, char **ret, size_t *ret_len) {
+        struct json_object *o = json_object_new_object();
+        if (!o)
+                return -ENOMEM;
+        json_object_object_add(o, "value", json_object_get(value));
+        json_object_object_add(o, "context", context ? json_object_get(context) : json_object_new_object());
+        int r = proto_dumps(o, ret, ret_len);
+        json_object_put(o);
+        return r;
+}
+
+int proto_error(const char *msg, int err, char **ret, size_t *ret_len) {
+        struct json_object *o = json_object_new_object();
+        if (!o)
+                return -ENOMEM;
+        json_object_object_add(o, "errmsg", json_object_new_string(msg));
+        json_object_object_add(o, "errno", json_object_new_int(err));
+        int r = proto_dumps(o, ret, ret_len);
+        json_object_put(o);
+        return r;
+}

@@ -1,0 +1,30 @@
+#!/bin/bash
+# Builds the libFuzzer targets with clang (ASan + UBSan) and runs each for a short time
+# (FAME_FUZZ_SECONDS, default 10).  Skipped (77) when clang or its libFuzzer runtime is missing.
+set -u
+: "${FAME_SOURCE_ROOT:?}" "${FAME_BUILD_ROOT:?}"
+secs=${FAME_FUZZ_SECONDS:-10}
+out="$FAME_BUILD_ROOT/fuzz"
+mkdir -p "$out"
+command -v clang > /dev/null || { echo "SKIP: clang not installed (scripts/install-deps)"; exit 77; }
+read -r -a jsonc < <(pkg-config --cflags --libs json-c)
+src="$FAME_SOURCE_ROOT"
+failures=0
+for t in fuzz-proto; do
+        if ! clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -D_GNU_SOURCE \
+                -I"$src/src/librarian" "$src/tests/fuzz/$t.c" "$src/src/librarian/proto.c" "${jsonc[@]}" -lm \
+                -o "$out/$t" 2> "$out/$t.build.log"; then
+                if grep -q "libclang_rt.fuzzer\|cannot find" "$out/$t.build.log"; then
+                        echo "SKIP: clang's libFuzzer runtime is missing (package libclang-rt-14-dev)"
+                        exit 77
+                fi
+                echo "FAIL: $t does not build:"; cat "$out/$t.build.log"; failures=$((failures + 1)); continue
+        fi
+        mkdir -p "$out/$t.corpus"
+        if "$out/$t" -max_total_time="$secs" -print_final_stats=1 "$out/$t.corpus" > "$out/$t.log" 2>&1; then
+                echo "ok: $t: $(grep -E '^stat::number_of_executed_units' "$out/$t.log" | awk '{print $2}') inputs in $secs s, no crash"
+        else
+                echo "FAIL: $t found a crash:"; tail -30 "$out/$t.log"; failures=$((failures + 1))
+        fi
+done
+exit $((failures > 0))
