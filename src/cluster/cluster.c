@@ -364,11 +364,9 @@ static bool ssh_port_free(uint16_t port) {
 
 /* sshd answers with its banner ("SSH-2.0-...") on the node's forwarded port. */
 static bool ssh_answers(const struct node_plan *n, int timeout_ms) {
-        struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(n->ssh_port) };
         char buf[64] = "";
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        _cleanup_close_ int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0 || connect(fd, (struct sockaddr *) &a, sizeof a) < 0)
+        _cleanup_close_ int fd = tcp_connect_loopback(n->ssh_port);
+        if (fd < 0)
                 return false;
         struct pollfd pf = { .fd = fd, .events = POLLIN };
         if (poll(&pf, 1, timeout_ms) <= 0)
@@ -483,13 +481,8 @@ static bool ssh_probe(const struct node_plan *n, struct ready_state *s) {
         if (s->ssh_fd <= 0) {
                 if (now < s->ssh_next)
                         return false;
-                struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(n->ssh_port) };
-                a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-                int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-                if (fd < 0)
-                        return false;
-                if (connect(fd, (struct sockaddr *) &a, sizeof a) < 0) {
-                        close(fd);
+                int fd = tcp_connect_loopback(n->ssh_port);
+                if (fd < 0) {
                         s->ssh_next = now + 1;
                         return false;
                 }

@@ -152,17 +152,24 @@ int netswitch_run(const char *sock_path, char *const *ports) {
 
 /* ---- relay ------------------------------------------------------------------------------------- */
 
-int tcp_relay(uint16_t port, int in_fd, int out_fd) {
+int tcp_connect_loopback(uint16_t port) {
         struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
         a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (s < 0)
-                return log_error_errno(-errno, "socket: %m");
-        if (connect(s, (struct sockaddr *) &a, sizeof a) < 0) {
-                int r = log_error_errno(-errno, "Cannot connect to 127.0.0.1:%u: %m", port);
-                close(s);
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        if (connect(fd, (struct sockaddr *) &a, sizeof a) < 0) {
+                int r = -errno;
+                close(fd);
                 return r;
         }
+        return fd;
+}
+
+int tcp_relay(uint16_t port, int in_fd, int out_fd) {
+        int s = tcp_connect_loopback(port);
+        if (s < 0)
+                return log_error_errno(s, "Cannot connect to 127.0.0.1:%u: %m", port);
         signal(SIGPIPE, SIG_IGN);
         bool in_open = true, sock_open = true;
         char buf[65536];

@@ -32,6 +32,8 @@ int netswitch_serve(int fd, char *const *ports, volatile sig_atomic_t *stop, str
 /* `fame debug net-switch`: binds, serves until SIGTERM/SIGINT, removes the socket. */
 int netswitch_run(const char *sock_path, char *const *ports);
 
+/* A TCP connection to 127.0.0.1:port: fd, or -errno. */
+int tcp_connect_loopback(uint16_t port);
 /* Joins in_fd/out_fd with a TCP connection to 127.0.0.1:port until the server closes. */
 int tcp_relay(uint16_t port, int in_fd, int out_fd);
 

@@ -74,44 +74,9 @@ static char *pathf(const char *fmt, ...) {
         return s;
 }
 
-/* The whole (small) file, NUL-terminated; NULL with errno set. */
-static char *read_text(const char *path, size_t *ret_len) {
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-        struct stat st;
-        if (fd < 0 || fstat(fd, &st) < 0)
-                return NULL;
-        if (st.st_size > (1 << 20)) {
-                errno = EFBIG;
-                return NULL;
-        }
-        char *buf = malloc((size_t) st.st_size + 1);
-        if (!buf)
-                return NULL;
-        ssize_t k = read(fd, buf, (size_t) st.st_size);
-        if (k < 0) {
-                free(buf);
-                return NULL;
-        }
-        buf[k] = 0;
-        if (ret_len)
-                *ret_len = (size_t) k;
-        return buf;
-}
-
-static int write_atomic(const char *path, mode_t mode, const void *data, size_t len) {
-        _cleanup_free_ char *tmp = pathf("%s.tmp", path);
-        if (!tmp)
-                return -ENOMEM;
-        _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-        if (fd < 0)
-                return -errno;
-        int r = write_all(fd, data, len);
-        if (r < 0 || rename(tmp, path) < 0) {
-                r = r < 0 ? r : -errno;
-                unlink(tmp);
-                return r;
-        }
-        return 0;
+/* Keys, ids and lists: small files. */
+static char *read_small_file(const char *path, size_t *ret_len) {
+        return read_file(path, 1 << 20, ret_len);
 }
 
 static int mkdir_one(const char *path, mode_t mode) {
@@ -145,7 +110,7 @@ static int ensure_machine_id(const struct node_plan *n, char out[33]) {
         _cleanup_free_ char *path = pathf("%s/machine-id", n->dir);
         if (!path)
                 return -ENOMEM;
-        _cleanup_free_ char *have = read_text(path, NULL);
+        _cleanup_free_ char *have = read_small_file(path, NULL);
         if (have && strlen(have) >= 32 && strspn(have, "0123456789abcdef") >= 32) {
                 memcpy(out, have, 32);
                 out[32] = 0;
@@ -160,7 +125,7 @@ static int ensure_machine_id(const struct node_plan *n, char out[33]) {
                 sprintf(out + 2 * i, "%02x", b[i]);
         char line[34];
         snprintf(line, sizeof line, "%s\n", out);
-        int r = write_atomic(path, 0644, line, 33);
+        int r = write_file_atomic(path, 0644, line, 33);
         return r < 0 ? log_error_errno(r, "Cannot write '%s': %m", path) : 0;
 }
 
@@ -207,7 +172,7 @@ int seed_ensure_keys(struct cluster_plan *p) {
                 if (r < 0)
                         break;
                 pubp = pathf("%s.pub", hk);
-                pub = pubp ? read_text(pubp, NULL) : NULL;
+                pub = pubp ? read_small_file(pubp, NULL) : NULL;
                 if (!pub) {
                         r = log_error_errno(-errno, "Cannot read '%s': %m", pubp);
                         break;
@@ -223,7 +188,7 @@ int seed_ensure_keys(struct cluster_plan *p) {
         }
         fclose(f);
         if (r >= 0) {
-                r = write_atomic(known, 0644, kh, khlen);
+                r = write_file_atomic(known, 0644, kh, khlen);
                 if (r < 0)
                         log_error_errno(r, "Cannot write '%s': %m", known);
         }
@@ -269,7 +234,7 @@ int seed_ensure_overlay(const struct cluster_plan *p, const struct node_plan *n,
 
 char *seed_recorded_image(const struct cluster_plan *p) {
         _cleanup_free_ char *path = pathf("%s/image", p->state_dir);
-        char *s = path ? read_text(path, NULL) : NULL;
+        char *s = path ? read_small_file(path, NULL) : NULL;
         if (s)
                 s[strcspn(s, "\n")] = 0;
         return s;
@@ -279,7 +244,7 @@ int seed_record_image(const struct cluster_plan *p) {
         _cleanup_free_ char *path = pathf("%s/image", p->state_dir), *line = pathf("%s\n", p->image_dir);
         if (!path || !line)
                 return log_error_errno(-ENOMEM, "Out of memory");
-        int r = write_atomic(path, 0644, line, strlen(line));
+        int r = write_file_atomic(path, 0644, line, strlen(line));
         return r < 0 ? log_error_errno(r, "Cannot write '%s': %m", path) : 0;
 }
 
@@ -301,7 +266,7 @@ static int add_text(int fd, const char *name, unsigned mode, const char *text) {
 
 static int add_file(int fd, const char *name, unsigned mode, const char *path) {
         size_t len;
-        _cleanup_free_ char *s = read_text(path, &len);
+        _cleanup_free_ char *s = read_small_file(path, &len);
         if (!s)
                 return log_error_errno(-errno, "Cannot read '%s': %m", path);
         return tar_add(fd, name, mode, s, len);
@@ -315,7 +280,7 @@ static void user_keys(FILE *f) {
                 return;
         for (size_t i = 0; names[i]; i++) {
                 _cleanup_free_ char *path = pathf("%s/.ssh/%s", home, names[i]);
-                _cleanup_free_ char *s = path ? read_text(path, NULL) : NULL;
+                _cleanup_free_ char *s = path ? read_small_file(path, NULL) : NULL;
                 if (s && *s && (strncmp(s, "ssh-", 4) == 0 || strncmp(s, "ecdsa-", 6) == 0))
                         fprintf(f, "%s%s", s, s[strlen(s) - 1] == '\n' ? "" : "\n");
         }
@@ -365,7 +330,7 @@ int seed_write(const struct cluster_plan *p, const struct node_plan *n) {
         f = open_memstream(&text, &len);
         for (uint32_t i = 0; i < p->nodes && r >= 0; i++) {
                 _cleanup_free_ char *pp = pathf("%s/ssh_host_ed25519_key.pub", p->node[i].dir);
-                _cleanup_free_ char *pub = pp ? read_text(pp, NULL) : NULL;
+                _cleanup_free_ char *pub = pp ? read_small_file(pp, NULL) : NULL;
                 char type[64], key[256];
                 if (!pub || sscanf(pub, "%63s %255s", type, key) != 2)
                         continue;       /* seed_ensure_keys made them all */
@@ -378,7 +343,7 @@ int seed_write(const struct cluster_plan *p, const struct node_plan *n) {
         /* who may log in: the cluster's login key, the user's own keys, the nodes' key */
         f = open_memstream(&text, &len);
         {
-                _cleanup_free_ char *a = read_text(login_pub, NULL), *b = read_text(node_pub, NULL);
+                _cleanup_free_ char *a = read_small_file(login_pub, NULL), *b = read_small_file(node_pub, NULL);
                 if (a)
                         fputs(a, f);
                 user_keys(f);

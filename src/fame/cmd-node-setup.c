@@ -51,34 +51,9 @@ struct setup {
         char node[32], user[33], uid[16];
 };
 
+/* The seed, /etc files and sysfs attributes: all small. */
 static char *slurp(const char *path, size_t *ret_len) {
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return NULL;
-        size_t cap = 65536, len = 0;
-        char *buf = malloc(cap + 1);
-        for (ssize_t k; buf; len += (size_t) k) {
-                if (len == cap) {
-                        char *nb = realloc(buf, (cap *= 2) + 1);
-                        if (!nb) {
-                                free(buf);
-                                return NULL;
-                        }
-                        buf = nb;
-                }
-                k = read(fd, buf + len, cap - len);
-                if (k < 0) {
-                        free(buf);
-                        return NULL;
-                }
-                if (k == 0)
-                        break;
-        }
-        if (buf) {
-                buf[len] = 0;
-                *ret_len = len;
-        }
-        return buf;
+        return read_file(path, 16u << 20, ret_len);
 }
 
 /* Our own ustar (tar_add in src/cluster/seed.c): names < 100 bytes, files and directories. */
@@ -123,28 +98,16 @@ static void path(const struct setup *s, char *buf, size_t len, const char *p) {
 }
 
 static int write_path(const struct setup *s, const char *p, unsigned mode, const void *data, size_t len) {
-        char full[PATH_MAX], tmp[PATH_MAX + 8];
+        char full[PATH_MAX];
         path(s, full, sizeof full, p);
-        snprintf(tmp, sizeof tmp, "%s.fame~", full);
-        char *slash = strrchr(tmp, '/');
-        if (slash && slash != tmp) {
+        char *slash = strrchr(full, '/');
+        if (slash && slash != full) {
                 *slash = 0;
-                (void) mkdir_p(tmp, 0755);
+                (void) mkdir_p(full, 0755);
                 *slash = '/';
         }
-        _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-        if (fd < 0)
-                return log_error_errno(-errno, "Cannot write '%s': %m", tmp);
-        int r = write_all(fd, data, len);
-        if (r >= 0 && fchmod(fd, mode) < 0)
-                r = -errno;
-        if (r >= 0 && rename(tmp, full) < 0)
-                r = -errno;
-        if (r < 0) {
-                unlink(tmp);
-                return log_error_errno(r, "Cannot write '%s': %m", full);
-        }
-        return 0;
+        int r = write_file_atomic(full, mode, data, len);
+        return r < 0 ? log_error_errno(r, "Cannot write '%s': %m", full) : 0;
 }
 
 static int install_entry(const struct setup *s, const char *name, const char *dest, unsigned mode) {

@@ -206,7 +206,7 @@ static const struct verb image_verbs[] = {
 "diskless: an initramfs from the host's kernel, busybox, qemu-ga and FAM/E's node binary\n"
 "(about a second).\n"
 "\n"
-"debian: a Debian system (release, mirror and packages keys) made by mmdebstrap, with\n"
+"debian: a Debian system made by mmdebstrap from the release, mirror and packages keys, with\n"
 "systemd, sshd, qemu-guest-agent, sudo, gcc and pkg-config, and FAM/E's node tools, libfame,\n"
 "its headers and pkg-config files; as an ext4 file system made by mke2fs -d (no loop mounts,\n"
 "no chroot) in a read-only qcow2 base image that nodes use through overlays.  The kernel and\n"

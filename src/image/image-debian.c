@@ -86,20 +86,11 @@ static int mkdir_parents_of(const char *path) {
         return mkdir_p(p, 0755);
 }
 
+/* A new inode (rename over the old name): files of the hard-linked copy of the cached tree are
+ * replaced, never written. */
 static int write_file(const char *path, mode_t mode, const void *data, size_t len) {
         int r = mkdir_parents_of(path);
-        if (r < 0)
-                return r;
-        (void) unlink(path);
-        _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
-        if (fd < 0)
-                return -errno;
-        r = write_all(fd, data, len);
-        if (r < 0)
-                return r;
-        if (fchmod(fd, mode) < 0)
-                return -errno;
-        return 0;
+        return r < 0 ? r : write_file_atomic(path, mode, data, len);
 }
 
 static int copy_file(const char *src, const char *dst, mode_t mode) {
@@ -796,27 +787,16 @@ out:
 
 /* ---- entry points ----------------------------------------------------------------------------- */
 
-static int read_small(const char *path, char *buf, size_t len) {
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        ssize_t k = read(fd, buf, len - 1);
-        if (k < 0)
-                return -errno;
-        buf[k] = 0;
-        buf[strcspn(buf, "\n")] = 0;
-        return 0;
-}
-
 int image_debian_load(const char *dir, struct image *ret) {
-        char release[128];
         struct image img = { 0 };
-        _cleanup_free_ char *relp = NULL;
+        _cleanup_free_ char *relp = NULL, *release = NULL;
 
         if (asprintf(&relp, "%s/release", dir) < 0)
                 return log_error_errno(-ENOMEM, "Out of memory");
-        if (read_small(relp, release, sizeof release) < 0)
+        release = read_file(relp, 128, NULL);
+        if (!release)
                 return -ENOENT;
+        release[strcspn(release, "\n")] = 0;
         const char *slash = strrchr(dir, '/');
         const char *key = slash ? slash + 1 : dir;
         if (strncmp(key, "debian-", 7) == 0)

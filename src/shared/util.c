@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <sys/stat.h>
@@ -121,4 +122,68 @@ int mkdir_p(const char *path, mode_t mode) {
         if (mkdir(buf, mode) < 0 && errno != EEXIST)
                 return -errno;
         return 0;
+}
+
+char *read_file(const char *path, size_t max, size_t *ret_len) {
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return NULL;
+        size_t cap = 4096, len = 0;
+        char *buf = malloc(cap + 1);
+        while (buf) {
+                if (len == cap) {
+                        if (cap >= max) {
+                                free(buf);
+                                buf = NULL;
+                                errno = EFBIG;
+                                break;
+                        }
+                        cap = cap * 2 > max ? max : cap * 2;
+                        char *nb = realloc(buf, cap + 1);
+                        if (!nb) {
+                                free(buf);
+                                buf = NULL;
+                                break;
+                        }
+                        buf = nb;
+                }
+                ssize_t k = read(fd, buf + len, cap - len);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0) {
+                        free(buf);
+                        buf = NULL;
+                        break;
+                }
+                if (k == 0) {
+                        buf[len] = 0;
+                        if (ret_len)
+                                *ret_len = len;
+                        break;
+                }
+                len += (size_t) k;
+        }
+        int e = errno;
+        close(fd);
+        errno = e;
+        return buf;
+}
+
+int write_file_atomic(const char *path, mode_t mode, const void *data, size_t len) {
+        char tmp[PATH_MAX];
+        if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int) sizeof tmp)
+                return -ENAMETOOLONG;
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+        if (fd < 0)
+                return -errno;
+        int r = write_all(fd, data, len);
+        if (r >= 0 && fchmod(fd, mode) < 0)
+                r = -errno;
+        if (close(fd) < 0 && r >= 0)
+                r = -errno;
+        if (r >= 0 && rename(tmp, path) < 0)
+                r = -errno;
+        if (r < 0)
+                unlink(tmp);
+        return r;
 }

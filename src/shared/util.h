@@ -20,6 +20,12 @@ const char *format_size_compact(uint64_t v, char *buf, size_t len);
 int write_all(int fd, const void *buf, size_t len);
 /* mkdir -p: path and its missing parents (mode for each new one); 0 or -errno. */
 int mkdir_p(const char *path, mode_t mode);
+/* A whole file (read until EOF: sysfs files report no size), NUL-terminated, its length in
+ * *ret_len (may be NULL); NULL with errno set (EFBIG beyond max bytes). */
+char *read_file(const char *path, size_t max, size_t *ret_len);
+/* Writes PATH.tmp with mode and renames it over path: readers see the old or the new file,
+ * and the old inode (perhaps hard-linked elsewhere) is never written.  0 or -errno. */
+int write_file_atomic(const char *path, mode_t mode, const void *data, size_t len);
 
 /* Monotonic clock in seconds. */
 double now_seconds(void);
