@@ -34,6 +34,8 @@ int fame_read_node_identity(uint32_t *ret_node, char **ret_cluster);
 /* FAME_<ENV>, then fw_cfg opt/org.fame/<name>, then fame.<name>= on the kernel command line. */
 char *fame_read_identity_value(const char *env, const char *name);
 int fame_file_check_fd(int fd, const char *path, struct fame_geometry *ret_geo);
+/* The descriptor the mapping was made from (FAM file or BAR2 resource2). */
+int fame_fd(const struct fame *f);
 
 /* Little-endian accessors: the on-FAM format is little-endian on every architecture. */
 static inline uint32_t get_le32(const uint8_t *p) {

@@ -402,6 +402,7 @@ _public_ const char *fame_source_kind(const struct fame *f) { return f ? f->kind
 _public_ const char *fame_source_path(const struct fame *f) { return f ? f->path : NULL; }
 _public_ uint64_t fame_bar_address(const struct fame *f) { return f ? f->bar_address : 0; }
 _public_ uint32_t fame_node_id(const struct fame *f) { return f ? f->node_id : 0; }
+int fame_fd(const struct fame *f) { return f ? f->fd : -1; }
 _public_ const char *fame_cluster_name(const struct fame *f) { return f ? f->cluster : NULL; }
 _public_ uint32_t fame_cluster_node_count(const struct fame *f) { return f ? f->cluster_nodes : 0; }
 _public_ const char *fame_node_coordinate(const struct fame *f) { return f ? f->coordinate : NULL; }

@@ -194,6 +194,56 @@ enum { FAME_SLOT_NEVER = 0, FAME_SLOT_UP = 1, FAME_SLOT_DOWN = 2 };
 /* Address of a book, or NULL when out of the geometry. */
 void *fame_book(const struct fame *fam, uint32_t ig, uint64_t book_num);
 
+/* ---- the Librarian: shelves of books (docs/librarian.md) --------------------------------- */
+
+/*
+ * A connection to the cluster's Librarian.  address "HOST:PORT"; NULL or "" means
+ * $FAME_LIBRARIAN if set, else "torms:9093" (inside a node, torms is the host; without a
+ * resolver for it, 10.0.2.100).  Requests carry this process's uid, gid and pid and the node
+ * id given by fame_librarian_set_node() (default: $FAME_NODE, else the node this process runs
+ * in, else 1 on the host).
+ */
+struct fame_librarian;
+int fame_librarian_connect(const char *address, struct fame_librarian **ret);
+void fame_librarian_disconnect(struct fame_librarian *lib);
+/* node_id is the Librarian's node id ((enclosure-1)*10 + node in enclosure; 1..80). */
+int fame_librarian_set_node(struct fame_librarian *lib, uint32_t node_id);
+/* The Librarian node id of FAM/E node n of this FAM (see docs/librarian.md), 0 if none. */
+uint32_t fame_librarian_node_id(const struct fame_geometry *geo, uint32_t n);
+/* The reason the last call on lib failed (one line, never NULL). */
+const char *fame_librarian_error(const struct fame_librarian *lib);
+
+/* A shelf opened through the Librarian. */
+struct fame_shelf;
+enum {
+        FAME_SHELF_CREATE = 1 << 0,     /* create it if it does not exist (mode applies) */
+        FAME_SHELF_EXCL   = 1 << 1,     /* with CREATE: fail with -EEXIST if it exists */
+};
+/*
+ * Opens (or creates) shelf path.  fam is where the shelf's books are mapped from (a node's
+ * BAR2 or the host's FAM file); lib may be NULL to connect to the default address (the
+ * connection is then owned by the shelf).  Errors: -ENOENT, -EEXIST, -EACCES, -EISDIR,
+ * -ECONNREFUSED...; the Librarian's reason is logged (fame_set_log).
+ */
+int fame_shelf_open(struct fame *fam, struct fame_librarian *lib, const char *path, unsigned flags,
+                    uint32_t mode, struct fame_shelf **ret);
+/* Grows (allocating books by the shelf's allocation policy) or shrinks (freeing books, which
+ * the Librarian zeroes before reuse).  An existing mapping is rebuilt: its address may change. */
+int fame_shelf_resize(struct fame_shelf *shelf, uint64_t size);
+uint64_t fame_shelf_size(const struct fame_shelf *shelf);
+/* Number of books and the FAM byte offset of book i (0 <= i < count). */
+uint64_t fame_shelf_book_count(const struct fame_shelf *shelf);
+int64_t fame_shelf_book_offset(const struct fame_shelf *shelf, uint64_t i);
+/*
+ * Maps all books of the shelf into one contiguous range (book i at i * book_size), each a
+ * MAP_SHARED mapping of its book in FAM, registered for fam_atomic_*.  *ret_len (optional) is
+ * book_count * book_size.  NULL with errno set on failure, or when the shelf has no books
+ * (errno ENODATA).  The mapping lives until fame_shelf_close() or the next resize.
+ */
+void *fame_shelf_map(struct fame_shelf *shelf, size_t *ret_len);
+/* Unmaps, closes the Librarian handle, frees.  NULL is fine. */
+int fame_shelf_close(struct fame_shelf *shelf);
+
 /* ---- ordering and persistence ------------------------------------------------------------ */
 
 /* Writes back the cache lines covering [addr, addr+len) (clwb, else clflushopt, else clflush

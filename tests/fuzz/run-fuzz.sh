@@ -12,7 +12,7 @@ src="$FAME_SOURCE_ROOT"
 failures=0
 for t in fuzz-proto; do
         if ! clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -D_GNU_SOURCE \
-                -I"$src/src/librarian" "$src/tests/fuzz/$t.c" "$src/src/librarian/proto.c" "${jsonc[@]}" -lm \
+                -I"$src/lib" "$src/tests/fuzz/$t.c" "$src/lib/proto.c" "${jsonc[@]}" -lm \
                 -o "$out/$t" 2> "$out/$t.build.log"; then
                 if grep -q "libclang_rt.fuzzer\|cannot find" "$out/$t.build.log"; then
                         echo "SKIP: clang's libFuzzer runtime is missing (package libclang-rt-14-dev)"

@@ -18,7 +18,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-struct json_object;
+#include <json-c/json.h>
+
+static inline void json_object_putp(struct json_object **o) {
+        json_object_put(*o);
+}
 
 /* A receive buffer that is never allowed to grow beyond this: a peer that sends more without
  * completing an object is broken or hostile. */

@@ -1,0 +1,629 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Librarian client: the tm-librarian protocol (docs/librarian.md) from a node or the host,
+ * and shelves mapped from FAM.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <json-c/json.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fam_atomic.h"
+#include "fame-internal.h"
+#include "librarian-client.h"
+#include "proto.h"
+
+#define REPLY_TIMEOUT_MS 60000
+
+struct fame_librarian {
+        char *address;
+        int fd;
+        uint32_t node_id;
+        int64_t uid, gid;
+        int64_t seq;
+        struct proto_stream in;
+        char error[512];
+};
+
+static void set_error(struct fame_librarian *l, const char *fmt, ...) _printf_(2, 3);
+static void set_error(struct fame_librarian *l, const char *fmt, ...) {
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(l->error, sizeof l->error, fmt, ap);
+        va_end(ap);
+}
+
+_public_ const char *fame_librarian_error(const struct fame_librarian *l) {
+        return l ? l->error : "no Librarian connection";
+}
+
+const char *librarian_address(const struct fame_librarian *l) {
+        return l->address;
+}
+
+uint32_t librarian_node(const struct fame_librarian *l) {
+        return l->node_id;
+}
+
+void librarian_set_credentials(struct fame_librarian *l, int64_t uid, int64_t gid) {
+        l->uid = uid < 0 ? (int64_t) getuid() : uid;
+        l->gid = gid < 0 ? (int64_t) getgid() : gid;
+}
+
+_public_ uint32_t fame_librarian_node_id(const struct fame_geometry *geo, uint32_t n) {
+        struct fame_coord c;
+
+        if (!geo || fame_geometry_coord(geo, n, &c) < 0)
+                return 0;
+        if (geo->nodes_per_enclosure > 10 || c.enclosure > 8)
+                return 0;
+        return (c.enclosure - 1) * 10 + c.node_in_enclosure;
+}
+
+static int split_address(const char *address, char *host, size_t host_len, char *port, size_t port_len) {
+        const char *colon = strrchr(address, ':');
+
+        if (!colon || colon == address || !colon[1] || (size_t) (colon - address) >= host_len ||
+            strlen(colon + 1) >= port_len)
+                return -EINVAL;
+        memcpy(host, address, (size_t) (colon - address));
+        host[colon - address] = 0;
+        strcpy(port, colon + 1);
+        return 0;
+}
+
+static int do_connect(struct fame_librarian *l) {
+        char host[256], port[16];
+        struct sockaddr_in sa = { .sin_family = AF_INET };
+        char *end = NULL;
+        int r;
+
+        if (split_address(l->address, host, sizeof host, port, sizeof port) < 0) {
+                set_error(l, "Bad Librarian address \"%s\"; use HOST:PORT, e.g. torms:9093", l->address);
+                return -EINVAL;
+        }
+        unsigned long p = strtoul(port, &end, 10);
+        if (!end || *end || p == 0 || p > 65535) {
+                set_error(l, "Bad port in Librarian address \"%s\"", l->address);
+                return -EINVAL;
+        }
+        sa.sin_port = htons((uint16_t) p);
+        if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
+                struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_STREAM }, *ai = NULL;
+                if (getaddrinfo(host, NULL, &hints, &ai) == 0 && ai) {
+                        sa.sin_addr = ((struct sockaddr_in *) ai->ai_addr)->sin_addr;
+                        freeaddrinfo(ai);
+                } else if (strcmp(host, "torms") == 0) {
+                        /* a static binary without NSS in a diskless node */
+                        inet_pton(AF_INET, FAME_TORMS_FALLBACK, &sa.sin_addr);
+                } else {
+                        set_error(l, "Cannot resolve the Librarian host \"%s\"", host);
+                        return -EHOSTUNREACH;
+                }
+        }
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return negative_errno();
+        if (connect(fd, (struct sockaddr *) &sa, sizeof sa) < 0) {
+                r = negative_errno();
+                close(fd);
+                set_error(l, "Cannot reach the Librarian at %s: %s%s", l->address, strerror(-r),
+                          r == -ECONNREFUSED ? " (is the cluster up? fame status shows it)" : "");
+                return r;
+        }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        l->fd = fd;
+        proto_stream_done(&l->in);
+        proto_stream_init(&l->in);
+        return 0;
+}
+
+static uint32_t default_node(void) {
+        const char *s = getenv("FAME_NODE");
+        uint32_t node = 0;
+
+        if (s && *s) {
+                char *end = NULL;
+                unsigned long v = strtoul(s, &end, 10);
+                if (end && !*end && v >= 1 && v <= 128)
+                        node = (uint32_t) v;
+        }
+        if (!node) {
+                /* in a node: its identity (fw_cfg / kernel command line) */
+                uint32_t n = 0;
+                char *cluster = NULL;
+                if (fame_read_node_identity(&n, &cluster) >= 0 && n)
+                        node = n;
+                free(cluster);
+        }
+        return node ? node : 1;
+}
+
+_public_ int fame_librarian_connect(const char *address, struct fame_librarian **ret) {
+        struct fame_librarian *l = calloc(1, sizeof *l);
+        int r;
+
+        if (!l)
+                return -ENOMEM;
+        if (!address || !*address)
+                address = getenv("FAME_LIBRARIAN");
+        if (!address || !*address)
+                address = FAME_LIBRARIAN_DEFAULT_ADDRESS;
+        l->address = strdup(address);
+        l->fd = -1;
+        l->node_id = default_node();
+        l->uid = getuid();
+        l->gid = getgid();
+        proto_stream_init(&l->in);
+        if (!l->address) {
+                fame_librarian_disconnect(l);
+                return -ENOMEM;
+        }
+        r = do_connect(l);
+        if (r < 0) {
+                log_err(r, "%s", l->error);
+                fame_librarian_disconnect(l);
+                return r;
+        }
+        *ret = l;
+        return 0;
+}
+
+_public_ void fame_librarian_disconnect(struct fame_librarian *l) {
+        if (!l)
+                return;
+        if (l->fd >= 0)
+                close(l->fd);
+        proto_stream_done(&l->in);
+        free(l->address);
+        free(l);
+}
+
+_public_ int fame_librarian_set_node(struct fame_librarian *l, uint32_t node_id) {
+        if (!l || node_id < 1 || node_id > 80)
+                return -EINVAL;
+        l->node_id = node_id;
+        return 0;
+}
+
+struct json_object *librarian_params(const char *key, ...) {
+        struct json_object *o = json_object_new_object();
+        va_list ap;
+
+        va_start(ap, key);
+        for (const char *k = key; k; k = va_arg(ap, const char *))
+                json_object_object_add(o, k, va_arg(ap, struct json_object *));
+        va_end(ap);
+        return o;
+}
+
+static struct json_object *context(struct fame_librarian *l) {
+        struct json_object *c = json_object_new_object();
+        char physloc[32];
+        mode_t um = umask(0);
+        umask(um);
+
+        /* physloc "rack_enc_node" of the Librarian node id */
+        snprintf(physloc, sizeof physloc, "1_%u_%u", (l->node_id - 1) / 10 + 1, (l->node_id - 1) % 10 + 1);
+        json_object_object_add(c, "umask", json_object_new_int((int) um));
+        json_object_object_add(c, "node_id", json_object_new_int64(l->node_id));
+        json_object_object_add(c, "physloc", json_object_new_string(physloc));
+        json_object_object_add(c, "seq", json_object_new_int64(++l->seq));
+        json_object_object_add(c, "uid", json_object_new_int64(l->uid));
+        json_object_object_add(c, "gid", json_object_new_int64(l->gid));
+        json_object_object_add(c, "pid", json_object_new_int64(getpid()));
+        json_object_object_add(c, "tid", json_object_new_int64((int64_t) (uintptr_t) pthread_self()));
+        return c;
+}
+
+static int send_all(int fd, const char *p, size_t len) {
+        while (len) {
+                ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return negative_errno();
+                }
+                p += n;
+                len -= (size_t) n;
+        }
+        return 0;
+}
+
+/* The next reply that is not an OOB message. */
+static int receive(struct fame_librarian *l, struct json_object **ret) {
+        for (;;) {
+                struct json_object *o = proto_next(&l->in);
+                if (o) {
+                        struct json_object *oob;
+                        if (json_object_object_get_ex(o, "OOBmsg", &oob) && json_object_get_boolean(oob)) {
+                                json_object_put(o);
+                                continue;
+                        }
+                        *ret = o;
+                        return 0;
+                }
+                struct pollfd p = { .fd = l->fd, .events = POLLIN };
+                int r = poll(&p, 1, REPLY_TIMEOUT_MS);
+                if (r < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return negative_errno();
+                }
+                if (r == 0)
+                        return -ETIMEDOUT;
+                char buf[65536];
+                ssize_t n = recv(l->fd, buf, sizeof buf, 0);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return negative_errno();
+                }
+                if (n == 0)
+                        return -ECONNRESET;
+                r = proto_feed(&l->in, buf, (size_t) n);
+                if (r < 0)
+                        return r;
+        }
+}
+
+static bool is_read_only(const char *command) {
+        static const char *const reads[] = { "version", "get_fs_stats", "get_shelf", "list_shelves",
+                "list_shelf_books", "list_open_shelves", "get_book", "get_book_all", "get_book_ig",
+                "get_book_info_all", "get_xattr", "list_xattrs", "readlink", "get_shelf_path",
+                "fame_stat_shelf" };
+        for (size_t i = 0; i < ELEMENTSOF(reads); i++)
+                if (strcmp(reads[i], command) == 0)
+                        return true;
+        return false;
+}
+
+static int exchange(struct fame_librarian *l, const char *text, size_t len, struct json_object **ret) {
+        int r;
+
+        if (l->fd < 0) {
+                r = do_connect(l);
+                if (r < 0)
+                        return r;
+        }
+        r = send_all(l->fd, text, len);
+        if (r >= 0)
+                r = receive(l, ret);
+        if (r < 0) {
+                close(l->fd);
+                l->fd = -1;
+        }
+        return r;
+}
+
+int librarian_call(struct fame_librarian *l, const char *command, struct json_object *params,
+                   struct json_object **ret_value) {
+        struct json_object *req = json_object_new_object(), *reply = NULL, *v;
+        int64_t seq;
+        int r;
+
+        json_object_object_add(req, "command", json_object_new_string(command));
+        json_object_object_add(req, "context", context(l));
+        seq = l->seq;
+        if (params) {
+                json_object_object_foreach(params, key, val)
+                        json_object_object_add(req, key, json_object_get(val));
+        }
+        const char *text = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
+        size_t len = strlen(text);
+
+        r = exchange(l, text, len, &reply);
+        if (r < 0 && r != -ETIMEDOUT && is_read_only(command))
+                r = exchange(l, text, len, &reply);        /* the Librarian restarted: once more */
+        json_object_put(req);
+        if (r < 0) {
+                set_error(l, "Lost the Librarian at %s during %s: %s", l->address, command, strerror(-r));
+                return r;
+        }
+        if (json_object_object_get_ex(reply, "errmsg", &v)) {
+                struct json_object *en = NULL;
+                json_object_object_get_ex(reply, "errno", &en);
+                int e = en ? json_object_get_int(en) : 0;
+                set_error(l, "%s", json_object_get_string(v));
+                json_object_put(reply);
+                return e > 0 ? -e : -EREMOTEIO;
+        }
+        struct json_object *ctx = NULL, *rseq = NULL;
+        if (!json_object_object_get_ex(reply, "value", &v) ||
+            !json_object_object_get_ex(reply, "context", &ctx) ||
+            !json_object_object_get_ex(ctx, "seq", &rseq)) {
+                set_error(l, "The Librarian's reply to %s has no value or context.seq", command);
+                json_object_put(reply);
+                return -ERANGE;
+        }
+        if (json_object_get_int64(rseq) != seq) {
+                set_error(l, "The Librarian answered request %lld with seq %lld", (long long) seq,
+                          (long long) json_object_get_int64(rseq));
+                json_object_put(reply);
+                return -EILSEQ;
+        }
+        if (ret_value)
+                *ret_value = json_object_get(v);
+        json_object_put(reply);
+        return 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* shelves */
+
+struct fame_shelf {
+        struct fame *fam;
+        struct fame_librarian *lib;
+        bool own_lib;
+        char *path;
+        int64_t id, open_handle;
+        uint64_t size;
+        uint64_t book_size;
+        uint64_t *offsets;      /* FAM offset of each book */
+        uint64_t n_books;
+        void *map;
+        size_t map_len;
+};
+
+static int64_t member_int(struct json_object *o, const char *name) {
+        struct json_object *v = NULL;
+        json_object_object_get_ex(o, name, &v);
+        return json_object_get_int64(v);
+}
+
+/* Reloads size and book offsets. */
+static int shelf_refresh(struct fame_shelf *s) {
+        _cleanup_(json_object_putp) struct json_object *stats = NULL, *shelf = NULL, *books = NULL;
+        const struct fame_geometry *geo = fame_get_geometry(s->fam);
+        int r;
+
+        r = librarian_call(s->lib, "get_fs_stats", NULL, &stats);
+        if (r >= 0) {
+                _cleanup_(json_object_putp) struct json_object *p = librarian_params("path", json_object_new_string(s->path), NULL);
+                r = librarian_call(s->lib, "get_shelf", p, &shelf);
+                if (r >= 0)
+                        r = librarian_call(s->lib, "list_shelf_books", p, &books);
+        }
+        if (r < 0)
+                return log_err(r, "Librarian: %s: %s", s->path, fame_librarian_error(s->lib));
+        s->book_size = (uint64_t) member_int(stats, "book_size_bytes");
+        if (member_int(stats, "BIImode") != 0)
+                return log_err(-EINVAL, "Librarian at %s has a PHYSADDR topology; shelves cannot be mapped from FAM",
+                               librarian_address(s->lib));
+        if (s->book_size != geo->book_size)
+                return log_err(-EINVAL, "Librarian at %s has %llu-byte books but this FAM has %llu-byte books: "
+                               "it serves another FAM", librarian_address(s->lib),
+                               (unsigned long long) s->book_size, (unsigned long long) geo->book_size);
+        s->size = (uint64_t) member_int(shelf, "size_bytes");
+
+        /* igstart: IGs in ascending order, each after the previous one (docs/librarian.md) */
+        struct json_object *per_ig = NULL;
+        json_object_object_get_ex(stats, "books_per_IG", &per_ig);
+        uint64_t igbooks[128] = {}, igstart[128] = {};
+        bool present[128] = {};
+        if (per_ig) {
+                json_object_object_foreach(per_ig, key, val) {
+                        unsigned long ig = strtoul(key, NULL, 10);
+                        if (ig < 128 && json_object_is_type(val, json_type_array)) {
+                                igbooks[ig] = (uint64_t) json_object_get_int64(json_object_array_get_idx(val, 0));
+                                present[ig] = true;
+                        }
+                }
+        }
+        for (uint64_t ig = 0, start = 0; ig < 128; ig++) {
+                igstart[ig] = start;
+                start += igbooks[ig];
+        }
+        size_t n = json_object_array_length(books);
+        uint64_t *offsets = calloc(n ? n : 1, sizeof *offsets);
+        if (!offsets)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                struct json_object *b = json_object_array_get_idx(books, i);
+                uint64_t ig = (uint64_t) member_int(b, "intlv_group") & 0xFFFF, num = (uint64_t) member_int(b, "book_num");
+                uint64_t off = geo->book_area_offset + (igstart[ig & 127] + num) * s->book_size;
+                if (ig >= 128 || !present[ig] || num >= igbooks[ig] || off + s->book_size > fame_size(s->fam)) {
+                        free(offsets);
+                        return log_err(-ERANGE, "Book %zu of shelf %s (IG %llu, book %llu) lies outside this FAM",
+                                       i, s->path, (unsigned long long) ig, (unsigned long long) num);
+                }
+                offsets[i] = off;
+        }
+        free(s->offsets);
+        s->offsets = offsets;
+        s->n_books = n;
+        return 0;
+}
+
+static void shelf_unmap(struct fame_shelf *s) {
+        if (!s->map)
+                return;
+        for (uint64_t i = 0; i < s->map_len / s->book_size; i++)
+                fam_atomic_unregister_region((char *) s->map + i * s->book_size, s->book_size);
+        munmap(s->map, s->map_len);
+        s->map = NULL;
+        s->map_len = 0;
+}
+
+_public_ int fame_shelf_open(struct fame *fam, struct fame_librarian *lib, const char *path, unsigned flags,
+                             uint32_t mode, struct fame_shelf **ret) {
+        struct fame_shelf *s;
+        _cleanup_(json_object_putp) struct json_object *shelf = NULL, *p = NULL;
+        int r;
+
+        if (!fam || !path || !ret)
+                return -EINVAL;
+        s = calloc(1, sizeof *s);
+        if (!s)
+                return -ENOMEM;
+        s->fam = fam;
+        s->open_handle = -1;
+        s->path = strdup(path);
+        if (!s->path) {
+                free(s);
+                return -ENOMEM;
+        }
+        if (!lib) {
+                r = fame_librarian_connect(NULL, &lib);
+                if (r < 0) {
+                        free(s->path);
+                        free(s);
+                        return r;
+                }
+                s->own_lib = true;
+                /* this node's Librarian identity */
+                uint32_t node = fame_librarian_node_id(fame_get_geometry(fam), fame_node_id(fam));
+                if (node)
+                        fame_librarian_set_node(lib, node);
+        }
+        s->lib = lib;
+        if (flags & FAME_SHELF_EXCL) {
+                p = librarian_params("path", json_object_new_string(path), NULL);
+                r = librarian_call(lib, "get_shelf", p, NULL);
+                json_object_put(p);
+                p = NULL;
+                if (r >= 0) {
+                        r = log_err(-EEXIST, "Shelf %s already exists", path);
+                        goto fail;
+                }
+                if (r != -ENOENT)
+                        goto fail_lib;
+        }
+        if (flags & FAME_SHELF_CREATE) {
+                mode_t um = umask(0);
+                umask(um);
+                p = librarian_params("path", json_object_new_string(path),
+                                     "mode", json_object_new_int64(S_IFREG | ((mode ? mode : 0666) & 07777 & ~um)), NULL);
+                r = librarian_call(lib, "create_shelf", p, &shelf);
+        } else {
+                p = librarian_params("path", json_object_new_string(path), NULL);
+                r = librarian_call(lib, "open_shelf", p, &shelf);
+        }
+        if (r < 0)
+                goto fail_lib;
+        s->id = member_int(shelf, "id");
+        s->open_handle = member_int(shelf, "open_handle");
+        r = shelf_refresh(s);
+        if (r < 0)
+                goto fail;
+        *ret = s;
+        return 0;
+fail_lib:
+        log_err(r, "Librarian: %s: %s", path, fame_librarian_error(lib));
+fail:
+        fame_shelf_close(s);
+        return r;
+}
+
+_public_ int fame_shelf_resize(struct fame_shelf *s, uint64_t size) {
+        bool mapped = s && s->map;
+        int r;
+
+        if (!s || size > INT64_MAX)
+                return -EINVAL;
+        _cleanup_(json_object_putp) struct json_object *p = librarian_params(
+                "path", json_object_new_string(s->path), "id", json_object_new_int64(s->id),
+                "size_bytes", json_object_new_int64((int64_t) size), "zero_enabled", json_object_new_boolean(0), NULL);
+        r = librarian_call(s->lib, "resize_shelf", p, NULL);
+        if (r < 0)
+                return log_err(r, "Librarian: resizing %s to %llu bytes: %s", s->path, (unsigned long long) size,
+                               fame_librarian_error(s->lib));
+        shelf_unmap(s);
+        r = shelf_refresh(s);
+        if (r < 0)
+                return r;
+        if (mapped && s->n_books && !fame_shelf_map(s, NULL))
+                return negative_errno();
+        return 0;
+}
+
+_public_ uint64_t fame_shelf_size(const struct fame_shelf *s) {
+        return s ? s->size : 0;
+}
+
+_public_ uint64_t fame_shelf_book_count(const struct fame_shelf *s) {
+        return s ? s->n_books : 0;
+}
+
+_public_ int64_t fame_shelf_book_offset(const struct fame_shelf *s, uint64_t i) {
+        if (!s || i >= s->n_books)
+                return -EINVAL;
+        return (int64_t) s->offsets[i];
+}
+
+_public_ void *fame_shelf_map(struct fame_shelf *s, size_t *ret_len) {
+        if (!s) {
+                errno = EINVAL;
+                return NULL;
+        }
+        if (s->map) {
+                if (ret_len)
+                        *ret_len = s->map_len;
+                return s->map;
+        }
+        if (s->n_books == 0) {
+                errno = ENODATA;
+                return NULL;
+        }
+        size_t len = s->n_books * s->book_size;
+        /* reserve, then put each book in place */
+        char *base = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (base == MAP_FAILED)
+                return NULL;
+        int fd = fame_fd(s->fam);
+        for (uint64_t i = 0; i < s->n_books; i++) {
+                void *p = mmap(base + i * s->book_size, s->book_size, PROT_READ | PROT_WRITE,
+                               MAP_SHARED | MAP_FIXED, fd, (off_t) s->offsets[i]);
+                if (p == MAP_FAILED) {
+                        int e = errno;
+                        for (uint64_t k = 0; k < i; k++)
+                                fam_atomic_unregister_region(base + k * s->book_size, s->book_size);
+                        munmap(base, len);
+                        log_err(-e, "Failed to map book %llu of shelf %s: %s", (unsigned long long) i, s->path,
+                                strerror(e));
+                        errno = e;
+                        return NULL;
+                }
+                fam_atomic_register_region(p, s->book_size, fd, (off_t) s->offsets[i]);
+        }
+        s->map = base;
+        s->map_len = len;
+        if (ret_len)
+                *ret_len = len;
+        return base;
+}
+
+_public_ int fame_shelf_close(struct fame_shelf *s) {
+        int r = 0;
+
+        if (!s)
+                return 0;
+        shelf_unmap(s);
+        if (s->open_handle >= 0 && s->lib) {
+                _cleanup_(json_object_putp) struct json_object *p = librarian_params(
+                        "id", json_object_new_int64(s->id), "open_handle", json_object_new_int64(s->open_handle), NULL);
+                r = librarian_call(s->lib, "close_shelf", p, NULL);
+                if (r < 0)
+                        log_err(r, "Librarian: closing %s: %s", s->path, fame_librarian_error(s->lib));
+        }
+        if (s->own_lib)
+                fame_librarian_disconnect(s->lib);
+        free(s->offsets);
+        free(s->path);
+        free(s);
+        return r;
+}

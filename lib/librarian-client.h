@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Internal: the raw Librarian client under the public fame_librarian_* / fame_shelf_* API,
+ * used by the fame CLI, the benchmark and the tests (they link libfame statically). */
+#ifndef FAME_LIBRARIAN_CLIENT_H
+#define FAME_LIBRARIAN_CLIENT_H
+
+#include <stdint.h>
+
+#include "fame.h"
+
+struct json_object;
+
+#define FAME_LIBRARIAN_DEFAULT_ADDRESS "torms:9093"
+#define FAME_TORMS_FALLBACK "10.0.2.100"
+
+/*
+ * Sends {"command": command, "context": {...}, params...} and waits for the reply, skipping
+ * out-of-band messages.  params (borrowed, may be NULL) is an object whose members become the
+ * request's parameters.  On success *ret_value (optional) gets a reference to "value" (NULL
+ * for null).  An error reply returns -errno (EREMOTEIO when its errno is 0) and keeps its
+ * errmsg for fame_librarian_error().  A broken connection is reconnected once, and the
+ * request resent only if it cannot change anything (a read).
+ */
+int librarian_call(struct fame_librarian *l, const char *command, struct json_object *params,
+                   struct json_object **ret_value);
+
+/* Convenience: params from a format of alternating key/json-c values, NULL-terminated. */
+struct json_object *librarian_params(const char *key, ...);
+
+/* The address the connection uses ("HOST:PORT"). */
+const char *librarian_address(const struct fame_librarian *l);
+uint32_t librarian_node(const struct fame_librarian *l);
+/* Overrides uid/gid sent in the context (tests; -1 keeps the process's). */
+void librarian_set_credentials(struct fame_librarian *l, int64_t uid, int64_t gid);
+
+#endif

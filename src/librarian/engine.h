@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The Librarian's command engine: one request object in, one encoded reply out, against the
+ * SQLite database (../shared/reference/librarian-protocol.md §2-6, librarian-model.md §5-9).
+ * No sockets here: the server (server.c) feeds it, tests call it directly.
+ *
+ * Single-threaded: one engine, one thread.  Every request runs in one SQLite transaction, so a
+ * crash at any point leaves the database as it was before or after that request.
+ *
+ * Freed books: the engine never marks a book FREE itself.  Books leaving a shelf (shrink,
+ * destroy, truncation of a zeroing shelf) become ZOMBIE and are reported through
+ * engine_take_zombies(); whoever zeroes them in FAM calls engine_books_zeroed() afterwards.
+ */
+#ifndef FAME_LIBRARIAN_ENGINE_H
+#define FAME_LIBRARIAN_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct json_object;
+struct topology;
+struct engine;
+
+#define LIBRARIAN_SCHEMA "LIBRARIAN 0.997"
+#define LIBRARIAN_DEFAULT_PORT 9093
+
+/* Creates a new database at path from a topology: written to a temporary sibling and renamed
+ * into place, so path is either absent or complete.  -EEXIST if path exists and !force. */
+int librarian_db_create(const char *path, const struct topology *t, bool force, char **ret_error);
+
+/* Opens an existing database (WAL mode) and checks its schema version. */
+int engine_open(const char *path, struct engine **ret, char **ret_error);
+void engine_free(struct engine *e);
+
+struct engine_request_info {
+        uint32_t pinned_node;           /* in: 0, or the only node_id this connection may use */
+        struct json_object *oob;        /* out: send_OOB's message, to broadcast (caller puts) */
+        uint32_t node_id;               /* out: the request's node, 0 if none */
+        const char *command;            /* out: valid until the request object is put */
+};
+
+/* Handles one request; *ret_reply is the encoded reply (value or errmsg), always set on
+ * success (0).  Negative only for -ENOMEM or a database failure that makes the engine
+ * unusable. */
+int engine_handle(struct engine *e, struct json_object *request, struct engine_request_info *info,
+                  char **ret_reply, size_t *ret_len);
+
+/* Convenience for tests and tools: request as JSON text. */
+int engine_handle_text(struct engine *e, const char *request, char **ret_reply);
+
+/* Ids of ZOMBIE books that are on no shelf and not yet handed out by this call; the caller
+ * zeroes them and then reports them with engine_books_zeroed(). */
+int engine_take_zombies(struct engine *e, uint64_t **ret_ids, size_t *ret_n);
+int engine_books_zeroed(struct engine *e, const uint64_t *ids, size_t n);
+
+/* Geometry of the database, for the zeroer. */
+struct engine_geometry {
+        uint64_t book_size;
+        uint64_t nvm_bytes_total;
+        uint64_t books_total;
+        uint32_t nodes_total;
+        int bii_mode;                   /* 0 LZA, 1 PHYSADDR */
+};
+void engine_get_geometry(const struct engine *e, struct engine_geometry *ret);
+/* Offset of a book relative to the start of the book area (igstart + book_num × book size);
+ * -EINVAL in PHYSADDR mode or for an unknown id. */
+int engine_book_offset(const struct engine *e, uint64_t book_id, uint64_t *ret_offset);
+
+/* Node ids of the topology, ascending. */
+size_t engine_node_ids(const struct engine *e, const uint32_t **ret);
+
+/* Test hook: the clock, in Unix seconds (NULL: time()). */
+void engine_set_clock(struct engine *e, double (*clock)(void));
+
+#endif

@@ -1,0 +1,229 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * fame-librarian: the Librarian daemon and its tools.  `fame librarian VERB` runs this binary;
+ * it can also be run by itself.
+ *
+ *   fame-librarian serve --db PATH [--fam FILE] [--port 9093] [--bind 127.0.0.1]
+ *                        [--node-port NODE=PORT]... [--port-file FILE]
+ *   fame-librarian init --db PATH --topology FILE [--force]
+ *   fame-librarian topology --fam FILE
+ *   fame-librarian bench [--address HOST:PORT] [--clients LIST] [--seconds S]
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "engine.h"
+#include "fame.h"
+#include "log.h"
+#include "macro.h"
+#include "server.h"
+#include "topology.h"
+#include "util.h"
+
+#define streq(a, b) (strcmp((a), (b)) == 0)
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig) {
+        (void) sig;
+        stop = 1;
+}
+
+static int usage_error(const char *verb, const char *fmt, ...) _printf_(2, 3);
+static int usage_error(const char *verb, const char *fmt, ...) {
+        char buf[256];
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(buf, sizeof buf, fmt, ap);
+        va_end(ap);
+        log_error("librarian %s: %s; see fame help librarian", verb, buf);
+        return 2;
+}
+
+static int parse_port(const char *s, uint16_t *ret) {
+        uint32_t v;
+        int r = parse_uint32(s, 0, 65535, &v);
+        if (r < 0)
+                return r;
+        *ret = (uint16_t) v;
+        return 0;
+}
+
+static int verb_serve(int argc, char **argv) {
+        static const struct option opts[] = {
+                { "db", required_argument, NULL, 'd' },
+                { "fam", required_argument, NULL, 'f' },
+                { "port", required_argument, NULL, 'p' },
+                { "bind", required_argument, NULL, 'b' },
+                { "node-port", required_argument, NULL, 'n' },
+                { "port-file", required_argument, NULL, 'P' },
+                {}
+        };
+        struct server_options o = { .port = LIBRARIAN_DEFAULT_PORT };
+        struct server *s = NULL;
+        _cleanup_free_ char *err = NULL;
+        int c, r;
+
+        while ((c = getopt_long(argc, argv, "", opts, NULL)) >= 0)
+                switch (c) {
+                case 'd': o.db_path = optarg; break;
+                case 'f': o.fam_path = optarg; break;
+                case 'b': o.bind = optarg; break;
+                case 'P': o.port_file = optarg; break;
+                case 'p':
+                        if (parse_port(optarg, &o.port) < 0)
+                                return usage_error("serve", "--port %s: not a port number (0-65535)", optarg);
+                        break;
+                case 'n': {
+                        char *eq = strchr(optarg, '=');
+                        uint32_t node;
+                        if (o.n_pins == SERVER_MAX_PINS || !eq)
+                                return usage_error("serve", "--node-port %s: use NODE=PORT", optarg);
+                        *eq = 0;
+                        if (parse_uint32(optarg, 1, 80, &node) < 0 || parse_port(eq + 1, &o.pins[o.n_pins].port) < 0)
+                                return usage_error("serve", "--node-port %s: use NODE=PORT with NODE 1-80", optarg);
+                        o.pins[o.n_pins++].node_id = node;
+                        break;
+                }
+                default:
+                        return 2;
+                }
+        if (optind < argc)
+                return usage_error("serve", "unexpected argument '%s'", argv[optind]);
+        if (!o.db_path)
+                return usage_error("serve", "%s", "--db PATH is required");
+
+        sigset_t block, orig;
+        sigemptyset(&block);
+        sigaddset(&block, SIGTERM);
+        sigaddset(&block, SIGINT);
+        sigprocmask(SIG_BLOCK, &block, &orig);
+        struct sigaction sa = { .sa_handler = on_signal };
+        sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGINT, &sa, NULL);
+        signal(SIGPIPE, SIG_IGN);
+
+        r = server_new(&o, &s, &err);
+        if (r >= 0)
+                r = server_start(s, &err);
+        if (r < 0) {
+                log_error("%s", err ? err : strerror(-r));
+                server_free(s);
+                return 1;
+        }
+        fprintf(stderr, "fame-librarian: serving '%s' on %s:%u%s%s (pid %d)\n", o.db_path,
+                o.bind ? o.bind : "127.0.0.1", server_port(s), o.fam_path ? ", FAM " : ", no FAM: freed books are not zeroed",
+                o.fam_path ? o.fam_path : "", (int) getpid());
+        r = server_run(s, &stop, &orig);
+        server_free(s);
+        return r < 0 ? 1 : 0;
+}
+
+static int verb_init(int argc, char **argv) {
+        static const struct option opts[] = {
+                { "db", required_argument, NULL, 'd' },
+                { "topology", required_argument, NULL, 't' },
+                { "force", no_argument, NULL, 'F' },
+                {}
+        };
+        const char *db = NULL, *topo = NULL;
+        bool force = false;
+        struct topology *t = NULL;
+        _cleanup_free_ char *err = NULL;
+        int c, r;
+
+        while ((c = getopt_long(argc, argv, "", opts, NULL)) >= 0)
+                switch (c) {
+                case 'd': db = optarg; break;
+                case 't': topo = optarg; break;
+                case 'F': force = true; break;
+                default: return 2;
+                }
+        if (optind < argc)
+                return usage_error("init", "unexpected argument '%s'", argv[optind]);
+        if (!db || !topo)
+                return usage_error("init", "%s", "--db PATH and --topology FILE are required");
+        r = topology_parse_file(topo, &t, &err);
+        if (r < 0) {
+                log_error("%s", err ? err : strerror(-r));
+                return 1;
+        }
+        free(err);
+        err = NULL;
+        r = librarian_db_create(db, t, force, &err);
+        if (r < 0) {
+                log_error("%s", err ? err : strerror(-r));
+                topology_free(t);
+                return 1;
+        }
+        printf("Librarian database '%s': %zu nodes, %llu books of %llu MiB (%s mode)\n", db, t->n_nodes,
+               (unsigned long long) t->books_total, (unsigned long long) (t->book_size >> 20),
+               t->mode == TOPOLOGY_LZA ? "LZA" : "PHYSADDR");
+        topology_free(t);
+        return 0;
+}
+
+static int verb_topology(int argc, char **argv) {
+        static const struct option opts[] = {
+                { "fam", required_argument, NULL, 'f' },
+                { "comment", required_argument, NULL, 'c' },
+                {}
+        };
+        const char *fam = NULL, *comment = NULL;
+        struct fame_geometry geo;
+        _cleanup_free_ char *err = NULL, *ini = NULL;
+        int c, r;
+
+        while ((c = getopt_long(argc, argv, "", opts, NULL)) >= 0)
+                switch (c) {
+                case 'f': fam = optarg; break;
+                case 'c': comment = optarg; break;
+                default: return 2;
+                }
+        if (optind < argc)
+                return usage_error("topology", "unexpected argument '%s'", argv[optind]);
+        if (!fam)
+                return usage_error("topology", "%s", "--fam FILE is required");
+        r = fame_file_inspect(fam, &geo);
+        if (r < 0) {
+                log_error("Cannot read FAM '%s': %s", fam, strerror(-r));
+                return 1;
+        }
+        r = topology_ini_for_geometry(&geo, comment ? comment : fam, &ini, &err);
+        if (r < 0) {
+                log_error("%s", err ? err : strerror(-r));
+                return 1;
+        }
+        fputs(ini, stdout);
+        return 0;
+}
+
+int main(int argc, char **argv) {
+        const char *verb = argc > 1 ? argv[1] : NULL;
+
+        if (!verb || streq(verb, "--help") || streq(verb, "-h")) {
+                fprintf(stderr, "usage: fame librarian serve|init|topology|bench ...; see fame help librarian\n");
+                return verb ? 0 : 2;
+        }
+        argv[1] = argv[0];
+        argc--;
+        argv++;
+        if (streq(verb, "serve"))
+                return verb_serve(argc, argv);
+        if (streq(verb, "init"))
+                return verb_init(argc, argv);
+        if (streq(verb, "topology"))
+                return verb_topology(argc, argv);
+        if (streq(verb, "bench"))
+                return librarian_bench_main(argc, argv);
+        log_error("librarian: unknown verb '%s'; use serve, init, topology or bench", verb);
+        return 2;
+}

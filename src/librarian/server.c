@@ -1,0 +1,604 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine.h"
+#include "fame.h"
+#include "log.h"
+#include "macro.h"
+#include "proto.h"
+#include "server.h"
+#include "util.h"
+
+#define MAX_CLIENTS 1024
+#define MAX_OUTPUT (64u << 20)  /* a client that does not read its replies is dropped */
+#define ZERO_CHUNK (1u << 20)
+
+struct client {
+        int fd;
+        uint32_t pinned;
+        struct proto_stream in;
+        char *out;
+        size_t out_len, out_off, out_allocated;
+        char peer[64];
+};
+
+struct listener {
+        int fd;
+        uint32_t pinned;
+        uint16_t port;
+};
+
+struct job {
+        uint64_t id;
+        uint64_t offset;        /* in the FAM file */
+};
+
+struct server {
+        struct server_options opt;
+        struct engine *engine;
+        struct engine_geometry geo;
+
+        int fam_fd;
+        uint64_t book_area_offset, fam_size;
+
+        struct listener listeners[SERVER_MAX_PINS + 1];
+        size_t n_listeners;
+        struct client *clients[MAX_CLIENTS];
+        size_t n_clients;
+
+        /* zeroer */
+        pthread_t thread;
+        bool thread_started;
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+        struct job *todo;
+        size_t n_todo, allocated_todo;
+        uint64_t *done;
+        size_t n_done, allocated_done;
+        bool quit;
+        int wake[2];            /* zeroer → poll loop */
+        uint64_t zeroed;
+        int zero_error;
+};
+
+static int set_err(char **ret_error, const char *fmt, ...) _printf_(2, 3);
+static int set_err(char **ret_error, const char *fmt, ...) {
+        va_list ap;
+        char *s = NULL;
+
+        va_start(ap, fmt);
+        if (vasprintf(&s, fmt, ap) < 0)
+                s = NULL;
+        va_end(ap);
+        if (ret_error) {
+                free(*ret_error);
+                *ret_error = s;
+        } else
+                free(s);
+        return 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* zeroing */
+
+/* Zeroes [offset, offset+len) of the FAM file: punching a hole frees the memory and makes
+ * every mapping (QEMU's too) read zeros; where the file system cannot, zeros are written. */
+static int zero_range(int fd, uint64_t offset, uint64_t len) {
+        if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t) offset, (off_t) len) == 0)
+                return 0;
+        if (errno != EOPNOTSUPP && errno != ENOSYS)
+                return negative_errno();
+        static const char zeros[ZERO_CHUNK];
+        for (uint64_t done = 0; done < len; ) {
+                size_t n = len - done < ZERO_CHUNK ? (size_t) (len - done) : ZERO_CHUNK;
+                ssize_t k = pwrite(fd, zeros, n, (off_t) (offset + done));
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return negative_errno();
+                }
+                done += (uint64_t) k;
+        }
+        return 0;
+}
+
+static void *zeroer(void *userdata) {
+        struct server *s = userdata;
+
+        pthread_mutex_lock(&s->lock);
+        for (;;) {
+                while (!s->quit && s->n_todo == 0)
+                        pthread_cond_wait(&s->cond, &s->lock);
+                if (s->quit)
+                        break;
+                struct job j = s->todo[--s->n_todo];
+                pthread_mutex_unlock(&s->lock);
+
+                int r = s->fam_fd >= 0 ? zero_range(s->fam_fd, j.offset, s->geo.book_size) : 0;
+
+                pthread_mutex_lock(&s->lock);
+                if (r < 0) {
+                        /* the book stays ZOMBIE: never handed out unzeroed */
+                        s->zero_error = r;
+                        continue;
+                }
+                if (s->n_done == s->allocated_done) {
+                        size_t na = s->allocated_done ? s->allocated_done * 2 : 64;
+                        uint64_t *nd = realloc(s->done, na * sizeof *nd);
+                        if (!nd) {
+                                s->zero_error = -ENOMEM;
+                                continue;
+                        }
+                        s->done = nd;
+                        s->allocated_done = na;
+                }
+                s->done[s->n_done++] = j.id;
+                s->zeroed++;
+                char c = 1;
+                (void) !write(s->wake[1], &c, 1);
+        }
+        pthread_mutex_unlock(&s->lock);
+        return NULL;
+}
+
+/* Hands newly freed books to the zeroer. */
+static int queue_zombies(struct server *s) {
+        _cleanup_free_ uint64_t *ids = NULL;
+        size_t n = 0;
+        int r;
+
+        r = engine_take_zombies(s->engine, &ids, &n);
+        if (r < 0 || n == 0)
+                return r;
+        pthread_mutex_lock(&s->lock);
+        if (s->n_todo + n > s->allocated_todo) {
+                size_t na = (s->n_todo + n) * 2;
+                struct job *nt = realloc(s->todo, na * sizeof *nt);
+                if (!nt) {
+                        pthread_mutex_unlock(&s->lock);
+                        return -ENOMEM;
+                }
+                s->todo = nt;
+                s->allocated_todo = na;
+        }
+        for (size_t i = 0; i < n; i++) {
+                uint64_t off = 0;
+                if (s->fam_fd >= 0 && engine_book_offset(s->engine, ids[i], &off) < 0) {
+                        log_warning("Librarian: book %#llx has no FAM offset; it stays a zombie",
+                                    (unsigned long long) ids[i]);
+                        continue;
+                }
+                s->todo[s->n_todo++] = (struct job) { ids[i], s->book_area_offset + off };
+        }
+        pthread_cond_signal(&s->cond);
+        pthread_mutex_unlock(&s->lock);
+        return 0;
+}
+
+static int collect_zeroed(struct server *s) {
+        char buf[256];
+        _cleanup_free_ uint64_t *ids = NULL;
+        size_t n;
+        int err;
+
+        while (read(s->wake[0], buf, sizeof buf) > 0)
+                ;
+        pthread_mutex_lock(&s->lock);
+        ids = s->done;
+        n = s->n_done;
+        s->done = NULL;
+        s->n_done = s->allocated_done = 0;
+        err = s->zero_error;
+        s->zero_error = 0;
+        pthread_mutex_unlock(&s->lock);
+        if (err < 0)
+                log_error("Librarian: zeroing a book in '%s' failed: %s; it stays reserved",
+                          s->opt.fam_path, strerror(-err));
+        if (n == 0)
+                return 0;
+        int r = engine_books_zeroed(s->engine, ids, n);
+        if (r < 0)
+                log_error("Librarian: failed to mark %zu zeroed books free: %s", n, strerror(-r));
+        return r;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* set-up */
+
+static int open_fam(struct server *s, char **ret_error) {
+        struct fame_geometry g;
+        int r;
+
+        r = fame_file_inspect(s->opt.fam_path, &g);
+        if (r < 0)
+                return set_err(ret_error, "Cannot use FAM '%s': %s; check --fam", s->opt.fam_path, strerror(-r)), r;
+        if (s->geo.bii_mode != 0)
+                return set_err(ret_error, "The database has a PHYSADDR topology, which has no place in a FAM file; "
+                               "serve it without --fam"), -EINVAL;
+        if (g.book_size != s->geo.book_size)
+                return set_err(ret_error, "The database has %llu-byte books but FAM '%s' has %llu-byte books; "
+                               "initialise the database from this FAM's topology",
+                               (unsigned long long) s->geo.book_size, s->opt.fam_path,
+                               (unsigned long long) g.book_size), -EINVAL;
+        if (s->geo.nvm_bytes_total > g.books_total * g.book_size)
+                return set_err(ret_error, "The database describes %llu bytes of books but FAM '%s' has room for "
+                               "%llu; use a larger FAM or a smaller topology",
+                               (unsigned long long) s->geo.nvm_bytes_total, s->opt.fam_path,
+                               (unsigned long long) (g.books_total * g.book_size)), -EINVAL;
+        s->fam_fd = open(s->opt.fam_path, O_RDWR | O_CLOEXEC);
+        if (s->fam_fd < 0)
+                return r = negative_errno(), set_err(ret_error, "Failed to open FAM '%s': %s", s->opt.fam_path,
+                                                     strerror(-r)), r;
+        s->book_area_offset = g.book_area_offset;
+        s->fam_size = g.total_size;
+        return 0;
+}
+
+int server_new(const struct server_options *o, struct server **ret, char **ret_error) {
+        struct server *s = calloc(1, sizeof *s);
+        int r;
+
+        if (!s)
+                return -ENOMEM;
+        s->opt = *o;
+        if (!s->opt.bind)
+                s->opt.bind = "127.0.0.1";
+        s->fam_fd = -1;
+        s->wake[0] = s->wake[1] = -1;
+        pthread_mutex_init(&s->lock, NULL);
+        pthread_cond_init(&s->cond, NULL);
+        r = engine_open(o->db_path, &s->engine, ret_error);
+        if (r < 0)
+                goto fail;
+        engine_get_geometry(s->engine, &s->geo);
+        if (o->fam_path) {
+                r = open_fam(s, ret_error);
+                if (r < 0)
+                        goto fail;
+        }
+        const uint32_t *ids;
+        size_t n = engine_node_ids(s->engine, &ids);
+        for (size_t i = 0; i < o->n_pins; i++) {
+                bool found = false;
+                for (size_t k = 0; k < n; k++)
+                        found = found || ids[k] == o->pins[i].node_id;
+                if (!found) {
+                        set_err(ret_error, "--node-port %u=%u: node %u is not in the Librarian's topology",
+                                o->pins[i].node_id, o->pins[i].port, o->pins[i].node_id);
+                        r = -EINVAL;
+                        goto fail;
+                }
+        }
+        *ret = s;
+        return 0;
+fail:
+        server_free(s);
+        return r;
+}
+
+static int listen_on(const char *bind_addr, uint16_t port, int *ret_fd, uint16_t *ret_port, char **ret_error) {
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
+        socklen_t len = sizeof sa;
+        int one = 1, r;
+
+        if (inet_pton(AF_INET, bind_addr, &sa.sin_addr) != 1)
+                return set_err(ret_error, "--bind %s: not an IPv4 address", bind_addr), -EINVAL;
+        _cleanup_close_ int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return negative_errno();
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (bind(fd, (struct sockaddr *) &sa, sizeof sa) < 0) {
+                r = negative_errno();
+                return set_err(ret_error, "Failed to listen on %s:%u: %s%s", bind_addr, port, strerror(-r),
+                               r == -EADDRINUSE ? "; another Librarian may be running, or pick another --port" : ""), r;
+        }
+        if (listen(fd, 64) < 0 || getsockname(fd, (struct sockaddr *) &sa, &len) < 0)
+                return negative_errno();
+        *ret_port = ntohs(sa.sin_port);
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+int server_start(struct server *s, char **ret_error) {
+        int r;
+
+        r = listen_on(s->opt.bind, s->opt.port, &s->listeners[0].fd, &s->listeners[0].port, ret_error);
+        if (r < 0)
+                return r;
+        s->n_listeners = 1;
+        for (size_t i = 0; i < s->opt.n_pins; i++) {
+                struct listener *l = &s->listeners[s->n_listeners];
+                r = listen_on(s->opt.bind, s->opt.pins[i].port, &l->fd, &l->port, ret_error);
+                if (r < 0)
+                        return r;
+                l->pinned = s->opt.pins[i].node_id;
+                s->n_listeners++;
+        }
+        if (pipe2(s->wake, O_CLOEXEC | O_NONBLOCK) < 0)
+                return negative_errno();
+        r = -pthread_create(&s->thread, NULL, zeroer, s);
+        if (r < 0)
+                return set_err(ret_error, "Failed to start the zeroing thread: %s", strerror(-r)), r;
+        s->thread_started = true;
+        /* books freed before a crash or stop are zeroed now */
+        r = queue_zombies(s);
+        if (r < 0)
+                return set_err(ret_error, "Failed to read the freed books: %s", strerror(-r)), r;
+        if (s->opt.port_file) {
+                char buf[16];
+                int n = snprintf(buf, sizeof buf, "%u\n", s->listeners[0].port);
+                r = write_file_atomic(s->opt.port_file, 0644, buf, (size_t) n);
+                if (r < 0)
+                        return set_err(ret_error, "Failed to write '%s': %s", s->opt.port_file, strerror(-r)), r;
+        }
+        return 0;
+}
+
+uint16_t server_port(const struct server *s) {
+        return s->n_listeners ? s->listeners[0].port : 0;
+}
+
+uint16_t server_pin_port(const struct server *s, size_t i) {
+        return i + 1 < s->n_listeners ? s->listeners[i + 1].port : 0;
+}
+
+uint64_t server_books_zeroed(const struct server *s) {
+        return __atomic_load_n(&s->zeroed, __ATOMIC_RELAXED);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* clients */
+
+static void client_free(struct client *c) {
+        if (!c)
+                return;
+        if (c->fd >= 0)
+                close(c->fd);
+        proto_stream_done(&c->in);
+        free(c->out);
+        free(c);
+}
+
+static void drop_client(struct server *s, size_t i) {
+        client_free(s->clients[i]);
+        s->clients[i] = s->clients[--s->n_clients];
+}
+
+static int client_queue(struct client *c, const char *data, size_t len) {
+        if (c->out_off > 0 && c->out_off == c->out_len)
+                c->out_off = c->out_len = 0;
+        if (c->out_len - c->out_off + len > MAX_OUTPUT)
+                return -ENOBUFS;
+        if (c->out_len + len > c->out_allocated) {
+                if (c->out_off > 0) {
+                        memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
+                        c->out_len -= c->out_off;
+                        c->out_off = 0;
+                }
+                if (c->out_len + len > c->out_allocated) {
+                        size_t na = (c->out_len + len) * 2;
+                        char *no = realloc(c->out, na);
+                        if (!no)
+                                return -ENOMEM;
+                        c->out = no;
+                        c->out_allocated = na;
+                }
+        }
+        memcpy(c->out + c->out_len, data, len);
+        c->out_len += len;
+        return 0;
+}
+
+static int client_flush(struct client *c) {
+        while (c->out_off < c->out_len) {
+                ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        if (errno == EAGAIN || errno == EWOULDBLOCK)
+                                return 0;
+                        return negative_errno();
+                }
+                c->out_off += (size_t) n;
+        }
+        return 0;
+}
+
+static void broadcast_oob(struct server *s, struct client *from, struct json_object *msg) {
+        struct json_object *o = json_object_new_object();
+        _cleanup_free_ char *text = NULL;
+        size_t len;
+
+        json_object_object_add(o, "OOBmsg", json_object_get(msg));
+        if (proto_dumps(o, &text, &len) >= 0)
+                for (size_t i = 0; i < s->n_clients; i++)
+                        if (s->clients[i] != from)
+                                (void) client_queue(s->clients[i], text, len);
+        json_object_put(o);
+}
+
+/* Reads what the client sent and answers every complete request.  <0: drop the client. */
+static int client_input(struct server *s, struct client *c) {
+        char buf[65536];
+        bool wrote = false;
+
+        for (;;) {
+                ssize_t n = recv(c->fd, buf, sizeof buf, MSG_DONTWAIT);
+                if (n == 0)
+                        return -ECONNRESET;
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        if (errno == EAGAIN || errno == EWOULDBLOCK)
+                                break;
+                        return negative_errno();
+                }
+                int r = proto_feed(&c->in, buf, (size_t) n);
+                if (r < 0) {
+                        log_warning("Librarian: client %s sent more than %u bytes without a complete request; "
+                                    "closing the connection", c->peer, PROTO_MAX_BUFFER);
+                        return r;
+                }
+                if ((size_t) n < sizeof buf)
+                        break;
+        }
+        for (;;) {
+                struct json_object *req = proto_next(&c->in);
+                if (!req)
+                        break;
+                struct engine_request_info info = { .pinned_node = c->pinned };
+                _cleanup_free_ char *reply = NULL;
+                size_t len;
+                int r = engine_handle(s->engine, req, &info, &reply, &len);
+                if (r < 0) {
+                        json_object_put(req);
+                        return r;
+                }
+                r = client_queue(c, reply, len);
+                if (info.oob) {
+                        broadcast_oob(s, c, info.oob);
+                        json_object_put(info.oob);
+                }
+                json_object_put(req);
+                if (r < 0)
+                        return r;
+                wrote = true;
+        }
+        if (wrote) {
+                int r = queue_zombies(s);
+                if (r < 0)
+                        log_error("Librarian: failed to queue freed books for zeroing: %s", strerror(-r));
+        }
+        return client_flush(c);
+}
+
+static void accept_clients(struct server *s, struct listener *l) {
+        for (;;) {
+                struct sockaddr_in sa;
+                socklen_t len = sizeof sa;
+                int fd = accept4(l->fd, (struct sockaddr *) &sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+                if (fd < 0)
+                        return;
+                if (s->n_clients == MAX_CLIENTS) {
+                        log_warning("Librarian: %u clients connected; refusing another", MAX_CLIENTS);
+                        close(fd);
+                        continue;
+                }
+                int one = 1;
+                setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+                struct client *c = calloc(1, sizeof *c);
+                if (!c) {
+                        close(fd);
+                        return;
+                }
+                c->fd = fd;
+                c->pinned = l->pinned;
+                proto_stream_init(&c->in);
+                char ip[INET_ADDRSTRLEN] = "?";
+                inet_ntop(AF_INET, &sa.sin_addr, ip, sizeof ip);
+                snprintf(c->peer, sizeof c->peer, "%s:%u", ip, ntohs(sa.sin_port));
+                s->clients[s->n_clients++] = c;
+        }
+}
+
+static void handle_events(struct server *s, struct pollfd *pfd, size_t nl, size_t nc) {
+        /* clients first (indexes shift when one is dropped: walk backwards) */
+        for (size_t i = nc; i-- > 0; ) {
+                struct pollfd *p = &pfd[nl + 1 + i];
+                struct client *c = s->clients[i];
+                int r = 0;
+                if (p->revents & (POLLIN | POLLHUP | POLLERR))
+                        r = client_input(s, c);
+                if (r >= 0 && (p->revents & POLLOUT))
+                        r = client_flush(c);
+                if (r < 0)
+                        drop_client(s, i);
+        }
+        if (pfd[nl].revents & POLLIN)
+                collect_zeroed(s);
+        for (size_t i = 0; i < nl; i++)
+                if (pfd[i].revents & POLLIN)
+                        accept_clients(s, &s->listeners[i]);
+}
+
+static int round_(struct server *s, const struct timespec *timeout, const sigset_t *mask) {
+        struct pollfd pfd[SERVER_MAX_PINS + 2 + MAX_CLIENTS];
+        {
+                size_t n = 0, nl = s->n_listeners, nc = s->n_clients;
+                for (size_t i = 0; i < nl; i++)
+                        pfd[n++] = (struct pollfd) { .fd = s->listeners[i].fd, .events = POLLIN };
+                pfd[n++] = (struct pollfd) { .fd = s->wake[0], .events = POLLIN };
+                for (size_t i = 0; i < nc; i++) {
+                        struct client *c = s->clients[i];
+                        pfd[n++] = (struct pollfd) { .fd = c->fd,
+                                .events = POLLIN | (c->out_off < c->out_len ? POLLOUT : 0) };
+                }
+                int r = ppoll(pfd, n, timeout, mask);
+                if (r < 0)
+                        return negative_errno();
+                handle_events(s, pfd, nl, nc);
+        }
+        return 0;
+}
+
+int server_step(struct server *s, int timeout_ms) {
+        struct timespec ts = { timeout_ms / 1000, (long) (timeout_ms % 1000) * 1000000L };
+        return round_(s, timeout_ms < 0 ? NULL : &ts, NULL);
+}
+
+int server_run(struct server *s, volatile sig_atomic_t *stop, const sigset_t *unblocked_mask) {
+        while (!*stop) {
+                int r = round_(s, NULL, unblocked_mask);
+                if (r < 0 && r != -EINTR)
+                        return log_error_errno(r, "Librarian: poll failed: %m");
+        }
+        return 0;
+}
+
+void server_free(struct server *s) {
+        if (!s)
+                return;
+        if (s->thread_started) {
+                pthread_mutex_lock(&s->lock);
+                s->quit = true;
+                pthread_cond_signal(&s->cond);
+                pthread_mutex_unlock(&s->lock);
+                pthread_join(s->thread, NULL);
+                /* what the zeroer finished is recorded; the rest is redone at the next start */
+                if (s->n_done)
+                        collect_zeroed(s);
+        }
+        for (size_t i = 0; i < s->n_clients; i++)
+                client_free(s->clients[i]);
+        for (size_t i = 0; i < s->n_listeners; i++)
+                if (s->listeners[i].fd >= 0)
+                        close(s->listeners[i].fd);
+        if (s->wake[0] >= 0)
+                close(s->wake[0]);
+        if (s->wake[1] >= 0)
+                close(s->wake[1]);
+        if (s->fam_fd >= 0)
+                close(s->fam_fd);
+        engine_free(s->engine);
+        free(s->todo);
+        free(s->done);
+        pthread_mutex_destroy(&s->lock);
+        pthread_cond_destroy(&s->cond);
+        free(s);
+}

@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The Librarian server: TCP listeners, one poll loop driving the engine, and a zeroing thread.
+ *
+ * Why one poll loop and not threads: every request is a short SQLite transaction and SQLite
+ * has one writer at a time anyway, so threads would only add lock hand-offs.  The loop reads
+ * everything a client sent, answers every complete request in order, and writes replies
+ * without blocking (a client that stops reading only delays itself).  The one slow job,
+ * zeroing freed books in FAM, runs in its own thread, so no request waits for it.
+ *
+ * Life cycle (a daemon is a library first): server_new() opens the database and the FAM and
+ * checks that they match; server_start() binds the listeners and starts the zeroer;
+ * server_run() polls until *stop is set (or server_step() does one poll for tests);
+ * server_free() stops everything and is idempotent on NULL.
+ */
+#ifndef FAME_LIBRARIAN_SERVER_H
+#define FAME_LIBRARIAN_SERVER_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define SERVER_MAX_PINS 128
+
+struct server_options {
+        const char *db_path;
+        const char *fam_path;           /* NULL: no FAM attached, freed books are not zeroed */
+        const char *bind;               /* default 127.0.0.1 */
+        uint16_t port;                  /* 0: any free port (see server_port) */
+        /* extra listeners whose connections may only act as one node */
+        struct { uint32_t node_id; uint16_t port; } pins[SERVER_MAX_PINS];
+        size_t n_pins;
+        const char *port_file;          /* if set, the bound port is written there when listening */
+};
+
+struct server;
+
+int server_new(const struct server_options *o, struct server **ret, char **ret_error);
+int server_start(struct server *s, char **ret_error);
+/* One poll round (timeout_ms -1: wait); -EINTR when interrupted by a signal. */
+int server_step(struct server *s, int timeout_ms);
+/* Polls until *stop becomes non-zero; signals in `blocked` are unblocked only while polling. */
+int server_run(struct server *s, volatile sig_atomic_t *stop, const sigset_t *unblocked_mask);
+uint16_t server_port(const struct server *s);
+uint16_t server_pin_port(const struct server *s, size_t i);
+/* Books zeroed so far (for logs and tests). */
+uint64_t server_books_zeroed(const struct server *s);
+void server_free(struct server *s);
+
+#endif
