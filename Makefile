@@ -27,6 +27,8 @@ check: build
 
 bench: build
 	$(BUILD)/fame bench fam
+	$(BUILD)/fame librarian bench
+	$(BUILD)/fame librarian bench --lfs-unlink
 	FAME=$(BUILD)/fame bench/bench-up.sh
 	FAME=$(BUILD)/fame bench/bench-debian.sh
 

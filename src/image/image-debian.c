@@ -46,7 +46,7 @@
 static const char *const base_packages[] = {
         "systemd", "systemd-sysv", "udev", "dbus", "kmod", "iproute2", "iputils-ping", "procps", "less",
         "netbase", "openssh-server", "openssh-client", "qemu-guest-agent", "sudo", "linux-image-amd64",
-        "gcc", "libc6-dev", "make", "pkg-config", NULL,
+        "gcc", "libc6-dev", "make", "pkg-config", "libjson-c5", NULL,
 };
 
 /* Not needed in a VM node: documentation and drivers for hardware QEMU does not emulate. */

@@ -39,6 +39,8 @@ struct worker {
         char errmsg[512];
 };
 
+static bool lfs_unlink;         /* --lfs-unlink: free books as lfs_fuse's unlink does */
+
 static int cycle(struct fame_librarian *l, const char *path, uint64_t book_size) {
         _cleanup_(json_object_putp) struct json_object *p = librarian_params(
                 "path", json_object_new_string(path), "mode", json_object_new_int(0100600), NULL);
@@ -58,14 +60,35 @@ static int cycle(struct fame_librarian *l, const char *path, uint64_t book_size)
                 "path", json_object_new_string(path), "id", json_object_new_int64(id),
                 "size_bytes", json_object_new_int64((int64_t) (2 * book_size)),
                 "zero_enabled", json_object_new_boolean(0), NULL);
-        r = librarian_call(l, "resize_shelf", rp, NULL);
-        if (r < 0)
-                return r;
+        int grown = librarian_call(l, "resize_shelf", rp, NULL);
         _cleanup_(json_object_putp) struct json_object *cp = librarian_params(
                 "id", json_object_new_int64(id), "open_handle", json_object_new_int64(handle), NULL);
         r = librarian_call(l, "close_shelf", cp, NULL);
         if (r < 0)
                 return r;
+        if (grown < 0) {
+                _cleanup_(json_object_putp) struct json_object *xp = librarian_params("path", json_object_new_string(path), NULL);
+                (void) librarian_call(l, "destroy_shelf", xp, NULL);
+                return grown;
+        }
+        char zpath[64];
+        if (lfs_unlink) {
+                /* the original frees books only through a zeroing shelf truncated to 0 */
+                snprintf(zpath, sizeof zpath, "/.lfs_pending_zero_%lld", (long long) id);
+                _cleanup_(json_object_putp) struct json_object *np = librarian_params(
+                        "path", json_object_new_string(path), "id", json_object_new_int64(id),
+                        "newpath", json_object_new_string(zpath), NULL);
+                r = librarian_call(l, "rename_shelf", np, NULL);
+                if (r < 0)
+                        return r;
+                _cleanup_(json_object_putp) struct json_object *zp = librarian_params(
+                        "path", json_object_new_string(zpath), "id", json_object_new_int64(id),
+                        "size_bytes", json_object_new_int64(0), "zero_enabled", json_object_new_boolean(1), NULL);
+                r = librarian_call(l, "resize_shelf", zp, NULL);
+                if (r < 0)
+                        return r;
+                path = zpath;
+        }
         _cleanup_(json_object_putp) struct json_object *dp = librarian_params("path", json_object_new_string(path), NULL);
         return librarian_call(l, "destroy_shelf", dp, NULL);
 }
@@ -90,13 +113,26 @@ static void *work(void *userdata) {
         struct json_object *v;
         json_object_object_get_ex(stats, "book_size_bytes", &v);
         uint64_t book_size = (uint64_t) json_object_get_int64(v);
-        double end = now_seconds() + w->seconds;
+        double end = now_seconds() + w->seconds, nospace_since = 0;
         while (now_seconds() < end) {
                 snprintf(path, sizeof path, "/bench-%d-%u-%llu", (int) getpid(), w->index,
                          (unsigned long long) w->cycles);
                 r = cycle(l, path, book_size);
-                if (r == -ENOSPC)
-                        continue;       /* freed books are still being zeroed */
+                if (r == -ENOSPC) {
+                        /* freed books may still be being zeroed; a server that never frees them
+                         * (tm-librarian without --lfs-unlink) stays out of space */
+                        if (!nospace_since)
+                                nospace_since = now_seconds();
+                        else if (now_seconds() - nospace_since > 2) {
+                                snprintf(w->errmsg, sizeof w->errmsg, "out of space for 2 s: the server does not free "
+                                         "destroyed books (for tm-librarian use --lfs-unlink)");
+                                w->error = -ENOSPC;
+                                fame_librarian_disconnect(l);
+                                return NULL;
+                        }
+                        continue;
+                }
+                nospace_since = 0;
                 if (r < 0)
                         goto fail;
                 w->cycles++;
@@ -181,6 +217,7 @@ int librarian_bench_main(int argc, char **argv) {
                 { "clients", required_argument, NULL, 'c' },
                 { "seconds", required_argument, NULL, 's' },
                 { "node", required_argument, NULL, 'n' },
+                { "lfs-unlink", no_argument, NULL, 'u' },
                 {}
         };
         const char *address = NULL, *clients = "1,8";
@@ -193,6 +230,7 @@ int librarian_bench_main(int argc, char **argv) {
         while ((c = getopt_long(argc, argv, "", opts, NULL)) >= 0)
                 switch (c) {
                 case 'a': address = optarg; break;
+                case 'u': lfs_unlink = true; break;
                 case 'c': clients = optarg; break;
                 case 's': {
                         char *end = NULL;
@@ -225,8 +263,10 @@ int librarian_bench_main(int argc, char **argv) {
         }
         signal(SIGPIPE, SIG_IGN);
 
-        printf("Librarian benchmark against %s%s: cycles of create, resize to 2 books, close, destroy "
-               "(4 requests), %.1f s per row\n", address, own.server ? " (its own server, 4-node FAM)" : "", seconds);
+        int per_cycle = lfs_unlink ? 6 : 4;
+        printf("Librarian benchmark against %s%s: cycles of create, resize to 2 books, close, %s "
+               "(%d requests), %.1f s per row\n", address, own.server ? " (its own server, 4-node FAM)" : "",
+               lfs_unlink ? "rename to .lfs_pending_zero_, resize to 0, destroy" : "destroy", per_cycle, seconds);
         printf("%8s %12s %14s %10s\n", "clients", "cycles/s", "requests/s", "vs 1");
         double base = 0;
         _cleanup_free_ char *list = strdup(clients);
@@ -260,7 +300,7 @@ int librarian_bench_main(int argc, char **argv) {
                 double rate = (double) total / (now_seconds() - t0);
                 if (base == 0)
                         base = rate;
-                printf("%8u %12.0f %14.0f %9.2fx\n", n, rate, rate * 4, base > 0 ? rate / base : 0);
+                printf("%8u %12.0f %14.0f %9.2fx\n", n, rate, rate * per_cycle, base > 0 ? rate / base : 0);
                 fflush(stdout);
                 free(w);
                 if (r)

@@ -123,7 +123,10 @@ static int fill(sqlite3 *db, const struct topology *t, const char *path, char **
         for (size_t i = 0; i < t->n_nodes; i++) {
                 const struct topology_node *n = &t->nodes[i];
                 sqlite3_bind_int64(st, 1, n->node_id);
-                sqlite3_bind_int64(st, 2, n->rack);
+                if (n->rack_name)
+                        sqlite3_bind_text(st, 2, n->rack_name, -1, SQLITE_STATIC);
+                else
+                        sqlite3_bind_int64(st, 2, n->rack);
                 sqlite3_bind_int64(st, 3, n->enc);
                 sqlite3_bind_int64(st, 4, n->node);
                 sqlite3_bind_text(st, 5, n->coordinate, -1, SQLITE_STATIC);

@@ -1993,6 +1993,44 @@ out:
 #undef ERR
 }
 
+/*
+ * A database made by tm-book-register (or an older FAM/E) gets FAM/E's owner columns and
+ * indexes; its existing shelves are owned by root.  Idempotent.
+ */
+static int upgrade(struct engine *e, const char *path, char **ret_error) {
+        sqlite3_stmt *st = NULL;
+        bool has_uid = false;
+        char *msg = NULL;
+
+        if (sqlite3_prepare_v2(e->db, "PRAGMA table_info(shelves)", -1, &st, NULL) == SQLITE_OK)
+                while (sqlite3_step(st) == SQLITE_ROW)
+                        has_uid = has_uid || streq_((const char *) sqlite3_column_text(st, 1), "uid");
+        sqlite3_finalize(st);
+        if (sqlite3_exec(e->db,
+                         "BEGIN IMMEDIATE;"
+                         "CREATE INDEX IF NOT EXISTS IDX_books_allocated ON books (allocated, intlv_group);"
+                         "CREATE INDEX IF NOT EXISTS IDX_shelves_parent ON shelves (parent_id, name);"
+                         "CREATE UNIQUE INDEX IF NOT EXISTS IDX_bos_book ON books_on_shelves (book_id);"
+                         "CREATE UNIQUE INDEX IF NOT EXISTS IDX_bos_shelf ON books_on_shelves (shelf_id, seq_num);"
+                         "CREATE INDEX IF NOT EXISTS IDX_opened_shelf ON opened_shelves (shelf_id);"
+                         "COMMIT;", NULL, NULL, &msg) != SQLITE_OK)
+                goto fail;
+        if (!has_uid &&
+            sqlite3_exec(e->db, "BEGIN IMMEDIATE;"
+                         "ALTER TABLE shelves ADD COLUMN uid INT DEFAULT 0;"
+                         "ALTER TABLE shelves ADD COLUMN gid INT DEFAULT 0;"
+                         "COMMIT;", NULL, NULL, &msg) != SQLITE_OK)
+                goto fail;
+        return 0;
+fail:
+        sqlite3_exec(e->db, "ROLLBACK", NULL, NULL, NULL);
+        if (ret_error && asprintf(ret_error, "Cannot use the Librarian database '%s': %s (a book on two shelves "
+                                  "needs fsck_lfs first)", path, msg ? msg : sqlite3_errmsg(e->db)) < 0)
+                *ret_error = NULL;
+        sqlite3_free(msg);
+        return -EIO;
+}
+
 int engine_open(const char *path, struct engine **ret, char **ret_error) {
         struct engine *e = calloc(1, sizeof *e);
         int r;
@@ -2027,7 +2065,9 @@ int engine_open(const char *path, struct engine **ret, char **ret_error) {
                 engine_free(e);
                 return -EIO;
         }
-        r = load(e, ret_error);
+        r = upgrade(e, path, ret_error);
+        if (r >= 0)
+                r = load(e, ret_error);
         if (r < 0) {
                 engine_free(e);
                 return r;

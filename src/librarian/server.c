@@ -518,7 +518,12 @@ static void accept_clients(struct server *s, struct listener *l) {
 }
 
 static void handle_events(struct server *s, struct pollfd *pfd, size_t nl, size_t nc) {
-        /* clients first (indexes shift when one is dropped: walk backwards) */
+        /* new connections first, so that a broadcast in this round reaches them too */
+        for (size_t i = 0; i < nl; i++)
+                if (pfd[i].revents & POLLIN)
+                        accept_clients(s, &s->listeners[i]);
+        /* then the clients polled (indexes shift when one is dropped: walk backwards; the
+         * ones just accepted sit after them) */
         for (size_t i = nc; i-- > 0; ) {
                 struct pollfd *p = &pfd[nl + 1 + i];
                 struct client *c = s->clients[i];
@@ -532,9 +537,6 @@ static void handle_events(struct server *s, struct pollfd *pfd, size_t nl, size_
         }
         if (pfd[nl].revents & POLLIN)
                 collect_zeroed(s);
-        for (size_t i = 0; i < nl; i++)
-                if (pfd[i].revents & POLLIN)
-                        accept_clients(s, &s->listeners[i]);
 }
 
 static int round_(struct server *s, const struct timespec *timeout, const sigset_t *mask) {

@@ -306,6 +306,7 @@ static int node_ini_mcs(struct topology_node *n, uint64_t books, uint64_t book_s
 
 static void node_done(struct topology_node *n) {
         free(n->hostname);
+        free(n->rack_name);
         free(n->coordinate);
         free(n->serial);
         free(n->mac);
@@ -989,6 +990,7 @@ struct jctx {
         struct topology *t;
         size_t nodes_allocated;
         uint64_t book_size;
+        const char *rack_full;          /* the rack being read */
 };
 
 #define JPATH_MAX 256
@@ -1324,6 +1326,16 @@ static int json_node(struct jctx *c, struct json_object *jn, const char *path, c
                 return jfail(c, jpath(cpath, path, "coordinate", -1), "\"%.80s\" must end with the node number in its enclosure, 1 to 10, e.g. Node/1",
                              rel);
         node_place(n, (enc - 1) * 10 + num);
+        /* FRDnodes.rack: the last element of the rack's coordinate, a number when it is one */
+        {
+                const char *slash = c->rack_full ? strrchr(c->rack_full, '/') : NULL;
+                const char *name = slash ? slash + 1 : c->rack_full;
+                uint32_t rn;
+                if (name && *name && parse_uint32(name, 0, UINT32_MAX, &rn) >= 0)
+                        n->rack = rn;
+                else if (name && *name && !(n->rack_name = strdup(name)))
+                        return -ENOMEM;
+        }
         for (size_t i = 0; i + 1 < t->n_nodes; i++) {
                 if (strcmp(t->nodes[i].coordinate, n->coordinate) == 0)
                         return jfail(c, path, "duplicate node coordinate %s", n->coordinate);
@@ -1423,6 +1435,7 @@ static int json_racks(struct jctx *c, struct json_object *root, const char *top)
                 r = jchild_coordinate(c, rack, rpath, top, &rel, &rack_full);
                 if (r < 0)
                         break;
+                c->rack_full = rack_full;
                 encs = jarray(c, rack, rpath, "enclosures", &r);
                 for (size_t j = 0; encs && j < json_object_array_length(encs) && r >= 0; j++) {
                         jpath(epath, rpath, "enclosures", (long) j);

@@ -51,7 +51,9 @@ struct topology_range {
 
 struct topology_node {
         uint32_t node_id;               /* (enc-1)*10 + node, 1..80 */
-        uint32_t rack, enc, node;       /* rack always 1; enc 1..8; node 1..10 */
+        uint32_t rack, enc, node;       /* rack 1 for INI; enc 1..8; node 1..10 */
+        char *rack_name;                /* TMCF: the rack's name (last element of its coordinate)
+                                         * when it is not a number (FRDnodes.rack is then TEXT) */
         char *hostname;                 /* "node%02d" of node_id unless TMCF says otherwise */
         char *coordinate;               /* FRDnodes.coordinate, INI: "Node/<node>"... see model §2 */
         char *serial;                   /* FRDnodes.serialNumber, INI: "1:<enc>:<node>" */
