@@ -1338,6 +1338,7 @@ static void phase_zeroing(void) {
         CHECK(n == 2, "/map-check: %zu books", n);
         size_t len = 0;
         unsigned char *p = n == 2 ? fame_shelf_map(s, &len) : NULL;
+        CHECK(!fame_shelf_map(NULL, NULL) && errno == EINVAL, "fame_shelf_map(NULL)");
         CHECK(p && len == 2 * T.book_size, "fame_shelf_map: %s, length %zu", p ? "mapped" : strerror(errno), len);
         if (p && len == 2 * T.book_size) {
                 static const uint64_t where[] = { 0, 1, 4095, 4096, 1 << 20 };
@@ -1364,6 +1365,23 @@ static void phase_zeroing(void) {
                 unsigned char x = 0x77;
                 CHECK(pwrite(fd, &x, 1, (off_t) (books[1].offset + 12345)) == 1 && p[T.book_size + 12345] == 0x77,
                       "a byte written to book 1 in the FAM file does not show in the mapping");
+
+                /* growing a mapped shelf rebuilds the mapping: the old books keep their data */
+                r = fame_shelf_resize(s, 3 * T.book_size);
+                CHECK(r >= 0, "fame_shelf_resize of the mapped /map-check to 3 books: %s", strerror(-r));
+                n = shelf_books(l, "/map-check", books, 4);
+                len = 0;
+                p = n == 3 ? fame_shelf_map(s, &len) : NULL;
+                CHECK(n == 3 && p && len == 3 * T.book_size, "/map-check after growing: %zu books, mapping of %zu bytes",
+                      n, len);
+                if (p && len == 3 * T.book_size) {
+                        CHECK(p[0] == 0xA0 && p[T.book_size + 1] == 0xB1 && p[T.book_size + 12345] == 0x77 &&
+                              p[2 * T.book_size - 1] == 0x56, "the rebuilt mapping lost the data of books 0 and 1");
+                        p[2 * T.book_size + 4096] = 0x99;
+                        unsigned char c = 0;
+                        CHECK(pread(fd, &c, 1, (off_t) (books[2].offset + 4096)) == 1 && c == 0x99,
+                              "a byte written to book 2 through the rebuilt mapping is not in the FAM (%#x)", c);
+                }
         }
         r = fame_shelf_close(s);
         CHECK(r >= 0, "fame_shelf_close /map-check: %s", strerror(-r));
