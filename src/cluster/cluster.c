@@ -33,6 +33,7 @@
 #include "qmp.h"
 #include "seed.h"
 #include "spawn.h"
+#include "topology.h"
 #include "util.h"
 
 #define QGA_PING_MS 400
@@ -355,6 +356,189 @@ static int start_switch(const struct cluster_plan *p) {
         return 0;
 }
 
+/* ---- the Librarian ------------------------------------------------------------------------------ */
+
+/* fame-librarian next to this fame (build tree) or in PREFIX/libexec/fame; $FAME_LIBRARIAN_BINARY wins. */
+char *cluster_librarian_binary(void) {
+        const char *env = getenv("FAME_LIBRARIAN_BINARY");
+        char self[PATH_MAX], *slash, *path = NULL;
+        if (env && *env)
+                return strdup(env);
+        ssize_t k = readlink("/proc/self/exe", self, sizeof self - 1);
+        if (k <= 0)
+                return NULL;
+        self[k] = 0;
+        slash = strrchr(self, '/');
+        if (!slash)
+                return NULL;
+        *slash = 0;
+        static const char *const candidates[] = { "fame-librarian", "../libexec/fame/fame-librarian" };
+        for (size_t i = 0; i < ELEMENTSOF(candidates); i++) {
+                free(path);
+                if (asprintf(&path, "%s/%s", self, candidates[i]) < 0)
+                        return NULL;
+                if (access(path, X_OK) == 0)
+                        return path;
+        }
+        free(path);
+        return NULL;
+}
+
+static void librarian_path(const struct cluster_plan *p, const char *name, char *buf, size_t len) {
+        snprintf(buf, len, "%s/%s", p->librarian_dir, name);
+}
+
+/* The cluster's Librarian, or 0. */
+static pid_t librarian_pid(const struct cluster_plan *p) {
+        char pidfile[PATH_MAX], db[PATH_MAX];
+        librarian_path(p, "librarian.pid", pidfile, sizeof pidfile);
+        librarian_path(p, "librarian.db", db, sizeof db);
+        return pidfile_process(pidfile, db);
+}
+
+static void stop_librarian(const struct cluster_plan *p) {
+        char pidfile[PATH_MAX];
+        pid_t pid = librarian_pid(p);
+        if (pid) {
+                kill(pid, SIGTERM);
+                for (int i = 0; i < 500 && librarian_pid(p); i++)
+                        sleep_ms(10);   /* waiting for another process to exit */
+                if (librarian_pid(p))
+                        kill(pid, SIGKILL);
+        }
+        librarian_path(p, "librarian.pid", pidfile, sizeof pidfile);
+        (void) unlink(pidfile);
+}
+
+/* A free loopback port not in used[0..n). */
+static uint16_t free_port_except(const uint16_t *used, size_t n) {
+        for (int tries = 0; tries < 20; tries++) {
+                uint16_t port = (uint16_t) seed_free_port();
+                bool dup = port == 0;
+                for (size_t i = 0; i < n && !dup; i++)
+                        dup = used[i] == port;
+                if (!dup)
+                        return port;
+        }
+        return 0;
+}
+
+/*
+ * Starts the cluster's Librarian (docs/librarian.md): the topology of the FAM in
+ * STATE/librarian/topology.ini, the database initialised once from it (a database made for
+ * another FAM or topology is moved aside, never overwritten), the daemon on a free loopback
+ * port for host clients and one port per node that accepts only that node's id.
+ */
+static int start_librarian(struct cluster_plan *p) {
+        char db[PATH_MAX], topo[PATH_MAX], pidfile[PATH_MAX], log_path[PATH_MAX], portfile[PATH_MAX];
+        struct fame_geometry geo;
+        _cleanup_free_ char *ini = NULL, *err = NULL, *old = NULL, *bin = NULL;
+        char uuid[37], comment[256];
+        uint16_t used[FAME_MAX_NODES + 1];
+        int r;
+
+        for (uint32_t i = 0; i < p->nodes; i++)
+                p->node[i].librarian_port = p->node[i].librarian_node = 0;
+        p->librarian_port = 0;
+        r = fame_file_inspect(p->fam_path, &geo);
+        if (r < 0)
+                return log_error_errno(r, "Cannot read FAM '%s': %m", p->fam_path);
+        uint32_t dummy;
+        r = topology_node_id_for(&geo, geo.node_count, &dummy, &err);
+        if (r < 0) {
+                log_warning("No Librarian for cluster '%s': %s", p->name, err ? err : "topology not expressible");
+                return 0;
+        }
+        bin = cluster_librarian_binary();
+        if (!bin)
+                return log_error_errno(-ENOENT, "Cannot find fame-librarian next to fame; rebuild with 'make' or set FAME_LIBRARIAN_BINARY");
+        r = mkdir_p(p->librarian_dir, 0755);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create '%s': %m", p->librarian_dir);
+        librarian_path(p, "librarian.db", db, sizeof db);
+        librarian_path(p, "topology.ini", topo, sizeof topo);
+        librarian_path(p, "librarian.pid", pidfile, sizeof pidfile);
+        librarian_path(p, "librarian.log", log_path, sizeof log_path);
+        librarian_path(p, "port", portfile, sizeof portfile);
+        stop_librarian(p);
+
+        fame_uuid_format(geo.uuid, uuid);
+        snprintf(comment, sizeof comment, "cluster %s, FAM %s (uuid %s)", p->name, p->fam_path, uuid);
+        r = topology_ini_for_geometry(&geo, comment, &ini, &err);
+        if (r < 0)
+                return log_error_errno(r, "Cannot make the Librarian topology: %s", err ? err : "?");
+        size_t old_len = 0;
+        old = read_file(topo, 1 << 20, &old_len);
+        if (access(db, F_OK) == 0 && (!old || strcmp(old, ini) != 0)) {
+                char aside[PATH_MAX];
+                snprintf(aside, sizeof aside, "%s.old-%lld", db, (long long) time(NULL));
+                if (rename(db, aside) < 0)
+                        return log_error_errno(-errno, "Failed to move '%s' aside: %m", db);
+                log_warning("The Librarian database was made for another FAM or topology; kept as %s, starting a new one", aside);
+        }
+        r = write_file_atomic(topo, 0644, ini, strlen(ini));
+        if (r < 0)
+                return log_error_errno(r, "Failed to write '%s': %m", topo);
+
+        _cleanup_close_ int lfd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (lfd < 0)
+                return log_error_errno(-errno, "Failed to open '%s': %m", log_path);
+        if (access(db, F_OK) < 0) {
+                _cleanup_cmd_ struct cmd *c = cmd_new(bin);
+                cmd_args(c, (const char *const[]) { "init", "--db", db, "--topology", topo, NULL });
+                cmd_map_fd(c, 0, -1);
+                cmd_map_fd(c, 1, lfd);
+                cmd_map_fd(c, 2, lfd);
+                r = cmd_run_timeout(c, 120000, NULL);
+                if (r != 0)
+                        return log_error_errno(-EIO, "Initialising the Librarian database %s failed; see %s", db, log_path);
+        }
+
+        size_t n_used = 0;
+        p->librarian_port = free_port_except(used, n_used);
+        used[n_used++] = p->librarian_port;
+        _cleanup_cmd_ struct cmd *c = cmd_new(bin);
+        cmd_args(c, (const char *const[]) { "serve", "--db", db, "--fam", p->fam_path, "--bind", "127.0.0.1", NULL });
+        cmd_argf(c, "--port=%u", p->librarian_port);
+        cmd_argf(c, "--port-file=%s", portfile);
+        for (uint32_t i = 0; i < p->nodes; i++) {
+                struct node_plan *n = &p->node[i];
+                n->librarian_node = fame_librarian_node_id(&geo, n->id);
+                n->librarian_port = free_port_except(used, n_used);
+                used[n_used++] = n->librarian_port;
+                if (!n->librarian_port || !n->librarian_node)
+                        return log_error_errno(-EADDRNOTAVAIL, "No free TCP port on 127.0.0.1 for the Librarian of %s", n->name);
+                cmd_argf(c, "--node-port=%" PRIu32 "=%u", n->librarian_node, n->librarian_port);
+        }
+        cmd_new_session(c);
+        cmd_map_fd(c, 0, -1);
+        cmd_map_fd(c, 1, lfd);
+        cmd_map_fd(c, 2, lfd);
+        (void) unlink(portfile);
+        pid_t pid = cmd_run_async(c);
+        if (pid < 0)
+                return log_error_errno(pid, "Cannot start the cluster's Librarian: %m");
+        char buf[32];
+        int k = snprintf(buf, sizeof buf, "%d\n", (int) pid);
+        r = write_file_atomic(pidfile, 0644, buf, (size_t) k);
+        if (r < 0) {
+                kill(pid, SIGKILL);
+                return log_error_errno(r, "Cannot write '%s': %m", pidfile);
+        }
+        /* ready when it has written its port file (after binding every port) */
+        for (int i = 0; i < 1000 && access(portfile, F_OK) < 0; i++) {
+                int status;
+                if (waitpid(pid, &status, WNOHANG) == pid)
+                        return log_error_errno(-EIO, "The cluster's Librarian exited at once; see %s", log_path);
+                sleep_ms(10);   /* waiting for another process to bind its ports */
+        }
+        if (access(portfile, F_OK) < 0) {
+                kill(pid, SIGKILL);
+                return log_error_errno(-ETIMEDOUT, "The cluster's Librarian did not start listening; see %s", log_path);
+        }
+        return 0;
+}
+
 static bool ssh_port_free(uint16_t port) {
         struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
         a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -671,6 +855,11 @@ int cluster_up(const struct fame_config *c, const struct up_options *o) {
         r = start_switch(&p);
         if (r < 0)
                 goto out;
+        r = start_librarian(&p);
+        if (r < 0) {
+                stop_switch(&p);
+                goto out;
+        }
         r = fame_open(p.fam_path, 0, &fam);
         if (r < 0)
                 goto out;
@@ -725,6 +914,7 @@ fail:
                 if (st[i].started)
                         stop_node_hard(&p.node[i], 2000);
         stop_switch(&p);
+        stop_librarian(&p);
 out:
         fame_close(fam);
         plan_done(&p);
@@ -789,8 +979,10 @@ int cluster_down(const struct fame_config *c) {
         for (uint32_t i = 0; i < p.nodes; i++)
                 which[i] = true;
         r = stop_nodes(&p, which, c->down_timeout);
-        if (r >= 0)
+        if (r >= 0) {
                 stop_switch(&p);
+                stop_librarian(&p);
+        }
         if (r >= 0 && fame_open(p.fam_path, 0, &fam) >= 0) {
                 for (uint32_t i = 0; i < p.nodes; i++)
                         slot_mark_down(fam, p.node[i].id);
@@ -869,6 +1061,14 @@ int cluster_status(const struct fame_config *c, bool json) {
                 json_object_object_add(o, "accel", json_object_new_string(accel_to_string(p.accel)));
                 json_object_object_add(o, "kind", json_object_new_string(kind_to_string(p.kind)));
                 json_object_object_add(o, "switch_pid", json_object_new_int(switch_pid(&p)));
+                {
+                        json_object *lib = json_object_new_object();
+                        pid_t lp = librarian_pid(&p);
+                        json_object_object_add(lib, "pid", json_object_new_int(lp));
+                        json_object_object_add(lib, "port", json_object_new_int(lp ? p.librarian_port : 0));
+                        json_object_object_add(lib, "db", json_object_new_string(p.librarian_dir));
+                        json_object_object_add(o, "librarian", lib);
+                }
                 json_object_object_add(o, "fam", json_object_new_string(p.fam_path));
                 json_object_object_add(o, "fam_size", json_object_new_uint64(p.fam_size));
                 json_object_object_add(o, "running", json_object_new_int(running));
@@ -877,6 +1077,12 @@ int cluster_status(const struct fame_config *c, bool json) {
                 puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED));
         } else {
                 printf("cluster '%s': %d of %" PRIu32 " nodes running, %d ready; FAM %s\n", p.name, running, p.nodes, ready, p.fam_path);
+                pid_t lp = librarian_pid(&p);
+                if (lp)
+                        printf("librarian: pid %d, 127.0.0.1:%u for the host, torms:%u in the nodes; %s\n", (int) lp,
+                               p.librarian_port, PLAN_LIBRARIAN_PORT, p.librarian_dir);
+                else
+                        printf("librarian: not running\n");
                 json_object_put(nodes);
         }
         json_object_put(o);

@@ -40,6 +40,10 @@ int cluster_logs(const struct fame_config *c, const char *node, bool follow);
  * on error. */
 int cluster_ssh(const struct fame_config *c, const char *node, char *const *argv);
 
+/* fame-librarian: next to this fame, or PREFIX/libexec/fame, or $FAME_LIBRARIAN_BINARY; NULL if
+ * not found. */
+char *cluster_librarian_binary(void);
+
 /* "node02", "2", "02" -> 2 (1..nodes); logs and returns -EINVAL otherwise. */
 int parse_node_name(const char *s, uint32_t nodes, uint32_t *ret);
 

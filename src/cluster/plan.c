@@ -47,7 +47,8 @@ static int node_paths(struct cluster_plan *p, struct node_plan *n) {
 static int common_paths(struct cluster_plan *p) {
         p->switch_sock = path_join(p->state_dir, "switch.sock");
         p->switch_pid = path_join(p->state_dir, "switch.pid");
-        return p->switch_sock && p->switch_pid ? 0 : -ENOMEM;
+        p->librarian_dir = path_join(p->state_dir, "librarian");
+        return p->switch_sock && p->switch_pid && p->librarian_dir ? 0 : -ENOMEM;
 }
 
 static int parse_forwards(const char *list, struct cluster_plan *p) {
@@ -103,6 +104,12 @@ int plan_build(const struct fame_config *c, enum fame_accel accel, const struct 
                 plan_done(&p);
                 return log_error_errno(-EINVAL, "forward = %s: expected PORT or PORT:HOSTPORT entries", c->forward);
         }
+        for (uint32_t i = 0; i < p.n_forward; i++)
+                if (p.forward[i].guest_port == PLAN_LIBRARIAN_PORT) {
+                        plan_done(&p);
+                        return log_error_errno(-EINVAL, "forward = %s: port %u is the Librarian's (torms:%u in every node); forward another port",
+                                               c->forward, PLAN_LIBRARIAN_PORT, PLAN_LIBRARIAN_PORT);
+                }
         for (uint32_t i = 0; i < p.nodes; i++) {
                 struct node_plan *n = &p.node[i];
                 n->id = i + 1;
@@ -134,6 +141,7 @@ void plan_done(struct cluster_plan *p) {
         free(p->fame_bin);
         free(p->switch_sock);
         free(p->switch_pid);
+        free(p->librarian_dir);
         for (uint32_t i = 0; i < FAME_MAX_NODES; i++) {
                 struct node_plan *n = &p->node[i];
                 free(n->dir);
@@ -253,6 +261,10 @@ struct cmd *qemu_command(const struct cluster_plan *p, const struct node_plan *n
                 for (uint32_t i = 0; i < p->n_forward && len < sizeof spec; i++)
                         len += (size_t) snprintf(spec + len, sizeof spec - len, ",guestfwd=tcp:" PLAN_TORMS_ADDR ":%u-cmd:'%s' debug relay %u",
                                                  p->forward[i].guest_port, p->fame_bin, p->forward[i].host_port);
+                /* the Librarian, through the port that accepts only this node's id */
+                if (n->librarian_port && len < sizeof spec)
+                        len += (size_t) snprintf(spec + len, sizeof spec - len, ",guestfwd=tcp:" PLAN_TORMS_ADDR ":%u-cmd:'%s' debug relay %u",
+                                                 PLAN_LIBRARIAN_PORT, p->fame_bin, n->librarian_port);
                 cmd_arg(c, spec);
         }
         cmd_arg(c, "-device");
@@ -296,6 +308,7 @@ json_object *plan_to_json(const struct cluster_plan *p) {
                 }
                 json_object_object_add(o, "forward", fw);
         }
+        json_object_object_add(o, "librarian_port", json_object_new_uint64(p->librarian_port));
         json_object_object_add(o, "nodes_per_enclosure", json_object_new_uint64(p->nodes_per_enclosure));
         json_object_object_add(o, "enclosures_per_rack", json_object_new_uint64(p->enclosures_per_rack));
         for (uint32_t i = 0; i < p->nodes; i++) {
@@ -305,6 +318,8 @@ json_object *plan_to_json(const struct cluster_plan *p) {
                 json_object_object_add(n, "cpus", json_object_new_uint64(p->node[i].cpus));
                 json_object_object_add(n, "boot", json_object_new_uint64(p->node[i].boot));
                 json_object_object_add(n, "ssh_port", json_object_new_uint64(p->node[i].ssh_port));
+                json_object_object_add(n, "librarian_node", json_object_new_uint64(p->node[i].librarian_node));
+                json_object_object_add(n, "librarian_port", json_object_new_uint64(p->node[i].librarian_port));
                 json_object_object_add(n, "machine_id", json_object_new_string(p->node[i].machine_id));
                 json_object_array_add(nodes, n);
         }
@@ -358,6 +373,7 @@ int plan_from_json(json_object *o, struct cluster_plan *ret) {
                         }
         }
         p.fam_size = juint(o, "fam_size");
+        p.librarian_port = (uint16_t) juint(o, "librarian_port");
         p.nodes_per_enclosure = (uint32_t) juint(o, "nodes_per_enclosure");
         p.enclosures_per_rack = (uint32_t) juint(o, "enclosures_per_rack");
         p.accel = strcmp(accel, "kvm") == 0 ? FAME_ACCEL_KVM : FAME_ACCEL_TCG;
@@ -370,6 +386,8 @@ int plan_from_json(json_object *o, struct cluster_plan *ret) {
                 np->cpus = (uint32_t) juint(n, "cpus");
                 np->boot = juint(n, "boot");
                 np->ssh_port = (uint16_t) juint(n, "ssh_port");
+                np->librarian_node = (uint32_t) juint(n, "librarian_node");
+                np->librarian_port = (uint16_t) juint(n, "librarian_port");
                 snprintf(np->machine_id, sizeof np->machine_id, "%s", jstr(n, "machine_id") ? jstr(n, "machine_id") : "");
                 if (np->id != i + 1) {
                         plan_done(&p);

@@ -19,6 +19,8 @@ struct node_plan {
         uint32_t cpus;
         uint64_t boot;                  /* nonce of the current boot, written back to the slot */
         uint16_t ssh_port;              /* debian: 127.0.0.1 port forwarded to the node's sshd */
+        uint32_t librarian_node;        /* the node's Librarian node id, 0: no Librarian */
+        uint16_t librarian_port;        /* 127.0.0.1 port of the Librarian pinned to this node */
         char machine_id[33];            /* debian: the node's /etc/machine-id */
         char *dir;                      /* STATE/nodes/node01 */
         char *qmp_sock, *qga_sock, *console_sock, *console_log, *pidfile;
@@ -30,6 +32,8 @@ struct node_plan {
  * see it (user-mode network, guestfwd rules only). */
 #define PLAN_PRIVATE_NET "10.11.0"
 #define PLAN_TORMS_ADDR "10.0.2.100"
+/* Nodes reach the cluster's Librarian as torms:9093 (docs/librarian.md). */
+#define PLAN_LIBRARIAN_PORT 9093
 
 struct forward {
         uint16_t guest_port;            /* nodes connect to torms:guest_port */
@@ -49,6 +53,8 @@ struct cluster_plan {
         char *user;                     /* debian: the account in every node */
         char *fame_bin;                 /* this fame, which QEMU runs for guestfwd relays */
         char *switch_sock, *switch_pid; /* the private segment's switch */
+        char *librarian_dir;            /* STATE/librarian: database, topology, pid, log, port */
+        uint16_t librarian_port;        /* 127.0.0.1 port of the Librarian (host clients), 0: none */
         struct forward forward[CONFIG_MAX_FORWARDS];
         uint32_t n_forward;
         uint32_t nodes;

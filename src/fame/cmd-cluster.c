@@ -15,21 +15,9 @@
 #include "util.h"
 #include "verbs.h"
 
-/* Options every cluster verb takes. */
-#define CLUSTER_LONGOPTS \
-        { "cluster", required_argument, NULL, 'c' }, \
-        { "config", required_argument, NULL, 0x200 }, \
-        { "set", required_argument, NULL, 0x201 }
-
-struct cluster_opts {
-        const char *cluster;
-        const char *config_file;
-        const char *sets[64];
-        size_t n_sets;
-};
 
 /* Handles -c/--config/--set; returns 1 if the option was one of them, 0 if not, <0 on error. */
-static int cluster_opt(const struct verb *v, int c, struct cluster_opts *o) {
+int cluster_opt(const struct verb *v, int c, struct cluster_opts *o) {
         switch (c) {
         case 'c':
                 o->cluster = optarg;
@@ -49,7 +37,7 @@ static int cluster_opt(const struct verb *v, int c, struct cluster_opts *o) {
 }
 
 /* defaults < config file < --set/options.  extra: more KEY=VALUE from verb options. */
-static int load_config(const struct cluster_opts *o, const char *const *extra, struct fame_config *c) {
+int load_config(const struct cluster_opts *o, const char *const *extra, struct fame_config *c) {
         const char *file = o->config_file;
         _cleanup_free_ char *def = NULL;
         int r;
@@ -364,6 +352,7 @@ int cmd_debug_qemu_args(const struct verb *v, int argc, char **argv) {
                 return r;
         p.node[node - 1].boot = 42;
         p.node[node - 1].ssh_port = (uint16_t) (10000 + node);
+        p.node[node - 1].librarian_port = (uint16_t) (11000 + node);
         snprintf(p.node[node - 1].machine_id, sizeof p.node[node - 1].machine_id, "@MACHINE_ID@");
         struct cmd *cmd = qemu_command(&p, &p.node[node - 1]);
         char *const *args = cmd_argv(cmd);

@@ -219,6 +219,91 @@ static const struct verb image_verbs[] = {
         {}
 };
 
+#define SHELF_COMMON "\n" \
+"Where the Librarian is: --address HOST:PORT, else $FAME_LIBRARIAN, else inside a node\n" \
+"torms:9093, else (on the host) the Librarian `fame up` started for the cluster.\n" \
+"\n" \
+"Common options:\n" \
+"      --address HOST:PORT       the Librarian to talk to\n" \
+"      --node N                  on the host: act as node N (default 1); inside a node the\n" \
+"                                node's own id is used and the Librarian accepts no other\n" \
+"      --json                    machine-readable output\n" \
+"  -c, --cluster NAME            on the host: the cluster (default \"default\")\n" \
+"      --config FILE, --set KEY=VALUE   as for the cluster verbs\n"
+
+static const struct verb shelf_verbs[] = {
+        {
+                .name = "ls", .fn = cmd_shelf_ls, .min_args = 0, .max_args = 1,
+                .usage = "[PATH] [options]",
+                .summary = "list shelves",
+                .help = "Lists the shelves in directory PATH (default /) with their mode, creating node, size\n"
+                        "and number of books; a PATH that is a shelf lists that shelf.\n" SHELF_COMMON,
+        },
+        {
+                .name = "create", .fn = cmd_shelf_create, .min_args = 1, .max_args = 1,
+                .usage = "PATH [--size SIZE] [--mode MODE] [--policy POLICY] [options]",
+                .summary = "create a shelf, optionally with books",
+                .help = "Creates shelf PATH owned by you (uid and gid) and this node, then gives it SIZE bytes of\n"
+                        "books chosen by POLICY, and prints it as `info` does.  An existing PATH is an error;\n"
+                        "a shelf whose books cannot be had (ENOSPC) is removed again.\n"
+                        "\nOptions:\n"
+                        "  -s, --size SIZE               bytes (K, M, G, T suffixes); rounded up to whole books\n"
+                        "  -m, --mode MODE               octal permission bits (default 0644, minus the umask)\n"
+                        "  -p, --policy POLICY           allocation policy: RandomBooks (default), LocalNode,\n"
+                        "                                LocalEnc, NonLocal_Enc, Nearest, NearestRemote, NearestEnc,\n"
+                        "                                NearestRack, LZAascending, LZAdescending, RequestIG\n" SHELF_COMMON,
+        },
+        {
+                .name = "mkdir", .fn = cmd_shelf_mkdir, .min_args = 1, .max_args = 1,
+                .usage = "PATH [options]",
+                .summary = "create a directory of shelves",
+                .help = "Creates directory PATH in the Librarian's name space.\n" SHELF_COMMON,
+        },
+        {
+                .name = "resize", .fn = cmd_shelf_resize, .min_args = 2, .max_args = 2,
+                .usage = "PATH SIZE [options]",
+                .summary = "grow or shrink a shelf",
+                .help = "Sets the size of shelf PATH.  Growing allocates books by the shelf's allocation policy;\n"
+                        "shrinking frees books from the end, which the Librarian zeroes in FAM before anyone\n"
+                        "gets them again.  Shrinking fails (EMFILE) while another process has the shelf open.\n" SHELF_COMMON,
+        },
+        {
+                .name = "rm", .fn = cmd_shelf_rm, .min_args = 1, .max_args = 1,
+                .usage = "PATH [options]",
+                .summary = "remove a shelf or an empty directory",
+                .help = "Removes shelf PATH (its books are zeroed, then free) or the empty directory PATH.  Fails\n"
+                        "(EBUSY) while the shelf is open, and (EACCES) unless you own it or its directory.\n" SHELF_COMMON,
+        },
+        {
+                .name = "info", .fn = cmd_shelf_info, .min_args = 1, .max_args = 1,
+                .usage = "PATH [options]",
+                .summary = "show a shelf, its books and their FAM offsets",
+                .help = "Prints shelf PATH: size, mode, owner, creating node, allocation policy, and each book with\n"
+                        "its interleave group, number, LZA and byte offset in FAM (BAR2 of every node and the\n"
+                        "host's FAM file).\n" SHELF_COMMON,
+        },
+        {
+                .name = "mv", .fn = cmd_shelf_mv, .min_args = 2, .max_args = 2,
+                .usage = "PATH NEWPATH [options]",
+                .summary = "rename or move a shelf",
+                .help = "Renames PATH to NEWPATH, which must not exist (EEXIST).\n" SHELF_COMMON,
+        },
+        {
+                .name = "fill", .fn = cmd_shelf_fill, .min_args = 2, .max_args = 2,
+                .usage = "PATH SEED [options]",
+                .summary = "write a pattern through the shelf's mapping; print its checksum",
+                .help = "Maps shelf PATH with fame_shelf_map(), writes size bytes of a pattern made from SEED,\n"
+                        "persists them and prints their FNV-1a 64 checksum (as `fame shelf checksum` does).\n" SHELF_COMMON,
+        },
+        {
+                .name = "checksum", .fn = cmd_shelf_checksum, .min_args = 1, .max_args = 1,
+                .usage = "PATH [options]",
+                .summary = "checksum of a shelf's bytes, read through its mapping",
+                .help = "Maps shelf PATH with fame_shelf_map() and prints the FNV-1a 64 checksum of its bytes.\n" SHELF_COMMON,
+        },
+        {}
+};
+
 const struct verb fame_verbs[] = {
         {
                 .name = "up", .fn = cmd_up, .min_args = 0, .max_args = 0,
@@ -344,6 +429,34 @@ const struct verb fame_verbs[] = {
 "\n"
 "Example:\n"
 "  fame ssh node01 -- ssh node02 hostname\n" COMMON,
+        },
+        {
+                .name = "shelf", .sub = shelf_verbs,
+                .usage = "ls|create|mkdir|resize|rm|info|mv|fill|checksum ...",
+                .summary = "shelves of FAM books, through the Librarian",
+                .help = "Verbs that ask the cluster's Librarian for shelves (named, ordered lists of books of\n"
+                        "FAM), on the host and inside nodes.  See docs/librarian.md.\n",
+        },
+        {
+                .name = "librarian", .fn = cmd_librarian, .min_args = 0, .max_args = -1,
+                .usage = "serve|init|topology|bench [OPTIONS]",
+                .summary = "the Librarian: FAM allocation service (tm-librarian compatible)",
+                .help =
+"Runs fame-librarian.  `fame up` starts one Librarian per cluster; these verbs are for running\n"
+"one by hand and for its tools (docs/librarian.md).\n"
+"\n"
+"  serve --db PATH [--fam FILE] [--port 9093] [--bind 127.0.0.1] [--node-port NODE=PORT]...\n"
+"        [--port-file FILE]\n"
+"      Serves the tm-librarian protocol.  With --fam, books leaving shelves are zeroed in that\n"
+"      FAM before reuse.  --node-port adds a port whose clients may only act as NODE.\n"
+"  init --db PATH --topology FILE [--force]\n"
+"      Creates the database from an INI (tm-book-register) or TMCF JSON topology; an existing\n"
+"      database is replaced only with --force.\n"
+"  topology --fam FILE [--comment TEXT]\n"
+"      Prints the INI topology of a FAM file, as `fame up` writes it.\n"
+"  bench [--address HOST:PORT] [--clients 1,8] [--seconds 3] [--node N]\n"
+"      Shelf cycles per second (create, resize to 2 books, close, destroy) with 1 and 8\n"
+"      clients; without --address against a Librarian of its own.\n",
         },
         {
                 .name = "image", .sub = image_verbs,

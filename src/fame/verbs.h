@@ -46,7 +46,35 @@ int fail(int r, const char *fmt, ...) _printf_(2, 3);
 const struct verb *verb_find(const struct verb *table, const char *name);
 void verb_print_help(const struct verb *v, bool man);
 
+/* Options every cluster verb takes (cmd-cluster.c). */
+#define CLUSTER_LONGOPTS \
+        { "cluster", required_argument, NULL, 'c' }, \
+        { "config", required_argument, NULL, 0x200 }, \
+        { "set", required_argument, NULL, 0x201 }
+
+struct cluster_opts {
+        const char *cluster;
+        const char *config_file;
+        const char *sets[64];
+        size_t n_sets;
+};
+struct fame_config;
+/* Handles -c/--config/--set; returns 1 if the option was one of them, 0 if not, <0 on error. */
+int cluster_opt(const struct verb *v, int c, struct cluster_opts *o);
+/* defaults < config file < --set/options.  extra: more KEY=VALUE from verb options. */
+int load_config(const struct cluster_opts *o, const char *const *extra, struct fame_config *c);
+
 /* cmd-*.c */
+int cmd_shelf_ls(const struct verb *v, int argc, char **argv);
+int cmd_shelf_create(const struct verb *v, int argc, char **argv);
+int cmd_shelf_mkdir(const struct verb *v, int argc, char **argv);
+int cmd_shelf_resize(const struct verb *v, int argc, char **argv);
+int cmd_shelf_rm(const struct verb *v, int argc, char **argv);
+int cmd_shelf_info(const struct verb *v, int argc, char **argv);
+int cmd_shelf_mv(const struct verb *v, int argc, char **argv);
+int cmd_shelf_fill(const struct verb *v, int argc, char **argv);
+int cmd_shelf_checksum(const struct verb *v, int argc, char **argv);
+int cmd_librarian(const struct verb *v, int argc, char **argv);
 int cmd_fam_create(const struct verb *v, int argc, char **argv);
 int cmd_fam_info(const struct verb *v, int argc, char **argv);
 int cmd_fam_dump(const struct verb *v, int argc, char **argv);

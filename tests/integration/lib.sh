@@ -25,12 +25,20 @@ qemu_pids() {
         done
 }
 
+# The cluster's Librarian (its command line names the cluster's database).
+librarian_pids() {
+        local p
+        for p in /proc/[0-9]*; do
+                tr '\0' ' ' < "$p/cmdline" 2>/dev/null | grep -q -- "fame-librarian serve --db $state/librarian/" && echo "${p#/proc/}"
+        done
+}
+
 cleanup() {
         local pids
         "$FAME" down > /dev/null 2>&1
-        pids=$(qemu_pids)
-        if [ -n "$pids" ]; then
-                echo "cleanup: killing leftover QEMU $pids"
+        pids="$(qemu_pids) $(librarian_pids)"
+        if [ -n "${pids// /}" ]; then
+                echo "cleanup: killing leftover processes $pids"
                 kill -9 $pids 2>/dev/null
         fi
         if [ "$failures" -eq 0 ]; then

@@ -1,0 +1,588 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * fame shelf ls|create|mkdir|resize|rm|info|mv|fill|checksum: the Librarian's shelves, from
+ * the host (through the cluster's Librarian port) or inside a node (torms:9093).
+ * fame librarian VERB: runs fame-librarian.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cluster.h"
+#include "config.h"
+#include "fame.h"
+#include "librarian-client.h"
+#include "log.h"
+#include "plan.h"
+#include "proto.h"
+#include "util.h"
+#include "verbs.h"
+
+/* libfame internal (lib/fame-internal.h): this node's id from $FAME_NODE, fw_cfg or the kernel
+ * command line. */
+int fame_read_node_identity(uint32_t *ret_node, char **ret_cluster);
+
+#define SHELF_LONGOPTS \
+        CLUSTER_LONGOPTS, \
+        { "address", required_argument, NULL, 0x300 }, \
+        { "node", required_argument, NULL, 0x301 }, \
+        { "json", no_argument, NULL, 0x302 }
+
+struct shelf_opts {
+        struct cluster_opts cluster;
+        const char *address;
+        uint32_t node;          /* FAM/E node number (host: which node to act as) */
+        bool json;
+};
+
+struct shelf_ctx {
+        struct fame_librarian *lib;
+        struct fame_geometry geo;
+        bool have_geo;
+        char *fam_path;         /* host: the cluster's FAM file */
+};
+
+static void ctx_done(struct shelf_ctx *x) {
+        fame_librarian_disconnect(x->lib);
+        free(x->fam_path);
+}
+
+/* 1 handled, 0 not a shelf option, <0 error */
+static int shelf_opt(const struct verb *v, int ch, struct shelf_opts *o) {
+        int r = cluster_opt(v, ch, &o->cluster);
+        if (r != 0)
+                return r;
+        switch (ch) {
+        case 0x300:
+                o->address = optarg;
+                return 1;
+        case 0x301:
+                if (parse_uint32(optarg, 1, FAME_MAX_NODES, &o->node) < 0)
+                        return usage_error(v, "--node '%s' is not a node number (1-%u)", optarg, FAME_MAX_NODES);
+                return 1;
+        case 0x302:
+                o->json = true;
+                return 1;
+        }
+        return 0;
+}
+
+static bool in_node(uint32_t *ret_node) {
+        char *cluster = NULL;
+        uint32_t n = 0;
+        if (fame_read_node_identity(&n, &cluster) < 0)
+                n = 0;
+        free(cluster);
+        *ret_node = n;
+        return n > 0 && access("/sys/bus/pci/devices", F_OK) == 0 && !getenv("FAME_PATH");
+}
+
+/*
+ * Connects: --address, else $FAME_LIBRARIAN, else inside a node torms:9093, else the cluster's
+ * Librarian on 127.0.0.1 (from its cluster.json).  The node identity: --node, else this node,
+ * else node 1; turned into the Librarian's node id with the FAM's geometry.
+ */
+static int shelf_connect(const struct verb *v, const struct shelf_opts *o, struct shelf_ctx *x) {
+        char address[64];
+        const char *addr = o->address;
+        uint32_t node = 0;
+        int r;
+
+        *x = (struct shelf_ctx) {};
+        bool node_side = in_node(&node);
+        if (o->node)
+                node = o->node;
+        if (!addr) {
+                const char *env = getenv("FAME_LIBRARIAN");
+                if (env && *env)
+                        addr = env;
+        }
+        if (node_side) {
+                struct fame *fam = NULL;
+                if (fame_open(NULL, FAME_OPEN_RDONLY, &fam) >= 0) {
+                        x->geo = *fame_get_geometry(fam);
+                        x->have_geo = true;
+                        fame_close(fam);
+                }
+        } else {
+                struct fame_config c;
+                struct cluster_plan p;
+                r = load_config(&o->cluster, NULL, &c);
+                if (r < 0)
+                        return r;
+                r = plan_load(c.state_dir, &p);
+                if (r < 0 && !addr) {
+                        log_error_errno(r, "Cluster '%s' has never been started, so it has no Librarian; start it with 'fame up', or give --address HOST:PORT",
+                                        c.name);
+                        config_done(&c);
+                        return r;
+                }
+                const char *fam_path = r >= 0 ? p.fam_path : c.fam_path;
+                if (fame_file_inspect(fam_path, &x->geo) >= 0) {
+                        x->have_geo = true;
+                        x->fam_path = strdup(fam_path);
+                }
+                if (!addr) {
+                        if (!p.librarian_port) {
+                                log_error("Cluster '%s' runs no Librarian (see 'fame status'); restart it with 'fame up'", c.name);
+                                plan_done(&p);
+                                config_done(&c);
+                                return -ENOENT;
+                        }
+                        snprintf(address, sizeof address, "127.0.0.1:%u", p.librarian_port);
+                        addr = address;
+                }
+                if (r >= 0)
+                        plan_done(&p);
+                config_done(&c);
+        }
+        r = fame_librarian_connect(addr, &x->lib);
+        if (r < 0)
+                return r;       /* libfame logged why */
+        uint32_t lnode = node ? node : 1;
+        if (x->have_geo) {
+                lnode = fame_librarian_node_id(&x->geo, node ? node : 1);
+                if (!lnode)
+                        return usage_error(v, "node %" PRIu32 " has no place in the Librarian's topology", node);
+        }
+        fame_librarian_set_node(x->lib, lnode);
+        return 0;
+}
+
+static int call(struct shelf_ctx *x, const char *what, const char *command, struct json_object *params,
+                struct json_object **ret) {
+        int r = librarian_call(x->lib, command, params, ret);
+        json_object_put(params);
+        if (r < 0)
+                log_error("%s: %s", what, fame_librarian_error(x->lib));
+        return r;
+}
+
+static struct json_object *path_param(const char *path) {
+        return librarian_params("path", json_object_new_string(path), NULL);
+}
+
+static int64_t member(struct json_object *o, const char *key) {
+        struct json_object *v = NULL;
+        json_object_object_get_ex(o, key, &v);
+        return json_object_get_int64(v);
+}
+
+static const char *member_str(struct json_object *o, const char *key) {
+        struct json_object *v = NULL;
+        json_object_object_get_ex(o, key, &v);
+        return json_object_get_string(v);
+}
+
+static void mode_string(int64_t mode, char buf[11]) {
+        static const char rwx[] = "rwxrwxrwx";
+        buf[0] = S_ISDIR(mode) ? 'd' : S_ISLNK(mode) ? 'l' : S_ISBLK(mode) ? 'b' : '-';
+        for (int i = 0; i < 9; i++)
+                buf[1 + i] = (mode & (0400 >> i)) ? rwx[i] : '-';
+        buf[10] = 0;
+}
+
+static void print_json_obj(struct json_object *o) {
+        puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE));
+}
+
+/* Common front: options, positional count, connection. */
+static int front(const struct verb *v, int argc, char **argv, struct shelf_opts *o, struct shelf_ctx *x,
+                 const struct option *extra, int (*extra_fn)(const struct verb *, int, void *), void *ud) {
+        struct option options[16] = { SHELF_LONGOPTS };
+        size_t n = 6;
+        bool first = true;
+        int ch, r;
+
+        for (size_t i = 0; extra && extra[i].name && n < ELEMENTSOF(options) - 1; i++)
+                options[n++] = extra[i];
+        options[n] = (struct option) {};
+        *o = (struct shelf_opts) {};
+        while ((ch = verb_getopt(v, argc, argv, "c:", options, &first)) != -1) {
+                r = shelf_opt(v, ch, o);
+                if (r < 0)
+                        return r;
+                if (r > 0)
+                        continue;
+                if (!extra_fn || (r = extra_fn(v, ch, ud)) <= 0)
+                        return r < 0 ? r : -EINVAL;
+        }
+        r = verb_check_args(v, argc - optind);
+        if (r < 0)
+                return r;
+        return shelf_connect(v, o, x);
+}
+
+int cmd_shelf_ls(const struct verb *v, int argc, char **argv) {
+        struct shelf_opts o;
+        struct shelf_ctx x = {};
+        _cleanup_(json_object_putp) struct json_object *list = NULL;
+        int r = front(v, argc, argv, &o, &x, NULL, NULL, NULL);
+        if (r < 0)
+                goto out;
+        const char *path = optind < argc ? argv[optind] : "/";
+        r = call(&x, path, "list_shelves", path_param(path), &list);
+        if (r < 0)
+                goto out;
+        if (o.json) {
+                struct json_object *a = json_object_new_array();
+                for (size_t i = 2; i < json_object_array_length(list); i++)
+                        json_object_array_add(a, json_object_get(json_object_array_get_idx(list, i)));
+                print_json_obj(a);
+                json_object_put(a);
+                goto out;
+        }
+        printf("%-10s %6s %12s %6s  %s\n", "MODE", "NODE", "SIZE", "BOOKS", "NAME");
+        struct json_object *self = json_object_array_get_idx(list, 0);
+        bool dir = S_ISDIR(member(self, "mode"));
+        for (size_t i = dir ? 2 : 0; i < (dir ? json_object_array_length(list) : 1); i++) {
+                struct json_object *s = json_object_array_get_idx(list, i);
+                char m[11], sz[32];
+                mode_string(member(s, "mode"), m);
+                printf("%-10s %6" PRId64 " %12s %6" PRId64 "  %s\n", m, member(s, "creator_id"),
+                       format_bytes((uint64_t) member(s, "size_bytes"), sz, sizeof sz), member(s, "book_count"),
+                       dir ? member_str(s, "name") : path);
+        }
+out:
+        ctx_done(&x);
+        return r;
+}
+
+struct create_extra {
+        uint64_t size;
+        bool have_size;
+        uint32_t mode;
+        const char *policy;
+};
+
+static int create_extra_fn(const struct verb *v, int ch, void *ud) {
+        struct create_extra *e = ud;
+        switch (ch) {
+        case 's':
+                if (parse_size(optarg, &e->size) < 0)
+                        return usage_error(v, "--size '%s' is not a size (e.g. 64M)", optarg);
+                e->have_size = true;
+                return 1;
+        case 'm': {
+                char *end = NULL;
+                unsigned long m = strtoul(optarg, &end, 8);
+                if (!end || *end || m > 07777)
+                        return usage_error(v, "--mode '%s' is not an octal mode (e.g. 0640)", optarg);
+                e->mode = (uint32_t) m;
+                return 1;
+        }
+        case 'p':
+                e->policy = optarg;
+                return 1;
+        }
+        return 0;
+}
+
+static int resize_to(struct shelf_ctx *x, const char *path, int64_t id, uint64_t size) {
+        return call(x, path, "resize_shelf",
+                    librarian_params("path", json_object_new_string(path), "id", json_object_new_int64(id),
+                                     "size_bytes", json_object_new_int64((int64_t) size),
+                                     "zero_enabled", json_object_new_boolean(0), NULL), NULL);
+}
+
+static int print_info(struct shelf_ctx *x, const char *path, bool json);
+
+int cmd_shelf_create(const struct verb *v, int argc, char **argv) {
+        static const struct option extra[] = {
+                { "size", required_argument, NULL, 's' },
+                { "mode", required_argument, NULL, 'm' },
+                { "policy", required_argument, NULL, 'p' },
+                {}
+        };
+        struct create_extra e = { .mode = 0644 };
+        struct shelf_opts o;
+        struct shelf_ctx x = {};
+        _cleanup_(json_object_putp) struct json_object *shelf = NULL;
+        int r = front(v, argc, argv, &o, &x, extra, create_extra_fn, &e);
+        if (r < 0)
+                goto out;
+        const char *path = argv[optind];
+        r = librarian_call(x.lib, "get_shelf", path_param(path), NULL);
+        if (r >= 0) {
+                r = log_error_errno(-EEXIST, "%s: already exists (resize it with 'fame shelf resize')", path);
+                goto out;
+        }
+        r = call(&x, path, "create_shelf",
+                 librarian_params("path", json_object_new_string(path), "mode", json_object_new_int(S_IFREG | e.mode), NULL),
+                 &shelf);
+        if (r < 0)
+                goto out;
+        int64_t id = member(shelf, "id"), handle = member(shelf, "open_handle");
+        if (e.policy)
+                r = call(&x, path, "set_xattr",
+                         librarian_params("path", json_object_new_string(path),
+                                          "xattr", json_object_new_string("user.LFS.AllocationPolicy"),
+                                          "value", json_object_new_string(e.policy), NULL), NULL);
+        if (r >= 0 && e.have_size)
+                r = resize_to(&x, path, id, e.size);
+        int k = call(&x, path, "close_shelf",
+                     librarian_params("id", json_object_new_int64(id), "open_handle", json_object_new_int64(handle), NULL), NULL);
+        if (r >= 0 && k < 0)
+                r = k;
+        if (r < 0) {
+                /* nothing half-made: a shelf that could not be sized is removed again */
+                (void) librarian_call(x.lib, "destroy_shelf", path_param(path), NULL);
+                goto out;
+        }
+        r = print_info(&x, path, o.json);
+out:
+        ctx_done(&x);
+        return r;
+}
+
+int cmd_shelf_mkdir(const struct verb *v, int argc, char **argv) {
+        struct shelf_opts o;
+        struct shelf_ctx x = {};
+        int r = front(v, argc, argv, &o, &x, NULL, NULL, NULL);
+        if (r >= 0) {
+                const char *path = argv[optind];
+                if (librarian_call(x.lib, "get_shelf", path_param(path), NULL) >= 0)
+                        r = log_error_errno(-EEXIST, "%s: already exists", path);
+                else
+                        r = call(&x, path, "mkdir",
+                                 librarian_params("path", json_object_new_string(path),
+                                                  "mode", json_object_new_int(S_IFDIR | 0777), NULL), NULL);
+        }
+        ctx_done(&x);
+        return r;
+}
+
+int cmd_shelf_resize(const struct verb *v, int argc, char **argv) {
+        struct shelf_opts o;
+        struct shelf_ctx x = {};
+        _cleanup_(json_object_putp) struct json_object *shelf = NULL;
+        uint64_t size;
+        int r = front(v, argc, argv, &o, &x, NULL, NULL, NULL);
+        if (r < 0)
+                goto out;
+        const char *path = argv[optind];
+        if (parse_size(argv[optind + 1], &size) < 0) {
+                r = usage_error(v, "SIZE '%s' is not a size (e.g. 64M)", argv[optind + 1]);
+                goto out;
+        }
+        r = call(&x, path, "get_shelf", path_param(path), &shelf);
+        if (r >= 0)
+                r = resize_to(&x, path, member(shelf, "id"), size);
+        if (r >= 0)
+                r = print_info(&x, path, o.json);
+out:
+        ctx_done(&x);
+        return r;
+}
+
+int cmd_shelf_rm(const struct verb *v, int argc, char **argv) {
+        struct shelf_opts o;
+        struct shelf_ctx x = {};
+        _cleanup_(json_object_putp) struct json_object *shelf = NULL;
+        int r = front(v, argc, argv, &o, &x, NULL, NULL, NULL);
+        if (r < 0)
+                goto out;
+        const char *path = argv[optind];
+        r = call(&x, path, "get_shelf", path_param(path), &shelf);
+        if (r >= 0)
+                r = call(&x, path, S_ISDIR(member(shelf, "mode")) ? "rmdir" : "destroy_shelf", path_param(path), NULL);
+out:
+        ctx_done(&x);
+        return r;
+}
+
+int cmd_shelf_mv(const struct verb *v, int argc, char **argv) {
+        struct shelf_opts o;
+        struct shelf_ctx x = {};
+        _cleanup_(json_object_putp) struct json_object *shelf = NULL;
+        int r = front(v, argc, argv, &o, &x, NULL, NULL, NULL);
+        if (r < 0)
+                goto out;
+        const char *path = argv[optind], *newpath = argv[optind + 1];
+        r = call(&x, path, "get_shelf", path_param(path), &shelf);
+        if (r >= 0)
+                r = call(&x, path, "rename_shelf",
+                         librarian_params("path", json_object_new_string(path), "id", json_object_new_int64(member(shelf, "id")),
+                                          "newpath", json_object_new_string(newpath), NULL), NULL);
+out:
+        ctx_done(&x);
+        return r;
+}
+
+/* Books and their FAM offsets (igstart from books_per_IG, then the book area). */
+static int print_info(struct shelf_ctx *x, const char *path, bool json) {
+        _cleanup_(json_object_putp) struct json_object *shelf = NULL, *books = NULL, *stats = NULL, *policy = NULL;
+        int r;
+
+        r = call(x, path, "fame_stat_shelf", path_param(path), &shelf);
+        if (r >= 0)
+                r = call(x, path, "list_shelf_books", path_param(path), &books);
+        if (r >= 0)
+                r = call(x, path, "get_fs_stats", NULL, &stats);
+        if (r < 0)
+                return r;
+        if (S_ISREG(member(shelf, "mode")))
+                (void) librarian_call(x->lib, "get_xattr",
+                                      librarian_params("path", json_object_new_string(path),
+                                                       "xattr", json_object_new_string("user.LFS.AllocationPolicy"), NULL),
+                                      &policy);
+        uint64_t book = (uint64_t) member(stats, "book_size_bytes"), igbooks[128] = {}, igstart[128] = {};
+        struct json_object *per_ig = NULL;
+        json_object_object_get_ex(stats, "books_per_IG", &per_ig);
+        if (per_ig) {
+                json_object_object_foreach(per_ig, key, val) {
+                        unsigned long ig = strtoul(key, NULL, 10);
+                        if (ig < 128)
+                                igbooks[ig] = (uint64_t) json_object_get_int64(json_object_array_get_idx(val, 0));
+                }
+        }
+        for (unsigned ig = 0, start = 0; ig < 128; ig++) {
+                igstart[ig] = start;
+                start += (unsigned) igbooks[ig];
+        }
+        bool offsets = x->have_geo && member(stats, "BIImode") == 0 && x->geo.book_size == book;
+        struct json_object *out = json_object_get(shelf), *blist = json_object_new_array();
+        json_object_object_del(out, "bos");
+        json_object_object_del(out, "open_handle");
+        json_object_object_add(out, "path", json_object_new_string(path));
+        struct json_object *pv = NULL;
+        if (policy && json_object_object_get_ex(policy, "value", &pv) && pv)
+                json_object_object_add(out, "policy", json_object_new_string(json_object_get_string(pv)));
+        for (size_t i = 0; i < json_object_array_length(books); i++) {
+                struct json_object *b = json_object_array_get_idx(books, i), *jb = json_object_new_object();
+                uint64_t ig = (uint64_t) member(b, "intlv_group") & 0xFFFF, num = (uint64_t) member(b, "book_num");
+                json_object_object_add(jb, "index", json_object_new_int64((int64_t) i));
+                json_object_object_add(jb, "id", json_object_new_int64(member(b, "id")));
+                json_object_object_add(jb, "intlv_group", json_object_new_int64((int64_t) ig));
+                json_object_object_add(jb, "book_num", json_object_new_int64((int64_t) num));
+                if (offsets && ig < 128)
+                        json_object_object_add(jb, "fam_offset",
+                                               json_object_new_int64((int64_t) (x->geo.book_area_offset + (igstart[ig] + num) * book)));
+                json_object_array_add(blist, jb);
+        }
+        json_object_object_add(out, "books", blist);
+        if (json) {
+                print_json_obj(out);
+        } else {
+                char m[11], sz[32], bs[32];
+                mode_string(member(out, "mode"), m);
+                printf("shelf     %s (id %" PRId64 ")\n", path, member(out, "id"));
+                printf("size      %s (%" PRId64 " bytes), %" PRId64 " book%s of %s\n",
+                       format_bytes((uint64_t) member(out, "size_bytes"), sz, sizeof sz), member(out, "size_bytes"),
+                       member(out, "book_count"), member(out, "book_count") == 1 ? "" : "s", format_bytes(book, bs, sizeof bs));
+                printf("mode      %s  owner %" PRId64 ":%" PRId64 "  created by node %" PRId64 "\n", m, member(out, "uid"),
+                       member(out, "gid"), member(out, "creator_id"));
+                if (json_object_object_get_ex(out, "policy", &pv))
+                        printf("policy    %s\n", json_object_get_string(pv));
+                if (json_object_array_length(blist)) {
+                        printf("%6s %4s %6s  %-18s  %s\n", "BOOK", "IG", "NUM", "LZA", "FAM OFFSET");
+                        for (size_t i = 0; i < json_object_array_length(blist); i++) {
+                                struct json_object *b = json_object_array_get_idx(blist, i), *off = NULL;
+                                char offs[32] = "-";
+                                if (json_object_object_get_ex(b, "fam_offset", &off))
+                                        snprintf(offs, sizeof offs, "0x%" PRIx64, (uint64_t) json_object_get_int64(off));
+                                printf("%6zu %4" PRId64 " %6" PRId64 "  0x%016" PRIx64 "  %s\n", i, member(b, "intlv_group"),
+                                       member(b, "book_num"), (uint64_t) member(b, "id"), offs);
+                        }
+                }
+        }
+        json_object_put(out);
+        return 0;
+}
+
+int cmd_shelf_info(const struct verb *v, int argc, char **argv) {
+        struct shelf_opts o;
+        struct shelf_ctx x = {};
+        int r = front(v, argc, argv, &o, &x, NULL, NULL, NULL);
+        if (r >= 0)
+                r = print_info(&x, argv[optind], o.json);
+        ctx_done(&x);
+        return r;
+}
+
+static uint64_t xorshift(uint64_t *s) {
+        *s ^= *s << 13;
+        *s ^= *s >> 7;
+        *s ^= *s << 17;
+        return *s;
+}
+
+static uint64_t fnv1a(const uint8_t *p, uint64_t n) {
+        uint64_t h = 0xcbf29ce484222325ull;
+        for (uint64_t i = 0; i < n; i++)
+                h = (h ^ p[i]) * 0x100000001b3ull;
+        return h;
+}
+
+/* Maps the shelf (fame_shelf_map) and fills or checksums its bytes 0..size. */
+static int shelf_bytes(const struct verb *v, int argc, char **argv, bool fill) {
+        struct shelf_opts o;
+        struct shelf_ctx x = {};
+        struct fame *fam = NULL;
+        struct fame_shelf *s = NULL;
+        uint64_t seed = 0;
+        int r = front(v, argc, argv, &o, &x, NULL, NULL, NULL);
+        if (r < 0)
+                goto out;
+        if (fill && parse_size(argv[optind + 1], &seed) < 0) {
+                r = usage_error(v, "SEED '%s' is not a number", argv[optind + 1]);
+                goto out;
+        }
+        r = fame_open(x.fam_path, fill ? 0 : FAME_OPEN_NOREGISTER, &fam);
+        if (r < 0)
+                goto out;
+        r = fame_shelf_open(fam, x.lib, argv[optind], 0, 0, &s);
+        if (r < 0)
+                goto out;
+        uint64_t size = fame_shelf_size(s);
+        uint8_t *p = size ? fame_shelf_map(s, NULL) : NULL;
+        if (size && !p) {
+                r = log_error_errno(negative_errno(), "Cannot map shelf %s: %m", argv[optind]);
+                goto out;
+        }
+        if (fill) {
+                uint64_t st = seed | 1;
+                for (uint64_t i = 0; i < size; i++)
+                        p[i] = (uint8_t) xorshift(&st);
+                fame_persist(p, size);
+        }
+        printf("%016" PRIx64 "\n", fnv1a(p, size));
+out:
+        fame_shelf_close(s);
+        fame_close(fam);
+        ctx_done(&x);
+        return r;
+}
+
+int cmd_shelf_fill(const struct verb *v, int argc, char **argv) {
+        return shelf_bytes(v, argc, argv, true);
+}
+
+int cmd_shelf_checksum(const struct verb *v, int argc, char **argv) {
+        return shelf_bytes(v, argc, argv, false);
+}
+
+/* fame librarian VERB ARGS: runs fame-librarian VERB ARGS. */
+int cmd_librarian(const struct verb *v, int argc, char **argv) {
+        _cleanup_free_ char *bin = cluster_librarian_binary();
+        if (!bin)
+                return fail(-ENOENT, "Cannot find fame-librarian next to fame; rebuild with 'make' or set FAME_LIBRARIAN_BINARY");
+        if (argc < 2)
+                return usage_error(v, "which one: serve, init, topology or bench?");
+        char **args = calloc((size_t) argc + 1, sizeof *args);
+        if (!args)
+                return -ENOMEM;
+        args[0] = bin;
+        for (int i = 1; i < argc; i++)
+                args[i] = argv[i];
+        fflush(stdout);
+        execv(bin, args);
+        int r = negative_errno();
+        free(args);
+        return fail(r, "Cannot run %s: %s", bin, strerror(-r));
+}

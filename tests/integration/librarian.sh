@@ -1,0 +1,72 @@
+#!/bin/bash
+# The Librarian on real nodes: `fame up` starts it and every node reaches it as torms:9093;
+# a shelf created on node01 shows the same books on node02 and the host, bytes written through
+# node01's shelf mapping are read through node02's and node03's; a node cannot pose as
+# another; the database survives down/up; `fame down` stops the Librarian.
+. "$(dirname "$0")/lib.sh"
+
+step "fame up -n 3 starts the Librarian"
+run up -n 3
+cat "$out" "$err"
+[ "$rc" -eq 0 ] || { fail "fame up exited $rc"; finish; }
+[ "$(librarian_pids | wc -w)" -eq 1 ] && ok "one fame-librarian running" || fail "fame-librarian processes: $(librarian_pids)"
+run status
+grep -Eq "^librarian: pid [0-9]+, 127\.0\.0\.1:[0-9]+ for the host, torms:9093 in the nodes" "$out" && ok "status shows the Librarian" \
+        || fail "status: $(cat "$out")"
+run status --json
+grep -Eq '"port": ?[1-9]' "$out" && ok "status --json has the Librarian's port" || fail "status --json: $(cat "$out")"
+[ -f "$state/librarian/topology.ini" ] && grep -q "^node_count = 3" "$state/librarian/topology.ini" \
+        && ok "topology.ini generated from the FAM" || fail "topology: $(cat "$state/librarian/topology.ini" 2>&1)"
+
+step "a shelf created on node01 is the same on node02 and on the host"
+run exec node01 -- fame shelf create /demo --size 64M
+cat "$out" "$err"
+[ "$rc" -eq 0 ] && grep -q "created by node 1" "$out" && ok "node01 created /demo" || fail "create on node01: rc=$rc $(cat "$err")"
+books1=$(grep -E '^ +[0-9]+ +[0-9]+ +[0-9]+  0x' "$out")
+[ "$(echo "$books1" | wc -l)" -eq 8 ] && ok "64M = 8 books" || fail "books: $books1"
+run exec node02 -- fame shelf info /demo
+books2=$(grep -E '^ +[0-9]+ +[0-9]+ +[0-9]+  0x' "$out")
+[ -n "$books1" ] && [ "$books1" = "$books2" ] && ok "node02 sees the same books and FAM offsets" || fail "node02: $(cat "$out" "$err")"
+run shelf info /demo
+books3=$(grep -E '^ +[0-9]+ +[0-9]+ +[0-9]+  0x' "$out")
+[ "$books1" = "$books3" ] && ok "the host sees the same books" || fail "host: $(cat "$out" "$err")"
+run exec node03 -- fame shelf ls
+grep -Eq "^-rw-r--r-- +1 +64 MiB +8  demo$" "$out" && ok "ls on node03" || fail "ls: $(cat "$out" "$err")"
+
+step "bytes written through node01's mapping are read through node02's and node03's"
+run exec node01 -- fame shelf fill /demo 42
+sum=$(cat "$out")
+[ "$rc" -eq 0 ] && [ -n "$sum" ] || fail "fill: $(cat "$err")"
+run exec node02 -- fame shelf checksum /demo
+[ "$(cat "$out")" = "$sum" ] && ok "node02 reads node01's bytes ($sum)" || fail "node02: $(cat "$out" "$err") != $sum"
+run exec node03 -- fame shelf checksum /demo
+[ "$(cat "$out")" = "$sum" ] && ok "node03 reads node01's bytes" || fail "node03: $(cat "$out" "$err")"
+run shelf checksum /demo
+[ "$(cat "$out")" = "$sum" ] && ok "the host reads them in the FAM file" || fail "host: $(cat "$out" "$err")"
+
+step "a node's connection carries only its own node id"
+run exec node02 -- fame shelf info /demo --node 3
+[ "$rc" -ne 0 ] && grep -q "belongs to node 2" "$err" && ok "node02 posing as node 3 refused: $(tail -1 "$err")" \
+        || fail "node02 as node 3: rc=$rc $(cat "$out" "$err")"
+
+step "errors come back as one line"
+run exec node02 -- fame shelf create /demo
+[ "$rc" -ne 0 ] && grep -q "already exists" "$err" && ok "EEXIST: $(tail -1 "$err")" || fail "create twice: $(cat "$err")"
+run exec node02 -- fame shelf resize /demo 100G
+[ "$rc" -ne 0 ] && grep -q "out of space" "$err" && ok "ENOSPC: $(tail -1 "$err")" || fail "resize 100G: $(cat "$err")"
+
+step "the database survives down/up; down stops the Librarian"
+run down
+[ "$rc" -eq 0 ] || fail "down: $(cat "$err")"
+[ -z "$(librarian_pids)" ] && ok "no fame-librarian after down" || fail "Librarian left: $(librarian_pids)"
+run up -n 3
+[ "$rc" -eq 0 ] || fail "up again: $(cat "$err")"
+run exec node03 -- fame shelf checksum /demo
+[ "$(cat "$out")" = "$sum" ] && ok "/demo and its bytes are back after down/up" || fail "after up: $(cat "$out" "$err")"
+run exec node01 -- fame shelf rm /demo
+[ "$rc" -eq 0 ] && ok "rm /demo" || fail "rm: $(cat "$err")"
+run shelf ls
+grep -q demo "$out" && fail "demo still listed" || ok "gone"
+run down
+[ -z "$(librarian_pids)" ] || fail "Librarian left after the last down"
+finish
