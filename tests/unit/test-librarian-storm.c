@@ -66,7 +66,10 @@
 /* Shared names: regular ones (also rename sources) and one zeroing-shelf name (only a rename
  * target, and created, resized and destroyed like any other).  The storm after the restart
  * uses the second set: the first one may still be held open by clients that lost their
- * replies in the crash. */
+ * replies in the crash.
+ * A zeroing shelf is never renamed back to a regular name: the engine allows it and leaves its
+ * ZOMBIE books on a regular shelf (as the original does), which the invariant "ZOMBIE only on
+ * a zeroing shelf" would report (reported; a server-side decision, not a storm finding). */
 struct name_set {
         const char *const *names;
         size_t n, n_regular;
