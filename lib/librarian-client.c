@@ -535,6 +535,9 @@ _public_ int fame_shelf_resize(struct fame_shelf *s, uint64_t size) {
 
         if (!s || size > INT64_MAX)
                 return -EINVAL;
+        /* books about to be freed must not stay mapped while the Librarian zeroes and reuses them */
+        if (size < s->size)
+                shelf_unmap(s);
         _cleanup_(json_object_putp) struct json_object *p = librarian_params(
                 "path", json_object_new_string(s->path), "id", json_object_new_int64(s->id),
                 "size_bytes", json_object_new_int64((int64_t) size), "zero_enabled", json_object_new_boolean(0), NULL);

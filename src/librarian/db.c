@@ -22,7 +22,7 @@
 /*
  * The tables and columns of the original, in its column order, so that its tools (fsck_lfs,
  * tm-lmp) can read the file.  FAM/E adds, at the end of `shelves`, the owner (uid, gid) for
- * access control, a UNIQUE index that makes it impossible for a book to be on two shelves,
+ * access control, `opened_shelves.fame_conn` (the connection a handle belongs to), a UNIQUE index that makes it impossible for a book to be on two shelves,
  * indexes for lookups by parent and name, and the table `fame_settings`.
  */
 const char librarian_db_schema[] =
@@ -46,7 +46,7 @@ const char librarian_db_schema[] =
         "CREATE UNIQUE INDEX IDX_bos_book ON books_on_shelves (book_id);\n"
         "CREATE UNIQUE INDEX IDX_bos_shelf ON books_on_shelves (shelf_id, seq_num);\n"
         "CREATE TABLE opened_shelves (id INTEGER PRIMARY KEY, shelf_id INT, node_id INT,"
-        " pid INT);\n"
+        " pid INT, fame_conn INT DEFAULT 0);\n"
         "CREATE INDEX IDX_opened_shelf ON opened_shelves (shelf_id);\n"
         "CREATE TABLE shelf_xattrs (shelf_id INT, xattr TEXT, value TEXT);\n"
         "CREATE UNIQUE INDEX IDX_xattrs ON shelf_xattrs (shelf_id, xattr);\n"

@@ -76,6 +76,8 @@ struct engine {
         char policy_default[32];
         double (*clock)(void);
 
+        int64_t next_handle;            /* open handles are never reused within a run */
+
         /* zombies: ids handed out by engine_take_zombies() and not yet reported zeroed */
         uint64_t *inflight;
         size_t n_inflight, allocated_inflight;
@@ -97,6 +99,7 @@ struct book {
 
 struct req {
         struct json_object *obj, *context;
+        uint64_t conn;
         const char *command;
         int64_t node_id, uid, gid, pid;
         const char *physloc;
@@ -551,27 +554,37 @@ int engine_take_zombies(struct engine *e, uint64_t **ret_ids, size_t *ret_n) {
         return 0;
 }
 
-int engine_books_zeroed(struct engine *e, const uint64_t *ids, size_t n) {
-        if (sqlite3_exec(e->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-                return -EIO;
-        for (size_t i = 0; i < n; i++) {
-                if (exec_int(e, "UPDATE books SET allocated = 0 WHERE id = ? AND allocated = 2"
-                             " AND id NOT IN (SELECT book_id FROM books_on_shelves)", 1, (int64_t) ids[i]) < 0) {
-                        sqlite3_exec(e->db, "ROLLBACK", NULL, NULL, NULL);
-                        return -EIO;
-                }
-        }
-        if (sqlite3_exec(e->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-                sqlite3_exec(e->db, "ROLLBACK", NULL, NULL, NULL);
-                return -EIO;
-        }
+void engine_release_zombies(struct engine *e, const uint64_t *ids, size_t n) {
         for (size_t i = 0; i < n; i++)
                 for (size_t j = 0; j < e->n_inflight; j++)
                         if (e->inflight[j] == ids[i]) {
                                 e->inflight[j] = e->inflight[--e->n_inflight];
                                 break;
                         }
-        return 0;
+}
+
+int engine_books_zeroed(struct engine *e, const uint64_t *ids, size_t n) {
+        int r = 0;
+
+        if (sqlite3_exec(e->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+                r = -EBUSY;
+        for (size_t i = 0; i < n && r == 0; i++)
+                if (exec_int(e, "UPDATE books SET allocated = 0 WHERE id = ? AND allocated = 2"
+                             " AND id NOT IN (SELECT book_id FROM books_on_shelves)", 1, (int64_t) ids[i]) < 0)
+                        r = -EIO;
+        if (r == 0 && sqlite3_exec(e->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+                r = -EBUSY;
+        if (r < 0)
+                sqlite3_exec(e->db, "ROLLBACK", NULL, NULL, NULL);
+        /* on failure they are handed out (and zeroed) again later */
+        engine_release_zombies(e, ids, n);
+        return r;
+}
+
+int engine_connection_closed(struct engine *e, uint64_t conn) {
+        if (conn == 0)
+                return 0;
+        return exec_int(e, "DELETE FROM opened_shelves WHERE fame_conn = ?", 1, (int64_t) conn) < 0 ? -EIO : 0;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -824,10 +837,12 @@ static int cmd_get_fs_stats(struct engine *e, struct req *r, struct json_object 
 }
 
 static int new_open_handle(struct engine *e, const struct req *r, const struct shelf *s, int64_t *ret) {
-        if (exec_int(e, "INSERT INTO opened_shelves (shelf_id, node_id, pid) VALUES (?, ?, ?)", 3,
-                     s->id, r->node_id, r->pid) < 0)
+        int64_t id = e->next_handle;
+        if (exec_int(e, "INSERT INTO opened_shelves (id, shelf_id, node_id, pid, fame_conn) VALUES (?, ?, ?, ?, ?)", 5,
+                     id, s->id, r->node_id, r->pid, (int64_t) r->conn) < 0)
                 return -1;
-        *ret = sqlite3_last_insert_rowid(e->db);
+        e->next_handle++;       /* (a rolled-back request skips a number: harmless) */
+        *ret = id;
         return 0;
 }
 
@@ -925,8 +940,9 @@ static int cmd_close_shelf(struct engine *e, struct req *r, struct json_object *
 
         if (get_int(e, r, "id", &id) < 0 || get_int(e, r, "open_handle", &handle) < 0)
                 return -1;
-        if (exec_int(e, "DELETE FROM opened_shelves WHERE id = ? AND shelf_id = ? AND node_id = ?", 3,
-                     handle, id, r->node_id) < 0)
+        /* a connection closes only its own handles */
+        if (exec_int(e, "DELETE FROM opened_shelves WHERE id = ? AND shelf_id = ? AND node_id = ?"
+                     " AND (? = 0 OR fame_conn = ?)", 5, handle, id, r->node_id, (int64_t) r->conn, (int64_t) r->conn) < 0)
                 return -1;
         struct json_object *o = json_object_new_object();
         static const char *const zero[] = { "creator_id", "size_bytes", "book_count", "ctime", "mtime",
@@ -1113,7 +1129,15 @@ static int cmd_rename_shelf(struct engine *e, struct req *r, struct json_object 
                         break;
                 p = ps.parent_id;
         }
-        int64_t t = now(e), mode = from.shelf.mode;
+        int64_t t = now(e), mode = from.shelf.mode, zombies;
+        if (!startswith(to.name, ZERO_PREFIX)) {
+                if (query_int(e, "SELECT COUNT(*) FROM books_on_shelves s JOIN books b ON b.id = s.book_id"
+                              " WHERE s.shelf_id = ? AND b.allocated = 2", 0, &zombies, 1, from.shelf.id) < 0)
+                        return -1;
+                if (zombies > 0)
+                        return fail(e, EBUSY, "The books of %s are waiting to be zeroed; truncate it to 0 before "
+                                    "giving it a name without " ZERO_PREFIX, from.shelf.name);
+        }
         if (startswith(to.name, ZERO_PREFIX)) {
                 _cleanup_free_ struct book *books = NULL;
                 size_t n;
@@ -1864,7 +1888,7 @@ static int run(struct engine *e, struct req *r, uint32_t pinned, struct json_obj
 
 int engine_handle(struct engine *e, struct json_object *request, struct engine_request_info *info,
                   char **ret_reply, size_t *ret_len) {
-        struct req r = { .obj = request };
+        struct req r = { .obj = request, .conn = info->conn };
         struct json_object *value = NULL;
         bool has_value = false;
         int k;
@@ -1999,13 +2023,21 @@ out:
  */
 static int upgrade(struct engine *e, const char *path, char **ret_error) {
         sqlite3_stmt *st = NULL;
-        bool has_uid = false;
+        bool has_uid = false, has_conn = false;
         char *msg = NULL;
 
         if (sqlite3_prepare_v2(e->db, "PRAGMA table_info(shelves)", -1, &st, NULL) == SQLITE_OK)
                 while (sqlite3_step(st) == SQLITE_ROW)
                         has_uid = has_uid || streq_((const char *) sqlite3_column_text(st, 1), "uid");
         sqlite3_finalize(st);
+        st = NULL;
+        if (sqlite3_prepare_v2(e->db, "PRAGMA table_info(opened_shelves)", -1, &st, NULL) == SQLITE_OK)
+                while (sqlite3_step(st) == SQLITE_ROW)
+                        has_conn = has_conn || streq_((const char *) sqlite3_column_text(st, 1), "fame_conn");
+        sqlite3_finalize(st);
+        if (!has_conn &&
+            sqlite3_exec(e->db, "ALTER TABLE opened_shelves ADD COLUMN fame_conn INT DEFAULT 0;", NULL, NULL, &msg) != SQLITE_OK)
+                goto fail;
         if (sqlite3_exec(e->db,
                          "BEGIN IMMEDIATE;"
                          "CREATE INDEX IF NOT EXISTS IDX_books_allocated ON books (allocated, intlv_group);"
@@ -2068,6 +2100,16 @@ int engine_open(const char *path, struct engine **ret, char **ret_error) {
         r = upgrade(e, path, ret_error);
         if (r >= 0)
                 r = load(e, ret_error);
+        if (r >= 0) {
+                /* the connections that held handles are gone with the previous run */
+                if (query_int(e, "SELECT COALESCE(MAX(id), 0) + 1 FROM opened_shelves", 1, &e->next_handle, 0) < 0 ||
+                    exec_int(e, "DELETE FROM opened_shelves", 0) < 0) {
+                        if (ret_error && asprintf(ret_error, "Failed to clear the open handles of '%s': %s", path,
+                                                  e->errmsg) < 0)
+                                *ret_error = NULL;
+                        r = -EIO;
+                }
+        }
         if (r < 0) {
                 engine_free(e);
                 return r;

@@ -35,6 +35,8 @@ void engine_free(struct engine *e);
 
 struct engine_request_info {
         uint32_t pinned_node;           /* in: 0, or the only node_id this connection may use */
+        uint64_t conn;                  /* in: the client connection (open handles belong to it;
+                                         * engine_connection_closed() drops them), 0: none */
         struct json_object *oob;        /* out: send_OOB's message, to broadcast (caller puts) */
         uint32_t node_id;               /* out: the request's node, 0 if none */
         const char *command;            /* out: valid until the request object is put */
@@ -53,6 +55,13 @@ int engine_handle_text(struct engine *e, const char *request, char **ret_reply);
  * zeroes them and then reports them with engine_books_zeroed(). */
 int engine_take_zombies(struct engine *e, uint64_t **ret_ids, size_t *ret_n);
 int engine_books_zeroed(struct engine *e, const uint64_t *ids, size_t n);
+/* Books handed out by engine_take_zombies() that could not be zeroed or marked FREE: the next
+ * engine_take_zombies() hands them out again. */
+void engine_release_zombies(struct engine *e, const uint64_t *ids, size_t n);
+
+/* A client connection closed: its open handles are dropped (as fsck_lfs does for all handles
+ * when the original restarts).  Handles of an earlier run are dropped by engine_open(). */
+int engine_connection_closed(struct engine *e, uint64_t conn);
 
 /* Geometry of the database, for the zeroer. */
 struct engine_geometry {

@@ -31,6 +31,7 @@
 
 struct client {
         int fd;
+        uint64_t conn;                  /* unique in this run; owns the handles it opened */
         uint32_t pinned;
         struct proto_stream in;
         char *out;
@@ -71,6 +72,10 @@ struct server {
         size_t n_todo, allocated_todo;
         uint64_t *done;
         size_t n_done, allocated_done;
+        uint64_t *failed;               /* could not be zeroed: retried */
+        size_t n_failed, allocated_failed;
+        double retry_at;                /* queue the zombies again then (0: no need) */
+        uint64_t next_conn;
         bool quit;
         int wake[2];            /* zeroer → poll loop */
         uint64_t zeroed;
@@ -134,8 +139,19 @@ static void *zeroer(void *userdata) {
 
                 pthread_mutex_lock(&s->lock);
                 if (r < 0) {
-                        /* the book stays ZOMBIE: never handed out unzeroed */
+                        /* the book stays ZOMBIE, never handed out unzeroed; tried again later */
                         s->zero_error = r;
+                        if (s->n_failed == s->allocated_failed) {
+                                size_t na = s->allocated_failed ? s->allocated_failed * 2 : 64;
+                                uint64_t *nf = realloc(s->failed, na * sizeof *nf);
+                                if (!nf)
+                                        continue;       /* stays in flight until the next start */
+                                s->failed = nf;
+                                s->allocated_failed = na;
+                        }
+                        s->failed[s->n_failed++] = j.id;
+                        char c = 1;
+                        (void) !write(s->wake[1], &c, 1);
                         continue;
                 }
                 if (s->n_done == s->allocated_done) {
@@ -193,8 +209,8 @@ static int queue_zombies(struct server *s) {
 
 static int collect_zeroed(struct server *s) {
         char buf[256];
-        _cleanup_free_ uint64_t *ids = NULL;
-        size_t n;
+        _cleanup_free_ uint64_t *ids = NULL, *failed = NULL;
+        size_t n, n_failed;
         int err;
 
         while (read(s->wake[0], buf, sizeof buf) > 0)
@@ -204,17 +220,27 @@ static int collect_zeroed(struct server *s) {
         n = s->n_done;
         s->done = NULL;
         s->n_done = s->allocated_done = 0;
+        failed = s->failed;
+        n_failed = s->n_failed;
+        s->failed = NULL;
+        s->n_failed = s->allocated_failed = 0;
         err = s->zero_error;
         s->zero_error = 0;
         pthread_mutex_unlock(&s->lock);
         if (err < 0)
-                log_error("Librarian: zeroing a book in '%s' failed: %s; it stays reserved",
-                          s->opt.fam_path, strerror(-err));
+                log_error("Librarian: zeroing %zu book(s) in '%s' failed: %s; they stay reserved and are tried again",
+                          n_failed, s->opt.fam_path, strerror(-err));
+        if (n_failed) {
+                engine_release_zombies(s->engine, failed, n_failed);
+                s->retry_at = now_seconds() + 1;
+        }
         if (n == 0)
                 return 0;
         int r = engine_books_zeroed(s->engine, ids, n);
-        if (r < 0)
-                log_error("Librarian: failed to mark %zu zeroed books free: %s", n, strerror(-r));
+        if (r < 0) {
+                log_warning("Librarian: could not mark %zu zeroed books free (%s); trying again", n, strerror(-r));
+                s->retry_at = now_seconds() + 1;
+        }
         return r;
 }
 
@@ -376,6 +402,9 @@ static void client_free(struct client *c) {
 }
 
 static void drop_client(struct server *s, size_t i) {
+        int r = engine_connection_closed(s->engine, s->clients[i]->conn);
+        if (r < 0)
+                log_error("Librarian: failed to drop the open handles of %s: %s", s->clients[i]->peer, strerror(-r));
         client_free(s->clients[i]);
         s->clients[i] = s->clients[--s->n_clients];
 }
@@ -462,7 +491,7 @@ static int client_input(struct server *s, struct client *c) {
                 struct json_object *req = proto_next(&c->in);
                 if (!req)
                         break;
-                struct engine_request_info info = { .pinned_node = c->pinned };
+                struct engine_request_info info = { .pinned_node = c->pinned, .conn = c->conn };
                 _cleanup_free_ char *reply = NULL;
                 size_t len;
                 int r = engine_handle(s->engine, req, &info, &reply, &len);
@@ -509,6 +538,7 @@ static void accept_clients(struct server *s, struct listener *l) {
                 }
                 c->fd = fd;
                 c->pinned = l->pinned;
+                c->conn = ++s->next_conn;
                 proto_stream_init(&c->in);
                 char ip[INET_ADDRSTRLEN] = "?";
                 inet_ntop(AF_INET, &sa.sin_addr, ip, sizeof ip);
@@ -551,10 +581,27 @@ static int round_(struct server *s, const struct timespec *timeout, const sigset
                         pfd[n++] = (struct pollfd) { .fd = c->fd,
                                 .events = POLLIN | (c->out_off < c->out_len ? POLLOUT : 0) };
                 }
-                int r = ppoll(pfd, n, timeout, mask);
+                /* zombies that could not be zeroed or freed: again a second later */
+                struct timespec retry;
+                const struct timespec *t = timeout;
+                if (s->retry_at) {
+                        double left = s->retry_at - now_seconds();
+                        if (left < 0)
+                                left = 0;
+                        retry = (struct timespec) { (time_t) left, (long) ((left - (double) (time_t) left) * 1e9) };
+                        if (!t || t->tv_sec > retry.tv_sec || (t->tv_sec == retry.tv_sec && t->tv_nsec > retry.tv_nsec))
+                                t = &retry;
+                }
+                int r = ppoll(pfd, n, t, mask);
                 if (r < 0)
                         return negative_errno();
                 handle_events(s, pfd, nl, nc);
+                if (s->retry_at && now_seconds() >= s->retry_at) {
+                        s->retry_at = 0;
+                        int k = queue_zombies(s);
+                        if (k < 0)
+                                log_error("Librarian: failed to queue freed books for zeroing: %s", strerror(-k));
+                }
         }
         return 0;
 }
@@ -600,6 +647,7 @@ void server_free(struct server *s) {
         engine_free(s->engine);
         free(s->todo);
         free(s->done);
+        free(s->failed);
         pthread_mutex_destroy(&s->lock);
         pthread_cond_destroy(&s->cond);
         free(s);

@@ -341,6 +341,8 @@ static void test_resize(void) {
         b = books_of(zpath, &reply);
         CHECK(json_object_array_length(b) == 1 && ival(json_object_array_get_idx(b, 0), "allocated") == 2, "ZOMBIE on zeroing shelf");
         put(reply);
+        /* its ZOMBIE books may not go back to an ordinary name */
+        EXPECT_ERR(EBUSY, "{'command': 'rename_shelf', 'context': " C1 ", 'path': '%s', 'id': 0, 'newpath': '/back'}", zpath);
         put(ok(req("{'command': 'resize_shelf', 'context': " C1 ", 'path': '%s', 'id': %lld, 'size_bytes': 0, 'zero_enabled': true}", zpath,
                    (long long) id), "truncate zeroing shelf"));
         put(ok(req("{'command': 'destroy_shelf', 'context': " C1 ", 'path': '%s'}", zpath), "destroy"));
@@ -504,6 +506,35 @@ static void test_access(void) {
         put(ok(req("{'command': 'destroy_shelf', 'context': " C1 ", 'path': '/priv'}"), "root destroys"));
 }
 
+/* Open handles belong to the connection that opened them. */
+static void test_connections(void) {
+        struct engine_request_info info = { .conn = 7 };
+        struct json_object *r = json_tokener_parse("{\"command\": \"create_shelf\", \"context\": {\"node_id\": 1, \"uid\": 0},"
+                                                   " \"path\": \"/conn\", \"mode\": 0}");
+        char *reply = NULL;
+        size_t len;
+        CHECK(engine_handle(e, r, &info, &reply, &len) == 0 && strstr(reply, "\"open_handle\": "), "open on connection 7: %s", reply);
+        free(reply);
+        put(r);
+        /* another connection cannot close it, even with the right ids */
+        struct json_object *o = ok(req("{'command': 'list_open_shelves', 'context': " C1 "}"), "list");
+        CHECK(json_object_array_length(value_of(o)) == 1, "one handle");
+        int64_t h = ival(json_object_array_get_idx(value_of(o), 0), "id"), id = ival(json_object_array_get_idx(value_of(o), 0), "shelf_id");
+        put(o);
+        info.conn = 8;
+        char buf[256];
+        snprintf(buf, sizeof buf, "{\"command\": \"close_shelf\", \"context\": {\"node_id\": 1}, \"id\": %lld, \"open_handle\": %lld}",
+                 (long long) id, (long long) h);
+        r = json_tokener_parse(buf);
+        CHECK(engine_handle(e, r, &info, &reply, &len) == 0, "close from connection 8");
+        free(reply);
+        put(r);
+        EXPECT_ERR(EBUSY, "{'command': 'destroy_shelf', 'context': " C1 ", 'path': '/conn'}");
+        /* when connection 7 goes, so do its handles */
+        CHECK(engine_connection_closed(e, 7) == 0, "connection closed");
+        put(ok(req("{'command': 'destroy_shelf', 'context': " C1 ", 'path': '/conn'}"), "destroy after the connection closed"));
+}
+
 static void test_nodes(void) {
         put(ok(req("{'command': 'update_node_soc_status', 'context': " CTX(2, 0) ", 'status': 1, 'cpu_percent': 5, 'rootfs_percent': 6,"
                    " 'network_in': 7, 'network_out': 8, 'mem_percent': 9}"), "soc status"));
@@ -563,6 +594,7 @@ int main(void) {
         test_xattrs();
         test_policies();
         test_access();
+        test_connections();
         test_nodes();
         engine_free(e);
         return test_exit();
