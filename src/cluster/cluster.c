@@ -170,9 +170,10 @@ static bool qga_answers(const struct node_plan *n, int timeout_ms) {
         return ok;
 }
 
-/* The node-side fame binary that goes into node images. */
-static char *node_binary(void) {
-        const char *env = getenv("FAME_NODE_BINARY");
+/* A program of FAM/E next to this fame (build tree) or installed beside it: $ENV if set, else
+ * the first of candidates (relative to this fame's directory) that is executable. */
+static char *find_companion(const char *env_name, const char *const *candidates, size_t n) {
+        const char *env = getenv(env_name);
         char self[PATH_MAX], *slash, *path = NULL;
         if (env && *env)
                 return strdup(env);
@@ -184,8 +185,7 @@ static char *node_binary(void) {
         if (!slash)
                 return NULL;
         *slash = 0;
-        static const char *const candidates[] = { "fame-static", "../../fame-static", "../libexec/fame/fame-static" };
-        for (size_t i = 0; i < ELEMENTSOF(candidates); i++) {
+        for (size_t i = 0; i < n; i++) {
                 free(path);
                 if (asprintf(&path, "%s/%s", self, candidates[i]) < 0)
                         return NULL;
@@ -194,6 +194,12 @@ static char *node_binary(void) {
         }
         free(path);
         return NULL;
+}
+
+/* The node-side fame binary that goes into node images. */
+static char *node_binary(void) {
+        static const char *const candidates[] = { "fame-static", "../../fame-static", "../libexec/fame/fame-static" };
+        return find_companion("FAME_NODE_BINARY", candidates, ELEMENTSOF(candidates));
 }
 
 /* ---- FAM and image ---------------------------------------------------------------------- */
@@ -360,28 +366,8 @@ static int start_switch(const struct cluster_plan *p) {
 
 /* fame-librarian next to this fame (build tree) or in PREFIX/libexec/fame; $FAME_LIBRARIAN_BINARY wins. */
 char *cluster_librarian_binary(void) {
-        const char *env = getenv("FAME_LIBRARIAN_BINARY");
-        char self[PATH_MAX], *slash, *path = NULL;
-        if (env && *env)
-                return strdup(env);
-        ssize_t k = readlink("/proc/self/exe", self, sizeof self - 1);
-        if (k <= 0)
-                return NULL;
-        self[k] = 0;
-        slash = strrchr(self, '/');
-        if (!slash)
-                return NULL;
-        *slash = 0;
         static const char *const candidates[] = { "fame-librarian", "../libexec/fame/fame-librarian" };
-        for (size_t i = 0; i < ELEMENTSOF(candidates); i++) {
-                free(path);
-                if (asprintf(&path, "%s/%s", self, candidates[i]) < 0)
-                        return NULL;
-                if (access(path, X_OK) == 0)
-                        return path;
-        }
-        free(path);
-        return NULL;
+        return find_companion("FAME_LIBRARIAN_BINARY", candidates, ELEMENTSOF(candidates));
 }
 
 static void librarian_path(const struct cluster_plan *p, const char *name, char *buf, size_t len) {

@@ -63,17 +63,6 @@ int tar_end(int fd) {
 
 /* ---- files ------------------------------------------------------------------------------------ */
 
-static char *pathf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *pathf(const char *fmt, ...) {
-        va_list ap;
-        char *s = NULL;
-        va_start(ap, fmt);
-        if (vasprintf(&s, fmt, ap) < 0)
-                s = NULL;
-        va_end(ap);
-        return s;
-}
-
 /* Keys, ids and lists: small files. */
 static char *read_small_file(const char *path, size_t *ret_len) {
         return read_file(path, 1 << 20, ret_len);
@@ -89,7 +78,7 @@ static int keygen(const char *path, const char *comment) {
         if (!path)
                 return log_error_errno(-ENOMEM, "Out of memory");
         if (access(path, R_OK) == 0) {
-                _cleanup_free_ char *pub = pathf("%s.pub", path);
+                _cleanup_free_ char *pub = strf("%s.pub", path);
                 if (pub && access(pub, R_OK) == 0)
                         return 0;
         }
@@ -107,7 +96,7 @@ static int keygen(const char *path, const char *comment) {
 }
 
 static int ensure_machine_id(const struct node_plan *n, char out[33]) {
-        _cleanup_free_ char *path = pathf("%s/machine-id", n->dir);
+        _cleanup_free_ char *path = strf("%s/machine-id", n->dir);
         if (!path)
                 return -ENOMEM;
         _cleanup_free_ char *have = read_small_file(path, NULL);
@@ -130,8 +119,8 @@ static int ensure_machine_id(const struct node_plan *n, char out[33]) {
 }
 
 int seed_ensure_keys(struct cluster_plan *p) {
-        _cleanup_free_ char *dir = pathf("%s/ssh", p->state_dir), *login = seed_login_key(p->state_dir),
-                            *nodekey = pathf("%s/ssh/node_key", p->state_dir), *comment = NULL,
+        _cleanup_free_ char *dir = strf("%s/ssh", p->state_dir), *login = seed_login_key(p->state_dir),
+                            *nodekey = strf("%s/ssh/node_key", p->state_dir), *comment = NULL,
                             *known = seed_known_hosts(p->state_dir);
         int r;
         if (!dir || !login || !nodekey || !known || asprintf(&comment, "fame-%s", p->name) < 0)
@@ -151,7 +140,7 @@ int seed_ensure_keys(struct cluster_plan *p) {
         FILE *f = open_memstream(&kh, &khlen);
         if (!f)
                 return log_error_errno(-ENOMEM, "Out of memory");
-        _cleanup_free_ char *nodes_dir = pathf("%s/nodes", p->state_dir);
+        _cleanup_free_ char *nodes_dir = strf("%s/nodes", p->state_dir);
         if (!nodes_dir || (r = mkdir_one(nodes_dir, 0755)) < 0) {
                 fclose(f);
                 free(kh);
@@ -159,7 +148,7 @@ int seed_ensure_keys(struct cluster_plan *p) {
         }
         for (uint32_t i = 0; i < p->nodes; i++) {
                 struct node_plan *n = &p->node[i];
-                _cleanup_free_ char *hk = pathf("%s/ssh_host_ed25519_key", n->dir), *pubp = NULL, *pub = NULL;
+                _cleanup_free_ char *hk = strf("%s/ssh_host_ed25519_key", n->dir), *pubp = NULL, *pub = NULL;
                 r = mkdir_one(n->dir, 0755);
                 if (r < 0) {
                         log_error_errno(r, "Cannot create '%s': %m", n->dir);
@@ -171,7 +160,7 @@ int seed_ensure_keys(struct cluster_plan *p) {
                 r = ensure_machine_id(n, n->machine_id);
                 if (r < 0)
                         break;
-                pubp = pathf("%s.pub", hk);
+                pubp = strf("%s.pub", hk);
                 pub = pubp ? read_small_file(pubp, NULL) : NULL;
                 if (!pub) {
                         r = log_error_errno(-errno, "Cannot read '%s': %m", pubp);
@@ -197,11 +186,11 @@ int seed_ensure_keys(struct cluster_plan *p) {
 }
 
 char *seed_login_key(const char *state_dir) {
-        return pathf("%s/ssh/id_ed25519", state_dir);
+        return strf("%s/ssh/id_ed25519", state_dir);
 }
 
 char *seed_known_hosts(const char *state_dir) {
-        return pathf("%s/ssh/known_hosts", state_dir);
+        return strf("%s/ssh/known_hosts", state_dir);
 }
 
 /* ---- overlay ----------------------------------------------------------------------------------- */
@@ -209,7 +198,7 @@ char *seed_known_hosts(const char *state_dir) {
 int seed_ensure_overlay(const struct cluster_plan *p, const struct node_plan *n, bool reset) {
         if (!reset && access(n->disk, F_OK) == 0)
                 return 0;
-        _cleanup_free_ char *tmp = pathf("%s.new", n->disk);
+        _cleanup_free_ char *tmp = strf("%s.new", n->disk);
         if (!tmp)
                 return log_error_errno(-ENOMEM, "Out of memory");
         (void) unlink(tmp);
@@ -233,7 +222,7 @@ int seed_ensure_overlay(const struct cluster_plan *p, const struct node_plan *n,
 }
 
 char *seed_recorded_image(const struct cluster_plan *p) {
-        _cleanup_free_ char *path = pathf("%s/image", p->state_dir);
+        _cleanup_free_ char *path = strf("%s/image", p->state_dir);
         char *s = path ? read_small_file(path, NULL) : NULL;
         if (s)
                 s[strcspn(s, "\n")] = 0;
@@ -241,7 +230,7 @@ char *seed_recorded_image(const struct cluster_plan *p) {
 }
 
 int seed_record_image(const struct cluster_plan *p) {
-        _cleanup_free_ char *path = pathf("%s/image", p->state_dir), *line = pathf("%s\n", p->image_dir);
+        _cleanup_free_ char *path = strf("%s/image", p->state_dir), *line = strf("%s\n", p->image_dir);
         if (!path || !line)
                 return log_error_errno(-ENOMEM, "Out of memory");
         int r = write_file_atomic(path, 0644, line, strlen(line));
@@ -279,7 +268,7 @@ static void user_keys(FILE *f) {
         if (!home || !*home)
                 return;
         for (size_t i = 0; names[i]; i++) {
-                _cleanup_free_ char *path = pathf("%s/.ssh/%s", home, names[i]);
+                _cleanup_free_ char *path = strf("%s/.ssh/%s", home, names[i]);
                 _cleanup_free_ char *s = path ? read_small_file(path, NULL) : NULL;
                 if (s && *s && (strncmp(s, "ssh-", 4) == 0 || strncmp(s, "ecdsa-", 6) == 0))
                         fprintf(f, "%s%s", s, s[strlen(s) - 1] == '\n' ? "" : "\n");
@@ -287,11 +276,11 @@ static void user_keys(FILE *f) {
 }
 
 int seed_write(const struct cluster_plan *p, const struct node_plan *n) {
-        _cleanup_free_ char *tmp = pathf("%s.tmp", n->seed), *hk = pathf("%s/ssh_host_ed25519_key", n->dir),
-                            *hkpub = pathf("%s/ssh_host_ed25519_key.pub", n->dir),
-                            *login_pub = pathf("%s/ssh/id_ed25519.pub", p->state_dir),
-                            *node_key = pathf("%s/ssh/node_key", p->state_dir),
-                            *node_pub = pathf("%s/ssh/node_key.pub", p->state_dir);
+        _cleanup_free_ char *tmp = strf("%s.tmp", n->seed), *hk = strf("%s/ssh_host_ed25519_key", n->dir),
+                            *hkpub = strf("%s/ssh_host_ed25519_key.pub", n->dir),
+                            *login_pub = strf("%s/ssh/id_ed25519.pub", p->state_dir),
+                            *node_key = strf("%s/ssh/node_key", p->state_dir),
+                            *node_pub = strf("%s/ssh/node_key.pub", p->state_dir);
         char *text = NULL;
         size_t len = 0;
         int r = 0;
@@ -329,7 +318,7 @@ int seed_write(const struct cluster_plan *p, const struct node_plan *n) {
 
         f = open_memstream(&text, &len);
         for (uint32_t i = 0; i < p->nodes && r >= 0; i++) {
-                _cleanup_free_ char *pp = pathf("%s/ssh_host_ed25519_key.pub", p->node[i].dir);
+                _cleanup_free_ char *pp = strf("%s/ssh_host_ed25519_key.pub", p->node[i].dir);
                 _cleanup_free_ char *pub = pp ? read_small_file(pp, NULL) : NULL;
                 char type[64], key[256];
                 if (!pub || sscanf(pub, "%63s %255s", type, key) != 2)

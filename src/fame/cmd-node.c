@@ -149,20 +149,6 @@ int cmd_node_fetch_add(const struct verb *v, int argc, char **argv) {
         return r;
 }
 
-static uint64_t xorshift(uint64_t *s) {
-        *s ^= *s << 13;
-        *s ^= *s >> 7;
-        *s ^= *s << 17;
-        return *s;
-}
-
-static uint64_t fnv1a(const uint8_t *p, uint64_t n) {
-        uint64_t h = 0xcbf29ce484222325ull;
-        for (uint64_t i = 0; i < n; i++)
-                h = (h ^ p[i]) * 0x100000001b3ull;
-        return h;
-}
-
 /* fame node fill OFFSET LENGTH SEED: writes a pattern; prints its checksum. */
 int cmd_node_fill(const struct verb *v, int argc, char **argv) {
         struct fame *fam = NULL;
@@ -182,9 +168,9 @@ int cmd_node_fill(const struct verb *v, int argc, char **argv) {
                 uint8_t *p = (uint8_t *) fame_base(fam) + off;
                 uint64_t s = seed | 1;
                 for (uint64_t i = 0; i < len; i++)
-                        p[i] = (uint8_t) xorshift(&s);
+                        p[i] = (uint8_t) xorshift64(&s);
                 fame_persist(p, len);
-                printf("%016" PRIx64 "\n", fnv1a(p, len));
+                printf("%016" PRIx64 "\n", fnv1a64(p, len));
         }
         fame_close(fam);
         return r;
@@ -204,7 +190,7 @@ int cmd_node_checksum(const struct verb *v, int argc, char **argv) {
                 return r;
         r = parse_offset(v, fam, argv[1], len, 1, &off);
         if (r >= 0)
-                printf("%016" PRIx64 "\n", fnv1a((uint8_t *) fame_base(fam) + off, len));
+                printf("%016" PRIx64 "\n", fnv1a64((uint8_t *) fame_base(fam) + off, len));
         fame_close(fam);
         return r;
 }

@@ -357,25 +357,27 @@ int cmd_shelf_mkdir(const struct verb *v, int argc, char **argv) {
         return r;
 }
 
+/* front(), then the shelf named by the first argument. */
+static int shelf_front(const struct verb *v, int argc, char **argv, struct shelf_opts *o, struct shelf_ctx *x,
+                       struct json_object **ret_shelf) {
+        int r = front(v, argc, argv, o, x, NULL, NULL, NULL);
+        if (r < 0)
+                return r;
+        return call(x, argv[optind], "get_shelf", path_param(argv[optind]), ret_shelf);
+}
+
 int cmd_shelf_resize(const struct verb *v, int argc, char **argv) {
         struct shelf_opts o;
         struct shelf_ctx x = {};
         _cleanup_(json_object_putp) struct json_object *shelf = NULL;
         uint64_t size;
-        int r = front(v, argc, argv, &o, &x, NULL, NULL, NULL);
-        if (r < 0)
-                goto out;
-        const char *path = argv[optind];
-        if (parse_size(argv[optind + 1], &size) < 0) {
+        int r = shelf_front(v, argc, argv, &o, &x, &shelf);
+        if (r >= 0 && parse_size(argv[optind + 1], &size) < 0)
                 r = usage_error(v, "SIZE '%s' is not a size (e.g. 64M)", argv[optind + 1]);
-                goto out;
-        }
-        r = call(&x, path, "get_shelf", path_param(path), &shelf);
         if (r >= 0)
-                r = resize_to(&x, path, member(shelf, "id"), size);
+                r = resize_to(&x, argv[optind], member(shelf, "id"), size);
         if (r >= 0)
-                r = print_info(&x, path, o.json);
-out:
+                r = print_info(&x, argv[optind], o.json);
         ctx_done(&x);
         return r;
 }
@@ -384,14 +386,10 @@ int cmd_shelf_rm(const struct verb *v, int argc, char **argv) {
         struct shelf_opts o;
         struct shelf_ctx x = {};
         _cleanup_(json_object_putp) struct json_object *shelf = NULL;
-        int r = front(v, argc, argv, &o, &x, NULL, NULL, NULL);
-        if (r < 0)
-                goto out;
-        const char *path = argv[optind];
-        r = call(&x, path, "get_shelf", path_param(path), &shelf);
+        int r = shelf_front(v, argc, argv, &o, &x, &shelf);
         if (r >= 0)
-                r = call(&x, path, S_ISDIR(member(shelf, "mode")) ? "rmdir" : "destroy_shelf", path_param(path), NULL);
-out:
+                r = call(&x, argv[optind], S_ISDIR(member(shelf, "mode")) ? "rmdir" : "destroy_shelf",
+                         path_param(argv[optind]), NULL);
         ctx_done(&x);
         return r;
 }
@@ -400,11 +398,10 @@ int cmd_shelf_mv(const struct verb *v, int argc, char **argv) {
         struct shelf_opts o;
         struct shelf_ctx x = {};
         _cleanup_(json_object_putp) struct json_object *shelf = NULL;
-        int r = front(v, argc, argv, &o, &x, NULL, NULL, NULL);
+        int r = shelf_front(v, argc, argv, &o, &x, &shelf);
         if (r < 0)
                 goto out;
         const char *path = argv[optind], *newpath = argv[optind + 1];
-        r = call(&x, path, "get_shelf", path_param(path), &shelf);
         if (r >= 0)
                 r = call(&x, path, "rename_shelf",
                          librarian_params("path", json_object_new_string(path), "id", json_object_new_int64(member(shelf, "id")),
@@ -505,20 +502,6 @@ int cmd_shelf_info(const struct verb *v, int argc, char **argv) {
         return r;
 }
 
-static uint64_t xorshift(uint64_t *s) {
-        *s ^= *s << 13;
-        *s ^= *s >> 7;
-        *s ^= *s << 17;
-        return *s;
-}
-
-static uint64_t fnv1a(const uint8_t *p, uint64_t n) {
-        uint64_t h = 0xcbf29ce484222325ull;
-        for (uint64_t i = 0; i < n; i++)
-                h = (h ^ p[i]) * 0x100000001b3ull;
-        return h;
-}
-
 /* Maps the shelf (fame_shelf_map) and fills or checksums its bytes 0..size. */
 static int shelf_bytes(const struct verb *v, int argc, char **argv, bool fill) {
         struct shelf_opts o;
@@ -548,10 +531,10 @@ static int shelf_bytes(const struct verb *v, int argc, char **argv, bool fill) {
         if (fill) {
                 uint64_t st = seed | 1;
                 for (uint64_t i = 0; i < size; i++)
-                        p[i] = (uint8_t) xorshift(&st);
+                        p[i] = (uint8_t) xorshift64(&st);
                 fame_persist(p, size);
         }
-        printf("%016" PRIx64 "\n", fnv1a(p, size));
+        printf("%016" PRIx64 "\n", fnv1a64(p, size));
 out:
         fame_shelf_close(s);
         fame_close(fam);

@@ -18,6 +18,7 @@
 #include "engine.h"
 #include "macro.h"
 #include "topology.h"
+#include "util.h"
 
 /*
  * The tables and columns of the original, in its column order, so that its tools (fsck_lfs,
@@ -53,28 +54,11 @@ const char librarian_db_schema[] =
         "CREATE TABLE links (shelf_id INT, target TEXT, other TEXT);\n"
         "CREATE TABLE fame_settings (name TEXT PRIMARY KEY, value TEXT);\n";
 
-static int set_error(char **ret_error, const char *fmt, ...) _printf_(2, 3);
-static int set_error(char **ret_error, const char *fmt, ...) {
-        va_list ap;
-        char *s = NULL;
-
-        va_start(ap, fmt);
-        if (vasprintf(&s, fmt, ap) < 0)
-                s = NULL;
-        va_end(ap);
-        if (ret_error) {
-                free(*ret_error);
-                *ret_error = s;
-        } else
-                free(s);
-        return 0;
-}
-
 static int exec_sql(sqlite3 *db, const char *sql, char **ret_error, const char *path) {
         char *msg = NULL;
 
         if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-                set_error(ret_error, "Failed to write the Librarian database '%s': %s", path,
+                set_message(ret_error, "Failed to write the Librarian database '%s': %s", path,
                           msg ? msg : sqlite3_errmsg(db));
                 sqlite3_free(msg);
                 return -EIO;
@@ -87,7 +71,7 @@ static int step_done(sqlite3 *db, sqlite3_stmt *st, char **ret_error, const char
 
         sqlite3_reset(st);
         if (r != SQLITE_DONE) {
-                set_error(ret_error, "Failed to write the Librarian database '%s': %s", path,
+                set_message(ret_error, "Failed to write the Librarian database '%s': %s", path,
                           sqlite3_errmsg(db));
                 return -EIO;
         }
@@ -103,7 +87,7 @@ static int fill(sqlite3 *db, const struct topology *t, const char *path, char **
 #define PREPARE(sql) do {                                                               \
                 sqlite3_finalize(st);                                                   \
                 if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {         \
-                        set_error(ret_error, "Failed to write the Librarian database '%s': %s", \
+                        set_message(ret_error, "Failed to write the Librarian database '%s': %s", \
                                   path, sqlite3_errmsg(db));                            \
                         r = -EIO;                                                       \
                         goto out;                                                       \
@@ -160,7 +144,7 @@ static int fill(sqlite3 *db, const struct topology *t, const char *path, char **
 
         r = topology_books(t, &books, &n_books);
         if (r < 0) {
-                set_error(ret_error, "Failed to enumerate the books of the topology: %s", strerror(-r));
+                set_message(ret_error, "Failed to enumerate the books of the topology: %s", strerror(-r));
                 goto out;
         }
         PREPARE("INSERT INTO books VALUES (?, ?, ?, 0, 0)");
@@ -198,7 +182,7 @@ int librarian_db_create(const char *path, const struct topology *t, bool force, 
         int r;
 
         if (stat(path, &st) == 0 && !force) {
-                set_error(ret_error, "The Librarian database '%s' already exists; use --force to "
+                set_message(ret_error, "The Librarian database '%s' already exists; use --force to "
                           "replace it (every shelf in it is lost)", path);
                 return -EEXIST;
         }
@@ -208,13 +192,13 @@ int librarian_db_create(const char *path, const struct topology *t, bool force, 
                 int fd = mkstemp(tmp);
                 if (fd < 0) {
                         r = negative_errno();
-                        set_error(ret_error, "Failed to create '%s': %s", tmp, strerror(-r));
+                        set_message(ret_error, "Failed to create '%s': %s", tmp, strerror(-r));
                         return r;
                 }
                 close(fd);
         }
         if (sqlite3_open_v2(tmp, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
-                set_error(ret_error, "Failed to open '%s' with SQLite: %s", tmp,
+                set_message(ret_error, "Failed to open '%s' with SQLite: %s", tmp,
                           db ? sqlite3_errmsg(db) : "out of memory");
                 r = -EIO;
                 goto fail;
@@ -230,14 +214,14 @@ int librarian_db_create(const char *path, const struct topology *t, bool force, 
                 goto fail;
         if (sqlite3_close(db) != SQLITE_OK) {
                 db = NULL;
-                set_error(ret_error, "Failed to close '%s'", tmp);
+                set_message(ret_error, "Failed to close '%s'", tmp);
                 r = -EIO;
                 goto fail;
         }
         db = NULL;
         if (rename(tmp, path) < 0) {
                 r = negative_errno();
-                set_error(ret_error, "Failed to rename '%s' to '%s': %s", tmp, path, strerror(-r));
+                set_message(ret_error, "Failed to rename '%s' to '%s': %s", tmp, path, strerror(-r));
                 goto fail;
         }
         return 0;

@@ -321,6 +321,9 @@ static int resolve_existing(struct engine *e, const char *path, struct resolved 
         return 0;
 }
 
+/* The request's "path", which must exist. */
+static int existing_path(struct engine *e, const struct req *r, struct resolved *ret);
+
 static struct json_object *shelf_json(const struct shelf *s, int64_t open_handle) {
         struct json_object *o = json_object_new_object();
 
@@ -473,6 +476,13 @@ static int get_str(struct engine *e, const struct req *r, const char *name, cons
                 return fail(e, EINVAL, "%s: parameter \"%s\" must not contain NUL", r->command, name);
         *ret = json_object_get_string(v);
         return 0;
+}
+
+static int existing_path(struct engine *e, const struct req *r, struct resolved *ret) {
+        const char *path;
+        if (get_str(e, r, "path", &path) < 0)
+                return -1;
+        return resolve_existing(e, path, ret);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -914,9 +924,8 @@ static int cmd_create_shelf(struct engine *e, struct req *r, struct json_object 
 
 static int cmd_get_shelf(struct engine *e, struct req *r, struct json_object **ret) {
         struct resolved res;
-        const char *path;
 
-        if (get_str(e, r, "path", &path) < 0 || resolve_existing(e, path, &res) < 0)
+        if (existing_path(e, r, &res) < 0)
                 return -1;
         *ret = shelf_json(&res.shelf, -1);
         return 0;
@@ -924,10 +933,9 @@ static int cmd_get_shelf(struct engine *e, struct req *r, struct json_object **r
 
 static int cmd_open_shelf(struct engine *e, struct req *r, struct json_object **ret) {
         struct resolved res;
-        const char *path;
         int64_t handle;
 
-        if (get_str(e, r, "path", &path) < 0 || resolve_existing(e, path, &res) < 0)
+        if (existing_path(e, r, &res) < 0)
                 return -1;
         if (check_access(e, r, &res.shelf, MAY_READ, "open") < 0 || new_open_handle(e, r, &res.shelf, &handle) < 0)
                 return -1;
@@ -961,9 +969,8 @@ static int cmd_list_shelves(struct engine *e, struct req *r, struct json_object 
                 " FROM shelves WHERE parent_id = ? AND id != parent_id AND id > 1 ORDER BY id";
         struct resolved res;
         struct shelf dot, dotdot;
-        const char *path;
 
-        if (get_str(e, r, "path", &path) < 0 || resolve_existing(e, path, &res) < 0)
+        if (existing_path(e, r, &res) < 0)
                 return -1;
         if (shelf_by_id(e, res.shelf.parent_id, &dotdot) != 1)
                 return fail(e, ENOENT, "The parent of %s is missing", res.name);
@@ -992,11 +999,10 @@ static int cmd_list_shelves(struct engine *e, struct req *r, struct json_object 
 
 static int cmd_list_shelf_books(struct engine *e, struct req *r, struct json_object **ret) {
         struct resolved res;
-        const char *path;
         _cleanup_free_ struct book *books = NULL;
         size_t n;
 
-        if (get_str(e, r, "path", &path) < 0 || resolve_existing(e, path, &res) < 0 ||
+        if (existing_path(e, r, &res) < 0 ||
             shelf_books(e, &res.shelf, &books, &n, false) < 0)
                 return -1;
         struct json_object *a = json_object_new_array();
@@ -1183,11 +1189,10 @@ static int has_children(struct engine *e, int64_t id, bool *ret) {
 
 static int cmd_destroy_shelf(struct engine *e, struct req *r, struct json_object **ret) {
         struct resolved res;
-        const char *path;
         int64_t opens;
         bool children;
 
-        if (get_str(e, r, "path", &path) < 0 || resolve_existing(e, path, &res) < 0)
+        if (existing_path(e, r, &res) < 0)
                 return -1;
         if (res.shelf.id == ROOT_ID || res.shelf.id == 3)
                 return fail(e, EBUSY, "\"%s\" cannot be removed", res.shelf.id == ROOT_ID ? "/" : "lost+found");
@@ -1411,9 +1416,8 @@ static int cmd_list_xattrs(struct engine *e, struct req *r, struct json_object *
         static const char sql[] = "SELECT xattr FROM shelf_xattrs WHERE shelf_id = ?"
                 " UNION SELECT 'user.LFS.AllocationPolicyList' UNION SELECT 'user.LFS.Interleave' ORDER BY 1";
         struct resolved res;
-        const char *path;
 
-        if (get_str(e, r, "path", &path) < 0 || resolve_existing(e, path, &res) < 0)
+        if (existing_path(e, r, &res) < 0)
                 return -1;
         sqlite3_stmt *st = stmt(e, sql);
         if (!st)
@@ -1551,10 +1555,9 @@ static int cmd_mkdir(struct engine *e, struct req *r, struct json_object **ret) 
 
 static int cmd_rmdir(struct engine *e, struct req *r, struct json_object **ret) {
         struct resolved res;
-        const char *path;
         bool children;
 
-        if (get_str(e, r, "path", &path) < 0 || resolve_existing(e, path, &res) < 0)
+        if (existing_path(e, r, &res) < 0)
                 return -1;
         if (!is_dir(&res.shelf))
                 return fail(e, ENOTDIR, "\"%s\" is not a directory", res.name);
@@ -1603,9 +1606,8 @@ static int cmd_symlink(struct engine *e, struct req *r, struct json_object **ret
 static int cmd_readlink(struct engine *e, struct req *r, struct json_object **ret) {
         static const char sql[] = "SELECT target FROM links WHERE shelf_id = ?";
         struct resolved res;
-        const char *path;
 
-        if (get_str(e, r, "path", &path) < 0 || resolve_existing(e, path, &res) < 0)
+        if (existing_path(e, r, &res) < 0)
                 return -1;
         if (!S_ISLNK((mode_t) res.shelf.mode))
                 return fail(e, EINVAL, "\"%s\" is not a symbolic link", res.name);
@@ -1681,9 +1683,8 @@ static int cmd_kill_zombie_books(struct engine *e, struct req *r, struct json_ob
 /* FAM/E: the owner and creator of a shelf (uid, gid, node), with the shelf record. */
 static int cmd_fame_stat_shelf(struct engine *e, struct req *r, struct json_object **ret) {
         struct resolved res;
-        const char *path;
 
-        if (get_str(e, r, "path", &path) < 0 || resolve_existing(e, path, &res) < 0)
+        if (existing_path(e, r, &res) < 0)
                 return -1;
         *ret = shelf_json(&res.shelf, -1);
         json_object_object_add(*ret, "uid", json_object_new_int64(res.shelf.uid));

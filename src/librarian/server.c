@@ -82,23 +82,6 @@ struct server {
         int zero_error;
 };
 
-static int set_err(char **ret_error, const char *fmt, ...) _printf_(2, 3);
-static int set_err(char **ret_error, const char *fmt, ...) {
-        va_list ap;
-        char *s = NULL;
-
-        va_start(ap, fmt);
-        if (vasprintf(&s, fmt, ap) < 0)
-                s = NULL;
-        va_end(ap);
-        if (ret_error) {
-                free(*ret_error);
-                *ret_error = s;
-        } else
-                free(s);
-        return 0;
-}
-
 /* ---------------------------------------------------------------------------------------- */
 /* zeroing */
 
@@ -253,23 +236,23 @@ static int open_fam(struct server *s, char **ret_error) {
 
         r = fame_file_inspect(s->opt.fam_path, &g);
         if (r < 0)
-                return set_err(ret_error, "Cannot use FAM '%s': %s; check --fam", s->opt.fam_path, strerror(-r)), r;
+                return set_message(ret_error, "Cannot use FAM '%s': %s; check --fam", s->opt.fam_path, strerror(-r)), r;
         if (s->geo.bii_mode != 0)
-                return set_err(ret_error, "The database has a PHYSADDR topology, which has no place in a FAM file; "
+                return set_message(ret_error, "The database has a PHYSADDR topology, which has no place in a FAM file; "
                                "serve it without --fam"), -EINVAL;
         if (g.book_size != s->geo.book_size)
-                return set_err(ret_error, "The database has %llu-byte books but FAM '%s' has %llu-byte books; "
+                return set_message(ret_error, "The database has %llu-byte books but FAM '%s' has %llu-byte books; "
                                "initialise the database from this FAM's topology",
                                (unsigned long long) s->geo.book_size, s->opt.fam_path,
                                (unsigned long long) g.book_size), -EINVAL;
         if (s->geo.nvm_bytes_total > g.books_total * g.book_size)
-                return set_err(ret_error, "The database describes %llu bytes of books but FAM '%s' has room for "
+                return set_message(ret_error, "The database describes %llu bytes of books but FAM '%s' has room for "
                                "%llu; use a larger FAM or a smaller topology",
                                (unsigned long long) s->geo.nvm_bytes_total, s->opt.fam_path,
                                (unsigned long long) (g.books_total * g.book_size)), -EINVAL;
         s->fam_fd = open(s->opt.fam_path, O_RDWR | O_CLOEXEC);
         if (s->fam_fd < 0)
-                return r = negative_errno(), set_err(ret_error, "Failed to open FAM '%s': %s", s->opt.fam_path,
+                return r = negative_errno(), set_message(ret_error, "Failed to open FAM '%s': %s", s->opt.fam_path,
                                                      strerror(-r)), r;
         s->book_area_offset = g.book_area_offset;
         s->fam_size = g.total_size;
@@ -305,7 +288,7 @@ int server_new(const struct server_options *o, struct server **ret, char **ret_e
                 for (size_t k = 0; k < n; k++)
                         found = found || ids[k] == o->pins[i].node_id;
                 if (!found) {
-                        set_err(ret_error, "--node-port %u=%u: node %u is not in the Librarian's topology",
+                        set_message(ret_error, "--node-port %u=%u: node %u is not in the Librarian's topology",
                                 o->pins[i].node_id, o->pins[i].port, o->pins[i].node_id);
                         r = -EINVAL;
                         goto fail;
@@ -324,14 +307,14 @@ static int listen_on(const char *bind_addr, uint16_t port, int *ret_fd, uint16_t
         int one = 1, r;
 
         if (inet_pton(AF_INET, bind_addr, &sa.sin_addr) != 1)
-                return set_err(ret_error, "--bind %s: not an IPv4 address", bind_addr), -EINVAL;
+                return set_message(ret_error, "--bind %s: not an IPv4 address", bind_addr), -EINVAL;
         _cleanup_close_ int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd < 0)
                 return negative_errno();
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
         if (bind(fd, (struct sockaddr *) &sa, sizeof sa) < 0) {
                 r = negative_errno();
-                return set_err(ret_error, "Failed to listen on %s:%u: %s%s", bind_addr, port, strerror(-r),
+                return set_message(ret_error, "Failed to listen on %s:%u: %s%s", bind_addr, port, strerror(-r),
                                r == -EADDRINUSE ? "; another Librarian may be running, or pick another --port" : ""), r;
         }
         if (listen(fd, 64) < 0 || getsockname(fd, (struct sockaddr *) &sa, &len) < 0)
@@ -360,18 +343,18 @@ int server_start(struct server *s, char **ret_error) {
                 return negative_errno();
         r = -pthread_create(&s->thread, NULL, zeroer, s);
         if (r < 0)
-                return set_err(ret_error, "Failed to start the zeroing thread: %s", strerror(-r)), r;
+                return set_message(ret_error, "Failed to start the zeroing thread: %s", strerror(-r)), r;
         s->thread_started = true;
         /* books freed before a crash or stop are zeroed now */
         r = queue_zombies(s);
         if (r < 0)
-                return set_err(ret_error, "Failed to read the freed books: %s", strerror(-r)), r;
+                return set_message(ret_error, "Failed to read the freed books: %s", strerror(-r)), r;
         if (s->opt.port_file) {
                 char buf[16];
                 int n = snprintf(buf, sizeof buf, "%u\n", s->listeners[0].port);
                 r = write_file_atomic(s->opt.port_file, 0644, buf, (size_t) n);
                 if (r < 0)
-                        return set_err(ret_error, "Failed to write '%s': %s", s->opt.port_file, strerror(-r)), r;
+                        return set_message(ret_error, "Failed to write '%s': %s", s->opt.port_file, strerror(-r)), r;
         }
         return 0;
 }

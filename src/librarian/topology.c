@@ -51,8 +51,7 @@ static int fail(char **ret_error, int r, const char *fmt, ...) {
         if (!ret_error)
                 return r;
         va_start(ap, fmt);
-        if (vasprintf(&s, fmt, ap) < 0)
-                s = NULL;
+        s = vstrf(fmt, ap);
         va_end(ap);
         for (char *p = s; p && *p; p++)
                 if (*p == '\t')
@@ -62,19 +61,6 @@ static int fail(char **ret_error, int r, const char *fmt, ...) {
         free(*ret_error);
         *ret_error = s;
         return r;
-}
-
-/* A formatted string, or NULL (asprintf() leaves its pointer undefined on failure). */
-_printf_(1, 2)
-static char *strf(const char *fmt, ...) {
-        va_list ap;
-        char *s;
-
-        va_start(ap, fmt);
-        if (vasprintf(&s, fmt, ap) < 0)
-                s = NULL;
-        va_end(ap);
-        return s;
 }
 
 static void *grow(void *p, size_t *allocated, size_t need, size_t size) {
@@ -1011,8 +997,7 @@ static int jfail(struct jctx *c, const char *path, const char *fmt, ...) {
         char *m = NULL;
 
         va_start(ap, fmt);
-        if (vasprintf(&m, fmt, ap) < 0)
-                m = NULL;
+        m = vstrf(fmt, ap);
         va_end(ap);
         if (!m)
                 return -ENOMEM;

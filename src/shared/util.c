@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <ctype.h>
+#include <stdarg.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -186,4 +187,46 @@ int write_file_atomic(const char *path, mode_t mode, const void *data, size_t le
         if (r < 0)
                 unlink(tmp);
         return r;
+}
+
+char *vstrf(const char *fmt, va_list ap) {
+        char *s = NULL;
+        if (vasprintf(&s, fmt, ap) < 0)
+                return NULL;
+        return s;
+}
+
+char *strf(const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        char *s = vstrf(fmt, ap);
+        va_end(ap);
+        return s;
+}
+
+int set_message(char **ret, const char *fmt, ...) {
+        va_list ap;
+        if (!ret)
+                return 0;
+        va_start(ap, fmt);
+        char *s = vstrf(fmt, ap);
+        va_end(ap);
+        free(*ret);
+        *ret = s;
+        return 0;
+}
+
+uint64_t fnv1a64(const void *p, uint64_t n) {
+        const uint8_t *b = p;
+        uint64_t h = 0xcbf29ce484222325ull;
+        for (uint64_t i = 0; i < n; i++)
+                h = (h ^ b[i]) * 0x100000001b3ull;
+        return h;
+}
+
+uint64_t xorshift64(uint64_t *s) {
+        *s ^= *s << 13;
+        *s ^= *s >> 7;
+        *s ^= *s << 17;
+        return *s;
 }

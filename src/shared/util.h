@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
+#include <stdarg.h>
 #include <stdint.h>
 
 /* "1G", "512M", "8MiB", "4096", "0x1000": K/M/G/T/P are powers of 1024. */
@@ -29,5 +30,15 @@ int write_file_atomic(const char *path, mode_t mode, const void *data, size_t le
 
 /* Monotonic clock in seconds. */
 double now_seconds(void);
+
+/* A formatted string (malloc'ed), or NULL when out of memory. */
+char *strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+char *vstrf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
+/* Replaces *ret (when ret is not NULL) by a formatted message, for ret_error outputs; returns 0. */
+int set_message(char **ret, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* FNV-1a 64 of n bytes, and a xorshift64 step: test patterns and their checksums. */
+uint64_t fnv1a64(const void *p, uint64_t n);
+uint64_t xorshift64(uint64_t *state);
 
 #endif

@@ -20,6 +20,7 @@
 #include "engine.h"
 #include "fame.h"
 #include "server.h"
+#include "librarian-fixture.h"
 #include "testlib.h"
 #include "topology.h"
 #include "util.h"
@@ -181,20 +182,12 @@ static void test_handles(uint16_t port) {
 }
 
 int main(void) {
-        char fam[512], db[512];
-        struct fame_create_params params = { .total_size = UINT64_C(1) << 30, .node_count = 4 };
+        char fam[512], db[512], *err = NULL;
         struct fame_geometry geo;
-        struct topology *t = NULL;
-        char *ini = NULL, *err = NULL;
         pthread_t th;
 
-        snprintf(fam, sizeof fam, "%s/fam", test_tmpdir());
-        snprintf(db, sizeof db, "%s/librarian.db", test_tmpdir());
-        CHECK(fame_file_create(fam, &params, 0, &geo) == 0, "fam");
-        CHECK(topology_ini_for_geometry(&geo, "test", &ini, &err) == 0 && topology_parse(ini, strlen(ini), "t", &t, &err) == 0 &&
-              librarian_db_create(db, t, false, &err) == 0, "db: %s", err ? err : "");
-        topology_free(t);
-        free(ini);
+        if (librarian_fixture(UINT64_C(1) << 30, 4, fam, sizeof fam, db, sizeof db, &geo) < 0)
+                return test_exit();
         struct server_options o = { .db_path = db, .fam_path = fam, .port = 0, .n_pins = 1 };
         o.pins[0].node_id = 2;
         o.pins[0].port = 0;

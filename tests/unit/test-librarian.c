@@ -17,6 +17,7 @@
 #include "fame.h"
 #include "macro.h"
 #include "proto.h"
+#include "librarian-fixture.h"
 #include "testlib.h"
 #include "topology.h"
 
@@ -563,24 +564,12 @@ static void test_nodes(void) {
 }
 
 int main(void) {
-        char fam[512], db[512];
-        struct fame_create_params params = { .total_size = UINT64_C(1) << 30, .node_count = 4 };
+        char fam[512], db[512], *err = NULL;
         struct fame_geometry geo;
-        struct topology *t = NULL;
-        char *ini = NULL, *err = NULL;
 
-        snprintf(fam, sizeof fam, "%s/fam", test_tmpdir());
-        snprintf(db, sizeof db, "%s/librarian.db", test_tmpdir());
-        CHECK(fame_file_create(fam, &params, 0, &geo) == 0, "fam");
+        if (librarian_fixture(UINT64_C(1) << 30, 4, fam, sizeof fam, db, sizeof db, &geo) < 0)
+                return test_exit();
         book_size = geo.book_size;
-        CHECK(topology_ini_for_geometry(&geo, "test", &ini, &err) == 0, "ini: %s", err ? err : "");
-        CHECK(ini && topology_parse(ini, strlen(ini), "test", &t, &err) == 0, "parse: %s", err ? err : "");
-        CHECK(t && librarian_db_create(db, t, false, &err) == 0, "db: %s", err ? err : "");
-        CHECK(librarian_db_create(db, t, false, &err) == -EEXIST, "no overwrite without force");
-        free(err);
-        err = NULL;
-        topology_free(t);
-        free(ini);
         CHECK(engine_open(db, &e, &err) == 0, "open: %s", err ? err : "");
         free(err);
         if (test_failures)
