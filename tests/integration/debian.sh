@@ -109,6 +109,20 @@ run ssh node01 -- 'cc -O2 -Wall -o famprog famprog.c $(pkg-config --cflags --lib
 run ssh node02 -- ./famprog
 [ "$(cat "$out")" = "$word from node01" ] && ok "node02 reads node01's bytes: $(cat "$out")" || fail "famprog on node02: rc $rc: $(cat "$out" "$err")"
 
+step "shelves through the Librarian, with the node users' permissions"
+run ssh node01 -- fame shelf create /deb --size 16M --mode 0600
+[ "$rc" -eq 0 ] && grep -Eq "owner [1-9][0-9]*:[0-9]+ +created by node 1" "$out" && ok "the node user created /deb on node01" \
+        || fail "shelf create as the user: rc $rc: $(cat "$out" "$err")"
+run ssh node01 -- fame shelf fill /deb 5
+sum=$(cat "$out")
+run ssh node02 -- fame shelf checksum /deb
+[ -n "$sum" ] && [ "$(cat "$out")" = "$sum" ] && ok "node02 reads it through its own mapping ($sum)" || fail "checksum on node02: $(cat "$out" "$err") != $sum"
+run ssh node02 -- sudo -n -u nobody fame shelf resize /deb 32M
+[ "$rc" -ne 0 ] && grep -q "Permission denied: resize" "$err" && ok "another uid may not resize it: $(tail -1 "$err")" \
+        || fail "resize as nobody: rc $rc: $(cat "$out" "$err")"
+run shelf rm /deb
+[ "$rc" -eq 0 ] && ok "removed from the host (root)" || fail "rm /deb: $(cat "$err")"
+
 step "the network reaches forwarded host services only"
 run ssh node01 -- 'exec 3<>/dev/tcp/torms/7777 && head -1 <&3'
 [ "$(cat "$out")" = "hello from torms" ] && ok "torms:7777 reaches the host's 127.0.0.1:$sport" || fail "torms:7777: rc $rc: $(cat "$out" "$err")"
