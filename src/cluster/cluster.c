@@ -876,6 +876,7 @@ int cluster_up(const struct fame_config *c, const struct up_options *o) {
                 json_object_object_add(out, "cluster", json_object_new_string(p.name));
                 json_object_object_add(out, "accel", json_object_new_string(accel_to_string(accel)));
                 json_object_object_add(out, "seconds", json_object_new_double(now_seconds() - t0));
+                json_object_object_add(out, "librarian_port", json_object_new_int(p.librarian_port));
                 for (uint32_t i = 0; i < p.nodes; i++) {
                         json_object *n = json_object_new_object();
                         json_object_object_add(n, "name", json_object_new_string(p.node[i].name));
@@ -891,6 +892,9 @@ int cluster_up(const struct fame_config *c, const struct up_options *o) {
                 char sz[32];
                 printf("%" PRIu32 " node%s ready in %.2fs on FAM %s (%s)\n", p.nodes, p.nodes == 1 ? "" : "s", now_seconds() - t0,
                        p.fam_path, format_bytes(p.fam_size, sz, sizeof sz));
+                if (p.librarian_port)
+                        printf("Librarian on 127.0.0.1:%u, torms:%u in the nodes (fame shelf ls)\n", p.librarian_port,
+                               PLAN_LIBRARIAN_PORT);
         }
         r = 0;
         goto out;
