@@ -31,7 +31,7 @@ struct fame_librarian {
         char *address;
         int fd;
         uint32_t node_id;
-        int64_t uid, gid;
+        int64_t uid, gid, pid;
         int64_t seq;
         struct proto_stream in;
         char error[512];
@@ -56,6 +56,12 @@ const char *librarian_address(const struct fame_librarian *l) {
 
 uint32_t librarian_node(const struct fame_librarian *l) {
         return l->node_id;
+}
+
+void librarian_set_caller(struct fame_librarian *l, int64_t uid, int64_t gid, int64_t pid) {
+        l->uid = uid;
+        l->gid = gid;
+        l->pid = pid;
 }
 
 void librarian_set_credentials(struct fame_librarian *l, int64_t uid, int64_t gid) {
@@ -225,7 +231,7 @@ static struct json_object *context(struct fame_librarian *l) {
         json_object_object_add(c, "seq", json_object_new_int64(++l->seq));
         json_object_object_add(c, "uid", json_object_new_int64(l->uid));
         json_object_object_add(c, "gid", json_object_new_int64(l->gid));
-        json_object_object_add(c, "pid", json_object_new_int64(getpid()));
+        json_object_object_add(c, "pid", json_object_new_int64(l->pid ? l->pid : getpid()));
         json_object_object_add(c, "tid", json_object_new_int64((int64_t) (uintptr_t) pthread_self()));
         return c;
 }
@@ -285,7 +291,7 @@ static bool is_read_only(const char *command) {
         static const char *const reads[] = { "version", "get_fs_stats", "get_shelf", "list_shelves",
                 "list_shelf_books", "list_open_shelves", "get_book", "get_book_all", "get_book_ig",
                 "get_book_info_all", "get_xattr", "list_xattrs", "readlink", "get_shelf_path",
-                "fame_stat_shelf" };
+                "fame_stat_shelf", "fame_access", "update_node_soc_status", "update_node_mc_status" };
         for (size_t i = 0; i < ELEMENTSOF(reads); i++)
                 if (strcmp(reads[i], command) == 0)
                         return true;

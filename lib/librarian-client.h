@@ -32,5 +32,7 @@ const char *librarian_address(const struct fame_librarian *l);
 uint32_t librarian_node(const struct fame_librarian *l);
 /* Overrides uid/gid sent in the context (tests; -1 keeps the process's). */
 void librarian_set_credentials(struct fame_librarian *l, int64_t uid, int64_t gid);
+/* The caller a daemon acts for (fame-lfs: the FUSE request's uid, gid, pid); pid 0: getpid(). */
+void librarian_set_caller(struct fame_librarian *l, int64_t uid, int64_t gid, int64_t pid);
 
 #endif

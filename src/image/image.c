@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fame-config.h"
 #include "image.h"
 #include "image-internal.h"
 #include "image-scripts.h"
@@ -37,6 +38,7 @@ static const char *const node_modules[] = {
         "virtio_console",       /* virtio-serial: qemu-ga's channel */
         "virtio_net",           /* user-mode networking */
         "qemu_fw_cfg",          /* node identity: /sys/firmware/qemu_fw_cfg */
+        "fuse",                 /* /lfs (fame-lfs) */
         NULL,
 };
 
@@ -192,6 +194,33 @@ static bool file_exists(const char *dir, const char *name) {
 }
 
 /* Everything that goes into the initramfs, in order of precedence (later wins). */
+/* fame-lfs and libfame-mmap.so next to the node binary: a build tree (BUILD/fame-lfs-static,
+ * BUILD/lib/libfame-mmap.so) or an installation (LIBEXECDIR/fame/, LIBDIR/). */
+int image_lfs_files(const char *fame_static, char **ret_lfs, char **ret_shim) {
+        _cleanup_free_ char *dir = strdup(fame_static), *lfs = NULL, *shim = NULL;
+        if (!dir)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        char *slash = strrchr(dir, '/');
+        if (slash)
+                *slash = 0;
+        else
+                strcpy(dir, ".");
+        if (asprintf(&lfs, "%s/fame-lfs-static", dir) < 0 || asprintf(&shim, "%s/lib/libfame-mmap.so", dir) < 0)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        if (access(shim, R_OK) < 0) {
+                free(shim);
+                if (asprintf(&shim, "%s/../../%s/libfame-mmap.so", dir, FAME_LIBDIR) < 0)
+                        return log_error_errno(-ENOMEM, "Out of memory");
+        }
+        if (access(lfs, R_OK) < 0)
+                return log_error_errno(-ENOENT, "fame-lfs-static is missing next to the node binary %s: rebuild with 'make'", fame_static);
+        if (access(shim, R_OK) < 0)
+                return log_error_errno(-ENOENT, "libfame-mmap.so is missing next to the node binary %s: rebuild with 'make'", fame_static);
+        *ret_lfs = TAKE_PTR(lfs);
+        *ret_shim = TAKE_PTR(shim);
+        return 0;
+}
+
 static int collect(const struct image_params *p, const char *release, const char *busybox, const char *qemu_ga,
                    char **modules, char **libs, struct cpio_list *l) {
         int r;
@@ -217,6 +246,20 @@ static int collect(const struct image_params *p, const char *release, const char
             (r = cpio_add_file(l, "usr/bin/qemu-ga", 0755, qemu_ga)) < 0 ||
             (r = cpio_add_symlink(l, "usr/sbin/qemu-ga", "../bin/qemu-ga")) < 0 ||
             (r = cpio_add_file(l, "usr/bin/fame", 0755, p->fame_static)) < 0)
+                return r;
+
+        /* /lfs: fame-lfs, and the mmap library every process preloads */
+        _cleanup_free_ char *lfs = NULL, *shim = NULL;
+        r = image_lfs_files(p->fame_static, &lfs, &shim);
+        if (r < 0)
+                return r;
+        static const char preload[] = "/usr/lib/fame/libfame-mmap.so\n";
+        if ((r = cpio_add_dir(l, "lfs", 0755)) < 0 ||
+            (r = cpio_add_dir(l, "usr/lib", 0755)) < 0 ||
+            (r = cpio_add_dir(l, "usr/lib/fame", 0755)) < 0 ||
+            (r = cpio_add_file(l, "usr/sbin/fame-lfs", 0755, lfs)) < 0 ||
+            (r = cpio_add_file(l, "usr/lib/fame/libfame-mmap.so", 0644, shim)) < 0 ||
+            (r = cpio_add_data(l, "etc/ld.so.preload", 0644, preload, strlen(preload))) < 0)
                 return r;
 
         /* shared libraries at the paths ldd shows (the loader's own search path) */

@@ -28,6 +28,9 @@ struct image_params {
                                          * the last ':'; NODEPATH absolute; files or directories) */
 };
 
+/* fame-lfs-static and libfame-mmap.so that go with the node binary fame_static (malloc'ed). */
+int image_lfs_files(const char *fame_static, char **ret_lfs, char **ret_shim);
+
 struct image {
         char *kernel;                   /* uncompressed ELF vmlinux to pass to -kernel */
         char *initrd;                   /* the initramfs to pass to -initrd */

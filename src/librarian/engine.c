@@ -83,6 +83,7 @@ struct engine {
         size_t n_inflight, allocated_inflight;
 
         /* the current request */
+        uint64_t tail_book, tail_from, tail_len;
         int err;
         char errmsg[512];
 };
@@ -1102,6 +1103,15 @@ static int cmd_resize_shelf(struct engine *e, struct req *r, struct json_object 
                             set_book_state(e, books[i].id, BOOK_ZOMBIE) < 0)
                                 return -1;
         }
+        /* a shrink that ends inside the last kept book: the rest of what was in it must read zero
+         * if the shelf grows again */
+        uint64_t bs = e->geo.book_size, within = (uint64_t) size % bs;
+        if (size < res.shelf.size_bytes && new_count > 0 && within) {
+                uint64_t old_end = (uint64_t) res.shelf.size_bytes - (uint64_t) (new_count - 1) * bs;
+                e->tail_book = (uint64_t) books[new_count - 1].id;
+                e->tail_from = within;
+                e->tail_len = (old_end < bs ? old_end : bs) - within;
+        }
         return exec_int(e, "UPDATE shelves SET size_bytes = ?, book_count = ?, mtime = ? WHERE id = ?", 4,
                         size, new_count, now(e), res.shelf.id);
 }
@@ -1692,6 +1702,25 @@ static int cmd_fame_stat_shelf(struct engine *e, struct req *r, struct json_obje
         return 0;
 }
 
+/* FAM/E: access(2) for the request's uid/gid: mode is R_OK|W_OK|X_OK bits, 0 for existence. */
+static int cmd_fame_access(struct engine *e, struct req *r, struct json_object **ret) {
+        struct resolved res;
+        int64_t mode;
+
+        if (get_int(e, r, "mode", &mode) < 0 || existing_path(e, r, &res) < 0)
+                return -1;
+        if (mode & ~7)
+                return fail(e, EINVAL, "fame_access: mode %lld is not a combination of 4, 2 and 1", (long long) mode);
+        if (r->uid == 0 && (mode & 1) && !is_dir(&res.shelf) && !(res.shelf.mode & 0111))
+                return fail(e, EACCES, "Permission denied: \"%s\" is not executable", res.name);
+        if ((mode & 6) && check_access(e, r, &res.shelf, (int) (mode & 6), "access") < 0)
+                return -1;
+        if ((mode & 1) && r->uid != 0 && !may(r, &res.shelf, 1))
+                return fail(e, EACCES, "Permission denied: search/execute \"%s\"", res.name);
+        *ret = NULL;
+        return 0;
+}
+
 /* FAM/E: chmod (owner or root) */
 static int cmd_fame_chmod(struct engine *e, struct req *r, struct json_object **ret) {
         struct resolved res;
@@ -1764,6 +1793,7 @@ static const struct command commands[] = {
         { "update_node_mc_status", cmd_update_node_mc_status, true, { "status" } },
         { "kill_zombie_books", cmd_kill_zombie_books, false, {} },
         { "fame_stat_shelf", cmd_fame_stat_shelf, false, { "path" } },
+        { "fame_access", cmd_fame_access, false, { "path", "mode" } },
         { "fame_chmod", cmd_fame_chmod, true, { "path", "mode" } },
         { "fame_chown", cmd_fame_chown, true, { "path", "uid", "gid" } },
 };
@@ -1896,6 +1926,8 @@ int engine_handle(struct engine *e, struct json_object *request, struct engine_r
 
         e->err = 0;
         e->errmsg[0] = 0;
+        e->tail_book = e->tail_from = e->tail_len = 0;
+        info->tail_book = info->tail_from = info->tail_len = 0;
         info->oob = NULL;
         info->node_id = 0;
         info->command = NULL;
@@ -1906,6 +1938,9 @@ int engine_handle(struct engine *e, struct json_object *request, struct engine_r
         }
         info->command = r.command;
         info->node_id = (uint32_t) r.node_id;
+        info->tail_book = e->tail_book;
+        info->tail_from = e->tail_from;
+        info->tail_len = e->tail_len;
         if (streq_(r.command, "send_OOB"))
                 info->oob = json_object_get(param(&r, "msg"));
         k = proto_reply(value, r.context, ret_reply, ret_len);

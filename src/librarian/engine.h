@@ -40,6 +40,9 @@ struct engine_request_info {
         struct json_object *oob;        /* out: send_OOB's message, to broadcast (caller puts) */
         uint32_t node_id;               /* out: the request's node, 0 if none */
         const char *command;            /* out: valid until the request object is put */
+        /* out: a shrink that ends inside a book: bytes [tail_from, tail_from + tail_len) of book
+         * tail_book must read zero before the reply goes out (truncate semantics) */
+        uint64_t tail_book, tail_from, tail_len;
 };
 
 /* Handles one request; *ret_reply is the encoded reply (value or errmsg), always set on

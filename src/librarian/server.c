@@ -482,6 +482,16 @@ static int client_input(struct server *s, struct client *c) {
                         json_object_put(req);
                         return r;
                 }
+                if (info.tail_len && s->fam_fd >= 0) {
+                        /* truncation inside a book: zeroed before the client hears back */
+                        uint64_t off;
+                        int k = engine_book_offset(s->engine, info.tail_book, &off);
+                        if (k >= 0)
+                                k = zero_range(s->fam_fd, s->book_area_offset + off + info.tail_from, info.tail_len);
+                        if (k < 0)
+                                log_error("Librarian: zeroing the end of book %#llx failed: %s",
+                                          (unsigned long long) info.tail_book, strerror(-k));
+                }
                 r = client_queue(c, reply, len);
                 if (info.oob) {
                         broadcast_oob(s, c, info.oob);

@@ -1,0 +1,759 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#define FUSE_USE_VERSION 312
+
+#include <errno.h>
+#include <fcntl.h>
+#include <fuse.h>
+#include <inttypes.h>
+#include <json-c/json.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/sysinfo.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fame.h"
+#include "lfs.h"
+#include "librarian-client.h"
+#include "log.h"
+#include "macro.h"
+#include "proto.h"
+#include "util.h"
+
+#define ZERO_PREFIX ".lfs_pending_zero_"
+
+struct lfs {
+        struct fame *fam;
+        struct fame_librarian *lib;
+        pthread_mutex_t lock;
+        uint32_t node;
+        uint64_t book_size, book_area;
+        uint64_t igstart[128], igbooks[128];
+        const char *source;             /* what the mmap shim maps */
+        uint64_t generation;            /* bumped by every shrink: cached book lists are refreshed */
+        pthread_t heartbeat;
+        bool heartbeat_started;
+        pthread_mutex_t hb_lock;
+        pthread_cond_t hb_cond;
+        bool stopping;
+};
+
+struct lfs_file {
+        int64_t id, handle;
+        uint64_t size, generation;
+        uint64_t *offsets;              /* FAM offset of each book */
+        size_t n;
+        pthread_mutex_t lock;
+};
+
+static struct lfs *L(void) {
+        return fuse_get_context()->private_data;
+}
+
+static bool transport_error(int r) {
+        return r == -ECONNRESET || r == -EPIPE || r == -ECONNABORTED || r == -ECONNREFUSED || r == -ENOTCONN ||
+               r == -ETIMEDOUT || r == -EHOSTUNREACH;
+}
+
+/* Requests that may be sent again after the Librarian restarted (same result twice). */
+static bool idempotent(const char *command) {
+        static const char *const ok[] = { "resize_shelf", "set_xattr", "remove_xattr", "set_am_time", "mkdir",
+                                          "symlink", "fame_chmod", "fame_chown", "create_shelf", "open_shelf" };
+        for (size_t i = 0; i < ELEMENTSOF(ok); i++)
+                if (strcmp(ok[i], command) == 0)
+                        return true;
+        return false;
+}
+
+/*
+ * One Librarian request as the caller of the current FUSE operation.  params is consumed.
+ * A broken connection is retried for up to 10 s (the Librarian restarting) when the request
+ * is idempotent; reads are resent by the client itself.
+ */
+static int lcall(struct lfs *l, const char *command, struct json_object *params, struct json_object **ret) {
+        struct fuse_context *ctx = fuse_get_context();
+        int r;
+
+        pthread_mutex_lock(&l->lock);
+        librarian_set_caller(l->lib, ctx ? ctx->uid : getuid(), ctx ? ctx->gid : getgid(), ctx && ctx->pid ? ctx->pid : getpid());
+        r = librarian_call(l->lib, command, params, ret);
+        for (double deadline = now_seconds() + 10; transport_error(r) && idempotent(command) && now_seconds() < deadline; ) {
+                struct timespec ts = { 0, 200 * 1000 * 1000 };
+                nanosleep(&ts, NULL);   /* back-off while the Librarian restarts */
+                r = librarian_call(l->lib, command, params, ret);
+        }
+        if (r < 0) {
+                if (transport_error(r)) {
+                        log_error("fame-lfs: %s: %s", command, fame_librarian_error(l->lib));
+                        r = -EIO;
+                } else
+                        log_debug("fame-lfs: %s: %s", command, fame_librarian_error(l->lib));
+        }
+        pthread_mutex_unlock(&l->lock);
+        json_object_put(params);
+        return r;
+}
+
+static struct json_object *P(const char *path) {
+        return librarian_params("path", json_object_new_string(path), NULL);
+}
+
+static int64_t member(struct json_object *o, const char *key) {
+        struct json_object *v = NULL;
+        json_object_object_get_ex(o, key, &v);
+        return json_object_get_int64(v);
+}
+
+static void fill_stat(struct lfs *l, struct json_object *s, struct stat *st) {
+        memset(st, 0, sizeof *st);
+        st->st_ino = (ino_t) member(s, "id");
+        st->st_mode = (mode_t) member(s, "mode");
+        st->st_nlink = (nlink_t) member(s, "link_count");
+        if (st->st_nlink == 0)
+                st->st_nlink = 1;
+        st->st_uid = (uid_t) member(s, "uid");
+        st->st_gid = (gid_t) member(s, "gid");
+        st->st_size = (off_t) member(s, "size_bytes");
+        st->st_blksize = 4096;
+        st->st_blocks = (blkcnt_t) ((uint64_t) member(s, "book_count") * l->book_size / 512);
+        st->st_mtim.tv_sec = st->st_atim.tv_sec = (time_t) member(s, "mtime");
+        st->st_ctim.tv_sec = (time_t) member(s, "ctime");
+}
+
+static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *fi) {
+        struct lfs *l = L();
+        _cleanup_(json_object_putp) struct json_object *s = NULL;
+        (void) fi;
+        int r = lcall(l, "fame_stat_shelf", P(path), &s);
+        if (r < 0)
+                return r;
+        fill_stat(l, s, st);
+        return 0;
+}
+
+static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t off, struct fuse_file_info *fi,
+                      enum fuse_readdir_flags flags) {
+        _cleanup_(json_object_putp) struct json_object *list = NULL;
+        (void) off; (void) fi; (void) flags;
+        int r = lcall(L(), "list_shelves", P(path), &list);
+        if (r < 0)
+                return r;
+        filler(buf, ".", NULL, 0, 0);
+        filler(buf, "..", NULL, 0, 0);
+        for (size_t i = 2; i < json_object_array_length(list); i++) {
+                struct json_object *s = json_object_array_get_idx(list, i), *name = NULL;
+                if (json_object_object_get_ex(s, "name", &name))
+                        filler(buf, json_object_get_string(name), NULL, 0, 0);
+        }
+        return 0;
+}
+
+/* The shelf's books and size, into f. */
+static int load_books(struct lfs *l, const char *path, struct lfs_file *f) {
+        _cleanup_(json_object_putp) struct json_object *s = NULL, *books = NULL;
+        uint64_t gen = __atomic_load_n(&l->generation, __ATOMIC_ACQUIRE);
+        int r = lcall(l, "get_shelf", P(path), &s);
+        if (r >= 0)
+                r = lcall(l, "list_shelf_books", P(path), &books);
+        if (r < 0)
+                return r;
+        size_t n = json_object_array_length(books);
+        uint64_t *o = calloc(n ? n : 1, sizeof *o);
+        if (!o)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                struct json_object *b = json_object_array_get_idx(books, i);
+                uint64_t ig = (uint64_t) member(b, "intlv_group") & 0xFFFF, num = (uint64_t) member(b, "book_num");
+                if (ig >= 128 || num >= l->igbooks[ig]) {
+                        free(o);
+                        return -ERANGE;
+                }
+                o[i] = l->book_area + (l->igstart[ig] + num) * l->book_size;
+                if (o[i] + l->book_size > fame_size(l->fam)) {
+                        free(o);
+                        return -ERANGE;
+                }
+        }
+        free(f->offsets);
+        f->offsets = o;
+        f->n = n;
+        f->size = (uint64_t) member(s, "size_bytes");
+        f->generation = gen;
+        return 0;
+}
+
+static struct lfs_file *file_new(struct json_object *shelf) {
+        struct lfs_file *f = calloc(1, sizeof *f);
+        if (!f)
+                return NULL;
+        f->id = member(shelf, "id");
+        f->handle = member(shelf, "open_handle");
+        pthread_mutex_init(&f->lock, NULL);
+        return f;
+}
+
+static void file_free(struct lfs_file *f) {
+        if (!f)
+                return;
+        pthread_mutex_destroy(&f->lock);
+        free(f->offsets);
+        free(f);
+}
+
+static int open_common(const char *path, struct fuse_file_info *fi, struct json_object *shelf) {
+        struct lfs *l = L();
+        struct lfs_file *f = file_new(shelf);
+        if (!f)
+                return -ENOMEM;
+        int r = load_books(l, path, f);
+        if (r < 0) {
+                (void) lcall(l, "close_shelf", librarian_params("id", json_object_new_int64(f->id),
+                                                                "open_handle", json_object_new_int64(f->handle), NULL), NULL);
+                file_free(f);
+                return r;
+        }
+        fi->fh = (uint64_t) (uintptr_t) f;
+        fi->direct_io = 1;      /* every read and write goes to FAM: other nodes' stores are seen */
+        fi->keep_cache = 0;
+        return 0;
+}
+
+static int op_create(const char *path, mode_t mode, struct fuse_file_info *fi) {
+        _cleanup_(json_object_putp) struct json_object *s = NULL;
+        int r = lcall(L(), "create_shelf", librarian_params("path", json_object_new_string(path),
+                                                           "mode", json_object_new_int64(S_IFREG | (mode & 07777)), NULL), &s);
+        return r < 0 ? r : open_common(path, fi, s);
+}
+
+static int op_open(const char *path, struct fuse_file_info *fi) {
+        struct lfs *l = L();
+        _cleanup_(json_object_putp) struct json_object *s = NULL;
+        int acc = fi->flags & O_ACCMODE, want = acc == O_RDONLY ? 4 : acc == O_WRONLY ? 2 : 6;
+        int r = lcall(l, "fame_access", librarian_params("path", json_object_new_string(path),
+                                                        "mode", json_object_new_int(want), NULL), NULL);
+        if (r >= 0)
+                r = lcall(l, "open_shelf", P(path), &s);
+        if (r < 0)
+                return r;
+        return open_common(path, fi, s);
+}
+
+static int op_release(const char *path, struct fuse_file_info *fi) {
+        struct lfs_file *f = (struct lfs_file *) (uintptr_t) fi->fh;
+        (void) path;
+        if (!f)
+                return 0;
+        (void) lcall(L(), "close_shelf", librarian_params("id", json_object_new_int64(f->id),
+                                                          "open_handle", json_object_new_int64(f->handle), NULL), NULL);
+        file_free(f);
+        return 0;
+}
+
+/* The cached books are good for [0, size) while nobody shrank any shelf since. */
+static int ensure_books(struct lfs *l, const char *path, struct lfs_file *f, uint64_t end) {
+        if (f->generation == __atomic_load_n(&l->generation, __ATOMIC_ACQUIRE) && end <= f->size)
+                return 0;
+        return load_books(l, path, f);
+}
+
+static int resize(struct lfs *l, const char *path, int64_t id, uint64_t size) {
+        int r = lcall(l, "resize_shelf", librarian_params("path", json_object_new_string(path), "id", json_object_new_int64(id),
+                                                         "size_bytes", json_object_new_int64((int64_t) size),
+                                                         "zero_enabled", json_object_new_boolean(0), NULL), NULL);
+        __atomic_add_fetch(&l->generation, 1, __ATOMIC_ACQ_REL);
+        return r;
+}
+
+/* Copies between buf and the shelf's bytes [off, off+len) (within its books). */
+static void copy(struct lfs *l, struct lfs_file *f, char *buf, size_t len, uint64_t off, bool to_fam) {
+        char *base = fame_base(l->fam);
+        while (len) {
+                uint64_t i = off / l->book_size, within = off % l->book_size;
+                size_t n = (size_t) (l->book_size - within) < len ? (size_t) (l->book_size - within) : len;
+                char *p = base + f->offsets[i] + within;
+                if (to_fam)
+                        memcpy(p, buf, n);
+                else
+                        memcpy(buf, p, n);
+                buf += n;
+                off += n;
+                len -= n;
+        }
+}
+
+static int op_read(const char *path, char *buf, size_t size, off_t off, struct fuse_file_info *fi) {
+        struct lfs *l = L();
+        struct lfs_file *f = (struct lfs_file *) (uintptr_t) fi->fh;
+        int r;
+
+        if (off < 0)
+                return -EINVAL;
+        pthread_mutex_lock(&f->lock);
+        r = ensure_books(l, path, f, (uint64_t) off + size);
+        if (r >= 0) {
+                if ((uint64_t) off >= f->size)
+                        r = 0;
+                else {
+                        size_t n = (uint64_t) off + size > f->size ? (size_t) (f->size - (uint64_t) off) : size;
+                        copy(l, f, buf, n, (uint64_t) off, false);
+                        r = (int) n;
+                }
+        }
+        pthread_mutex_unlock(&f->lock);
+        return r;
+}
+
+static int op_write(const char *path, const char *buf, size_t size, off_t off, struct fuse_file_info *fi) {
+        struct lfs *l = L();
+        struct lfs_file *f = (struct lfs_file *) (uintptr_t) fi->fh;
+        int r;
+
+        if (off < 0)
+                return -EINVAL;
+        if (fi->flags & O_APPEND)
+                off = -1;
+        pthread_mutex_lock(&f->lock);
+        r = ensure_books(l, path, f, off < 0 ? UINT64_MAX : (uint64_t) off + size);
+        if (r >= 0 && off < 0)
+                off = (off_t) f->size;
+        uint64_t end = (uint64_t) off + size;
+        if (r >= 0 && end > f->size) {
+                /* a write past the end grows the shelf first, as lfs_fuse does */
+                r = resize(l, path, f->id, end);
+                if (r >= 0)
+                        r = load_books(l, path, f);
+        }
+        if (r >= 0) {
+                copy(l, f, (char *) buf, size, (uint64_t) off, true);
+                r = (int) size;
+        }
+        pthread_mutex_unlock(&f->lock);
+        return r;
+}
+
+static int shelf_id(struct lfs *l, const char *path, int64_t *ret) {
+        _cleanup_(json_object_putp) struct json_object *s = NULL;
+        int r = lcall(l, "get_shelf", P(path), &s);
+        if (r >= 0)
+                *ret = member(s, "id");
+        return r;
+}
+
+static int op_truncate(const char *path, off_t size, struct fuse_file_info *fi) {
+        struct lfs *l = L();
+        struct lfs_file *f = fi ? (struct lfs_file *) (uintptr_t) fi->fh : NULL;
+        int64_t id;
+        int r;
+
+        if (size < 0)
+                return -EINVAL;
+        if (f)
+                id = f->id;
+        else if ((r = shelf_id(l, path, &id)) < 0)
+                return r;
+        r = resize(l, path, id, (uint64_t) size);
+        if (r >= 0 && f) {
+                pthread_mutex_lock(&f->lock);
+                r = load_books(l, path, f);
+                pthread_mutex_unlock(&f->lock);
+        }
+        return r;
+}
+
+static int op_fallocate(const char *path, int mode, off_t off, off_t len, struct fuse_file_info *fi) {
+        struct lfs *l = L();
+        struct lfs_file *f = fi ? (struct lfs_file *) (uintptr_t) fi->fh : NULL;
+        struct stat st;
+        int r;
+
+        if (mode != 0)
+                return -EOPNOTSUPP;
+        if (off < 0 || len <= 0)
+                return -EINVAL;
+        r = op_getattr(path, &st, NULL);
+        if (r < 0 || (uint64_t) off + (uint64_t) len <= (uint64_t) st.st_size)
+                return r;
+        r = resize(l, path, (int64_t) st.st_ino, (uint64_t) off + (uint64_t) len);
+        if (r >= 0 && f) {
+                pthread_mutex_lock(&f->lock);
+                r = load_books(l, path, f);
+                pthread_mutex_unlock(&f->lock);
+        }
+        return r;
+}
+
+static int op_unlink(const char *path) {
+        return lcall(L(), "destroy_shelf", P(path), NULL);
+}
+
+static int op_mkdir(const char *path, mode_t mode) {
+        struct stat st;
+        if (op_getattr(path, &st, NULL) == 0)
+                return -EEXIST;         /* the Librarian's mkdir returns an existing path */
+        return lcall(L(), "mkdir", librarian_params("path", json_object_new_string(path),
+                                                   "mode", json_object_new_int64(S_IFDIR | (mode & 07777)), NULL), NULL);
+}
+
+static int op_rmdir(const char *path) {
+        return lcall(L(), "rmdir", P(path), NULL);
+}
+
+static int op_symlink(const char *target, const char *path) {
+        struct stat st;
+        if (op_getattr(path, &st, NULL) == 0)
+                return -EEXIST;
+        return lcall(L(), "symlink", librarian_params("path", json_object_new_string(path),
+                                                     "target", json_object_new_string(target), NULL), NULL);
+}
+
+static int op_readlink(const char *path, char *buf, size_t size) {
+        _cleanup_(json_object_putp) struct json_object *v = NULL;
+        int r = lcall(L(), "readlink", P(path), &v);
+        if (r < 0)
+                return r;
+        if (size == 0)
+                return -EINVAL;
+        snprintf(buf, size, "%s", json_object_get_string(v));
+        return 0;
+}
+
+static int op_rename(const char *from, const char *to, unsigned int flags) {
+        struct lfs *l = L();
+        struct stat st;
+
+        if (flags & RENAME_EXCHANGE)
+                return -EINVAL;
+        if (op_getattr(to, &st, NULL) == 0) {
+                if (flags & RENAME_NOREPLACE)
+                        return -EEXIST;
+                /* POSIX rename replaces the target: the Librarian wants it gone first */
+                int r = lcall(l, S_ISDIR(st.st_mode) ? "rmdir" : "destroy_shelf", P(to), NULL);
+                if (r < 0)
+                        return r;
+        }
+        return lcall(l, "rename_shelf", librarian_params("path", json_object_new_string(from), "id", json_object_new_int(0),
+                                                        "newpath", json_object_new_string(to), NULL), NULL);
+}
+
+static int op_chmod(const char *path, mode_t mode, struct fuse_file_info *fi) {
+        (void) fi;
+        return lcall(L(), "fame_chmod", librarian_params("path", json_object_new_string(path),
+                                                        "mode", json_object_new_int64(mode & 07777), NULL), NULL);
+}
+
+static int op_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi) {
+        (void) fi;
+        return lcall(L(), "fame_chown", librarian_params("path", json_object_new_string(path),
+                                                        "uid", json_object_new_int64(uid == (uid_t) -1 ? -1 : (int64_t) uid),
+                                                        "gid", json_object_new_int64(gid == (gid_t) -1 ? -1 : (int64_t) gid), NULL),
+                     NULL);
+}
+
+static int op_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi) {
+        (void) fi;
+        if (tv && tv[1].tv_nsec == UTIME_OMIT)
+                return 0;
+        int64_t mtime = !tv || tv[1].tv_nsec == UTIME_NOW ? 0 : (int64_t) tv[1].tv_sec;
+        return lcall(L(), "set_am_time", librarian_params("path", json_object_new_string(path), "atime", json_object_new_int(0),
+                                                         "mtime", json_object_new_int64(mtime), NULL), NULL);
+}
+
+static int op_access(const char *path, int mask) {
+        return lcall(L(), "fame_access", librarian_params("path", json_object_new_string(path),
+                                                         "mode", json_object_new_int(mask & 7), NULL), NULL);
+}
+
+static int op_statfs(const char *path, struct statvfs *st) {
+        struct lfs *l = L();
+        _cleanup_(json_object_putp) struct json_object *s = NULL;
+        (void) path;
+        int r = lcall(l, "get_fs_stats", NULL, &s);
+        if (r < 0)
+                return r;
+        uint64_t per = l->book_size / 4096, total = (uint64_t) member(s, "books_total"), used = (uint64_t) member(s, "books_used");
+        memset(st, 0, sizeof *st);
+        st->f_bsize = st->f_frsize = 4096;
+        st->f_blocks = total * per;
+        st->f_bfree = st->f_bavail = (total > used ? total - used : 0) * per;
+        st->f_files = st->f_blocks;
+        st->f_ffree = st->f_bfree;
+        st->f_namemax = 255;
+        return 0;
+}
+
+/* "FAMEBOOKS 1 SOURCE BOOK_SIZE SIZE N OFFSET..." for the mmap shim. */
+static int books_xattr(struct lfs *l, const char *path, char *value, size_t size) {
+        struct lfs_file f = {};
+        int r = load_books(l, path, &f);
+        if (r < 0)
+                return r;
+        size_t cap = 128 + strlen(l->source) + f.n * 24, len = 0;
+        char *s = malloc(cap);
+        if (!s) {
+                free(f.offsets);
+                return -ENOMEM;
+        }
+        len += (size_t) snprintf(s + len, cap - len, "FAMEBOOKS 1 %s %" PRIu64 " %" PRIu64 " %zu", l->source, l->book_size,
+                                 f.size, f.n);
+        for (size_t i = 0; i < f.n; i++)
+                len += (size_t) snprintf(s + len, cap - len, " %" PRIu64, f.offsets[i]);
+        free(f.offsets);
+        if (size == 0) {
+                free(s);
+                return (int) len;
+        }
+        if (len > size) {
+                free(s);
+                return -ERANGE;
+        }
+        memcpy(value, s, len);
+        free(s);
+        return (int) len;
+}
+
+static int op_getxattr(const char *path, const char *name, char *value, size_t size) {
+        struct lfs *l = L();
+        if (strcmp(name, LFS_BOOKS_XATTR) == 0)
+                return books_xattr(l, path, value, size);
+        if (strncmp(name, "user.", 5) != 0)
+                return -ENODATA;
+        _cleanup_(json_object_putp) struct json_object *v = NULL;
+        int r = lcall(l, "get_xattr", librarian_params("path", json_object_new_string(path),
+                                                      "xattr", json_object_new_string(name), NULL), &v);
+        if (r < 0)
+                return r == -EINVAL ? -ENODATA : r;
+        struct json_object *val = NULL;
+        if (!json_object_object_get_ex(v, "value", &val) || !val)
+                return -ENODATA;
+        size_t len = (size_t) json_object_get_string_len(val);
+        if (size == 0)
+                return (int) len;
+        if (len > size)
+                return -ERANGE;
+        memcpy(value, json_object_get_string(val), len);
+        return (int) len;
+}
+
+static int op_setxattr(const char *path, const char *name, const char *value, size_t size, int flags) {
+        (void) flags;
+        if (strcmp(name, LFS_BOOKS_XATTR) == 0)
+                return -EPERM;
+        if (strncmp(name, "user.", 5) != 0)
+                return -ENOTSUP;
+        return lcall(L(), "set_xattr", librarian_params("path", json_object_new_string(path),
+                                                       "xattr", json_object_new_string(name),
+                                                       "value", json_object_new_string_len(value, (int) size), NULL), NULL);
+}
+
+static int op_listxattr(const char *path, char *list, size_t size) {
+        _cleanup_(json_object_putp) struct json_object *v = NULL;
+        int r = lcall(L(), "list_xattrs", P(path), &v);
+        if (r < 0)
+                return r;
+        struct json_object *names = NULL;
+        json_object_object_get_ex(v, "value", &names);
+        size_t len = 0;
+        for (size_t i = 0; i < json_object_array_length(names); i++)
+                len += strlen(json_object_get_string(json_object_array_get_idx(names, i))) + 1;
+        if (size == 0)
+                return (int) len;
+        if (len > size)
+                return -ERANGE;
+        char *p = list;
+        for (size_t i = 0; i < json_object_array_length(names); i++) {
+                const char *n = json_object_get_string(json_object_array_get_idx(names, i));
+                memcpy(p, n, strlen(n) + 1);
+                p += strlen(n) + 1;
+        }
+        return (int) len;
+}
+
+static int op_removexattr(const char *path, const char *name) {
+        if (strncmp(name, "user.", 5) != 0)
+                return -ENOTSUP;
+        return lcall(L(), "remove_xattr", librarian_params("path", json_object_new_string(path),
+                                                          "xattr", json_object_new_string(name), NULL), NULL);
+}
+
+static void soc_status(struct lfs *l, int status) {
+        struct sysinfo si;
+        int mem = 0;
+        if (status && sysinfo(&si) == 0 && si.totalram)
+                mem = (int) (100 - (uint64_t) si.freeram * 100 / si.totalram);
+        (void) lcall(l, "update_node_soc_status",
+                     librarian_params("status", json_object_new_int(status), "cpu_percent", json_object_new_int(0),
+                                      "rootfs_percent", json_object_new_int(0), "network_in", json_object_new_int(0),
+                                      "network_out", json_object_new_int(0), "mem_percent", json_object_new_int(mem), NULL), NULL);
+        (void) lcall(l, "update_node_mc_status", librarian_params("status", json_object_new_int(status), NULL), NULL);
+}
+
+static void *heartbeat(void *userdata) {
+        struct lfs *l = userdata;
+        pthread_mutex_lock(&l->hb_lock);
+        while (!l->stopping) {
+                struct timespec ts;
+                clock_gettime(CLOCK_REALTIME, &ts);
+                ts.tv_sec += LFS_HEARTBEAT_SECONDS;
+                pthread_cond_timedwait(&l->hb_cond, &l->hb_lock, &ts);
+                if (l->stopping)
+                        break;
+                pthread_mutex_unlock(&l->hb_lock);
+                soc_status(l, 1);
+                pthread_mutex_lock(&l->hb_lock);
+        }
+        pthread_mutex_unlock(&l->hb_lock);
+        return NULL;
+}
+
+static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg) {
+        struct lfs *l = fuse_get_context()->private_data;
+        (void) conn;
+        /* nothing cached: other nodes change shelves at any time */
+        cfg->entry_timeout = 0;
+        cfg->attr_timeout = 0;
+        cfg->negative_timeout = 0;
+        cfg->use_ino = 1;
+        cfg->hard_remove = 0;   /* an open file that is unlinked is hidden, removed at its last close */
+        cfg->direct_io = 1;
+        soc_status(l, 1);
+        if (pthread_create(&l->heartbeat, NULL, heartbeat, l) == 0)
+                l->heartbeat_started = true;
+        return l;
+}
+
+static void op_destroy(void *userdata) {
+        struct lfs *l = userdata;
+        pthread_mutex_lock(&l->hb_lock);
+        l->stopping = true;
+        pthread_cond_signal(&l->hb_cond);
+        pthread_mutex_unlock(&l->hb_lock);
+        if (l->heartbeat_started)
+                pthread_join(l->heartbeat, NULL);
+        soc_status(l, 0);
+}
+
+static const struct fuse_operations ops = {
+        .getattr = op_getattr,
+        .readlink = op_readlink,
+        .mkdir = op_mkdir,
+        .unlink = op_unlink,
+        .rmdir = op_rmdir,
+        .symlink = op_symlink,
+        .rename = op_rename,
+        .chmod = op_chmod,
+        .chown = op_chown,
+        .truncate = op_truncate,
+        .open = op_open,
+        .read = op_read,
+        .write = op_write,
+        .statfs = op_statfs,
+        .release = op_release,
+        .setxattr = op_setxattr,
+        .getxattr = op_getxattr,
+        .listxattr = op_listxattr,
+        .removexattr = op_removexattr,
+        .readdir = op_readdir,
+        .init = op_init,
+        .destroy = op_destroy,
+        .access = op_access,
+        .create = op_create,
+        .utimens = op_utimens,
+        .fallocate = op_fallocate,
+};
+
+static int prepare(struct lfs *l, const struct lfs_options *o) {
+        _cleanup_(json_object_putp) struct json_object *stats = NULL;
+        int r;
+
+        r = fame_open(o->fam, FAME_OPEN_NOREGISTER, &l->fam);
+        if (r < 0)
+                return log_error_errno(r, "fame-lfs: cannot map FAM%s%s: %m", o->fam ? " " : "", o->fam ? o->fam : "");
+        r = fame_librarian_connect(o->librarian, &l->lib);
+        if (r < 0)
+                return log_error_errno(r, "fame-lfs: cannot reach the Librarian%s%s: %m", o->librarian ? " at " : "",
+                                       o->librarian ? o->librarian : "");
+        l->node = o->node ? o->node : fame_librarian_node_id(fame_get_geometry(l->fam), fame_node_id(l->fam));
+        if (l->node)
+                fame_librarian_set_node(l->lib, l->node);
+        r = librarian_call(l->lib, "get_fs_stats", NULL, &stats);
+        if (r < 0)
+                return log_error_errno(r, "fame-lfs: the Librarian at %s: %s", librarian_address(l->lib),
+                                       fame_librarian_error(l->lib));
+        l->book_size = (uint64_t) member(stats, "book_size_bytes");
+        const struct fame_geometry *geo = fame_get_geometry(l->fam);
+        if (member(stats, "BIImode") != 0 || l->book_size != geo->book_size)
+                return log_error_errno(-EINVAL, "fame-lfs: the Librarian at %s serves another FAM (book size %" PRIu64 ", this FAM's %" PRIu64 ")",
+                                       librarian_address(l->lib), l->book_size, geo->book_size);
+        l->book_area = geo->book_area_offset;
+        struct json_object *per = NULL;
+        json_object_object_get_ex(stats, "books_per_IG", &per);
+        if (per) {
+                json_object_object_foreach(per, key, val) {
+                        unsigned long ig = strtoul(key, NULL, 10);
+                        if (ig < 128)
+                                l->igbooks[ig] = (uint64_t) json_object_get_int64(json_object_array_get_idx(val, 0));
+                }
+        }
+        for (unsigned ig = 0, start = 0; ig < 128; ig++) {
+                l->igstart[ig] = start;
+                start += (unsigned) l->igbooks[ig];
+        }
+        l->source = fame_source_path(l->fam);
+        return 0;
+}
+
+int lfs_run(const struct lfs_options *o) {
+        struct lfs l = { .lock = PTHREAD_MUTEX_INITIALIZER, .hb_lock = PTHREAD_MUTEX_INITIALIZER,
+                         .hb_cond = PTHREAD_COND_INITIALIZER };
+        struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+        struct fuse *fuse = NULL;
+        int r;
+
+        r = prepare(&l, o);
+        if (r < 0)
+                goto out;
+        fuse_opt_add_arg(&args, "fame-lfs");
+        fuse_opt_add_arg(&args, "-o");
+        fuse_opt_add_arg(&args, getuid() == 0 ? "fsname=lfs,subtype=fame,allow_other,noatime" : "fsname=lfs,subtype=fame,noatime");
+        if (o->debug)
+                fuse_opt_add_arg(&args, "-d");
+        fuse = fuse_new(&args, &ops, sizeof ops, &l);
+        if (!fuse) {
+                r = log_error_errno(-EINVAL, "fame-lfs: fuse_new failed");
+                goto out;
+        }
+        if (fuse_mount(fuse, o->mountpoint) != 0) {
+                r = log_error_errno(-EIO, "fame-lfs: cannot mount %s (is /dev/fuse there and the fuse module loaded?)", o->mountpoint);
+                goto out_destroy;
+        }
+        if (fuse_set_signal_handlers(fuse_get_session(fuse)) != 0) {
+                r = -EIO;
+                goto out_unmount;
+        }
+        if (!o->foreground && fuse_daemonize(0) != 0) {
+                r = -EIO;
+                goto out_signals;
+        }
+        if (o->ready_file)
+                (void) write_file_atomic(o->ready_file, 0644, "ready\n", 6);
+        struct fuse_loop_config *cfg = fuse_loop_cfg_create();
+        fuse_loop_cfg_set_clone_fd(cfg, 0);
+        fuse_loop_cfg_set_max_threads(cfg, 16);
+        r = fuse_loop_mt(fuse, cfg) == 0 ? 0 : -EIO;
+        fuse_loop_cfg_destroy(cfg);
+out_signals:
+        fuse_remove_signal_handlers(fuse_get_session(fuse));
+out_unmount:
+        fuse_unmount(fuse);
+out_destroy:
+        fuse_destroy(fuse);
+out:
+        fuse_opt_free_args(&args);
+        fame_librarian_disconnect(l.lib);
+        fame_close(l.fam);
+        return r;
+}

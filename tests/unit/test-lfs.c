@@ -1,0 +1,306 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * fame-lfs on the host, against a real Librarian and a FAM file: POSIX operations through the
+ * kernel's FUSE, an fsx-style random test against an in-memory model, permissions of another
+ * uid, xattrs, statfs, and mmap through libfame-mmap.so landing in the shelf's books in the FAM
+ * file.  Needs root and /dev/fuse (skipped otherwise).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fame.h"
+
+#include "testlib.h"
+#include "util.h"
+
+static char dir[512], mnt[600], fam[600], db[600];
+static pid_t server = -1, lfs = -1;
+static char book_size_s[32];
+
+static pid_t spawn(char *const argv[], const char *log, const char *preload) {
+        pid_t pid = fork();
+        if (pid == 0) {
+                int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+                if (fd >= 0) {
+                        dup2(fd, 1);
+                        dup2(fd, 2);
+                }
+                if (preload)
+                        setenv("LD_PRELOAD", preload, 1);
+                execv(argv[0], argv);
+                _exit(127);
+        }
+        return pid;
+}
+
+static int run_wait(char *const argv[], const char *log, const char *preload) {
+        int status;
+        pid_t pid = spawn(argv, log, preload);
+        if (pid < 0 || waitpid(pid, &status, 0) < 0)
+                return -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+static bool wait_file(const char *path) {
+        for (double end = now_seconds() + 10; now_seconds() < end; ) {
+                if (access(path, F_OK) == 0)
+                        return true;
+                struct timespec ts = { 0, 10 * 1000 * 1000 };
+                nanosleep(&ts, NULL);   /* waiting for another process to write it */
+        }
+        return false;
+}
+
+static void cleanup(void) {
+        if (lfs > 0) {
+                umount2(mnt, MNT_DETACH);
+                kill(lfs, SIGTERM);
+                waitpid(lfs, NULL, 0);
+        }
+        if (server > 0) {
+                kill(server, SIGTERM);
+                waitpid(server, NULL, 0);
+        }
+}
+
+static char *path_in(const char *name) {
+        static char buf[8][700];
+        static int i;
+        i = (i + 1) % 8;
+        snprintf(buf[i], sizeof buf[i], "%s/%s", mnt, name);
+        return buf[i];
+}
+
+static void test_basics(void) {
+        char buf[64] = "";
+        int fd = open(path_in("a"), O_CREAT | O_WRONLY, 0644);
+        CHECK(fd >= 0 && write(fd, "hello\n", 6) == 6, "create+write: %m");
+        close(fd);
+        fd = open(path_in("a"), O_RDONLY);
+        CHECK(fd >= 0 && read(fd, buf, sizeof buf) == 6 && memcmp(buf, "hello\n", 6) == 0, "read back: %s", buf);
+        close(fd);
+        struct stat st;
+        CHECK(stat(path_in("a"), &st) == 0 && st.st_size == 6 && S_ISREG(st.st_mode) && (st.st_mode & 0777) == 0644,
+              "stat: size %lld mode %o", (long long) st.st_size, st.st_mode);
+        CHECK(mkdir(path_in("d"), 0755) == 0, "mkdir: %m");
+        CHECK(mkdir(path_in("d"), 0755) < 0 && errno == EEXIST, "mkdir twice: EEXIST");
+        CHECK(rename(path_in("a"), path_in("d/b")) == 0, "rename into d: %m");
+        CHECK(rmdir(path_in("d")) < 0 && errno == ENOTEMPTY, "rmdir non-empty: ENOTEMPTY");
+        CHECK(symlink("/lfs/d/b", path_in("l")) == 0, "symlink: %m");
+        ssize_t n = readlink(path_in("l"), buf, sizeof buf);
+        CHECK(n == 8 && memcmp(buf, "/lfs/d/b", 8) == 0, "readlink");
+        fd = open(path_in("c"), O_CREAT | O_WRONLY, 0600);
+        close(fd);
+        CHECK(rename(path_in("c"), path_in("d/b")) == 0, "rename over an existing file: %m");
+        CHECK(stat(path_in("d/b"), &st) == 0 && st.st_size == 0, "replaced");
+        CHECK(open(path_in("nope"), O_RDONLY) < 0 && errno == ENOENT, "ENOENT");
+        CHECK(unlink(path_in("l")) == 0 && unlink(path_in("d/b")) == 0 && rmdir(path_in("d")) == 0, "cleanup: %m");
+
+        /* unlink of an open file: hidden until the last close (POSIX) */
+        fd = open(path_in("open"), O_CREAT | O_RDWR, 0644);
+        CHECK(fd >= 0 && write(fd, "x", 1) == 1, "open file");
+        CHECK(unlink(path_in("open")) == 0, "unlink while open: %m");
+        CHECK(access(path_in("open"), F_OK) < 0, "gone from the name space");
+        CHECK(pread(fd, buf, 1, 0) == 1 && buf[0] == 'x', "still readable through the descriptor");
+        close(fd);
+
+        /* truncate and fallocate allocate books */
+        fd = open(path_in("t"), O_CREAT | O_RDWR, 0644);
+        CHECK(ftruncate(fd, 20 << 20) == 0 && fstat(fd, &st) == 0 && st.st_size == 20 << 20, "ftruncate grow");
+        CHECK(st.st_blocks == (blkcnt_t) (3 * (8 << 20) / 512), "3 books: %lld blocks", (long long) st.st_blocks);
+        CHECK(posix_fallocate(fd, 0, 30 << 20) == 0 && fstat(fd, &st) == 0 && st.st_size == 30 << 20, "fallocate");
+        CHECK(fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, 40 << 20) < 0 && errno == EOPNOTSUPP, "fallocate mode: EOPNOTSUPP");
+        CHECK(ftruncate(fd, 0) == 0, "ftruncate shrink");
+        close(fd);
+        unlink(path_in("t"));
+
+        struct statvfs sv;
+        CHECK(statvfs(mnt, &sv) == 0 && sv.f_bsize == 4096 && sv.f_blocks == 112 * 2048, "statfs: %llu blocks",
+              (unsigned long long) sv.f_blocks);
+
+        /* xattrs: the Librarian's */
+        fd = open(path_in("x"), O_CREAT | O_RDWR, 0644);
+        close(fd);
+        CHECK(getxattr(path_in("x"), "user.LFS.AllocationPolicy", buf, sizeof buf) == 11 && memcmp(buf, "RandomBooks", 11) == 0,
+              "get policy");
+        CHECK(setxattr(path_in("x"), "user.LFS.AllocationPolicy", "LocalNode", 9, 0) == 0, "set policy: %m");
+        CHECK(setxattr(path_in("x"), "user.LFS.AllocationPolicy", "Bogus", 5, 0) < 0 && errno == ENOTSUP, "bad policy");
+        CHECK(setxattr(path_in("x"), "user.mine", "v", 1, 0) == 0 && getxattr(path_in("x"), "user.mine", buf, sizeof buf) == 1, "user xattr");
+        CHECK(getxattr(path_in("x"), "user.absent", buf, sizeof buf) < 0 && errno == ENODATA, "ENODATA");
+        char list[512];
+        ssize_t ll = listxattr(path_in("x"), list, sizeof list);
+        CHECK(ll > 0 && memmem(list, (size_t) ll, "user.mine", 10), "listxattr");
+        CHECK(removexattr(path_in("x"), "user.mine") == 0, "removexattr");
+        CHECK(chmod(path_in("x"), 0600) == 0 && stat(path_in("x"), &st) == 0 && (st.st_mode & 0777) == 0600, "chmod");
+        CHECK(chown(path_in("x"), 1000, 1000) == 0 && stat(path_in("x"), &st) == 0 && st.st_uid == 1000, "chown");
+}
+
+/* Another uid: the Librarian's permissions. */
+static void test_permissions(void) {
+        int fd = open(path_in("private"), O_CREAT | O_WRONLY, 0600);
+        CHECK(fd >= 0, "create private");
+        close(fd);
+        pid_t pid = fork();
+        if (pid == 0) {
+                if (setgid(1001) < 0 || setuid(1001) < 0)
+                        _exit(10);
+                if (open(path_in("private"), O_RDONLY) >= 0 || errno != EACCES)
+                        _exit(1);
+                if (truncate(path_in("private"), 100) == 0 || errno != EACCES)
+                        _exit(2);
+                if (unlink(path_in("private")) == 0 || errno != EACCES)
+                        _exit(3);
+                int f = open(path_in("mine"), O_CREAT | O_WRONLY, 0644);
+                if (f < 0)
+                        _exit(4);
+                close(f);
+                _exit(0);
+        }
+        int status;
+        waitpid(pid, &status, 0);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "uid 1001 denied root's 0600 file (step %d)", WEXITSTATUS(status));
+        struct stat st;
+        CHECK(stat(path_in("mine"), &st) == 0 && st.st_uid == 1001 && st.st_gid == 1001, "owned by its creator");
+        unlink(path_in("mine"));
+        unlink(path_in("private"));
+}
+
+/* fsx-style: random writes, reads, truncates against a model. */
+static void test_fsx(void) {
+        enum { MAXLEN = 24 << 20 };
+        unsigned char *model = calloc(1, MAXLEN), *buf = malloc(1 << 20);
+        size_t len = 0;
+        const char *s = getenv("FAME_FSX_SEED");
+        unsigned seed = s && *s ? (unsigned) strtoul(s, NULL, 0) : (unsigned) time(NULL);
+        int fd = open(path_in("fsx"), O_CREAT | O_RDWR | O_TRUNC, 0644);
+        CHECK(fd >= 0 && model && buf, "fsx open");
+        fprintf(stderr, "fsx seed %u (FAME_FSX_SEED=%u repeats it)\n", seed, seed);
+        srand(seed);
+        for (int op = 0; op < 400 && !test_failures; op++) {
+                int kind = rand() % 10;
+                size_t off = (size_t) rand() % (MAXLEN - (1 << 20)), n = (size_t) rand() % (1 << 20) + 1;
+                if (kind < 4) {
+                        for (size_t i = 0; i < n; i++)
+                                buf[i] = (unsigned char) rand();
+                        CHECK(pwrite(fd, buf, n, (off_t) off) == (ssize_t) n, "op %d: pwrite %zu@%zu: %m", op, n, off);
+                        memcpy(model + off, buf, n);
+                        if (off + n > len)
+                                len = off + n;
+                } else if (kind < 8) {
+                        ssize_t got = pread(fd, buf, n, (off_t) off);
+                        size_t want = off >= len ? 0 : (off + n > len ? len - off : n);
+                        CHECK(got == (ssize_t) want && memcmp(buf, model + off, want) == 0, "op %d: pread %zu@%zu: %zd, want %zu",
+                              op, n, off, got, want);
+                } else {
+                        size_t nl = (size_t) rand() % MAXLEN;
+                        CHECK(ftruncate(fd, (off_t) nl) == 0, "op %d: ftruncate %zu: %m", op, nl);
+                        if (nl < len)
+                                memset(model + nl, 0, len - nl);
+                        len = nl;
+                }
+                struct stat st;
+                CHECK(fstat(fd, &st) == 0 && (size_t) st.st_size == len, "op %d: size %lld, model %zu", op, (long long) st.st_size, len);
+        }
+        close(fd);
+        unlink(path_in("fsx"));
+        free(model);
+        free(buf);
+}
+
+/* An ordinary program's mmap (libfame-mmap.so preloaded) lands in the shelf's books. */
+static void test_mmap(void) {
+        const char *helper = getenv("FAME_LFS_MMAP"), *shim = getenv("FAME_MMAP_SHIM");
+        char log[700], books[4096];
+        snprintf(log, sizeof log, "%s/mmap.log", dir);
+        if (!helper || !shim) {
+                CHECK(0, "FAME_LFS_MMAP and FAME_MMAP_SHIM must be set (meson sets them)");
+                return;
+        }
+        char *w[] = { (char *) helper, "write", path_in("m"), "9437184", "through-mmap", NULL };
+        CHECK(run_wait(w, log, shim) == 0, "lfs-mmap write; see %s", log);
+        char *nw[] = { (char *) helper, "read", path_in("m"), "9437184", "12", NULL };
+        CHECK(run_wait(nw, log, NULL) != 0, "without the library the shared mapping is refused");
+        int fd = open(path_in("m"), O_RDONLY);
+        char b[16] = "";
+        CHECK(fd >= 0 && pread(fd, b, 12, 9437184) == 12 && memcmp(b, "through-mmap", 12) == 0, "read(2) sees the store: %s", b);
+        ssize_t n = fgetxattr(fd, "user.fame.books", books, sizeof books - 1);
+        close(fd);
+        CHECK(n > 0, "user.fame.books: %m");
+        books[n > 0 ? n : 0] = 0;
+        /* "FAMEBOOKS 1 SOURCE BOOK SIZE N OFF0 OFF1 ..." */
+        char src[512];
+        unsigned long long book, size, off0, off1;
+        size_t nb;
+        CHECK(sscanf(books, "FAMEBOOKS 1 %511s %llu %llu %zu %llu %llu", src, &book, &size, &nb, &off0, &off1) == 6 && nb == 2,
+              "books: %s", books);
+        int ff = open(fam, O_RDONLY);
+        CHECK(ff >= 0 && pread(ff, b, 12, (off_t) (off1 + 9437184 - book)) == 12 && memcmp(b, "through-mmap", 12) == 0,
+              "the bytes are in book 1 of the shelf in the FAM file");
+        close(ff);
+        unlink(path_in("m"));
+}
+
+int main(void) {
+        const char *librarian = getenv("FAME_LIBRARIAN_BIN"), *lfs_bin = getenv("FAME_LFS_BIN");
+        char port_file[700], ready[700], log[700], port[32] = "", addr[64], *topo = NULL;
+        struct fame_create_params params = { .total_size = UINT64_C(1) << 30, .node_count = 4 };
+        struct fame_geometry geo;
+
+        if (geteuid() != 0 || access("/dev/fuse", R_OK | W_OK) < 0)
+                SKIP("needs root and /dev/fuse to mount fame-lfs");
+        if (!librarian || !lfs_bin)
+                SKIP("FAME_LIBRARIAN_BIN and FAME_LFS_BIN are not set (run through meson test)");
+        snprintf(dir, sizeof dir, "%s", test_tmpdir());
+        snprintf(mnt, sizeof mnt, "%s/mnt", dir);
+        snprintf(fam, sizeof fam, "%s/fam", dir);
+        snprintf(db, sizeof db, "%s/db", dir);
+        snprintf(port_file, sizeof port_file, "%s/port", dir);
+        snprintf(ready, sizeof ready, "%s/ready", dir);
+        snprintf(log, sizeof log, "%s/log", dir);
+        mkdir(mnt, 0755);
+        chmod(dir, 0755);       /* other uids must reach the mount point */
+        atexit(cleanup);
+        CHECK(fame_file_create(fam, &params, 0, &geo) == 0, "fam");
+        snprintf(book_size_s, sizeof book_size_s, "%llu", (unsigned long long) geo.book_size);
+        if (asprintf(&topo, "%s/topology.ini", dir) < 0)
+                return 1;
+        FILE *f = fopen(topo, "w");
+        CHECK(f && fprintf(f, "[global]\nnode_count = 4\nbook_size_bytes = 8M\nnvm_size_per_node = 28B\n") > 0, "topology");
+        if (f)
+                fclose(f);
+        char *init[] = { (char *) librarian, "init", "--db", db, "--topology", topo, NULL };
+        CHECK(run_wait(init, log, NULL) == 0, "librarian init; see %s", log);
+        char *serve[] = { (char *) librarian, "serve", "--db", db, "--fam", fam, "--port", "0", "--port-file", port_file, NULL };
+        server = spawn(serve, log, NULL);
+        CHECK(wait_file(port_file), "the Librarian did not start; see %s", log);
+        size_t plen = 0;
+        char *p = read_file(port_file, 64, &plen);
+        snprintf(port, sizeof port, "%s", p ? p : "");
+        free(p);
+        port[strcspn(port, "\n")] = 0;
+        snprintf(addr, sizeof addr, "127.0.0.1:%s", port);
+        char *mount_argv[] = { (char *) lfs_bin, "--foreground", "--fam", fam, "--librarian", addr, "--node", "1",
+                               "--ready-file", ready, mnt, NULL };
+        lfs = spawn(mount_argv, log, NULL);
+        CHECK(wait_file(ready), "fame-lfs did not mount; see %s", log);
+        if (test_failures)
+                return test_exit();
+        test_basics();
+        test_permissions();
+        test_fsx();
+        test_mmap();
+        free(topo);
+        return test_exit();
+}
