@@ -34,6 +34,7 @@ struct lfs {
         uint64_t book_size, book_area;
         uint64_t igstart[128], igbooks[128];
         const char *source;             /* what the mmap shim maps */
+        char *source_buf;
         uint64_t generation;            /* bumped by every shrink: cached book lists are refreshed */
         pthread_t heartbeat;
         bool heartbeat_started;
@@ -702,7 +703,15 @@ static int prepare(struct lfs *l, const struct lfs_options *o) {
                 l->igstart[ig] = start;
                 start += (unsigned) l->igbooks[ig];
         }
-        l->source = fame_source_path(l->fam);
+        /* what the mmap shim opens: BAR2's resource2 in a node, the FAM file on the host */
+        const char *src = fame_source_path(l->fam);
+        if (strcmp(fame_source_kind(l->fam), "pci") == 0 && !strstr(src, "resource2")) {
+                l->source_buf = strf("%s/resource2", src);
+                if (!l->source_buf)
+                        return -ENOMEM;
+                src = l->source_buf;
+        }
+        l->source = src;
         return 0;
 }
 
@@ -755,5 +764,6 @@ out:
         fuse_opt_free_args(&args);
         fame_librarian_disconnect(l.lib);
         fame_close(l.fam);
+        free(l.source_buf);
         return r;
 }

@@ -4,7 +4,8 @@
  * node, libfame-mmap.so (preloaded) must make the mapping FAM itself.
  *   lfs-mmap write FILE OFFSET TEXT   map the file (growing it to OFFSET+len if needed), store TEXT
  *   lfs-mmap read FILE OFFSET LEN     map the file, print LEN bytes at OFFSET
- *   lfs-mmap add FILE OFFSET COUNT    COUNT atomic fetch-adds of 1 on the 64-bit word at OFFSET
+ *   lfs-mmap add FILE OFFSET COUNT    COUNT atomic fetch-adds of 1 on the 64-bit word at OFFSET,
+ *                                     then print its value
  */
 #include <fcntl.h>
 #include <stdint.h>
@@ -51,10 +52,10 @@ int main(int argc, char **argv) {
         else if (strcmp(op, "read") == 0)
                 printf("%.*s\n", atoi(argv[4]), p + off);
         else {
-                uint64_t *w = (uint64_t *) (p + off), last = 0;
+                uint64_t *w = (uint64_t *) (p + off);
                 for (long i = 0; i < atol(argv[4]); i++)
-                        last = __atomic_add_fetch(w, 1, __ATOMIC_SEQ_CST);
-                printf("%llu\n", (unsigned long long) last);
+                        __atomic_add_fetch(w, 1, __ATOMIC_SEQ_CST);
+                printf("%llu\n", (unsigned long long) __atomic_load_n(w, __ATOMIC_SEQ_CST));
         }
         munmap(p, need);
         close(fd);

@@ -30,7 +30,7 @@ run exec node03 -- sh -c 'dd if=/lfs/data bs=1 skip=10485760 count=9 2>/dev/null
 [ "$(cat "$out")" = "from-mmap" ] && ok "node03's read(2) shows node02's store" || fail "read on node03: $(cat "$out" "$err")"
 run shelf info /data
 off=$(awk '$1 == "1" && $5 ~ /^0x/ {print $5}' "$out")
-[ -n "$off" ] && [ "$(tail -c +$((off + 1048576 + 1)) "$state/fam" | head -c 9)" = "from-mmap" ] \
+[ -n "$off" ] && [ "$(tail -c +$((off + 10485760 - 8388608 + 1)) "$state/fam" | head -c 9)" = "from-mmap" ] \
         && ok "the bytes are in the shelf's book in the FAM file ($off)" || fail "FAM file at book 1: $(cat "$out")"
 
 step "cross-node atomics on one /lfs word through ordinary mappings"
