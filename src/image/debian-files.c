@@ -67,6 +67,29 @@
 "[Install]\n" \
 "WantedBy=multi-user.target\n"
 
+/* /lfs: the Librarian's shelves (fame-lfs, docs/lfs.md); before sshd, so that a user who logs
+ * in finds it; retried until the network reaches torms. */
+#define LFS_UNIT \
+"[Unit]\n" \
+"Description=FAM/E: the Librarian's shelves at /lfs\n" \
+"After=fame-node.service systemd-networkd.service\n" \
+"Before=ssh.service\n" \
+"StartLimitIntervalSec=0\n" \
+"\n" \
+"[Service]\n" \
+"Type=forking\n" \
+"ExecStartPre=/bin/mkdir -p /lfs\n" \
+"ExecStart=/usr/local/sbin/fame-lfs /lfs\n" \
+"ExecStop=/bin/umount -l /lfs\n" \
+"Restart=on-failure\n" \
+"RestartSec=1\n" \
+"\n" \
+"[Install]\n" \
+"WantedBy=multi-user.target\n"
+
+/* Every process maps /lfs files from FAM (lib/mmap-shim.c). */
+#define LD_SO_PRELOAD "/usr/local/lib/x86_64-linux-gnu/libfame-mmap.so\n"
+
 #define GETTY_AUTOLOGIN \
 "# The serial console (fame console) logs in as root: only the cluster's owner can reach it.\n" \
 "[Service]\n" \
@@ -118,6 +141,9 @@ const struct debian_file debian_files[] = {
         { "etc/systemd/system/fame-setup.service", 0644, SETUP_UNIT, NULL },
         { "etc/systemd/system/fame-node.service", 0644, NODE_UNIT, NULL },
         { "etc/systemd/system/fame-ldconfig.service", 0644, LDCONFIG_UNIT, NULL },
+        { "etc/systemd/system/fame-lfs.service", 0644, LFS_UNIT, NULL },
+        { "etc/ld.so.preload", 0644, LD_SO_PRELOAD, NULL },
+        WANTS("multi-user.target", "fame-lfs.service", "/etc/systemd/system/fame-lfs.service"),
         WANTS("sysinit.target", "fame-setup.service", "/etc/systemd/system/fame-setup.service"),
         WANTS("multi-user.target", "fame-node.service", "/etc/systemd/system/fame-node.service"),
         WANTS("multi-user.target", "fame-ldconfig.service", "/etc/systemd/system/fame-ldconfig.service"),

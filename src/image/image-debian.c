@@ -456,13 +456,15 @@ out:
 /* ---- stage 2: FAM/E's files, kernel, ext4, qcow2 --------------------------------------------- */
 
 struct payload {
-        char *fame_static, *libfame, *include_dir;
+        char *fame_static, *libfame, *include_dir, *lfs, *shim;
 };
 
 static void payload_done(struct payload *pl) {
         free(pl->fame_static);
         free(pl->libfame);
         free(pl->include_dir);
+        free(pl->lfs);
+        free(pl->shim);
 }
 
 /* libfame.so and the headers next to the node binary: a build tree (BUILD/fame-static,
@@ -497,6 +499,11 @@ static int find_payload(const char *fame_static, struct payload *ret) {
                 payload_done(&pl);
                 return r;
         }
+        int r = image_lfs_files(fame_static, &pl.lfs, &pl.shim);
+        if (r < 0) {
+                payload_done(&pl);
+                return r;
+        }
         *ret = pl;
         return 0;
 }
@@ -507,6 +514,10 @@ static int hash_payload(struct hash128 *h, const struct payload *pl) {
         int r = hash_file(h, pl->fame_static);
         if (r >= 0)
                 r = hash_file(h, pl->libfame);
+        if (r >= 0)
+                r = hash_file(h, pl->lfs);
+        if (r >= 0)
+                r = hash_file(h, pl->shim);
         for (size_t i = 0; r >= 0 && headers[i]; i++) {
                 char path[PATH_MAX];
                 snprintf(path, sizeof path, "%s/%s", pl->include_dir, headers[i]);
@@ -539,6 +550,14 @@ static int add_payload(const char *root, const struct payload *pl) {
         r = copy_file(pl->libfame, a, 0644);
         if (r < 0)
                 return log_error_errno(r, "Cannot copy '%s' to '%s': %m", pl->libfame, a);
+        snprintf(a, sizeof a, "%s/usr/local/sbin/fame-lfs", root);
+        r = copy_file(pl->lfs, a, 0755);
+        if (r < 0)
+                return log_error_errno(r, "Cannot copy '%s' to '%s': %m", pl->lfs, a);
+        snprintf(a, sizeof a, "%s/" NODE_LIBDIR "/libfame-mmap.so", root);
+        r = copy_file(pl->shim, a, 0644);
+        if (r < 0)
+                return log_error_errno(r, "Cannot copy '%s' to '%s': %m", pl->shim, a);
         static const char *const links[] = { "libfame.so.0", "libfame.so", "libfam_atomic.so", NULL };
         for (size_t i = 0; links[i]; i++) {
                 snprintf(a, sizeof a, "%s/" NODE_LIBDIR "/%s", root, links[i]);
@@ -645,7 +664,8 @@ int image_debian_populate(const char *tree, const char *tmp, uint64_t disk_size,
         if (asprintf(&root, "%s/root", tmp) < 0 || asprintf(&raw, "%s/base.raw", tmp) < 0 ||
             asprintf(&qcow, "%s/base.qcow2", tmp) < 0 || asprintf(&pl.fame_static, "%s/payload/fame", tmp) < 0 ||
             asprintf(&pl.libfame, "%s/payload/%s", tmp, FAME_LIBFAME_FILE) < 0 ||
-            asprintf(&pl.include_dir, "%s/payload/include", tmp) < 0) {
+            asprintf(&pl.include_dir, "%s/payload/include", tmp) < 0 ||
+            asprintf(&pl.lfs, "%s/payload/fame-lfs", tmp) < 0 || asprintf(&pl.shim, "%s/payload/libfame-mmap.so", tmp) < 0) {
                 payload_done(&pl);
                 return log_error_errno(-ENOMEM, "Out of memory");
         }
@@ -715,6 +735,14 @@ static int copy_payload(const struct payload *pl, const char *tmp) {
         if (r >= 0) {
                 snprintf(dst, sizeof dst, "%s/payload/%s", tmp, FAME_LIBFAME_FILE);
                 r = copy_file(pl->libfame, dst, 0644);
+        }
+        if (r >= 0) {
+                snprintf(dst, sizeof dst, "%s/payload/fame-lfs", tmp);
+                r = copy_file(pl->lfs, dst, 0755);
+        }
+        if (r >= 0) {
+                snprintf(dst, sizeof dst, "%s/payload/libfame-mmap.so", tmp);
+                r = copy_file(pl->shim, dst, 0644);
         }
         for (size_t i = 0; r >= 0 && headers[i]; i++) {
                 snprintf(src, sizeof src, "%s/%s", pl->include_dir, headers[i]);

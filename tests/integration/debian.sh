@@ -123,6 +123,25 @@ run ssh node02 -- sudo -n -u nobody fame shelf resize /deb 32M
 run shelf rm /deb
 [ "$rc" -eq 0 ] && ok "removed from the host (root)" || fail "rm /deb: $(cat "$err")"
 
+step "/lfs in Debian nodes: files, and mmap in a program built on the node"
+for n in 1 2; do
+        for i in $(seq 60); do      # fame-lfs.service starts beside sshd; wait for its mount
+                run ssh node0$n -- 'grep -c " /lfs fuse" /proc/mounts'
+                [ "$(cat "$out")" = 1 ] && break
+        done
+done
+[ "$(cat "$out")" = 1 ] && ok "/lfs mounted (fame-lfs.service)" || fail "/lfs not mounted: $(cat "$out" "$err")"
+run ssh node01 -- 'echo "from $(id -un) on node01" > /lfs/note'
+run ssh node02 -- cat /lfs/note
+grep -q "on node01" "$out" && ok "node02 reads the user's /lfs/note: $(cat "$out")" || fail "/lfs/note: rc $rc $(cat "$out" "$err")"
+"$FAME" ssh node01 -- 'cat > lfs-mmap.c' < "$FAME_SOURCE_ROOT/tests/integration/lfs-mmap.c"
+run ssh node01 -- 'cc -O2 -o lfs-mmap lfs-mmap.c && ./lfs-mmap write /lfs/mm 9437184 mapped-on-node01 && scp -q lfs-mmap node02:'
+[ "$rc" -eq 0 ] || fail "build/run lfs-mmap on node01: $(cat "$out" "$err")"
+run ssh node02 -- ./lfs-mmap read /lfs/mm 9437184 16
+[ "$(cat "$out")" = "mapped-on-node01" ] && ok "an ordinary program's mmap on node02 sees node01's store" || fail "mmap on node02: $(cat "$out" "$err")"
+run ssh node02 -- rm /lfs/mm /lfs/note
+[ "$rc" -eq 0 ] || fail "rm: $(cat "$err")"
+
 step "the network reaches forwarded host services only"
 run ssh node01 -- 'exec 3<>/dev/tcp/torms/7777 && head -1 <&3'
 [ "$(cat "$out")" = "hello from torms" ] && ok "torms:7777 reaches the host's 127.0.0.1:$sport" || fail "torms:7777: rc $rc: $(cat "$out" "$err")"

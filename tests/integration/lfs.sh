@@ -38,6 +38,41 @@ run exec --all -- /tmp/lfs-mmap add /lfs/data 4096 100000
 run exec node01 -- /tmp/lfs-mmap add /lfs/data 4096 0
 [ "$(tail -1 "$out")" = "300000" ] && ok "3 nodes x 100000 adds = 300000" || fail "atomic total: $(cat "$out" "$err")"
 
+step "libfam-atomic's own tests, unmodified, on /lfs"
+src=${FAME_LIBFAM_ATOMIC_SRC:-}
+if [ -z "$src" ] || [ ! -f "$src/tests/fam_atomic_multi_node_test.c" ]; then
+        echo "(not run: set FAME_LIBFAM_ATOMIC_SRC to a libfam-atomic checkout; FAM/E does not ship its tests)"
+else
+        lib="$FAME_BUILD_ROOT/lib"
+        json=$(ldd "$lib/libfame.so.0" | awk '/libjson-c/ {print $3}')
+        for t in single multi; do
+                cc -O2 -o "$work/fam_atomic_${t}_node_test" "$src/tests/fam_atomic_${t}_node_test.c" -I"$FAME_SOURCE_ROOT/include/fame" \
+                        -L"$lib" -lfame -pthread -Wl,--disable-new-dtags,-rpath,/tmp/famlib 2> "$work/cc.log" || fail "$t: $(cat "$work/cc.log")"
+                run cp --all "$work/fam_atomic_${t}_node_test" "/tmp/fam_atomic_${t}_node_test"
+        done
+        run exec --all -- mkdir -p /tmp/famlib
+        run cp --all "$(readlink -f "$lib/libfame.so.0")" /tmp/famlib/libfame.so.0
+        run cp --all "$(readlink -f "$json")" "/tmp/famlib/$(basename "$json")"
+        run exec node01 -- sh -c 'cd /tmp && ./fam_atomic_single_node_test'
+        [ "$rc" -eq 0 ] && ok "fam_atomic_single_node_test passes on node01" || fail "single node test: rc $rc: $(tail -5 "$out" "$err")"
+        # the multi-node test initialises its file when it does not exist: once on node01 alone,
+        # then on the 3 nodes at once
+        run exec node01 -- sh -c 'cd /tmp && ./fam_atomic_multi_node_test | tr "\r" "\n" | grep -E "^(Iterations|Test completed)"'
+        first=$(awk '/^Iterations/ {print $3}' "$out")
+        grep -q "^Test completed: $first, $first$" "$out" && ok "multi-node test alone on node01: $first iterations" \
+                || fail "multi-node test on node01: $(cat "$out" "$err")"
+        run exec --all -- sh -c 'cd /tmp && ./fam_atomic_multi_node_test | tr "\r" "\n" | grep -E "^(Iterations|Test completed)"'
+        total=$((first + $(awk '/Iterations/ {s += $4} END {print s}' "$out")))
+        printf '#define main fam_test_main\n#include "%s"\n#undef main\n#include <stddef.h>\nint main(void) { printf("%%zu\\n", offsetof(struct data, fetch_add_64)); return 0; }\n' \
+                "$src/tests/fam_atomic_multi_node_test.c" > "$work/offset.c"
+        cc -o "$work/offset" "$work/offset.c" -I"$FAME_SOURCE_ROOT/include/fame" -L"$lib" -lfame -pthread -Wl,-rpath,"$lib" 2> "$work/cc.log" \
+                || fail "offset helper: $(cat "$work/cc.log")"
+        run exec node02 -- /tmp/lfs-mmap add /lfs/fam_atomic_mult_node_test.data "$("$work/offset")" 0
+        [ "$(cat "$out")" = "$total" ] && ok "3 nodes at once: the 64-bit counter is $total, every iteration of every node" \
+                || fail "counter $(cat "$out"), iterations $total ($(cat "$err"))"
+        run exec node01 -- rm /lfs/fam_atomic_mult_node_test.data
+fi
+
 step "df, ls -l and fame shelf agree"
 run exec node03 -- ls -l /lfs
 grep -Eq "^-rw-r--r-- +1 +root +root +12582912 .* data$" "$out" && ok "ls -l: data 12582912 bytes" || fail "ls -l: $(cat "$out")"

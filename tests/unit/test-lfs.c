@@ -219,6 +219,29 @@ static void test_fsx(void) {
         free(buf);
 }
 
+/* The Librarian killed and restarted under a mounted /lfs: fame-lfs reconnects. */
+static char serve_port[32], serve_log[700], serve_port_file[700];
+
+static void test_librarian_restart(void) {
+        int fd = open(path_in("keep"), O_CREAT | O_RDWR, 0644);
+        CHECK(fd >= 0 && pwrite(fd, "before", 6, 0) == 6, "write before the restart");
+        kill(server, SIGKILL);
+        waitpid(server, NULL, 0);
+        unlink(serve_port_file);
+        char *serve[] = { (char *) getenv("FAME_LIBRARIAN_BIN"), "serve", "--db", db, "--fam", fam, "--port", serve_port,
+                          "--port-file", serve_port_file, NULL };
+        server = spawn(serve, serve_log, NULL);
+        CHECK(wait_file(serve_port_file), "the Librarian did not restart; see %s", serve_log);
+        struct stat st;
+        CHECK(stat(path_in("keep"), &st) == 0 && st.st_size == 6, "stat after the restart: %m");
+        char buf[16] = "";
+        CHECK(pread(fd, buf, 6, 0) == 6 && memcmp(buf, "before", 6) == 0, "read through a descriptor opened before");
+        CHECK(pwrite(fd, "after", 5, 10 << 20) == 5, "a write that grows the file after the restart: %m");
+        CHECK(fstat(fd, &st) == 0 && st.st_size == (10 << 20) + 5, "size %lld", (long long) st.st_size);
+        close(fd);
+        CHECK(unlink(path_in("keep")) == 0, "unlink after the restart: %m");
+}
+
 /* An ordinary program's mmap (libfame-mmap.so preloaded) lands in the shelf's books. */
 static void test_mmap(void) {
         const char *helper = getenv("FAME_LFS_MMAP"), *shim = getenv("FAME_MMAP_SHIM");
@@ -284,6 +307,8 @@ int main(void) {
         CHECK(run_wait(init, log, NULL) == 0, "librarian init; see %s", log);
         char *serve[] = { (char *) librarian, "serve", "--db", db, "--fam", fam, "--port", "0", "--port-file", port_file, NULL };
         server = spawn(serve, log, NULL);
+        snprintf(serve_log, sizeof serve_log, "%s", log);
+        snprintf(serve_port_file, sizeof serve_port_file, "%s", port_file);
         CHECK(wait_file(port_file), "the Librarian did not start; see %s", log);
         size_t plen = 0;
         char *p = read_file(port_file, 64, &plen);
@@ -291,6 +316,7 @@ int main(void) {
         free(p);
         port[strcspn(port, "\n")] = 0;
         snprintf(addr, sizeof addr, "127.0.0.1:%s", port);
+        snprintf(serve_port, sizeof serve_port, "%s", port);
         char *mount_argv[] = { (char *) lfs_bin, "--foreground", "--fam", fam, "--librarian", addr, "--node", "1",
                                "--ready-file", ready, mnt, NULL };
         lfs = spawn(mount_argv, log, NULL);
@@ -300,6 +326,7 @@ int main(void) {
         test_basics();
         test_permissions();
         test_fsx();
+        test_librarian_restart();
         test_mmap();
         free(topo);
         return test_exit();
