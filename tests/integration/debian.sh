@@ -139,7 +139,13 @@ run ssh node01 -- 'cc -O2 -o lfs-mmap lfs-mmap.c && ./lfs-mmap write /lfs/mm 943
 [ "$rc" -eq 0 ] || fail "build/run lfs-mmap on node01: $(cat "$out" "$err")"
 run ssh node02 -- ./lfs-mmap read /lfs/mm 9437184 16
 [ "$(cat "$out")" = "mapped-on-node01" ] && ok "an ordinary program's mmap on node02 sees node01's store" || fail "mmap on node02: $(cat "$out" "$err")"
-run ssh node02 -- rm /lfs/mm /lfs/note
+run ssh node01 -- 'echo secret > /lfs/private && chmod 600 /lfs/private'
+run ssh node02 -- sudo -n -u nobody cat /lfs/private
+[ "$rc" -ne 0 ] && grep -q "Permission denied" "$err" && ok "another uid on node02 may not read the user's 0600 file" \
+        || fail "cat as nobody: rc $rc $(cat "$out" "$err")"
+run ssh node02 -- cat /lfs/private
+[ "$(cat "$out")" = "secret" ] && ok "the same user on node02 may" || fail "cat as the user on node02: $(cat "$out" "$err")"
+run ssh node02 -- rm /lfs/mm /lfs/note /lfs/private
 [ "$rc" -eq 0 ] || fail "rm: $(cat "$err")"
 
 step "the network reaches forwarded host services only"

@@ -6,6 +6,8 @@
  *   lfs-mmap read FILE OFFSET LEN     map the file, print LEN bytes at OFFSET
  *   lfs-mmap add FILE OFFSET COUNT    COUNT atomic fetch-adds of 1 on the 64-bit word at OFFSET,
  *                                     then print its value
+ *   lfs-mmap fsx FILE SEED OPS        fsx-style: OPS random pwrite/pread/ftruncate/mmap reads
+ *                                     checked against a model in memory; prints "fsx ok"
  */
 #include <fcntl.h>
 #include <stdint.h>
@@ -16,7 +18,64 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+static int fsx(const char *file, unsigned seed, long ops) {
+        enum { MAX = 20 << 20, MAXIO = 1 << 20 };
+        unsigned char *model = calloc(1, MAX), *buf = malloc(MAXIO);
+        size_t len = 0;
+        int fd = open(file, O_CREAT | O_RDWR | O_TRUNC, 0644);
+        if (fd < 0 || !model || !buf) {
+                perror(file);
+                return 1;
+        }
+        srand(seed);
+        for (long op = 0; op < ops; op++) {
+                int kind = rand() % 10;
+                size_t off = (size_t) rand() % (MAX - MAXIO), n = (size_t) rand() % MAXIO + 1;
+                if (kind < 4) {
+                        for (size_t i = 0; i < n; i++)
+                                buf[i] = (unsigned char) rand();
+                        if (pwrite(fd, buf, n, (off_t) off) != (ssize_t) n) {
+                                fprintf(stderr, "op %ld: pwrite %zu@%zu failed\n", op, n, off);
+                                return 1;
+                        }
+                        memcpy(model + off, buf, n);
+                        if (off + n > len)
+                                len = off + n;
+                } else if (kind < 7) {
+                        ssize_t got = pread(fd, buf, n, (off_t) off);
+                        size_t want = off >= len ? 0 : (off + n > len ? len - off : n);
+                        if (got != (ssize_t) want || memcmp(buf, model + off, want) != 0) {
+                                fprintf(stderr, "op %ld: pread %zu@%zu: %zd bytes, %zu wanted or different\n", op, n, off, got, want);
+                                return 1;
+                        }
+                } else if (kind < 9) {
+                        size_t nl = (size_t) rand() % MAX;
+                        if (ftruncate(fd, (off_t) nl) < 0) {
+                                fprintf(stderr, "op %ld: ftruncate %zu failed\n", op, nl);
+                                return 1;
+                        }
+                        if (nl < len)
+                                memset(model + nl, 0, len - nl);
+                        len = nl;
+                } else if (len) {
+                        /* the whole file through a fresh mapping */
+                        char *m = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+                        if (m == MAP_FAILED || memcmp(m, model, len) != 0) {
+                                fprintf(stderr, "op %ld: mmap of %zu bytes %s\n", op, len, m == MAP_FAILED ? "failed" : "differs");
+                                return 1;
+                        }
+                        munmap(m, len);
+                }
+        }
+        close(fd);
+        unlink(file);
+        printf("fsx ok: %ld operations, seed %u\n", ops, seed);
+        return 0;
+}
+
 int main(int argc, char **argv) {
+        if (argc == 5 && strcmp(argv[1], "fsx") == 0)
+                return fsx(argv[2], (unsigned) strtoul(argv[3], NULL, 0), atol(argv[4]));
         if (argc != 5) {
                 fprintf(stderr, "usage: lfs-mmap write|read|add FILE OFFSET ARG\n");
                 return 2;

@@ -33,6 +33,27 @@ off=$(awk '$1 == "1" && $5 ~ /^0x/ {print $5}' "$out")
 [ -n "$off" ] && [ "$(tail -c +$((off + 10485760 - 8388608 + 1)) "$state/fam" | head -c 9)" = "from-mmap" ] \
         && ok "the bytes are in the shelf's book in the FAM file ($off)" || fail "FAM file at book 1: $(cat "$out")"
 
+step "resizing a file another node has open"
+run exec node02 -- sh -c 'sleep 600 < /lfs/data > /dev/null 2>&1 & echo $! > /tmp/holder.pid'
+run exec node01 -- truncate -s 1M /lfs/data
+[ "$rc" -ne 0 ] && grep -qi "too many open files" "$err" && ok "shrinking is refused while node02 has it open (EMFILE)" \
+        || fail "shrink while open elsewhere: rc $rc $(cat "$out" "$err")"
+run exec node01 -- truncate -s 14M /lfs/data
+run exec node02 -- stat -c %s /lfs/data
+[ "$(cat "$out")" = $((14 * 1024 * 1024)) ] && ok "growing works, and node02 sees the new size at once" || fail "grow: $(cat "$out" "$err")"
+run exec node02 -- /tmp/lfs-mmap read /lfs/data 10485760 9
+[ "$(cat "$out")" = "from-mmap" ] && ok "the data stays where it was" || fail "after growing: $(cat "$out" "$err")"
+run exec node02 -- sh -c 'kill $(cat /tmp/holder.pid)'
+for i in $(seq 50); do      # the kernel releases node02's file after the process is gone
+        run exec node01 -- truncate -s 12M /lfs/data
+        [ "$rc" -eq 0 ] && break
+done
+[ "$rc" -eq 0 ] && ok "shrinking works once node02 closed it" || fail "shrink after close: $(cat "$err")"
+
+step "fsx-style random operations on node01 against a model"
+run exec node01 -- /tmp/lfs-mmap fsx /lfs/fsx $RANDOM 300
+grep -q "^fsx ok" "$out" && ok "$(cat "$out")" || fail "fsx: $(cat "$out" "$err")"
+
 step "cross-node atomics on one /lfs word through ordinary mappings"
 run exec --all -- /tmp/lfs-mmap add /lfs/data 4096 100000
 run exec node01 -- /tmp/lfs-mmap add /lfs/data 4096 0
