@@ -37,8 +37,11 @@ static pid_t spawn(char *const argv[], const char *log, const char *preload) {
                         dup2(fd, 1);
                         dup2(fd, 2);
                 }
-                if (preload)
+                if (preload) {
                         setenv("LD_PRELOAD", preload, 1);
+                        /* under ASan the sanitizer runtime wants to be first: let it be second */
+                        setenv("ASAN_OPTIONS", "verify_asan_link_order=0", 1);
+                }
                 execv(argv[0], argv);
                 _exit(127);
         }
