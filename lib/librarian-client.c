@@ -391,6 +391,50 @@ static int64_t member_int(struct json_object *o, const char *name) {
         return json_object_get_int64(v);
 }
 
+void librarian_igstart(struct json_object *stats, uint64_t igbooks[128], uint64_t igstart[128]) {
+        struct json_object *per_ig = NULL;
+
+        memset(igbooks, 0, 128 * sizeof *igbooks);
+        json_object_object_get_ex(stats, "books_per_IG", &per_ig);
+        if (per_ig) {
+                json_object_object_foreach(per_ig, key, val) {
+                        unsigned long ig = strtoul(key, NULL, 10);
+                        if (ig < 128 && json_object_is_type(val, json_type_array))
+                                igbooks[ig] = (uint64_t) json_object_get_int64(json_object_array_get_idx(val, 0));
+                }
+        }
+        for (uint64_t ig = 0, start = 0; ig < 128; ig++) {
+                igstart[ig] = start;
+                start += igbooks[ig];
+        }
+}
+
+int librarian_book_offsets(struct json_object *stats, struct json_object *books, uint64_t book_area, uint64_t fam_size,
+                           uint64_t **ret, size_t *ret_n, size_t *ret_bad) {
+        uint64_t igbooks[128], igstart[128], book = (uint64_t) member_int(stats, "book_size_bytes");
+        size_t n = json_object_array_length(books);
+
+        librarian_igstart(stats, igbooks, igstart);
+        uint64_t *offsets = calloc(n ? n : 1, sizeof *offsets);
+        if (!offsets)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                struct json_object *b = json_object_array_get_idx(books, i);
+                uint64_t ig = (uint64_t) member_int(b, "intlv_group") & 0xFFFF, num = (uint64_t) member_int(b, "book_num");
+                uint64_t off = ig < 128 ? book_area + (igstart[ig] + num) * book : 0;
+                if (ig >= 128 || num >= igbooks[ig] || off + book > fam_size) {
+                        free(offsets);
+                        if (ret_bad)
+                                *ret_bad = i;
+                        return -ERANGE;
+                }
+                offsets[i] = off;
+        }
+        *ret = offsets;
+        *ret_n = n;
+        return 0;
+}
+
 /* Reloads size and book offsets. */
 static int shelf_refresh(struct fame_shelf *s) {
         _cleanup_(json_object_putp) struct json_object *stats = NULL, *shelf = NULL, *books = NULL;
@@ -416,39 +460,13 @@ static int shelf_refresh(struct fame_shelf *s) {
                                (unsigned long long) s->book_size, (unsigned long long) geo->book_size);
         s->size = (uint64_t) member_int(shelf, "size_bytes");
 
-        /* igstart: IGs in ascending order, each after the previous one (docs/librarian.md) */
-        struct json_object *per_ig = NULL;
-        json_object_object_get_ex(stats, "books_per_IG", &per_ig);
-        uint64_t igbooks[128] = {}, igstart[128] = {};
-        bool present[128] = {};
-        if (per_ig) {
-                json_object_object_foreach(per_ig, key, val) {
-                        unsigned long ig = strtoul(key, NULL, 10);
-                        if (ig < 128 && json_object_is_type(val, json_type_array)) {
-                                igbooks[ig] = (uint64_t) json_object_get_int64(json_object_array_get_idx(val, 0));
-                                present[ig] = true;
-                        }
-                }
-        }
-        for (uint64_t ig = 0, start = 0; ig < 128; ig++) {
-                igstart[ig] = start;
-                start += igbooks[ig];
-        }
-        size_t n = json_object_array_length(books);
-        uint64_t *offsets = calloc(n ? n : 1, sizeof *offsets);
-        if (!offsets)
-                return -ENOMEM;
-        for (size_t i = 0; i < n; i++) {
-                struct json_object *b = json_object_array_get_idx(books, i);
-                uint64_t ig = (uint64_t) member_int(b, "intlv_group") & 0xFFFF, num = (uint64_t) member_int(b, "book_num");
-                uint64_t off = geo->book_area_offset + (igstart[ig & 127] + num) * s->book_size;
-                if (ig >= 128 || !present[ig] || num >= igbooks[ig] || off + s->book_size > fame_size(s->fam)) {
-                        free(offsets);
-                        return log_err(-ERANGE, "Book %zu of shelf %s (IG %llu, book %llu) lies outside this FAM",
-                                       i, s->path, (unsigned long long) ig, (unsigned long long) num);
-                }
-                offsets[i] = off;
-        }
+        uint64_t *offsets = NULL;
+        size_t n = 0, bad = 0;
+        r = librarian_book_offsets(stats, books, geo->book_area_offset, fame_size(s->fam), &offsets, &n, &bad);
+        if (r == -ERANGE)
+                return log_err(r, "Book %zu of shelf %s lies outside this FAM", bad, s->path);
+        if (r < 0)
+                return r;
         free(s->offsets);
         s->offsets = offsets;
         s->n_books = n;

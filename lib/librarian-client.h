@@ -35,4 +35,12 @@ void librarian_set_credentials(struct fame_librarian *l, int64_t uid, int64_t gi
 /* The caller a daemon acts for (fame-lfs: the FUSE request's uid, gid, pid); pid 0: getpid(). */
 void librarian_set_caller(struct fame_librarian *l, int64_t uid, int64_t gid, int64_t pid);
 
+/* Books per interleave group and where each group starts (in books), from get_fs_stats'
+ * books_per_IG: IGs in ascending order, each after the previous one (docs/librarian.md). */
+void librarian_igstart(struct json_object *stats, uint64_t igbooks[128], uint64_t igstart[128]);
+/* The FAM offset of each book of a list_shelf_books reply: book_area + (igstart[IG] + book_num) ×
+ * book size.  -ERANGE (book index in *ret_bad) for a book outside the FAM of fam_size bytes. */
+int librarian_book_offsets(struct json_object *stats, struct json_object *books, uint64_t book_area, uint64_t fam_size,
+                           uint64_t **ret, size_t *ret_n, size_t *ret_bad);
+
 #endif

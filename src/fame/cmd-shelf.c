@@ -428,20 +428,8 @@ static int print_info(struct shelf_ctx *x, const char *path, bool json) {
                                       librarian_params("path", json_object_new_string(path),
                                                        "xattr", json_object_new_string("user.LFS.AllocationPolicy"), NULL),
                                       &policy);
-        uint64_t book = (uint64_t) member(stats, "book_size_bytes"), igbooks[128] = {}, igstart[128] = {};
-        struct json_object *per_ig = NULL;
-        json_object_object_get_ex(stats, "books_per_IG", &per_ig);
-        if (per_ig) {
-                json_object_object_foreach(per_ig, key, val) {
-                        unsigned long ig = strtoul(key, NULL, 10);
-                        if (ig < 128)
-                                igbooks[ig] = (uint64_t) json_object_get_int64(json_object_array_get_idx(val, 0));
-                }
-        }
-        for (unsigned ig = 0, start = 0; ig < 128; ig++) {
-                igstart[ig] = start;
-                start += (unsigned) igbooks[ig];
-        }
+        uint64_t book = (uint64_t) member(stats, "book_size_bytes"), igbooks[128], igstart[128];
+        librarian_igstart(stats, igbooks, igstart);
         bool offsets = x->have_geo && member(stats, "BIImode") == 0 && x->geo.book_size == book;
         struct json_object *out = json_object_get(shelf), *blist = json_object_new_array();
         json_object_object_del(out, "bos");

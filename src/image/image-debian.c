@@ -470,15 +470,10 @@ static void payload_done(struct payload *pl) {
 /* libfame.so and the headers next to the node binary: a build tree (BUILD/fame-static,
  * BUILD/lib/, the source's include/) or an installation (PREFIX/LIBEXECDIR/fame/fame-static). */
 static int find_payload(const char *fame_static, struct payload *ret) {
-        _cleanup_free_ char *dir = strdup(fame_static);
+        _cleanup_free_ char *dir = path_dirname(fame_static);
         struct payload pl = { 0 };
         if (!dir)
                 return log_error_errno(-ENOMEM, "Out of memory");
-        char *slash = strrchr(dir, '/');
-        if (slash)
-                *slash = 0;
-        else
-                strcpy(dir, ".");
         pl.fame_static = strdup(fame_static);
         if (asprintf(&pl.libfame, "%s/lib/%s", dir, FAME_LIBFAME_FILE) >= 0 && access(pl.libfame, R_OK) == 0) {
                 if (asprintf(&pl.include_dir, "%s/include/fame", FAME_SOURCE_ROOT) < 0)

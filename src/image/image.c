@@ -197,14 +197,9 @@ static bool file_exists(const char *dir, const char *name) {
 /* fame-lfs and libfame-mmap.so next to the node binary: a build tree (BUILD/fame-lfs-static,
  * BUILD/lib/libfame-mmap.so) or an installation (LIBEXECDIR/fame/, LIBDIR/). */
 int image_lfs_files(const char *fame_static, char **ret_lfs, char **ret_shim) {
-        _cleanup_free_ char *dir = strdup(fame_static), *lfs = NULL, *shim = NULL;
+        _cleanup_free_ char *dir = path_dirname(fame_static), *lfs = NULL, *shim = NULL;
         if (!dir)
                 return log_error_errno(-ENOMEM, "Out of memory");
-        char *slash = strrchr(dir, '/');
-        if (slash)
-                *slash = 0;
-        else
-                strcpy(dir, ".");
         if (asprintf(&lfs, "%s/fame-lfs-static", dir) < 0 || asprintf(&shim, "%s/lib/libfame-mmap.so", dir) < 0)
                 return log_error_errno(-ENOMEM, "Out of memory");
         if (access(shim, R_OK) < 0) {

@@ -32,7 +32,7 @@ struct lfs {
         pthread_mutex_t lock;
         uint32_t node;
         uint64_t book_size, book_area;
-        uint64_t igstart[128], igbooks[128];
+        struct json_object *stats;      /* get_fs_stats at mount: book size and interleave groups */
         const char *source;             /* what the mmap shim maps */
         char *source_buf;
         uint64_t generation;            /* bumped by every shrink: cached book lists are refreshed */
@@ -162,23 +162,11 @@ static int load_books(struct lfs *l, const char *path, struct lfs_file *f) {
                 r = lcall(l, "list_shelf_books", P(path), &books);
         if (r < 0)
                 return r;
-        size_t n = json_object_array_length(books);
-        uint64_t *o = calloc(n ? n : 1, sizeof *o);
-        if (!o)
-                return -ENOMEM;
-        for (size_t i = 0; i < n; i++) {
-                struct json_object *b = json_object_array_get_idx(books, i);
-                uint64_t ig = (uint64_t) member(b, "intlv_group") & 0xFFFF, num = (uint64_t) member(b, "book_num");
-                if (ig >= 128 || num >= l->igbooks[ig]) {
-                        free(o);
-                        return -ERANGE;
-                }
-                o[i] = l->book_area + (l->igstart[ig] + num) * l->book_size;
-                if (o[i] + l->book_size > fame_size(l->fam)) {
-                        free(o);
-                        return -ERANGE;
-                }
-        }
+        uint64_t *o = NULL;
+        size_t n = 0;
+        r = librarian_book_offsets(l->stats, books, l->book_area, fame_size(l->fam), &o, &n, NULL);
+        if (r < 0)
+                return r;
         free(f->offsets);
         f->offsets = o;
         f->n = n;
@@ -667,7 +655,7 @@ static const struct fuse_operations ops = {
 };
 
 static int prepare(struct lfs *l, const struct lfs_options *o) {
-        _cleanup_(json_object_putp) struct json_object *stats = NULL;
+        struct json_object *stats = NULL;
         int r;
 
         r = fame_open(o->fam, FAME_OPEN_NOREGISTER, &l->fam);
@@ -681,6 +669,7 @@ static int prepare(struct lfs *l, const struct lfs_options *o) {
         if (l->node)
                 fame_librarian_set_node(l->lib, l->node);
         r = librarian_call(l->lib, "get_fs_stats", NULL, &stats);
+        l->stats = stats;
         if (r < 0)
                 return log_error_errno(r, "fame-lfs: the Librarian at %s: %s", librarian_address(l->lib),
                                        fame_librarian_error(l->lib));
@@ -690,19 +679,6 @@ static int prepare(struct lfs *l, const struct lfs_options *o) {
                 return log_error_errno(-EINVAL, "fame-lfs: the Librarian at %s serves another FAM (book size %" PRIu64 ", this FAM's %" PRIu64 ")",
                                        librarian_address(l->lib), l->book_size, geo->book_size);
         l->book_area = geo->book_area_offset;
-        struct json_object *per = NULL;
-        json_object_object_get_ex(stats, "books_per_IG", &per);
-        if (per) {
-                json_object_object_foreach(per, key, val) {
-                        unsigned long ig = strtoul(key, NULL, 10);
-                        if (ig < 128)
-                                l->igbooks[ig] = (uint64_t) json_object_get_int64(json_object_array_get_idx(val, 0));
-                }
-        }
-        for (unsigned ig = 0, start = 0; ig < 128; ig++) {
-                l->igstart[ig] = start;
-                start += (unsigned) l->igbooks[ig];
-        }
         /* what the mmap shim opens: BAR2's resource2 in a node, the FAM file on the host */
         const char *src = fame_source_path(l->fam);
         if (strcmp(fame_source_kind(l->fam), "pci") == 0 && !strstr(src, "resource2")) {
@@ -764,6 +740,7 @@ out:
         fuse_opt_free_args(&args);
         fame_librarian_disconnect(l.lib);
         fame_close(l.fam);
+        json_object_put(l.stats);
         free(l.source_buf);
         return r;
 }

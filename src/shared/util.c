@@ -230,3 +230,12 @@ uint64_t xorshift64(uint64_t *s) {
         *s ^= *s << 17;
         return *s;
 }
+
+char *path_dirname(const char *path) {
+        const char *slash = strrchr(path, '/');
+        if (!slash)
+                return strdup(".");
+        if (slash == path)
+                return strdup("/");
+        return strndup(path, (size_t) (slash - path));
+}

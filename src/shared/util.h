@@ -37,6 +37,9 @@ char *vstrf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 /* Replaces *ret (when ret is not NULL) by a formatted message, for ret_error outputs; returns 0. */
 int set_message(char **ret, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* The directory part of path ("." when it has none), malloc'ed; NULL when out of memory. */
+char *path_dirname(const char *path);
+
 /* FNV-1a 64 of n bytes, and a xorshift64 step: test patterns and their checksums. */
 uint64_t fnv1a64(const void *p, uint64_t n);
 uint64_t xorshift64(uint64_t *state);
