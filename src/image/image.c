@@ -195,14 +195,17 @@ static bool file_exists(const char *dir, const char *name) {
 
 /* Everything that goes into the initramfs, in order of precedence (later wins). */
 /* fame-lfs and libfame-mmap.so next to the node binary: a build tree (BUILD/fame-lfs-static,
- * BUILD/lib/libfame-mmap.so) or an installation (LIBEXECDIR/fame/, LIBDIR/). */
+ * BUILD/lib/libfame-mmap.so) or an installation (LIBEXECDIR/fame/, LIBDIR/); $FAME_NODE_LFS and
+ * $FAME_MMAP_SHIM win. */
 int image_lfs_files(const char *fame_static, char **ret_lfs, char **ret_shim) {
         _cleanup_free_ char *dir = path_dirname(fame_static), *lfs = NULL, *shim = NULL;
+        const char *env_lfs = getenv("FAME_NODE_LFS"), *env_shim = getenv("FAME_MMAP_SHIM");
         if (!dir)
                 return log_error_errno(-ENOMEM, "Out of memory");
-        if (asprintf(&lfs, "%s/fame-lfs-static", dir) < 0 || asprintf(&shim, "%s/lib/libfame-mmap.so", dir) < 0)
+        if ((env_lfs && *env_lfs ? !(lfs = strdup(env_lfs)) : asprintf(&lfs, "%s/fame-lfs-static", dir) < 0) ||
+            (env_shim && *env_shim ? !(shim = strdup(env_shim)) : asprintf(&shim, "%s/lib/libfame-mmap.so", dir) < 0))
                 return log_error_errno(-ENOMEM, "Out of memory");
-        if (access(shim, R_OK) < 0) {
+        if (access(shim, R_OK) < 0 && !(env_shim && *env_shim)) {
                 free(shim);
                 if (asprintf(&shim, "%s/../../%s/libfame-mmap.so", dir, FAME_LIBDIR) < 0)
                         return log_error_errno(-ENOMEM, "Out of memory");
