@@ -33,6 +33,7 @@ struct fame_librarian {
         uint32_t node_id;
         int64_t uid, gid, pid;
         int64_t seq;
+        mode_t umask;                   /* read once: umask() cannot be read without changing it */
         struct proto_stream in;
         char error[512];
 };
@@ -138,6 +139,21 @@ static int do_connect(struct fame_librarian *l) {
         return 0;
 }
 
+/* The process's umask, from /proc/self/status; changing it briefly to read it would race with
+ * other threads creating files. */
+static mode_t read_umask(void) {
+        char line[128];
+        unsigned long v = 022;
+        FILE *f = fopen("/proc/self/status", "re");
+        if (f) {
+                while (fgets(line, sizeof line, f))
+                        if (sscanf(line, "Umask: %lo", &v) == 1)
+                                break;
+                fclose(f);
+        }
+        return (mode_t) v & 0777;
+}
+
 static uint32_t default_node(void) {
         const char *s = getenv("FAME_NODE");
         uint32_t node = 0;
@@ -174,6 +190,7 @@ _public_ int fame_librarian_connect(const char *address, struct fame_librarian *
         l->node_id = default_node();
         l->uid = getuid();
         l->gid = getgid();
+        l->umask = read_umask();
         proto_stream_init(&l->in);
         if (!l->address) {
                 fame_librarian_disconnect(l);
@@ -220,12 +237,10 @@ struct json_object *librarian_params(const char *key, ...) {
 static struct json_object *context(struct fame_librarian *l) {
         struct json_object *c = json_object_new_object();
         char physloc[32];
-        mode_t um = umask(0);
-        umask(um);
 
         /* physloc "rack_enc_node" of the Librarian node id */
         snprintf(physloc, sizeof physloc, "1_%u_%u", (l->node_id - 1) / 10 + 1, (l->node_id - 1) % 10 + 1);
-        json_object_object_add(c, "umask", json_object_new_int((int) um));
+        json_object_object_add(c, "umask", json_object_new_int((int) l->umask));
         json_object_object_add(c, "node_id", json_object_new_int64(l->node_id));
         json_object_object_add(c, "physloc", json_object_new_string(physloc));
         json_object_object_add(c, "seq", json_object_new_int64(++l->seq));
@@ -528,10 +543,8 @@ _public_ int fame_shelf_open(struct fame *fam, struct fame_librarian *lib, const
                         goto fail_lib;
         }
         if (flags & FAME_SHELF_CREATE) {
-                mode_t um = umask(0);
-                umask(um);
                 p = librarian_params("path", json_object_new_string(path),
-                                     "mode", json_object_new_int64(S_IFREG | ((mode ? mode : 0666) & 07777 & ~um)), NULL);
+                                     "mode", json_object_new_int64(S_IFREG | ((mode ? mode : 0666) & 07777 & ~lib->umask)), NULL);
                 r = librarian_call(lib, "create_shelf", p, &shelf);
         } else {
                 p = librarian_params("path", json_object_new_string(path), NULL);

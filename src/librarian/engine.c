@@ -81,6 +81,7 @@ struct engine {
         /* zombies: ids handed out by engine_take_zombies() and not yet reported zeroed */
         uint64_t *inflight;
         size_t n_inflight, allocated_inflight;
+        bool zombies_dirty;             /* books may have left shelves since the last look */
 
         /* the current request */
         uint64_t tail_book, tail_from, tail_len;
@@ -519,13 +520,21 @@ int engine_take_zombies(struct engine *e, uint64_t **ret_ids, size_t *ret_n) {
         static const char sql[] =
                 "SELECT id FROM books WHERE allocated = 2 AND id NOT IN (SELECT book_id FROM books_on_shelves)"
                 " ORDER BY id";
-        sqlite3_stmt *st = stmt(e, sql);
+        sqlite3_stmt *st;
         uint64_t *v = NULL;
         size_t n = 0, allocated = 0;
         int r;
 
+        /* only after a request that took books off shelves (and at start, and to retry) */
+        if (!e->zombies_dirty) {
+                *ret_ids = NULL;
+                *ret_n = 0;
+                return 0;
+        }
+        st = stmt(e, sql);
         if (!st)
                 return -EIO;
+        e->zombies_dirty = false;
         while ((r = sqlite3_step(st)) == SQLITE_ROW) {
                 uint64_t id = (uint64_t) sqlite3_column_int64(st, 0);
                 if (inflight_has(e, id))
@@ -535,7 +544,8 @@ int engine_take_zombies(struct engine *e, uint64_t **ret_ids, size_t *ret_n) {
                         uint64_t *nv = realloc(v, allocated * sizeof *v);
                         if (!nv) {
                                 free(v);
-                                sqlite3_reset(st);
+                                                sqlite3_reset(st);
+                                e->zombies_dirty = true;
                                 return -ENOMEM;
                         }
                         v = nv;
@@ -545,6 +555,7 @@ int engine_take_zombies(struct engine *e, uint64_t **ret_ids, size_t *ret_n) {
         sqlite3_reset(st);
         if (r != SQLITE_DONE) {
                 free(v);
+                e->zombies_dirty = true;
                 return -EIO;
         }
         if (e->n_inflight + n > e->allocated_inflight) {
@@ -552,6 +563,7 @@ int engine_take_zombies(struct engine *e, uint64_t **ret_ids, size_t *ret_n) {
                 uint64_t *ni = realloc(e->inflight, na * sizeof *ni);
                 if (!ni) {
                         free(v);
+                        e->zombies_dirty = true;
                         return -ENOMEM;
                 }
                 e->inflight = ni;
@@ -566,6 +578,8 @@ int engine_take_zombies(struct engine *e, uint64_t **ret_ids, size_t *ret_n) {
 }
 
 void engine_release_zombies(struct engine *e, const uint64_t *ids, size_t n) {
+        if (n)
+                e->zombies_dirty = true;
         for (size_t i = 0; i < n; i++)
                 for (size_t j = 0; j < e->n_inflight; j++)
                         if (e->inflight[j] == ids[i]) {
@@ -712,14 +726,23 @@ static int take_free(struct engine *e, const struct req *r, unsigned tiers, int 
                 "SELECT id, intlv_group FROM books WHERE allocated = 0 ORDER BY id",
                 "SELECT id, intlv_group FROM books WHERE allocated = 0 ORDER BY id DESC",
         };
+        /* every tier: no filtering, so SQLite need not sort (or shuffle) more than it hands out */
+        static const char *const limited[] = {
+                "SELECT id, intlv_group FROM books WHERE allocated = 0 ORDER BY random() LIMIT ?",
+                "SELECT id, intlv_group FROM books WHERE allocated = 0 ORDER BY id LIMIT ?",
+                "SELECT id, intlv_group FROM books WHERE allocated = 0 ORDER BY id DESC LIMIT ?",
+        };
+        bool all = tiers == ((1u << TIER_LOCAL) | (1u << TIER_ENC) | (1u << TIER_OTHER));
         sqlite3_stmt *st;
         int s;
 
         if (want == 0)
                 return 0;
-        st = stmt(e, sqls[order]);
+        st = stmt(e, all ? limited[order] : sqls[order]);
         if (!st)
                 return -1;
+        if (all)
+                sqlite3_bind_int64(st, 1, (int64_t) want);
         size_t target = out->n + want;
         while (out->n < target && (s = sqlite3_step(st)) == SQLITE_ROW) {
                 uint32_t ig = (uint32_t) sqlite3_column_int64(st, 1) & 0xFFFF;
@@ -1102,6 +1125,7 @@ static int cmd_resize_shelf(struct engine *e, struct req *r, struct json_object 
                         if (exec_int(e, "DELETE FROM books_on_shelves WHERE book_id = ?", 1, books[i].id) < 0 ||
                             set_book_state(e, books[i].id, BOOK_ZOMBIE) < 0)
                                 return -1;
+                e->zombies_dirty = true;
         }
         /* a shrink that ends inside the last kept book: the rest of what was in it must read zero
          * if the shelf grows again */
@@ -1225,6 +1249,7 @@ static int cmd_destroy_shelf(struct engine *e, struct req *r, struct json_object
         for (size_t i = 0; i < n; i++)
                 if (set_book_state(e, books[i].id, BOOK_ZOMBIE) < 0)
                         return -1;
+        e->zombies_dirty = e->zombies_dirty || n > 0;
         if (exec_int(e, "DELETE FROM books_on_shelves WHERE shelf_id = ?", 1, res.shelf.id) < 0 ||
             exec_int(e, "DELETE FROM shelf_xattrs WHERE shelf_id = ?", 1, res.shelf.id) < 0 ||
             exec_int(e, "DELETE FROM links WHERE shelf_id = ?", 1, res.shelf.id) < 0 ||
@@ -2133,6 +2158,7 @@ int engine_open(const char *path, struct engine **ret, char **ret_error) {
                 engine_free(e);
                 return -EIO;
         }
+        e->zombies_dirty = true;       /* a previous run may have left some */
         r = upgrade(e, path, ret_error);
         if (r >= 0)
                 r = load(e, ret_error);
