@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "accel.h"
+#include "backend.h"
 #include "cluster.h"
 #include "fam_atomic.h"
 #include "fame.h"
@@ -105,9 +106,9 @@ static pid_t pidfile_process(const char *pidfile, const char *needle) {
         return strstr(cmdline, needle) ? pid : 0;
 }
 
-/* The QEMU of this node, or 0. */
-static pid_t node_pid(const struct node_plan *n) {
-        return pidfile_process(n->pidfile, n->qmp_sock);
+/* The QEMU of this node, or 0 (the plan's backend is open). */
+static pid_t node_pid(const struct cluster_plan *p, const struct node_plan *n) {
+        return p->be->ops->pid(p->be->data, p, n);
 }
 
 /* Waiting for another process (a QEMU to exit, a node to write its slot): poll interval. */
@@ -163,11 +164,21 @@ static void slot_mark_down(struct fame *fam, uint32_t id) {
                 fam_atomic_32_write((int32_t *) &h->state, FAME_SLOT_DOWN);
 }
 
-static bool qga_answers(const struct node_plan *n, int timeout_ms) {
+static int agent_connect(const struct cluster_plan *p, const struct node_plan *n, int timeout_ms, struct qmp **ret) {
+        return p->be->ops->agent(p->be->data, p, n, timeout_ms, ret);
+}
+
+static bool qga_answers(const struct cluster_plan *p, const struct node_plan *n, int timeout_ms) {
         struct qmp *q = NULL;
-        bool ok = qga_connect(n->qga_sock, timeout_ms, &q) >= 0 && qga_ping(q, timeout_ms) >= 0;
+        bool ok = agent_connect(p, n, timeout_ms, &q) >= 0 && qga_ping(q, timeout_ms) >= 0;
         qmp_close(q);
         return ok;
+}
+
+/* Stops the node's QEMU now. */
+static void stop_node_hard(const struct cluster_plan *p, const struct node_plan *n, int timeout_ms) {
+        if (node_pid(p, n))
+                p->be->ops->destroy(p->be->data, p, n, timeout_ms);
 }
 
 /* A program of FAM/E next to this fame (build tree) or installed beside it: $ENV if set, else
@@ -553,19 +564,9 @@ static void rotate_log(const char *path) {
         (void) rename(path, old);
 }
 
-static int spawn_node(const struct cluster_plan *p, struct node_plan *n) {
+/* The direct backend's start: QEMU daemonizes once the node runs; its messages go to qemu.err. */
+static int qemu_start(void *data, const struct cluster_plan *p, const struct node_plan *n) {
         char err_path[PATH_MAX];
-        int r = mkdir_p(n->dir, 0755);
-        if (r < 0)
-                return log_error_errno(r, "Failed to create '%s': %m", n->dir);
-        unlink(n->qmp_sock);
-        unlink(n->qga_sock);
-        unlink(n->console_sock);
-        unlink(n->net_sock);
-        unlink(n->pidfile);
-        rotate_log(n->console_log);
-        n->boot = random_nonce();
-
         snprintf(err_path, sizeof err_path, "%s/qemu.err", n->dir);
         _cleanup_close_ int efd = open(err_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         _cleanup_cmd_ struct cmd *c = qemu_command(p, n);
@@ -574,8 +575,8 @@ static int spawn_node(const struct cluster_plan *p, struct node_plan *n) {
         cmd_map_fd(c, 2, efd);
         _cleanup_free_ char *s = cmd_to_string(c);
         log_debug("%s: %s", n->name, s);
-        r = cmd_run_timeout(c, 60000, NULL);
-        if (r == 0 && node_pid(n) > 0)
+        int r = cmd_run_timeout(c, 60000, NULL);
+        if (r == 0 && backend_qemu_ops.pid(data, p, n) > 0)
                 return 0;
 
         char msg[1024] = "";
@@ -593,15 +594,29 @@ static int spawn_node(const struct cluster_plan *p, struct node_plan *n) {
         return log_error_errno(-EIO, "%s: QEMU failed to start: %s", n->name, *msg ? msg : "(no message; see qemu.err)");
 }
 
+static int spawn_node(const struct cluster_plan *p, struct node_plan *n) {
+        int r = mkdir_p(n->dir, 0755);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create '%s': %m", n->dir);
+        unlink(n->qmp_sock);
+        unlink(n->qga_sock);
+        unlink(n->console_sock);
+        unlink(n->net_sock);
+        unlink(n->pidfile);
+        rotate_log(n->console_log);
+        n->boot = random_nonce();
+        return p->be->ops->start(p->be->data, p, n);
+}
+
 /* Checks that the FAM backend really is shared: QEMU must have share=on. */
-static int check_shared(const struct node_plan *n) {
+static int check_shared(const struct cluster_plan *p, const struct node_plan *n) {
         struct qmp *q = NULL;
         json_object *args = json_object_new_object(), *ret = NULL;
         int r;
 
-        json_object_object_add(args, "path", json_object_new_string("/objects/fam"));
+        json_object_object_add(args, "path", json_object_new_string(p->be->ops->fam_object(p)));
         json_object_object_add(args, "property", json_object_new_string("share"));
-        r = qmp_connect(n->qmp_sock, 5000, &q);
+        r = p->be->ops->monitor(p->be->data, p, n, 5000, &q);
         if (r >= 0)
                 r = qmp_execute(q, "qom-get", args, 5000, &ret, NULL);
         else
@@ -616,8 +631,8 @@ static int check_shared(const struct node_plan *n) {
         return 0;
 }
 
-static void stop_node_hard(const struct node_plan *n, int timeout_ms) {
-        pid_t pid = node_pid(n);
+static void qemu_destroy(void *data, const struct cluster_plan *p, const struct node_plan *n, int timeout_ms) {
+        pid_t pid = backend_qemu_ops.pid(data, p, n);
         struct qmp *q = NULL;
 
         if (!pid)
@@ -625,13 +640,13 @@ static void stop_node_hard(const struct node_plan *n, int timeout_ms) {
         if (qmp_connect(n->qmp_sock, 1000, &q) >= 0)
                 (void) qmp_execute(q, "quit", NULL, 1000, NULL, NULL);
         qmp_close(q);
-        for (int waited = 0; waited < timeout_ms && node_pid(n); waited += 20) {
+        for (int waited = 0; waited < timeout_ms && backend_qemu_ops.pid(data, p, n); waited += 20) {
                 sleep_ms(20);       /* waiting for another process to exit */
         }
-        pid = node_pid(n);
+        pid = backend_qemu_ops.pid(data, p, n);
         if (pid) {
                 kill(pid, SIGKILL);
-                for (int i = 0; i < 100 && node_pid(n); i++) {
+                for (int i = 0; i < 100 && backend_qemu_ops.pid(data, p, n); i++) {
                         sleep_ms(10);
                 }
         }
@@ -691,14 +706,14 @@ static int wait_ready_inner(const struct cluster_plan *p, struct fame *fam, stru
                         struct ready_state *s = &st[i];
                         if (!s->started || s->ready)
                                 continue;
-                        if (!node_pid(n)) {
+                        if (!node_pid(p, n)) {
                                 _cleanup_free_ char *last = last_console_line(n);
                                 return log_error_errno(-EIO, "%s: QEMU exited while booting; last console line: %s (fame logs %s)", n->name, last, n->name);
                         }
                         if (!s->joined)
                                 s->joined = slot_boot(fam, n->id) == n->boot;
                         if (s->joined && !s->agent)
-                                s->agent = qga_answers(n, QGA_PING_MS);
+                                s->agent = qga_answers(p, n, QGA_PING_MS);
                         if (s->agent && (p->kind != FAME_KIND_DEBIAN || ssh_probe(n, s))) {
                                 s->ready = true;
                                 s->t_ready = now_seconds();
@@ -738,7 +753,7 @@ static void print_table(const struct cluster_plan *p, const struct ready_state *
         printf("%-8s %8s  %-5s  %-8s %8s\n", "NODE", "PID", "ACCEL", "STATE", "READY");
         for (uint32_t i = 0; i < p->nodes; i++) {
                 const struct node_plan *n = &p->node[i];
-                pid_t pid = node_pid(n);
+                pid_t pid = node_pid(p, n);
                 printf("%-8s %8d  %-5s  %-8s %7.2fs\n", n->name, (int) pid, accel_to_string(p->accel),
                        st[i].ready ? "ready" : pid ? "running" : "stopped", st[i].t_ready - st[i].t_start);
         }
@@ -747,7 +762,7 @@ static void print_table(const struct cluster_plan *p, const struct ready_state *
 static int any_running(const struct cluster_plan *p) {
         int n = 0;
         for (uint32_t i = 0; i < p->nodes; i++)
-                n += node_pid(&p->node[i]) > 0;
+                n += node_pid(p, &p->node[i]) > 0;
         return n;
 }
 
@@ -792,6 +807,56 @@ static int prepare_debian_nodes(struct cluster_plan *p, bool reset) {
         return seed_record_image(p);
 }
 
+/* What `fame up` (and `fame libvirt export`) prepare before starting anything: the image, the
+ * FAM, the accelerator, the plan, and for Debian nodes their disks and seeds.  p->be, if set, is
+ * kept. */
+static int prepare_plan(const struct fame_config *c, const struct up_options *o, struct image *img, struct cluster_plan *p) {
+        bool debian = c->kind == FAME_KIND_DEBIAN, reset = o && o->reset;
+        _cleanup_free_ char *self = self_exe();
+        enum fame_accel accel;
+        int r;
+
+        if (debian)
+                r = debian_image_for(c, reset, img);
+        else
+                r = ensure_image(c, o ? o->adds : NULL, img);
+        if (r < 0)
+                return r;
+        r = ensure_fam(c);
+        if (r < 0)
+                return r;
+        r = accel_resolve(c->accel, c->qemu, img->kernel, c->cache_dir, &accel);
+        if (r < 0)
+                return r;
+        struct backend *be = TAKE_PTR(p->be);
+        r = plan_build(c, accel, img, self, p);
+        p->be = be;
+        if (r < 0)
+                return r;
+        return debian ? prepare_debian_nodes(p, reset) : 0;
+}
+
+int cluster_libvirt_export(const struct fame_config *c, const char *dir) {
+        _cleanup_close_ int lock = -1;
+        struct cluster_plan p = { 0 };
+        struct image img = { 0 };
+        int r = lock_state(c->state_dir, &lock);
+        if (r < 0)
+                return r;
+        r = plan_load(c->state_dir, &p);
+        if (r == -ENOENT) {
+                r = prepare_plan(c, NULL, &img, &p);
+                if (r >= 0)
+                        log_warning("Cluster '%s' is not up: its nodes will have no Librarian (torms:%d) and no private segment unless 'fame up' runs them; the XML is for its FAM %s",
+                                    c->name, PLAN_LIBRARIAN_PORT, p.fam_path);
+        }
+        if (r >= 0)
+                r = domain_export(&p, dir);
+        plan_done(&p);
+        image_done(&img);
+        return r;
+}
+
 int cluster_up(const struct fame_config *c, const struct up_options *o) {
         _cleanup_close_ int lock = -1;
         struct cluster_plan old, p = { 0 };
@@ -806,38 +871,28 @@ int cluster_up(const struct fame_config *c, const struct up_options *o) {
         if (r < 0)
                 return r;
         if (plan_load(c->state_dir, &old) >= 0) {
+                r = backend_open(&old);
+                if (r < 0) {
+                        plan_done(&old);
+                        return r;
+                }
                 int running = any_running(&old);
                 plan_done(&old);
                 if (running > 0)
                         return log_error_errno(-EEXIST, "Cluster '%s' is already up (%d node%s running); see 'fame status', or stop it with 'fame down'",
                                                c->name, running, running == 1 ? "" : "s");
         }
-        /* The image first: a missing kernel or package must not leave a new FAM file behind. */
-        bool debian = c->kind == FAME_KIND_DEBIAN, reset = o && o->reset;
-        _cleanup_free_ char *self = self_exe();
-        if (debian) {
-                r = debian_image_for(c, reset, &img);
-                if (r < 0)
-                        return r;
-        } else {
-                r = ensure_image(c, o ? o->adds : NULL, &img);
-                if (r < 0)
-                        return r;
-        }
-        r = ensure_fam(c);
+        /* The backend first (a libvirtd that does not answer), then the image: a missing kernel
+         * or package must not leave a new FAM file behind. */
+        struct cluster_plan probe = { .backend = c->backend, .libvirt_uri = c->libvirt_uri };
+        r = backend_open(&probe);
+        if (r < 0)
+                return r;
+        p.be = TAKE_PTR(probe.be);
+        r = prepare_plan(c, o, &img, &p);
         if (r < 0)
                 goto out;
-        r = accel_resolve(c->accel, c->qemu, img.kernel, c->cache_dir, &accel);
-        if (r < 0)
-                goto out;
-        r = plan_build(c, accel, &img, self, &p);
-        if (r < 0)
-                goto out;
-        if (debian) {
-                r = prepare_debian_nodes(&p, reset);
-                if (r < 0)
-                        goto out;
-        }
+        accel = p.accel;
         r = start_switch(&p);
         if (r < 0)
                 goto out;
@@ -858,7 +913,7 @@ int cluster_up(const struct fame_config *c, const struct up_options *o) {
                         goto fail;
                 st[i].started = true;
                 if (i == 0) {
-                        r = check_shared(&p.node[0]);
+                        r = check_shared(&p, &p.node[0]);
                         if (r < 0)
                                 goto fail;
                 }
@@ -880,7 +935,7 @@ int cluster_up(const struct fame_config *c, const struct up_options *o) {
                 for (uint32_t i = 0; i < p.nodes; i++) {
                         json_object *n = json_object_new_object();
                         json_object_object_add(n, "name", json_object_new_string(p.node[i].name));
-                        json_object_object_add(n, "pid", json_object_new_int(node_pid(&p.node[i])));
+                        json_object_object_add(n, "pid", json_object_new_int(node_pid(&p, &p.node[i])));
                         json_object_object_add(n, "ready_seconds", json_object_new_double(st[i].t_ready - st[i].t_start));
                         json_object_array_add(nodes, n);
                 }
@@ -902,7 +957,7 @@ fail:
         /* No orphans: stop every QEMU this call started, and the switch. */
         for (uint32_t i = 0; i < p.nodes; i++)
                 if (st[i].started)
-                        stop_node_hard(&p.node[i], 2000);
+                        stop_node_hard(&p, &p.node[i], 2000);
         stop_switch(&p);
         stop_librarian(&p);
 out:
@@ -912,43 +967,43 @@ out:
         return r;
 }
 
+/* The cluster's plan, with its backend open. */
 static int load_plan(const struct fame_config *c, struct cluster_plan *p) {
         int r = plan_load(c->state_dir, p);
         if (r == -ENOENT)
                 return log_error_errno(r, "Cluster '%s' has never been started (no %s/cluster.json); start it with 'fame up'", c->name, c->state_dir);
+        if (r < 0)
+                return r;
+        r = backend_open(p);
+        if (r < 0)
+                plan_done(p);
         return r;
 }
 
 static int stop_nodes(const struct cluster_plan *p, const bool *which, uint32_t timeout_s) {
         /* Graceful first: ask each guest agent to power off, then wait, then force. */
         for (uint32_t i = 0; i < p->nodes; i++) {
-                if (!which[i] || !node_pid(&p->node[i]))
+                if (!which[i] || !node_pid(p, &p->node[i]))
                         continue;
-                struct qmp *q = NULL;
-                if (qga_connect(p->node[i].qga_sock, 1000, &q) >= 0) {
-                        json_object *args = json_object_new_object();
-                        json_object_object_add(args, "mode", json_object_new_string("powerdown"));
-                        (void) qmp_execute(q, "guest-shutdown", args, 500, NULL, NULL);  /* no reply on success */
-                }
-                qmp_close(q);
+                p->be->ops->shutdown(p->be->data, p, &p->node[i]);
         }
         double deadline = now_seconds() + timeout_s;
         for (;;) {
                 bool left = false;
                 for (uint32_t i = 0; i < p->nodes; i++)
-                        left = left || (which[i] && node_pid(&p->node[i]));
+                        left = left || (which[i] && node_pid(p, &p->node[i]));
                 if (!left || now_seconds() > deadline)
                         break;
                 sleep_ms(20);       /* waiting for other processes to exit */
         }
         for (uint32_t i = 0; i < p->nodes; i++)
-                if (which[i] && node_pid(&p->node[i])) {
+                if (which[i] && node_pid(p, &p->node[i])) {
                         log_warning("%s did not power off within %" PRIu32 " s: stopping it", p->node[i].name, timeout_s);
-                        stop_node_hard(&p->node[i], 3000);
+                        stop_node_hard(p, &p->node[i], 3000);
                 }
         for (uint32_t i = 0; i < p->nodes; i++)
-                if (which[i] && node_pid(&p->node[i]))
-                        return log_error_errno(-EIO, "%s (pid %d) could not be stopped", p->node[i].name, (int) node_pid(&p->node[i]));
+                if (which[i] && node_pid(p, &p->node[i]))
+                        return log_error_errno(-EIO, "%s (pid %d) could not be stopped", p->node[i].name, (int) node_pid(p, &p->node[i]));
         return 0;
 }
 
@@ -1003,6 +1058,11 @@ int cluster_status(const struct fame_config *c, bool json) {
         }
         if (r < 0)
                 return r;
+        r = backend_open(&p);
+        if (r < 0) {
+                plan_done(&p);
+                return r;
+        }
         (void) fame_open(p.fam_path, FAME_OPEN_NOREGISTER, &fam);
         if (fam)
                 fam_atomic_register_region(fame_base(fam), fame_size(fam), -1, 0);
@@ -1014,10 +1074,10 @@ int cluster_status(const struct fame_config *c, bool json) {
                 printf("%-8s %8s  %-5s  %-8s %8s  %s\n", "NODE", "PID", "ACCEL", "STATE", "JOINS", "CONSOLE");
         for (uint32_t i = 0; i < p.nodes; i++) {
                 const struct node_plan *n = &p.node[i];
-                pid_t pid = node_pid(n);
+                pid_t pid = node_pid(&p, n);
                 struct fame_slot_header *h = slot_of(fam, n->id);
                 bool joined = pid && h && slot_boot(fam, n->id) == n->boot;
-                bool agent = joined && qga_answers(n, QGA_PING_MS);
+                bool agent = joined && qga_answers(&p, n, QGA_PING_MS);
                 const char *state = !pid ? "stopped" : agent ? "ready" : joined ? "joined" : "booting";
                 uint64_t joins = h ? (uint64_t) fam_atomic_64_read((int64_t *) &h->join_count) : 0;
                 running += pid > 0;
@@ -1031,6 +1091,11 @@ int cluster_status(const struct fame_config *c, bool json) {
                         json_object_object_add(no, "joins", json_object_new_uint64(joins));
                         json_object_object_add(no, "memory", json_object_new_uint64(n->memory));
                         json_object_object_add(no, "console_log", json_object_new_string(n->console_log));
+                        if (p.backend == FAME_BACKEND_LIBVIRT) {
+                                char dom[128];
+                                domain_name(&p, n, dom, sizeof dom);
+                                json_object_object_add(no, "domain", json_object_new_string(dom));
+                        }
                         if (p.kind == FAME_KIND_DEBIAN) {
                                 json_object_object_add(no, "ssh_port", json_object_new_int(n->ssh_port));
                                 json_object_object_add(no, "ssh", json_object_new_boolean(agent && ssh_answers(n, SSH_BANNER_MS)));
@@ -1050,6 +1115,9 @@ int cluster_status(const struct fame_config *c, bool json) {
                 json_object_object_add(o, "state", json_object_new_string(running == 0 ? "down" : ready == (int) p.nodes ? "up" : "degraded"));
                 json_object_object_add(o, "accel", json_object_new_string(accel_to_string(p.accel)));
                 json_object_object_add(o, "kind", json_object_new_string(kind_to_string(p.kind)));
+                json_object_object_add(o, "backend", json_object_new_string(backend_to_string(p.backend)));
+                if (p.backend == FAME_BACKEND_LIBVIRT)
+                        json_object_object_add(o, "libvirt_uri", json_object_new_string(p.libvirt_uri));
                 json_object_object_add(o, "switch_pid", json_object_new_int(switch_pid(&p)));
                 {
                         json_object *lib = json_object_new_object();
@@ -1067,6 +1135,8 @@ int cluster_status(const struct fame_config *c, bool json) {
                 puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED));
         } else {
                 printf("cluster '%s': %d of %" PRIu32 " nodes running, %d ready; FAM %s\n", p.name, running, p.nodes, ready, p.fam_path);
+                if (p.backend == FAME_BACKEND_LIBVIRT)
+                        printf("libvirt: %s, domains fame-%s-node01..%02" PRIu32 "\n", p.libvirt_uri, p.name, p.nodes);
                 pid_t lp = librarian_pid(&p);
                 if (lp)
                         printf("librarian: pid %d, 127.0.0.1:%u for the host, torms:%u in the nodes; %s\n", (int) lp,
@@ -1111,16 +1181,16 @@ int cluster_kill_node(const struct fame_config *c, const char *node) {
                 return r;
         {
                 const struct node_plan *n = &p.node[id - 1];
-                if (!node_pid(n))
+                if (!node_pid(&p, n))
                         r = log_error_errno(-ESRCH, "%s is not running", n->name);
                 else {
-                        stop_node_hard(n, 3000);
+                        stop_node_hard(&p, n, 3000);
                         struct fame *fam = NULL;
                         if (fame_open(p.fam_path, 0, &fam) >= 0) {
                                 slot_mark_down(fam, n->id);
                                 fame_close(fam);
                         }
-                        if (node_pid(n))
+                        if (node_pid(&p, n))
                                 r = log_error_errno(-EIO, "%s could not be stopped", n->name);
                         else
                                 printf("%s stopped\n", n->name);
@@ -1142,7 +1212,7 @@ int cluster_start_node(const struct fame_config *c, const char *node) {
         if (r < 0)
                 return r;
         struct node_plan *n = &p.node[id - 1];
-        if (node_pid(n)) {
+        if (node_pid(&p, n)) {
                 r = log_error_errno(-EEXIST, "%s is already running", n->name);
                 goto out;
         }
@@ -1168,7 +1238,7 @@ int cluster_start_node(const struct fame_config *c, const char *node) {
         if (r >= 0)
                 r = wait_ready(&p, fam, st, c->ready_timeout);
         if (r < 0) {
-                stop_node_hard(n, 2000);
+                stop_node_hard(&p, n, 2000);
                 goto out;
         }
         printf("%s ready in %.2fs\n", n->name, st[id - 1].t_ready - st[id - 1].t_start);
@@ -1180,8 +1250,8 @@ out:
 
 /* ---- ssh ---------------------------------------------------------------------------------- */
 
-static int require_running(const struct node_plan *n) {
-        if (node_pid(n))
+static int require_running(const struct cluster_plan *p, const struct node_plan *n) {
+        if (node_pid(p, n))
                 return 0;
         return log_error_errno(-ESRCH, "%s is not running; start it with 'fame start %s'", n->name, n->name);
 }
@@ -1200,7 +1270,7 @@ int cluster_ssh(const struct fame_config *c, const char *node, char *const *argv
                                     n->name, n->name);
                 goto out;
         }
-        r = require_running(n);
+        r = require_running(&p, n);
         if (r < 0)
                 goto out;
         key = seed_login_key(p.state_dir);
@@ -1233,14 +1303,15 @@ out:
 
 /* ---- guest agent verbs -------------------------------------------------------------------- */
 
-static int exec_one(const struct node_plan *n, char *const *argv, int timeout_s, struct qga_exec_result *res) {
+static int exec_one(const struct cluster_plan *p, const struct node_plan *n, char *const *argv, int timeout_s,
+                    struct qga_exec_result *res) {
         struct qmp *q = NULL;
         int r;
 
-        r = require_running(n);
+        r = require_running(p, n);
         if (r < 0)
                 return r;
-        r = qga_connect(n->qga_sock, 5000, &q);
+        r = agent_connect(p, n, 5000, &q);
         if (r < 0)
                 return log_error_errno(r, "%s: its guest agent does not answer (is it still booting? see 'fame status')", n->name);
         r = qga_exec(q, (const char *const *) argv, NULL, 0, timeout_s * 1000, res);
@@ -1281,7 +1352,7 @@ int cluster_exec(const struct fame_config *c, const char *node, char *const *arg
                 if (r < 0)
                         goto out;
                 struct qga_exec_result res = { 0 };
-                r = exec_one(&p.node[id - 1], argv, timeout_s, &res);
+                r = exec_one(&p, &p.node[id - 1], argv, timeout_s, &res);
                 if (r >= 0) {
                         write_all(STDOUT_FILENO, res.out ? res.out : "", res.out_len);
                         write_all(STDERR_FILENO, res.err ? res.err : "", res.err_len);
@@ -1306,8 +1377,13 @@ int cluster_exec(const struct fame_config *c, const char *node, char *const *arg
                 if (pids[i] == 0) {
                         struct qga_exec_result res = { 0 };
                         close(pipes[i][0]);
+                        /* A connection is not shared across fork (libvirt's would be closed
+                         * under the parent): the child opens its own. */
+                        p.be = NULL;
+                        if (backend_open(&p) < 0)
+                                _exit(255);
                         /* The child's own error lines go through the pipe too, prefixed. */
-                        int k = exec_one(&p.node[i], argv, timeout_s, &res);
+                        int k = exec_one(&p, &p.node[i], argv, timeout_s, &res);
                         if (k < 0)
                                 _exit(255);
                         /* frame: "O" + len + data, "E" + len + data */
@@ -1376,10 +1452,10 @@ int cluster_cp(const struct fame_config *c, const char *host_path, const char *n
         for (uint32_t id = first; id <= last; id++) {
                 const struct node_plan *n = &p.node[id - 1];
                 struct qmp *q = NULL;
-                r = require_running(n);
+                r = require_running(&p, n);
                 if (r < 0)
                         goto out;
-                r = qga_connect(n->qga_sock, 5000, &q);
+                r = agent_connect(&p, n, 5000, &q);
                 if (r >= 0)
                         r = qga_write_file(q, node_path, data, (size_t) st.st_size, st.st_mode & 07777, 60000);
                 qmp_close(q);
@@ -1413,7 +1489,7 @@ int cluster_logs(const struct fame_config *c, const char *node, bool follow) {
                         write_all(STDOUT_FILENO, buf, (size_t) k);
                         continue;
                 }
-                if (!follow || !node_pid(n))
+                if (!follow || !node_pid(&p, n))
                         break;
                 sleep_ms(200);       /* tail -f: wait for the node to write more */
         }
@@ -1433,18 +1509,13 @@ int cluster_console(const struct fame_config *c, const char *node) {
         if (r < 0)
                 return r;
         const struct node_plan *n = &p.node[id - 1];
-        r = require_running(n);
+        r = require_running(&p, n);
         if (r < 0)
                 goto out;
-        int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        snprintf(sa.sun_path, sizeof sa.sun_path, "%s", n->console_sock);
-        if (s < 0 || connect(s, (struct sockaddr *) &sa, sizeof sa) < 0) {
-                r = log_error_errno(-errno, "%s: cannot connect to the console: %m", n->name);
-                if (s >= 0)
-                        close(s);
+        int s = -1;
+        r = p.be->ops->console(p.be->data, &p, n, &s);
+        if (r < 0)
                 goto out;
-        }
         fprintf(stderr, "Connected to %s's console; press Ctrl-] to leave.\r\n", n->name);
         if (tty && tcgetattr(STDIN_FILENO, &saved) == 0) {
                 raw = saved;
@@ -1484,4 +1555,104 @@ int cluster_console(const struct fame_config *c, const char *node) {
 out:
         plan_done(&p);
         return r;
+}
+
+/* ---- the direct QEMU backend ------------------------------------------------------------------ */
+
+static int qemu_open(const struct cluster_plan *p, void **ret_data) {
+        (void) p;
+        *ret_data = NULL;
+        return 0;
+}
+
+static void qemu_close(void *data) {
+        (void) data;
+}
+
+static pid_t qemu_pid(void *data, const struct cluster_plan *p, const struct node_plan *n) {
+        (void) data;
+        (void) p;
+        return pidfile_process(n->pidfile, n->qmp_sock);
+}
+
+static int qemu_monitor(void *data, const struct cluster_plan *p, const struct node_plan *n, int timeout_ms, struct qmp **ret) {
+        (void) data;
+        (void) p;
+        return qmp_connect(n->qmp_sock, timeout_ms, ret);
+}
+
+static int qemu_agent(void *data, const struct cluster_plan *p, const struct node_plan *n, int timeout_ms, struct qmp **ret) {
+        (void) data;
+        (void) p;
+        return qga_connect(n->qga_sock, timeout_ms, ret);
+}
+
+static void qemu_shutdown(void *data, const struct cluster_plan *p, const struct node_plan *n) {
+        struct qmp *q = NULL;
+        (void) data;
+        (void) p;
+        if (qga_connect(n->qga_sock, 1000, &q) >= 0) {
+                json_object *args = json_object_new_object();
+                json_object_object_add(args, "mode", json_object_new_string("powerdown"));
+                (void) qmp_execute(q, "guest-shutdown", args, 500, NULL, NULL);  /* no reply on success */
+        }
+        qmp_close(q);
+}
+
+static int qemu_console(void *data, const struct cluster_plan *p, const struct node_plan *n, int *ret_fd) {
+        (void) data;
+        (void) p;
+        int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        snprintf(sa.sun_path, sizeof sa.sun_path, "%s", n->console_sock);
+        if (s < 0 || connect(s, (struct sockaddr *) &sa, sizeof sa) < 0) {
+                int r = log_error_errno(-errno, "%s: cannot connect to the console: %m", n->name);
+                if (s >= 0)
+                        close(s);
+                return r;
+        }
+        *ret_fd = s;
+        return 0;
+}
+
+static const char *qemu_fam_object(const struct cluster_plan *p) {
+        (void) p;
+        return "/objects/fam";
+}
+
+const struct backend_ops backend_qemu_ops = {
+        .name = "qemu",
+        .open = qemu_open,
+        .close = qemu_close,
+        .start = qemu_start,
+        .pid = qemu_pid,
+        .monitor = qemu_monitor,
+        .agent = qemu_agent,
+        .shutdown = qemu_shutdown,
+        .destroy = qemu_destroy,
+        .console = qemu_console,
+        .fam_object = qemu_fam_object,
+};
+
+int backend_open(struct cluster_plan *p) {
+        if (p->be)
+                return 0;
+        struct backend *be = calloc(1, sizeof *be);
+        if (!be)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        be->ops = p->backend == FAME_BACKEND_LIBVIRT ? &backend_libvirt_ops : &backend_qemu_ops;
+        int r = be->ops->open(p, &be->data);
+        if (r < 0) {
+                free(be);
+                return r;
+        }
+        p->be = be;
+        return 0;
+}
+
+void backend_free(struct backend *be) {
+        if (!be)
+                return;
+        be->ops->close(be->data);
+        free(be);
 }

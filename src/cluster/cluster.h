@@ -23,6 +23,9 @@ struct up_options {
 
 int cluster_up(const struct fame_config *c, const struct up_options *o);
 int cluster_down(const struct fame_config *c);
+/* `fame libvirt export DIR`: the domain XML of every node, from the running cluster's plan, or
+ * (never started) from a plan made as `fame up` would make it. */
+int cluster_libvirt_export(const struct fame_config *c, const char *dir);
 /* `fame image build`: builds (or finds in the cache) the node images of the kinds asked for and
  * prints one line for each. */
 int cluster_image_build(const struct fame_config *c, bool diskless, bool debian);

@@ -48,6 +48,8 @@ enum {
         K_CPUS,
         K_ACCEL,
         K_KIND,
+        K_BACKEND,
+        K_LIBVIRT_URI,
         K_KERNEL,
         K_QEMU,
         K_OVERLAY,
@@ -76,6 +78,8 @@ enum key_type {
         T_UINT,                 /* min..max */
         T_ACCEL,
         T_KIND,
+        T_BACKEND,
+        T_URI,                  /* a libvirt connection URI: DRIVER:///... without spaces */
         T_WORD,                 /* [a-z0-9][a-z0-9.+_-]*: a Debian release or package name */
         T_URL_OR_EMPTY,         /* http://, https:// or file:/// URL, or "" */
         T_PACKAGES,             /* Debian package names separated by commas or spaces, or "" */
@@ -113,6 +117,9 @@ static const struct key_def keys[_K_MAX] = {
         [K_CPUS]                = { "cpus", T_UINT, FIELD(cpus), 1, CONFIG_MAX_CPUS, "a number" },
         [K_ACCEL]               = { "accel", T_ACCEL, FIELD(accel), 0, 0, "auto, kvm or tcg" },
         [K_KIND]                = { "kind", T_KIND, FIELD(kind), 0, 0, "diskless or debian" },
+        [K_BACKEND]             = { "backend", T_BACKEND, FIELD(backend), 0, 0, "qemu or libvirt" },
+        [K_LIBVIRT_URI]         = { "libvirt_uri", T_URI, FIELD(libvirt_uri), 0, 0,
+                                    "a libvirt URI such as qemu:///system or qemu:///session" },
         [K_KERNEL]              = { "kernel", T_PATH_OR_EMPTY, FIELD(kernel), 0, 0,
                                     "a kernel image, or \"\" for the newest /boot/vmlinuz-*" },
         [K_QEMU]                = { "qemu", T_PROGRAM, FIELD(qemu), 0, 0, "a program name or path" },
@@ -146,6 +153,10 @@ const char *accel_to_string(enum fame_accel a) {
                 return "tcg";
         }
         return "unknown";
+}
+
+const char *backend_to_string(enum fame_backend b) {
+        return b == FAME_BACKEND_QEMU ? "qemu" : b == FAME_BACKEND_LIBVIRT ? "libvirt" : "unknown";
 }
 
 const char *kind_to_string(enum fame_kind k) {
@@ -369,6 +380,7 @@ static bool is_string_key(int k) {
         case T_PACKAGES:
         case T_USER:
         case T_FORWARD:
+        case T_URI:
                 return true;
         default:
                 return false;
@@ -423,6 +435,15 @@ static int check_string_value(enum key_type t, const char *value, const char *or
                         while (*q == ',' || *q == ' ')
                                 q++;
                 }
+                return 0;
+        }
+        case T_URI: {
+                const char *sep = strstr(value, "://");
+                if (!sep || sep == value || strlen(value) > 1024)
+                        return bad_value(origin, key, value, "expected %s", expected);
+                for (const char *q = value; *q; q++)
+                        if ((unsigned char) *q <= 0x20 || *q == 0x7f)
+                                return bad_value(origin, key, value, "a URI cannot hold spaces or control characters");
                 return 0;
         }
         case T_USER:
@@ -558,11 +579,20 @@ static int set_cluster_key(struct fame_config *c, int k, const char *value, cons
                 else
                         return bad_value(origin, shown_key, value, "expected %s", d->expected);
                 break;
+        case T_BACKEND:
+                if (strcmp(value, "qemu") == 0)
+                        e = FAME_BACKEND_QEMU;
+                else if (strcmp(value, "libvirt") == 0)
+                        e = FAME_BACKEND_LIBVIRT;
+                else
+                        return bad_value(origin, shown_key, value, "expected %s", d->expected);
+                break;
         case T_WORD:
         case T_URL_OR_EMPTY:
         case T_PACKAGES:
         case T_USER:
         case T_FORWARD:
+        case T_URI:
                 r = check_string_value(d->type, value, origin, shown_key, d->expected);
                 if (r < 0)
                         return r;
@@ -607,6 +637,9 @@ static int set_cluster_key(struct fame_config *c, int k, const char *value, cons
                 break;
         case T_KIND:
                 *FIELD_PTR(c, k, enum fame_kind) = (enum fame_kind) e;
+                break;
+        case T_BACKEND:
+                *FIELD_PTR(c, k, enum fame_backend) = (enum fame_backend) e;
                 break;
         default:
                 break;
@@ -701,6 +734,7 @@ void config_done(struct fame_config *c) {
         free(c->packages);
         free(c->user);
         free(c->forward);
+        free(c->libvirt_uri);
         for (size_t i = 0; i < _K_MAX; i++)
                 free(c->origin[i]);
         for (size_t i = 0; i < FAME_MAX_NODES; i++) {
@@ -742,7 +776,8 @@ int config_init(struct fame_config *c, const char *name) {
         c->packages = strdup("");
         c->user = default_user();
         c->forward = strdup("");
-        if (!c->name || !c->state_dir || !c->cache_dir || !c->fam_path || !c->kernel || !c->qemu || !c->overlay ||
+        c->libvirt_uri = strdup("qemu:///system");
+        if (!c->libvirt_uri || !c->name || !c->state_dir || !c->cache_dir || !c->fam_path || !c->kernel || !c->qemu || !c->overlay ||
             !c->release || !c->mirror || !c->packages || !c->user || !c->forward) {
                 config_done(c);
                 return log_error_errno(-ENOMEM, "Out of memory");
@@ -788,6 +823,7 @@ static int config_copy(const struct fame_config *src, struct fame_config *dst) {
         r |= dup_str(&dst->packages);
         r |= dup_str(&dst->user);
         r |= dup_str(&dst->forward);
+        r |= dup_str(&dst->libvirt_uri);
         for (size_t i = 0; i < _K_MAX; i++)
                 r |= dup_str(&dst->origin[i]);
         for (size_t i = 0; i < FAME_MAX_NODES; i++) {
@@ -1235,6 +1271,8 @@ static const char *value_text(const struct fame_config *c, int k, char *buf, siz
                 return accel_to_string(c->accel);
         case T_KIND:
                 return kind_to_string(c->kind);
+        case T_BACKEND:
+                return backend_to_string(c->backend);
         default:
                 return *FIELD_PTR(c, k, char *const);
         }

@@ -20,9 +20,10 @@
 
 enum fame_accel { FAME_ACCEL_AUTO, FAME_ACCEL_KVM, FAME_ACCEL_TCG };
 /* The number of cluster keys (state_dir ... down_timeout); sizes the private origin table. */
-#define CONFIG_N_KEYS 23
+#define CONFIG_N_KEYS 25
 #define CONFIG_MAX_FORWARDS 16u
 enum fame_kind { FAME_KIND_DISKLESS, FAME_KIND_DEBIAN };
+enum fame_backend { FAME_BACKEND_QEMU, FAME_BACKEND_LIBVIRT };
 
 struct fame_node_config {
         uint64_t memory;                /* bytes; node key "memory" (default: cluster memory) */
@@ -43,6 +44,8 @@ struct fame_config {
         uint32_t cpus;                  /* key cpus: 1 vCPU per node (TCG adds maxcpus >= 2) */
         enum fame_accel accel;          /* key accel: auto | kvm | tcg */
         enum fame_kind kind;            /* key kind: diskless | debian */
+        enum fame_backend backend;      /* key backend: qemu (QEMU processes of fame's own) | libvirt (domains) */
+        char *libvirt_uri;              /* key libvirt_uri: qemu:///system */
         char *kernel;                   /* key kernel: "" = the newest /boot/vmlinuz-* */
         char *qemu;                     /* key qemu: qemu-system-x86_64 */
         char *overlay;                  /* key overlay: "" or a directory copied into every node */
@@ -95,6 +98,7 @@ void config_done(struct fame_config *c);
 
 const char *accel_to_string(enum fame_accel a);
 const char *kind_to_string(enum fame_kind k);
+const char *backend_to_string(enum fame_backend b);
 
 /* One forward entry "PORT" or "PORT:HOSTPORT" -> the port nodes connect to at torms and the
  * port on the host's 127.0.0.1 it reaches.  -EINVAL when malformed (nothing logged). */

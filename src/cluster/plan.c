@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "backend.h"
 #include "image.h"
 #include "log.h"
 #include "macro.h"
@@ -74,6 +75,9 @@ int plan_build(const struct fame_config *c, enum fame_accel accel, const struct 
                 .fam_size = c->fam_size,
                 .accel = accel,
                 .kind = c->kind,
+                .backend = c->backend,
+                .uid = (uint32_t) getuid(),
+                .gid = (uint32_t) getgid(),
                 .nodes = c->nodes,
                 .nodes_per_enclosure = c->nodes_per_enclosure,
                 .enclosures_per_rack = c->enclosures_per_rack,
@@ -89,9 +93,10 @@ int plan_build(const struct fame_config *c, enum fame_accel accel, const struct 
         p.image_dir = strdup(img && img->dir ? img->dir : "");
         p.base = strdup(img && img->base ? img->base : "");
         p.user = strdup(c->user);
+        p.libvirt_uri = strdup(c->libvirt_uri ? c->libvirt_uri : "qemu:///system");
         p.fame_bin = strdup(fame_bin ? fame_bin : "fame");
         if (!p.name || !p.state_dir || !p.fam_path || !p.qemu || !p.kernel || !p.initrd || !p.image_dir || !p.base ||
-            !p.user || !p.fame_bin || common_paths(&p) < 0) {
+            !p.user || !p.fame_bin || !p.libvirt_uri || common_paths(&p) < 0) {
                 plan_done(&p);
                 return log_error_errno(-ENOMEM, "Out of memory");
         }
@@ -138,7 +143,9 @@ void plan_done(struct cluster_plan *p) {
         free(p->image_dir);
         free(p->base);
         free(p->user);
+        free(p->libvirt_uri);
         free(p->fame_bin);
+        backend_free(p->be);
         free(p->switch_sock);
         free(p->switch_pid);
         free(p->librarian_dir);
@@ -157,6 +164,88 @@ void plan_done(struct cluster_plan *p) {
         memset(p, 0, sizeof *p);
 }
 
+char *plan_kernel_cmdline(const struct cluster_plan *p, const struct node_plan *n) {
+        char *s = NULL;
+        int k;
+        if (p->kind == FAME_KIND_DEBIAN)
+                /* systemd takes the hostname and machine-id from here before it reads /etc */
+                k = asprintf(&s, "console=ttyS0 root=/dev/vda rw quiet panic=-1 systemd.hostname=%s systemd.machine_id=%s "
+                             "fame.node=%" PRIu32 " fame.nodes=%" PRIu32 " fame.cluster=%s fame.boot=%" PRIu64,
+                             n->name, n->machine_id, n->id, p->nodes, p->name, n->boot);
+        else
+                k = asprintf(&s, "console=ttyS0 quiet panic=-1 fame.node=%" PRIu32 " fame.nodes=%" PRIu32 " fame.cluster=%s fame.boot=%" PRIu64,
+                             n->id, p->nodes, p->name, n->boot);
+        return k < 0 ? NULL : s;
+}
+
+size_t plan_fw_cfg(const struct cluster_plan *p, const struct node_plan *n, struct fw_cfg_entry out[PLAN_MAX_FW_CFG]) {
+        size_t k = 0;
+        if (p->kind == FAME_KIND_DEBIAN) {
+                /* the node's seed (keys, user, hostname), read by fame node-setup at first boot */
+                out[k] = (struct fw_cfg_entry) { .name = "opt/org.fame/seed", .file = true };
+                snprintf(out[k++].value, sizeof out[0].value, "%s", n->seed);
+        }
+        /* Node identity (read by libfame from /sys/firmware/qemu_fw_cfg). */
+        out[k] = (struct fw_cfg_entry) { .name = "opt/org.fame/node" };
+        snprintf(out[k++].value, sizeof out[0].value, "%" PRIu32, n->id);
+        out[k] = (struct fw_cfg_entry) { .name = "opt/org.fame/cluster" };
+        snprintf(out[k++].value, sizeof out[0].value, "%s", p->name);
+        out[k] = (struct fw_cfg_entry) { .name = "opt/org.fame/boot" };
+        snprintf(out[k++].value, sizeof out[0].value, "%" PRIu64, n->boot);
+        out[k] = (struct fw_cfg_entry) { .name = "opt/org.fame/nodes" };
+        snprintf(out[k++].value, sizeof out[0].value, "%" PRIu32, p->nodes);
+        /* The Machine's coordinate of this node, relative as in TMCF: Rack/R/Enclosure/E/Node/N
+         * (E within the rack, N within the enclosure). */
+        uint32_t npe = p->nodes_per_enclosure ? p->nodes_per_enclosure : 10;
+        uint32_t epr = p->enclosures_per_rack ? p->enclosures_per_rack : 4;
+        uint32_t enc = (n->id - 1) / npe;
+        out[k] = (struct fw_cfg_entry) { .name = "opt/org.fame/coordinate" };
+        snprintf(out[k++].value, sizeof out[0].value, "Rack/%" PRIu32 "/Enclosure/%" PRIu32 "/Node/%" PRIu32,
+                 enc / epr + 1, enc % epr + 1, (n->id - 1) % npe + 1);
+        return k;
+}
+
+void plan_fam_args(const struct cluster_plan *p, struct cmd *c) {
+        /* The FAM: the cluster's file, shared (share=on is what makes it FAM), at a fixed PCI
+         * address (libvirt assigns its own devices around it). */
+        cmd_arg(c, "-object");
+        cmd_argf(c, "memory-backend-file,id=fam,mem-path=%s,size=%" PRIu64 ",share=on", p->fam_path, p->fam_size);
+        cmd_arg(c, "-device");
+        cmd_arg(c, "ivshmem-plain,id=fam0,memdev=fam,bus=pci.0,addr=0x10");
+}
+
+void plan_net_args(const struct cluster_plan *p, const struct node_plan *n, struct cmd *c) {
+        /* User-mode network, restricted: the node reaches only the forwarded host services
+         * (torms:PORT, each connection relayed to 127.0.0.1 by `fame debug relay`); debian
+         * nodes' sshd is reachable from the host's 127.0.0.1 only. */
+        cmd_arg(c, "-netdev");
+        {
+                char spec[4096];
+                size_t len = (size_t) snprintf(spec, sizeof spec, "user,id=net0,restrict=on,hostname=%s", n->name);
+                if (p->kind == FAME_KIND_DEBIAN && len < sizeof spec)
+                        len += (size_t) snprintf(spec + len, sizeof spec - len, ",hostfwd=tcp:127.0.0.1:%u-:22", n->ssh_port);
+                for (uint32_t i = 0; i < p->n_forward && len < sizeof spec; i++)
+                        len += (size_t) snprintf(spec + len, sizeof spec - len, ",guestfwd=tcp:" PLAN_TORMS_ADDR ":%u-cmd:'%s' debug relay %u",
+                                                 p->forward[i].guest_port, p->fame_bin, p->forward[i].host_port);
+                /* the Librarian, through the port that accepts only this node's id */
+                if (n->librarian_port && len < sizeof spec)
+                        len += (size_t) snprintf(spec + len, sizeof spec - len, ",guestfwd=tcp:" PLAN_TORMS_ADDR ":%u-cmd:'%s' debug relay %u",
+                                                 PLAN_LIBRARIAN_PORT, p->fame_bin, n->librarian_port);
+                cmd_arg(c, spec);
+        }
+        cmd_arg(c, "-device");
+        cmd_argf(c, "virtio-net-pci,netdev=net0,mac=52:54:00:fa:%02x:%02x,addr=0x6", (n->id >> 8) & 0xff, n->id & 0xff);
+        /* The private segment among the nodes: a datagram socket to the cluster's switch. */
+        cmd_arg(c, "-netdev");
+        cmd_argf(c, "dgram,id=net1,local.type=unix,local.path=%s,remote.type=unix,remote.path=%s", n->net_sock, p->switch_sock);
+        cmd_arg(c, "-device");
+        cmd_argf(c, "virtio-net-pci,netdev=net1,mac=52:54:00:fb:%02x:%02x,addr=0x7", (n->id >> 8) & 0xff, n->id & 0xff);
+}
+
+bool plan_needs_relays(const struct cluster_plan *p, const struct node_plan *n) {
+        return p->n_forward > 0 || n->librarian_port;
+}
+
 struct cmd *qemu_command(const struct cluster_plan *p, const struct node_plan *n) {
         struct cmd *c = cmd_new(p->qemu);
         bool kvm = p->accel == FAME_ACCEL_KVM;
@@ -171,14 +260,17 @@ struct cmd *qemu_command(const struct cluster_plan *p, const struct node_plan *n
          * with room for a second vCPU emits real host atomics.  A 32 MiB translation cache
          * (QEMU's default grows to ~60 MiB while a node boots) keeps each node's memory down:
          * 178 instead of 209 MiB PSS per node with 4 nodes, boot time within noise. */
-        cmd_arg(c, kvm ? "kvm" : "tcg,thread=multi,tb-size=32");
+        if (kvm)
+                cmd_arg(c, "kvm");
+        else
+                cmd_argf(c, "tcg,thread=multi,tb-size=%d", PLAN_TB_SIZE_MIB);
         cmd_arg(c, "-cpu");
         cmd_arg(c, kvm ? "host" : "max");
         cmd_arg(c, "-smp");
         if (kvm)
                 cmd_argf(c, "%" PRIu32, n->cpus);
         else
-                cmd_argf(c, "%" PRIu32 ",maxcpus=%" PRIu32, n->cpus, n->cpus < 2 ? 2 : n->cpus);
+                cmd_argf(c, "%" PRIu32 ",maxcpus=%" PRIu32, n->cpus, plan_max_cpus(p, n));
         cmd_arg(c, "-m");
         cmd_argf(c, "%" PRIu64 "M", n->memory >> 20);
         cmd_args(c, (const char *const[]) { "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot", NULL });
@@ -189,47 +281,25 @@ struct cmd *qemu_command(const struct cluster_plan *p, const struct node_plan *n
         cmd_arg(c, "-initrd");
         cmd_arg(c, p->initrd);
         cmd_arg(c, "-append");
-        if (debian)
-                /* systemd takes the hostname and machine-id from here before it reads /etc */
-                cmd_argf(c, "console=ttyS0 root=/dev/vda rw quiet panic=-1 systemd.hostname=%s systemd.machine_id=%s "
-                         "fame.node=%" PRIu32 " fame.nodes=%" PRIu32 " fame.cluster=%s fame.boot=%" PRIu64,
-                         n->name, n->machine_id, n->id, p->nodes, p->name, n->boot);
-        else
-                cmd_argf(c, "console=ttyS0 quiet panic=-1 fame.node=%" PRIu32 " fame.nodes=%" PRIu32 " fame.cluster=%s fame.boot=%" PRIu64,
-                         n->id, p->nodes, p->name, n->boot);
+        {
+                _cleanup_free_ char *line = plan_kernel_cmdline(p, n);
+                cmd_arg(c, line ? line : "");
+        }
         if (debian) {
-                /* The node's own copy-on-write overlay of the read-only base, and its seed. */
+                /* The node's own copy-on-write overlay of the read-only base. */
                 cmd_arg(c, "-drive");
                 cmd_argf(c, "file=%s,if=none,id=root,format=qcow2,discard=unmap", n->disk);
                 cmd_arg(c, "-device");
                 cmd_arg(c, "virtio-blk-pci,drive=root,addr=0x5");
+        }
+        struct fw_cfg_entry fw[PLAN_MAX_FW_CFG];
+        size_t n_fw = plan_fw_cfg(p, n, fw);
+        for (size_t i = 0; i < n_fw; i++) {
                 cmd_arg(c, "-fw_cfg");
-                cmd_argf(c, "name=opt/org.fame/seed,file=%s", n->seed);
+                cmd_argf(c, "name=%s,%s=%s", fw[i].name, fw[i].file ? "file" : "string", fw[i].value);
         }
 
-        /* Node identity, also through fw_cfg (read by libfame from /sys/firmware/qemu_fw_cfg). */
-        cmd_arg(c, "-fw_cfg");
-        cmd_argf(c, "name=opt/org.fame/node,string=%" PRIu32, n->id);
-        cmd_arg(c, "-fw_cfg");
-        cmd_argf(c, "name=opt/org.fame/cluster,string=%s", p->name);
-        cmd_arg(c, "-fw_cfg");
-        cmd_argf(c, "name=opt/org.fame/boot,string=%" PRIu64, n->boot);
-        cmd_arg(c, "-fw_cfg");
-        cmd_argf(c, "name=opt/org.fame/nodes,string=%" PRIu32, p->nodes);
-        /* The Machine's coordinate of this node, relative as in TMCF: Rack/R/Enclosure/E/Node/N
-         * (E within the rack, N within the enclosure). */
-        uint32_t npe = p->nodes_per_enclosure ? p->nodes_per_enclosure : 10;
-        uint32_t epr = p->enclosures_per_rack ? p->enclosures_per_rack : 4;
-        uint32_t enc = (n->id - 1) / npe;
-        cmd_arg(c, "-fw_cfg");
-        cmd_argf(c, "name=opt/org.fame/coordinate,string=Rack/%" PRIu32 "/Enclosure/%" PRIu32 "/Node/%" PRIu32,
-                 enc / epr + 1, enc % epr + 1, (n->id - 1) % npe + 1);
-
-        /* The FAM: the cluster's file, shared (share=on is what makes it FAM). */
-        cmd_arg(c, "-object");
-        cmd_argf(c, "memory-backend-file,id=fam,mem-path=%s,size=%" PRIu64 ",share=on", p->fam_path, p->fam_size);
-        cmd_arg(c, "-device");
-        cmd_arg(c, "ivshmem-plain,id=fam0,memdev=fam,bus=pci.0,addr=0x10");
+        plan_fam_args(p, c);
 
         /* Serial console: a socket for `fame console`, everything logged for `fame logs`. */
         cmd_arg(c, "-chardev");
@@ -249,31 +319,7 @@ struct cmd *qemu_command(const struct cluster_plan *p, const struct node_plan *n
         cmd_arg(c, "-device");
         cmd_arg(c, "virtserialport,bus=vser0.0,chardev=qga,name=org.qemu.guest_agent.0");
 
-        /* User-mode network, restricted: the node reaches only the forwarded host services
-         * (torms:PORT, each connection relayed to 127.0.0.1 by `fame debug relay`); debian
-         * nodes' sshd is reachable from the host's 127.0.0.1 only. */
-        cmd_arg(c, "-netdev");
-        {
-                char spec[4096];
-                size_t len = (size_t) snprintf(spec, sizeof spec, "user,id=net0,restrict=on,hostname=%s", n->name);
-                if (debian && len < sizeof spec)
-                        len += (size_t) snprintf(spec + len, sizeof spec - len, ",hostfwd=tcp:127.0.0.1:%u-:22", n->ssh_port);
-                for (uint32_t i = 0; i < p->n_forward && len < sizeof spec; i++)
-                        len += (size_t) snprintf(spec + len, sizeof spec - len, ",guestfwd=tcp:" PLAN_TORMS_ADDR ":%u-cmd:'%s' debug relay %u",
-                                                 p->forward[i].guest_port, p->fame_bin, p->forward[i].host_port);
-                /* the Librarian, through the port that accepts only this node's id */
-                if (n->librarian_port && len < sizeof spec)
-                        len += (size_t) snprintf(spec + len, sizeof spec - len, ",guestfwd=tcp:" PLAN_TORMS_ADDR ":%u-cmd:'%s' debug relay %u",
-                                                 PLAN_LIBRARIAN_PORT, p->fame_bin, n->librarian_port);
-                cmd_arg(c, spec);
-        }
-        cmd_arg(c, "-device");
-        cmd_argf(c, "virtio-net-pci,netdev=net0,mac=52:54:00:fa:%02x:%02x,addr=0x6", (n->id >> 8) & 0xff, n->id & 0xff);
-        /* The private segment among the nodes: a datagram socket to the cluster's switch. */
-        cmd_arg(c, "-netdev");
-        cmd_argf(c, "dgram,id=net1,local.type=unix,local.path=%s,remote.type=unix,remote.path=%s", n->net_sock, p->switch_sock);
-        cmd_arg(c, "-device");
-        cmd_argf(c, "virtio-net-pci,netdev=net1,mac=52:54:00:fb:%02x:%02x,addr=0x7", (n->id >> 8) & 0xff, n->id & 0xff);
+        plan_net_args(p, n, c);
 
         cmd_arg(c, "-pidfile");
         cmd_arg(c, n->pidfile);
@@ -294,6 +340,10 @@ json_object *plan_to_json(const struct cluster_plan *p) {
         json_object_object_add(o, "kernel", json_object_new_string(p->kernel));
         json_object_object_add(o, "initrd", json_object_new_string(p->initrd));
         json_object_object_add(o, "kind", json_object_new_string(kind_to_string(p->kind)));
+        json_object_object_add(o, "backend", json_object_new_string(backend_to_string(p->backend)));
+        json_object_object_add(o, "libvirt_uri", json_object_new_string(p->libvirt_uri));
+        json_object_object_add(o, "uid", json_object_new_uint64(p->uid));
+        json_object_object_add(o, "gid", json_object_new_uint64(p->gid));
         json_object_object_add(o, "image_dir", json_object_new_string(p->image_dir));
         json_object_object_add(o, "base", json_object_new_string(p->base));
         json_object_object_add(o, "user", json_object_new_string(p->user));
@@ -357,7 +407,11 @@ int plan_from_json(json_object *o, struct cluster_plan *ret) {
         p.user = strdup(jstr(o, "user") ? jstr(o, "user") : "fame");
         p.fame_bin = strdup(jstr(o, "fame_bin") ? jstr(o, "fame_bin") : "fame");
         p.kind = jstr(o, "kind") && strcmp(jstr(o, "kind"), "debian") == 0 ? FAME_KIND_DEBIAN : FAME_KIND_DISKLESS;
-        if (!p.name || !p.state_dir || !p.fam_path || !p.qemu || !p.kernel || !p.initrd || !p.image_dir || !p.base ||
+        p.backend = jstr(o, "backend") && strcmp(jstr(o, "backend"), "libvirt") == 0 ? FAME_BACKEND_LIBVIRT : FAME_BACKEND_QEMU;
+        p.libvirt_uri = strdup(jstr(o, "libvirt_uri") ? jstr(o, "libvirt_uri") : "qemu:///system");
+        p.uid = (uint32_t) juint(o, "uid");
+        p.gid = (uint32_t) juint(o, "gid");
+        if (!p.libvirt_uri || !p.name || !p.state_dir || !p.fam_path || !p.qemu || !p.kernel || !p.initrd || !p.image_dir || !p.base ||
             !p.user || !p.fame_bin || common_paths(&p) < 0) {
                 plan_done(&p);
                 return -ENOMEM;

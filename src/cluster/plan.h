@@ -7,6 +7,8 @@
 #ifndef FAME_PLAN_H
 #define FAME_PLAN_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "config.h"
@@ -49,6 +51,9 @@ struct cluster_plan {
         char *qemu;
         char *kernel, *initrd;
         enum fame_kind kind;
+        enum fame_backend backend;      /* who runs the QEMUs: fame itself or libvirt */
+        char *libvirt_uri;              /* libvirt: the connection URI */
+        uint32_t uid, gid;              /* libvirt: QEMU runs as fame's user (the owner of the state) */
         char *image_dir, *base;         /* debian: the image and its qcow2 base */
         char *user;                     /* debian: the account in every node */
         char *fame_bin;                 /* this fame, which QEMU runs for guestfwd relays */
@@ -60,6 +65,7 @@ struct cluster_plan {
         uint32_t nodes;
         uint32_t nodes_per_enclosure, enclosures_per_rack;
         struct node_plan node[FAME_MAX_NODES];
+        struct backend *be;             /* the backend connection, opened by cluster.c; closed by plan_done() */
 };
 
 /* Fills the plan; logs and returns -EINVAL/-ENAMETOOLONG for paths QEMU cannot use (UNIX
@@ -73,6 +79,31 @@ void plan_done(struct cluster_plan *p);
 
 /* The node's QEMU command line (daemonizing, with a pidfile). */
 struct cmd *qemu_command(const struct cluster_plan *p, const struct node_plan *n);
+
+/* The parts of a node's machine that both backends describe the same way (libvirt.c puts them
+ * in domain XML): */
+/* TCG's translation cache per node, MiB. */
+#define PLAN_TB_SIZE_MIB 32
+/* TCG nodes get room for a second vCPU: multi-threaded TCG then emits real host atomics. */
+static inline uint32_t plan_max_cpus(const struct cluster_plan *p, const struct node_plan *n) {
+        return p->accel == FAME_ACCEL_KVM || n->cpus >= 2 ? n->cpus : 2;
+}
+/* The kernel command line (caller frees; NULL on ENOMEM). */
+char *plan_kernel_cmdline(const struct cluster_plan *p, const struct node_plan *n);
+/* fw_cfg entries: the node's identity, and its seed file for debian nodes. */
+#define PLAN_MAX_FW_CFG 8
+struct fw_cfg_entry {
+        const char *name;               /* opt/org.fame/... */
+        char value[4096];               /* the string, or the file's path */
+        bool file;
+};
+size_t plan_fw_cfg(const struct cluster_plan *p, const struct node_plan *n, struct fw_cfg_entry out[PLAN_MAX_FW_CFG]);
+/* -object/-device of the FAM (file-backed ivshmem-plain at PCI 00:10.0). */
+void plan_fam_args(const struct cluster_plan *p, struct cmd *c);
+/* -netdev/-device of the node's two networks (user-mode at 00:06.0, private segment at 00:07.0). */
+void plan_net_args(const struct cluster_plan *p, const struct node_plan *n, struct cmd *c);
+/* Whether QEMU must start relay processes for the node (guestfwd cmd: the Librarian, forward=). */
+bool plan_needs_relays(const struct cluster_plan *p, const struct node_plan *n);
 
 /* JSON form saved as STATE/cluster.json by `fame up`, read back by the other verbs. */
 struct json_object;

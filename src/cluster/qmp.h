@@ -29,6 +29,13 @@ int qmp_connect(const char *socket_path, int timeout_ms, struct qmp **ret);
  * agent that is not up yet gives -ETIMEDOUT after timeout_ms: callers retry until their own
  * deadline.  timeout_ms < 0 is -EINVAL, everywhere. */
 int qga_connect(const char *socket_path, int timeout_ms, struct qmp **ret);
+/* A client over another transport (libvirt's virDomainQemuMonitorCommand and
+ * virDomainQemuAgentCommand): call sends one request (JSON text) and returns the whole reply text
+ * in *ret_reply, or -EREMOTEIO with the peer's error text in *ret_error, or another -errno
+ * (-ETIMEDOUT, -ENOTCONN: the agent is not connected yet).  Events are not seen.  name is for
+ * messages; free_data(data) runs at qmp_close (also when this fails). */
+typedef int (*qmp_call_fn)(void *data, const char *request, int timeout_ms, char **ret_reply, char **ret_error);
+int qmp_new_call(const char *name, bool qga, qmp_call_fn call, void *data, void (*free_data)(void *data), struct qmp **ret);
 void qmp_close(struct qmp *q);         /* accepts NULL */
 void qmp_closep(struct qmp **q);
 #define _cleanup_qmp_ __attribute__((cleanup(qmp_closep)))

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "backend.h"
 #include "cluster.h"
 #include "config.h"
 #include "fame.h"
@@ -84,19 +85,20 @@ fail:
 }
 
 int cmd_up(const struct verb *v, int argc, char **argv) {
-        enum { O_ADD = 0x100, O_ACCEL, O_JSON, O_KIND, O_RESET };
+        enum { O_ADD = 0x100, O_ACCEL, O_JSON, O_KIND, O_RESET, O_BACKEND };
         static const struct option options[] = {
                 CLUSTER_LONGOPTS,
                 { "nodes", required_argument, NULL, 'n' },
                 { "add", required_argument, NULL, O_ADD },
                 { "accel", required_argument, NULL, O_ACCEL },
                 { "kind", required_argument, NULL, O_KIND },
+                { "backend", required_argument, NULL, O_BACKEND },
                 { "reset", no_argument, NULL, O_RESET },
                 { "json", no_argument, NULL, O_JSON },
                 {}
         };
         struct cluster_opts o = { 0 };
-        const char *extra[8] = { 0 }, *adds[65] = { 0 };
+        const char *extra[10] = { 0 }, *adds[65] = { 0 };
         size_t n_extra = 0, n_adds = 0;
         bool first = true, json = false, reset = false;
         struct fame_config c;
@@ -119,6 +121,10 @@ int cmd_up(const struct verb *v, int argc, char **argv) {
                         break;
                 case O_KIND:
                         extra[n_extra++] = "kind";
+                        extra[n_extra++] = optarg;
+                        break;
+                case O_BACKEND:
+                        extra[n_extra++] = "backend";
                         extra[n_extra++] = optarg;
                         break;
                 case O_RESET:
@@ -301,9 +307,21 @@ int cmd_cp(const struct verb *v, int argc, char **argv) {
         return r < 0 ? r : 0;
 }
 
-/* fame debug qemu-args: the QEMU command line of a node, one argument per line, with
- * placeholders for paths (golden tests). */
-int cmd_debug_qemu_args(const struct verb *v, int argc, char **argv) {
+/* Prints s with the state directory replaced by @STATE@. */
+static void put_replacing(const char *s, const char *state_dir) {
+        size_t sl = strlen(state_dir);
+        const char *hit;
+        while ((hit = strstr(s, state_dir))) {
+                fwrite(s, 1, (size_t) (hit - s), stdout);
+                fputs("@STATE@", stdout);
+                s = hit + sl;
+        }
+        puts(s);
+}
+
+/* fame debug qemu-args and domain-xml: a node's QEMU command line (one argument per line) or
+ * libvirt domain XML, with placeholders for paths (golden tests). */
+static int debug_node(const struct verb *v, int argc, char **argv, bool xml) {
         static const struct option options[] = {
                 CLUSTER_LONGOPTS,
                 { "node", required_argument, NULL, 'N' },
@@ -341,8 +359,9 @@ int cmd_debug_qemu_args(const struct verb *v, int argc, char **argv) {
         if (r < 0)
                 return r;
         if (node > c.nodes) {
+                uint32_t nodes = c.nodes;
                 config_done(&c);
-                return usage_error(v, "--node %" PRIu32 " but the cluster has %" PRIu32 " nodes", node, c.nodes);
+                return usage_error(v, "--node %" PRIu32 " but the cluster has %" PRIu32 " nodes", node, nodes);
         }
         struct image img = { .kernel = (char *) "@KERNEL@", .initrd = (char *) "@INITRD@", .dir = (char *) "@IMAGE@",
                              .base = (char *) "@IMAGE@/base.qcow2" };
@@ -350,26 +369,45 @@ int cmd_debug_qemu_args(const struct verb *v, int argc, char **argv) {
         config_done(&c);
         if (r < 0)
                 return r;
-        p.node[node - 1].boot = 42;
-        p.node[node - 1].ssh_port = (uint16_t) (10000 + node);
-        p.node[node - 1].librarian_port = (uint16_t) (11000 + node);
-        snprintf(p.node[node - 1].machine_id, sizeof p.node[node - 1].machine_id, "@MACHINE_ID@");
-        struct cmd *cmd = qemu_command(&p, &p.node[node - 1]);
-        char *const *args = cmd_argv(cmd);
-        size_t sl = strlen(p.state_dir);
-        for (size_t i = 0; args[i]; i++) {
-                /* Replace the state directory by @STATE@ wherever it appears. */
-                const char *a = args[i], *hit;
-                while ((hit = strstr(a, p.state_dir))) {
-                        fwrite(a, 1, (size_t) (hit - a), stdout);
-                        fputs("@STATE@", stdout);
-                        a = hit + sl;
-                }
-                puts(a);
+        struct node_plan *n = &p.node[node - 1];
+        n->boot = 42;
+        n->ssh_port = (uint16_t) (10000 + node);
+        n->librarian_port = (uint16_t) (11000 + node);
+        snprintf(n->machine_id, sizeof n->machine_id, "@MACHINE_ID@");
+        p.uid = p.gid = 1000;
+        if (xml) {
+                _cleanup_free_ char *text = domain_xml(&p, n, "@EMULATOR@");
+                if (text)
+                        put_replacing(text, p.state_dir);
+                r = text ? 0 : -ENOMEM;
+        } else {
+                struct cmd *cmd = qemu_command(&p, n);
+                char *const *args = cmd_argv(cmd);
+                for (size_t i = 0; args[i]; i++)
+                        put_replacing(args[i], p.state_dir);
+                cmd_free(cmd);
         }
-        cmd_free(cmd);
         plan_done(&p);
-        return 0;
+        return r;
+}
+
+int cmd_debug_qemu_args(const struct verb *v, int argc, char **argv) {
+        return debug_node(v, argc, argv, false);
+}
+
+int cmd_debug_domain_xml(const struct verb *v, int argc, char **argv) {
+        return debug_node(v, argc, argv, true);
+}
+
+/* fame libvirt export DIR */
+int cmd_libvirt_export(const struct verb *v, int argc, char **argv) {
+        struct fame_config c;
+        int r = simple_verb(v, argc, argv, NULL, NULL, &c);
+        if (r < 0)
+                return r;
+        r = cluster_libvirt_export(&c, argv[optind]);
+        config_done(&c);
+        return r < 0 ? r : 0;
 }
 
 int cmd_image_build(const struct verb *v, int argc, char **argv) {

@@ -191,6 +191,38 @@ static const struct verb debug_verbs[] = {
 "                                ~/.config/fame/NAME.conf if it exists); see docs/config.md\n"
 "      --set KEY=VALUE           override one configuration key (repeatable)\n",
         },
+        {
+                .name = "domain-xml", .fn = cmd_debug_domain_xml, .min_args = 0, .max_args = 0,
+                .usage = "[--node N] [--accel kvm|tcg] [cluster options]",
+                .summary = "print a node's libvirt domain XML",
+                .help = "Prints the domain XML `fame up --backend libvirt` would give libvirt for a node, with\n"
+                        "@STATE@, @KERNEL@, @INITRD@ and @EMULATOR@ standing for paths, 1000 for fame's uid and gid\n"
+                        "and 42 for the boot nonce (golden tests).  See docs/libvirt.md.\n" "\n"
+"Cluster options (every cluster verb):\n"
+"  -c, --cluster NAME            the cluster (default \"default\"; several live side by side)\n"
+"      --config FILE             the configuration file (default $FAME_CONFIG, else\n"
+"                                ~/.config/fame/NAME.conf if it exists); see docs/config.md\n"
+"      --set KEY=VALUE           override one configuration key (repeatable)\n",
+        },
+        {}
+};
+
+static const struct verb libvirt_verbs[] = {
+        {
+                .name = "export", .fn = cmd_libvirt_export, .min_args = 1, .max_args = 1,
+                .usage = "DIR [cluster options]",
+                .summary = "write every node's libvirt domain XML into DIR",
+                .help = "Writes DIR/node01.xml ... for users who run the nodes with virsh themselves\n"
+                        "(virsh create DIR/node01.xml).  The XML is that of the running cluster (its FAM,\n"
+                        "image, Librarian ports); for a cluster that was never started, fame prepares the\n"
+                        "image and FAM as `fame up` would, and the nodes then have no Librarian and no\n"
+                        "private segment unless `fame up` runs them.  See docs/libvirt.md.\n" "\n"
+"Cluster options (every cluster verb):\n"
+"  -c, --cluster NAME            the cluster (default \"default\"; several live side by side)\n"
+"      --config FILE             the configuration file (default $FAME_CONFIG, else\n"
+"                                ~/.config/fame/NAME.conf if it exists); see docs/config.md\n"
+"      --set KEY=VALUE           override one configuration key (repeatable)\n",
+        },
         {}
 };
 
@@ -307,7 +339,7 @@ static const struct verb shelf_verbs[] = {
 const struct verb fame_verbs[] = {
         {
                 .name = "up", .fn = cmd_up, .min_args = 0, .max_args = 0,
-                .usage = "[-n N] [--kind diskless|debian] [--accel auto|kvm|tcg] [--reset] [--add HOSTPATH:NODEPATH] [--json] [cluster options]",
+                .usage = "[-n N] [--kind diskless|debian] [--accel auto|kvm|tcg] [--backend qemu|libvirt] [--reset] [--add HOSTPATH:NODEPATH] [--json] [cluster options]",
                 .summary = "boot the cluster's nodes on one FAM",
                 .help =
 "Creates the cluster's FAM file if it is absent (its content is kept when it is present and\n"
@@ -324,10 +356,15 @@ const struct verb fame_verbs[] = {
 "node also has a private Ethernet segment with the others (nodeNN = 10.11.0.N) through a\n"
 "switch process of the cluster; the host's services listed in forward= are at torms:PORT.\n"
 "\n"
+"With backend=libvirt every node is a transient libvirt domain fame-CLUSTER-nodeNN of the\n"
+"libvirtd at libvirt_uri (default qemu:///system), made from the same plan; every other verb\n"
+"works the same.  See docs/libvirt.md.\n"
+"\n"
 "Options:\n"
 "  -n, --nodes N                 number of nodes (the nodes key)\n"
 "      --kind diskless|debian    the kind key\n"
 "      --accel auto|kvm|tcg      the accel key\n"
+"      --backend qemu|libvirt    the backend key: fame's own QEMU processes, or libvirt domains\n"
 "      --reset                   debian: give every node a new disk from the current image\n"
 "                                (what was changed inside the nodes is lost; keys are kept)\n"
 "      --add HOSTPATH:NODEPATH   put a host file or directory into every node's image\n"
@@ -465,8 +502,15 @@ const struct verb fame_verbs[] = {
                 .help = "Verbs that build the images nodes boot.\n",
         },
         {
+                .name = "libvirt", .sub = libvirt_verbs,
+                .usage = "export ...",
+                .summary = "domain XML for libvirt users",
+                .help = "Verbs for running nodes as libvirt domains yourself; `fame up --backend libvirt`\n"
+                        "does it for you.  See docs/libvirt.md.\n",
+        },
+        {
                 .name = "debug", .sub = debug_verbs,
-                .usage = "qemu-args ...",
+                .usage = "qemu-args|domain-xml ...",
                 .summary = "developer tools",
                 .help = "Tools for FAM/E's own tests.\n",
         },

@@ -874,10 +874,79 @@ out:
         }
 }
 
+/* The call transport (libvirt's virDomainQemuAgentCommand and virDomainQemuMonitorCommand take
+ * one request text and give back one reply text): the same qga_exec over it, no "id" in the
+ * requests (libvirt refuses them), the peer's error text handed through, data freed at close. */
+struct call_log {
+        int calls, freed;
+        bool saw_id;
+        char last[256];
+};
+
+static int fake_call(void *data, const char *request, int timeout_ms, char **ret_reply, char **ret_error) {
+        struct call_log *l = data;
+        l->calls++;
+        snprintf(l->last, sizeof l->last, "%s", request);
+        if (strstr(request, "\"id\""))
+                l->saw_id = true;
+        CHECK(timeout_ms > 0, "a timeout is passed on (%d)", timeout_ms);
+        const char *reply = NULL;
+        if (strstr(request, "\"guest-exec-status\""))
+                reply = "{\"return\": {\"exited\": true, \"exitcode\": 3, \"out-data\": \"aGk=\"}}";
+        else if (strstr(request, "\"guest-exec\""))
+                reply = strstr(request, "/nonexistent") ? NULL : "{\"return\": {\"pid\": 7}}";
+        else if (strstr(request, "\"guest-ping\""))
+                reply = "{\"return\": {}}";
+        else if (strstr(request, "\"qom-get\""))
+                reply = "{\"return\": true, \"id\": \"libvirt-12\"}";
+        else if (strstr(request, "\"broken\""))
+                reply = "{\"return\": ";
+        if (!reply && strstr(request, "/nonexistent")) {
+                *ret_error = strdup("Guest agent command failed, error was 'Failed to execute child process “/nonexistent” (No such file or directory)'");
+                return -EREMOTEIO;
+        }
+        if (!reply)
+                return -ETIMEDOUT;
+        *ret_reply = strdup(reply);
+        return 0;
+}
+
+static void fake_free(void *data) {
+        ((struct call_log *) data)->freed++;
+}
+
+static void test_call_transport(void) {
+        struct call_log l = { 0 };
+        struct qmp *q = NULL;
+        struct qga_exec_result res = { 0 };
+        json_object *ret = NULL;
+        char *error = NULL;
+
+        CHECK(qmp_new_call("fame-x-node01", true, fake_call, &l, fake_free, &q) == 0, "qmp_new_call");
+        CHECK(qga_ping(q, 1000) == 0, "guest-ping over the call transport");
+        CHECK(qga_exec(q, (const char *const[]) { "/bin/sh", "-c", "exit 3", NULL }, NULL, 0, 5000, &res) == 0, "qga_exec");
+        CHECK(res.exit_code == 3 && res.out_len == 2 && memcmp(res.out, "hi", 2) == 0, "exit 3 and stdout 'hi' (got %d, %zu bytes)",
+              res.exit_code, res.out_len);
+        qga_exec_result_done(&res);
+        CHECK(qga_exec(q, (const char *const[]) { "/nonexistent", NULL }, NULL, 0, 5000, &res) == -EREMOTEIO, "the agent's error");
+        _cleanup_free_ char *why = qga_error_reason(res.error);
+        CHECK(why && strcmp(why, "No such file or directory") == 0, "its reason: %s", why ? why : "(null)");
+        qga_exec_result_done(&res);
+        CHECK(qmp_execute(q, "qom-get", NULL, 1000, &ret, NULL) == 0 && ret && json_object_get_boolean(ret), "a reply with libvirt's own id");
+        json_object_put(ret);
+        CHECK(qmp_execute(q, "broken", NULL, 1000, NULL, &error) == -EBADMSG, "a reply that is not JSON");
+        CHECK(qmp_execute(q, "silent", NULL, 1000, NULL, &error) == -ETIMEDOUT && !error, "the transport's -ETIMEDOUT");
+        CHECK(!l.saw_id, "no request carried an id (last: %s)", l.last);
+        CHECK(l.calls >= 6, "%d calls", l.calls);
+        qmp_close(q);
+        CHECK(l.freed == 1, "the transport's data is freed at close");
+}
+
 int main(void) {
         signal(SIGPIPE, SIG_IGN);       /* the fake server must survive a client that left */
 
         test_base64();
+        test_call_transport();
         test_error_reason();
         test_connect_errors();
 

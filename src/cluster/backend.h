@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Who runs the nodes' QEMUs: the cluster lifecycle (cluster.c) does everything else — the FAM,
+ * images, the switch, the Librarian, readiness, the verbs — and asks its backend for these
+ * node-level operations only.  Two backends:
+ *   qemu     fame starts QEMU itself (daemonized, pidfile, QMP and guest agent on UNIX sockets
+ *            in STATE/nodes/nodeNN) — cluster.c;
+ *   libvirt  each node is a transient libvirt domain made from the same plan (domain XML in
+ *            libvirt.c), driven through the libvirt C API — libvirt.c, linked into the host
+ *            fame only; other programs get libvirt-none.c, which says it is not built in.
+ */
+#ifndef FAME_BACKEND_H
+#define FAME_BACKEND_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+struct cluster_plan;
+struct node_plan;
+struct qmp;
+
+struct backend_ops {
+        const char *name;
+        /* Connects for this plan; logs one line (what is wrong and how to fix it) on failure. */
+        int (*open)(const struct cluster_plan *p, void **ret_data);
+        void (*close)(void *data);
+        /* Launches the node's QEMU and returns once it runs (or logs why it could not). */
+        int (*start)(void *data, const struct cluster_plan *p, const struct node_plan *n);
+        /* The node's QEMU process if it runs, else 0. */
+        pid_t (*pid)(void *data, const struct cluster_plan *p, const struct node_plan *n);
+        /* A QMP client of the node's QEMU, and one of its guest agent (qmp.h). */
+        int (*monitor)(void *data, const struct cluster_plan *p, const struct node_plan *n, int timeout_ms, struct qmp **ret);
+        int (*agent)(void *data, const struct cluster_plan *p, const struct node_plan *n, int timeout_ms, struct qmp **ret);
+        /* Asks the guest to power off (no wait). */
+        void (*shutdown)(void *data, const struct cluster_plan *p, const struct node_plan *n);
+        /* Stops the QEMU now; waits up to timeout_ms for it to be gone. */
+        void (*destroy)(void *data, const struct cluster_plan *p, const struct node_plan *n, int timeout_ms);
+        /* A connected stream socket to the node's serial console (caller closes). */
+        int (*console)(void *data, const struct cluster_plan *p, const struct node_plan *n, int *ret_fd);
+        /* The QOM path of the FAM's memory backend (its "share" property must be true). */
+        const char *(*fam_object)(const struct cluster_plan *p);
+};
+
+struct backend {
+        const struct backend_ops *ops;
+        void *data;
+};
+
+extern const struct backend_ops backend_qemu_ops;
+extern const struct backend_ops backend_libvirt_ops;
+
+/* Opens the plan's backend into p->be (no-op when open); one error line on failure. */
+int backend_open(struct cluster_plan *p);
+void backend_free(struct backend *be);      /* accepts NULL */
+
+/* ---- libvirt.c ---- */
+
+/* The node's libvirt domain name: fame-CLUSTER-nodeNN. */
+void domain_name(const struct cluster_plan *p, const struct node_plan *n, char *buf, size_t len);
+/* The domain XML of a node (caller frees), a pure function of the plan, checked against golden
+ * files; emulator: the QEMU binary's absolute path.  NULL after one error line. */
+char *domain_xml(const struct cluster_plan *p, const struct node_plan *n, const char *emulator);
+/* `fame libvirt export DIR`: nodeNN.xml for every node of the plan; prints what it wrote. */
+int domain_export(const struct cluster_plan *p, const char *dir);
+
+#endif
