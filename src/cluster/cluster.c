@@ -930,6 +930,7 @@ int cluster_up(const struct fame_config *c, const struct up_options *o) {
                 json_object *out = json_object_new_object(), *nodes = json_object_new_array();
                 json_object_object_add(out, "cluster", json_object_new_string(p.name));
                 json_object_object_add(out, "accel", json_object_new_string(accel_to_string(accel)));
+                json_object_object_add(out, "backend", json_object_new_string(backend_to_string(p.backend)));
                 json_object_object_add(out, "seconds", json_object_new_double(now_seconds() - t0));
                 json_object_object_add(out, "librarian_port", json_object_new_int(p.librarian_port));
                 for (uint32_t i = 0; i < p.nodes; i++) {
@@ -950,6 +951,9 @@ int cluster_up(const struct fame_config *c, const struct up_options *o) {
                 if (p.librarian_port)
                         printf("Librarian on 127.0.0.1:%u, torms:%u in the nodes (fame shelf ls)\n", p.librarian_port,
                                PLAN_LIBRARIAN_PORT);
+                if (p.backend == FAME_BACKEND_LIBVIRT)
+                        printf("libvirt domains fame-%s-node01..%02" PRIu32 " at %s (virsh -c %s list)\n", p.name, p.nodes,
+                               p.libvirt_uri, p.libvirt_uri);
         }
         r = 0;
         goto out;
