@@ -106,6 +106,14 @@ static void element(struct xw *x, const char *name, const char *a, const char *a
         end(x);
 }
 
+/* <name a1=v1 a2=v2/> */
+static void empty2(struct xw *x, const char *name, const char *a1, const char *v1, const char *a2, const char *v2) {
+        start(x, name);
+        attr(x, a1, v1);
+        attr(x, a2, v2);
+        end(x);
+}
+
 static void pci_address(struct xw *x, unsigned slot) {
         start(x, "address");
         attr(x, "type", "pci");
@@ -198,10 +206,7 @@ static void write_domain(struct xw *x, const struct cluster_plan *p, const struc
                 end(x);
         }
         end(x);
-        start(x, "cpu");
-        attr(x, "mode", kvm ? "host-passthrough" : "maximum");
-        attr(x, "check", "none");
-        end(x);
+        empty2(x, "cpu", "mode", kvm ? "host-passthrough" : "maximum", "check", "none");
         element(x, "clock", "offset", "utc", NULL);
         /* -no-reboot: a node that reboots or crashes stops, and `fame start` boots it anew */
         element(x, "on_poweroff", NULL, NULL, "destroy");
@@ -220,17 +225,11 @@ static void write_domain(struct xw *x, const struct cluster_plan *p, const struc
                 attr(x, "discard", "unmap");
                 end(x);
                 element(x, "source", "file", n->disk, NULL);
-                start(x, "target");
-                attr(x, "dev", "vda");
-                attr(x, "bus", "virtio");
-                end(x);
+                empty2(x, "target", "dev", "vda", "bus", "virtio");
                 pci_address(x, SLOT_DISK);
                 end(x);
         }
-        start(x, "controller");
-        attr(x, "type", "usb");
-        attr(x, "model", "none");
-        end(x);
+        empty2(x, "controller", "type", "usb", "model", "none");
         start(x, "controller");
         attr(x, "type", "virtio-serial");
         attr(x, "index", "0");
@@ -239,26 +238,17 @@ static void write_domain(struct xw *x, const struct cluster_plan *p, const struc
         /* The serial console: a pty (virsh console, fame console), logged like the direct backend's. */
         start(x, "serial");
         attr(x, "type", "pty");
-        start(x, "log");
-        attr(x, "file", n->console_log);
-        attr(x, "append", "on");
-        end(x);
+        empty2(x, "log", "file", n->console_log, "append", "on");
         element(x, "target", "port", "0", NULL);
         end(x);
         start(x, "console");
         attr(x, "type", "pty");
-        start(x, "target");
-        attr(x, "type", "serial");
-        attr(x, "port", "0");
-        end(x);
+        empty2(x, "target", "type", "serial", "port", "0");
         end(x);
         /* The guest agent: libvirt connects to it (virDomainQemuAgentCommand). */
         start(x, "channel");
         attr(x, "type", "unix");
-        start(x, "target");
-        attr(x, "type", "virtio");
-        attr(x, "name", "org.qemu.guest_agent.0");
-        end(x);
+        empty2(x, "target", "type", "virtio", "name", "org.qemu.guest_agent.0");
         end(x);
         const char *shm = shm_name(p);
         if (shm) {
@@ -393,7 +383,7 @@ static int lv_open(const struct cluster_plan *p, void **ret_data) {
         }
         lv->conn = virConnectOpen(uri);
         if (!lv->conn) {
-                int r = log_error_errno(-ECONNREFUSED, "Cannot connect to libvirt at %s: %s; start libvirtd ('systemctl start libvirtd', or as root 'virtlogd -d && libvirtd -d'), or set libvirt_uri",
+                int r = log_error_errno(-ECONNREFUSED, "Cannot connect to libvirt at %s: %s; start libvirtd ('systemctl start libvirtd', or as root 'virtlogd -d && libvirtd -d'; scripts/install-deps installs it), or set libvirt_uri",
                                         uri, last_error());
                 free(lv->uri);
                 free(lv);

@@ -17,21 +17,20 @@ fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 ok() { echo "ok: $*"; }
 step() { echo "== $*"; }
 
-# QEMU processes of this test's cluster (their command line names the cluster's state dir).
-qemu_pids() {
+# Processes whose command line holds PATTERN (a grep -E expression).
+pids_matching() {
         local p
         for p in /proc/[0-9]*; do
-                tr '\0' ' ' < "$p/cmdline" 2>/dev/null | grep -q -- "process=fame-$cluster-" && echo "${p#/proc/}"
+                tr '\0' ' ' < "$p/cmdline" 2>/dev/null | grep -Eq -- "$1" && echo "${p#/proc/}"
         done
 }
 
+# QEMU processes of this test's cluster: fame's own ("process=fame-CLUSTER-nodeNN") or libvirt's
+# ("guest=fame-CLUSTER-nodeNN").
+qemu_pids() { pids_matching "(process|guest)=fame-$cluster-node"; }
+
 # The cluster's Librarian (its command line names the cluster's database).
-librarian_pids() {
-        local p
-        for p in /proc/[0-9]*; do
-                tr '\0' ' ' < "$p/cmdline" 2>/dev/null | grep -q -- "fame-librarian serve --db $state/librarian/" && echo "${p#/proc/}"
-        done
-}
+librarian_pids() { pids_matching "fame-librarian serve --db $state/librarian/"; }
 
 cleanup() {
         local pids

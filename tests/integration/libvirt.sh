@@ -14,18 +14,8 @@ lv="$work/lv"
 command -v libvirtd > /dev/null && command -v virsh > /dev/null \
         || { fail "libvirtd or virsh missing: run scripts/install-deps"; finish; }
 
-# This cluster's QEMUs under libvirt: "-name guest=fame-CLUSTER-nodeNN".
-libvirt_qemu_pids() {
-        local p
-        for p in /proc/[0-9]*; do
-                tr '\0' ' ' < "$p/cmdline" 2>/dev/null | grep -q -- "guest=fame-$cluster-node" && echo "${p#/proc/}"
-        done
-}
 stop_sandbox() {
         cleanup
-        local pids
-        pids=$(libvirt_qemu_pids)
-        [ -n "$pids" ] && { echo "cleanup: killing leftover QEMU $pids"; kill -9 $pids 2>/dev/null; }
         "$sandbox" stop "$lv"
 }
 trap stop_sandbox EXIT
@@ -45,7 +35,7 @@ cat "$out" "$err"
 doms=$(vsh list --name | sort | tr '\n' ' ')
 [ "$doms" = "fame-$cluster-node01 fame-$cluster-node02 " ] && ok "virsh list: $doms" || fail "virsh list shows '$doms'"
 [ -z "$(vsh list --name --persistent --all)" ] && ok "the domains are transient" || fail "persistent domains: $(vsh list --name --persistent --all)"
-[ "$(libvirt_qemu_pids | wc -l)" -eq 2 ] && ok "2 QEMU processes" || fail "QEMU processes: $(libvirt_qemu_pids | wc -l)"
+[ "$(qemu_pids | wc -l)" -eq 2 ] && ok "2 QEMU processes" || fail "QEMU processes: $(qemu_pids | wc -l)"
 run status --json
 grep -Eq '"backend": ?"libvirt"' "$out" && grep -Eq '"ready": ?2' "$out" && grep -q "\"domain\": \"fame-$cluster-node02\"" "$out" \
         && ok "status --json: libvirt, 2 ready, domain names" || fail "status --json: $(cat "$out")"
@@ -97,7 +87,7 @@ step "fame down leaves no domain and no QEMU"
 run down
 [ "$rc" -eq 0 ] || fail "down: $(cat "$err")"
 [ -z "$(vsh list --all --name)" ] && ok "no domain defined or running" || fail "domains left: $(vsh list --all --name)"
-[ -z "$(libvirt_qemu_pids)" ] && ok "no QEMU left" || fail "QEMU left: $(libvirt_qemu_pids)"
+[ -z "$(qemu_pids)" ] && ok "no QEMU left" || fail "QEMU left: $(qemu_pids)"
 [ -z "$(librarian_pids)" ] && ok "no Librarian left" || fail "Librarian left"
 
 step "fame libvirt export: XML libvirt accepts"
@@ -126,7 +116,7 @@ sed -i '/^seccomp_sandbox/d' "$lv/etc/qemu.conf"
 uri=$("$sandbox" start "$lv") || { fail "libvirtd did not restart"; finish; }
 run up -n 2
 [ "$rc" -ne 0 ] && grep -q "spawn=deny.*seccomp_sandbox = 0" "$err" && ok "$(cat "$err")" || fail "up under spawn=deny: rc $rc $(cat "$err")"
-[ -z "$(vsh list --all --name)" ] && [ -z "$(libvirt_qemu_pids)" ] && [ -z "$(librarian_pids)" ] \
-        && ok "nothing left behind" || fail "left behind: $(vsh list --all --name) $(libvirt_qemu_pids) $(librarian_pids)"
+[ -z "$(vsh list --all --name)" ] && [ -z "$(qemu_pids)" ] && [ -z "$(librarian_pids)" ] \
+        && ok "nothing left behind" || fail "left behind: $(vsh list --all --name) $(qemu_pids) $(librarian_pids)"
 
 finish
