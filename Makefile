@@ -32,6 +32,7 @@ bench: build
 	FAME=$(BUILD)/fame bench/bench-up.sh
 	FAME=$(BUILD)/fame bench/bench-lfs.sh
 	FAME=$(BUILD)/fame bench/bench-debian.sh
+	FAME=$(BUILD)/fame bench/bench-libvirt.sh
 
 clean:
 	rm -rf $(BUILD) build-asan build-asan.*.log
