@@ -15,8 +15,13 @@ deps:
 $(BUILD)/build.ninja: | deps
 	meson setup $(BUILD)
 
-build: deps $(BUILD)/build.ninja
+# The node programs and libfame's unit tests for aarch64 nodes (cross/aarch64-linux-gnu.ini).
+$(BUILD)-aarch64/build.ninja: | deps
+	meson setup $(BUILD)-aarch64 --cross-file cross/aarch64-linux-gnu.ini -Dnode_only=true
+
+build: deps $(BUILD)/build.ninja $(BUILD)-aarch64/build.ninja
 	ninja -C $(BUILD)
+	ninja -C $(BUILD)-aarch64
 
 # The main job: the default cluster (4 diskless nodes on one FAM), left running.
 up: build

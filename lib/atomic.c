@@ -16,6 +16,10 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
+#if defined(__aarch64__)
+#include <asm/hwcap.h>
+#include <sys/auxv.h>
+#endif
 
 #include "fam_atomic.h"
 #include "fame-internal.h"
@@ -224,11 +228,55 @@ static inline void unpack(u128 x, int64_t v[2]) {
         v[1] = (int64_t) (uint64_t) (x >> 64);
 }
 
-/* One 16-byte compare-and-swap (lock cmpxchg16b on x86_64, CASP or LDXP/STXP on aarch64);
- * returns the value that was in memory. */
+/* One 16-byte compare-and-swap; returns the value that was in memory — untorn, also when the
+ * comparison fails, since load128() relies on it. */
+#if defined(__aarch64__)
+/* aarch64: CASPAL where the CPU has LSE (ARMv8.1), else an LDAXP/STLXP loop.  A failed
+ * comparison stores the pair it read back: LDXP alone is single-copy atomic only when a store
+ * exclusive of the pair succeeds (GCC 12's outline __aarch64_cas16 skips that, and then
+ * returns torn values under contention — seen under QEMU with a Cortex-A57). */
+static bool have_lse(void) {
+        static int lse = -1;
+        if (lse < 0)
+                lse = (getauxval(AT_HWCAP) & HWCAP_ATOMICS) != 0;
+        return lse;
+}
+
+static inline u128 cas128(u128 *p, u128 expected, u128 desired) {
+        uint64_t elo = (uint64_t) expected, ehi = (uint64_t) (expected >> 64);
+        uint64_t dlo = (uint64_t) desired, dhi = (uint64_t) (desired >> 64);
+        if (have_lse()) {
+                register uint64_t x0 __asm__("x0") = elo, x1 __asm__("x1") = ehi;
+                register uint64_t x2 __asm__("x2") = dlo, x3 __asm__("x3") = dhi;
+                __asm__ volatile(".arch_extension lse\n\tcaspal x0, x1, x2, x3, [%[p]]"
+                                 : "+r"(x0), "+r"(x1)
+                                 : "r"(x2), "r"(x3), [p] "r"(p)
+                                 : "memory");
+                return (u128) x0 | (u128) x1 << 64;
+        }
+        uint64_t lo, hi;
+        uint32_t failed;
+        __asm__ volatile("1:     ldaxp   %[lo], %[hi], [%[p]]\n"
+                         "       cmp     %[lo], %[elo]\n"
+                         "       ccmp    %[hi], %[ehi], #0, eq\n"
+                         "       b.ne    2f\n"
+                         "       stlxp   %w[failed], %[dlo], %[dhi], [%[p]]\n"
+                         "       cbnz    %w[failed], 1b\n"
+                         "       b       3f\n"
+                         "2:     stlxp   %w[failed], %[lo], %[hi], [%[p]]\n"
+                         "       cbnz    %w[failed], 1b\n"
+                         "3:\n"
+                         : [lo] "=&r"(lo), [hi] "=&r"(hi), [failed] "=&r"(failed)
+                         : [p] "r"(p), [elo] "r"(elo), [ehi] "r"(ehi), [dlo] "r"(dlo), [dhi] "r"(dhi)
+                         : "cc", "memory");
+        return (u128) lo | (u128) hi << 64;
+}
+#else
+/* x86_64: lock cmpxchg16b (-mcx16), atomic also when the comparison fails. */
 static inline u128 cas128(u128 *p, u128 expected, u128 desired) {
         return __sync_val_compare_and_swap(p, expected, desired);
 }
+#endif
 
 static inline u128 load128(u128 *p) {
         /* Two plain 64-bit loads give a first guess; the CAS makes the result atomic. */
