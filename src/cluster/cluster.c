@@ -268,6 +268,61 @@ static int ensure_image(const struct fame_config *c, const char *const *adds, st
         return image_diskless_ensure(&p, img);
 }
 
+/* The aarch64 node binary: $FAME_NODE_BINARY_AARCH64, else the cross build beside this fame's
+ * build directory (build/fame → build-aarch64/fame-static, which `make` builds), else
+ * PREFIX/libexec/fame/aarch64/fame-static. */
+static char *node_binary_aarch64(void) {
+        const char *env = getenv("FAME_NODE_BINARY_AARCH64");
+        char self[PATH_MAX];
+        if (env && *env)
+                return strdup(env);
+        ssize_t k = readlink("/proc/self/exe", self, sizeof self - 1);
+        if (k <= 0)
+                return NULL;
+        self[k] = 0;
+        char *slash = strrchr(self, '/');
+        if (!slash)
+                return NULL;
+        *slash = 0;
+        const char *const suffixes[] = { "-aarch64/fame-static", "/../libexec/fame/aarch64/fame-static" };
+        for (size_t i = 0; i < ELEMENTSOF(suffixes); i++) {
+                char *path = NULL;
+                if (asprintf(&path, "%s%s", self, suffixes[i]) < 0)
+                        return NULL;
+                if (access(path, X_OK) == 0)
+                        return path;
+                free(path);
+        }
+        return NULL;
+}
+
+static bool any_arch(const struct fame_config *c, enum fame_arch a) {
+        for (uint32_t i = 0; i < c->nodes; i++)
+                if (c->node[i].arch == a)
+                        return true;
+        return false;
+}
+
+/* The diskless image of aarch64 nodes: Debian's arm64 packages and FAM/E's cross-built node
+ * programs (docs/aarch64.md). */
+static int ensure_image_aarch64(const struct fame_config *c, const char *const *adds, struct image *img) {
+        _cleanup_free_ char *bin = node_binary_aarch64(), *root = NULL;
+        if (!bin)
+                return log_error_errno(-ENOENT, "Cannot find the aarch64 node binary (build-aarch64/fame-static beside this fame's build directory); build it with 'make' or set FAME_NODE_BINARY_AARCH64");
+        int r = image_arch_root(c->cache_dir, "aarch64", &root);
+        if (r < 0)
+                return r;
+        struct image_params p = {
+                .cache_dir = c->cache_dir,
+                .fame_static = bin,
+                .overlay = c->overlay && *c->overlay ? c->overlay : NULL,
+                .adds = adds,
+                .root = root,
+                .arch = "aarch64",
+        };
+        return image_diskless_ensure(&p, img);
+}
+
 static int ensure_debian_image(const struct fame_config *c, struct image *img) {
         _cleanup_free_ char *bin = require_node_binary();
         if (!bin)
@@ -286,8 +341,15 @@ static int ensure_debian_image(const struct fame_config *c, struct image *img) {
 int cluster_image_build(const struct fame_config *c, bool diskless, bool debian) {
         struct image img = { 0 };
         int r;
-        if (diskless) {
+        if (diskless && any_arch(c, FAME_ARCH_X86_64)) {
                 r = ensure_image(c, NULL, &img);
+                if (r < 0)
+                        return r;
+                printf("diskless  %s  kernel %s  %s%s\n", img.key, img.kernel_release, img.initrd, img.built ? "" : "  (cached)");
+                image_done(&img);
+        }
+        if (diskless && any_arch(c, FAME_ARCH_AARCH64)) {
+                r = ensure_image_aarch64(c, NULL, &img);
                 if (r < 0)
                         return r;
                 printf("diskless  %s  kernel %s  %s%s\n", img.key, img.kernel_release, img.initrd, img.built ? "" : "  (cached)");
@@ -754,7 +816,7 @@ static void print_table(const struct cluster_plan *p, const struct ready_state *
         for (uint32_t i = 0; i < p->nodes; i++) {
                 const struct node_plan *n = &p->node[i];
                 pid_t pid = node_pid(p, n);
-                printf("%-8s %8d  %-5s  %-8s %7.2fs\n", n->name, (int) pid, accel_to_string(p->accel),
+                printf("%-8s %8d  %-5s  %-8s %7.2fs\n", n->name, (int) pid, plan_node_kvm(p, n) ? "kvm" : "tcg",
                        st[i].ready ? "ready" : pid ? "running" : "stopped", st[i].t_ready - st[i].t_start);
         }
 }
@@ -810,26 +872,37 @@ static int prepare_debian_nodes(struct cluster_plan *p, bool reset) {
 /* What `fame up` (and `fame libvirt export`) prepare before starting anything: the image, the
  * FAM, the accelerator, the plan, and for Debian nodes their disks and seeds.  p->be, if set, is
  * kept. */
-static int prepare_plan(const struct fame_config *c, const struct up_options *o, struct image *img, struct cluster_plan *p) {
+static int prepare_plan(const struct fame_config *c, const struct up_options *o, struct image *img, struct image *img_arm,
+                        struct cluster_plan *p) {
         bool debian = c->kind == FAME_KIND_DEBIAN, reset = o && o->reset;
+        bool arm = any_arch(c, FAME_ARCH_AARCH64), x86 = any_arch(c, FAME_ARCH_X86_64);
         _cleanup_free_ char *self = self_exe();
-        enum fame_accel accel;
+        enum fame_accel accel = FAME_ACCEL_TCG;
         int r;
 
         if (debian)
                 r = debian_image_for(c, reset, img);
         else
-                r = ensure_image(c, o ? o->adds : NULL, img);
+                r = x86 ? ensure_image(c, o ? o->adds : NULL, img) : 0;
         if (r < 0)
                 return r;
+        if (arm) {
+                r = ensure_image_aarch64(c, o ? o->adds : NULL, img_arm);
+                if (r < 0)
+                        return r;
+        }
         r = ensure_fam(c);
         if (r < 0)
                 return r;
-        r = accel_resolve(c->accel, c->qemu, img->kernel, c->cache_dir, &accel);
-        if (r < 0)
-                return r;
+        /* aarch64 nodes are always TCG: KVM is for x86_64 nodes on this x86_64 host */
+        if (x86) {
+                r = accel_resolve(c->accel, c->qemu, img->kernel, c->cache_dir, &accel);
+                if (r < 0)
+                        return r;
+        } else if (c->accel == FAME_ACCEL_KVM)
+                return log_error_errno(-EINVAL, "accel = kvm, but every node is aarch64, which runs under TCG on this host; use accel = auto or tcg");
         struct backend *be = TAKE_PTR(p->be);
-        r = plan_build(c, accel, img, self, p);
+        r = plan_build(c, accel, img, arm ? img_arm : NULL, self, p);
         p->be = be;
         if (r < 0)
                 return r;
@@ -839,13 +912,13 @@ static int prepare_plan(const struct fame_config *c, const struct up_options *o,
 int cluster_libvirt_export(const struct fame_config *c, const char *dir) {
         _cleanup_close_ int lock = -1;
         struct cluster_plan p = { 0 };
-        struct image img = { 0 };
+        struct image img = { 0 }, img_arm = { 0 };
         int r = lock_state(c->state_dir, &lock);
         if (r < 0)
                 return r;
         r = plan_load(c->state_dir, &p);
         if (r == -ENOENT) {
-                r = prepare_plan(c, NULL, &img, &p);
+                r = prepare_plan(c, NULL, &img, &img_arm, &p);
                 if (r >= 0)
                         log_warning("Cluster '%s' is not up: its nodes will have no Librarian (torms:%d) and no private segment unless 'fame up' runs them; the XML is for its FAM %s",
                                     c->name, PLAN_LIBRARIAN_PORT, p.fam_path);
@@ -854,13 +927,14 @@ int cluster_libvirt_export(const struct fame_config *c, const char *dir) {
                 r = domain_export(&p, dir);
         plan_done(&p);
         image_done(&img);
+        image_done(&img_arm);
         return r;
 }
 
 int cluster_up(const struct fame_config *c, const struct up_options *o) {
         _cleanup_close_ int lock = -1;
         struct cluster_plan old, p = { 0 };
-        struct image img = { 0 };
+        struct image img = { 0 }, img_arm = { 0 };
         struct fame *fam = NULL;
         struct ready_state st[FAME_MAX_NODES] = { 0 };
         enum fame_accel accel;
@@ -889,7 +963,7 @@ int cluster_up(const struct fame_config *c, const struct up_options *o) {
         if (r < 0)
                 return r;
         p.be = TAKE_PTR(probe.be);
-        r = prepare_plan(c, o, &img, &p);
+        r = prepare_plan(c, o, &img, &img_arm, &p);
         if (r < 0)
                 goto out;
         accel = p.accel;
@@ -968,6 +1042,7 @@ out:
         fame_close(fam);
         plan_done(&p);
         image_done(&img);
+        image_done(&img_arm);
         return r;
 }
 
@@ -1093,6 +1168,8 @@ int cluster_status(const struct fame_config *c, bool json) {
                         json_object_object_add(no, "pid", json_object_new_int(pid));
                         json_object_object_add(no, "state", json_object_new_string(state));
                         json_object_object_add(no, "joins", json_object_new_uint64(joins));
+                        json_object_object_add(no, "arch", json_object_new_string(arch_to_string(n->arch)));
+                        json_object_object_add(no, "accel", json_object_new_string(plan_node_kvm(&p, n) ? "kvm" : "tcg"));
                         json_object_object_add(no, "memory", json_object_new_uint64(n->memory));
                         json_object_object_add(no, "console_log", json_object_new_string(n->console_log));
                         if (p.backend == FAME_BACKEND_LIBVIRT) {
@@ -1109,10 +1186,11 @@ int cluster_status(const struct fame_config *c, bool json) {
                 } else if (p.kind == FAME_KIND_DEBIAN) {
                         char ssh[32];
                         snprintf(ssh, sizeof ssh, "127.0.0.1:%u", n->ssh_port);
-                        printf("%-8s %8d  %-5s  %-8s %8" PRIu64 "  %-15s  %s\n", n->name, (int) pid, accel_to_string(p.accel), state, joins,
+                        printf("%-8s %8d  %-5s  %-8s %8" PRIu64 "  %-15s  %s\n", n->name, (int) pid, plan_node_kvm(&p, n) ? "kvm" : "tcg", state, joins,
                                ssh, n->console_log);
                 } else
-                        printf("%-8s %8d  %-5s  %-8s %8" PRIu64 "  %s\n", n->name, (int) pid, accel_to_string(p.accel), state, joins, n->console_log);
+                        printf("%-8s %8d  %-5s  %-8s %8" PRIu64 "  %s\n", n->name, (int) pid, plan_node_kvm(&p, n) ? "kvm" : "tcg", state, joins,
+                               n->console_log);
         }
         if (json) {
                 json_object_object_add(o, "cluster", json_object_new_string(p.name));

@@ -48,10 +48,12 @@ enum {
         K_CPUS,
         K_ACCEL,
         K_KIND,
+        K_ARCH,
         K_BACKEND,
         K_LIBVIRT_URI,
         K_KERNEL,
         K_QEMU,
+        K_QEMU_AARCH64,
         K_OVERLAY,
         K_RELEASE,
         K_MIRROR,
@@ -66,7 +68,7 @@ enum {
 
 _Static_assert(_K_MAX == CONFIG_N_KEYS, "CONFIG_N_KEYS in config.h must count the keys");
 
-enum { NODE_MEMORY, NODE_CPUS };
+enum { NODE_MEMORY, NODE_CPUS, NODE_ARCH };
 
 enum key_type {
         T_PATH,                 /* non-empty; relative → from the file's directory or the cwd */
@@ -79,6 +81,7 @@ enum key_type {
         T_ACCEL,
         T_KIND,
         T_BACKEND,
+        T_ARCH,
         T_URI,                  /* a libvirt connection URI: DRIVER:///... without spaces */
         T_WORD,                 /* [a-z0-9][a-z0-9.+_-]*: a Debian release or package name */
         T_URL_OR_EMPTY,         /* http://, https:// or file:/// URL, or "" */
@@ -117,12 +120,14 @@ static const struct key_def keys[_K_MAX] = {
         [K_CPUS]                = { "cpus", T_UINT, FIELD(cpus), 1, CONFIG_MAX_CPUS, "a number" },
         [K_ACCEL]               = { "accel", T_ACCEL, FIELD(accel), 0, 0, "auto, kvm or tcg" },
         [K_KIND]                = { "kind", T_KIND, FIELD(kind), 0, 0, "diskless or debian" },
+        [K_ARCH]                = { "arch", T_ARCH, FIELD(arch), 0, 0, "x86_64 or aarch64" },
         [K_BACKEND]             = { "backend", T_BACKEND, FIELD(backend), 0, 0, "qemu or libvirt" },
         [K_LIBVIRT_URI]         = { "libvirt_uri", T_URI, FIELD(libvirt_uri), 0, 0,
                                     "a libvirt URI such as qemu:///system or qemu:///session" },
         [K_KERNEL]              = { "kernel", T_PATH_OR_EMPTY, FIELD(kernel), 0, 0,
                                     "a kernel image, or \"\" for the newest /boot/vmlinuz-*" },
         [K_QEMU]                = { "qemu", T_PROGRAM, FIELD(qemu), 0, 0, "a program name or path" },
+        [K_QEMU_AARCH64]        = { "qemu_aarch64", T_PROGRAM, FIELD(qemu_aarch64), 0, 0, "a program name or path" },
         [K_OVERLAY]             = { "overlay", T_PATH_OR_EMPTY, FIELD(overlay), 0, 0, "a directory, or \"\" for none" },
         [K_RELEASE]             = { "release", T_WORD, FIELD(release), 0, 0, "a Debian release name such as bookworm" },
         [K_MIRROR]              = { "mirror", T_URL_OR_EMPTY, FIELD(mirror), 0, 0,
@@ -139,7 +144,7 @@ static const struct key_def keys[_K_MAX] = {
         [K_DOWN_TIMEOUT]        = { "down_timeout", T_UINT, FIELD(down_timeout), 1, 600, "a number of seconds" },
 };
 
-static const char *const node_keys[2] = { [NODE_MEMORY] = "memory", [NODE_CPUS] = "cpus" };
+static const char *const node_keys[CONFIG_N_NODE_KEYS] = { [NODE_MEMORY] = "memory", [NODE_CPUS] = "cpus", [NODE_ARCH] = "arch" };
 
 #define FIELD_PTR(c, k, type) ((type *) ((char *) (c) + keys[k].offset))
 
@@ -153,6 +158,20 @@ const char *accel_to_string(enum fame_accel a) {
                 return "tcg";
         }
         return "unknown";
+}
+
+const char *arch_to_string(enum fame_arch a) {
+        return a == FAME_ARCH_X86_64 ? "x86_64" : a == FAME_ARCH_AARCH64 ? "aarch64" : "unknown";
+}
+
+static int parse_arch(const char *value, enum fame_arch *ret) {
+        if (strcmp(value, "x86_64") == 0)
+                *ret = FAME_ARCH_X86_64;
+        else if (strcmp(value, "aarch64") == 0)
+                *ret = FAME_ARCH_AARCH64;
+        else
+                return -EINVAL;
+        return 0;
 }
 
 const char *backend_to_string(enum fame_backend b) {
@@ -321,7 +340,7 @@ static const char *key_hint(const char *key, bool node_section, bool command_lin
         for (size_t i = 0; i < _K_MAX && n < len; i++)
                 n += (size_t) snprintf(buf + n, len - n, "%s %s", i ? "," : "", keys[i].name);
         if (command_line && n < len)
-                snprintf(buf + n, len - n, ", nodeNN.memory, nodeNN.cpus");
+                snprintf(buf + n, len - n, ", nodeNN.memory, nodeNN.cpus, nodeNN.arch");
         return buf;
 }
 
@@ -579,6 +598,13 @@ static int set_cluster_key(struct fame_config *c, int k, const char *value, cons
                 else
                         return bad_value(origin, shown_key, value, "expected %s", d->expected);
                 break;
+        case T_ARCH: {
+                enum fame_arch a;
+                if (parse_arch(value, &a) < 0)
+                        return bad_value(origin, shown_key, value, "expected %s", d->expected);
+                e = (int) a;
+                break;
+        }
         case T_BACKEND:
                 if (strcmp(value, "qemu") == 0)
                         e = FAME_BACKEND_QEMU;
@@ -641,6 +667,9 @@ static int set_cluster_key(struct fame_config *c, int k, const char *value, cons
         case T_BACKEND:
                 *FIELD_PTR(c, k, enum fame_backend) = (enum fame_backend) e;
                 break;
+        case T_ARCH:
+                *FIELD_PTR(c, k, enum fame_arch) = (enum fame_arch) e;
+                break;
         default:
                 break;
         }
@@ -655,6 +684,8 @@ static int set_cluster_key(struct fame_config *c, int k, const char *value, cons
                         c->node[i].memory = c->memory;
                 if (k == K_CPUS && !c->node_origin[i][NODE_CPUS])
                         c->node[i].cpus = c->cpus;
+                if (k == K_ARCH && !c->node_origin[i][NODE_ARCH])
+                        c->node[i].arch = c->arch;
         }
         return 0;
 }
@@ -665,11 +696,14 @@ static int set_node_key(struct fame_config *c, uint32_t n, int which, const char
         char *new_origin;
         uint64_t mem = 0;
         uint32_t cpus = 0;
+        enum fame_arch arch = FAME_ARCH_X86_64;
         bool oom;
         int r;
 
         if (which == NODE_MEMORY)
                 r = parse_memory(origin, shown_key, value, keys[K_MEMORY].expected, &mem);
+        else if (which == NODE_ARCH)
+                r = parse_arch(value, &arch) < 0 ? bad_value(origin, shown_key, value, "expected %s", keys[K_ARCH].expected) : 0;
         else
                 r = parse_cpus(origin, shown_key, value, &cpus);
         if (r < 0)
@@ -679,6 +713,8 @@ static int set_node_key(struct fame_config *c, uint32_t n, int which, const char
                 return log_error_errno(-ENOMEM, "Out of memory");
         if (which == NODE_MEMORY)
                 c->node[n - 1].memory = new_origin ? mem : c->memory;
+        else if (which == NODE_ARCH)
+                c->node[n - 1].arch = new_origin ? arch : c->arch;
         else
                 c->node[n - 1].cpus = new_origin ? cpus : c->cpus;
         free(c->node_origin[n - 1][which]);
@@ -699,11 +735,11 @@ int config_set(struct fame_config *c, const char *key, const char *value, const 
         dot = strchr(key, '.');
         if (dot) {
                 if (parse_node_name(key, (size_t) (dot - key), &n) < 0) {
-                        log_error("%s: unknown key '%s'; node keys are node01.memory to node128.memory and node01.cpus to node128.cpus",
+                        log_error("%s: unknown key '%s'; node keys are node01.memory to node128.memory, node01.cpus to node128.cpus and node01.arch to node128.arch",
                                   origin, key);
                         return -EINVAL;
                 }
-                for (int w = 0; w < 2; w++)
+                for (int w = 0; w < CONFIG_N_NODE_KEYS; w++)
                         if (strcmp(dot + 1, node_keys[w]) == 0)
                                 return set_node_key(c, n, w, value, origin, key);
                 log_error("%s: unknown key '%s'%s", origin, key, key_hint(dot + 1, true, true, hint, sizeof hint));
@@ -735,11 +771,12 @@ void config_done(struct fame_config *c) {
         free(c->user);
         free(c->forward);
         free(c->libvirt_uri);
+        free(c->qemu_aarch64);
         for (size_t i = 0; i < _K_MAX; i++)
                 free(c->origin[i]);
         for (size_t i = 0; i < FAME_MAX_NODES; i++) {
-                free(c->node_origin[i][0]);
-                free(c->node_origin[i][1]);
+                for (int w = 0; w < CONFIG_N_NODE_KEYS; w++)
+                        free(c->node_origin[i][w]);
         }
         memset(c, 0, sizeof *c);
 }
@@ -777,7 +814,8 @@ int config_init(struct fame_config *c, const char *name) {
         c->user = default_user();
         c->forward = strdup("");
         c->libvirt_uri = strdup("qemu:///system");
-        if (!c->libvirt_uri || !c->name || !c->state_dir || !c->cache_dir || !c->fam_path || !c->kernel || !c->qemu || !c->overlay ||
+        c->qemu_aarch64 = strdup("qemu-system-aarch64");
+        if (!c->libvirt_uri || !c->qemu_aarch64 || !c->name || !c->state_dir || !c->cache_dir || !c->fam_path || !c->kernel || !c->qemu || !c->overlay ||
             !c->release || !c->mirror || !c->packages || !c->user || !c->forward) {
                 config_done(c);
                 return log_error_errno(-ENOMEM, "Out of memory");
@@ -824,11 +862,12 @@ static int config_copy(const struct fame_config *src, struct fame_config *dst) {
         r |= dup_str(&dst->user);
         r |= dup_str(&dst->forward);
         r |= dup_str(&dst->libvirt_uri);
+        r |= dup_str(&dst->qemu_aarch64);
         for (size_t i = 0; i < _K_MAX; i++)
                 r |= dup_str(&dst->origin[i]);
         for (size_t i = 0; i < FAME_MAX_NODES; i++) {
-                r |= dup_str(&dst->node_origin[i][0]);
-                r |= dup_str(&dst->node_origin[i][1]);
+                for (int w = 0; w < CONFIG_N_NODE_KEYS; w++)
+                        r |= dup_str(&dst->node_origin[i][w]);
         }
         if (r < 0) {
                 /* A failed strdup() left NULL behind, so every pointer is dst's own. */
@@ -866,7 +905,7 @@ struct parser {
         unsigned cluster_line;          /* where [cluster] started, 0 = not yet */
         unsigned node_line[FAME_MAX_NODES];
         unsigned key_line[_K_MAX];
-        unsigned node_key_line[FAME_MAX_NODES][2];
+        unsigned node_key_line[FAME_MAX_NODES][CONFIG_N_NODE_KEYS];
 };
 
 static void parse_error(struct parser *p, const char *fmt, ...) _printf_(2, 3);
@@ -989,7 +1028,7 @@ static void parse_key(struct parser *p, char *s, char *eq) {
         }
 
         if (p->section == SEC_NODE) {
-                for (int w = 0; w < 2; w++) {
+                for (int w = 0; w < CONFIG_N_NODE_KEYS; w++) {
                         if (strcmp(key, node_keys[w]) != 0)
                                 continue;
                         if (p->node_key_line[p->node - 1][w]) {
@@ -1201,6 +1240,8 @@ static int geometry_problem(const struct fame_config *c, char *err, size_t errle
 
 static const char *value_text(const struct fame_config *c, int k, char *buf, size_t len);
 
+static const char *origin_text(const char *o);
+
 int config_check(const struct fame_config *c) {
         char err[512], v[64];
         int k;
@@ -1210,10 +1251,23 @@ int config_check(const struct fame_config *c) {
                 return log_error_errno(-EINVAL, "%s = %s: %s", keys[k].name, value_text(c, k, v, sizeof v), err);
 
         for (uint32_t i = c->nodes; i < FAME_MAX_NODES; i++)
-                for (int w = 0; w < 2; w++)
+                for (int w = 0; w < CONFIG_N_NODE_KEYS; w++)
                         if (c->node_origin[i][w])
                                 return log_error_errno(-EINVAL, "%s: [node%02" PRIu32 "] is configured but nodes = %" PRIu32,
                                                        c->node_origin[i][w], i + 1, c->nodes);
+
+        /* aarch64 nodes: diskless, on the direct backend (so far) */
+        for (uint32_t i = 0; i < c->nodes; i++) {
+                if (c->node[i].arch != FAME_ARCH_AARCH64)
+                        continue;
+                const char *where = c->node_origin[i][NODE_ARCH] ? c->node_origin[i][NODE_ARCH] : origin_text(c->origin[K_ARCH]);
+                if (c->kind == FAME_KIND_DEBIAN)
+                        return log_error_errno(-EINVAL, "%s: node%02" PRIu32 " is aarch64, and aarch64 nodes are diskless only so far; use kind = diskless, or arch = x86_64 for Debian nodes",
+                                               where, i + 1);
+                if (c->backend == FAME_BACKEND_LIBVIRT)
+                        return log_error_errno(-EINVAL, "%s: node%02" PRIu32 " is aarch64, and the libvirt backend runs x86_64 nodes only so far; use backend = qemu for aarch64 nodes",
+                                               where, i + 1);
+        }
 
         /* The authority is libfame; should the copy above ever disagree, it logs one line. */
         struct fame_create_params params = {
@@ -1273,6 +1327,8 @@ static const char *value_text(const struct fame_config *c, int k, char *buf, siz
                 return kind_to_string(c->kind);
         case T_BACKEND:
                 return backend_to_string(c->backend);
+        case T_ARCH:
+                return arch_to_string(c->arch);
         default:
                 return *FIELD_PTR(c, k, char *const);
         }
@@ -1285,7 +1341,8 @@ static const char *origin_text(const char *o) {
 
 /* The origin of a node key: its own, else that of the cluster key it follows. */
 static const char *node_origin_text(const struct fame_config *c, size_t i, int w) {
-        return origin_text(c->node_origin[i][w] ? c->node_origin[i][w] : c->origin[w == NODE_MEMORY ? K_MEMORY : K_CPUS]);
+        return origin_text(c->node_origin[i][w] ? c->node_origin[i][w] :
+                           c->origin[w == NODE_MEMORY ? K_MEMORY : w == NODE_ARCH ? K_ARCH : K_CPUS]);
 }
 
 #define PRINT_KEY_WIDTH 19      /* strlen("enclosures_per_rack") */
@@ -1312,13 +1369,15 @@ static int print_text(const struct fame_config *c, FILE *f) {
         for (int k = 0; k < _K_MAX; k++)
                 fprintf(f, "%-*s = %-*s  # %s\n", PRINT_KEY_WIDTH, keys[k].name, width, text[k], origin_text(c->origin[k]));
         for (size_t i = 0; i < FAME_MAX_NODES; i++)
-                for (int w = 0; w < 2; w++) {
+                for (int w = 0; w < CONFIG_N_NODE_KEYS; w++) {
                         char key[32];
                         if (!c->node_origin[i][w])
                                 continue;
                         snprintf(key, sizeof key, "node%02zu.%s", i + 1, node_keys[w]);
                         if (w == NODE_MEMORY)
                                 format_size_compact(c->node[i].memory, buf, sizeof buf);
+                        else if (w == NODE_ARCH)
+                                snprintf(buf, sizeof buf, "%s", arch_to_string(c->node[i].arch));
                         else
                                 snprintf(buf, sizeof buf, "%" PRIu32, c->node[i].cpus);
                         fprintf(f, "%-*s = %-*s  # %s\n", PRINT_KEY_WIDTH, key, width, buf, c->node_origin[i][w]);
@@ -1391,10 +1450,12 @@ static int print_json(const struct fame_config *c, FILE *f) {
                 r |= json_add(n, "name", json_object_new_string(name));
                 r |= json_add(n, "memory", json_object_new_uint64(c->node[i].memory));
                 r |= json_add(n, "cpus", json_object_new_uint64(c->node[i].cpus));
+                r |= json_add(n, "arch", json_object_new_string(arch_to_string(c->node[i].arch)));
                 r |= json_add(n, "origin", o);
                 if (r == 0) {
                         r |= json_add(o, "memory", json_object_new_string(node_origin_text(c, i, NODE_MEMORY)));
                         r |= json_add(o, "cpus", json_object_new_string(node_origin_text(c, i, NODE_CPUS)));
+                        r |= json_add(o, "arch", json_object_new_string(node_origin_text(c, i, NODE_ARCH)));
                 }
         }
         if (r == 0)

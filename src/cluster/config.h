@@ -20,14 +20,18 @@
 
 enum fame_accel { FAME_ACCEL_AUTO, FAME_ACCEL_KVM, FAME_ACCEL_TCG };
 /* The number of cluster keys (state_dir ... down_timeout); sizes the private origin table. */
-#define CONFIG_N_KEYS 25
+#define CONFIG_N_KEYS 27
+/* Node keys: memory, cpus, arch. */
+#define CONFIG_N_NODE_KEYS 3
 #define CONFIG_MAX_FORWARDS 16u
 enum fame_kind { FAME_KIND_DISKLESS, FAME_KIND_DEBIAN };
 enum fame_backend { FAME_BACKEND_QEMU, FAME_BACKEND_LIBVIRT };
+enum fame_arch { FAME_ARCH_X86_64, FAME_ARCH_AARCH64 };
 
 struct fame_node_config {
         uint64_t memory;                /* bytes; node key "memory" (default: cluster memory) */
         uint32_t cpus;                  /* node key "cpus" (default: cluster cpus) */
+        enum fame_arch arch;            /* node key "arch" (default: cluster arch) */
 };
 
 struct fame_config {
@@ -44,6 +48,8 @@ struct fame_config {
         uint32_t cpus;                  /* key cpus: 1 vCPU per node (TCG adds maxcpus >= 2) */
         enum fame_accel accel;          /* key accel: auto | kvm | tcg */
         enum fame_kind kind;            /* key kind: diskless | debian */
+        enum fame_arch arch;            /* key arch: x86_64 | aarch64 (nodeNN.arch for mixed clusters) */
+        char *qemu_aarch64;             /* key qemu_aarch64: qemu-system-aarch64 */
         enum fame_backend backend;      /* key backend: qemu (QEMU processes of fame's own) | libvirt (domains) */
         char *libvirt_uri;              /* key libvirt_uri: qemu:///system */
         char *kernel;                   /* key kernel: "" = the newest /boot/vmlinuz-* */
@@ -63,7 +69,7 @@ struct fame_config {
         /* Private to config.c: where each value came from ("PATH:LINE", "command line"; NULL =
          * default), cluster keys in `fame config` order, node keys as [N-1][0 memory, 1 cpus]. */
         char *origin[CONFIG_N_KEYS];
-        char *node_origin[FAME_MAX_NODES][2];
+        char *node_origin[FAME_MAX_NODES][CONFIG_N_NODE_KEYS];
 };
 
 /* Fills defaults for cluster NAME (NULL: "default"); uses $XDG_STATE_HOME, $XDG_CACHE_HOME,
@@ -99,6 +105,7 @@ void config_done(struct fame_config *c);
 const char *accel_to_string(enum fame_accel a);
 const char *kind_to_string(enum fame_kind k);
 const char *backend_to_string(enum fame_backend b);
+const char *arch_to_string(enum fame_arch a);
 
 /* One forward entry "PORT" or "PORT:HOSTPORT" -> the port nodes connect to at torms and the
  * port on the host's 127.0.0.1 it reaches.  -EINVAL when malformed (nothing logged). */

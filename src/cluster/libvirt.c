@@ -276,7 +276,7 @@ static void write_domain(struct xw *x, const struct cluster_plan *p, const struc
         /* What domain XML cannot say: the same arguments as the direct backend's. */
         _cleanup_cmd_ struct cmd *c = cmd_new("qemu");
         if (!shm)
-                plan_fam_args(p, c);
+                plan_fam_args(p, n, c);
         plan_net_args(p, n, c);
         start(x, "qemu:commandline");
         char *const *args = cmd_argv(c);
@@ -287,6 +287,11 @@ static void write_domain(struct xw *x, const struct cluster_plan *p, const struc
 }
 
 char *domain_xml(const struct cluster_plan *p, const struct node_plan *n, const char *emulator) {
+        if (n->arch != FAME_ARCH_X86_64) {
+                log_error("%s is an %s node: the libvirt backend runs x86_64 nodes only so far; use backend = qemu for it",
+                          n->name, arch_to_string(n->arch));
+                return NULL;
+        }
         xmlBufferPtr b = xmlBufferCreate();
         struct xw x = { .w = b ? xmlNewTextWriterMemory(b, 0) : NULL };
         char *s = NULL;

@@ -19,6 +19,7 @@ struct node_plan {
         char name[16];                  /* node01 */
         uint64_t memory;
         uint32_t cpus;
+        enum fame_arch arch;            /* x86_64, or aarch64 (qemu-system-aarch64 -M virt, TCG) */
         uint64_t boot;                  /* nonce of the current boot, written back to the slot */
         uint16_t ssh_port;              /* debian: 127.0.0.1 port forwarded to the node's sshd */
         uint32_t librarian_node;        /* the node's Librarian node id, 0: no Librarian */
@@ -50,6 +51,7 @@ struct cluster_plan {
         enum fame_accel accel;          /* resolved: FAME_ACCEL_KVM or FAME_ACCEL_TCG */
         char *qemu;
         char *kernel, *initrd;
+        char *qemu_aarch64, *kernel_aarch64, *initrd_aarch64;   /* aarch64 nodes ("" when none) */
         enum fame_kind kind;
         enum fame_backend backend;      /* who runs the QEMUs: fame itself or libvirt */
         char *libvirt_uri;              /* libvirt: the connection URI */
@@ -73,8 +75,14 @@ struct cluster_plan {
 struct image;
 /* img: the node image (kernel, initrd; for debian also dir and base). fame_bin: the fame binary
  * QEMU runs for host services (forward=). */
-int plan_build(const struct fame_config *c, enum fame_accel accel, const struct image *img, const char *fame_bin,
-               struct cluster_plan *ret);
+/* img_aarch64: the aarch64 node image, NULL when no node is aarch64.  accel applies to x86_64
+ * nodes; aarch64 nodes are always TCG. */
+int plan_build(const struct fame_config *c, enum fame_accel accel, const struct image *img, const struct image *img_aarch64,
+               const char *fame_bin, struct cluster_plan *ret);
+/* Whether a node runs under KVM (x86_64 nodes of a KVM plan). */
+static inline bool plan_node_kvm(const struct cluster_plan *p, const struct node_plan *n) {
+        return p->accel == FAME_ACCEL_KVM && n->arch == FAME_ARCH_X86_64;
+}
 void plan_done(struct cluster_plan *p);
 
 /* The node's QEMU command line (daemonizing, with a pidfile). */
@@ -86,7 +94,7 @@ struct cmd *qemu_command(const struct cluster_plan *p, const struct node_plan *n
 #define PLAN_TB_SIZE_MIB 32
 /* TCG nodes get room for a second vCPU: multi-threaded TCG then emits real host atomics. */
 static inline uint32_t plan_max_cpus(const struct cluster_plan *p, const struct node_plan *n) {
-        return p->accel == FAME_ACCEL_KVM || n->cpus >= 2 ? n->cpus : 2;
+        return plan_node_kvm(p, n) || n->cpus >= 2 ? n->cpus : 2;
 }
 /* The kernel command line (caller frees; NULL on ENOMEM). */
 char *plan_kernel_cmdline(const struct cluster_plan *p, const struct node_plan *n);
@@ -98,8 +106,8 @@ struct fw_cfg_entry {
         bool file;
 };
 size_t plan_fw_cfg(const struct cluster_plan *p, const struct node_plan *n, struct fw_cfg_entry out[PLAN_MAX_FW_CFG]);
-/* -object/-device of the FAM (file-backed ivshmem-plain at PCI 00:10.0). */
-void plan_fam_args(const struct cluster_plan *p, struct cmd *c);
+/* -object/-device of the FAM (file-backed ivshmem-plain at PCI 00:10.0 of the node's root bus). */
+void plan_fam_args(const struct cluster_plan *p, const struct node_plan *n, struct cmd *c);
 /* -netdev/-device of the node's two networks (user-mode at 00:06.0, private segment at 00:07.0). */
 void plan_net_args(const struct cluster_plan *p, const struct node_plan *n, struct cmd *c);
 /* Whether QEMU must start relay processes for the node (guestfwd cmd: the Librarian, forward=). */

@@ -85,7 +85,7 @@ fail:
 }
 
 int cmd_up(const struct verb *v, int argc, char **argv) {
-        enum { O_ADD = 0x100, O_ACCEL, O_JSON, O_KIND, O_RESET, O_BACKEND };
+        enum { O_ADD = 0x100, O_ACCEL, O_JSON, O_KIND, O_RESET, O_BACKEND, O_ARCH };
         static const struct option options[] = {
                 CLUSTER_LONGOPTS,
                 { "nodes", required_argument, NULL, 'n' },
@@ -93,12 +93,13 @@ int cmd_up(const struct verb *v, int argc, char **argv) {
                 { "accel", required_argument, NULL, O_ACCEL },
                 { "kind", required_argument, NULL, O_KIND },
                 { "backend", required_argument, NULL, O_BACKEND },
+                { "arch", required_argument, NULL, O_ARCH },
                 { "reset", no_argument, NULL, O_RESET },
                 { "json", no_argument, NULL, O_JSON },
                 {}
         };
         struct cluster_opts o = { 0 };
-        const char *extra[10] = { 0 }, *adds[65] = { 0 };
+        const char *extra[12] = { 0 }, *adds[65] = { 0 };
         size_t n_extra = 0, n_adds = 0;
         bool first = true, json = false, reset = false;
         struct fame_config c;
@@ -125,6 +126,10 @@ int cmd_up(const struct verb *v, int argc, char **argv) {
                         break;
                 case O_BACKEND:
                         extra[n_extra++] = "backend";
+                        extra[n_extra++] = optarg;
+                        break;
+                case O_ARCH:
+                        extra[n_extra++] = "arch";
                         extra[n_extra++] = optarg;
                         break;
                 case O_RESET:
@@ -365,7 +370,8 @@ static int debug_node(const struct verb *v, int argc, char **argv, bool xml) {
         }
         struct image img = { .kernel = (char *) "@KERNEL@", .initrd = (char *) "@INITRD@", .dir = (char *) "@IMAGE@",
                              .base = (char *) "@IMAGE@/base.qcow2" };
-        r = plan_build(&c, strcmp(accel, "kvm") == 0 ? FAME_ACCEL_KVM : FAME_ACCEL_TCG, &img, "@FAME@", &p);
+        struct image img_arm = { .kernel = (char *) "@KERNEL_AARCH64@", .initrd = (char *) "@INITRD_AARCH64@" };
+        r = plan_build(&c, strcmp(accel, "kvm") == 0 ? FAME_ACCEL_KVM : FAME_ACCEL_TCG, &img, &img_arm, "@FAME@", &p);
         config_done(&c);
         if (r < 0)
                 return r;

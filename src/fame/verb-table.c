@@ -339,7 +339,7 @@ static const struct verb shelf_verbs[] = {
 const struct verb fame_verbs[] = {
         {
                 .name = "up", .fn = cmd_up, .min_args = 0, .max_args = 0,
-                .usage = "[-n N] [--kind diskless|debian] [--accel auto|kvm|tcg] [--backend qemu|libvirt] [--reset] [--add HOSTPATH:NODEPATH] [--json] [cluster options]",
+                .usage = "[-n N] [--kind diskless|debian] [--accel auto|kvm|tcg] [--backend qemu|libvirt] [--arch x86_64|aarch64] [--reset] [--add HOSTPATH:NODEPATH] [--json] [cluster options]",
                 .summary = "boot the cluster's nodes on one FAM",
                 .help =
 "Creates the cluster's FAM file if it is absent (its content is kept when it is present and\n"
@@ -356,6 +356,10 @@ const struct verb fame_verbs[] = {
 "node also has a private Ethernet segment with the others (nodeNN = 10.11.0.N) through a\n"
 "switch process of the cluster; the host's services listed in forward= are at torms:PORT.\n"
 "\n"
+"With arch=aarch64 (or nodeNN.arch = aarch64) nodes are qemu-system-aarch64 -M virt under\n"
+"TCG, booting Debian's arm64 kernel and FAM/E's cross-built node programs, on the same FAM as\n"
+"x86_64 nodes.  See docs/aarch64.md.\n"
+"\n"
 "With backend=libvirt every node is a transient libvirt domain fame-CLUSTER-nodeNN of the\n"
 "libvirtd at libvirt_uri (default qemu:///system), made from the same plan; every other verb\n"
 "works the same.  See docs/libvirt.md.\n"
@@ -365,6 +369,7 @@ const struct verb fame_verbs[] = {
 "      --kind diskless|debian    the kind key\n"
 "      --accel auto|kvm|tcg      the accel key\n"
 "      --backend qemu|libvirt    the backend key: fame's own QEMU processes, or libvirt domains\n"
+"      --arch x86_64|aarch64     the arch key (nodeNN.arch sets one node's: mixed clusters)\n"
 "      --reset                   debian: give every node a new disk from the current image\n"
 "                                (what was changed inside the nodes is lost; keys are kept)\n"
 "      --add HOSTPATH:NODEPATH   put a host file or directory into every node's image\n"

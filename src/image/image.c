@@ -219,6 +219,51 @@ int image_lfs_files(const char *fame_static, char **ret_lfs, char **ret_shim) {
         return 0;
 }
 
+/* Every shared library (and the loader) of another architecture's unpacked packages, at the
+ * same paths inside the node; symbolic links stay links. */
+static int add_arch_libraries(struct cpio_list *l, const char *root) {
+        static const char *const dirs[] = { "lib/aarch64-linux-gnu", "usr/lib/aarch64-linux-gnu", "lib", NULL };
+        int r;
+        for (const char *const *d = dirs; *d; d++) {
+                _cleanup_free_ char *dir = NULL;
+                if (asprintf(&dir, "%s/%s", root, *d) < 0)
+                        return -ENOMEM;
+                DIR *dd = opendir(dir);
+                struct dirent *de;
+                if (!dd)
+                        continue;
+                while ((de = readdir(dd))) {
+                        if (!strstr(de->d_name, ".so") || (strcmp(*d, "lib") == 0 && strncmp(de->d_name, "ld-linux", 8) != 0))
+                                continue;
+                        _cleanup_free_ char *host = NULL, *node = NULL;
+                        struct stat st;
+                        if (asprintf(&host, "%s/%s", dir, de->d_name) < 0 || asprintf(&node, "%s/%s", *d, de->d_name) < 0) {
+                                closedir(dd);
+                                return -ENOMEM;
+                        }
+                        if (lstat(host, &st) < 0)
+                                continue;
+                        if (S_ISLNK(st.st_mode)) {
+                                char target[PATH_MAX];
+                                ssize_t k = readlink(host, target, sizeof target - 1);
+                                if (k <= 0)
+                                        continue;
+                                target[k] = 0;
+                                r = cpio_add_symlink(l, node, target);
+                        } else if (S_ISREG(st.st_mode))
+                                r = cpio_add_file(l, node, st.st_mode & 0777, host);
+                        else
+                                continue;
+                        if (r < 0) {
+                                closedir(dd);
+                                return r;
+                        }
+                }
+                closedir(dd);
+        }
+        return 0;
+}
+
 static int collect(const struct image_params *p, const char *release, const char *busybox, const char *qemu_ga,
                    char **modules, char **libs, struct cpio_list *l) {
         int r;
@@ -260,7 +305,8 @@ static int collect(const struct image_params *p, const char *release, const char
             (r = cpio_add_data(l, "etc/ld.so.preload", 0644, preload, strlen(preload))) < 0)
                 return r;
 
-        /* shared libraries at the paths ldd shows (the loader's own search path) */
+        /* shared libraries at the paths ldd shows (the loader's own search path); another
+         * architecture's: every library its packages hold, at their paths in the packages */
         for (char **lib = libs; *lib; lib++) {
                 struct stat st;
                 if (stat(*lib, &st) < 0)
@@ -268,6 +314,8 @@ static int collect(const struct image_params *p, const char *release, const char
                 if ((r = cpio_add_file(l, *lib, st.st_mode & 0777, *lib)) < 0)
                         return r;
         }
+        if (p->root && (r = add_arch_libraries(l, p->root)) < 0)
+                return r;
 
         /* modules under /lib/modules/RELEASE/, and their load order */
         _cleanup_free_ char *list = NULL;
@@ -275,13 +323,14 @@ static int collect(const struct image_params *p, const char *release, const char
         FILE *f = open_memstream(&list, &list_len);
         if (!f)
                 return log_error_errno(-ENOMEM, "Out of memory");
+        size_t skip = p->root ? strlen(p->root) : 0;
         for (char **m = modules; *m; m++) {
-                /* resolved from /lib/modules/RELEASE/modules.dep: the same path inside the node */
-                if ((r = cpio_add_file(l, *m, 0644, *m)) < 0) {
+                /* resolved from [ROOT]/lib/modules/RELEASE/modules.dep: /lib/modules/... inside the node */
+                if ((r = cpio_add_file(l, *m + skip, 0644, *m)) < 0) {
                         fclose(f);
                         return r;
                 }
-                fprintf(f, "%s\n", *m);
+                fprintf(f, "%s\n", *m + skip);
         }
         if (fclose(f) != 0)
                 return log_error_errno(-ENOMEM, "Out of memory");
@@ -321,6 +370,20 @@ static int collect(const struct image_params *p, const char *release, const char
         return cpio_finish(l);
 }
 
+/* A plain copy of src to dst (new). */
+static int copy_file_to(const char *src, const char *dst) {
+        _cleanup_close_ int in = open(src, O_RDONLY | O_CLOEXEC);
+        _cleanup_close_ int out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        char buf[65536];
+        ssize_t k;
+        if (in < 0 || out < 0)
+                return log_error_errno(-errno, "Cannot copy '%s' to '%s': %m", src, dst);
+        while ((k = read(in, buf, sizeof buf)) > 0)
+                if (write_all(out, buf, (size_t) k) < 0)
+                        return log_error_errno(-errno, "Cannot write '%s': %m", dst);
+        return k < 0 ? log_error_errno(-errno, "Cannot read '%s': %m", src) : 0;
+}
+
 /* CACHE_DIR/images/vmlinux-KHASH, extracted when missing. */
 static int ensure_vmlinux(const char *images, const char *kernel, const char *khash, char **ret) {
         _cleanup_free_ char *path = NULL;
@@ -336,7 +399,13 @@ static int ensure_vmlinux(const char *images, const char *kernel, const char *kh
         return 0;
 }
 
-static int build(const char *images, const char *key, const char *kernel, const char *khash,
+/* The kernel file in an image: the ELF vmlinux extracted from an x86 bzImage, or another
+ * architecture's uncompressed Image as it is. */
+static const char *kernel_file(bool raw) {
+        return raw ? "Image" : "vmlinux";
+}
+
+static int build(const char *images, const char *key, const char *kernel, const char *khash, bool raw,
                  const struct cpio_list *l, const char *final) {
         _cleanup_free_ char *tmp = NULL, *vmlinux = NULL, *dst = NULL, *initrd = NULL;
         _cleanup_close_ int fd = -1;
@@ -344,9 +413,15 @@ static int build(const char *images, const char *key, const char *kernel, const 
         uint64_t size = 0;
         int r;
 
-        r = ensure_vmlinux(images, kernel, khash, &vmlinux);
-        if (r < 0)
-                return r;
+        if (raw)
+                vmlinux = strdup(kernel);
+        else {
+                r = ensure_vmlinux(images, kernel, khash, &vmlinux);
+                if (r < 0)
+                        return r;
+        }
+        if (!vmlinux)
+                return log_error_errno(-ENOMEM, "Out of memory");
 
         if (asprintf(&tmp, "%s/.tmp-%s-XXXXXX", images, key) < 0) {
                 tmp = NULL;
@@ -354,14 +429,14 @@ static int build(const char *images, const char *key, const char *kernel, const 
         }
         if (!mkdtemp(tmp))
                 return log_error_errno(-errno, "Cannot create a directory in '%s': %m", images);
-        if (asprintf(&dst, "%s/vmlinux", tmp) < 0 || asprintf(&initrd, "%s/initramfs.cpio", tmp) < 0) {
+        if (asprintf(&dst, "%s/%s", tmp, kernel_file(raw)) < 0 || asprintf(&initrd, "%s/initramfs.cpio", tmp) < 0) {
                 dst = initrd = NULL;    /* may leak one on this path; out of memory anyway */
                 r = log_error_errno(-ENOMEM, "Out of memory");
                 goto fail;
         }
         if (link(vmlinux, dst) < 0) {
-                /* another file system or no hard links: extract again */
-                r = image_extract_vmlinux(kernel, dst);
+                /* another file system or no hard links: extract (or copy) again */
+                r = raw ? copy_file_to(vmlinux, dst) : image_extract_vmlinux(kernel, dst);
                 if (r < 0)
                         goto fail;
         }
@@ -386,7 +461,7 @@ static int build(const char *images, const char *key, const char *kernel, const 
         }
         if (rename(tmp, final) < 0) {
                 r = -errno;
-                if ((r == -EEXIST || r == -ENOTEMPTY) && file_exists(final, "vmlinux") && file_exists(final, "initramfs.cpio")) {
+                if ((r == -EEXIST || r == -ENOTEMPTY) && file_exists(final, kernel_file(raw)) && file_exists(final, "initramfs.cpio")) {
                         /* someone else built the same image meanwhile */
                         rm_tmpdir(tmp);
                         return 0;
@@ -415,8 +490,17 @@ int image_diskless_ensure(const struct image_params *p, struct image *ret) {
         if (!p || !ret || !p->cache_dir || !*p->cache_dir)
                 return log_error_errno(-EINVAL, "No cache directory for node images");
 
+        bool raw = p->root != NULL;
+        const char *arch = p->arch ? p->arch : "x86_64";
+        _cleanup_free_ char *busybox_root = NULL, *qemu_ga_root = NULL;
         /* the kernel and its modules */
-        if (p->kernel) {
+        if (p->root) {
+                r = image_arch_release(p->root, &release);
+                if (r < 0)
+                        return log_error_errno(r, "No kernel in the %s node packages (%s/boot); remove %s and try again", arch, p->root, p->root);
+                if (asprintf(&kernel, "%s/boot/vmlinuz-%s", p->root, release) < 0)
+                        return log_error_errno(-ENOMEM, "Out of memory");
+        } else if (p->kernel) {
                 struct stat st;
                 if (stat(p->kernel, &st) < 0)
                         return log_error_errno(-errno, "Kernel '%s' (kernel=): %m; set kernel= to a Debian vmlinuz or leave it unset for the newest in /boot", p->kernel);
@@ -432,26 +516,30 @@ int image_diskless_ensure(const struct image_params *p, struct image *ret) {
                 if (r < 0)
                         return log_error_errno(r, "no kernel found in /boot: install linux-image-amd64 (scripts/install-deps)");
         }
-        r = image_kernel_release(kernel, &release);
+        r = raw ? 0 : image_kernel_release(kernel, &release);
         if (r < 0) {
                 if (r == -ENOMEM)
                         return log_error_errno(r, "Out of memory");
                 return log_error_errno(-ENOEXEC, "'%s' is not an xz-compressed bzImage; set kernel= to a Debian vmlinuz", kernel);
         }
-        if (asprintf(&moddir, "/lib/modules/%s", release) < 0)
+        if (asprintf(&moddir, "%s/lib/modules/%s", p->root ? p->root : "", release) < 0)
                 return log_error_errno(-ENOMEM, "Out of memory");
         if (access(moddir, F_OK) < 0)
                 return log_error_errno(-ENOENT, "No modules for kernel %s (%s) in %s: install linux-image-%s (scripts/install-deps)",
                                        release, kernel, moddir, release);
 
         /* the programs */
-        busybox = first_existing(busybox_paths);
+        if (p->root) {
+                if (asprintf(&busybox_root, "%s/bin/busybox", p->root) < 0 || asprintf(&qemu_ga_root, "%s/usr/sbin/qemu-ga", p->root) < 0)
+                        return log_error_errno(-ENOMEM, "Out of memory");
+        }
+        busybox = p->root ? (access(busybox_root, R_OK) == 0 ? busybox_root : NULL) : first_existing(busybox_paths);
         if (!busybox)
                 return log_error_errno(-ENOENT, "busybox not found in /bin or /usr/bin: install busybox-static (scripts/install-deps)");
         r = elf_is_dynamic(busybox);
         if (r != 0)
                 return log_error_errno(r < 0 ? r : -ENOEXEC, "%s is not a static binary: install busybox-static (scripts/install-deps)", busybox);
-        qemu_ga = first_existing(qemu_ga_paths);
+        qemu_ga = p->root ? (access(qemu_ga_root, R_OK) == 0 ? qemu_ga_root : NULL) : first_existing(qemu_ga_paths);
         if (!qemu_ga)
                 return log_error_errno(-ENOENT, "qemu-ga not found in /usr/bin or /usr/sbin: install qemu-guest-agent (scripts/install-deps)");
         if (!p->fame_static || access(p->fame_static, R_OK) < 0)
@@ -469,7 +557,8 @@ int image_diskless_ensure(const struct image_params *p, struct image *ret) {
                 log_error_errno(r, "Cannot read '%s': %m", qemu_ga);
                 goto out;
         }
-        r = r > 0 ? ldd_libraries(qemu_ga, &libs) : 0;
+        /* another architecture's qemu-ga: its packages' libraries (collect()), not ldd's */
+        r = r > 0 && !p->root ? ldd_libraries(qemu_ga, &libs) : 0;
         if (r < 0)
                 goto out;
         if (!libs && !(libs = calloc(1, sizeof *libs))) {
@@ -497,6 +586,7 @@ int image_diskless_ensure(const struct image_params *p, struct image *ret) {
         hash128_u64(&h, IMAGE_FORMAT_VERSION);
         hash128_str(&h, kernel);
         hash128_str(&h, release);
+        hash128_str(&h, arch);
         hash128_update(&h, &kh.h, sizeof kh.h);
         r = cpio_hash(&l, &h);
         if (r < 0)
@@ -507,7 +597,7 @@ int image_diskless_ensure(const struct image_params *p, struct image *ret) {
                 r = log_error_errno(-ENOMEM, "Out of memory");
                 goto out;
         }
-        bool cached = file_exists(final, "vmlinux") && file_exists(final, "initramfs.cpio");
+        bool cached = file_exists(final, kernel_file(raw)) && file_exists(final, "initramfs.cpio");
         if (!cached) {
                 r = mkdir_p(images, 0755);
                 if (r < 0) {
@@ -516,16 +606,16 @@ int image_diskless_ensure(const struct image_params *p, struct image *ret) {
                 }
                 if (access(final, F_OK) == 0)
                         rm_tmpdir(final);       /* incomplete: should not happen, rebuild */
-                log_progress("building node image: kernel %s, %zu modules, qemu-ga with %zu libraries, key %s",
-                             release, strv_length(modules), strv_length(libs), key);
-                r = build(images, key, kernel, khash, &l, final);
+                log_progress("building node image: %s kernel %s, %zu modules, qemu-ga with %zu libraries, key %s",
+                             arch, release, strv_length(modules), raw ? 0 : strv_length(libs), key);
+                r = build(images, key, kernel, khash, raw, &l, final);
                 if (r < 0)
                         goto out;
         } else
                 (void) utimensat(AT_FDCWD, final, NULL, 0);     /* last use, for cleaning up */
 
         struct image img = { .built = !cached };
-        if (asprintf(&img.kernel, "%s/vmlinux", final) < 0)
+        if (asprintf(&img.kernel, "%s/%s", final, kernel_file(raw)) < 0)
                 img.kernel = NULL;
         if (asprintf(&img.initrd, "%s/initramfs.cpio", final) < 0)
                 img.initrd = NULL;

@@ -26,7 +26,19 @@ struct image_params {
         const char *overlay;            /* NULL or a directory copied over the initramfs root */
         const char *const *adds;        /* NULL or NULL-terminated "HOSTPATH:NODEPATH" entries (split at
                                          * the last ':'; NODEPATH absolute; files or directories) */
+        const char *root;               /* NULL: the host's own kernel, modules, busybox, qemu-ga and
+                                         * libraries; else the unpacked packages of another
+                                         * architecture (image_arch_root()), whose kernel is an
+                                         * uncompressed Image booted as it is (kernel is then unused) */
+        const char *arch;               /* "x86_64" or "aarch64": messages and the cache key */
 };
+
+/* Another architecture's node packages (Debian's kernel, busybox-static, qemu-guest-agent and its
+ * libraries; arch "aarch64" only so far), downloaded with apt-get download and unpacked into
+ * CACHE_DIR/arch/ARCH/root once (image-arch.c).  One error line with the fix on failure. */
+int image_arch_root(const char *cache_dir, const char *arch, char **ret_root);
+/* The newest ROOT/boot/vmlinuz-RELEASE's release; -ENOENT when none. */
+int image_arch_release(const char *root, char **ret);
 
 /* fame-lfs-static and libfame-mmap.so that go with the node binary fame_static (malloc'ed). */
 int image_lfs_files(const char *fame_static, char **ret_lfs, char **ret_shim);

@@ -28,6 +28,7 @@ struct cmd {
         size_t nfds;
         bool pdeathsig, setsid;
         bool oom;
+        char *cwd;
 };
 
 static char *dry_run_path;
@@ -54,6 +55,7 @@ void cmd_free(struct cmd *c) {
         for (size_t i = 0; i < c->envc; i++)
                 free(c->env[i]);
         free(c->env);
+        free(c->cwd);
         free(c);
 }
 
@@ -130,6 +132,15 @@ void cmd_map_fd(struct cmd *c, int child_fd, int parent_fd) {
 
 void cmd_die_with_parent(struct cmd *c) { if (c) c->pdeathsig = true; }
 void cmd_new_session(struct cmd *c) { if (c) c->setsid = true; }
+
+void cmd_chdir(struct cmd *c, const char *dir) {
+        if (!c)
+                return;
+        free(c->cwd);
+        c->cwd = strdup(dir);
+        if (!c->cwd)
+                c->oom = true;
+}
 char *const *cmd_argv(const struct cmd *c) { return c ? c->argv : NULL; }
 size_t cmd_argc(const struct cmd *c) { return c ? c->argc : 0; }
 
@@ -191,6 +202,8 @@ static void __attribute__((noreturn)) child(struct cmd *c, char **envp, int out_
         if (c->setsid)
                 setsid();
         if (c->pdeathsig && prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+                _exit(127);
+        if (c->cwd && chdir(c->cwd) < 0)
                 _exit(127);
 
         /* Move parent fds out of the way first, then place them. */

@@ -36,6 +36,8 @@ void cmd_map_fd(struct cmd *c, int child_fd, int parent_fd);
 void cmd_die_with_parent(struct cmd *c);
 /* The child starts a new session (setsid): it survives the terminal and the parent. */
 void cmd_new_session(struct cmd *c);
+/* The child starts in dir (exit status 127 if it cannot). */
+void cmd_chdir(struct cmd *c, const char *dir);
 
 /* Runs to completion. Returns the exit status (0..255), 128+signal when killed, or -errno when
  * it could not be started.  With ret_out, stdout is captured (NUL-terminated, caller frees). */

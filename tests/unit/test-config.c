@@ -364,6 +364,8 @@ static void test_set(void) {
         SET_FAILS("accel", "KVM", NULL);
         SET_FAILS("kind", "disk", "kind = disk: expected diskless or debian");
         SET_FAILS("backend", "virsh", "backend = virsh: expected qemu or libvirt");
+        SET_FAILS("arch", "arm64", "arch = arm64: expected x86_64 or aarch64");
+        SET_FAILS("node02.arch", "i386", "node02.arch = i386: expected x86_64 or aarch64");
         SET_FAILS("libvirt_uri", "system", "libvirt_uri = system: expected a libvirt URI such as qemu:///system or qemu:///session");
         SET_FAILS("libvirt_uri", "qemu:///system?socket=/a b", "libvirt_uri = qemu:///system?socket=/a b: a URI cannot hold spaces or control characters");
         SET_FAILS("release", "Bookworm", "release = Bookworm: expected a Debian release name such as bookworm");
@@ -385,16 +387,16 @@ static void test_set(void) {
         SET_FAILS("node03.cpus", "100", "node03.cpus = 100: expected a number from 1 to 64");
         SET_FAILS("nodez", "3", "unknown key 'nodez'; did you mean 'nodes'?");
         SET_FAILS("name", "x", "unknown key 'name'; known keys: state_dir, cache_dir, fam, fam_size, "
-                  "book_size, nodes, nodes_per_enclosure, enclosures_per_rack, memory, cpus, accel, kind, backend, libvirt_uri, kernel, qemu, "
-                  "overlay, release, mirror, packages, disk_size, user, forward, ready_timeout, down_timeout, nodeNN.memory, nodeNN.cpus");
+                  "book_size, nodes, nodes_per_enclosure, enclosures_per_rack, memory, cpus, accel, kind, arch, backend, libvirt_uri, kernel, qemu, "
+                  "qemu_aarch64, overlay, release, mirror, packages, disk_size, user, forward, ready_timeout, down_timeout, nodeNN.memory, nodeNN.cpus, nodeNN.arch");
         SET_FAILS("memroy", "1G", "unknown key 'memroy'; did you mean 'memory'?");
         SET_FAILS("ready_timout", "1", "unknown key 'ready_timout'; did you mean 'ready_timeout'?");
         SET_FAILS("xyzzy_plugh", "x", "unknown key 'xyzzy_plugh'; known keys: state_dir, cache_dir, fam, fam_size, "
-                  "book_size, nodes, nodes_per_enclosure, enclosures_per_rack, memory, cpus, accel, kind, backend, libvirt_uri, kernel, qemu, "
-                  "overlay, release, mirror, packages, disk_size, user, forward, ready_timeout, down_timeout, nodeNN.memory, nodeNN.cpus");
-        SET_FAILS("node3.memory", "1G", "unknown key 'node3.memory'; node keys are node01.memory to node128.memory and node01.cpus to node128.cpus");
-        SET_FAILS("node129.memory", "1G", "unknown key 'node129.memory'; node keys are node01.memory to node128.memory and node01.cpus to node128.cpus");
-        SET_FAILS("node00.cpus", "1", "unknown key 'node00.cpus'; node keys are node01.memory to node128.memory and node01.cpus to node128.cpus");
+                  "book_size, nodes, nodes_per_enclosure, enclosures_per_rack, memory, cpus, accel, kind, arch, backend, libvirt_uri, kernel, qemu, "
+                  "qemu_aarch64, overlay, release, mirror, packages, disk_size, user, forward, ready_timeout, down_timeout, nodeNN.memory, nodeNN.cpus, nodeNN.arch");
+        SET_FAILS("node3.memory", "1G", "unknown key 'node3.memory'; node keys are node01.memory to node128.memory, node01.cpus to node128.cpus and node01.arch to node128.arch");
+        SET_FAILS("node129.memory", "1G", "unknown key 'node129.memory'; node keys are node01.memory to node128.memory, node01.cpus to node128.cpus and node01.arch to node128.arch");
+        SET_FAILS("node00.cpus", "1", "unknown key 'node00.cpus'; node keys are node01.memory to node128.memory, node01.cpus to node128.cpus and node01.arch to node128.arch");
         SET_FAILS("node03.disk", "1", "unknown key 'node03.disk'; a node section takes memory and cpus");
 
         /* unknown keys name the known ones */
@@ -769,7 +771,7 @@ static void test_print(void) {
 
         _cleanup_free_ char *text = dump(&c, false);
         CHECK(strncmp(text, "# cluster default\n", 18) == 0, "%s", text);
-        CHECK(count_lines(text) == 1 + 25 + 2, "%u lines:\n%s", count_lines(text), text);
+        CHECK(count_lines(text) == 1 + 27 + 2, "%u lines:\n%s", count_lines(text), text);
         snprintf(want, sizeof want, "%s/.local/state/fame/default", home);
         CHECK(has_line(text, "state_dir", want, "default"), "state_dir:\n%s", text);
         CHECK(has_line(text, "fam_size", "2G", "command line"), "fam_size");
@@ -813,7 +815,7 @@ static void test_print(void) {
         json_object *root = json_tokener_parse(js), *keys = NULL, *nodes = NULL, *v;
         CHECK(root && json_object_is_type(root, json_type_object), "JSON:\n%s", js);
         CHECK(json_object_object_get_ex(root, "cluster", &v) && strcmp(json_object_get_string(v), "default") == 0, "cluster");
-        CHECK(json_object_object_get_ex(root, "keys", &keys) && json_object_object_length(keys) == 25, "25 keys");
+        CHECK(json_object_object_get_ex(root, "keys", &keys) && json_object_object_length(keys) == 27, "27 keys");
         CHECK(json_object_object_get_ex(root, "nodes", &nodes) && json_object_array_length(nodes) == 3, "3 nodes");
         struct { const char *key; json_type type; const char *value; const char *origin; } want_keys[] = {
                 { "state_dir", json_type_string, NULL, "default" },

@@ -1,0 +1,221 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * What a node of another architecture boots that the host cannot lend it: Debian's kernel,
+ * busybox-static and qemu-guest-agent (with the libraries qemu-ga needs) of that architecture,
+ * fetched with `apt-get download` and unpacked with `dpkg-deb -x` into the cache — never
+ * installed into the host.  apt must know the architecture (dpkg --add-architecture arm64 and
+ * apt-get update: scripts/install-deps does both).  modules.dep is made with depmod -b, as the
+ * kernel package's postinst would.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "image.h"
+#include "log.h"
+#include "macro.h"
+#include "spawn.h"
+#include "util.h"
+
+/* qemu-ga's libraries, by package (what `ldd qemu-ga` lists on Debian 12, through dpkg -S). */
+static const char *const arm64_packages[] = {
+        "busybox-static", "qemu-guest-agent", "libc6", "libglib2.0-0", "libnuma1", "libpcre2-8-0", "libudev1",
+        "liburing2", NULL,
+};
+
+static void rm_rf(const char *dir) {
+        _cleanup_cmd_ struct cmd *c = cmd_new("rm");
+        cmd_args(c, (const char *const[]) { "-rf", "--", dir, NULL });
+        (void) cmd_run(c, NULL);
+}
+
+/* The log of the tools run while fetching (CACHE_DIR/arch/ARCH/fetch.log). */
+static const char *fetch_log;
+
+/* Runs c with its output appended to fetch_log; on failure logs one line naming what failed,
+ * the last line the tool printed, and the fix. */
+static int run_tool(struct cmd *c, const char *what, const char *fix) {
+        int fd = open(fetch_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (fd < 0)
+                return log_error_errno(-errno, "Cannot open '%s': %m", fetch_log);
+        cmd_map_fd(c, 0, -1);
+        cmd_map_fd(c, 1, fd);
+        cmd_map_fd(c, 2, fd);
+        int r = cmd_run(c, NULL);
+        close(fd);
+        if (r == 0)
+                return 0;
+        size_t len = 0;
+        _cleanup_free_ char *out = read_file(fetch_log, 1 << 20, &len);
+        char *last = NULL;
+        if (out) {
+                while (len > 0 && (out[len - 1] == '\n' || out[len - 1] == ' '))
+                        out[--len] = 0;
+                last = strrchr(out, '\n');
+                last = last ? last + 1 : out;
+        }
+        return log_error_errno(r < 0 ? r : -EIO, "%s failed: %s; %s", what, last && *last ? last : "(no output)", fix);
+}
+
+/* The newest DIR/boot/vmlinuz-RELEASE's release. */
+static int newest_release(const char *root, char **ret) {
+        _cleanup_free_ char *boot = strf("%s/boot", root);
+        DIR *d = boot ? opendir(boot) : NULL;
+        struct dirent *de;
+        char *best = NULL;
+        if (!d)
+                return -ENOENT;
+        while ((de = readdir(d)))
+                if (strncmp(de->d_name, "vmlinuz-", 8) == 0 && (!best || strverscmp(de->d_name + 8, best) > 0)) {
+                        free(best);
+                        best = strdup(de->d_name + 8);
+                }
+        closedir(d);
+        if (!best)
+                return -ENOENT;
+        *ret = best;
+        return 0;
+}
+
+int image_arch_release(const char *root, char **ret) {
+        return newest_release(root, ret);
+}
+
+int image_arch_root(const char *cache_dir, const char *arch, char **ret_root) {
+        if (strcmp(arch, "aarch64") != 0)
+                return log_error_errno(-EINVAL, "No node packages for architecture %s", arch);
+        const char *deb_arch = "arm64";
+        _cleanup_free_ char *dir = strf("%s/arch/%s", cache_dir, arch), *root = strf("%s/root", dir ? dir : ""),
+                            *stamp = strf("%s/.complete", root ? root : ""), *tmp = NULL, *debs = NULL, *troot = NULL,
+                            *meta = NULL, *depends = NULL, *release = NULL, *tstamp = NULL;
+        const char *fix = "run scripts/install-deps (it adds the arm64 architecture to dpkg and apt)";
+        int r;
+
+        if (!dir || !root || !stamp)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        if (access(stamp, F_OK) == 0) {
+                *ret_root = TAKE_PTR(root);
+                return 0;
+        }
+        r = mkdir_p(dir, 0755);
+        if (r < 0)
+                return log_error_errno(r, "Cannot create '%s': %m", dir);
+        _cleanup_free_ char *logp = strf("%s/fetch.log", dir);
+        if (!logp)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        fetch_log = logp;
+        tmp = strf("%s/.tmp-XXXXXX", dir);
+        if (!tmp || !mkdtemp(tmp))
+                return log_error_errno(tmp ? -errno : -ENOMEM, "Cannot create a directory in '%s': %m", dir);
+        debs = strf("%s/debs", tmp);
+        troot = strf("%s/root", tmp);
+        if (!debs || !troot || mkdir(debs, 0755) < 0 || mkdir(troot, 0755) < 0) {
+                r = log_error_errno(-errno, "Cannot create '%s': %m", tmp);
+                goto fail;
+        }
+
+        /* the kernel: the metapackage names the current version */
+        log_progress("aarch64 nodes: downloading Debian's %s kernel, busybox and qemu-guest-agent", deb_arch);
+        {
+                _cleanup_cmd_ struct cmd *c = cmd_new("apt-get");
+                cmd_args(c, (const char *const[]) { "-q", "-o", "APT::Sandbox::User=root", "download", NULL });
+                cmd_argf(c, "linux-image-%s:%s", deb_arch, deb_arch);
+                cmd_chdir(c, debs);
+                r = run_tool(c, "apt-get download of the arm64 kernel", fix);
+                if (r < 0)
+                        goto fail;
+        }
+        {
+                DIR *d = opendir(debs);
+                struct dirent *de;
+                while (d && (de = readdir(d)))
+                        if (strncmp(de->d_name, "linux-image-arm64_", 18) == 0) {
+                                free(meta);
+                                meta = strf("%s/%s", debs, de->d_name);
+                        }
+                if (d)
+                        closedir(d);
+                if (!meta) {
+                        r = log_error_errno(-ENOENT, "apt-get download left no linux-image-arm64 package in %s; %s", debs, fix);
+                        goto fail;
+                }
+                _cleanup_cmd_ struct cmd *c = cmd_new("dpkg-deb");
+                cmd_args(c, (const char *const[]) { "-f", meta, "Depends", NULL });
+                r = cmd_run(c, &depends);
+                if (r != 0 || !depends || strncmp(depends, "linux-image-", 12) != 0) {
+                        r = log_error_errno(-EIO, "Cannot read the kernel version from %s (Depends: %s)", meta, depends ? depends : "?");
+                        goto fail;
+                }
+                depends[strcspn(depends, " (,\n")] = 0;
+                (void) unlink(meta);
+        }
+        {
+                _cleanup_cmd_ struct cmd *c = cmd_new("apt-get");
+                cmd_args(c, (const char *const[]) { "-q", "-o", "APT::Sandbox::User=root", "download", NULL });
+                cmd_argf(c, "%s:%s", depends, deb_arch);
+                for (const char *const *p = arm64_packages; *p; p++)
+                        cmd_argf(c, "%s:%s", *p, deb_arch);
+                cmd_chdir(c, debs);
+                r = run_tool(c, "apt-get download of the arm64 node packages", fix);
+                if (r < 0)
+                        goto fail;
+        }
+
+        /* unpacked, not installed */
+        log_progress("aarch64 nodes: unpacking the packages into %s", root);
+        {
+                DIR *d = opendir(debs);
+                struct dirent *de;
+                while (d && (de = readdir(d))) {
+                        size_t len = strlen(de->d_name);
+                        if (len < 5 || strcmp(de->d_name + len - 4, ".deb") != 0)
+                                continue;
+                        _cleanup_free_ char *deb = strf("%s/%s", debs, de->d_name);
+                        _cleanup_cmd_ struct cmd *c = cmd_new("dpkg-deb");
+                        cmd_args(c, (const char *const[]) { "-x", deb ? deb : "", troot, NULL });
+                        r = run_tool(c, "dpkg-deb -x", "is the download complete? remove it and try again");
+                        if (r < 0) {
+                                closedir(d);
+                                goto fail;
+                        }
+                }
+                if (d)
+                        closedir(d);
+        }
+        r = newest_release(troot, &release);
+        if (r < 0) {
+                r = log_error_errno(-ENOENT, "The arm64 kernel package holds no boot/vmlinuz-*");
+                goto fail;
+        }
+        {
+                /* the kernel package's postinst would run depmod */
+                _cleanup_cmd_ struct cmd *c = cmd_new("depmod");
+                cmd_args(c, (const char *const[]) { "-b", troot, release, NULL });
+                r = run_tool(c, "depmod", "install kmod (scripts/install-deps)");
+                if (r < 0)
+                        goto fail;
+        }
+        tstamp = strf("%s/.complete", troot);
+        r = tstamp ? write_file_atomic(tstamp, 0644, release, strlen(release)) : -ENOMEM;
+        if (r < 0) {
+                log_error_errno(r, "Cannot write '%s': %m", tstamp ? tstamp : "?");
+                goto fail;
+        }
+        rm_rf(root);            /* an incomplete one */
+        if (rename(troot, root) < 0) {
+                r = log_error_errno(-errno, "Cannot rename '%s' to '%s': %m", troot, root);
+                goto fail;
+        }
+        rm_rf(tmp);
+        *ret_root = TAKE_PTR(root);
+        return 0;
+fail:
+        rm_rf(tmp);
+        return r;
+}
