@@ -182,7 +182,7 @@ static void stop_node_hard(const struct cluster_plan *p, const struct node_plan 
 }
 
 /* A program of FAM/E next to this fame (build tree) or installed beside it: $ENV if set, else
- * the first of candidates (relative to this fame's directory) that is executable. */
+ * the first of candidates (appended to this fame's directory: "/name" or "-suffix/name") that is executable. */
 static char *find_companion(const char *env_name, const char *const *candidates, size_t n) {
         const char *env = getenv(env_name);
         char self[PATH_MAX], *slash, *path = NULL;
@@ -198,7 +198,7 @@ static char *find_companion(const char *env_name, const char *const *candidates,
         *slash = 0;
         for (size_t i = 0; i < n; i++) {
                 free(path);
-                if (asprintf(&path, "%s/%s", self, candidates[i]) < 0)
+                if (asprintf(&path, "%s%s", self, candidates[i]) < 0)
                         return NULL;
                 if (access(path, X_OK) == 0)
                         return path;
@@ -209,7 +209,7 @@ static char *find_companion(const char *env_name, const char *const *candidates,
 
 /* The node-side fame binary that goes into node images. */
 static char *node_binary(void) {
-        static const char *const candidates[] = { "fame-static", "../../fame-static", "../libexec/fame/fame-static" };
+        static const char *const candidates[] = { "/fame-static", "/../../fame-static", "/../libexec/fame/fame-static" };
         return find_companion("FAME_NODE_BINARY", candidates, ELEMENTSOF(candidates));
 }
 
@@ -272,28 +272,8 @@ static int ensure_image(const struct fame_config *c, const char *const *adds, st
  * build directory (build/fame → build-aarch64/fame-static, which `make` builds), else
  * PREFIX/libexec/fame/aarch64/fame-static. */
 static char *node_binary_aarch64(void) {
-        const char *env = getenv("FAME_NODE_BINARY_AARCH64");
-        char self[PATH_MAX];
-        if (env && *env)
-                return strdup(env);
-        ssize_t k = readlink("/proc/self/exe", self, sizeof self - 1);
-        if (k <= 0)
-                return NULL;
-        self[k] = 0;
-        char *slash = strrchr(self, '/');
-        if (!slash)
-                return NULL;
-        *slash = 0;
-        const char *const suffixes[] = { "-aarch64/fame-static", "/../libexec/fame/aarch64/fame-static" };
-        for (size_t i = 0; i < ELEMENTSOF(suffixes); i++) {
-                char *path = NULL;
-                if (asprintf(&path, "%s%s", self, suffixes[i]) < 0)
-                        return NULL;
-                if (access(path, X_OK) == 0)
-                        return path;
-                free(path);
-        }
-        return NULL;
+        static const char *const candidates[] = { "-aarch64/fame-static", "/../libexec/fame/aarch64/fame-static" };
+        return find_companion("FAME_NODE_BINARY_AARCH64", candidates, ELEMENTSOF(candidates));
 }
 
 static bool any_arch(const struct fame_config *c, enum fame_arch a) {
@@ -439,7 +419,7 @@ static int start_switch(const struct cluster_plan *p) {
 
 /* fame-librarian next to this fame (build tree) or in PREFIX/libexec/fame; $FAME_LIBRARIAN_BINARY wins. */
 char *cluster_librarian_binary(void) {
-        static const char *const candidates[] = { "fame-librarian", "../libexec/fame/fame-librarian" };
+        static const char *const candidates[] = { "/fame-librarian", "/../libexec/fame/fame-librarian" };
         return find_companion("FAME_LIBRARIAN_BINARY", candidates, ELEMENTSOF(candidates));
 }
 

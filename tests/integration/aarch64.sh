@@ -44,12 +44,7 @@ sum_x86=$(tail -1 "$out")
         || fail "checksums: aarch64 '$sum_arm', x86_64 '$sum_x86' $(cat "$err")"
 
 step "exact fetch_add across architectures: 3 nodes x 200000"
-word=$(( $("$FAME" fam info "$fam" --json | awk -F': ' '/"books_offset"/ {gsub(",", "", $2); print $2; exit}') + 0x3000000 ))
-before=$(fam_u64 "$fam" "$word")
-run exec --all -- fame node fetch-add "$word" 200000
-[ "$rc" -eq 0 ] || fail "fetch-add exited $rc: $(cat "$err")"
-total=$(( $(fam_u64 "$fam" "$word") - before ))
-[ "$total" -eq 600000 ] && ok "fetch_add total $total" || fail "fetch_add total $total, expected 600000"
+exact_fetch_add 200000 600000
 
 step "kill and start an aarch64 node"
 run kill node02

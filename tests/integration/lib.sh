@@ -69,3 +69,15 @@ fam_u64() {
         read -r -a b < <("$FAME" fam dump "$1" --offset "$2" --length 8)
         echo $(( 0x${b[8]}${b[7]}${b[6]}${b[5]}${b[4]}${b[3]}${b[2]}${b[1]} ))
 }
+
+# exact_fetch_add N TOTAL: every node adds 1 to one FAM word N times, all at once; the word must
+# grow by exactly TOTAL (a word of book 6 of the first interleave group, which tests leave free).
+exact_fetch_add() {
+        local word before total
+        word=$(( $("$FAME" fam info "$fam" --json | awk -F': ' '/"books_offset"/ {gsub(",", "", $2); print $2; exit}') + 0x3000000 ))
+        before=$(fam_u64 "$fam" "$word")
+        run exec --all -- fame node fetch-add "$word" "$1"
+        [ "$rc" -eq 0 ] || fail "fetch-add exited $rc: $(cat "$err")"
+        total=$(( $(fam_u64 "$fam" "$word") - before ))
+        [ "$total" -eq "$2" ] && ok "fetch_add total $total" || fail "fetch_add total $total, expected $2"
+}

@@ -61,12 +61,7 @@ run exec node01 -- cat /lfs/b
 [ "$(cat "$out")" = from-node02 ] && ok "node01 reads what node02 wrote" || fail "node01 read '$(cat "$out" "$err")'"
 
 step "exact cross-node fetch_add: 2 nodes x 300000"
-word=$(( $("$FAME" fam info "$fam" --json | awk -F': ' '/"books_offset"/ {gsub(",", "", $2); print $2; exit}') + 0x3000000 ))
-before=$(fam_u64 "$fam" "$word")
-run exec --all -- fame node fetch-add "$word" 300000
-[ "$rc" -eq 0 ] || fail "fetch-add exited $rc: $(cat "$err")"
-total=$(( $(fam_u64 "$fam" "$word") - before ))
-[ "$total" -eq 600000 ] && ok "fetch_add total $total" || fail "fetch_add total $total, expected 600000"
+exact_fetch_add 300000 600000
 
 step "kill, start, console, logs"
 run kill node02
