@@ -1256,16 +1256,13 @@ int config_check(const struct fame_config *c) {
                                 return log_error_errno(-EINVAL, "%s: [node%02" PRIu32 "] is configured but nodes = %" PRIu32,
                                                        c->node_origin[i][w], i + 1, c->nodes);
 
-        /* aarch64 nodes: diskless, on the direct backend (so far) */
+        /* aarch64 nodes: diskless (so far) */
         for (uint32_t i = 0; i < c->nodes; i++) {
                 if (c->node[i].arch != FAME_ARCH_AARCH64)
                         continue;
                 const char *where = c->node_origin[i][NODE_ARCH] ? c->node_origin[i][NODE_ARCH] : origin_text(c->origin[K_ARCH]);
                 if (c->kind == FAME_KIND_DEBIAN)
                         return log_error_errno(-EINVAL, "%s: node%02" PRIu32 " is aarch64, and aarch64 nodes are diskless only so far; use kind = diskless, or arch = x86_64 for Debian nodes",
-                                               where, i + 1);
-                if (c->backend == FAME_BACKEND_LIBVIRT)
-                        return log_error_errno(-EINVAL, "%s: node%02" PRIu32 " is aarch64, and the libvirt backend runs x86_64 nodes only so far; use backend = qemu for aarch64 nodes",
                                                where, i + 1);
         }
 

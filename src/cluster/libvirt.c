@@ -132,7 +132,7 @@ enum {
 };
 
 static void write_domain(struct xw *x, const struct cluster_plan *p, const struct node_plan *n, const char *emulator) {
-        bool kvm = p->accel == FAME_ACCEL_KVM, debian = p->kind == FAME_KIND_DEBIAN;
+        bool kvm = plan_node_kvm(p, n), debian = p->kind == FAME_KIND_DEBIAN, arm = n->arch == FAME_ARCH_AARCH64;
         char name[128], buf[64];
 
         domain_name(p, n, name, sizeof name);
@@ -182,12 +182,12 @@ static void write_domain(struct xw *x, const struct cluster_plan *p, const struc
 
         start(x, "os");
         start(x, "type");
-        attr(x, "arch", "x86_64");
-        attr(x, "machine", "pc");
+        attr(x, "arch", arch_to_string(n->arch));
+        attr(x, "machine", arm ? "virt" : "pc");
         text(x, "hvm");
         end(x);
-        element(x, "kernel", NULL, NULL, p->kernel);
-        element(x, "initrd", NULL, NULL, p->initrd);
+        element(x, "kernel", NULL, NULL, arm ? p->kernel_aarch64 : p->kernel);
+        element(x, "initrd", NULL, NULL, arm ? p->initrd_aarch64 : p->initrd);
         {
                 _cleanup_free_ char *line = plan_kernel_cmdline(p, n);
                 if (!line)
@@ -197,7 +197,10 @@ static void write_domain(struct xw *x, const struct cluster_plan *p, const struc
         end(x);
 
         start(x, "features");
-        element(x, "acpi", NULL, NULL, NULL);           /* guest-shutdown powers the node off */
+        /* guest-shutdown powers the node off: ACPI on pc; PSCI on virt (where libvirt wants UEFI
+         * for ACPI) */
+        if (!arm)
+                element(x, "acpi", NULL, NULL, NULL);
         if (!kvm) {
                 /* The same translation cache as the direct backend (plan.h). */
                 start(x, "tcg");
@@ -278,6 +281,11 @@ static void write_domain(struct xw *x, const struct cluster_plan *p, const struc
         if (!shm)
                 plan_fam_args(p, n, c);
         plan_net_args(p, n, c);
+        if (arm) {
+                /* QEMU's cheap pointer authentication, as -cpu max,pauth-impdef=on (plan.c) */
+                cmd_arg(c, "-global");
+                cmd_arg(c, "max-arm-cpu.pauth-impdef=on");
+        }
         start(x, "qemu:commandline");
         char *const *args = cmd_argv(c);
         for (size_t i = 1; args[i]; i++)
@@ -287,11 +295,6 @@ static void write_domain(struct xw *x, const struct cluster_plan *p, const struc
 }
 
 char *domain_xml(const struct cluster_plan *p, const struct node_plan *n, const char *emulator) {
-        if (n->arch != FAME_ARCH_X86_64) {
-                log_error("%s is an %s node: the libvirt backend runs x86_64 nodes only so far; use backend = qemu for it",
-                          n->name, arch_to_string(n->arch));
-                return NULL;
-        }
         xmlBufferPtr b = xmlBufferCreate();
         struct xw x = { .w = b ? xmlNewTextWriterMemory(b, 0) : NULL };
         char *s = NULL;
@@ -316,32 +319,33 @@ char *domain_xml(const struct cluster_plan *p, const struct node_plan *n, const 
         return s;
 }
 
-/* p->qemu as an absolute path (libvirt requires one): as given, or found in $PATH. */
-static char *emulator_path(const struct cluster_plan *p) {
-        if (strchr(p->qemu, '/'))
-                return realpath(p->qemu, NULL) ?: strdup(p->qemu);
+/* The node's QEMU as an absolute path (libvirt requires one): as given, or found in $PATH. */
+static char *emulator_path(const struct cluster_plan *p, const struct node_plan *n) {
+        bool arm = n->arch == FAME_ARCH_AARCH64;
+        const char *qemu = arm ? p->qemu_aarch64 : p->qemu;
+        if (strchr(qemu, '/'))
+                return realpath(qemu, NULL) ?: strdup(qemu);
         const char *path = getenv("PATH");
         _cleanup_free_ char *copy = strdup(path && *path ? path : "/usr/local/bin:/usr/bin:/bin");
         for (char *save = NULL, *d = copy ? strtok_r(copy, ":", &save) : NULL; d; d = strtok_r(NULL, ":", &save)) {
-                _cleanup_free_ char *cand = strf("%s/%s", d, p->qemu);
+                _cleanup_free_ char *cand = strf("%s/%s", d, qemu);
                 if (cand && *d == '/' && access(cand, X_OK) == 0)
                         return TAKE_PTR(cand);
         }
-        log_error("Cannot find '%s' in $PATH: install qemu-system-x86 (scripts/install-deps) or set qemu = to its path", p->qemu);
+        log_error("Cannot find '%s' in $PATH: install %s (scripts/install-deps) or set %s = to its path", qemu,
+                  arm ? "qemu-system-arm" : "qemu-system-x86", arm ? "qemu_aarch64" : "qemu");
         return NULL;
 }
 
 int domain_export(const struct cluster_plan *p, const char *dir) {
-        _cleanup_free_ char *emulator = emulator_path(p);
-        int r;
-
-        if (!emulator)
-                return -ENOENT;
-        r = mkdir_p(dir, 0755);
+        int r = mkdir_p(dir, 0755);
         if (r < 0)
                 return log_error_errno(r, "Cannot create '%s': %m", dir);
         for (uint32_t i = 0; i < p->nodes; i++) {
                 const struct node_plan *n = &p->node[i];
+                _cleanup_free_ char *emulator = emulator_path(p, n);
+                if (!emulator)
+                        return -ENOENT;
                 _cleanup_free_ char *xml = domain_xml(p, n, emulator), *path = strf("%s/%s.xml", dir, n->name);
                 if (!xml || !path)
                         return -ENOMEM;
@@ -471,7 +475,7 @@ static int lv_start(void *data, const struct cluster_plan *p, const struct node_
                         return log_error_errno(-EEXIST, "%s: a libvirt domain named %s is defined (by 'virsh define'?); fame runs its nodes as transient domains: remove it with 'virsh -c %s undefine %s'",
                                                n->name, name, lv->uri, name);
         }
-        _cleanup_free_ char *emulator = emulator_path(p);
+        _cleanup_free_ char *emulator = emulator_path(p, n);
         if (!emulator)
                 return -ENOENT;
         _cleanup_free_ char *xml = domain_xml(p, n, emulator);

@@ -85,6 +85,15 @@ run down
 [ -z "$(qemu_pids)" ] && ok "no QEMU left" || fail "QEMU left: $(qemu_pids)"
 [ -z "$(librarian_pids)" ] && ok "no Librarian left" || fail "Librarian left"
 
+step "a mixed cluster through libvirt: node02 is aarch64"
+run up -n 2 --set node02.arch=aarch64
+[ "$rc" -eq 0 ] || fail "fame up with an aarch64 node: $(cat "$out" "$err")"
+run exec --all -- uname -m
+[ "$(tr '\n' ' ' < "$out")" = "node01: x86_64 node02: aarch64 " ] && ok "domains of both architectures" || fail "uname -m: $(cat "$out" "$err")"
+exact_fetch_add 200000 400000
+run down
+[ "$rc" -eq 0 ] && [ -z "$(vsh list --all --name)" ] && [ -z "$(qemu_pids)" ] && ok "down: nothing left" || fail "down: $(cat "$err") $(vsh list --all --name)"
+
 step "fame libvirt export: XML libvirt accepts"
 run libvirt export "$work/xml"
 [ "$rc" -eq 0 ] && [ -f "$work/xml/node01.xml" ] && [ -f "$work/xml/node02.xml" ] && ok "export wrote node01.xml, node02.xml" || fail "export: $(cat "$out" "$err")"

@@ -4,3 +4,7 @@
 # and through <qemu:commandline> the file-backed FAM at 00:10.0 and both networks.
 debug domain-xml --accel tcg
 debug domain-xml --accel tcg --node 3 --set forward=9000,8080:18080
+# An aarch64 node: arch aarch64 on the virt board, no ACPI (libvirt wants UEFI for it there;
+# guest-shutdown powers off through PSCI), qemu-system-aarch64, and QEMU's cheap pointer
+# authentication as a -global of the max CPU.
+debug domain-xml --accel tcg --set node02.arch=aarch64 --node 2

@@ -10,4 +10,3 @@ debug qemu-args --set arch=arm64
 debug qemu-args --set node02.arch=riscv64
 # What aarch64 nodes cannot be yet: one line, before anything starts.
 up --arch aarch64 --kind debian
-up --set node02.arch=aarch64 --backend libvirt
