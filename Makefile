@@ -38,6 +38,7 @@ bench: build
 	FAME=$(BUILD)/fame bench/bench-lfs.sh
 	FAME=$(BUILD)/fame bench/bench-debian.sh
 	FAME=$(BUILD)/fame bench/bench-libvirt.sh
+	FAME=$(BUILD)/fame bench/bench-arch.sh
 
 clean:
 	rm -rf $(BUILD) build-asan build-asan.*.log
