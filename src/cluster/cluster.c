@@ -792,11 +792,11 @@ static int wait_ready(const struct cluster_plan *p, struct fame *fam, struct rea
 }
 
 static void print_table(const struct cluster_plan *p, const struct ready_state *st) {
-        printf("%-8s %8s  %-5s  %-8s %8s\n", "NODE", "PID", "ACCEL", "STATE", "READY");
+        printf("%-8s %8s  %-7s  %-5s  %-8s %8s\n", "NODE", "PID", "ARCH", "ACCEL", "STATE", "READY");
         for (uint32_t i = 0; i < p->nodes; i++) {
                 const struct node_plan *n = &p->node[i];
                 pid_t pid = node_pid(p, n);
-                printf("%-8s %8d  %-5s  %-8s %7.2fs\n", n->name, (int) pid, plan_node_kvm(p, n) ? "kvm" : "tcg",
+                printf("%-8s %8d  %-7s  %-5s  %-8s %7.2fs\n", n->name, (int) pid, arch_to_string(n->arch), plan_node_kvm(p, n) ? "kvm" : "tcg",
                        st[i].ready ? "ready" : pid ? "running" : "stopped", st[i].t_ready - st[i].t_start);
         }
 }
@@ -1128,9 +1128,9 @@ int cluster_status(const struct fame_config *c, bool json) {
         json_object *o = json_object_new_object(), *nodes = json_object_new_array();
         int running = 0, ready = 0;
         if (!json && p.kind == FAME_KIND_DEBIAN)
-                printf("%-8s %8s  %-5s  %-8s %8s  %-15s  %s\n", "NODE", "PID", "ACCEL", "STATE", "JOINS", "SSH", "CONSOLE");
+                printf("%-8s %8s  %-7s  %-5s  %-8s %8s  %-15s  %s\n", "NODE", "PID", "ARCH", "ACCEL", "STATE", "JOINS", "SSH", "CONSOLE");
         else if (!json)
-                printf("%-8s %8s  %-5s  %-8s %8s  %s\n", "NODE", "PID", "ACCEL", "STATE", "JOINS", "CONSOLE");
+                printf("%-8s %8s  %-7s  %-5s  %-8s %8s  %s\n", "NODE", "PID", "ARCH", "ACCEL", "STATE", "JOINS", "CONSOLE");
         for (uint32_t i = 0; i < p.nodes; i++) {
                 const struct node_plan *n = &p.node[i];
                 pid_t pid = node_pid(&p, n);
@@ -1166,10 +1166,12 @@ int cluster_status(const struct fame_config *c, bool json) {
                 } else if (p.kind == FAME_KIND_DEBIAN) {
                         char ssh[32];
                         snprintf(ssh, sizeof ssh, "127.0.0.1:%u", n->ssh_port);
-                        printf("%-8s %8d  %-5s  %-8s %8" PRIu64 "  %-15s  %s\n", n->name, (int) pid, plan_node_kvm(&p, n) ? "kvm" : "tcg", state, joins,
+                        printf("%-8s %8d  %-7s  %-5s  %-8s %8" PRIu64 "  %-15s  %s\n", n->name, (int) pid, arch_to_string(n->arch),
+                               plan_node_kvm(&p, n) ? "kvm" : "tcg", state, joins,
                                ssh, n->console_log);
                 } else
-                        printf("%-8s %8d  %-5s  %-8s %8" PRIu64 "  %s\n", n->name, (int) pid, plan_node_kvm(&p, n) ? "kvm" : "tcg", state, joins,
+                        printf("%-8s %8d  %-7s  %-5s  %-8s %8" PRIu64 "  %s\n", n->name, (int) pid, arch_to_string(n->arch),
+                               plan_node_kvm(&p, n) ? "kvm" : "tcg", state, joins,
                                n->console_log);
         }
         if (json) {
