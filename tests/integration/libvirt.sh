@@ -14,9 +14,11 @@ lv="$work/lv"
 command -v libvirtd > /dev/null && command -v virsh > /dev/null \
         || { fail "libvirtd or virsh missing: run scripts/install-deps"; finish; }
 
+# The daemons first: cleanup removes the test's directory, and with it their pid files.
 stop_sandbox() {
-        cleanup
+        "$FAME" down > /dev/null 2>&1
         "$sandbox" stop "$lv"
+        cleanup
 }
 trap stop_sandbox EXIT
 
@@ -122,5 +124,8 @@ run up -n 2
 [ "$rc" -ne 0 ] && grep -q "spawn=deny.*seccomp_sandbox = 0" "$err" && ok "$(cat "$err")" || fail "up under spawn=deny: rc $rc $(cat "$err")"
 [ -z "$(vsh list --all --name)" ] && [ -z "$(qemu_pids)" ] && [ -z "$(librarian_pids)" ] \
         && ok "nothing left behind" || fail "left behind: $(vsh list --all --name) $(qemu_pids) $(librarian_pids)"
+
+step "the test's libvirtd stops"
+"$sandbox" stop "$lv" && ok "libvirtd and virtlogd stopped" || fail "the sandbox's daemons do not stop"
 
 finish

@@ -41,16 +41,20 @@ inner)
         exec libvirtd -p /run/libvirt/libvirtd.pid
         ;;
 stop)
+        # A daemon that exited but was not reaped yet (its parent is gone) counts as stopped.
+        alive() { local st; st=$(ps -o stat= -p "$1" 2> /dev/null) && [ "${st#Z}" = "$st" ]; }
         for name in libvirtd virtlogd; do
                 pidfile="$dir/run/$name.pid"
                 [ -f "$pidfile" ] || continue
                 pid=$(cat "$pidfile")
                 kill "$pid" 2> /dev/null || true
                 for _ in $(seq 1 100); do
-                        kill -0 "$pid" 2> /dev/null || break
+                        alive "$pid" || break
                         sleep 0.1       # waiting for another process to exit
                 done
-                kill -9 "$pid" 2> /dev/null || true
+                alive "$pid" && kill -9 "$pid" 2> /dev/null
+                alive "$pid" && { echo "$name (pid $pid) does not stop" >&2; exit 1; }
         done
+        exit 0
         ;;
 esac
