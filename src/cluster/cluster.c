@@ -78,7 +78,7 @@ static int lock_state(const char *state_dir, int *ret_fd) {
 /* The pid in pidfile if that process is alive and its command line holds `needle` (a zombie
  * or a reused pid does not count), else 0. */
 static pid_t pidfile_process(const char *pidfile, const char *needle) {
-        char buf[64], path[64];
+        char buf[64];
         int fd = open(pidfile, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
                 return 0;
@@ -88,22 +88,7 @@ static pid_t pidfile_process(const char *pidfile, const char *needle) {
                 return 0;
         buf[k] = 0;
         pid_t pid = (pid_t) strtol(buf, NULL, 10);
-        if (pid <= 0)
-                return 0;
-        snprintf(path, sizeof path, "/proc/%d/cmdline", (int) pid);
-        fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return 0;
-        char cmdline[16384];
-        k = read(fd, cmdline, sizeof cmdline - 1);
-        close(fd);
-        if (k <= 0)
-                return 0;
-        for (ssize_t i = 0; i < k; i++)
-                if (!cmdline[i])
-                        cmdline[i] = ' ';
-        cmdline[k] = 0;
-        return strstr(cmdline, needle) ? pid : 0;
+        return pid > 0 && process_cmdline_has(pid, needle) ? pid : 0;
 }
 
 /* The QEMU of this node, or 0 (the plan's backend is open). */
@@ -175,10 +160,9 @@ static bool qga_answers(const struct cluster_plan *p, const struct node_plan *n,
         return ok;
 }
 
-/* Stops the node's QEMU now. */
+/* Stops the node's QEMU now (nothing when it does not run). */
 static void stop_node_hard(const struct cluster_plan *p, const struct node_plan *n, int timeout_ms) {
-        if (node_pid(p, n))
-                p->be->ops->destroy(p->be->data, p, n, timeout_ms);
+        p->be->ops->destroy(p->be->data, p, n, timeout_ms);
 }
 
 /* A program of FAM/E next to this fame (build tree) or installed beside it: $ENV if set, else
@@ -318,6 +302,12 @@ static int ensure_debian_image(const struct fame_config *c, struct image *img) {
         return image_debian_ensure(&p, img);
 }
 
+static void print_image(const char *kind, struct image *img) {
+        printf("%-8s  %s  kernel %s  %s%s\n", kind, img->key, img->kernel_release, img->base ? img->base : img->initrd,
+               img->built ? "" : "  (cached)");
+        image_done(img);
+}
+
 int cluster_image_build(const struct fame_config *c, bool diskless, bool debian) {
         struct image img = { 0 };
         int r;
@@ -325,22 +315,19 @@ int cluster_image_build(const struct fame_config *c, bool diskless, bool debian)
                 r = ensure_image(c, NULL, &img);
                 if (r < 0)
                         return r;
-                printf("diskless  %s  kernel %s  %s%s\n", img.key, img.kernel_release, img.initrd, img.built ? "" : "  (cached)");
-                image_done(&img);
+                print_image("diskless", &img);
         }
         if (diskless && any_arch(c, FAME_ARCH_AARCH64)) {
                 r = ensure_image_aarch64(c, NULL, &img);
                 if (r < 0)
                         return r;
-                printf("diskless  %s  kernel %s  %s%s\n", img.key, img.kernel_release, img.initrd, img.built ? "" : "  (cached)");
-                image_done(&img);
+                print_image("diskless", &img);
         }
         if (debian) {
                 r = ensure_debian_image(c, &img);
                 if (r < 0)
                         return r;
-                printf("debian    %s  kernel %s  %s%s\n", img.key, img.kernel_release, img.base, img.built ? "" : "  (cached)");
-                image_done(&img);
+                print_image("debian", &img);
         }
         return 0;
 }

@@ -19,7 +19,6 @@
  */
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <libvirt/libvirt-qemu.h>
 #include <libvirt/libvirt.h>
@@ -493,7 +492,7 @@ static int lv_start(void *data, const struct cluster_plan *p, const struct node_
         return 0;
 }
 
-/* The QEMU process whose command line holds needle, or 0. */
+/* The process whose command line holds needle, or 0. */
 static pid_t find_process(const char *needle) {
         DIR *dir = opendir("/proc");
         struct dirent *de;
@@ -501,45 +500,13 @@ static pid_t find_process(const char *needle) {
         if (!dir)
                 return 0;
         while (!found && (de = readdir(dir))) {
-                char path[64], buf[16384];
                 char *end;
                 long pid = strtol(de->d_name, &end, 10);
-                if (*end || pid <= 0)
-                        continue;
-                snprintf(path, sizeof path, "/proc/%ld/cmdline", pid);
-                int fd = open(path, O_RDONLY | O_CLOEXEC);
-                if (fd < 0)
-                        continue;
-                ssize_t k = read(fd, buf, sizeof buf - 1);
-                close(fd);
-                if (k <= 0)
-                        continue;
-                buf[k] = 0;
-                for (ssize_t i = 0; i < k; i++)
-                        if (!buf[i])
-                                buf[i] = ' ';
-                if (strstr(buf, needle))
+                if (!*end && pid > 0 && process_cmdline_has((pid_t) pid, needle))
                         found = (pid_t) pid;
         }
         closedir(dir);
         return found;
-}
-
-static bool process_has(pid_t pid, const char *needle) {
-        char path[64], buf[16384];
-        snprintf(path, sizeof path, "/proc/%d/cmdline", (int) pid);
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return false;
-        ssize_t k = read(fd, buf, sizeof buf - 1);
-        close(fd);
-        if (k <= 0)
-                return false;
-        buf[k] = 0;
-        for (ssize_t i = 0; i < k; i++)
-                if (!buf[i])
-                        buf[i] = ' ';
-        return strstr(buf, needle) != NULL;
 }
 
 /* Running is what libvirt says; the pid is the local QEMU whose private-segment socket is the
@@ -558,7 +525,7 @@ static pid_t lv_pid(void *data, const struct cluster_plan *p, const struct node_
         pid_t *cached = &lv->pid[n->id - 1];
         if (!needle)
                 return 1;
-        if (*cached > 0 && process_has(*cached, needle))
+        if (*cached > 0 && process_cmdline_has(*cached, needle))
                 return *cached;
         *cached = find_process(needle);
         return *cached > 0 ? *cached : 1;

@@ -328,6 +328,25 @@ void qmp_closep(struct qmp **q) {
 
 /* ---- requests ---- */
 
+/* A reply, {"return": V} or {"error": {"desc": ...}}: 0 with V in *ret_return, or -EREMOTEIO
+ * with the error's text in *ret_error. */
+static int take_reply(struct qmp *q, const char *command, json_object *o, json_object **ret_return, char **ret_error) {
+        json_object *v;
+        if (json_object_object_get_ex(o, "error", &v)) {
+                json_object *desc;
+                const char *text = json_object_object_get_ex(v, "desc", &desc) ? json_object_get_string(desc) : json_object_to_json_string(v);
+                log_debug("%s %s: '%s' failed: %s", kind(q), q->path, command, text);
+                if (ret_error && !(*ret_error = strdup(text ? text : "")))
+                        return -ENOMEM;
+                return -EREMOTEIO;
+        }
+        if (!json_object_object_get_ex(o, "return", &v))
+                return log_error_errno(-EPROTO, "%s %s: no \"return\" in reply to '%s'", kind(q), q->path, command);
+        if (ret_return)
+                *ret_return = json_object_get(v);
+        return 0;
+}
+
 /* The reply of a call transport: {"return": ...} or {"error": ...}; its error text (already the
  * agent's "desc") comes back as the reply's error. */
 static int execute_call(struct qmp *q, const char *command, json_object *req, int64_t deadline,
@@ -335,7 +354,6 @@ static int execute_call(struct qmp *q, const char *command, json_object *req, in
         const char *text = json_object_to_json_string_ext(req, JSON_FLAGS);
         _cleanup_free_ char *reply = NULL, *error = NULL;
         _cleanup_json_ json_object *o = NULL;
-        json_object *v;
         int r;
 
         if (!text)
@@ -354,18 +372,7 @@ static int execute_call(struct qmp *q, const char *command, json_object *req, in
         if (!o || !json_object_is_type(o, json_type_object))
                 return log_error_errno(-EBADMSG, "%s %s: invalid JSON in reply to '%s'", kind(q), q->path, command);
         log_traffic(q, "<-", o);
-        if (json_object_object_get_ex(o, "error", &v)) {
-                json_object *desc;
-                const char *t = json_object_object_get_ex(v, "desc", &desc) ? json_object_get_string(desc) : json_object_to_json_string(v);
-                if (ret_error && !(*ret_error = strdup(t ? t : "")))
-                        return -ENOMEM;
-                return -EREMOTEIO;
-        }
-        if (!json_object_object_get_ex(o, "return", &v))
-                return log_error_errno(-EPROTO, "%s %s: no \"return\" in reply to '%s'", kind(q), q->path, command);
-        if (ret_return)
-                *ret_return = json_object_get(v);
-        return 0;
+        return take_reply(q, command, o, ret_return, ret_error);
 }
 
 static int execute_until(struct qmp *q, const char *command, json_object *args, int64_t deadline,
@@ -391,8 +398,6 @@ static int execute_until(struct qmp *q, const char *command, json_object *args, 
 
         for (;;) {
                 _cleanup_json_ json_object *o = NULL;
-                json_object *v, *e;
-
                 r = read_object(q, deadline, &o);
                 if (r == -EBADMSG)
                         return log_error_errno(r, "%s %s: invalid JSON in reply to '%s'",
@@ -405,30 +410,14 @@ static int execute_until(struct qmp *q, const char *command, json_object *args, 
 
                 if (handle_event(q, o))
                         continue;
-                bool has_return = json_object_object_get_ex(o, "return", &v);
-                bool has_error = json_object_object_get_ex(o, "error", &e);
-                if (!has_return && !has_error)
+                if (!json_object_object_get_ex(o, "return", NULL) && !json_object_object_get_ex(o, "error", NULL))
                         continue;       /* neither event nor reply: not ours */
                 json_object *rid;
                 if (json_object_object_get_ex(o, "id", &rid) &&
                     (!json_object_is_type(rid, json_type_int) || (uint64_t) json_object_get_int64(rid) != id))
                         continue;       /* a late reply to an earlier request */
 
-                if (has_error) {
-                        json_object *desc;
-                        const char *text = json_object_object_get_ex(e, "desc", &desc) ?
-                                json_object_get_string(desc) : json_object_to_json_string(e);
-                        log_debug("%s %s: '%s' failed: %s", kind(q), q->path, command, text);
-                        if (ret_error) {
-                                *ret_error = strdup(text ? text : "");
-                                if (!*ret_error)
-                                        return -ENOMEM;
-                        }
-                        return -EREMOTEIO;
-                }
-                if (ret_return)
-                        *ret_return = json_object_get(v);
-                return 0;
+                return take_reply(q, command, o, ret_return, ret_error);
         }
 }
 

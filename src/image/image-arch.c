@@ -9,7 +9,6 @@
  */
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "image-internal.h"
 #include "image.h"
 #include "log.h"
 #include "macro.h"
@@ -28,40 +28,6 @@ static const char *const arm64_packages[] = {
         "busybox-static", "qemu-guest-agent", "libc6", "libglib2.0-0", "libnuma1", "libpcre2-8-0", "libudev1",
         "liburing2", NULL,
 };
-
-static void rm_rf(const char *dir) {
-        _cleanup_cmd_ struct cmd *c = cmd_new("rm");
-        cmd_args(c, (const char *const[]) { "-rf", "--", dir, NULL });
-        (void) cmd_run(c, NULL);
-}
-
-/* The log of the tools run while fetching (CACHE_DIR/arch/ARCH/fetch.log). */
-static const char *fetch_log;
-
-/* Runs c with its output appended to fetch_log; on failure logs one line naming what failed,
- * the last line the tool printed, and the fix. */
-static int run_tool(struct cmd *c, const char *what, const char *fix) {
-        int fd = open(fetch_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-        if (fd < 0)
-                return log_error_errno(-errno, "Cannot open '%s': %m", fetch_log);
-        cmd_map_fd(c, 0, -1);
-        cmd_map_fd(c, 1, fd);
-        cmd_map_fd(c, 2, fd);
-        int r = cmd_run(c, NULL);
-        close(fd);
-        if (r == 0)
-                return 0;
-        size_t len = 0;
-        _cleanup_free_ char *out = read_file(fetch_log, 1 << 20, &len);
-        char *last = NULL;
-        if (out) {
-                while (len > 0 && (out[len - 1] == '\n' || out[len - 1] == ' '))
-                        out[--len] = 0;
-                last = strrchr(out, '\n');
-                last = last ? last + 1 : out;
-        }
-        return log_error_errno(r < 0 ? r : -EIO, "%s failed: %s; %s", what, last && *last ? last : "(no output)", fix);
-}
 
 /* The newest DIR/boot/vmlinuz-RELEASE's release. */
 static int newest_release(const char *root, char **ret) {
@@ -106,10 +72,10 @@ int image_arch_root(const char *cache_dir, const char *arch, char **ret_root) {
         r = mkdir_p(dir, 0755);
         if (r < 0)
                 return log_error_errno(r, "Cannot create '%s': %m", dir);
+        /* the log of the tools run here (each run overwrites it; a failed one is kept) */
         _cleanup_free_ char *logp = strf("%s/fetch.log", dir);
         if (!logp)
                 return log_error_errno(-ENOMEM, "Out of memory");
-        fetch_log = logp;
         tmp = strf("%s/.tmp-XXXXXX", dir);
         if (!tmp || !mkdtemp(tmp))
                 return log_error_errno(tmp ? -errno : -ENOMEM, "Cannot create a directory in '%s': %m", dir);
@@ -127,7 +93,7 @@ int image_arch_root(const char *cache_dir, const char *arch, char **ret_root) {
                 cmd_args(c, (const char *const[]) { "-q", "-o", "APT::Sandbox::User=root", "download", NULL });
                 cmd_argf(c, "linux-image-%s:%s", deb_arch, deb_arch);
                 cmd_chdir(c, debs);
-                r = run_tool(c, "apt-get download of the arm64 kernel", fix);
+                r = image_run_quiet(c, "apt-get download of the arm64 kernel", logp, fix);
                 if (r < 0)
                         goto fail;
         }
@@ -162,7 +128,7 @@ int image_arch_root(const char *cache_dir, const char *arch, char **ret_root) {
                 for (const char *const *p = arm64_packages; *p; p++)
                         cmd_argf(c, "%s:%s", *p, deb_arch);
                 cmd_chdir(c, debs);
-                r = run_tool(c, "apt-get download of the arm64 node packages", fix);
+                r = image_run_quiet(c, "apt-get download of the arm64 node packages", logp, fix);
                 if (r < 0)
                         goto fail;
         }
@@ -179,7 +145,7 @@ int image_arch_root(const char *cache_dir, const char *arch, char **ret_root) {
                         _cleanup_free_ char *deb = strf("%s/%s", debs, de->d_name);
                         _cleanup_cmd_ struct cmd *c = cmd_new("dpkg-deb");
                         cmd_args(c, (const char *const[]) { "-x", deb ? deb : "", troot, NULL });
-                        r = run_tool(c, "dpkg-deb -x", "is the download complete? remove it and try again");
+                        r = image_run_quiet(c, "dpkg-deb -x", logp, NULL);
                         if (r < 0) {
                                 closedir(d);
                                 goto fail;
@@ -197,7 +163,7 @@ int image_arch_root(const char *cache_dir, const char *arch, char **ret_root) {
                 /* the kernel package's postinst would run depmod */
                 _cleanup_cmd_ struct cmd *c = cmd_new("depmod");
                 cmd_args(c, (const char *const[]) { "-b", troot, release, NULL });
-                r = run_tool(c, "depmod", "install kmod (scripts/install-deps)");
+                r = image_run_quiet(c, "depmod", logp, "install kmod (scripts/install-deps)");
                 if (r < 0)
                         goto fail;
         }
@@ -207,15 +173,15 @@ int image_arch_root(const char *cache_dir, const char *arch, char **ret_root) {
                 log_error_errno(r, "Cannot write '%s': %m", tstamp ? tstamp : "?");
                 goto fail;
         }
-        rm_rf(root);            /* an incomplete one */
+        image_rm_rf(root);            /* an incomplete one */
         if (rename(troot, root) < 0) {
                 r = log_error_errno(-errno, "Cannot rename '%s' to '%s': %m", troot, root);
                 goto fail;
         }
-        rm_rf(tmp);
+        image_rm_rf(tmp);
         *ret_root = TAKE_PTR(root);
         return 0;
 fail:
-        rm_rf(tmp);
+        image_rm_rf(tmp);
         return r;
 }

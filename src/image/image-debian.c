@@ -71,7 +71,7 @@ static int rm_rf_one(const char *path, const struct stat *st, int flag, struct F
         return 0;
 }
 
-static void rm_rf(const char *path) {
+void image_rm_rf(const char *path) {
         (void) nftw(path, rm_rf_one, 64, FTW_DEPTH | FTW_PHYS);
 }
 
@@ -323,8 +323,7 @@ static int run_logged(struct cmd *c, const char *log_path, struct tool_run *t) {
         return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-/* Runs a tool whose output only matters when it fails (cp, mke2fs, qemu-img). */
-static int run_quiet(struct cmd *c, const char *what, const char *log_path) {
+int image_run_quiet(struct cmd *c, const char *what, const char *log_path, const char *fix) {
         struct tool_run t = { .what = what };
         int r = run_logged(c, log_path, &t);
         if (r == 0)
@@ -332,8 +331,9 @@ static int run_quiet(struct cmd *c, const char *what, const char *log_path) {
         if (r < 0)
                 return log_error_errno(r, "Cannot run %s: %m", what);
         t.last_error[strcspn(t.last_error, "\n")] = 0;
-        return log_error_errno(-EIO, "%s failed (exit status %d): %s (full output: %s)", what, r,
-                               *t.last_error ? t.last_error : "no message", log_path ? log_path : "above");
+        return log_error_errno(-EIO, "%s failed (exit status %d): %s (full output: %s)%s%s", what, r,
+                               *t.last_error ? t.last_error : "no message", log_path ? log_path : "above",
+                               fix ? "; " : "", fix ? fix : "");
 }
 
 /* ---- stage 1: mmdebstrap ------------------------------------------------------------------- */
@@ -391,7 +391,7 @@ static int stage1(const struct debian_params *p, const char *mirror, const char 
         r = mkdir_p(debs, 0755);
         if (r < 0)
                 return log_error_errno(r, "Cannot create '%s': %m", debs);
-        rm_rf(setup);
+        image_rm_rf(setup);
         r = write_tree(setup, debian_setup_files);
         if (r < 0)
                 goto out;
@@ -449,7 +449,7 @@ static int stage1(const struct debian_params *p, const char *mirror, const char 
         *ret_tree = TAKE_PTR(tree);
         r = 0;
 out:
-        rm_rf(setup);
+        image_rm_rf(setup);
         return r;
 }
 
@@ -668,7 +668,7 @@ int image_debian_populate(const char *tree, const char *tmp, uint64_t disk_size,
                 /* hard links: fast, and no file of the cached tree is written (see above) */
                 _cleanup_cmd_ struct cmd *c = cmd_new(cp);
                 cmd_args(c, (const char *const[]) { "--archive", "--link", tree, root, NULL });
-                r = run_quiet(c, "cp", log_path);
+                r = image_run_quiet(c, "cp", log_path, NULL);
         }
         if (r >= 0)
                 r = neutralise(root);
@@ -687,16 +687,16 @@ int image_debian_populate(const char *tree, const char *tmp, uint64_t disk_size,
                 _cleanup_cmd_ struct cmd *c = cmd_new(mke2fs);
                 cmd_args(c, (const char *const[]) { "-q", "-F", "-t", "ext4", "-L", "fame-root", "-E", "root_owner=0:0",
                                                      "-d", root, raw, size, NULL });
-                r = run_quiet(c, "mke2fs", log_path);
+                r = image_run_quiet(c, "mke2fs", log_path, NULL);
                 if (r < 0)
                         return r;
         }
-        rm_rf(root);
+        image_rm_rf(root);
         log_progress("debian image: qcow2 base image");
         {
                 _cleanup_cmd_ struct cmd *c = cmd_new(qemu_img);
                 cmd_args(c, (const char *const[]) { "convert", "-f", "raw", "-O", "qcow2", raw, qcow, NULL });
-                r = run_quiet(c, "qemu-img convert", log_path);
+                r = image_run_quiet(c, "qemu-img convert", log_path, NULL);
                 if (r < 0)
                         return r;
         }
@@ -719,7 +719,7 @@ static void remove_tree(const char *path, const char *mmdebstrap) {
                 cmd_map_fd(c, 2, -1);
                 (void) cmd_run(c, NULL);
         }
-        rm_rf(path);
+        image_rm_rf(path);
 }
 
 static int copy_payload(const struct payload *pl, const char *tmp) {
@@ -794,7 +794,7 @@ static int stage2(const struct debian_params *p, const char *tree, const struct 
         }
         if (r < 0)
                 goto out;
-        rm_rf(payload);
+        image_rm_rf(payload);
         (void) chmod(tmp, 0755);
         remove_tree(final, mmdebstrap);
         if (rename(tmp, final) < 0) {

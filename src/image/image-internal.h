@@ -34,6 +34,15 @@ void hash128_hex(const struct hash128 *h, char out[33]);
 /* The release ("6.1.0-56-amd64") from a bzImage's setup header; -ENOEXEC if not a bzImage. */
 int image_kernel_release(const char *vmlinuz, char **ret);
 
+/* ---- tools (image-debian.c) ------------------------------------------------------------- */
+
+struct cmd;
+/* Removes a directory tree (or a file); errors ignored. */
+void image_rm_rf(const char *path);
+/* Runs a tool whose output only matters when it fails: stdout and stderr into log_path (NULL:
+ * our stderr); on failure one line with the tool's last error line, the log and fix (or NULL). */
+int image_run_quiet(struct cmd *c, const char *what, const char *log_path, const char *fix);
+
 /* ---- cpio newc -------------------------------------------------------------------------- */
 
 enum cpio_kind {

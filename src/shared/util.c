@@ -239,3 +239,20 @@ char *path_dirname(const char *path) {
                 return strdup("/");
         return strndup(path, (size_t) (slash - path));
 }
+
+bool process_cmdline_has(pid_t pid, const char *needle) {
+        char path[64], cmdline[16384];
+        snprintf(path, sizeof path, "/proc/%d/cmdline", (int) pid);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return false;
+        ssize_t k = read(fd, cmdline, sizeof cmdline - 1);
+        close(fd);
+        if (k <= 0)
+                return false;
+        for (ssize_t i = 0; i < k; i++)
+                if (!cmdline[i])
+                        cmdline[i] = ' ';
+        cmdline[k] = 0;
+        return strstr(cmdline, needle) != NULL;
+}

@@ -39,6 +39,9 @@ int set_message(char **ret, const char *fmt, ...) __attribute__((format(printf, 
 
 /* The directory part of path ("." when it has none), malloc'ed; NULL when out of memory. */
 char *path_dirname(const char *path);
+/* Whether process pid runs with needle in its command line (arguments joined by spaces); a
+ * zombie's is empty. */
+bool process_cmdline_has(pid_t pid, const char *needle);
 
 /* FNV-1a 64 of n bytes, and a xorshift64 step: test patterns and their checksums. */
 uint64_t fnv1a64(const void *p, uint64_t n);
