@@ -1,4 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -117,9 +120,27 @@ int cmd_help(const struct verb *self, int argc, char **argv) {
 }
 
 int cmd_version(const struct verb *v, int argc, char **argv) {
-        (void) v;
-        (void) argc;
-        (void) argv;
-        printf("fame %s\nlibfame %s\nFAM format %d.%d\n", FAME_VERSION, fame_version(), FAME_FORMAT_MAJOR, FAME_FORMAT_MINOR);
+        enum { O_JSON = 0x100 };
+        static const struct option options[] = { { "json", no_argument, NULL, O_JSON }, {} };
+        bool first = true, json = false;
+        int c;
+
+        /* `fame --version` comes without a verb: no options then */
+        if (v) {
+                while ((c = verb_getopt(v, argc, argv, "", options, &first)) != -1) {
+                        if (c != O_JSON)
+                                return -EINVAL;
+                        json = true;
+                }
+                int r = verb_check_args(v, argc - optind);
+                if (r < 0)
+                        return r;
+        }
+        if (json)
+                printf("{\n  \"fame\": \"%s\",\n  \"libfame\": \"%s\",\n  \"fam_format\": \"%d.%d\"\n}\n", FAME_VERSION,
+                       fame_version(), FAME_FORMAT_MAJOR, FAME_FORMAT_MINOR);
+        else
+                printf("fame %s\nlibfame %s\nFAM format %d.%d\n", FAME_VERSION, fame_version(), FAME_FORMAT_MAJOR,
+                       FAME_FORMAT_MINOR);
         return 0;
 }

@@ -154,10 +154,17 @@ static int shelf_connect(const struct verb *v, const struct shelf_opts *o, struc
         return 0;
 }
 
-static int call(struct shelf_ctx *x, const char *what, const char *command, struct json_object *params,
-                struct json_object **ret) {
+/* A request whose failure the caller handles itself; params are consumed. */
+static int call_quiet(struct shelf_ctx *x, const char *command, struct json_object *params, struct json_object **ret) {
         int r = librarian_call(x->lib, command, params, ret);
         json_object_put(params);
+        return r;
+}
+
+/* A request whose failure is said with the Librarian's message; params are consumed. */
+static int call(struct shelf_ctx *x, const char *what, const char *command, struct json_object *params,
+                struct json_object **ret) {
+        int r = call_quiet(x, command, params, ret);
         if (r < 0)
                 log_error("%s: %s", what, fame_librarian_error(x->lib));
         return r;
@@ -307,7 +314,7 @@ int cmd_shelf_create(const struct verb *v, int argc, char **argv) {
         if (r < 0)
                 goto out;
         const char *path = argv[optind];
-        r = librarian_call(x.lib, "get_shelf", path_param(path), NULL);
+        r = call_quiet(&x, "get_shelf", path_param(path), NULL);
         if (r >= 0) {
                 r = log_error_errno(-EEXIST, "%s: already exists (resize it with 'fame shelf resize')", path);
                 goto out;
@@ -331,7 +338,7 @@ int cmd_shelf_create(const struct verb *v, int argc, char **argv) {
                 r = k;
         if (r < 0) {
                 /* nothing half-made: a shelf that could not be sized is removed again */
-                (void) librarian_call(x.lib, "destroy_shelf", path_param(path), NULL);
+                (void) call_quiet(&x, "destroy_shelf", path_param(path), NULL);
                 goto out;
         }
         r = print_info(&x, path, o.json);
@@ -346,7 +353,7 @@ int cmd_shelf_mkdir(const struct verb *v, int argc, char **argv) {
         int r = front(v, argc, argv, &o, &x, NULL, NULL, NULL);
         if (r >= 0) {
                 const char *path = argv[optind];
-                if (librarian_call(x.lib, "get_shelf", path_param(path), NULL) >= 0)
+                if (call_quiet(&x, "get_shelf", path_param(path), NULL) >= 0)
                         r = log_error_errno(-EEXIST, "%s: already exists", path);
                 else
                         r = call(&x, path, "mkdir",
@@ -424,10 +431,10 @@ static int print_info(struct shelf_ctx *x, const char *path, bool json) {
         if (r < 0)
                 return r;
         if (S_ISREG(member(shelf, "mode")))
-                (void) librarian_call(x->lib, "get_xattr",
-                                      librarian_params("path", json_object_new_string(path),
-                                                       "xattr", json_object_new_string("user.LFS.AllocationPolicy"), NULL),
-                                      &policy);
+                (void) call_quiet(x, "get_xattr",
+                                  librarian_params("path", json_object_new_string(path),
+                                                   "xattr", json_object_new_string("user.LFS.AllocationPolicy"), NULL),
+                                  &policy);
         uint64_t book = (uint64_t) member(stats, "book_size_bytes"), igbooks[128], igstart[128];
         librarian_igstart(stats, igbooks, igstart);
         bool offsets = x->have_geo && member(stats, "BIImode") == 0 && x->geo.book_size == book;

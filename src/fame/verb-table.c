@@ -558,9 +558,10 @@ const struct verb fame_verbs[] = {
         },
         {
                 .name = "version", .fn = cmd_version, .min_args = 0, .max_args = 0,
-                .usage = "",
+                .usage = "[--json]",
                 .summary = "show the FAM/E version",
-                .help = "Prints the version of fame and of libfame, and the FAM format version.\n",
+                .help = "Prints the version of fame and of libfame, and the FAM format version.\n"
+                        "\nOptions:\n      --json                    machine-readable output\n",
         },
         {}
 };

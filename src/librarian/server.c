@@ -78,7 +78,7 @@ struct server {
         uint64_t next_conn;
         bool quit;
         int wake[2];            /* zeroer → poll loop */
-        uint64_t zeroed;
+        struct server_zeroing stats;    /* atomics: read by server_zeroing_stats() */
         int zero_error;
 };
 
@@ -124,6 +124,7 @@ static void *zeroer(void *userdata) {
                 if (r < 0) {
                         /* the book stays ZOMBIE, never handed out unzeroed; tried again later */
                         s->zero_error = r;
+                        __atomic_add_fetch(&s->stats.zero_failures, 1, __ATOMIC_RELAXED);
                         if (s->n_failed == s->allocated_failed) {
                                 size_t na = s->allocated_failed ? s->allocated_failed * 2 : 64;
                                 uint64_t *nf = realloc(s->failed, na * sizeof *nf);
@@ -148,7 +149,7 @@ static void *zeroer(void *userdata) {
                         s->allocated_done = na;
                 }
                 s->done[s->n_done++] = j.id;
-                s->zeroed++;
+                __atomic_add_fetch(&s->stats.zeroed, 1, __ATOMIC_RELAXED);
                 char c = 1;
                 (void) !write(s->wake[1], &c, 1);
         }
@@ -221,6 +222,7 @@ static int collect_zeroed(struct server *s) {
                 return 0;
         int r = engine_books_zeroed(s->engine, ids, n);
         if (r < 0) {
+                __atomic_add_fetch(&s->stats.mark_failures, 1, __ATOMIC_RELAXED);
                 log_warning("Librarian: could not mark %zu zeroed books free (%s); trying again", n, strerror(-r));
                 s->retry_at = now_seconds() + 1;
         }
@@ -367,8 +369,12 @@ uint16_t server_pin_port(const struct server *s, size_t i) {
         return i + 1 < s->n_listeners ? s->listeners[i + 1].port : 0;
 }
 
-uint64_t server_books_zeroed(const struct server *s) {
-        return __atomic_load_n(&s->zeroed, __ATOMIC_RELAXED);
+void server_zeroing_stats(const struct server *s, struct server_zeroing *ret) {
+        *ret = (struct server_zeroing) {
+                .zeroed = __atomic_load_n(&s->stats.zeroed, __ATOMIC_RELAXED),
+                .zero_failures = __atomic_load_n(&s->stats.zero_failures, __ATOMIC_RELAXED),
+                .mark_failures = __atomic_load_n(&s->stats.mark_failures, __ATOMIC_RELAXED),
+        };
 }
 
 /* ---------------------------------------------------------------------------------------- */

@@ -43,8 +43,14 @@ int server_step(struct server *s, int timeout_ms);
 int server_run(struct server *s, volatile sig_atomic_t *stop, const sigset_t *unblocked_mask);
 uint16_t server_port(const struct server *s);
 uint16_t server_pin_port(const struct server *s, size_t i);
-/* Books zeroed so far (for logs and tests). */
-uint64_t server_books_zeroed(const struct server *s);
+/* What the zeroer has done so far (for logs, status and tests); safe from any thread. */
+struct server_zeroing {
+        uint64_t zeroed;                /* books zeroed in FAM */
+        uint64_t zero_failures;         /* books whose zeroing failed (they stay reserved, retried) */
+        uint64_t mark_failures;         /* times zeroed books could not be marked FREE (database
+                                         * busy or failing); they are zeroed and marked again */
+};
+void server_zeroing_stats(const struct server *s, struct server_zeroing *ret);
 void server_free(struct server *s);
 
 #endif

@@ -129,8 +129,9 @@ for n in 1 2; do
                 run ssh node0$n -- 'grep -c " /lfs fuse" /proc/mounts'
                 [ "$(cat "$out")" = 1 ] && break
         done
+        [ "$(cat "$out")" = 1 ] && ok "/lfs mounted on node0$n (fame-lfs.service)" \
+                || fail "/lfs not mounted on node0$n: $(cat "$out" "$err")"
 done
-[ "$(cat "$out")" = 1 ] && ok "/lfs mounted (fame-lfs.service)" || fail "/lfs not mounted: $(cat "$out" "$err")"
 run ssh node01 -- 'echo "from $(id -un) on node01" > /lfs/note'
 run ssh node02 -- cat /lfs/note
 grep -q "on node01" "$out" && ok "node02 reads the user's /lfs/note: $(cat "$out")" || fail "/lfs/note: rc $rc $(cat "$out" "$err")"

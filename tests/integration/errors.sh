@@ -44,6 +44,33 @@ expect_error "FAM file not a power of two" "header says 64M" up -n 2
 rm -f "$fam"
 
 expect_error "bad node count" "nodes" up -n 0
+
+# Errors found while nodes start: every QEMU and the Librarian this `fame up` started are
+# stopped again, and the error names the node and what went wrong.
+nothing_left() {        # nothing_left WHAT
+        [ -z "$(qemu_pids)" ] && [ -z "$(librarian_pids)" ] && ok "$1: no QEMU and no Librarian left" \
+                || fail "$1: left running: QEMU $(qemu_pids) Librarian $(librarian_pids)"
+}
+step "ready_timeout passes"
+run up -n 2 --set ready_timeout=1
+[ "$rc" -ne 0 ] && grep -Eq "^fame: node0[12] did not become ready within 1 s: it did not join the FAM; last console line: " "$err" \
+        && ok "$(grep "did not become ready" "$err")" || fail "up with ready_timeout=1: rc $rc: $(cat "$err")"
+nothing_left "ready_timeout"
+
+step "a QEMU that maps the FAM privately"
+# a QEMU as if it ignored share=on: the FAM file is mapped copy-on-write, nodes would not see
+# each other's stores
+cat > "$work/qemu-private" << 'EOS'
+#!/bin/bash
+args=()
+for a in "$@"; do args+=("${a//share=on/share=off}"); done
+exec qemu-system-x86_64 "${args[@]}"
+EOS
+chmod 755 "$work/qemu-private"
+run up -n 2 --set qemu="$work/qemu-private"
+[ "$rc" -ne 0 ] && grep -q "^fame: node01: QEMU maps the FAM privately (share=off): nodes would not see each other's stores" "$err" \
+        && ok "$(grep "privately" "$err")" || fail "up with a private FAM mapping: rc $rc: $(cat "$err")"
+nothing_left "private FAM"
 run exec node01 -- true
 [ "$rc" -ne 0 ] && grep -q "never been started\|not running" "$err" && ok "exec before up: $(cat "$err")" || fail "exec before up: rc=$rc $(cat "$err")"
 finish

@@ -62,7 +62,7 @@ run exec node01 -- /tmp/lfs-mmap add /lfs/data 4096 0
 step "libfam-atomic's own tests, unmodified, on /lfs"
 src=${FAME_LIBFAM_ATOMIC_SRC:-}
 if [ -z "$src" ] || [ ! -f "$src/tests/fam_atomic_multi_node_test.c" ]; then
-        echo "(not run: set FAME_LIBFAM_ATOMIC_SRC to a libfam-atomic checkout; FAM/E does not ship its tests)"
+        skip_step "libfam-atomic's own tests: set FAME_LIBFAM_ATOMIC_SRC to a libfam-atomic checkout (FAM/E does not ship them)"
 else
         lib="$FAME_BUILD_ROOT/lib"
         json=$(ldd "$lib/libfame.so.0" | awk '/libjson-c/ {print $3}')

@@ -17,7 +17,7 @@ command -v libvirtd > /dev/null && command -v virsh > /dev/null \
 # The daemons first: cleanup removes the test's directory, and with it their pid files.
 stop_sandbox() {
         "$FAME" down > /dev/null 2>&1
-        "$sandbox" stop "$lv"
+        "$sandbox" stop "$lv" 2> /dev/null      # already stopped when the test ran to its end
         cleanup
 }
 trap stop_sandbox EXIT
@@ -109,8 +109,38 @@ else
         fail "virsh define: $(cat "$work/define.err")"
 fi
 
+step "a running namesake of another cluster: refused, and what this up started is stopped"
+# the exported node02 runs as a transient domain; a cluster of the same name kept in another
+# state directory tries to start its own node02
+if vsh create "$work/xml/node02.xml" > /dev/null 2> "$work/create.err"; then
+        run up -n 2 --set state_dir="$work/elsewhere"
+        [ "$rc" -ne 0 ] && grep -q "node02: libvirt domain fame-$cluster-node02 is already running and is not this cluster's; stop it with 'fame kill node02' or 'virsh destroy'" "$err" \
+                && ok "$(grep "already running" "$err")" || fail "up with a running namesake: rc $rc $(cat "$err")"
+        [ "$(vsh list --name | tr -d '\n')" = "fame-$cluster-node02" ] && ok "node01 was stopped again; the namesake runs on" \
+                || fail "running after the refusal: $(vsh list --name)"
+        [ -z "$(pids_matching "fame-librarian serve --db $work/elsewhere/")" ] && ok "no Librarian left" \
+                || fail "Librarian left: $(pids_matching "fame-librarian serve --db $work/elsewhere/")"
+        vsh destroy "fame-$cluster-node02" > /dev/null
+else
+        fail "virsh create: $(cat "$work/create.err")"
+fi
+
+step "libvirt cannot start a domain: its message, nothing left"
+# a QEMU that answers libvirt's capability probe but exits when asked to run a node
+cat > "$work/qemu-refuses" << 'EOS'
+#!/bin/bash
+case " $* " in *" guest=fame-"* | *"guest=fame-"*) echo "qemu-refuses: this QEMU runs no nodes" >&2; exit 1 ;; esac
+exec qemu-system-x86_64 "$@"
+EOS
+chmod 755 "$work/qemu-refuses"
+run up -n 2 --set qemu="$work/qemu-refuses"
+[ "$rc" -ne 0 ] && grep -q "node01: libvirt could not start domain fame-$cluster-node01: " "$err" \
+        && ok "$(grep "could not start" "$err")" || fail "up with a QEMU that refuses: rc $rc $(cat "$err")"
+[ -z "$(vsh list --all --name)" ] && [ -z "$(qemu_pids)" ] && [ -z "$(librarian_pids)" ] && ok "nothing left behind" \
+        || fail "left behind: $(vsh list --all --name) $(qemu_pids) $(librarian_pids)"
+
 step "a stopped libvirtd: one clear line"
-"$sandbox" stop "$lv"
+"$sandbox" stop "$lv" || fail "the sandbox's daemons do not stop"
 run status
 [ "$rc" -ne 0 ] && [ "$(wc -l < "$err")" -eq 1 ] && grep -q "Cannot connect to libvirt at .*start libvirtd" "$err" \
         && ok "status: $(cat "$err")" || fail "status without libvirtd: rc $rc $(cat "$err")"

@@ -45,7 +45,7 @@ stop)
         alive() { local st; st=$(ps -o stat= -p "$1" 2> /dev/null) && [ "${st#Z}" = "$st" ]; }
         for name in libvirtd virtlogd; do
                 pidfile="$dir/run/$name.pid"
-                [ -f "$pidfile" ] || continue
+                [ -f "$pidfile" ] || { echo "$name: no pid file $pidfile: nothing to stop (was the sandbox started?)" >&2; exit 1; }
                 pid=$(cat "$pidfile")
                 kill "$pid" 2> /dev/null || true
                 for _ in $(seq 1 100); do

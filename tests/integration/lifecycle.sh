@@ -63,8 +63,30 @@ run exec --all -- fame node fetch-add "$word" 200000
 total=$(fam_u64 "$fam" "$word")
 [ "$total" -eq 800000 ] && ok "fetch_add total $total" || fail "fetch_add total $total, expected 800000"
 
+step "fame logs --follow: keeps printing while the node runs, ends when it stops"
+"$FAME" logs --follow node02 > "$work/follow" 2> "$work/follow.err" &
+follow=$!
+run exec node02 -- sh -c 'echo "follow-marker-$((6 * 7))" > /dev/console'
+seen=0
+for _ in $(seq 200); do         # polling the file that logs --follow writes
+        grep -q "follow-marker-42" "$work/follow" && { seen=1; break; }
+        sleep 0.05
+done
+[ "$seen" = 1 ] && ok "a console line written after logs --follow started is printed" \
+        || fail "logs --follow did not print the new console line: $(tail -3 "$work/follow") $(cat "$work/follow.err")"
+
 step "(c) kill node02; the others keep running; start it again"
 run kill node02
+for _ in $(seq 100); do         # polling: logs --follow notices the node is gone
+        kill -0 "$follow" 2> /dev/null || break
+        sleep 0.05
+done
+if kill -0 "$follow" 2> /dev/null; then
+        fail "logs --follow still running 5 s after node02 was killed"
+        kill "$follow"
+else
+        wait "$follow" && ok "logs --follow ended when node02 stopped" || fail "logs --follow exited $?: $(cat "$work/follow.err")"
+fi
 [ "$rc" -eq 0 ] || fail "kill node02: $(cat "$err")"
 [ "$(qemu_pids | wc -l)" -eq 3 ] && ok "3 QEMU left" || fail "after kill: $(qemu_pids | wc -l) QEMU"
 run exec node02 -- true
@@ -81,6 +103,14 @@ grep -Eq "^node02 +2 +up +2 " "$out" && ok "node02 rejoined (2 joins)" || fail "
 run exec node02 -- fame node fetch-add "$word" 1
 [ "$(cat "$out")" = 800001 ] && ok "node02 sees the data (800001)" || fail "node02 read $(cat "$out")"
 
+step "fame node memcpy-bench in a node (it overwrites the start of node01's first book)"
+run exec node01 -- fame node memcpy-bench 4M
+[ "$rc" -eq 0 ] && grep -Eq "^memcpy 4 MiB: node RAM [1-9][0-9]* MB/s, FAM [1-9][0-9]* MB/s, ratio [0-9]+\.[0-9]{2}$" "$out" \
+        && ok "$(cat "$out")" || fail "memcpy-bench: rc $rc: $(cat "$out" "$err")"
+run exec node01 -- fame node memcpy-bench 1k
+[ "$rc" -ne 0 ] && grep -q "SIZE '1k' is not a size of at least 4K" "$err" && ok "memcpy-bench 1k refused" \
+        || fail "memcpy-bench 1k: rc $rc: $(cat "$out" "$err")"
+
 step "(e) fame up twice"
 run up
 [ "$rc" -ne 0 ] && grep -q "already up" "$err" && [ "$(wc -l < "$err")" -eq 1 ] && ok "second up refused: $(cat "$err")" || fail "second up: rc=$rc $(cat "$err")"
@@ -90,6 +120,7 @@ step "(d) down + up keeps FAM byte for byte"
 data=$((word + 8 * 1024 * 1024))
 run exec node01 -- fame node fill "$data" 1M 7
 sum=$(cat "$out")
+[ "$rc" -eq 0 ] && [ -n "$sum" ] && ok "node01 filled 1 MiB: $sum" || fail "node fill: rc $rc: $(cat "$out" "$err")"
 run down
 [ "$rc" -eq 0 ] || fail "down: $(cat "$err")"
 [ -z "$(qemu_pids)" ] && ok "no QEMU after down" || fail "QEMU left after down: $(qemu_pids)"

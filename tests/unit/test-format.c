@@ -47,19 +47,61 @@ static void test_geometry(void) {
         CHECK(fame_geometry_coord(&g, 80, &c) == 0 && c.node_in_enclosure == 10 && c.enclosure_in_rack == 4, "node 80");
         CHECK(fame_geometry_coord(&g, 0, &c) == -ERANGE && fame_geometry_coord(&g, 81, &c) == -ERANGE, "out of range nodes");
 
-        /* Book offsets: the FAME dense formula inside the book area. */
-        for (uint32_t ig = 0; ig < g.node_count; ig += 7)
-                for (uint64_t b = 0; b < g.books_per_node; b += 13) {
-                        int64_t off = fame_geometry_book_offset(&g, ig, b);
-                        CHECK(off == (int64_t) (g.book_area_offset + ((uint64_t) ig * g.books_per_node + b) * g.book_size), "ig %u book %" PRIu64, ig, b);
-                        CHECK(fame_geometry_lza_offset(&g, fame_lza(ig, b)) == off, "lza of ig %u book %" PRIu64, ig, b);
-                }
+        /* Book offsets, worked out by hand from docs/fam-format.md ("Book area") for this
+         * geometry (64 GiB, 8 MiB books, 80 nodes) and written as literals, so that a wrong
+         * formula in lib/format.c fails here instead of being repeated:
+         *   book_area_offset = align_up(2 MiB, 8 MiB)                     = 8 MiB
+         *   books_total      = (64 GiB - 8 MiB) / 8 MiB = 8192 - 1        = 8191
+         *   books_per_node   = 8191 / 80 = 102, down to a multiple of 4    = 100
+         *   offset(ig, n)    = 8 MiB + (ig x 100 + n) x 8 MiB
+         *   LZA(ig, n)       = ig << 46 | n << 33, with 1 << 46 = 0x400000000000 and
+         *                      1 << 33 = 0x200000000 */
+        CHECK(g.book_area_offset == 8 * MiB && g.books_total == 8191 && g.books_per_node == 100,
+              "64G/8M/80 nodes: offset %" PRIu64 " total %" PRIu64 " per node %" PRIu32, g.book_area_offset, g.books_total, g.books_per_node);
+        static const struct { uint32_t ig; uint64_t book, lza; int64_t offset; } books[] = {
+                /* 8 MiB + 0 x 8 MiB = 8 MiB: the first book */
+                { 0, 0, UINT64_C(0x0), INT64_C(0x800000) },
+                /* 99 x 0x200000000 = 0xc600000000; 8 MiB + 99 x 8 MiB = 800 MiB: the last book of IG 0 */
+                { 0, 99, UINT64_C(0xc600000000), INT64_C(0x32000000) },
+                /* 1 << 46; 8 MiB + (1 x 100 + 0) x 8 MiB = 808 MiB: IG 1 follows IG 0's 100 books */
+                { 1, 0, UINT64_C(0x400000000000), INT64_C(0x32800000) },
+                /* 7 x 0x400000000000 + 13 x 0x200000000 = 0x1c01a00000000;
+                 * 8 MiB + (700 + 13) x 8 MiB = 5712 MiB = 0x1650 x 1 MiB */
+                { 7, 13, UINT64_C(0x1c01a00000000), INT64_C(0x165000000) },
+                /* 40 x 0x400000000000 + 50 x 0x200000000 = 0xa006400000000;
+                 * 8 MiB + (4000 + 50) x 8 MiB = 32408 MiB = 0x7e98 x 1 MiB */
+                { 40, 50, UINT64_C(0xa006400000000), INT64_C(0x7e9800000) },
+                /* 79 x 0x400000000000 + 99 x 0x200000000 = 0x13c0c600000000;
+                 * 8 MiB + (7900 + 99) x 8 MiB = 64000 MiB = 0xfa00 x 1 MiB: the last book */
+                { 79, 99, UINT64_C(0x13c0c600000000), INT64_C(0xfa0000000) },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(books); i++) {
+                int64_t off = fame_geometry_book_offset(&g, books[i].ig, books[i].book);
+                CHECK(off == books[i].offset, "ig %" PRIu32 " book %" PRIu64 ": offset 0x%" PRIx64 ", expected 0x%" PRIx64,
+                      books[i].ig, books[i].book, (uint64_t) off, (uint64_t) books[i].offset);
+                CHECK(fame_lza(books[i].ig, books[i].book) == books[i].lza, "LZA of ig %" PRIu32 " book %" PRIu64 ": 0x%" PRIx64,
+                      books[i].ig, books[i].book, fame_lza(books[i].ig, books[i].book));
+                CHECK(fame_geometry_lza_offset(&g, books[i].lza) == books[i].offset, "offset of LZA 0x%" PRIx64, books[i].lza);
+        }
         CHECK(fame_lza(2, 17) == UINT64_C(0x802200000000) && fame_lza(1, 0) == UINT64_C(0x400000000000), "LZA examples of tm-librarian");
         CHECK(fame_geometry_book_offset(&g, 80, 0) == -ERANGE, "ig out of range");
         CHECK(fame_geometry_book_offset(&g, 0, g.books_per_node) == -ERANGE, "book out of range");
         CHECK(fame_geometry_lza_offset(&g, fame_lza(0, 0) | 1) == -ERANGE, "LZA with a book offset");
         uint64_t last_end = (uint64_t) fame_geometry_book_offset(&g, g.node_count - 1, g.books_per_node - 1) + g.book_size;
         CHECK(last_end <= g.total_size, "last book inside FAM");
+
+        /* The same with 2 MiB books, by hand: 64 MiB, 2 nodes; book_area_offset =
+         * align_up(2 MiB, 2 MiB) = 2 MiB, books_total = (64 MiB - 2 MiB) / 2 MiB = 31,
+         * books_per_node = 31 / 2 = 15, down to a multiple of 4 = 12. */
+        p = (struct fame_create_params) { .total_size = 64 * MiB, .book_size = 2 * MiB, .node_count = 2 };
+        CHECK(fame_geometry_compute(&p, &g) == 0, "64M/2M/2 nodes");
+        /* 2 MiB + (1 x 12 + 0) x 2 MiB = 26 MiB = 0x1a00000: IG 1 starts after IG 0's 12 books */
+        CHECK(fame_geometry_book_offset(&g, 1, 0) == INT64_C(0x1a00000), "2M books: ig 1 book 0 at 0x%" PRIx64,
+              (uint64_t) fame_geometry_book_offset(&g, 1, 0));
+        /* 2 MiB + (1 x 12 + 11) x 2 MiB = 48 MiB = 0x3000000: the last book; it ends at 50 MiB */
+        CHECK(fame_geometry_book_offset(&g, 1, 11) == INT64_C(0x3000000), "2M books: ig 1 book 11 at 0x%" PRIx64,
+              (uint64_t) fame_geometry_book_offset(&g, 1, 11));
+        CHECK(fame_geometry_book_offset(&g, 1, 12) == -ERANGE, "2M books: book 12 of 12 out of range");
 
         /* Invalid parameters, each with a reason. */
         struct { struct fame_create_params p; const char *needle; } bad[] = {

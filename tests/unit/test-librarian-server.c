@@ -4,9 +4,19 @@
  * unframed JSON stream (several requests in one segment, one request split across reads,
  * malformed input and resynchronisation, non-object values), the exact bytes of replies and
  * OOB broadcasts, node-pinned ports, and open handles dropped with their connection.
+ *
+ * And the zeroer's two documented retries, each forced rather than raced for: a book whose
+ * zeroing fails (fallocate fails with EIO, injected below) stays reserved and is zeroed later;
+ * zeroed books that cannot be marked FREE because someone else holds the database's write lock
+ * (an sqlite3 shell, a backup) become FREE once the lock is gone.  Both are observed in the
+ * books' state (the database, the FAM file) and in the server's zeroing counters.
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <sqlite3.h>
+#include <sys/syscall.h>
 #include <json-c/json.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -29,6 +39,18 @@
 
 static struct server *srv;
 static volatile int stop;
+
+/* Fault injection: the server zeroes a book by punching a hole (fallocate64 once
+ * _FILE_OFFSET_BITS is 64); while fail_punch is set, that fails with EIO.  The executable's
+ * definition wins over libc's for the server code linked into it. */
+static int fail_punch;
+int fallocate64(int fd, int mode, off_t offset, off_t len) {
+        if ((mode & FALLOC_FL_PUNCH_HOLE) && __atomic_load_n(&fail_punch, __ATOMIC_RELAXED)) {
+                errno = EIO;
+                return -1;
+        }
+        return (int) syscall(SYS_fallocate, fd, mode, offset, len);
+}
 
 static void *serve(void *userdata) {
         (void) userdata;
@@ -181,6 +203,183 @@ static void test_handles(uint16_t port) {
         close(b);
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* the zeroer's retries */
+
+#define ZBOOKS 4
+
+struct zshelf {
+        int64_t id[ZBOOKS];
+        uint64_t offset[ZBOOKS];        /* in the FAM file */
+};
+
+static struct json_object *call_json(int fd, const char *request) {
+        send_str(fd, request);
+        struct json_object *o = json_tokener_parse(read_objects(fd, 1));
+        CHECK(o, "reply to %s is not JSON", request);
+        return o;
+}
+
+static int64_t reply_int(struct json_object *o, const char *name) {
+        struct json_object *value = NULL, *v = NULL;
+        if (!json_object_object_get_ex(o, "value", &value) || !json_object_object_get_ex(value, name, &v))
+                return INT64_MIN;
+        return json_object_get_int64(v);
+}
+
+/* allocated (0 FREE, 1 on a shelf, 2 ZOMBIE) of every book of `z`, as the database has it. */
+static bool books_in_state(sqlite3 *db, const struct zshelf *z, int want) {
+        sqlite3_stmt *st = NULL;
+        bool all = true;
+        CHECK(sqlite3_prepare_v2(db, "SELECT allocated FROM books WHERE id = ?", -1, &st, NULL) == SQLITE_OK,
+              "prepare: %s", sqlite3_errmsg(db));
+        for (size_t i = 0; st && i < ZBOOKS; i++) {
+                sqlite3_bind_int64(st, 1, z->id[i]);
+                int r = sqlite3_step(st);
+                CHECK(r == SQLITE_ROW || r == SQLITE_BUSY, "book %#" PRIx64 ": %s", (uint64_t) z->id[i], sqlite3_errmsg(db));
+                all = all && r == SQLITE_ROW && sqlite3_column_int(st, 0) == want;
+                sqlite3_reset(st);
+        }
+        sqlite3_finalize(st);
+        return all;
+}
+
+/* 1: every byte of every book of `z` is zero in the FAM file; 0: some byte is not. */
+static bool books_zero(int fam_fd, const struct zshelf *z, uint64_t book_size) {
+        static unsigned char buf[1 << 16];
+        for (size_t i = 0; i < ZBOOKS; i++)
+                for (uint64_t done = 0; done < book_size; done += sizeof buf) {
+                        size_t n = book_size - done < sizeof buf ? (size_t) (book_size - done) : sizeof buf;
+                        CHECK(pread(fam_fd, buf, n, (off_t) (z->offset[i] + done)) == (ssize_t) n, "pread FAM: %m");
+                        for (size_t k = 0; k < n; k++)
+                                if (buf[k])
+                                        return false;
+                }
+        return true;
+}
+
+/* A shelf of ZBOOKS books made through the server, its books marked non-zero in the FAM. */
+static void make_marked_shelf(int fd, sqlite3 *db, int fam_fd, const struct fame_geometry *geo, const char *path,
+                              struct zshelf *z) {
+        char req[512];
+        snprintf(req, sizeof req, "{\"command\": \"create_shelf\", \"context\": " CTX(1, 1) ", \"path\": \"%s\", \"mode\": 33152}", path);
+        struct json_object *o = call_json(fd, req);
+        int64_t id = reply_int(o, "id"), handle = reply_int(o, "open_handle");
+        json_object_put(o);
+        snprintf(req, sizeof req, "{\"command\": \"resize_shelf\", \"context\": " CTX(1, 2) ", \"path\": \"%s\", \"id\": %" PRId64
+                 ", \"size_bytes\": %" PRIu64 ", \"zero_enabled\": true}", path, id, ZBOOKS * geo->book_size);
+        json_object_put(call_json(fd, req));
+        snprintf(req, sizeof req, "{\"command\": \"close_shelf\", \"context\": " CTX(1, 3) ", \"id\": %" PRId64
+                 ", \"open_handle\": %" PRId64 "}", id, handle);
+        json_object_put(call_json(fd, req));
+
+        sqlite3_stmt *st = NULL;
+        CHECK(sqlite3_prepare_v2(db, "SELECT b.id, b.intlv_group, b.book_num FROM books b"
+                                     " JOIN books_on_shelves bs ON bs.book_id = b.id WHERE bs.shelf_id = ? ORDER BY bs.seq_num",
+                                 -1, &st, NULL) == SQLITE_OK, "prepare: %s", sqlite3_errmsg(db));
+        sqlite3_bind_int64(st, 1, id);
+        size_t n = 0;
+        static unsigned char mark[4096];
+        memset(mark, 0xA5, sizeof mark);
+        while (st && sqlite3_step(st) == SQLITE_ROW && n < ZBOOKS) {
+                z->id[n] = sqlite3_column_int64(st, 0);
+                uint64_t ig = (uint64_t) sqlite3_column_int64(st, 1) & 0xFFFF, num = (uint64_t) sqlite3_column_int64(st, 2);
+                z->offset[n] = geo->book_area_offset + (ig * geo->books_per_node + num) * geo->book_size;
+                /* first page, a middle one and the last one */
+                CHECK(pwrite(fam_fd, mark, sizeof mark, (off_t) z->offset[n]) == sizeof mark &&
+                      pwrite(fam_fd, mark, sizeof mark, (off_t) (z->offset[n] + geo->book_size / 2)) == sizeof mark &&
+                      pwrite(fam_fd, mark, sizeof mark, (off_t) (z->offset[n] + geo->book_size - sizeof mark)) == sizeof mark,
+                      "pwrite FAM: %m");
+                n++;
+        }
+        sqlite3_finalize(st);
+        CHECK(n == ZBOOKS, "%s has %zu books, expected %d", path, n, ZBOOKS);
+}
+
+static void destroy(int fd, const char *path) {
+        char req[256];
+        snprintf(req, sizeof req, "{\"command\": \"destroy_shelf\", \"context\": " CTX(1, 9) ", \"path\": \"%s\"}", path);
+        struct json_object *o = call_json(fd, req);
+        CHECK(o && json_object_object_get_ex(o, "value", NULL), "destroy_shelf %s: %s", path, json_object_to_json_string(o));
+        json_object_put(o);
+}
+
+/* Polls until the books are FREE in the database (the server's retry) or 20 s passed. */
+static bool wait_books_free(sqlite3 *db, const struct zshelf *z) {
+        for (double end = now_seconds() + 20; now_seconds() < end; ) {
+                if (books_in_state(db, z, 0))
+                        return true;
+                struct pollfd none;
+                poll(&none, 0, 20);     /* the server thread is working; look again */
+        }
+        return false;
+}
+
+static void test_zeroing_retries(uint16_t port, const char *fam, const char *dbpath, const struct fame_geometry *geo) {
+        struct server_zeroing before, now;
+        struct zshelf z = {};
+        sqlite3 *db = NULL, *locker = NULL;
+        int fd = connect_to(port), fam_fd = open(fam, O_RDWR | O_CLOEXEC);
+
+        CHECK(fam_fd >= 0, "open %s: %m", fam);
+        CHECK(sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK, "open %s", dbpath);
+        CHECK(sqlite3_open_v2(dbpath, &locker, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK, "open %s", dbpath);
+        if (test_failures)
+                goto out;
+
+        /* 1. zeroing fails (EIO): the books stay ZOMBIE and unzeroed, never FREE; once zeroing
+         *    works again they are zeroed and FREE without anyone asking */
+        make_marked_shelf(fd, db, fam_fd, geo, "/zio", &z);
+        server_zeroing_stats(srv, &before);
+        __atomic_store_n(&fail_punch, 1, __ATOMIC_RELAXED);
+        destroy(fd, "/zio");
+        now = before;
+        for (double end = now_seconds() + 20; now.zero_failures < before.zero_failures + 2 * ZBOOKS && now_seconds() < end; ) {
+                struct pollfd none;
+                poll(&none, 0, 20);     /* the zeroer retries once a second */
+                server_zeroing_stats(srv, &now);
+        }
+        CHECK(now.zero_failures >= before.zero_failures + 2 * ZBOOKS,
+              "zeroing under EIO: %" PRIu64 " failed attempts counted, expected two rounds of %d", now.zero_failures - before.zero_failures, ZBOOKS);
+        CHECK(now.zeroed == before.zeroed, "books counted as zeroed while zeroing fails");
+        CHECK(books_in_state(db, &z, 2), "books whose zeroing failed are not ZOMBIE");
+        CHECK(!books_zero(fam_fd, &z, geo->book_size), "the marks are gone although zeroing failed");
+        __atomic_store_n(&fail_punch, 0, __ATOMIC_RELAXED);
+        CHECK(wait_books_free(db, &z), "books whose zeroing failed are not FREE 20 s after zeroing works again");
+        CHECK(books_zero(fam_fd, &z, geo->book_size), "books FREE again after an I/O error but not zero in the FAM");
+
+        /* 2. zeroed books cannot be marked FREE (the database is locked): FREE after the lock.
+         *    The order is forced: zeroing fails until the lock is held, so the server's next
+         *    attempt zeroes the books and then meets the lock. */
+        make_marked_shelf(fd, db, fam_fd, geo, "/zlock", &z);
+        server_zeroing_stats(srv, &before);
+        __atomic_store_n(&fail_punch, 1, __ATOMIC_RELAXED);
+        destroy(fd, "/zlock");
+        CHECK(sqlite3_exec(locker, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK, "lock: %s", sqlite3_errmsg(locker));
+        __atomic_store_n(&fail_punch, 0, __ATOMIC_RELAXED);
+        now = before;
+        for (double end = now_seconds() + 30; now.mark_failures == before.mark_failures && now_seconds() < end; ) {
+                struct pollfd none;
+                poll(&none, 0, 20);     /* the server waits out SQLite's busy timeout */
+                server_zeroing_stats(srv, &now);
+        }
+        CHECK(now.mark_failures > before.mark_failures, "the server never reported zeroed books it could not mark FREE");
+        CHECK(now.zeroed >= before.zeroed + ZBOOKS, "%" PRIu64 " books zeroed under the lock, expected %d",
+              now.zeroed - before.zeroed, ZBOOKS);
+        CHECK(books_zero(fam_fd, &z, geo->book_size), "the zeroer did not zero the books while the database was locked");
+        CHECK(books_in_state(locker, &z, 2), "books are not ZOMBIE while the database is locked");
+        CHECK(sqlite3_exec(locker, "COMMIT", NULL, NULL, NULL) == SQLITE_OK, "unlock: %s", sqlite3_errmsg(locker));
+        CHECK(wait_books_free(db, &z), "zeroed books are not FREE 20 s after the database lock went");
+        CHECK(books_zero(fam_fd, &z, geo->book_size), "books FREE after the lock but not zero in the FAM");
+out:
+        sqlite3_close(locker);
+        sqlite3_close(db);
+        if (fam_fd >= 0)
+                close(fam_fd);
+        if (fd >= 0)
+                close(fd);
+}
+
 int main(void) {
         char fam[512], db[512], *err = NULL;
         struct fame_geometry geo;
@@ -199,6 +398,7 @@ int main(void) {
         test_stream(server_port(srv));
         test_pinned(server_pin_port(srv, 0));
         test_handles(server_port(srv));
+        test_zeroing_retries(server_port(srv), fam, db, &geo);
         stop = 1;
         pthread_join(th, NULL);
         server_free(srv);
