@@ -24,6 +24,7 @@
 #include "fame-internal.h"
 #include "librarian-client.h"
 #include "proto.h"
+#include "fame-constants.h"
 
 #define REPLY_TIMEOUT_MS 60000
 
@@ -115,7 +116,7 @@ static int do_connect(struct fame_librarian *l) {
                         freeaddrinfo(ai);
                 } else if (strcmp(host, "torms") == 0) {
                         /* a static binary without NSS in a diskless node */
-                        inet_pton(AF_INET, FAME_TORMS_FALLBACK, &sa.sin_addr);
+                        inet_pton(AF_INET, FAME_TORMS_ADDR, &sa.sin_addr);
                 } else {
                         set_error(l, "Cannot resolve the Librarian host \"%s\"", host);
                         return -EHOSTUNREACH;
@@ -217,7 +218,7 @@ _public_ void fame_librarian_disconnect(struct fame_librarian *l) {
 }
 
 _public_ int fame_librarian_set_node(struct fame_librarian *l, uint32_t node_id) {
-        if (!l || node_id < 1 || node_id > 80)
+        if (!l || node_id < 1 || node_id > FAME_LIBRARIAN_MAX_NODE)
                 return -EINVAL;
         l->node_id = node_id;
         return 0;

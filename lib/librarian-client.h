@@ -7,11 +7,10 @@
 #include <stdint.h>
 
 #include "fame.h"
+#include "fame-constants.h"
 
 struct json_object;
 
-#define FAME_LIBRARIAN_DEFAULT_ADDRESS "torms:9093"
-#define FAME_TORMS_FALLBACK "10.0.2.100"
 
 /*
  * Sends {"command": command, "context": {...}, params...} and waits for the reply, skipping

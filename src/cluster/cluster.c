@@ -888,7 +888,7 @@ int cluster_libvirt_export(const struct fame_config *c, const char *dir) {
                 r = prepare_plan(c, NULL, &img, &img_arm, &p);
                 if (r >= 0)
                         log_warning("Cluster '%s' is not up: its nodes will have no Librarian (torms:%d) and no private segment unless 'fame up' runs them; the XML is for its FAM %s",
-                                    c->name, PLAN_LIBRARIAN_PORT, p.fam_path);
+                                    c->name, FAME_LIBRARIAN_PORT, p.fam_path);
         }
         if (r >= 0)
                 r = domain_export(&p, dir);
@@ -991,7 +991,7 @@ int cluster_up(const struct fame_config *c, const struct up_options *o) {
                        p.fam_path, format_bytes(p.fam_size, sz, sizeof sz));
                 if (p.librarian_port)
                         printf("Librarian on 127.0.0.1:%u, torms:%u in the nodes (fame shelf ls)\n", p.librarian_port,
-                               PLAN_LIBRARIAN_PORT);
+                               FAME_LIBRARIAN_PORT);
                 if (p.backend == FAME_BACKEND_LIBVIRT)
                         printf("libvirt domains fame-%s-node01..%02" PRIu32 " at %s (virsh -c %s list)\n", p.name, p.nodes,
                                p.libvirt_uri, p.libvirt_uri);
@@ -1191,7 +1191,7 @@ int cluster_status(const struct fame_config *c, bool json) {
                 pid_t lp = librarian_pid(&p);
                 if (lp)
                         printf("librarian: pid %d, 127.0.0.1:%u for the host, torms:%u in the nodes; %s\n", (int) lp,
-                               p.librarian_port, PLAN_LIBRARIAN_PORT, p.librarian_dir);
+                               p.librarian_port, FAME_LIBRARIAN_PORT, p.librarian_dir);
                 else
                         printf("librarian: not running\n");
                 json_object_put(nodes);

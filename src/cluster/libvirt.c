@@ -450,7 +450,7 @@ static int check_native(struct lv *lv, const struct cluster_plan *p, const struc
         log_debug("libvirt: %s", argv);
         if (plan_needs_relays(p, n) && strstr(argv, "spawn=deny"))
                 return log_error_errno(-EPERM, "libvirtd at %s runs QEMU with '-sandbox spawn=deny', which stops the relays that connect nodes to the Librarian (torms:%d) and forward= services; set 'seccomp_sandbox = 0' in libvirt's qemu.conf (/etc/libvirt/qemu.conf) and restart libvirtd",
-                                       lv->uri, PLAN_LIBRARIAN_PORT);
+                                       lv->uri, FAME_LIBRARIAN_PORT);
         lv->checked = true;
         return 0;
 }

@@ -114,10 +114,10 @@ int plan_build(const struct fame_config *c, enum fame_accel accel, const struct 
                 return log_error_errno(-EINVAL, "forward = %s: expected PORT or PORT:HOSTPORT entries", c->forward);
         }
         for (uint32_t i = 0; i < p.n_forward; i++)
-                if (p.forward[i].guest_port == PLAN_LIBRARIAN_PORT) {
+                if (p.forward[i].guest_port == FAME_LIBRARIAN_PORT) {
                         plan_done(&p);
                         return log_error_errno(-EINVAL, "forward = %s: port %u is the Librarian's (torms:%u in every node); forward another port",
-                                               c->forward, PLAN_LIBRARIAN_PORT, PLAN_LIBRARIAN_PORT);
+                                               c->forward, FAME_LIBRARIAN_PORT, FAME_LIBRARIAN_PORT);
                 }
         for (uint32_t i = 0; i < p.nodes; i++) {
                 struct node_plan *n = &p.node[i];
@@ -233,12 +233,12 @@ void plan_net_args(const struct cluster_plan *p, const struct node_plan *n, stru
                 if (p->kind == FAME_KIND_DEBIAN && len < sizeof spec)
                         len += (size_t) snprintf(spec + len, sizeof spec - len, ",hostfwd=tcp:127.0.0.1:%u-:22", n->ssh_port);
                 for (uint32_t i = 0; i < p->n_forward && len < sizeof spec; i++)
-                        len += (size_t) snprintf(spec + len, sizeof spec - len, ",guestfwd=tcp:" PLAN_TORMS_ADDR ":%u-cmd:'%s' debug relay %u",
+                        len += (size_t) snprintf(spec + len, sizeof spec - len, ",guestfwd=tcp:" FAME_TORMS_ADDR ":%u-cmd:'%s' debug relay %u",
                                                  p->forward[i].guest_port, p->fame_bin, p->forward[i].host_port);
                 /* the Librarian, through the port that accepts only this node's id */
                 if (n->librarian_port && len < sizeof spec)
-                        len += (size_t) snprintf(spec + len, sizeof spec - len, ",guestfwd=tcp:" PLAN_TORMS_ADDR ":%u-cmd:'%s' debug relay %u",
-                                                 PLAN_LIBRARIAN_PORT, p->fame_bin, n->librarian_port);
+                        len += (size_t) snprintf(spec + len, sizeof spec - len, ",guestfwd=tcp:" FAME_TORMS_ADDR ":%u-cmd:'%s' debug relay %u",
+                                                 FAME_LIBRARIAN_PORT, p->fame_bin, n->librarian_port);
                 cmd_arg(c, spec);
         }
         cmd_arg(c, "-device");

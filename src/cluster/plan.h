@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "spawn.h"
+#include "fame-constants.h"
 
 struct node_plan {
         uint32_t id;                    /* 1.. */
@@ -31,12 +32,7 @@ struct node_plan {
         char *disk, *seed;              /* debian: qcow2 overlay, fw_cfg seed (tar) */
 };
 
-/* The private segment's addresses (net.h): node N is PRIVATE_NET.N; torms is the host as nodes
- * see it (user-mode network, guestfwd rules only). */
-#define PLAN_PRIVATE_NET "10.11.0"
-#define PLAN_TORMS_ADDR "10.0.2.100"
-/* Nodes reach the cluster's Librarian as torms:9093 (docs/librarian.md). */
-#define PLAN_LIBRARIAN_PORT 9093
+/* The private segment's addresses, torms and the Librarian's port: fame-constants.h. */
 
 struct forward {
         uint16_t guest_port;            /* nodes connect to torms:guest_port */

@@ -308,9 +308,9 @@ int seed_write(const struct cluster_plan *p, const struct node_plan *n) {
         /* /etc/hosts block and known hosts: every node and the host */
         f = open_memstream(&text, &len);
         fprintf(f, "# BEGIN FAM/E (cluster %s: rewritten at every boot; edit outside this block)\n", p->name);
-        fprintf(f, "%s\ttorms\n", PLAN_TORMS_ADDR);
+        fprintf(f, "%s\ttorms\n", FAME_TORMS_ADDR);
         for (uint32_t i = 0; i < p->nodes; i++)
-                fprintf(f, "%s.%" PRIu32 "\t%s\n", PLAN_PRIVATE_NET, p->node[i].id, p->node[i].name);
+                fprintf(f, "%s.%" PRIu32 "\t%s\n", FAME_PRIVATE_NET, p->node[i].id, p->node[i].name);
         fprintf(f, "# END FAM/E\n");
         fclose(f);
         r = r < 0 ? r : tar_add(fd, "hosts", 0644, text, len);
@@ -323,7 +323,7 @@ int seed_write(const struct cluster_plan *p, const struct node_plan *n) {
                 char type[64], key[256];
                 if (!pub || sscanf(pub, "%63s %255s", type, key) != 2)
                         continue;       /* seed_ensure_keys made them all */
-                fprintf(f, "%s,%s.%" PRIu32 " %s %s\n", p->node[i].name, PLAN_PRIVATE_NET, p->node[i].id, type, key);
+                fprintf(f, "%s,%s.%" PRIu32 " %s %s\n", p->node[i].name, FAME_PRIVATE_NET, p->node[i].id, type, key);
         }
         fclose(f);
         r = r < 0 ? r : tar_add(fd, "ssh_known_hosts", 0644, text, len);
@@ -362,7 +362,7 @@ int seed_write(const struct cluster_plan *p, const struct node_plan *n) {
                  "# FAM/E: the cluster's private segment (node to node)\n"
                  "[Match]\nMACAddress=52:54:00:fb:%02x:%02x\n\n"
                  "[Network]\nAddress=%s.%" PRIu32 "/24\nLinkLocalAddressing=no\nIPv6AcceptRA=no\n",
-                 (n->id >> 8) & 0xff, n->id & 0xff, PLAN_PRIVATE_NET, n->id);
+                 (n->id >> 8) & 0xff, n->id & 0xff, FAME_PRIVATE_NET, n->id);
         r = r < 0 ? r : add_text(fd, "network/20-fame-cluster.network", 0644, buf);
         r = r < 0 ? r : tar_end(fd);
         if (r < 0) {

@@ -5,6 +5,7 @@
  * image.c only when the layout around them changes.
  */
 #include "image-scripts.h"
+#include "fame-constants.h"
 
 /*
  * /init, PID 1, run by busybox sh.  The kernel command line the cluster runtime passes:
@@ -65,7 +66,7 @@ const char image_init_script[] =
 "name=$(printf 'node%02d' \"$node\")\n"
 "hostname \"$name\"\n"
 "echo \"$name\" >/etc/hostname\n"
-"printf '127.0.0.1\\tlocalhost\\n10.0.2.100\\ttorms\\n' >/etc/hosts\n"
+"printf '127.0.0.1\\tlocalhost\\n" FAME_TORMS_ADDR "\\ttorms\\n' >/etc/hosts\n"
 "# every node on the private segment: nodeNN is 10.11.0.N\n"
 "nodes=$(cat /sys/firmware/qemu_fw_cfg/by_name/opt/org.fame/nodes/raw 2>/dev/null)\n"
 "case \"$nodes\" in ''|*[!0-9]*) nodes=$node ;; esac\n"

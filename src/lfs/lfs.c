@@ -23,8 +23,9 @@
 #include "macro.h"
 #include "proto.h"
 #include "util.h"
+#include "fame-constants.h"
 
-#define ZERO_PREFIX ".lfs_pending_zero_"
+#define ZERO_PREFIX FAME_LFS_PENDING_ZERO_PREFIX
 
 struct lfs {
         struct fame *fam;

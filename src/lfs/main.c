@@ -11,6 +11,7 @@
 #include "lfs.h"
 #include "log.h"
 #include "util.h"
+#include "fame-constants.h"
 
 int main(int argc, char **argv) {
         static const struct option opts[] = {
@@ -35,7 +36,7 @@ int main(int argc, char **argv) {
                 case 'r': o.ready_file = optarg; break;
                 case 'n':
                         if (parse_uint32(optarg, 1, 80, &o.node) < 0) {
-                                log_error("fame-lfs: --node %s: use the Librarian node id, 1-80", optarg);
+                                log_error("fame-lfs: --node %s: use the Librarian node id, 1-%d", optarg, FAME_LIBRARIAN_MAX_NODE);
                                 return 2;
                         }
                         break;

@@ -27,6 +27,7 @@
 #include "server.h"
 #include "topology.h"
 #include "util.h"
+#include "fame-constants.h"
 
 struct worker {
         pthread_t thread;
@@ -74,7 +75,7 @@ static int cycle(struct fame_librarian *l, const char *path, uint64_t book_size)
         char zpath[64];
         if (lfs_unlink) {
                 /* the original frees books only through a zeroing shelf truncated to 0 */
-                snprintf(zpath, sizeof zpath, "/.lfs_pending_zero_%lld", (long long) id);
+                snprintf(zpath, sizeof zpath, "/" FAME_LFS_PENDING_ZERO_PREFIX "%lld", (long long) id);
                 _cleanup_(json_object_putp) struct json_object *np = librarian_params(
                         "path", json_object_new_string(path), "id", json_object_new_int64(id),
                         "newpath", json_object_new_string(zpath), NULL);
@@ -243,7 +244,7 @@ int librarian_bench_main(int argc, char **argv) {
                 }
                 case 'n':
                         if (parse_uint32(optarg, 1, 80, &node) < 0) {
-                                log_error("librarian bench: --node %s: use a node id 1-80 of the server's topology", optarg);
+                                log_error("librarian bench: --node %s: use a node id 1-%d of the server's topology", optarg, FAME_LIBRARIAN_MAX_NODE);
                                 return 2;
                         }
                         break;
@@ -266,7 +267,7 @@ int librarian_bench_main(int argc, char **argv) {
         int per_cycle = lfs_unlink ? 6 : 4;
         printf("Librarian benchmark against %s%s: cycles of create, resize to 2 books, close, %s "
                "(%d requests), %.1f s per row\n", address, own.server ? " (its own server, 4-node FAM)" : "",
-               lfs_unlink ? "rename to .lfs_pending_zero_, resize to 0, destroy" : "destroy", per_cycle, seconds);
+               lfs_unlink ? "rename to " FAME_LFS_PENDING_ZERO_PREFIX ", resize to 0, destroy" : "destroy", per_cycle, seconds);
         printf("%8s %12s %14s %10s\n", "clients", "cycles/s", "requests/s", "vs 1");
         double base = 0;
         _cleanup_free_ char *list = strdup(clients);

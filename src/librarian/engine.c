@@ -31,9 +31,9 @@
 #include "engine.h"
 #include "macro.h"
 #include "proto.h"
+#include "fame-constants.h"
 
 #define streq_(a, b) (strcmp((a), (b)) == 0)
-#define ZERO_PREFIX ".lfs_pending_zero_"
 #define ROOT_ID 2
 #define NAME_MAX_LEN 255
 #define NOBODY 65534
@@ -1170,15 +1170,15 @@ static int cmd_rename_shelf(struct engine *e, struct req *r, struct json_object 
                 p = ps.parent_id;
         }
         int64_t t = now(e), mode = from.shelf.mode, zombies;
-        if (!startswith(to.name, ZERO_PREFIX)) {
+        if (!startswith(to.name, FAME_LFS_PENDING_ZERO_PREFIX)) {
                 if (query_int(e, "SELECT COUNT(*) FROM books_on_shelves s JOIN books b ON b.id = s.book_id"
                               " WHERE s.shelf_id = ? AND b.allocated = 2", 0, &zombies, 1, from.shelf.id) < 0)
                         return -1;
                 if (zombies > 0)
                         return fail(e, EBUSY, "The books of %s are waiting to be zeroed; truncate it to 0 before "
-                                    "giving it a name without " ZERO_PREFIX, from.shelf.name);
+                                    "giving it a name without " FAME_LFS_PENDING_ZERO_PREFIX, from.shelf.name);
         }
-        if (startswith(to.name, ZERO_PREFIX)) {
+        if (startswith(to.name, FAME_LFS_PENDING_ZERO_PREFIX)) {
                 _cleanup_free_ struct book *books = NULL;
                 size_t n;
                 if (shelf_books(e, &from.shelf, &books, &n, false) < 0)
@@ -1879,8 +1879,8 @@ static int check_node(struct engine *e, struct req *r, uint32_t pinned) {
 
         if (context_int(r->context, "node_id", -1, &node) < 0)
                 return fail(e, EINVAL, "Bad node enumeration value: context.node_id must be an integer");
-        if (node < 1 || node > 80)
-                return fail(e, EINVAL, "Bad node enumeration value %lld (1-80)", (long long) node);
+        if (node < 1 || node > FAME_LIBRARIAN_MAX_NODE)
+                return fail(e, EINVAL, "Bad node enumeration value %lld (1-%d)", (long long) node, FAME_LIBRARIAN_MAX_NODE);
         struct node_info *n = (struct node_info *) find_node(e, node);
         if (!n)
                 return fail(e, EACCES, "Node is not configured in Librarian topology (node_id %lld)", (long long) node);

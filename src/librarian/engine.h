@@ -23,7 +23,6 @@ struct topology;
 struct engine;
 
 #define LIBRARIAN_SCHEMA "LIBRARIAN 0.997"
-#define LIBRARIAN_DEFAULT_PORT 9093
 
 /* Creates a new database at path from a topology: written to a temporary sibling and renamed
  * into place, so path is either absent or complete.  -EEXIST if path exists and !force. */

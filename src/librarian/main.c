@@ -26,6 +26,7 @@
 #include "server.h"
 #include "topology.h"
 #include "util.h"
+#include "fame-constants.h"
 
 #define streq(a, b) (strcmp((a), (b)) == 0)
 
@@ -67,7 +68,7 @@ static int verb_serve(int argc, char **argv) {
                 { "port-file", required_argument, NULL, 'P' },
                 {}
         };
-        struct server_options o = { .port = LIBRARIAN_DEFAULT_PORT };
+        struct server_options o = { .port = FAME_LIBRARIAN_PORT };
         struct server *s = NULL;
         _cleanup_free_ char *err = NULL;
         int c, r;
@@ -89,7 +90,7 @@ static int verb_serve(int argc, char **argv) {
                                 return usage_error("serve", "--node-port %s: use NODE=PORT", optarg);
                         *eq = 0;
                         if (parse_uint32(optarg, 1, 80, &node) < 0 || parse_port(eq + 1, &o.pins[o.n_pins].port) < 0)
-                                return usage_error("serve", "--node-port %s: use NODE=PORT with NODE 1-80", optarg);
+                                return usage_error("serve", "--node-port %s: use NODE=PORT with NODE 1-%d", optarg, FAME_LIBRARIAN_MAX_NODE);
                         o.pins[o.n_pins++].node_id = node;
                         break;
                 }

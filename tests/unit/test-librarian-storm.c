@@ -51,6 +51,7 @@
 #include "testlib.h"
 #include "topology.h"
 #include "util.h"
+#include "fame-constants.h"
 
 #define N_WORKERS 32
 #define STORM_SECONDS 3.0
@@ -63,7 +64,7 @@
 #define STORM_UID 4242
 #define STORM_GID 4242
 #define MARKER_LEN 4096
-#define ZERO_PREFIX ".lfs_pending_zero_"
+#define ZERO_PREFIX FAME_LFS_PENDING_ZERO_PREFIX
 #define MAX_TRACKED_BOOKS 8192
 
 /* Shared names: regular ones (also rename sources) and one zeroing-shelf name (only a rename

@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The numbers and names every part of FAM/E agrees on: nodes, the Librarian, LFS.  One place,
+ * so that the cluster, the Librarian, its clients and the node programs cannot drift apart.
+ * (The FAM format's own limits, such as FAME_MAX_NODES, are public: include/fame/fame.h.)
+ */
+#ifndef FAME_CONSTANTS_H
+#define FAME_CONSTANTS_H
+
+/* The host as nodes see it on their user-mode network; /etc/hosts calls it torms. */
+#define FAME_TORMS_ADDR "10.0.2.100"
+/* The Librarian's TCP port: nodes reach the cluster's Librarian as torms:9093, and a
+ * fame-librarian started without --port listens there. */
+#define FAME_LIBRARIAN_PORT 9093
+#define FAME_LIBRARIAN_DEFAULT_ADDRESS "torms:9093"
+/* The nodes' private segment: node N is FAME_PRIVATE_NET.N. */
+#define FAME_PRIVATE_NET "10.11.0"
+/* Node ids the Librarian's topology can hold (The Machine: 80 nodes, in tm-librarian too). */
+#define FAME_LIBRARIAN_MAX_NODE 80
+/* Shelves LFS renames a file to when it is unlinked while open: hidden from listings, and
+ * their books zeroed once the last opener closes (docs/lfs.md). */
+#define FAME_LFS_PENDING_ZERO_PREFIX ".lfs_pending_zero_"
+
+#endif
