@@ -2,10 +2,11 @@
 #   make          install missing Debian packages, then build (build/fame)
 #   make up       build, then bring up the default cluster (make up N=8 for 8 nodes)
 #   make check    build, then run every test suite (also under ASan/UBSan)
+#   make quick    build, then run the unit and golden suites (under a minute)
 #   make bench    print benchmark figures
 BUILD     ?= build
 
-.PHONY: all deps build up check bench clean
+.PHONY: all deps build up check quick bench clean
 
 all: build
 
@@ -29,6 +30,9 @@ up: build
 
 check: build
 	scripts/run-tests $(BUILD)
+
+quick: build
+	meson test -C $(BUILD) --setup quick --print-errorlogs --num-processes 2
 
 bench: build
 	$(BUILD)/fame bench fam

@@ -17,8 +17,10 @@
 #define FAME_PRIVATE_NET "10.11.0"
 /* Node ids the Librarian's topology can hold (The Machine: 80 nodes, in tm-librarian too). */
 #define FAME_LIBRARIAN_MAX_NODE 80
-/* Shelves LFS renames a file to when it is unlinked while open: hidden from listings, and
- * their books zeroed once the last opener closes (docs/lfs.md). */
+/* The name prefix tm-librarian's LFS renames a file to when it is unlinked while open: the
+ * Librarian makes the books of a shelf renamed so ZOMBIE, to be zeroed (rename_shelf,
+ * docs/librarian-protocol.md); `fame librarian bench --lfs-unlink` replays that sequence.
+ * FAM/E's own fame-lfs hides such files the FUSE way instead (docs/lfs.md). */
 #define FAME_LFS_PENDING_ZERO_PREFIX ".lfs_pending_zero_"
 
 #endif
