@@ -49,13 +49,14 @@ int shelf_books(struct engine *e, const struct shelf *s, struct book **ret, size
                 "SELECT b.id, b.intlv_group, b.book_num, b.allocated, b.attributes, s.seq_num"
                 " FROM books_on_shelves s JOIN books b ON b.id = s.book_id"
                 " WHERE s.shelf_id = ? ORDER BY s.seq_num";
-        sqlite3_stmt *st = engine_stmt(e, sql);
+        sqlite3_stmt *st;
         struct book *v = NULL;
         size_t n = 0, allocated = 0;
         int r;
 
-        if (!st)
-                return -1;
+        r = engine_stmt(e, sql, &st);
+        if (r < 0)
+                return r;
         sqlite3_bind_int64(st, 1, s->id);
         while ((r = sqlite3_step(st)) == SQLITE_ROW) {
                 if (n == allocated) {
@@ -99,9 +100,11 @@ static int book_state(struct engine *e, int64_t id, int64_t *ret) {
 
 int book_set_state(struct engine *e, int64_t id, int64_t to) {
         int64_t from;
+        int k;
 
-        if (book_state(e, id, &from) < 0)
-                return -1;
+        k = book_state(e, id, &from);
+        if (k < 0)
+                return k;
         if (from == to)
                 return 0;
         bool legal = (from == BOOK_FREE && to == BOOK_INUSE) ||
@@ -134,8 +137,7 @@ int engine_take_zombies(struct engine *e, uint64_t **ret_ids, size_t *ret_n) {
                 *ret_n = 0;
                 return 0;
         }
-        st = engine_stmt(e, sql);
-        if (!st)
+        if (engine_stmt(e, sql, &st) < 0)
                 return -EIO;
         e->zombies_dirty = false;
         while ((r = sqlite3_step(st)) == SQLITE_ROW) {
@@ -272,9 +274,9 @@ static int take_free(struct engine *e, const struct req *r, unsigned tiers, int 
 
         if (want == 0)
                 return 0;
-        st = engine_stmt(e, all ? limited[order] : sqls[order]);
-        if (!st)
-                return -1;
+        s = engine_stmt(e, all ? limited[order] : sqls[order], &st);
+        if (s < 0)
+                return s;
         if (all)
                 sqlite3_bind_int64(st, 1, (int64_t) want);
         size_t target = out->n + want;
@@ -297,10 +299,11 @@ enum { ORDER_RANDOM, ORDER_ASC, ORDER_DESC };
 static int request_ig(struct engine *e, const struct shelf *s, size_t want, struct idlist *out) {
         _cleanup_free_ char *req = NULL, *pos_s = NULL;
         size_t req_len = 0;
+        int k;
 
-        if (xattr_get(e, s->id, "user.LFS.InterleaveRequest", &req, &req_len) < 0 ||
-            xattr_get(e, s->id, "user.LFS.InterleaveRequestPos", &pos_s, NULL) < 0)
-                return -1;
+        if ((k = xattr_get(e, s->id, "user.LFS.InterleaveRequest", &req, &req_len)) < 0 ||
+            (k = xattr_get(e, s->id, "user.LFS.InterleaveRequestPos", &pos_s, NULL)) < 0)
+                return k;
         if (!req || req_len == 0)
                 return engine_fail(e, ERANGE, "RequestIG policy requires prior setting of user.LFS.InterleaveRequest on %s",
                                    s->name);
@@ -311,14 +314,15 @@ static int request_ig(struct engine *e, const struct shelf *s, size_t want, stru
         for (size_t i = 0; i < want; i++) {
                 int64_t id;
                 uint32_t ig = (unsigned char) req[pos];
-                if (engine_query_int(e, "SELECT id FROM books WHERE allocated = 0 AND (intlv_group & 65535) = ?"
+                k = engine_query_int(e, "SELECT id FROM books WHERE allocated = 0 AND (intlv_group & 65535) = ?"
                                      " AND id NOT IN (SELECT value FROM temp_taken) ORDER BY id LIMIT 1",
-                                     -1, &id, 1, (int64_t) ig) < 0)
-                        return -1;
+                                     -1, &id, 1, (int64_t) ig);
+                if (k < 0)
+                        return k;
                 if (id < 0)
                         return engine_fail(e, ENOSPC, "Not enough books remaining in IG %u", ig);
-                if (engine_exec(e, "INSERT INTO temp_taken VALUES (?)", 1, id) < 0 || idlist_add(out, id) < 0)
-                        return -1;
+                if ((k = engine_exec(e, "INSERT INTO temp_taken VALUES (?)", 1, id)) < 0 || (k = idlist_add(out, id)) < 0)
+                        return k;
                 pos = (long) (((size_t) pos + 1) % req_len);
         }
         char buf[32];
@@ -329,9 +333,11 @@ static int request_ig(struct engine *e, const struct shelf *s, size_t want, stru
 static int pick_books(struct engine *e, const struct req *r, const struct shelf *s, size_t want,
                       struct idlist *out) {
         _cleanup_free_ char *policy = NULL;
+        int k;
 
-        if (xattr_get(e, s->id, "user.LFS.AllocationPolicy", &policy, NULL) < 0)
-                return -1;
+        k = xattr_get(e, s->id, "user.LFS.AllocationPolicy", &policy, NULL);
+        if (k < 0)
+                return k;
         if (!policy || !policy_known(policy))
                 return engine_fail(e, EINVAL, "Unknown policy \"%s\"", policy ? policy : "None");
         if (e->geo.bii_mode == 0 && e->n_igs != e->n_nodes)
@@ -357,12 +363,13 @@ static int pick_books(struct engine *e, const struct req *r, const struct shelf 
         bool local = !streq_(policy, "NearestRemote");
         bool other = streq_(policy, "Nearest") || streq_(policy, "NearestRemote");
         size_t start = out->n;
-        if (local && take_free(e, r, T(TIER_LOCAL), ORDER_ASC, want, out) < 0)
-                return -1;
-        if (take_free(e, r, T(TIER_ENC), ORDER_RANDOM, want - (out->n - start), out) < 0)
-                return -1;
-        if (other && take_free(e, r, T(TIER_OTHER), ORDER_RANDOM, want - (out->n - start), out) < 0)
-                return -1;
+        if (local && (k = take_free(e, r, T(TIER_LOCAL), ORDER_ASC, want, out)) < 0)
+                return k;
+        k = take_free(e, r, T(TIER_ENC), ORDER_RANDOM, want - (out->n - start), out);
+        if (k < 0)
+                return k;
+        if (other && (k = take_free(e, r, T(TIER_OTHER), ORDER_RANDOM, want - (out->n - start), out)) < 0)
+                return k;
         return 0;
 }
 
@@ -373,10 +380,11 @@ int cmd_list_shelf_books(struct engine *e, struct req *r, struct json_object **r
         struct resolved res;
         _cleanup_free_ struct book *books = NULL;
         size_t n;
+        int k;
 
-        if (req_existing_path(e, r, &res) < 0 ||
-            shelf_books(e, &res.shelf, &books, &n, false) < 0)
-                return -1;
+        if ((k = req_existing_path(e, r, &res)) < 0 ||
+            (k = shelf_books(e, &res.shelf, &books, &n, false)) < 0)
+                return k;
         struct json_object *a = json_object_new_array();
         for (size_t i = 0; i < n; i++)
                 json_object_array_add(a, book_json(&books[i]));
@@ -391,14 +399,16 @@ int cmd_resize_shelf(struct engine *e, struct req *r, struct json_object **ret) 
         struct json_object *zv = req_param(r, "zero_enabled");
         _cleanup_free_ struct book *books = NULL;
         size_t n;
+        int k;
 
-        if (req_str(e, r, "path", &path) < 0 || req_int(e, r, "id", &id) < 0 ||
-            req_int(e, r, "size_bytes", &size) < 0)
-                return -1;
+        if ((k = req_str(e, r, "path", &path)) < 0 || (k = req_int(e, r, "id", &id)) < 0 ||
+            (k = req_int(e, r, "size_bytes", &size)) < 0)
+                return k;
         if (!zv || !json_object_is_type(zv, json_type_boolean))
                 return engine_fail(e, EINVAL, "resize_shelf: parameter \"zero_enabled\" must be true or false");
-        if (path_resolve_existing(e, path, &res) < 0)
-                return -1;
+        k = path_resolve_existing(e, path, &res);
+        if (k < 0)
+                return k;
         if (res.shelf.id != id)
                 return engine_fail(e, ENOENT, "no such shelf %s with id %lld", res.name, (long long) id);
         if (size < 0)
@@ -406,12 +416,14 @@ int cmd_resize_shelf(struct engine *e, struct req *r, struct json_object **ret) 
         if (!S_ISREG((mode_t) res.shelf.mode) && !S_ISBLK((mode_t) res.shelf.mode))
                 return engine_fail(e, shelf_is_dir(&res.shelf) ? EISDIR : EINVAL, "Cannot resize \"%s\": not a regular file",
                                    res.name);
-        if (shelf_check_access(e, r, &res.shelf, MAY_WRITE, "resize") < 0)
-                return -1;
+        k = shelf_check_access(e, r, &res.shelf, MAY_WRITE, "resize");
+        if (k < 0)
+                return k;
         if (res.shelf.book_count != books_for(e, res.shelf.size_bytes))
                 return engine_fail(e, EBADF, "%s size metadata mismatch", res.name);
-        if (shelf_books(e, &res.shelf, &books, &n, true) < 0)
-                return -1;
+        k = shelf_books(e, &res.shelf, &books, &n, true);
+        if (k < 0)
+                return k;
         if ((int64_t) n != res.shelf.book_count)
                 return engine_fail(e, EREMOTEIO, "%s book count mismatch", res.name);
 
@@ -421,36 +433,37 @@ int cmd_resize_shelf(struct engine *e, struct req *r, struct json_object **ret) 
                 return 0;
         int64_t new_count = books_for(e, size);
         if (size < res.shelf.size_bytes) {
-                if (engine_query_int(e, "SELECT COUNT(*) FROM opened_shelves WHERE shelf_id = ? AND NOT (node_id = ? AND pid = ?)",
-                                     0, &count, 3, res.shelf.id, r->node_id, r->pid) < 0)
-                        return -1;
+                k = engine_query_int(e, "SELECT COUNT(*) FROM opened_shelves WHERE shelf_id = ? AND NOT (node_id = ? AND pid = ?)",
+                                     0, &count, 3, res.shelf.id, r->node_id, r->pid);
+                if (k < 0)
+                        return k;
                 if (count > 0)
                         return engine_fail(e, EMFILE, "Cannot shrink multiply-opened shelf");
         }
         if (new_count > (int64_t) n) {
                 struct idlist got = {};
                 size_t want = (size_t) new_count - n;
-                if (engine_exec(e, "DELETE FROM temp_taken", 0) < 0 || pick_books(e, r, &res.shelf, want, &got) < 0) {
+                if ((k = engine_exec(e, "DELETE FROM temp_taken", 0)) < 0 || (k = pick_books(e, r, &res.shelf, want, &got)) < 0) {
                         free(got.v);
-                        return -1;
+                        return k;
                 }
                 if (got.n < want) {
                         free(got.v);
                         return engine_fail(e, ENOSPC, "out of space for \"%s\" (%zu more books wanted)", res.name, want);
                 }
                 for (size_t i = 0; i < got.n; i++)
-                        if (book_set_state(e, got.v[i], BOOK_INUSE) < 0 ||
-                            engine_exec(e, "INSERT INTO books_on_shelves VALUES (?, ?, ?)", 3, res.shelf.id,
-                                        got.v[i], (int64_t) (n + i + 1)) < 0) {
+                        if ((k = book_set_state(e, got.v[i], BOOK_INUSE)) < 0 ||
+                            (k = engine_exec(e, "INSERT INTO books_on_shelves VALUES (?, ?, ?)", 3, res.shelf.id,
+                                             got.v[i], (int64_t) (n + i + 1))) < 0) {
                                 free(got.v);
-                                return -1;
+                                return k;
                         }
                 free(got.v);
         } else if (new_count < (int64_t) n) {
                 for (int64_t i = (int64_t) n - 1; i >= new_count; i--)
-                        if (engine_exec(e, "DELETE FROM books_on_shelves WHERE book_id = ?", 1, books[i].id) < 0 ||
-                            book_set_state(e, books[i].id, BOOK_ZOMBIE) < 0)
-                                return -1;
+                        if ((k = engine_exec(e, "DELETE FROM books_on_shelves WHERE book_id = ?", 1, books[i].id)) < 0 ||
+                            (k = book_set_state(e, books[i].id, BOOK_ZOMBIE)) < 0)
+                                return k;
                 e->zombies_dirty = true;
         }
         /* a shrink that ends inside the last kept book: the rest of what was in it must read zero
@@ -469,12 +482,15 @@ int cmd_resize_shelf(struct engine *e, struct req *r, struct json_object **ret) 
 int cmd_get_book(struct engine *e, struct req *r, struct json_object **ret) {
         static const char sql[] = "SELECT id, intlv_group, book_num, allocated, attributes FROM books WHERE id = ?";
         int64_t id;
+        int k;
 
-        if (req_int(e, r, "id", &id) < 0)
-                return -1;
-        sqlite3_stmt *st = engine_stmt(e, sql);
-        if (!st)
-                return -1;
+        k = req_int(e, r, "id", &id);
+        if (k < 0)
+                return k;
+        sqlite3_stmt *st;
+        k = engine_stmt(e, sql, &st);
+        if (k < 0)
+                return k;
         sqlite3_bind_int64(st, 1, id);
         int s = sqlite3_step(st);
         struct book b;
@@ -502,9 +518,14 @@ static int books_query(struct engine *e, sqlite3_stmt *st, struct json_object **
 }
 
 int cmd_get_book_all(struct engine *e, struct req *r, struct json_object **ret) {
-        sqlite3_stmt *st = engine_stmt(e, "SELECT id, intlv_group, book_num, allocated, attributes FROM books ORDER BY id");
+        sqlite3_stmt *st;
+        int k;
         (void) r;
-        return st ? books_query(e, st, ret) : -1;
+
+        k = engine_stmt(e, "SELECT id, intlv_group, book_num, allocated, attributes FROM books ORDER BY id", &st);
+        if (k < 0)
+                return k;
+        return books_query(e, st, ret);
 }
 
 static int cmp_book_id(const void *a, const void *b) {
@@ -530,10 +551,11 @@ int cmd_get_book_ig(struct engine *e, struct req *r, struct json_object **ret) {
                         json_object_put(a);
                         return engine_fail(e, EINVAL, "get_book_ig: interleave groups must be integers");
                 }
-                sqlite3_stmt *st = engine_stmt(e, sql);
-                if (!st) {
+                sqlite3_stmt *st;
+                int k = engine_stmt(e, sql, &st);
+                if (k < 0) {
                         json_object_put(a);
-                        return -1;
+                        return k;
                 }
                 sqlite3_bind_int64(st, 1, json_object_get_int64(g));
                 sqlite3_bind_int64(st, 2, left);
@@ -566,12 +588,15 @@ int cmd_get_book_info_all(struct engine *e, struct req *r, struct json_object **
                                              "seq_num", "creator_id", "size_bytes", "book_count", "ctime",
                                              "mtime", "name" };
         int64_t ig;
+        int k;
 
-        if (req_int(e, r, "intlv_group", &ig) < 0)
-                return -1;
-        sqlite3_stmt *st = engine_stmt(e, sql);
-        if (!st)
-                return -1;
+        k = req_int(e, r, "intlv_group", &ig);
+        if (k < 0)
+                return k;
+        sqlite3_stmt *st;
+        k = engine_stmt(e, sql, &st);
+        if (k < 0)
+                return k;
         sqlite3_bind_int64(st, 1, ig);
         struct json_object *a = json_object_new_array();
         int s;

@@ -9,8 +9,9 @@
  *                     resize and the book commands
  *   engine-xattrs.c   extended attributes, including the user.LFS.* ones
  *
- * Errors: a function that fails records the reply's errno and message with engine_fail(); the
- * reply is made from what it recorded.
+ * Errors: functions return >= 0 or a negative errno.  Where a request fails, engine_fail()
+ * records the reply's errno and message and returns the errno negated, which callers pass up
+ * unchanged; the reply is made from what engine_fail() recorded.
  */
 #ifndef FAME_LIBRARIAN_ENGINE_INTERNAL_H
 #define FAME_LIBRARIAN_ENGINE_INTERNAL_H
@@ -107,12 +108,12 @@ struct resolved {
 
 /* ---- engine.c: errors, statements, request parameters, the topology ---------------------- */
 
-/* Records the reply's errno and message. */
+/* Records the reply's errno (err > 0) and message; returns -err. */
 int engine_fail(struct engine *e, int err, const char *fmt, ...) _printf_(3, 4);
 /* EREMOTEIO with SQLite's message. */
 int engine_dbfail(struct engine *e, const char *what);
 /* A prepared statement for sql (a string constant: cached by its address), reset and unbound. */
-sqlite3_stmt *engine_stmt(struct engine *e, const char *sql);
+int engine_stmt(struct engine *e, const char *sql, sqlite3_stmt **ret);
 /* Runs a statement that returns no rows; binds n int64_t arguments. */
 int engine_exec(struct engine *e, const char *sql, int n, ...);
 /* A query returning one integer (or def when there is no row); binds n int64_t arguments. */

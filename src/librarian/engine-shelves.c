@@ -37,13 +37,15 @@ static void shelf_from_row(sqlite3_stmt *st, struct shelf *s) {
         s->gid = sqlite3_column_int64(st, 11);
 }
 
-/* 1 found, 0 not found, -1 error */
+/* 1 found, 0 not found, < 0 error */
 int shelf_by_id(struct engine *e, int64_t id, struct shelf *ret) {
         static const char sql[] = "SELECT " SHELF_COLUMNS " FROM shelves WHERE id = ?";
-        sqlite3_stmt *st = engine_stmt(e, sql);
+        sqlite3_stmt *st;
+        int k;
 
-        if (!st)
-                return -1;
+        k = engine_stmt(e, sql, &st);
+        if (k < 0)
+                return k;
         sqlite3_bind_int64(st, 1, id);
         int r = sqlite3_step(st);
         if (r == SQLITE_ROW)
@@ -59,10 +61,12 @@ int shelf_by_id(struct engine *e, int64_t id, struct shelf *ret) {
 static int child_by_name(struct engine *e, int64_t parent, const char *name, struct shelf *ret) {
         static const char sql[] = "SELECT " SHELF_COLUMNS
                 " FROM shelves WHERE parent_id = ? AND name = ? AND id != parent_id AND id > 1";
-        sqlite3_stmt *st = engine_stmt(e, sql);
+        sqlite3_stmt *st;
+        int k;
 
-        if (!st)
-                return -1;
+        k = engine_stmt(e, sql, &st);
+        if (k < 0)
+                return k;
         sqlite3_bind_int64(st, 1, parent);
         sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
         int r = sqlite3_step(st);
@@ -135,8 +139,11 @@ int path_resolve(struct engine *e, const char *path, struct resolved *ret) {
 }
 
 int path_resolve_existing(struct engine *e, const char *path, struct resolved *ret) {
-        if (path_resolve(e, path, ret) < 0)
-                return -1;
+        int k;
+
+        k = path_resolve(e, path, ret);
+        if (k < 0)
+                return k;
         if (!ret->found)
                 return engine_fail(e, ENOENT, "no such shelf %s", ret->name);
         return 0;
@@ -190,8 +197,11 @@ int shelf_check_access(struct engine *e, const struct req *r, const struct shelf
  * semantics) ownership of s or of dir. */
 static int check_unlink(struct engine *e, const struct req *r, const struct shelf *dir,
                         const struct shelf *s, const char *what) {
-        if (shelf_check_access(e, r, dir, MAY_WRITE, "write to directory") < 0)
-                return -1;
+        int k;
+
+        k = shelf_check_access(e, r, dir, MAY_WRITE, "write to directory");
+        if (k < 0)
+                return k;
         if (r->uid == 0 || r->uid == s->uid || r->uid == dir->uid)
                 return 0;
         return engine_fail(e, EACCES, "Permission denied: only the owner (uid %lld) may %s \"%s\"",
@@ -200,8 +210,11 @@ static int check_unlink(struct engine *e, const struct req *r, const struct shel
 
 int req_existing_path(struct engine *e, const struct req *r, struct resolved *ret) {
         const char *path;
-        if (req_str(e, r, "path", &path) < 0)
-                return -1;
+        int k;
+
+        k = req_str(e, r, "path", &path);
+        if (k < 0)
+                return k;
         return path_resolve_existing(e, path, ret);
 }
 
@@ -216,9 +229,12 @@ int engine_connection_closed(struct engine *e, uint64_t conn) {
 
 static int new_open_handle(struct engine *e, const struct req *r, const struct shelf *s, int64_t *ret) {
         int64_t id = e->next_handle;
-        if (engine_exec(e, "INSERT INTO opened_shelves (id, shelf_id, node_id, pid, fame_conn) VALUES (?, ?, ?, ?, ?)", 5,
-                        id, s->id, r->node_id, r->pid, (int64_t) r->conn) < 0)
-                return -1;
+        int k;
+
+        k = engine_exec(e, "INSERT INTO opened_shelves (id, shelf_id, node_id, pid, fame_conn) VALUES (?, ?, ?, ?, ?)", 5,
+                        id, s->id, r->node_id, r->pid, (int64_t) r->conn);
+        if (k < 0)
+                return k;
         e->next_handle++;       /* (a rolled-back request skips a number: harmless) */
         *ret = id;
         return 0;
@@ -231,11 +247,13 @@ static int insert_shelf(struct engine *e, const struct req *r, int64_t parent, c
                         int64_t mode, int64_t link_count, struct shelf *ret) {
         static const char sql[] = "INSERT INTO shelves (creator_id, size_bytes, book_count, ctime, mtime,"
                 " name, mode, parent_id, link_count, uid, gid) VALUES (?, 0, 0, ?, ?, ?, ?, ?, ?, ?, ?)";
-        sqlite3_stmt *st = engine_stmt(e, sql);
+        sqlite3_stmt *st;
         int64_t t = engine_now(e);
+        int k;
 
-        if (!st)
-                return -1;
+        k = engine_stmt(e, sql, &st);
+        if (k < 0)
+                return k;
         sqlite3_bind_int64(st, 1, r->node_id);
         sqlite3_bind_int64(st, 2, t);
         sqlite3_bind_int64(st, 3, t);
@@ -264,40 +282,47 @@ int cmd_create_shelf(struct engine *e, struct req *r, struct json_object **ret) 
         struct resolved res;
         const char *path;
         int64_t mode, handle;
+        int k;
 
-        if (req_str(e, r, "path", &path) < 0 || req_int(e, r, "mode", &mode) < 0 || path_resolve(e, path, &res) < 0)
-                return -1;
+        if ((k = req_str(e, r, "path", &path)) < 0 || (k = req_int(e, r, "mode", &mode)) < 0 || (k = path_resolve(e, path, &res)) < 0)
+                return k;
         if (res.found) {
                 if (shelf_is_dir(&res.shelf))
                         return engine_fail(e, EISDIR, "\"%s\" is a directory", res.name);
-                if (shelf_check_access(e, r, &res.shelf, MAY_READ, "open") < 0)
-                        return -1;
+                k = shelf_check_access(e, r, &res.shelf, MAY_READ, "open");
+                if (k < 0)
+                        return k;
         } else {
-                if (check_new_name(e, &res, r) < 0)
-                        return -1;
+                k = check_new_name(e, &res, r);
+                if (k < 0)
+                        return k;
                 if ((mode & 07777) == 0 && (mode & S_IFMT) == 0)
                         mode = S_IFREG | 0666;
                 if ((mode & S_IFMT) == 0)
                         mode |= S_IFREG;
-                if (insert_shelf(e, r, res.parent.id, res.name, mode, 1, &res.shelf) < 0)
-                        return -1;
-                if (xattr_set(e, res.shelf.id, "user.LFS.AllocationPolicy", e->policy_default,
-                              strlen(e->policy_default)) < 0 ||
-                    xattr_set(e, res.shelf.id, "user.LFS.InterleaveRequest", "", 0) < 0 ||
-                    xattr_set(e, res.shelf.id, "user.LFS.InterleaveRequestPos", "", 0) < 0)
-                        return -1;
+                k = insert_shelf(e, r, res.parent.id, res.name, mode, 1, &res.shelf);
+                if (k < 0)
+                        return k;
+                if ((k = xattr_set(e, res.shelf.id, "user.LFS.AllocationPolicy", e->policy_default,
+                                   strlen(e->policy_default))) < 0 ||
+                    (k = xattr_set(e, res.shelf.id, "user.LFS.InterleaveRequest", "", 0)) < 0 ||
+                    (k = xattr_set(e, res.shelf.id, "user.LFS.InterleaveRequestPos", "", 0)) < 0)
+                        return k;
         }
-        if (new_open_handle(e, r, &res.shelf, &handle) < 0)
-                return -1;
+        k = new_open_handle(e, r, &res.shelf, &handle);
+        if (k < 0)
+                return k;
         *ret = shelf_json(&res.shelf, handle);
         return 0;
 }
 
 int cmd_get_shelf(struct engine *e, struct req *r, struct json_object **ret) {
         struct resolved res;
+        int k;
 
-        if (req_existing_path(e, r, &res) < 0)
-                return -1;
+        k = req_existing_path(e, r, &res);
+        if (k < 0)
+                return k;
         *ret = shelf_json(&res.shelf, -1);
         return 0;
 }
@@ -305,24 +330,28 @@ int cmd_get_shelf(struct engine *e, struct req *r, struct json_object **ret) {
 int cmd_open_shelf(struct engine *e, struct req *r, struct json_object **ret) {
         struct resolved res;
         int64_t handle;
+        int k;
 
-        if (req_existing_path(e, r, &res) < 0)
-                return -1;
-        if (shelf_check_access(e, r, &res.shelf, MAY_READ, "open") < 0 || new_open_handle(e, r, &res.shelf, &handle) < 0)
-                return -1;
+        k = req_existing_path(e, r, &res);
+        if (k < 0)
+                return k;
+        if ((k = shelf_check_access(e, r, &res.shelf, MAY_READ, "open")) < 0 || (k = new_open_handle(e, r, &res.shelf, &handle)) < 0)
+                return k;
         *ret = shelf_json(&res.shelf, handle);
         return 0;
 }
 
 int cmd_close_shelf(struct engine *e, struct req *r, struct json_object **ret) {
         int64_t id, handle;
+        int k;
 
-        if (req_int(e, r, "id", &id) < 0 || req_int(e, r, "open_handle", &handle) < 0)
-                return -1;
+        if ((k = req_int(e, r, "id", &id)) < 0 || (k = req_int(e, r, "open_handle", &handle)) < 0)
+                return k;
         /* a connection closes only its own handles */
-        if (engine_exec(e, "DELETE FROM opened_shelves WHERE id = ? AND shelf_id = ? AND node_id = ?"
-                        " AND (? = 0 OR fame_conn = ?)", 5, handle, id, r->node_id, (int64_t) r->conn, (int64_t) r->conn) < 0)
-                return -1;
+        k = engine_exec(e, "DELETE FROM opened_shelves WHERE id = ? AND shelf_id = ? AND node_id = ?"
+                        " AND (? = 0 OR fame_conn = ?)", 5, handle, id, r->node_id, (int64_t) r->conn, (int64_t) r->conn);
+        if (k < 0)
+                return k;
         struct json_object *o = json_object_new_object();
         static const char *const zero[] = { "creator_id", "size_bytes", "book_count", "ctime", "mtime",
                                             "name", "mode", "parent_id", "link_count" };
@@ -340,9 +369,11 @@ int cmd_list_shelves(struct engine *e, struct req *r, struct json_object **ret) 
                 " FROM shelves WHERE parent_id = ? AND id != parent_id AND id > 1 ORDER BY id";
         struct resolved res;
         struct shelf dot, dotdot;
+        int k;
 
-        if (req_existing_path(e, r, &res) < 0)
-                return -1;
+        k = req_existing_path(e, r, &res);
+        if (k < 0)
+                return k;
         if (shelf_by_id(e, res.shelf.parent_id, &dotdot) != 1)
                 return engine_fail(e, ENOENT, "The parent of %s is missing", res.name);
         dot = res.shelf;
@@ -354,9 +385,10 @@ int cmd_list_shelves(struct engine *e, struct req *r, struct json_object **ret) 
         *ret = a;
         if (!shelf_is_dir(&res.shelf))
                 return 0;
-        sqlite3_stmt *st = engine_stmt(e, sql);
-        if (!st)
-                return -1;
+        sqlite3_stmt *st;
+        k = engine_stmt(e, sql, &st);
+        if (k < 0)
+                return k;
         sqlite3_bind_int64(st, 1, res.shelf.id);
         int s;
         while ((s = sqlite3_step(st)) == SQLITE_ROW) {
@@ -370,12 +402,13 @@ int cmd_list_shelves(struct engine *e, struct req *r, struct json_object **ret) 
 
 int cmd_list_open_shelves(struct engine *e, struct req *r, struct json_object **ret) {
         static const char sql[] = "SELECT id, shelf_id, node_id, pid FROM opened_shelves ORDER BY id";
-        sqlite3_stmt *st = engine_stmt(e, sql);
+        sqlite3_stmt *st;
         int s;
         (void) r;
 
-        if (!st)
-                return -1;
+        s = engine_stmt(e, sql, &st);
+        if (s < 0)
+                return s;
         struct json_object *a = json_object_new_array();
         while ((s = sqlite3_step(st)) == SQLITE_ROW) {
                 struct json_object *o = json_object_new_object();
@@ -398,18 +431,20 @@ int cmd_rename_shelf(struct engine *e, struct req *r, struct json_object **ret) 
         struct resolved from, to;
         const char *path, *newpath;
         int64_t id;
+        int k;
 
-        if (req_str(e, r, "path", &path) < 0 || req_int(e, r, "id", &id) < 0 ||
-            req_str(e, r, "newpath", &newpath) < 0 || path_resolve_existing(e, path, &from) < 0)
-                return -1;
+        if ((k = req_str(e, r, "path", &path)) < 0 || (k = req_int(e, r, "id", &id)) < 0 ||
+            (k = req_str(e, r, "newpath", &newpath)) < 0 || (k = path_resolve_existing(e, path, &from)) < 0)
+                return k;
         if (from.shelf.id == ROOT_ID)
                 return engine_fail(e, EBUSY, "The root cannot be renamed");
-        if (path_resolve(e, newpath, &to) < 0)
-                return -1;
+        k = path_resolve(e, newpath, &to);
+        if (k < 0)
+                return k;
         if (to.found)
                 return engine_fail(e, EEXIST, "Duplicate path found during rename %s", newpath);
-        if (check_unlink(e, r, &from.parent, &from.shelf, "rename") < 0 || check_new_name(e, &to, r) < 0)
-                return -1;
+        if ((k = check_unlink(e, r, &from.parent, &from.shelf, "rename")) < 0 || (k = check_new_name(e, &to, r)) < 0)
+                return k;
         /* no directory may move into itself */
         for (int64_t p = to.parent.id; shelf_is_dir(&from.shelf); ) {
                 struct shelf ps;
@@ -421,9 +456,10 @@ int cmd_rename_shelf(struct engine *e, struct req *r, struct json_object **ret) 
         }
         int64_t t = engine_now(e), mode = from.shelf.mode, zombies;
         if (!startswith(to.name, FAME_LFS_PENDING_ZERO_PREFIX)) {
-                if (engine_query_int(e, "SELECT COUNT(*) FROM books_on_shelves s JOIN books b ON b.id = s.book_id"
-                                     " WHERE s.shelf_id = ? AND b.allocated = 2", 0, &zombies, 1, from.shelf.id) < 0)
-                        return -1;
+                k = engine_query_int(e, "SELECT COUNT(*) FROM books_on_shelves s JOIN books b ON b.id = s.book_id"
+                                     " WHERE s.shelf_id = ? AND b.allocated = 2", 0, &zombies, 1, from.shelf.id);
+                if (k < 0)
+                        return k;
                 if (zombies > 0)
                         return engine_fail(e, EBUSY, "The books of %s are waiting to be zeroed; truncate it to 0 before "
                                            "giving it a name without " FAME_LFS_PENDING_ZERO_PREFIX, from.shelf.name);
@@ -431,18 +467,20 @@ int cmd_rename_shelf(struct engine *e, struct req *r, struct json_object **ret) 
         if (startswith(to.name, FAME_LFS_PENDING_ZERO_PREFIX)) {
                 _cleanup_free_ struct book *books = NULL;
                 size_t n;
-                if (shelf_books(e, &from.shelf, &books, &n, false) < 0)
-                        return -1;
+                k = shelf_books(e, &from.shelf, &books, &n, false);
+                if (k < 0)
+                        return k;
                 for (size_t i = 0; i < n; i++)
-                        if (books[i].allocated == BOOK_INUSE && book_set_state(e, books[i].id, BOOK_ZOMBIE) < 0)
-                                return -1;
+                        if (books[i].allocated == BOOK_INUSE && (k = book_set_state(e, books[i].id, BOOK_ZOMBIE)) < 0)
+                                return k;
                 if (mode & 060000)
                         mode = 0100000;
         }
         static const char sql[] = "UPDATE shelves SET name = ?, parent_id = ?, mtime = ?, mode = ? WHERE id = ?";
-        sqlite3_stmt *st = engine_stmt(e, sql);
-        if (!st)
-                return -1;
+        sqlite3_stmt *st;
+        k = engine_stmt(e, sql, &st);
+        if (k < 0)
+                return k;
         sqlite3_bind_text(st, 1, to.name, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 2, to.parent.id);
         sqlite3_bind_int64(st, 3, t);
@@ -453,9 +491,9 @@ int cmd_rename_shelf(struct engine *e, struct req *r, struct json_object **ret) 
         if (s != SQLITE_DONE)
                 return engine_dbfail(e, "rename");
         if (shelf_is_dir(&from.shelf) && from.parent.id != to.parent.id &&
-            (engine_exec(e, "UPDATE shelves SET link_count = link_count - 1 WHERE id = ?", 1, from.parent.id) < 0 ||
-             engine_exec(e, "UPDATE shelves SET link_count = link_count + 1 WHERE id = ?", 1, to.parent.id) < 0))
-                return -1;
+            ((k = engine_exec(e, "UPDATE shelves SET link_count = link_count - 1 WHERE id = ?", 1, from.parent.id)) < 0 ||
+             (k = engine_exec(e, "UPDATE shelves SET link_count = link_count + 1 WHERE id = ?", 1, to.parent.id)) < 0))
+                return k;
         struct shelf s2;
         if (shelf_by_id(e, from.shelf.id, &s2) != 1)
                 return engine_dbfail(e, "rename");
@@ -465,8 +503,11 @@ int cmd_rename_shelf(struct engine *e, struct req *r, struct json_object **ret) 
 
 static int has_children(struct engine *e, int64_t id, bool *ret) {
         int64_t c;
-        if (engine_query_int(e, "SELECT COUNT(*) FROM shelves WHERE parent_id = ? AND id > 1", 0, &c, 1, id) < 0)
-                return -1;
+        int k;
+
+        k = engine_query_int(e, "SELECT COUNT(*) FROM shelves WHERE parent_id = ? AND id > 1", 0, &c, 1, id);
+        if (k < 0)
+                return k;
         *ret = c > 0;
         return 0;
 }
@@ -475,39 +516,46 @@ int cmd_destroy_shelf(struct engine *e, struct req *r, struct json_object **ret)
         struct resolved res;
         int64_t opens;
         bool children;
+        int k;
 
-        if (req_existing_path(e, r, &res) < 0)
-                return -1;
+        k = req_existing_path(e, r, &res);
+        if (k < 0)
+                return k;
         if (res.shelf.id == ROOT_ID || res.shelf.id == 3)
                 return engine_fail(e, EBUSY, "\"%s\" cannot be removed", res.shelf.id == ROOT_ID ? "/" : "lost+found");
-        if (check_unlink(e, r, &res.parent, &res.shelf, "remove") < 0)
-                return -1;
-        if (engine_query_int(e, "SELECT COUNT(*) FROM opened_shelves WHERE shelf_id = ?", 0, &opens, 1, res.shelf.id) < 0)
-                return -1;
+        k = check_unlink(e, r, &res.parent, &res.shelf, "remove");
+        if (k < 0)
+                return k;
+        k = engine_query_int(e, "SELECT COUNT(*) FROM opened_shelves WHERE shelf_id = ?", 0, &opens, 1, res.shelf.id);
+        if (k < 0)
+                return k;
         if (opens > 0)
                 return engine_fail(e, EBUSY, "%s has active opens", res.name);
         if (shelf_is_dir(&res.shelf)) {
-                if (has_children(e, res.shelf.id, &children) < 0)
-                        return -1;
+                k = has_children(e, res.shelf.id, &children);
+                if (k < 0)
+                        return k;
                 if (children)
                         return engine_fail(e, ENOTEMPTY, "Directory is not empty");
         }
         _cleanup_free_ struct book *books = NULL;
         size_t n;
-        if (shelf_books(e, &res.shelf, &books, &n, false) < 0)
-                return -1;
+        k = shelf_books(e, &res.shelf, &books, &n, false);
+        if (k < 0)
+                return k;
         for (size_t i = 0; i < n; i++)
-                if (book_set_state(e, books[i].id, BOOK_ZOMBIE) < 0)
-                        return -1;
+                if ((k = book_set_state(e, books[i].id, BOOK_ZOMBIE)) < 0)
+                        return k;
         e->zombies_dirty = e->zombies_dirty || n > 0;
-        if (engine_exec(e, "DELETE FROM books_on_shelves WHERE shelf_id = ?", 1, res.shelf.id) < 0 ||
-            engine_exec(e, "DELETE FROM shelf_xattrs WHERE shelf_id = ?", 1, res.shelf.id) < 0 ||
-            engine_exec(e, "DELETE FROM links WHERE shelf_id = ?", 1, res.shelf.id) < 0 ||
-            engine_exec(e, "DELETE FROM shelves WHERE id = ?", 1, res.shelf.id) < 0)
-                return -1;
-        if (shelf_is_dir(&res.shelf) &&
-            engine_exec(e, "UPDATE shelves SET link_count = link_count - 1 WHERE id = ?", 1, res.parent.id) < 0)
-                return -1;
+        if ((k = engine_exec(e, "DELETE FROM books_on_shelves WHERE shelf_id = ?", 1, res.shelf.id)) < 0 ||
+            (k = engine_exec(e, "DELETE FROM shelf_xattrs WHERE shelf_id = ?", 1, res.shelf.id)) < 0 ||
+            (k = engine_exec(e, "DELETE FROM links WHERE shelf_id = ?", 1, res.shelf.id)) < 0 ||
+            (k = engine_exec(e, "DELETE FROM shelves WHERE id = ?", 1, res.shelf.id)) < 0)
+                return k;
+        k = shelf_is_dir(&res.shelf) &&
+            engine_exec(e, "UPDATE shelves SET link_count = link_count - 1 WHERE id = ?", 1, res.parent.id);
+        if (k < 0)
+                return k;
         *ret = shelf_json(&res.shelf, -1);
         return 0;
 }
@@ -517,13 +565,14 @@ int cmd_set_am_time(struct engine *e, struct req *r, struct json_object **ret) {
         const char *path;
         int64_t mtime;
         struct json_object *at = req_param(r, "atime");
+        int k;
 
-        if (req_str(e, r, "path", &path) < 0 || req_int(e, r, "mtime", &mtime) < 0)
-                return -1;
+        if ((k = req_str(e, r, "path", &path)) < 0 || (k = req_int(e, r, "mtime", &mtime)) < 0)
+                return k;
         if (!at || !(json_object_is_type(at, json_type_int) || json_object_is_type(at, json_type_double)))
                 return engine_fail(e, EINVAL, "set_am_time: parameter \"atime\" must be a number");
-        if (path_resolve_existing(e, path, &res) < 0 || shelf_check_access(e, r, &res.shelf, MAY_WRITE, "set times of") < 0)
-                return -1;
+        if ((k = path_resolve_existing(e, path, &res)) < 0 || (k = shelf_check_access(e, r, &res.shelf, MAY_WRITE, "set times of")) < 0)
+                return k;
         *ret = NULL;
         return engine_exec(e, "UPDATE shelves SET mtime = ? WHERE id = ?", 2, mtime ? mtime : engine_now(e), res.shelf.id);
 }
@@ -532,14 +581,15 @@ int cmd_mkdir(struct engine *e, struct req *r, struct json_object **ret) {
         struct resolved res;
         const char *path;
         int64_t mode;
+        int k;
 
-        if (req_str(e, r, "path", &path) < 0 || req_int(e, r, "mode", &mode) < 0 || path_resolve(e, path, &res) < 0)
-                return -1;
+        if ((k = req_str(e, r, "path", &path)) < 0 || (k = req_int(e, r, "mode", &mode)) < 0 || (k = path_resolve(e, path, &res)) < 0)
+                return k;
         if (!res.found) {
-                if (check_new_name(e, &res, r) < 0 ||
-                    insert_shelf(e, r, res.parent.id, res.name, S_IFDIR | (mode & 07777), 2, &res.shelf) < 0 ||
-                    engine_exec(e, "UPDATE shelves SET link_count = link_count + 1 WHERE id = ?", 1, res.parent.id) < 0)
-                        return -1;
+                if ((k = check_new_name(e, &res, r)) < 0 ||
+                    (k = insert_shelf(e, r, res.parent.id, res.name, S_IFDIR | (mode & 07777), 2, &res.shelf)) < 0 ||
+                    (k = engine_exec(e, "UPDATE shelves SET link_count = link_count + 1 WHERE id = ?", 1, res.parent.id)) < 0)
+                        return k;
         }
         *ret = shelf_json(&res.shelf, -1);
         return 0;
@@ -548,24 +598,27 @@ int cmd_mkdir(struct engine *e, struct req *r, struct json_object **ret) {
 int cmd_rmdir(struct engine *e, struct req *r, struct json_object **ret) {
         struct resolved res;
         bool children;
+        int k;
 
-        if (req_existing_path(e, r, &res) < 0)
-                return -1;
+        k = req_existing_path(e, r, &res);
+        if (k < 0)
+                return k;
         if (!shelf_is_dir(&res.shelf))
                 return engine_fail(e, ENOTDIR, "\"%s\" is not a directory", res.name);
         if (res.shelf.id == ROOT_ID)
                 return engine_fail(e, ENOTEMPTY, "Directory is not empty");
-        if (has_children(e, res.shelf.id, &children) < 0)
-                return -1;
+        k = has_children(e, res.shelf.id, &children);
+        if (k < 0)
+                return k;
         if (children)
                 return engine_fail(e, ENOTEMPTY, "Directory is not empty");
         if (res.shelf.id == 3)
                 return engine_fail(e, EBUSY, "lost+found cannot be removed");
-        if (check_unlink(e, r, &res.parent, &res.shelf, "remove") < 0 ||
-            engine_exec(e, "DELETE FROM shelves WHERE id = ?", 1, res.shelf.id) < 0 ||
-            engine_exec(e, "DELETE FROM shelf_xattrs WHERE shelf_id = ?", 1, res.shelf.id) < 0 ||
-            engine_exec(e, "UPDATE shelves SET link_count = link_count - 1 WHERE id = ?", 1, res.parent.id) < 0)
-                return -1;
+        if ((k = check_unlink(e, r, &res.parent, &res.shelf, "remove")) < 0 ||
+            (k = engine_exec(e, "DELETE FROM shelves WHERE id = ?", 1, res.shelf.id)) < 0 ||
+            (k = engine_exec(e, "DELETE FROM shelf_xattrs WHERE shelf_id = ?", 1, res.shelf.id)) < 0 ||
+            (k = engine_exec(e, "UPDATE shelves SET link_count = link_count - 1 WHERE id = ?", 1, res.parent.id)) < 0)
+                return k;
         *ret = shelf_json(&res.shelf, -1);
         return 0;
 }
@@ -573,17 +626,19 @@ int cmd_rmdir(struct engine *e, struct req *r, struct json_object **ret) {
 int cmd_symlink(struct engine *e, struct req *r, struct json_object **ret) {
         struct resolved res;
         const char *path, *target;
+        int k;
 
-        if (req_str(e, r, "path", &path) < 0 || req_str(e, r, "target", &target) < 0 || path_resolve(e, path, &res) < 0)
-                return -1;
+        if ((k = req_str(e, r, "path", &path)) < 0 || (k = req_str(e, r, "target", &target)) < 0 || (k = path_resolve(e, path, &res)) < 0)
+                return k;
         if (!res.found) {
-                if (check_new_name(e, &res, r) < 0 ||
-                    insert_shelf(e, r, res.parent.id, res.name, S_IFLNK | 0777, 1, &res.shelf) < 0)
-                        return -1;
+                if ((k = check_new_name(e, &res, r)) < 0 ||
+                    (k = insert_shelf(e, r, res.parent.id, res.name, S_IFLNK | 0777, 1, &res.shelf)) < 0)
+                        return k;
                 static const char sql[] = "INSERT INTO links VALUES (?, ?, NULL)";
-                sqlite3_stmt *st = engine_stmt(e, sql);
-                if (!st)
-                        return -1;
+                sqlite3_stmt *st;
+                k = engine_stmt(e, sql, &st);
+                if (k < 0)
+                        return k;
                 sqlite3_bind_int64(st, 1, res.shelf.id);
                 sqlite3_bind_text(st, 2, target, -1, SQLITE_STATIC);
                 int s = sqlite3_step(st);
@@ -598,14 +653,17 @@ int cmd_symlink(struct engine *e, struct req *r, struct json_object **ret) {
 int cmd_readlink(struct engine *e, struct req *r, struct json_object **ret) {
         static const char sql[] = "SELECT target FROM links WHERE shelf_id = ?";
         struct resolved res;
+        int k;
 
-        if (req_existing_path(e, r, &res) < 0)
-                return -1;
+        k = req_existing_path(e, r, &res);
+        if (k < 0)
+                return k;
         if (!S_ISLNK((mode_t) res.shelf.mode))
                 return engine_fail(e, EINVAL, "\"%s\" is not a symbolic link", res.name);
-        sqlite3_stmt *st = engine_stmt(e, sql);
-        if (!st)
-                return -1;
+        sqlite3_stmt *st;
+        k = engine_stmt(e, sql, &st);
+        if (k < 0)
+                return k;
         sqlite3_bind_int64(st, 1, res.shelf.id);
         int s = sqlite3_step(st);
         if (s == SQLITE_ROW)
@@ -620,9 +678,10 @@ int cmd_get_shelf_path(struct engine *e, struct req *r, struct json_object **ret
         const char *name;
         int64_t parent;
         char path[4096], tmp[4096];
+        int k;
 
-        if (req_str(e, r, "name", &name) < 0 || req_int(e, r, "parent_id", &parent) < 0)
-                return -1;
+        if ((k = req_str(e, r, "name", &name)) < 0 || (k = req_int(e, r, "parent_id", &parent)) < 0)
+                return k;
         snprintf(path, sizeof path, "/%s", name);
         for (int depth = 0; parent != ROOT_ID; depth++) {
                 struct shelf p;
@@ -639,9 +698,11 @@ int cmd_get_shelf_path(struct engine *e, struct req *r, struct json_object **ret
 /* FAM/E: the owner and creator of a shelf (uid, gid, node), with the shelf record. */
 int cmd_fame_stat_shelf(struct engine *e, struct req *r, struct json_object **ret) {
         struct resolved res;
+        int k;
 
-        if (req_existing_path(e, r, &res) < 0)
-                return -1;
+        k = req_existing_path(e, r, &res);
+        if (k < 0)
+                return k;
         *ret = shelf_json(&res.shelf, -1);
         json_object_object_add(*ret, "uid", json_object_new_int64(res.shelf.uid));
         json_object_object_add(*ret, "gid", json_object_new_int64(res.shelf.gid));
@@ -652,15 +713,16 @@ int cmd_fame_stat_shelf(struct engine *e, struct req *r, struct json_object **re
 int cmd_fame_access(struct engine *e, struct req *r, struct json_object **ret) {
         struct resolved res;
         int64_t mode;
+        int k;
 
-        if (req_int(e, r, "mode", &mode) < 0 || req_existing_path(e, r, &res) < 0)
-                return -1;
+        if ((k = req_int(e, r, "mode", &mode)) < 0 || (k = req_existing_path(e, r, &res)) < 0)
+                return k;
         if (mode & ~7)
                 return engine_fail(e, EINVAL, "fame_access: mode %lld is not a combination of 4, 2 and 1", (long long) mode);
         if (r->uid == 0 && (mode & 1) && !shelf_is_dir(&res.shelf) && !(res.shelf.mode & 0111))
                 return engine_fail(e, EACCES, "Permission denied: \"%s\" is not executable", res.name);
-        if ((mode & 6) && shelf_check_access(e, r, &res.shelf, (int) (mode & 6), "access") < 0)
-                return -1;
+        if ((mode & 6) && (k = shelf_check_access(e, r, &res.shelf, (int) (mode & 6), "access")) < 0)
+                return k;
         if ((mode & 1) && r->uid != 0 && !may(r, &res.shelf, 1))
                 return engine_fail(e, EACCES, "Permission denied: search/execute \"%s\"", res.name);
         *ret = NULL;
@@ -672,9 +734,10 @@ int cmd_fame_chmod(struct engine *e, struct req *r, struct json_object **ret) {
         struct resolved res;
         const char *path;
         int64_t mode;
+        int k;
 
-        if (req_str(e, r, "path", &path) < 0 || req_int(e, r, "mode", &mode) < 0 || path_resolve_existing(e, path, &res) < 0)
-                return -1;
+        if ((k = req_str(e, r, "path", &path)) < 0 || (k = req_int(e, r, "mode", &mode)) < 0 || (k = path_resolve_existing(e, path, &res)) < 0)
+                return k;
         if (r->uid != 0 && r->uid != res.shelf.uid)
                 return engine_fail(e, EPERM, "Only the owner (uid %lld) or root may change the mode of \"%s\"",
                                    (long long) res.shelf.uid, res.name);
@@ -688,10 +751,11 @@ int cmd_fame_chown(struct engine *e, struct req *r, struct json_object **ret) {
         struct resolved res;
         const char *path;
         int64_t uid, gid;
+        int k;
 
-        if (req_str(e, r, "path", &path) < 0 || req_int(e, r, "uid", &uid) < 0 || req_int(e, r, "gid", &gid) < 0 ||
-            path_resolve_existing(e, path, &res) < 0)
-                return -1;
+        if ((k = req_str(e, r, "path", &path)) < 0 || (k = req_int(e, r, "uid", &uid)) < 0 || (k = req_int(e, r, "gid", &gid)) < 0 ||
+            (k = path_resolve_existing(e, path, &res)) < 0)
+                return k;
         if (r->uid != 0)
                 return engine_fail(e, EPERM, "Only root may change the owner of \"%s\"", res.name);
         *ret = NULL;

@@ -15,10 +15,12 @@
 
 int xattr_get(struct engine *e, int64_t shelf, const char *name, char **ret, size_t *ret_len) {
         static const char sql[] = "SELECT value FROM shelf_xattrs WHERE shelf_id = ? AND xattr = ?";
-        sqlite3_stmt *st = engine_stmt(e, sql);
+        sqlite3_stmt *st;
+        int k;
 
-        if (!st)
-                return -1;
+        k = engine_stmt(e, sql, &st);
+        if (k < 0)
+                return k;
         sqlite3_bind_int64(st, 1, shelf);
         sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
         int r = sqlite3_step(st);
@@ -45,10 +47,12 @@ int xattr_get(struct engine *e, int64_t shelf, const char *name, char **ret, siz
 
 int xattr_set(struct engine *e, int64_t shelf, const char *name, const char *value, size_t len) {
         static const char sql[] = "INSERT OR REPLACE INTO shelf_xattrs VALUES (?, ?, ?)";
-        sqlite3_stmt *st = engine_stmt(e, sql);
+        sqlite3_stmt *st;
+        int k;
 
-        if (!st)
-                return -1;
+        k = engine_stmt(e, sql, &st);
+        if (k < 0)
+                return k;
         sqlite3_bind_int64(st, 1, shelf);
         sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 3, value, (int) len, SQLITE_STATIC);
@@ -81,10 +85,11 @@ int cmd_get_xattr(struct engine *e, struct req *r, struct json_object **ret) {
         const char *path, *name, *lfs;
         _cleanup_free_ char *value = NULL;
         size_t len = 0;
+        int k;
 
-        if (req_str(e, r, "path", &path) < 0 || req_str(e, r, "xattr", &name) < 0 ||
-            path_resolve_existing(e, path, &res) < 0 || xattr_name(e, name, &lfs) < 0)
-                return -1;
+        if ((k = req_str(e, r, "path", &path)) < 0 || (k = req_str(e, r, "xattr", &name)) < 0 ||
+            (k = path_resolve_existing(e, path, &res)) < 0 || (k = xattr_name(e, name, &lfs)) < 0)
+                return k;
         struct json_object *v = NULL;
         if (lfs && streq_(lfs, "AllocationPolicyList")) {
                 char buf[256] = "";
@@ -99,8 +104,9 @@ int cmd_get_xattr(struct engine *e, struct req *r, struct json_object **ret) {
         } else if (lfs && streq_(lfs, "Interleave")) {
                 _cleanup_free_ struct book *books = NULL;
                 size_t n;
-                if (shelf_books(e, &res.shelf, &books, &n, false) < 0)
-                        return -1;
+                k = shelf_books(e, &res.shelf, &books, &n, false);
+                if (k < 0)
+                        return k;
                 _cleanup_free_ char *s = malloc(n + 1);
                 if (!s)
                         return engine_fail(e, ENOMEM, "Out of memory");
@@ -108,8 +114,9 @@ int cmd_get_xattr(struct engine *e, struct req *r, struct json_object **ret) {
                         s[i] = (char) (books[i].intlv_group & 0x7F);
                 v = json_object_new_string_len(s, (int) n);
         } else {
-                if (xattr_get(e, res.shelf.id, name, &value, &len) < 0)
-                        return -1;
+                k = xattr_get(e, res.shelf.id, name, &value, &len);
+                if (k < 0)
+                        return k;
                 if (value)
                         v = json_object_new_string_len(value, (int) len);
         }
@@ -122,12 +129,15 @@ int cmd_list_xattrs(struct engine *e, struct req *r, struct json_object **ret) {
         static const char sql[] = "SELECT xattr FROM shelf_xattrs WHERE shelf_id = ?"
                 " UNION SELECT 'user.LFS.AllocationPolicyList' UNION SELECT 'user.LFS.Interleave' ORDER BY 1";
         struct resolved res;
+        int k;
 
-        if (req_existing_path(e, r, &res) < 0)
-                return -1;
-        sqlite3_stmt *st = engine_stmt(e, sql);
-        if (!st)
-                return -1;
+        k = req_existing_path(e, r, &res);
+        if (k < 0)
+                return k;
+        sqlite3_stmt *st;
+        k = engine_stmt(e, sql, &st);
+        if (k < 0)
+                return k;
         sqlite3_bind_int64(st, 1, res.shelf.id);
         struct json_object *a = json_object_new_array();
         int s;
@@ -141,9 +151,12 @@ int cmd_list_xattrs(struct engine *e, struct req *r, struct json_object **ret) {
 
 static int save_policy_default(struct engine *e, const char *p) {
         static const char sql[] = "INSERT OR REPLACE INTO fame_settings VALUES ('AllocationPolicyDefault', ?)";
-        sqlite3_stmt *st = engine_stmt(e, sql);
-        if (!st)
-                return -1;
+        sqlite3_stmt *st;
+        int k;
+
+        k = engine_stmt(e, sql, &st);
+        if (k < 0)
+                return k;
         sqlite3_bind_text(st, 1, p, -1, SQLITE_STATIC);
         int s = sqlite3_step(st);
         sqlite3_reset(st);
@@ -154,18 +167,20 @@ int cmd_set_xattr(struct engine *e, struct req *r, struct json_object **ret) {
         struct resolved res;
         const char *path, *name, *lfs;
         struct json_object *vj = req_param(r, "value");
+        int k;
 
-        if (req_str(e, r, "path", &path) < 0 || req_str(e, r, "xattr", &name) < 0 ||
-            path_resolve_existing(e, path, &res) < 0 || xattr_name(e, name, &lfs) < 0)
-                return -1;
+        if ((k = req_str(e, r, "path", &path)) < 0 || (k = req_str(e, r, "xattr", &name)) < 0 ||
+            (k = path_resolve_existing(e, path, &res)) < 0 || (k = xattr_name(e, name, &lfs)) < 0)
+                return k;
         if (!vj || json_object_is_type(vj, json_type_null))
                 return engine_fail(e, EINVAL, "Trying to set a null value");
         if (!json_object_is_type(vj, json_type_string))
                 return engine_fail(e, EINVAL, "set_xattr: parameter \"value\" must be a string");
         const char *value = json_object_get_string(vj);
         size_t len = (size_t) json_object_get_string_len(vj);
-        if (shelf_check_access(e, r, &res.shelf, MAY_WRITE, "set attributes of") < 0)
-                return -1;
+        k = shelf_check_access(e, r, &res.shelf, MAY_WRITE, "set attributes of");
+        if (k < 0)
+                return k;
         *ret = NULL;
         if (!lfs)
                 return xattr_set(e, res.shelf.id, name, value, len);
@@ -178,9 +193,9 @@ int cmd_set_xattr(struct engine *e, struct req *r, struct json_object **ret) {
         if (streq_(lfs, "AllocationPolicyDefault")) {
                 if (strlen(value) != len || !policy_known(value) || streq_(value, "RequestIG"))
                         return engine_fail(e, ENOTSUP, "Bad AllocationPolicy \"%.64s\" for the default", value);
-                if (xattr_set(e, res.shelf.id, "user.LFS.AllocationPolicy", value, len) < 0 ||
-                    save_policy_default(e, value) < 0)
-                        return -1;
+                if ((k = xattr_set(e, res.shelf.id, "user.LFS.AllocationPolicy", value, len)) < 0 ||
+                    (k = save_policy_default(e, value)) < 0)
+                        return k;
                 snprintf(e->policy_default, sizeof e->policy_default, "%s", value);
                 return 0;
         }
@@ -190,12 +205,14 @@ int cmd_set_xattr(struct engine *e, struct req *r, struct json_object **ret) {
                                 return engine_fail(e, ENOTSUP, "Requested IGs not subset of known IGs (%u is unknown)",
                                                    (unsigned char) value[i]);
                 _cleanup_free_ char *pos = NULL;
-                if (xattr_get(e, res.shelf.id, "user.LFS.InterleaveRequestPos", &pos, NULL) < 0)
-                        return -1;
+                k = xattr_get(e, res.shelf.id, "user.LFS.InterleaveRequestPos", &pos, NULL);
+                if (k < 0)
+                        return k;
                 if (!pos)
                         return engine_fail(e, EINVAL, "\"%s\" has no interleave position (only files have)", res.name);
-                if (xattr_set(e, res.shelf.id, name, value, len) < 0)
-                        return -1;
+                k = xattr_set(e, res.shelf.id, name, value, len);
+                if (k < 0)
+                        return k;
                 return xattr_set(e, res.shelf.id, "user.LFS.InterleaveRequestPos", "0", 1);
         }
         if (streq_(lfs, "AllocationPolicyList") || streq_(lfs, "Interleave") || streq_(lfs, "InterleaveRequestPos"))
@@ -206,18 +223,21 @@ int cmd_set_xattr(struct engine *e, struct req *r, struct json_object **ret) {
 int cmd_remove_xattr(struct engine *e, struct req *r, struct json_object **ret) {
         struct resolved res;
         const char *path, *name, *lfs;
+        int k;
 
-        if (req_str(e, r, "path", &path) < 0 || req_str(e, r, "xattr", &name) < 0 ||
-            path_resolve_existing(e, path, &res) < 0 || xattr_name(e, name, &lfs) < 0)
-                return -1;
+        if ((k = req_str(e, r, "path", &path)) < 0 || (k = req_str(e, r, "xattr", &name)) < 0 ||
+            (k = path_resolve_existing(e, path, &res)) < 0 || (k = xattr_name(e, name, &lfs)) < 0)
+                return k;
         if (lfs)
                 return engine_fail(e, EINVAL, "Removal of LFS xattrs is prohibited");
-        if (shelf_check_access(e, r, &res.shelf, MAY_WRITE, "remove attributes of") < 0)
-                return -1;
+        k = shelf_check_access(e, r, &res.shelf, MAY_WRITE, "remove attributes of");
+        if (k < 0)
+                return k;
         static const char sql[] = "DELETE FROM shelf_xattrs WHERE shelf_id = ? AND xattr = ?";
-        sqlite3_stmt *st = engine_stmt(e, sql);
-        if (!st)
-                return -1;
+        sqlite3_stmt *st;
+        k = engine_stmt(e, sql, &st);
+        if (k < 0)
+                return k;
         sqlite3_bind_int64(st, 1, res.shelf.id);
         sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
         int s = sqlite3_step(st);

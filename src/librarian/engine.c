@@ -44,44 +44,46 @@ int engine_fail(struct engine *e, int err, const char *fmt, ...) {
         vsnprintf(e->errmsg, sizeof e->errmsg, fmt, ap);
         va_end(ap);
         e->err = err;
-        return -1;
+        return -err;
 }
 
 int engine_dbfail(struct engine *e, const char *what) {
         return engine_fail(e, EREMOTEIO, "Librarian database error (%s): %s", what, sqlite3_errmsg(e->db));
 }
 
-sqlite3_stmt *engine_stmt(struct engine *e, const char *sql) {
+int engine_stmt(struct engine *e, const char *sql, sqlite3_stmt **ret) {
         for (size_t i = 0; i < e->n_stmts; i++)
                 if (e->stmts[i].sql == sql) {
                         sqlite3_reset(e->stmts[i].st);
                         sqlite3_clear_bindings(e->stmts[i].st);
-                        return e->stmts[i].st;
+                        *ret = e->stmts[i].st;
+                        return 0;
                 }
         sqlite3_stmt *st = NULL;
-        if (sqlite3_prepare_v3(e->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
-                engine_dbfail(e, "prepare");
-                return NULL;
-        }
+        if (sqlite3_prepare_v3(e->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK)
+                return engine_dbfail(e, "prepare");
         if (e->n_stmts < ELEMENTSOF(e->stmts))
                 e->stmts[e->n_stmts++] = (struct cached_stmt) { sql, st };
         else
                 abort();        /* more distinct statements than slots: a coding error */
-        return st;
+        *ret = st;
+        return 0;
 }
 
 /* Runs a statement that returns no rows; binds int64 arguments (count, values...). */
 int engine_exec(struct engine *e, const char *sql, int n, ...) {
-        sqlite3_stmt *st = engine_stmt(e, sql);
+        sqlite3_stmt *st;
         va_list ap;
+        int r;
 
-        if (!st)
-                return -1;
+        r = engine_stmt(e, sql, &st);
+        if (r < 0)
+                return r;
         va_start(ap, n);
         for (int i = 0; i < n; i++)
                 sqlite3_bind_int64(st, i + 1, va_arg(ap, int64_t));
         va_end(ap);
-        int r = sqlite3_step(st);
+        r = sqlite3_step(st);
         sqlite3_reset(st);
         if (r != SQLITE_DONE && r != SQLITE_ROW)
                 return engine_dbfail(e, sql);
@@ -90,16 +92,18 @@ int engine_exec(struct engine *e, const char *sql, int n, ...) {
 
 /* A query returning one integer (or def when there is no row). */
 int engine_query_int(struct engine *e, const char *sql, int64_t def, int64_t *ret, int n, ...) {
-        sqlite3_stmt *st = engine_stmt(e, sql);
+        sqlite3_stmt *st;
         va_list ap;
+        int r;
 
-        if (!st)
-                return -1;
+        r = engine_stmt(e, sql, &st);
+        if (r < 0)
+                return r;
         va_start(ap, n);
         for (int i = 0; i < n; i++)
                 sqlite3_bind_int64(st, i + 1, va_arg(ap, int64_t));
         va_end(ap);
-        int r = sqlite3_step(st);
+        r = sqlite3_step(st);
         if (r == SQLITE_ROW)
                 *ret = sqlite3_column_int64(st, 0);
         else if (r == SQLITE_DONE)
@@ -171,10 +175,12 @@ int cmd_version(struct engine *e, struct req *r, struct json_object **ret) {
 
 int cmd_get_fs_stats(struct engine *e, struct req *r, struct json_object **ret) {
         int64_t used;
+        int k;
         (void) r;
 
-        if (engine_query_int(e, "SELECT COUNT(*) FROM books WHERE allocated > 0", 0, &used, 0) < 0)
-                return -1;
+        k = engine_query_int(e, "SELECT COUNT(*) FROM books WHERE allocated > 0", 0, &used, 0);
+        if (k < 0)
+                return k;
         struct json_object *o = json_object_new_object(), *igs = json_object_new_object();
         json_object_object_add(o, "schema_version", json_object_new_string(LIBRARIAN_SCHEMA));
         json_object_object_add(o, "book_size_bytes", json_object_new_int64((int64_t) e->geo.book_size));
@@ -207,10 +213,11 @@ int cmd_update_node_soc_status(struct engine *e, struct req *r, struct json_obje
         int64_t v[6];
         static const char *const names[] = { "status", "cpu_percent", "rootfs_percent", "network_in",
                                              "network_out", "mem_percent" };
+        int k;
 
         for (size_t i = 0; i < ELEMENTSOF(names); i++)
-                if (req_int(e, r, names[i], &v[i]) < 0)
-                        return -1;
+                if ((k = req_int(e, r, names[i], &v[i])) < 0)
+                        return k;
         *ret = NULL;
         return engine_exec(e, "UPDATE SOCs SET status = ?, cpu_percent = ?, rootfs_percent = ?, network_in = ?,"
                            " network_out = ?, mem_percent = ?, heartbeat = ? WHERE node_id = ?", 8,
@@ -219,9 +226,11 @@ int cmd_update_node_soc_status(struct engine *e, struct req *r, struct json_obje
 
 int cmd_update_node_mc_status(struct engine *e, struct req *r, struct json_object **ret) {
         int64_t status;
+        int k;
 
-        if (req_int(e, r, "status", &status) < 0)
-                return -1;
+        k = req_int(e, r, "status", &status);
+        if (k < 0)
+                return k;
         *ret = NULL;
         return engine_exec(e, "UPDATE FAModules SET status = ? WHERE node_id = ?", 2, status, r->node_id);
 }
@@ -327,6 +336,7 @@ static int context_int(struct json_object *ctx, const char *name, int64_t def, i
 /* Node check and heartbeat (protocol §8). */
 static int check_node(struct engine *e, struct req *r, uint32_t pinned) {
         int64_t node;
+        int k;
 
         if (context_int(r->context, "node_id", -1, &node) < 0)
                 return engine_fail(e, EINVAL, "Bad node enumeration value: context.node_id must be an integer");
@@ -343,8 +353,9 @@ static int check_node(struct engine *e, struct req *r, uint32_t pinned) {
         r->has_node = true;
         int64_t t = engine_now(e);
         if (n->heartbeat != t) {
-                if (engine_exec(e, "UPDATE SOCs SET heartbeat = ? WHERE node_id = ?", 2, t, node) < 0)
-                        return -1;
+                k = engine_exec(e, "UPDATE SOCs SET heartbeat = ? WHERE node_id = ?", 2, t, node);
+                if (k < 0)
+                        return k;
                 n->heartbeat = t;
         }
         return 0;
@@ -352,6 +363,7 @@ static int check_node(struct engine *e, struct req *r, uint32_t pinned) {
 
 static int run(struct engine *e, struct req *r, uint32_t pinned, struct json_object **ret, bool *ret_has_value) {
         struct json_object *cmd;
+        int k;
 
         if (!json_object_object_get_ex(r->obj, "command", &cmd))
                 return engine_fail(e, ENOSYS, "engine failed lookup on \"'command'\"");
@@ -365,29 +377,27 @@ static int run(struct engine *e, struct req *r, uint32_t pinned, struct json_obj
                 return engine_fail(e, ENOSYS, "engine failed lookup on \"'context'\"");
         if (!json_object_is_type(r->context, json_type_object))
                 return engine_fail(e, EINVAL, "\"context\" must be an object");
-        if (check_node(e, r, pinned) < 0)
-                return -1;
+        k = check_node(e, r, pinned);
+        if (k < 0)
+                return k;
         if (context_int(r->context, "uid", NOBODY, &r->uid) < 0 || context_int(r->context, "gid", NOBODY, &r->gid) < 0 ||
             context_int(r->context, "pid", 0, &r->pid) < 0)
                 return engine_fail(e, EINVAL, "context: uid, gid and pid must be integers");
-        if (check_params(e, c, r) < 0)
-                return -1;
+        k = check_params(e, c, r);
+        if (k < 0)
+                return k;
 
         if (sqlite3_exec(e->db, c->writes ? "BEGIN IMMEDIATE" : "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
                 return engine_dbfail(e, "begin");
         *ret = NULL;
-        if (c->fn(e, r, ret) < 0) {
+        k = c->fn(e, r, ret);
+        if (k >= 0 && sqlite3_exec(e->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+                k = engine_dbfail(e, "commit");
+        if (k < 0) {
                 json_object_put(*ret);
                 *ret = NULL;
                 sqlite3_exec(e->db, "ROLLBACK", NULL, NULL, NULL);
-                return -1;
-        }
-        if (sqlite3_exec(e->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-                json_object_put(*ret);
-                *ret = NULL;
-                engine_dbfail(e, "commit");
-                sqlite3_exec(e->db, "ROLLBACK", NULL, NULL, NULL);
-                return -1;
+                return k;
         }
         *ret_has_value = true;
         return 0;
