@@ -4,6 +4,7 @@
  * and shelves mapped from FAM.
  */
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <json-c/json.h>
 #include <netdb.h>
@@ -18,6 +19,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fam_atomic.h"
@@ -27,6 +29,7 @@
 #include "fame-constants.h"
 
 #define REPLY_TIMEOUT_MS 60000
+#define RESTART_POLL_NS (200 * 1000 * 1000)
 
 struct fame_librarian {
         char *address;
@@ -35,6 +38,8 @@ struct fame_librarian {
         int64_t uid, gid, pid;
         int64_t seq;
         mode_t umask;                   /* read once: umask() cannot be read without changing it */
+        double restart_wait;            /* seconds; see librarian_set_restart_wait() */
+        enum librarian_command last;
         struct proto_stream in;
         char error[512];
 };
@@ -58,6 +63,19 @@ const char *librarian_address(const struct fame_librarian *l) {
 
 uint32_t librarian_node(const struct fame_librarian *l) {
         return l->node_id;
+}
+
+const char *librarian_last_command(const struct fame_librarian *l) {
+        return librarian_command_name(l->last);
+}
+
+void librarian_set_restart_wait(struct fame_librarian *l, double seconds) {
+        l->restart_wait = seconds;
+}
+
+bool librarian_transport_error(int r) {
+        return r == -ECONNRESET || r == -EPIPE || r == -ECONNABORTED || r == -ECONNREFUSED || r == -ENOTCONN ||
+               r == -ETIMEDOUT || r == -EHOSTUNREACH;
 }
 
 void librarian_set_caller(struct fame_librarian *l, int64_t uid, int64_t gid, int64_t pid) {
@@ -303,17 +321,6 @@ static int receive(struct fame_librarian *l, struct json_object **ret) {
         }
 }
 
-static bool is_read_only(const char *command) {
-        static const char *const reads[] = { "version", "get_fs_stats", "get_shelf", "list_shelves",
-                "list_shelf_books", "list_open_shelves", "get_book", "get_book_all", "get_book_ig",
-                "get_book_info_all", "get_xattr", "list_xattrs", "readlink", "get_shelf_path",
-                "fame_stat_shelf", "fame_access", "update_node_soc_status", "update_node_mc_status" };
-        for (size_t i = 0; i < ELEMENTSOF(reads); i++)
-                if (strcmp(reads[i], command) == 0)
-                        return true;
-        return false;
-}
-
 static int exchange(struct fame_librarian *l, const char *text, size_t len, struct json_object **ret) {
         int r;
 
@@ -332,8 +339,10 @@ static int exchange(struct fame_librarian *l, const char *text, size_t len, stru
         return r;
 }
 
-int librarian_call(struct fame_librarian *l, const char *command, struct json_object *params,
-                   struct json_object **ret_value) {
+/* One request; a request that changes nothing is sent again once on a new connection. */
+static int call_once(struct fame_librarian *l, enum librarian_command c, struct json_object *params,
+                     struct json_object **ret_value) {
+        const char *command = librarian_command_name(c);
         struct json_object *req = json_object_new_object(), *reply = NULL, *v;
         int64_t seq;
         int r;
@@ -349,7 +358,7 @@ int librarian_call(struct fame_librarian *l, const char *command, struct json_ob
         size_t len = strlen(text);
 
         r = exchange(l, text, len, &reply);
-        if (r < 0 && r != -ETIMEDOUT && is_read_only(command))
+        if (r < 0 && r != -ETIMEDOUT && librarian_commands[c].resend == LIBRARIAN_RESEND_ONCE)
                 r = exchange(l, text, len, &reply);        /* the Librarian restarted: once more */
         json_object_put(req);
         if (r < 0) {
@@ -382,6 +391,158 @@ int librarian_call(struct fame_librarian *l, const char *command, struct json_ob
                 *ret_value = json_object_get(v);
         json_object_put(reply);
         return 0;
+}
+
+static double monotonic_seconds(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+}
+
+int librarian_call(struct fame_librarian *l, enum librarian_command c, struct json_object *params,
+                   struct json_object **ret_value) {
+        int r;
+
+        if (!l || (unsigned) c >= LIBRARIAN_N_COMMANDS)
+                return -EINVAL;
+        l->last = c;
+        r = call_once(l, c, params, ret_value);
+        if (l->restart_wait > 0 && librarian_commands[c].resend == LIBRARIAN_RESEND_RETRY)
+                for (double deadline = monotonic_seconds() + l->restart_wait;
+                     librarian_transport_error(r) && monotonic_seconds() < deadline; ) {
+                        struct timespec ts = { 0, RESTART_POLL_NS };
+                        nanosleep(&ts, NULL);   /* back-off while the Librarian restarts */
+                        r = call_once(l, c, params, ret_value);
+                }
+        return r;
+}
+
+/* A request with the command's parameters in the table's order, from values (consumed). */
+static int request(struct fame_librarian *l, enum librarian_command c, struct json_object **ret,
+                   struct json_object *const *values, size_t n) {
+        const struct librarian_command_info *info = &librarian_commands[c];
+        _cleanup_(json_object_putp) struct json_object *params = json_object_new_object();
+        size_t i;
+
+        for (i = 0; i < n && info->params[i]; i++)
+                json_object_object_add(params, info->params[i], values[i]);
+        assert(i == n && !info->params[i]);     /* as many values as the table has parameters */
+        return librarian_call(l, c, params, ret);
+}
+/* REQUEST(l, get_shelf, ret, STR(path)): the values in the table's order, counted (sizeof does not
+ * evaluate them). */
+#define REQUEST(l, name, ret, ...)                                                                  \
+        request((l), LIBRARIAN_CMD_##name, (ret), (struct json_object *[]) { __VA_ARGS__ },         \
+                sizeof((struct json_object *[]) { __VA_ARGS__ }) / sizeof(struct json_object *))
+#define STR(s) json_object_new_string(s)
+#define INT(i) json_object_new_int64(i)
+
+int librarian_get_fs_stats(struct fame_librarian *l, struct json_object **ret) {
+        return librarian_call(l, LIBRARIAN_CMD_get_fs_stats, NULL, ret);
+}
+
+int librarian_get_shelf(struct fame_librarian *l, const char *path, struct json_object **ret) {
+        return REQUEST(l, get_shelf, ret, STR(path));
+}
+
+int librarian_create_shelf(struct fame_librarian *l, const char *path, int64_t mode, struct json_object **ret) {
+        return REQUEST(l, create_shelf, ret, STR(path), INT(mode));
+}
+
+int librarian_open_shelf(struct fame_librarian *l, const char *path, struct json_object **ret) {
+        return REQUEST(l, open_shelf, ret, STR(path));
+}
+
+int librarian_close_shelf(struct fame_librarian *l, int64_t id, int64_t open_handle, struct json_object **ret) {
+        return REQUEST(l, close_shelf, ret, INT(id), INT(open_handle));
+}
+
+int librarian_list_shelves(struct fame_librarian *l, const char *path, struct json_object **ret) {
+        return REQUEST(l, list_shelves, ret, STR(path));
+}
+
+int librarian_list_shelf_books(struct fame_librarian *l, const char *path, struct json_object **ret) {
+        return REQUEST(l, list_shelf_books, ret, STR(path));
+}
+
+int librarian_resize_shelf(struct fame_librarian *l, const char *path, int64_t id, int64_t size_bytes,
+                           bool zero_enabled, struct json_object **ret) {
+        return REQUEST(l, resize_shelf, ret, STR(path), INT(id), INT(size_bytes), json_object_new_boolean(zero_enabled));
+}
+
+int librarian_rename_shelf(struct fame_librarian *l, const char *path, int64_t id, const char *newpath,
+                           struct json_object **ret) {
+        return REQUEST(l, rename_shelf, ret, STR(path), INT(id), STR(newpath));
+}
+
+int librarian_destroy_shelf(struct fame_librarian *l, const char *path, struct json_object **ret) {
+        return REQUEST(l, destroy_shelf, ret, STR(path));
+}
+
+int librarian_get_xattr(struct fame_librarian *l, const char *path, const char *xattr, struct json_object **ret) {
+        return REQUEST(l, get_xattr, ret, STR(path), STR(xattr));
+}
+
+int librarian_list_xattrs(struct fame_librarian *l, const char *path, struct json_object **ret) {
+        return REQUEST(l, list_xattrs, ret, STR(path));
+}
+
+int librarian_set_xattr(struct fame_librarian *l, const char *path, const char *xattr, const char *value,
+                        size_t len, struct json_object **ret) {
+        return REQUEST(l, set_xattr, ret, STR(path), STR(xattr), json_object_new_string_len(value, (int) len));
+}
+
+int librarian_remove_xattr(struct fame_librarian *l, const char *path, const char *xattr, struct json_object **ret) {
+        return REQUEST(l, remove_xattr, ret, STR(path), STR(xattr));
+}
+
+int librarian_set_am_time(struct fame_librarian *l, const char *path, int64_t atime, int64_t mtime,
+                          struct json_object **ret) {
+        return REQUEST(l, set_am_time, ret, STR(path), INT(atime), INT(mtime));
+}
+
+int librarian_mkdir(struct fame_librarian *l, const char *path, int64_t mode, struct json_object **ret) {
+        return REQUEST(l, mkdir, ret, STR(path), INT(mode));
+}
+
+int librarian_rmdir(struct fame_librarian *l, const char *path, struct json_object **ret) {
+        return REQUEST(l, rmdir, ret, STR(path));
+}
+
+int librarian_symlink(struct fame_librarian *l, const char *path, const char *target, struct json_object **ret) {
+        return REQUEST(l, symlink, ret, STR(path), STR(target));
+}
+
+int librarian_readlink(struct fame_librarian *l, const char *path, struct json_object **ret) {
+        return REQUEST(l, readlink, ret, STR(path));
+}
+
+int librarian_update_node_soc_status(struct fame_librarian *l, int64_t status, int64_t cpu_percent,
+                                     int64_t rootfs_percent, int64_t network_in, int64_t network_out,
+                                     int64_t mem_percent, struct json_object **ret) {
+        return REQUEST(l, update_node_soc_status, ret, INT(status), INT(cpu_percent), INT(rootfs_percent),
+                       INT(network_in), INT(network_out), INT(mem_percent));
+}
+
+int librarian_update_node_mc_status(struct fame_librarian *l, int64_t status, struct json_object **ret) {
+        return REQUEST(l, update_node_mc_status, ret, INT(status));
+}
+
+int librarian_fame_stat_shelf(struct fame_librarian *l, const char *path, struct json_object **ret) {
+        return REQUEST(l, fame_stat_shelf, ret, STR(path));
+}
+
+int librarian_fame_access(struct fame_librarian *l, const char *path, int64_t mode, struct json_object **ret) {
+        return REQUEST(l, fame_access, ret, STR(path), INT(mode));
+}
+
+int librarian_fame_chmod(struct fame_librarian *l, const char *path, int64_t mode, struct json_object **ret) {
+        return REQUEST(l, fame_chmod, ret, STR(path), INT(mode));
+}
+
+int librarian_fame_chown(struct fame_librarian *l, const char *path, int64_t uid, int64_t gid,
+                         struct json_object **ret) {
+        return REQUEST(l, fame_chown, ret, STR(path), INT(uid), INT(gid));
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -457,13 +618,11 @@ static int shelf_refresh(struct fame_shelf *s) {
         const struct fame_geometry *geo = fame_get_geometry(s->fam);
         int r;
 
-        r = librarian_call(s->lib, "get_fs_stats", NULL, &stats);
-        if (r >= 0) {
-                _cleanup_(json_object_putp) struct json_object *p = librarian_params("path", json_object_new_string(s->path), NULL);
-                r = librarian_call(s->lib, "get_shelf", p, &shelf);
-                if (r >= 0)
-                        r = librarian_call(s->lib, "list_shelf_books", p, &books);
-        }
+        r = librarian_get_fs_stats(s->lib, &stats);
+        if (r >= 0)
+                r = librarian_get_shelf(s->lib, s->path, &shelf);
+        if (r >= 0)
+                r = librarian_list_shelf_books(s->lib, s->path, &books);
         if (r < 0)
                 return log_err(r, "Librarian: %s: %s", s->path, fame_librarian_error(s->lib));
         s->book_size = (uint64_t) member_int(stats, "book_size_bytes");
@@ -502,7 +661,7 @@ static void shelf_unmap(struct fame_shelf *s) {
 _public_ int fame_shelf_open(struct fame *fam, struct fame_librarian *lib, const char *path, unsigned flags,
                              uint32_t mode, struct fame_shelf **ret) {
         struct fame_shelf *s;
-        _cleanup_(json_object_putp) struct json_object *shelf = NULL, *p = NULL;
+        _cleanup_(json_object_putp) struct json_object *shelf = NULL;
         int r;
 
         if (!fam || !path || !ret)
@@ -532,10 +691,7 @@ _public_ int fame_shelf_open(struct fame *fam, struct fame_librarian *lib, const
         }
         s->lib = lib;
         if (flags & FAME_SHELF_EXCL) {
-                p = librarian_params("path", json_object_new_string(path), NULL);
-                r = librarian_call(lib, "get_shelf", p, NULL);
-                json_object_put(p);
-                p = NULL;
+                r = librarian_get_shelf(lib, path, NULL);
                 if (r >= 0) {
                         r = log_err(-EEXIST, "Shelf %s already exists", path);
                         goto fail;
@@ -543,14 +699,10 @@ _public_ int fame_shelf_open(struct fame *fam, struct fame_librarian *lib, const
                 if (r != -ENOENT)
                         goto fail_lib;
         }
-        if (flags & FAME_SHELF_CREATE) {
-                p = librarian_params("path", json_object_new_string(path),
-                                     "mode", json_object_new_int64(S_IFREG | ((mode ? mode : 0666) & 07777 & ~lib->umask)), NULL);
-                r = librarian_call(lib, "create_shelf", p, &shelf);
-        } else {
-                p = librarian_params("path", json_object_new_string(path), NULL);
-                r = librarian_call(lib, "open_shelf", p, &shelf);
-        }
+        if (flags & FAME_SHELF_CREATE)
+                r = librarian_create_shelf(lib, path, S_IFREG | ((mode ? mode : 0666) & 07777 & ~lib->umask), &shelf);
+        else
+                r = librarian_open_shelf(lib, path, &shelf);
         if (r < 0)
                 goto fail_lib;
         s->id = member_int(shelf, "id");
@@ -576,10 +728,7 @@ _public_ int fame_shelf_resize(struct fame_shelf *s, uint64_t size) {
         /* books about to be freed must not stay mapped while the Librarian zeroes and reuses them */
         if (size < s->size)
                 shelf_unmap(s);
-        _cleanup_(json_object_putp) struct json_object *p = librarian_params(
-                "path", json_object_new_string(s->path), "id", json_object_new_int64(s->id),
-                "size_bytes", json_object_new_int64((int64_t) size), "zero_enabled", json_object_new_boolean(0), NULL);
-        r = librarian_call(s->lib, "resize_shelf", p, NULL);
+        r = librarian_resize_shelf(s->lib, s->path, s->id, (int64_t) size, false, NULL);
         if (r < 0)
                 return log_err(r, "Librarian: resizing %s to %llu bytes: %s", s->path, (unsigned long long) size,
                                fame_librarian_error(s->lib));
@@ -655,9 +804,7 @@ _public_ int fame_shelf_close(struct fame_shelf *s) {
                 return 0;
         shelf_unmap(s);
         if (s->open_handle >= 0 && s->lib) {
-                _cleanup_(json_object_putp) struct json_object *p = librarian_params(
-                        "id", json_object_new_int64(s->id), "open_handle", json_object_new_int64(s->open_handle), NULL);
-                r = librarian_call(s->lib, "close_shelf", p, NULL);
+                r = librarian_close_shelf(s->lib, s->id, s->open_handle, NULL);
                 if (r < 0)
                         log_err(r, "Librarian: closing %s: %s", s->path, fame_librarian_error(s->lib));
         }

@@ -569,7 +569,7 @@ int cmd_get_book_ig(struct engine *e, struct req *r, struct json_object **ret) {
                 sqlite3_reset(st);
                 if (s != SQLITE_DONE) {
                         json_object_put(a);
-                        return engine_dbfail(e, "get_book_ig");
+                        return engine_dbfail(e, librarian_command_name(r->cmd));
                 }
         }
         /* ascending over all requested groups */
@@ -614,7 +614,7 @@ int cmd_get_book_info_all(struct engine *e, struct req *r, struct json_object **
         }
         sqlite3_reset(st);
         *ret = a;
-        return s == SQLITE_DONE ? 0 : engine_dbfail(e, "get_book_info_all");
+        return s == SQLITE_DONE ? 0 : engine_dbfail(e, librarian_command_name(r->cmd));
 }
 
 int cmd_kill_zombie_books(struct engine *e, struct req *r, struct json_object **ret) {

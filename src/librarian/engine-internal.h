@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "engine.h"
+#include "librarian-protocol.h"
 #include "macro.h"
 
 #define streq_(a, b) (strcmp((a), (b)) == 0)
@@ -91,7 +92,8 @@ struct book {
 struct req {
         struct json_object *obj, *context;
         uint64_t conn;
-        const char *command;
+        const char *command;            /* as sent */
+        enum librarian_command cmd;     /* valid once the command is known */
         int64_t node_id, uid, gid, pid;
         const char *physloc;
         uint32_t enc;
@@ -165,46 +167,14 @@ int book_set_state(struct engine *e, int64_t id, int64_t to);
 int xattr_get(struct engine *e, int64_t shelf, const char *name, char **ret, size_t *ret_len);
 int xattr_set(struct engine *e, int64_t shelf, const char *name, const char *value, size_t len);
 
-/* ---- the commands (one per protocol command) ---------------------------------------------- */
+/* ---- the commands ------------------------------------------------------------------------- */
 
+/* One handler per command of LIBRARIAN_COMMANDS, cmd_<name>(): the request's parameters are
+ * there (exactly those of the table) and its node is checked; *ret is the reply's value. */
 typedef int (*command_fn)(struct engine *e, struct req *r, struct json_object **ret);
-
-int cmd_version(struct engine *e, struct req *r, struct json_object **ret);
-int cmd_get_fs_stats(struct engine *e, struct req *r, struct json_object **ret);
-int cmd_send_oob(struct engine *e, struct req *r, struct json_object **ret);
-int cmd_update_node_soc_status(struct engine *e, struct req *r, struct json_object **ret);
-int cmd_update_node_mc_status(struct engine *e, struct req *r, struct json_object **ret);
-
-int cmd_create_shelf(struct engine *e, struct req *r, struct json_object **ret);
-int cmd_get_shelf(struct engine *e, struct req *r, struct json_object **ret);
-int cmd_open_shelf(struct engine *e, struct req *r, struct json_object **ret);
-int cmd_close_shelf(struct engine *e, struct req *r, struct json_object **ret);
-int cmd_list_shelves(struct engine *e, struct req *r, struct json_object **ret);
-int cmd_list_open_shelves(struct engine *e, struct req *r, struct json_object **ret);
-int cmd_rename_shelf(struct engine *e, struct req *r, struct json_object **ret);
-int cmd_destroy_shelf(struct engine *e, struct req *r, struct json_object **ret);
-int cmd_set_am_time(struct engine *e, struct req *r, struct json_object **ret);
-int cmd_mkdir(struct engine *e, struct req *r, struct json_object **ret);
-int cmd_rmdir(struct engine *e, struct req *r, struct json_object **ret);
-int cmd_symlink(struct engine *e, struct req *r, struct json_object **ret);
-int cmd_readlink(struct engine *e, struct req *r, struct json_object **ret);
-int cmd_get_shelf_path(struct engine *e, struct req *r, struct json_object **ret);
-int cmd_fame_stat_shelf(struct engine *e, struct req *r, struct json_object **ret);
-int cmd_fame_access(struct engine *e, struct req *r, struct json_object **ret);
-int cmd_fame_chmod(struct engine *e, struct req *r, struct json_object **ret);
-int cmd_fame_chown(struct engine *e, struct req *r, struct json_object **ret);
-
-int cmd_list_shelf_books(struct engine *e, struct req *r, struct json_object **ret);
-int cmd_resize_shelf(struct engine *e, struct req *r, struct json_object **ret);
-int cmd_get_book(struct engine *e, struct req *r, struct json_object **ret);
-int cmd_get_book_all(struct engine *e, struct req *r, struct json_object **ret);
-int cmd_get_book_ig(struct engine *e, struct req *r, struct json_object **ret);
-int cmd_get_book_info_all(struct engine *e, struct req *r, struct json_object **ret);
-int cmd_kill_zombie_books(struct engine *e, struct req *r, struct json_object **ret);
-
-int cmd_get_xattr(struct engine *e, struct req *r, struct json_object **ret);
-int cmd_list_xattrs(struct engine *e, struct req *r, struct json_object **ret);
-int cmd_set_xattr(struct engine *e, struct req *r, struct json_object **ret);
-int cmd_remove_xattr(struct engine *e, struct req *r, struct json_object **ret);
+#define CMD_PROTOTYPE_(name, access, resend, params) \
+        int cmd_##name(struct engine *e, struct req *r, struct json_object **ret);
+LIBRARIAN_COMMANDS(CMD_PROTOTYPE_)
+#undef CMD_PROTOTYPE_
 
 #endif

@@ -644,7 +644,7 @@ int cmd_symlink(struct engine *e, struct req *r, struct json_object **ret) {
                 int s = sqlite3_step(st);
                 sqlite3_reset(st);
                 if (s != SQLITE_DONE)
-                        return engine_dbfail(e, "symlink");
+                        return engine_dbfail(e, librarian_command_name(r->cmd));
         }
         *ret = shelf_json(&res.shelf, -1);
         return 0;
@@ -671,7 +671,7 @@ int cmd_readlink(struct engine *e, struct req *r, struct json_object **ret) {
         sqlite3_reset(st);
         if (s == SQLITE_DONE)
                 return engine_fail(e, ENOENT, "The symbolic link \"%s\" has no target", res.name);
-        return s == SQLITE_ROW ? 0 : engine_dbfail(e, "readlink");
+        return s == SQLITE_ROW ? 0 : engine_dbfail(e, librarian_command_name(r->cmd));
 }
 
 int cmd_get_shelf_path(struct engine *e, struct req *r, struct json_object **ret) {

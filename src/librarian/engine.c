@@ -16,9 +16,9 @@
  *   - LocalEnc is implemented (every node of the caller's enclosure, shuffled);
  *   - AllocationPolicyDefault is kept in the database and survives restarts.
  *
- * This file: dispatch (the command table, a request's context, the node check, one transaction
- * per request), SQL statements and errors, the commands about the Librarian and its nodes, and
- * opening the database.  The other commands are in engine-shelves.c, engine-books.c and
+ * This file: dispatch (a handler for every command of librarian-protocol.h's table, a request's
+ * context, the node check, the exact parameters, one transaction per request), SQL statements and
+ * errors, the commands about the Librarian and its nodes, and opening the database.  The other commands are in engine-shelves.c, engine-books.c and
  * engine-xattrs.c (engine-internal.h).
  */
 #include <errno.h>
@@ -202,7 +202,7 @@ int cmd_get_fs_stats(struct engine *e, struct req *r, struct json_object **ret) 
         return 0;
 }
 
-int cmd_send_oob(struct engine *e, struct req *r, struct json_object **ret) {
+int cmd_send_OOB(struct engine *e, struct req *r, struct json_object **ret) {
         (void) e;
         *ret = json_object_new_object();
         json_object_object_add(*ret, "value", json_object_new_int64(r->node_id));
@@ -238,60 +238,15 @@ int cmd_update_node_mc_status(struct engine *e, struct req *r, struct json_objec
 /* ---------------------------------------------------------------------------------------- */
 /* dispatch */
 
-struct command {
-        const char *name;
-        command_fn fn;
-        bool writes;
-        const char *params[7];
+/* The handlers, by command (librarian-protocol.h). */
+static const command_fn handlers[LIBRARIAN_N_COMMANDS] = {
+#define HANDLER_(name, access, resend, params) [LIBRARIAN_CMD_##name] = cmd_##name,
+        LIBRARIAN_COMMANDS(HANDLER_)
+#undef HANDLER_
 };
-
-static const struct command commands[] = {
-        { "version", cmd_version, false, {} },
-        { "get_fs_stats", cmd_get_fs_stats, false, {} },
-        { "create_shelf", cmd_create_shelf, true, { "path", "mode" } },
-        { "get_shelf", cmd_get_shelf, false, { "path" } },
-        { "open_shelf", cmd_open_shelf, true, { "path" } },
-        { "close_shelf", cmd_close_shelf, true, { "id", "open_handle" } },
-        { "list_shelves", cmd_list_shelves, false, { "path" } },
-        { "list_shelf_books", cmd_list_shelf_books, false, { "path" } },
-        { "list_open_shelves", cmd_list_open_shelves, false, {} },
-        { "resize_shelf", cmd_resize_shelf, true, { "path", "id", "size_bytes", "zero_enabled" } },
-        { "rename_shelf", cmd_rename_shelf, true, { "path", "id", "newpath" } },
-        { "destroy_shelf", cmd_destroy_shelf, true, { "path" } },
-        { "get_book", cmd_get_book, false, { "id" } },
-        { "get_book_all", cmd_get_book_all, false, {} },
-        { "get_book_ig", cmd_get_book_ig, false, { "intlv_group" } },
-        { "get_book_info_all", cmd_get_book_info_all, false, { "intlv_group" } },
-        { "get_xattr", cmd_get_xattr, false, { "path", "xattr" } },
-        { "list_xattrs", cmd_list_xattrs, false, { "path" } },
-        { "set_xattr", cmd_set_xattr, true, { "path", "xattr", "value" } },
-        { "remove_xattr", cmd_remove_xattr, true, { "path", "xattr" } },
-        { "set_am_time", cmd_set_am_time, true, { "path", "atime", "mtime" } },
-        { "mkdir", cmd_mkdir, true, { "path", "mode" } },
-        { "rmdir", cmd_rmdir, true, { "path" } },
-        { "symlink", cmd_symlink, true, { "path", "target" } },
-        { "readlink", cmd_readlink, false, { "path" } },
-        { "get_shelf_path", cmd_get_shelf_path, false, { "name", "parent_id" } },
-        { "send_OOB", cmd_send_oob, false, { "msg" } },
-        { "update_node_soc_status", cmd_update_node_soc_status, true,
-          { "status", "cpu_percent", "rootfs_percent", "network_in", "network_out", "mem_percent" } },
-        { "update_node_mc_status", cmd_update_node_mc_status, true, { "status" } },
-        { "kill_zombie_books", cmd_kill_zombie_books, false, {} },
-        { "fame_stat_shelf", cmd_fame_stat_shelf, false, { "path" } },
-        { "fame_access", cmd_fame_access, false, { "path", "mode" } },
-        { "fame_chmod", cmd_fame_chmod, true, { "path", "mode" } },
-        { "fame_chown", cmd_fame_chown, true, { "path", "uid", "gid" } },
-};
-
-static const struct command *find_command(const char *name) {
-        for (size_t i = 0; i < ELEMENTSOF(commands); i++)
-                if (streq_(commands[i].name, name))
-                        return &commands[i];
-        return NULL;
-}
 
 /* Exactly the command's parameters, plus "command" and "context". */
-static int check_params(struct engine *e, const struct command *c, struct req *r) {
+static int check_params(struct engine *e, const struct librarian_command_info *c, struct req *r) {
         size_t want = 0;
 
         for (; want < ELEMENTSOF(c->params) && c->params[want]; want++)
@@ -370,9 +325,11 @@ static int run(struct engine *e, struct req *r, uint32_t pinned, struct json_obj
         if (!json_object_is_type(cmd, json_type_string))
                 return engine_fail(e, EINVAL, "\"command\" must be a string");
         r->command = json_object_get_string(cmd);
-        const struct command *c = find_command(r->command);
-        if (!c)
+        k = librarian_command_from_name(r->command);
+        if (k < 0)
                 return engine_fail(e, ENOSYS, "engine failed lookup on \"'%.64s'\"", r->command);
+        r->cmd = (enum librarian_command) k;
+        const struct librarian_command_info *c = &librarian_commands[r->cmd];
         if (!json_object_object_get_ex(r->obj, "context", &r->context))
                 return engine_fail(e, ENOSYS, "engine failed lookup on \"'context'\"");
         if (!json_object_is_type(r->context, json_type_object))
@@ -387,10 +344,10 @@ static int run(struct engine *e, struct req *r, uint32_t pinned, struct json_obj
         if (k < 0)
                 return k;
 
-        if (sqlite3_exec(e->db, c->writes ? "BEGIN IMMEDIATE" : "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+        if (sqlite3_exec(e->db, c->access == LIBRARIAN_WRITE ? "BEGIN IMMEDIATE" : "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
                 return engine_dbfail(e, "begin");
         *ret = NULL;
-        k = c->fn(e, r, ret);
+        k = handlers[r->cmd](e, r, ret);
         if (k >= 0 && sqlite3_exec(e->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
                 k = engine_dbfail(e, "commit");
         if (k < 0) {
@@ -427,7 +384,7 @@ int engine_handle(struct engine *e, struct json_object *request, struct engine_r
         info->tail_book = e->tail_book;
         info->tail_from = e->tail_from;
         info->tail_len = e->tail_len;
-        if (streq_(r.command, "send_OOB"))
+        if (r.cmd == LIBRARIAN_CMD_send_OOB)
                 info->oob = json_object_get(req_param(&r, "msg"));
         k = proto_reply(value, r.context, ret_reply, ret_len);
         json_object_put(value);
