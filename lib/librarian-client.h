@@ -8,10 +8,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "fame.h"
 #include "fame-constants.h"
 #include "librarian-protocol.h"
+#include "macro.h"
 
 struct json_object;
 
@@ -85,6 +87,14 @@ void librarian_set_caller(struct fame_librarian *l, int64_t uid, int64_t gid, in
 void librarian_set_restart_wait(struct fame_librarian *l, double seconds);
 /* Whether r (a call's result) means the Librarian was lost rather than that it said no. */
 bool librarian_transport_error(int r);
+/* The shelf functions (fame_shelf_*) on this connection do not log why they fail: the caller
+ * says it, with fame_librarian_error() (fame shelf create). */
+void librarian_set_quiet(struct fame_librarian *l, bool quiet);
+bool librarian_quiet(const struct fame_librarian *l);
+/* Sets what fame_librarian_error() says (a failure found before asking the Librarian). */
+void librarian_set_error(struct fame_librarian *l, const char *fmt, ...) _printf_(2, 3);
+/* This process's umask, sent in every request's context and applied to created shelves. */
+mode_t librarian_umask(const struct fame_librarian *l);
 
 /* Books per interleave group and where each group starts (in books), from get_fs_stats'
  * books_per_IG: IGs in ascending order, each after the previous one (docs/librarian.md). */

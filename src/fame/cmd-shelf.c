@@ -293,26 +293,29 @@ int cmd_shelf_create(const struct verb *v, int argc, char **argv) {
         struct create_extra e = { .mode = 0644 };
         struct shelf_opts o;
         struct shelf_ctx x = {};
-        _cleanup_(json_object_putp) struct json_object *shelf = NULL;
+        struct fame_shelf *s = NULL;
         int r = front(v, argc, argv, &o, &x, extra, create_extra_fn, &e);
         if (r < 0)
                 goto out;
         const char *path = argv[optind];
-        r = librarian_get_shelf(x.lib, path, NULL);
-        if (r >= 0) {
-                r = log_error_errno(-EEXIST, "%s: already exists (resize it with 'fame shelf resize')", path);
+        /* libfame's shelf calls, without a FAM (nothing is mapped here); their errors are said
+         * here, with the path */
+        librarian_set_quiet(x.lib, true);
+        r = fame_shelf_open(NULL, x.lib, path, FAME_SHELF_CREATE | FAME_SHELF_EXCL | FAME_SHELF_MODE_EXACT, e.mode, &s);
+        if (r == -EEXIST) {
+                r = log_error_errno(r, "%s: already exists (resize it with 'fame shelf resize')", path);
                 goto out;
         }
-        r = said(&x, path, librarian_create_shelf(x.lib, path, S_IFREG | e.mode, &shelf));
-        if (r < 0)
+        if (r < 0) {
+                said(&x, path, r);
                 goto out;
-        int64_t id = member(shelf, "id"), handle = member(shelf, "open_handle");
+        }
         if (e.policy)
                 r = said(&x, path, librarian_set_xattr(x.lib, path, "user.LFS.AllocationPolicy", e.policy,
                                                        strlen(e.policy), NULL));
         if (r >= 0 && e.have_size)
-                r = resize_to(&x, path, id, e.size);
-        int k = said(&x, path, librarian_close_shelf(x.lib, id, handle, NULL));
+                r = said(&x, path, fame_shelf_resize(s, e.size));
+        int k = said(&x, path, fame_shelf_close(s));
         if (r >= 0 && k < 0)
                 r = k;
         if (r < 0) {

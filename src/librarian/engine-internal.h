@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Internals of the Librarian's command engine (engine.h), shared by its rooms:
- *   engine.c          dispatch: the command table, a request's context and node check, one
- *                     transaction per request; SQL statements and errors; opening the database
+ *   engine.c          dispatch: a handler for each command of librarian-protocol.h, a
+ *                     request's context, node check and exact parameters, one transaction per
+ *                     request; SQL statements and errors; opening the database
  *   engine-shelves.c  paths and shelves: resolution, access control, open handles, the shelf
  *                     and directory commands
  *   engine-books.c    books: a shelf's books, state changes and zombies, allocation policies,
