@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Librarian client: the tm-librarian protocol (docs/librarian.md) from a node or the host,
- * and shelves mapped from FAM.
+ * Librarian client: the tm-librarian protocol (docs/librarian.md) from a node or the host: the
+ * connection (reconnected once when it breaks), requests and replies, and a typed call for each
+ * command of librarian-protocol.h.  Shelves mapped from FAM are shelf.c's.
  */
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <json-c/json.h>
 #include <netdb.h>
@@ -18,6 +20,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fam_atomic.h"
@@ -27,6 +30,7 @@
 #include "fame-constants.h"
 
 #define REPLY_TIMEOUT_MS 60000
+#define RESTART_POLL_NS (200 * 1000 * 1000)
 
 struct fame_librarian {
         char *address;
@@ -35,12 +39,14 @@ struct fame_librarian {
         int64_t uid, gid, pid;
         int64_t seq;
         mode_t umask;                   /* read once: umask() cannot be read without changing it */
+        double restart_wait;            /* seconds; see librarian_set_restart_wait() */
+        bool quiet;                     /* see librarian_set_quiet() */
+        enum librarian_command last;
         struct proto_stream in;
         char error[512];
 };
 
-static void set_error(struct fame_librarian *l, const char *fmt, ...) _printf_(2, 3);
-static void set_error(struct fame_librarian *l, const char *fmt, ...) {
+void librarian_set_error(struct fame_librarian *l, const char *fmt, ...) {
         va_list ap;
 
         va_start(ap, fmt);
@@ -58,6 +64,31 @@ const char *librarian_address(const struct fame_librarian *l) {
 
 uint32_t librarian_node(const struct fame_librarian *l) {
         return l->node_id;
+}
+
+mode_t librarian_umask(const struct fame_librarian *l) {
+        return l->umask;
+}
+
+void librarian_set_quiet(struct fame_librarian *l, bool quiet) {
+        l->quiet = quiet;
+}
+
+bool librarian_quiet(const struct fame_librarian *l) {
+        return l && l->quiet;
+}
+
+const char *librarian_last_command(const struct fame_librarian *l) {
+        return librarian_command_name(l->last);
+}
+
+void librarian_set_restart_wait(struct fame_librarian *l, double seconds) {
+        l->restart_wait = seconds;
+}
+
+bool librarian_transport_error(int r) {
+        return r == -ECONNRESET || r == -EPIPE || r == -ECONNABORTED || r == -ECONNREFUSED || r == -ENOTCONN ||
+               r == -ETIMEDOUT || r == -EHOSTUNREACH;
 }
 
 void librarian_set_caller(struct fame_librarian *l, int64_t uid, int64_t gid, int64_t pid) {
@@ -100,12 +131,12 @@ static int do_connect(struct fame_librarian *l) {
         int r;
 
         if (split_address(l->address, host, sizeof host, port, sizeof port) < 0) {
-                set_error(l, "Bad Librarian address \"%s\"; use HOST:PORT, e.g. torms:9093", l->address);
+                librarian_set_error(l, "Bad Librarian address \"%s\"; use HOST:PORT, e.g. torms:9093", l->address);
                 return -EINVAL;
         }
         unsigned long p = strtoul(port, &end, 10);
         if (!end || *end || p == 0 || p > 65535) {
-                set_error(l, "Bad port in Librarian address \"%s\"", l->address);
+                librarian_set_error(l, "Bad port in Librarian address \"%s\"", l->address);
                 return -EINVAL;
         }
         sa.sin_port = htons((uint16_t) p);
@@ -118,7 +149,7 @@ static int do_connect(struct fame_librarian *l) {
                         /* a static binary without NSS in a diskless node */
                         inet_pton(AF_INET, FAME_TORMS_ADDR, &sa.sin_addr);
                 } else {
-                        set_error(l, "Cannot resolve the Librarian host \"%s\"", host);
+                        librarian_set_error(l, "Cannot resolve the Librarian host \"%s\"", host);
                         return -EHOSTUNREACH;
                 }
         }
@@ -128,7 +159,7 @@ static int do_connect(struct fame_librarian *l) {
         if (connect(fd, (struct sockaddr *) &sa, sizeof sa) < 0) {
                 r = negative_errno();
                 close(fd);
-                set_error(l, "Cannot reach the Librarian at %s: %s%s", l->address, strerror(-r),
+                librarian_set_error(l, "Cannot reach the Librarian at %s: %s%s", l->address, strerror(-r),
                           r == -ECONNREFUSED ? " (is the cluster up? fame status shows it)" : "");
                 return r;
         }
@@ -303,17 +334,6 @@ static int receive(struct fame_librarian *l, struct json_object **ret) {
         }
 }
 
-static bool is_read_only(const char *command) {
-        static const char *const reads[] = { "version", "get_fs_stats", "get_shelf", "list_shelves",
-                "list_shelf_books", "list_open_shelves", "get_book", "get_book_all", "get_book_ig",
-                "get_book_info_all", "get_xattr", "list_xattrs", "readlink", "get_shelf_path",
-                "fame_stat_shelf", "fame_access", "update_node_soc_status", "update_node_mc_status" };
-        for (size_t i = 0; i < ELEMENTSOF(reads); i++)
-                if (strcmp(reads[i], command) == 0)
-                        return true;
-        return false;
-}
-
 static int exchange(struct fame_librarian *l, const char *text, size_t len, struct json_object **ret) {
         int r;
 
@@ -332,8 +352,10 @@ static int exchange(struct fame_librarian *l, const char *text, size_t len, stru
         return r;
 }
 
-int librarian_call(struct fame_librarian *l, const char *command, struct json_object *params,
-                   struct json_object **ret_value) {
+/* One request; a request that changes nothing is sent again once on a new connection. */
+static int call_once(struct fame_librarian *l, enum librarian_command c, struct json_object *params,
+                     struct json_object **ret_value) {
+        const char *command = librarian_command_name(c);
         struct json_object *req = json_object_new_object(), *reply = NULL, *v;
         int64_t seq;
         int r;
@@ -349,18 +371,18 @@ int librarian_call(struct fame_librarian *l, const char *command, struct json_ob
         size_t len = strlen(text);
 
         r = exchange(l, text, len, &reply);
-        if (r < 0 && r != -ETIMEDOUT && is_read_only(command))
+        if (r < 0 && r != -ETIMEDOUT && librarian_commands[c].resend == LIBRARIAN_RESEND_ONCE)
                 r = exchange(l, text, len, &reply);        /* the Librarian restarted: once more */
         json_object_put(req);
         if (r < 0) {
-                set_error(l, "Lost the Librarian at %s during %s: %s", l->address, command, strerror(-r));
+                librarian_set_error(l, "Lost the Librarian at %s during %s: %s", l->address, command, strerror(-r));
                 return r;
         }
         if (json_object_object_get_ex(reply, "errmsg", &v)) {
                 struct json_object *en = NULL;
                 json_object_object_get_ex(reply, "errno", &en);
                 int e = en ? json_object_get_int(en) : 0;
-                set_error(l, "%s", json_object_get_string(v));
+                librarian_set_error(l, "%s", json_object_get_string(v));
                 json_object_put(reply);
                 return e > 0 ? -e : -EREMOTEIO;
         }
@@ -368,12 +390,12 @@ int librarian_call(struct fame_librarian *l, const char *command, struct json_ob
         if (!json_object_object_get_ex(reply, "value", &v) ||
             !json_object_object_get_ex(reply, "context", &ctx) ||
             !json_object_object_get_ex(ctx, "seq", &rseq)) {
-                set_error(l, "The Librarian's reply to %s has no value or context.seq", command);
+                librarian_set_error(l, "The Librarian's reply to %s has no value or context.seq", command);
                 json_object_put(reply);
                 return -ERANGE;
         }
         if (json_object_get_int64(rseq) != seq) {
-                set_error(l, "The Librarian answered request %lld with seq %lld", (long long) seq,
+                librarian_set_error(l, "The Librarian answered request %lld with seq %lld", (long long) seq,
                           (long long) json_object_get_int64(rseq));
                 json_object_put(reply);
                 return -EILSEQ;
@@ -384,287 +406,154 @@ int librarian_call(struct fame_librarian *l, const char *command, struct json_ob
         return 0;
 }
 
-/* ---------------------------------------------------------------------------------------- */
-/* shelves */
-
-struct fame_shelf {
-        struct fame *fam;
-        struct fame_librarian *lib;
-        bool own_lib;
-        char *path;
-        int64_t id, open_handle;
-        uint64_t size;
-        uint64_t book_size;
-        uint64_t *offsets;      /* FAM offset of each book */
-        uint64_t n_books;
-        void *map;
-        size_t map_len;
-};
-
-static int64_t member_int(struct json_object *o, const char *name) {
-        struct json_object *v = NULL;
-        json_object_object_get_ex(o, name, &v);
-        return json_object_get_int64(v);
+static double monotonic_seconds(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
 }
 
-void librarian_igstart(struct json_object *stats, uint64_t igbooks[128], uint64_t igstart[128]) {
-        struct json_object *per_ig = NULL;
-
-        memset(igbooks, 0, 128 * sizeof *igbooks);
-        json_object_object_get_ex(stats, "books_per_IG", &per_ig);
-        if (per_ig) {
-                json_object_object_foreach(per_ig, key, val) {
-                        unsigned long ig = strtoul(key, NULL, 10);
-                        if (ig < 128 && json_object_is_type(val, json_type_array))
-                                igbooks[ig] = (uint64_t) json_object_get_int64(json_object_array_get_idx(val, 0));
-                }
-        }
-        for (uint64_t ig = 0, start = 0; ig < 128; ig++) {
-                igstart[ig] = start;
-                start += igbooks[ig];
-        }
-}
-
-int librarian_book_offsets(struct json_object *stats, struct json_object *books, uint64_t book_area, uint64_t fam_size,
-                           uint64_t **ret, size_t *ret_n, size_t *ret_bad) {
-        uint64_t igbooks[128], igstart[128], book = (uint64_t) member_int(stats, "book_size_bytes");
-        size_t n = json_object_array_length(books);
-
-        librarian_igstart(stats, igbooks, igstart);
-        uint64_t *offsets = calloc(n ? n : 1, sizeof *offsets);
-        if (!offsets)
-                return -ENOMEM;
-        for (size_t i = 0; i < n; i++) {
-                struct json_object *b = json_object_array_get_idx(books, i);
-                uint64_t ig = (uint64_t) member_int(b, "intlv_group") & 0xFFFF, num = (uint64_t) member_int(b, "book_num");
-                uint64_t off = ig < 128 ? book_area + (igstart[ig] + num) * book : 0;
-                if (ig >= 128 || num >= igbooks[ig] || off + book > fam_size) {
-                        free(offsets);
-                        if (ret_bad)
-                                *ret_bad = i;
-                        return -ERANGE;
-                }
-                offsets[i] = off;
-        }
-        *ret = offsets;
-        *ret_n = n;
-        return 0;
-}
-
-/* Reloads size and book offsets. */
-static int shelf_refresh(struct fame_shelf *s) {
-        _cleanup_(json_object_putp) struct json_object *stats = NULL, *shelf = NULL, *books = NULL;
-        const struct fame_geometry *geo = fame_get_geometry(s->fam);
+int librarian_call(struct fame_librarian *l, enum librarian_command c, struct json_object *params,
+                   struct json_object **ret_value) {
         int r;
 
-        r = librarian_call(s->lib, "get_fs_stats", NULL, &stats);
-        if (r >= 0) {
-                _cleanup_(json_object_putp) struct json_object *p = librarian_params("path", json_object_new_string(s->path), NULL);
-                r = librarian_call(s->lib, "get_shelf", p, &shelf);
-                if (r >= 0)
-                        r = librarian_call(s->lib, "list_shelf_books", p, &books);
-        }
-        if (r < 0)
-                return log_err(r, "Librarian: %s: %s", s->path, fame_librarian_error(s->lib));
-        s->book_size = (uint64_t) member_int(stats, "book_size_bytes");
-        if (member_int(stats, "BIImode") != 0)
-                return log_err(-EINVAL, "Librarian at %s has a PHYSADDR topology; shelves cannot be mapped from FAM",
-                               librarian_address(s->lib));
-        if (s->book_size != geo->book_size)
-                return log_err(-EINVAL, "Librarian at %s has %llu-byte books but this FAM has %llu-byte books: "
-                               "it serves another FAM", librarian_address(s->lib),
-                               (unsigned long long) s->book_size, (unsigned long long) geo->book_size);
-        s->size = (uint64_t) member_int(shelf, "size_bytes");
-
-        uint64_t *offsets = NULL;
-        size_t n = 0, bad = 0;
-        r = librarian_book_offsets(stats, books, geo->book_area_offset, fame_size(s->fam), &offsets, &n, &bad);
-        if (r == -ERANGE)
-                return log_err(r, "Book %zu of shelf %s lies outside this FAM", bad, s->path);
-        if (r < 0)
-                return r;
-        free(s->offsets);
-        s->offsets = offsets;
-        s->n_books = n;
-        return 0;
-}
-
-static void shelf_unmap(struct fame_shelf *s) {
-        if (!s->map)
-                return;
-        for (uint64_t i = 0; i < s->map_len / s->book_size; i++)
-                fam_atomic_unregister_region((char *) s->map + i * s->book_size, s->book_size);
-        munmap(s->map, s->map_len);
-        s->map = NULL;
-        s->map_len = 0;
-}
-
-_public_ int fame_shelf_open(struct fame *fam, struct fame_librarian *lib, const char *path, unsigned flags,
-                             uint32_t mode, struct fame_shelf **ret) {
-        struct fame_shelf *s;
-        _cleanup_(json_object_putp) struct json_object *shelf = NULL, *p = NULL;
-        int r;
-
-        if (!fam || !path || !ret)
+        if (!l || (unsigned) c >= LIBRARIAN_N_COMMANDS)
                 return -EINVAL;
-        s = calloc(1, sizeof *s);
-        if (!s)
-                return -ENOMEM;
-        s->fam = fam;
-        s->open_handle = -1;
-        s->path = strdup(path);
-        if (!s->path) {
-                free(s);
-                return -ENOMEM;
-        }
-        if (!lib) {
-                r = fame_librarian_connect(NULL, &lib);
-                if (r < 0) {
-                        free(s->path);
-                        free(s);
-                        return r;
+        l->last = c;
+        r = call_once(l, c, params, ret_value);
+        if (l->restart_wait > 0 && librarian_commands[c].resend == LIBRARIAN_RESEND_RETRY)
+                for (double deadline = monotonic_seconds() + l->restart_wait;
+                     librarian_transport_error(r) && monotonic_seconds() < deadline; ) {
+                        struct timespec ts = { 0, RESTART_POLL_NS };
+                        nanosleep(&ts, NULL);   /* back-off while the Librarian restarts */
+                        r = call_once(l, c, params, ret_value);
                 }
-                s->own_lib = true;
-                /* this node's Librarian identity */
-                uint32_t node = fame_librarian_node_id(fame_get_geometry(fam), fame_node_id(fam));
-                if (node)
-                        fame_librarian_set_node(lib, node);
-        }
-        s->lib = lib;
-        if (flags & FAME_SHELF_EXCL) {
-                p = librarian_params("path", json_object_new_string(path), NULL);
-                r = librarian_call(lib, "get_shelf", p, NULL);
-                json_object_put(p);
-                p = NULL;
-                if (r >= 0) {
-                        r = log_err(-EEXIST, "Shelf %s already exists", path);
-                        goto fail;
-                }
-                if (r != -ENOENT)
-                        goto fail_lib;
-        }
-        if (flags & FAME_SHELF_CREATE) {
-                p = librarian_params("path", json_object_new_string(path),
-                                     "mode", json_object_new_int64(S_IFREG | ((mode ? mode : 0666) & 07777 & ~lib->umask)), NULL);
-                r = librarian_call(lib, "create_shelf", p, &shelf);
-        } else {
-                p = librarian_params("path", json_object_new_string(path), NULL);
-                r = librarian_call(lib, "open_shelf", p, &shelf);
-        }
-        if (r < 0)
-                goto fail_lib;
-        s->id = member_int(shelf, "id");
-        s->open_handle = member_int(shelf, "open_handle");
-        r = shelf_refresh(s);
-        if (r < 0)
-                goto fail;
-        *ret = s;
-        return 0;
-fail_lib:
-        log_err(r, "Librarian: %s: %s", path, fame_librarian_error(lib));
-fail:
-        fame_shelf_close(s);
         return r;
 }
 
-_public_ int fame_shelf_resize(struct fame_shelf *s, uint64_t size) {
-        bool mapped = s && s->map;
-        int r;
+/* A request with the command's parameters in the table's order, from values (consumed). */
+static int request(struct fame_librarian *l, enum librarian_command c, struct json_object **ret,
+                   struct json_object *const *values, size_t n) {
+        const struct librarian_command_info *info = &librarian_commands[c];
+        _cleanup_(json_object_putp) struct json_object *params = json_object_new_object();
+        size_t i;
 
-        if (!s || size > INT64_MAX)
-                return -EINVAL;
-        /* books about to be freed must not stay mapped while the Librarian zeroes and reuses them */
-        if (size < s->size)
-                shelf_unmap(s);
-        _cleanup_(json_object_putp) struct json_object *p = librarian_params(
-                "path", json_object_new_string(s->path), "id", json_object_new_int64(s->id),
-                "size_bytes", json_object_new_int64((int64_t) size), "zero_enabled", json_object_new_boolean(0), NULL);
-        r = librarian_call(s->lib, "resize_shelf", p, NULL);
-        if (r < 0)
-                return log_err(r, "Librarian: resizing %s to %llu bytes: %s", s->path, (unsigned long long) size,
-                               fame_librarian_error(s->lib));
-        shelf_unmap(s);
-        r = shelf_refresh(s);
-        if (r < 0)
-                return r;
-        if (mapped && s->n_books && !fame_shelf_map(s, NULL))
-                return negative_errno();
-        return 0;
+        for (i = 0; i < n && info->params[i]; i++)
+                json_object_object_add(params, info->params[i], values[i]);
+        assert(i == n && !info->params[i]);     /* as many values as the table has parameters */
+        return librarian_call(l, c, params, ret);
+}
+/* REQUEST(l, get_shelf, ret, STR(path)): the values in the table's order, counted (sizeof does not
+ * evaluate them). */
+#define REQUEST(l, name, ret, ...)                                                                  \
+        request((l), LIBRARIAN_CMD_##name, (ret), (struct json_object *[]) { __VA_ARGS__ },         \
+                sizeof((struct json_object *[]) { __VA_ARGS__ }) / sizeof(struct json_object *))
+#define STR(s) json_object_new_string(s)
+#define INT(i) json_object_new_int64(i)
+
+int librarian_get_fs_stats(struct fame_librarian *l, struct json_object **ret) {
+        return librarian_call(l, LIBRARIAN_CMD_get_fs_stats, NULL, ret);
 }
 
-_public_ uint64_t fame_shelf_size(const struct fame_shelf *s) {
-        return s ? s->size : 0;
+int librarian_get_shelf(struct fame_librarian *l, const char *path, struct json_object **ret) {
+        return REQUEST(l, get_shelf, ret, STR(path));
 }
 
-_public_ uint64_t fame_shelf_book_count(const struct fame_shelf *s) {
-        return s ? s->n_books : 0;
+int librarian_create_shelf(struct fame_librarian *l, const char *path, int64_t mode, struct json_object **ret) {
+        return REQUEST(l, create_shelf, ret, STR(path), INT(mode));
 }
 
-_public_ int64_t fame_shelf_book_offset(const struct fame_shelf *s, uint64_t i) {
-        if (!s || i >= s->n_books)
-                return -EINVAL;
-        return (int64_t) s->offsets[i];
+int librarian_open_shelf(struct fame_librarian *l, const char *path, struct json_object **ret) {
+        return REQUEST(l, open_shelf, ret, STR(path));
 }
 
-_public_ void *fame_shelf_map(struct fame_shelf *s, size_t *ret_len) {
-        if (!s) {
-                errno = EINVAL;
-                return NULL;
-        }
-        if (s->map) {
-                if (ret_len)
-                        *ret_len = s->map_len;
-                return s->map;
-        }
-        if (s->n_books == 0) {
-                errno = ENODATA;
-                return NULL;
-        }
-        size_t len = s->n_books * s->book_size;
-        /* reserve, then put each book in place */
-        char *base = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-        if (base == MAP_FAILED)
-                return NULL;
-        int fd = fame_fd(s->fam);
-        for (uint64_t i = 0; i < s->n_books; i++) {
-                void *p = mmap(base + i * s->book_size, s->book_size, PROT_READ | PROT_WRITE,
-                               MAP_SHARED | MAP_FIXED, fd, (off_t) s->offsets[i]);
-                if (p == MAP_FAILED) {
-                        int e = errno;
-                        for (uint64_t k = 0; k < i; k++)
-                                fam_atomic_unregister_region(base + k * s->book_size, s->book_size);
-                        munmap(base, len);
-                        log_err(-e, "Failed to map book %llu of shelf %s: %s", (unsigned long long) i, s->path,
-                                strerror(e));
-                        errno = e;
-                        return NULL;
-                }
-                fam_atomic_register_region(p, s->book_size, fd, (off_t) s->offsets[i]);
-        }
-        s->map = base;
-        s->map_len = len;
-        if (ret_len)
-                *ret_len = len;
-        return base;
+int librarian_close_shelf(struct fame_librarian *l, int64_t id, int64_t open_handle, struct json_object **ret) {
+        return REQUEST(l, close_shelf, ret, INT(id), INT(open_handle));
 }
 
-_public_ int fame_shelf_close(struct fame_shelf *s) {
-        int r = 0;
+int librarian_list_shelves(struct fame_librarian *l, const char *path, struct json_object **ret) {
+        return REQUEST(l, list_shelves, ret, STR(path));
+}
 
-        if (!s)
-                return 0;
-        shelf_unmap(s);
-        if (s->open_handle >= 0 && s->lib) {
-                _cleanup_(json_object_putp) struct json_object *p = librarian_params(
-                        "id", json_object_new_int64(s->id), "open_handle", json_object_new_int64(s->open_handle), NULL);
-                r = librarian_call(s->lib, "close_shelf", p, NULL);
-                if (r < 0)
-                        log_err(r, "Librarian: closing %s: %s", s->path, fame_librarian_error(s->lib));
-        }
-        if (s->own_lib)
-                fame_librarian_disconnect(s->lib);
-        free(s->offsets);
-        free(s->path);
-        free(s);
-        return r;
+int librarian_list_shelf_books(struct fame_librarian *l, const char *path, struct json_object **ret) {
+        return REQUEST(l, list_shelf_books, ret, STR(path));
+}
+
+int librarian_resize_shelf(struct fame_librarian *l, const char *path, int64_t id, int64_t size_bytes,
+                           bool zero_enabled, struct json_object **ret) {
+        return REQUEST(l, resize_shelf, ret, STR(path), INT(id), INT(size_bytes), json_object_new_boolean(zero_enabled));
+}
+
+int librarian_rename_shelf(struct fame_librarian *l, const char *path, int64_t id, const char *newpath,
+                           struct json_object **ret) {
+        return REQUEST(l, rename_shelf, ret, STR(path), INT(id), STR(newpath));
+}
+
+int librarian_destroy_shelf(struct fame_librarian *l, const char *path, struct json_object **ret) {
+        return REQUEST(l, destroy_shelf, ret, STR(path));
+}
+
+int librarian_get_xattr(struct fame_librarian *l, const char *path, const char *xattr, struct json_object **ret) {
+        return REQUEST(l, get_xattr, ret, STR(path), STR(xattr));
+}
+
+int librarian_list_xattrs(struct fame_librarian *l, const char *path, struct json_object **ret) {
+        return REQUEST(l, list_xattrs, ret, STR(path));
+}
+
+int librarian_set_xattr(struct fame_librarian *l, const char *path, const char *xattr, const char *value,
+                        size_t len, struct json_object **ret) {
+        return REQUEST(l, set_xattr, ret, STR(path), STR(xattr), json_object_new_string_len(value, (int) len));
+}
+
+int librarian_remove_xattr(struct fame_librarian *l, const char *path, const char *xattr, struct json_object **ret) {
+        return REQUEST(l, remove_xattr, ret, STR(path), STR(xattr));
+}
+
+int librarian_set_am_time(struct fame_librarian *l, const char *path, int64_t atime, int64_t mtime,
+                          struct json_object **ret) {
+        return REQUEST(l, set_am_time, ret, STR(path), INT(atime), INT(mtime));
+}
+
+int librarian_mkdir(struct fame_librarian *l, const char *path, int64_t mode, struct json_object **ret) {
+        return REQUEST(l, mkdir, ret, STR(path), INT(mode));
+}
+
+int librarian_rmdir(struct fame_librarian *l, const char *path, struct json_object **ret) {
+        return REQUEST(l, rmdir, ret, STR(path));
+}
+
+int librarian_symlink(struct fame_librarian *l, const char *path, const char *target, struct json_object **ret) {
+        return REQUEST(l, symlink, ret, STR(path), STR(target));
+}
+
+int librarian_readlink(struct fame_librarian *l, const char *path, struct json_object **ret) {
+        return REQUEST(l, readlink, ret, STR(path));
+}
+
+int librarian_update_node_soc_status(struct fame_librarian *l, int64_t status, int64_t cpu_percent,
+                                     int64_t rootfs_percent, int64_t network_in, int64_t network_out,
+                                     int64_t mem_percent, struct json_object **ret) {
+        return REQUEST(l, update_node_soc_status, ret, INT(status), INT(cpu_percent), INT(rootfs_percent),
+                       INT(network_in), INT(network_out), INT(mem_percent));
+}
+
+int librarian_update_node_mc_status(struct fame_librarian *l, int64_t status, struct json_object **ret) {
+        return REQUEST(l, update_node_mc_status, ret, INT(status));
+}
+
+int librarian_fame_stat_shelf(struct fame_librarian *l, const char *path, struct json_object **ret) {
+        return REQUEST(l, fame_stat_shelf, ret, STR(path));
+}
+
+int librarian_fame_access(struct fame_librarian *l, const char *path, int64_t mode, struct json_object **ret) {
+        return REQUEST(l, fame_access, ret, STR(path), INT(mode));
+}
+
+int librarian_fame_chmod(struct fame_librarian *l, const char *path, int64_t mode, struct json_object **ret) {
+        return REQUEST(l, fame_chmod, ret, STR(path), INT(mode));
+}
+
+int librarian_fame_chown(struct fame_librarian *l, const char *path, int64_t uid, int64_t gid,
+                         struct json_object **ret) {
+        return REQUEST(l, fame_chown, ret, STR(path), INT(uid), INT(gid));
 }

@@ -1,38 +1,100 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Internal: the raw Librarian client under the public fame_librarian_* / fame_shelf_* API,
- * used by the fame CLI, the benchmark and the tests (they link libfame statically). */
+ * used by the fame CLI, fame-lfs, the benchmark and the tests (they link libfame statically).
+ * Commands are librarian-protocol.h's; every one this code sends has a typed call below. */
 #ifndef FAME_LIBRARIAN_CLIENT_H
 #define FAME_LIBRARIAN_CLIENT_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "fame.h"
 #include "fame-constants.h"
+#include "librarian-protocol.h"
+#include "macro.h"
 
 struct json_object;
 
-
 /*
- * Sends {"command": command, "context": {...}, params...} and waits for the reply, skipping
+ * Sends {"command": name, "context": {...}, params...} and waits for the reply, skipping
  * out-of-band messages.  params (borrowed, may be NULL) is an object whose members become the
  * request's parameters.  On success *ret_value (optional) gets a reference to "value" (NULL
  * for null).  An error reply returns -errno (EREMOTEIO when its errno is 0) and keeps its
  * errmsg for fame_librarian_error().  A broken connection is reconnected once, and the
- * request resent only if it cannot change anything (a read).
+ * request resent if its table entry says it may be (resend ONCE); with a restart wait
+ * (librarian_set_restart_wait) an idempotent change (resend RETRY) is sent again until then.
  */
-int librarian_call(struct fame_librarian *l, const char *command, struct json_object *params,
+int librarian_call(struct fame_librarian *l, enum librarian_command c, struct json_object *params,
                    struct json_object **ret_value);
 
-/* Convenience: params from a format of alternating key/json-c values, NULL-terminated. */
+/* Convenience for requests built by hand (tests): params from alternating keys and json-c
+ * values (consumed), NULL-terminated. */
 struct json_object *librarian_params(const char *key, ...);
+
+/*
+ * Typed calls: one per command, the parameters in the table's order.  *ret (optional) gets the
+ * reply's value as librarian_call() does.  Paths are the Librarian's ("/dir/name").
+ */
+int librarian_get_fs_stats(struct fame_librarian *l, struct json_object **ret);
+int librarian_get_shelf(struct fame_librarian *l, const char *path, struct json_object **ret);
+int librarian_create_shelf(struct fame_librarian *l, const char *path, int64_t mode, struct json_object **ret);
+int librarian_open_shelf(struct fame_librarian *l, const char *path, struct json_object **ret);
+int librarian_close_shelf(struct fame_librarian *l, int64_t id, int64_t open_handle, struct json_object **ret);
+int librarian_list_shelves(struct fame_librarian *l, const char *path, struct json_object **ret);
+int librarian_list_shelf_books(struct fame_librarian *l, const char *path, struct json_object **ret);
+int librarian_resize_shelf(struct fame_librarian *l, const char *path, int64_t id, int64_t size_bytes,
+                           bool zero_enabled, struct json_object **ret);
+int librarian_rename_shelf(struct fame_librarian *l, const char *path, int64_t id, const char *newpath,
+                           struct json_object **ret);
+int librarian_destroy_shelf(struct fame_librarian *l, const char *path, struct json_object **ret);
+int librarian_get_xattr(struct fame_librarian *l, const char *path, const char *xattr, struct json_object **ret);
+int librarian_list_xattrs(struct fame_librarian *l, const char *path, struct json_object **ret);
+int librarian_set_xattr(struct fame_librarian *l, const char *path, const char *xattr, const char *value,
+                        size_t len, struct json_object **ret);
+int librarian_remove_xattr(struct fame_librarian *l, const char *path, const char *xattr, struct json_object **ret);
+int librarian_set_am_time(struct fame_librarian *l, const char *path, int64_t atime, int64_t mtime,
+                          struct json_object **ret);
+int librarian_mkdir(struct fame_librarian *l, const char *path, int64_t mode, struct json_object **ret);
+int librarian_rmdir(struct fame_librarian *l, const char *path, struct json_object **ret);
+int librarian_symlink(struct fame_librarian *l, const char *path, const char *target, struct json_object **ret);
+int librarian_readlink(struct fame_librarian *l, const char *path, struct json_object **ret);
+int librarian_update_node_soc_status(struct fame_librarian *l, int64_t status, int64_t cpu_percent,
+                                     int64_t rootfs_percent, int64_t network_in, int64_t network_out,
+                                     int64_t mem_percent, struct json_object **ret);
+int librarian_update_node_mc_status(struct fame_librarian *l, int64_t status, struct json_object **ret);
+/* FAM/E's: the shelf record with uid and gid; access(2) (mode R_OK|W_OK|X_OK, 0: exists);
+ * chmod (owner or root); chown (root; -1 keeps a value) */
+int librarian_fame_stat_shelf(struct fame_librarian *l, const char *path, struct json_object **ret);
+int librarian_fame_access(struct fame_librarian *l, const char *path, int64_t mode, struct json_object **ret);
+int librarian_fame_chmod(struct fame_librarian *l, const char *path, int64_t mode, struct json_object **ret);
+int librarian_fame_chown(struct fame_librarian *l, const char *path, int64_t uid, int64_t gid,
+                         struct json_object **ret);
 
 /* The address the connection uses ("HOST:PORT"). */
 const char *librarian_address(const struct fame_librarian *l);
 uint32_t librarian_node(const struct fame_librarian *l);
+/* The command of the last call (for messages). */
+const char *librarian_last_command(const struct fame_librarian *l);
 /* Overrides uid/gid sent in the context (tests; -1 keeps the process's). */
 void librarian_set_credentials(struct fame_librarian *l, int64_t uid, int64_t gid);
 /* The caller a daemon acts for (fame-lfs: the FUSE request's uid, gid, pid); pid 0: getpid(). */
 void librarian_set_caller(struct fame_librarian *l, int64_t uid, int64_t gid, int64_t pid);
+/* A daemon's connection (fame-lfs): for up to seconds after the connection broke, idempotent
+ * changes (resend RETRY) are sent again every 200 ms, so that a restarting Librarian is not an
+ * error.  0 (the default): not at all. */
+void librarian_set_restart_wait(struct fame_librarian *l, double seconds);
+/* Whether r (a call's result) means the Librarian was lost rather than that it said no. */
+bool librarian_transport_error(int r);
+/* The shelf functions (fame_shelf_*) on this connection do not log why they fail: the caller
+ * says it, with fame_librarian_error() (fame shelf create). */
+void librarian_set_quiet(struct fame_librarian *l, bool quiet);
+bool librarian_quiet(const struct fame_librarian *l);
+/* Sets what fame_librarian_error() says (a failure found before asking the Librarian). */
+void librarian_set_error(struct fame_librarian *l, const char *fmt, ...) _printf_(2, 3);
+/* This process's umask, sent in every request's context and applied to created shelves. */
+mode_t librarian_umask(const struct fame_librarian *l);
 
 /* Books per interleave group and where each group starts (in books), from get_fs_stats'
  * books_per_IG: IGs in ascending order, each after the previous one (docs/librarian.md). */

@@ -218,12 +218,16 @@ struct fame_shelf;
 enum {
         FAME_SHELF_CREATE = 1 << 0,     /* create it if it does not exist (mode applies) */
         FAME_SHELF_EXCL   = 1 << 1,     /* with CREATE: fail with -EEXIST if it exists */
+        FAME_SHELF_MODE_EXACT = 1 << 2, /* with CREATE: mode as given (0 is 0), without the umask */
 };
 /*
  * Opens (or creates) shelf path.  fam is where the shelf's books are mapped from (a node's
  * BAR2 or the host's FAM file); lib may be NULL to connect to the default address (the
- * connection is then owned by the shelf).  Errors: -ENOENT, -EEXIST, -EACCES, -EISDIR,
- * -ECONNREFUSED...; the Librarian's reason is logged (fame_set_log).
+ * connection is then owned by the shelf).  With lib, fam may be NULL: the shelf can then be
+ * sized but not mapped (fame_shelf_map() fails with EINVAL, fame_shelf_book_offset() with
+ * -EINVAL).  mode: permission bits of a created shelf, 0 for 0666, less the process's umask.
+ * Errors: -ENOENT, -EEXIST, -EACCES, -EISDIR, -ECONNREFUSED...; the Librarian's reason is
+ * logged (fame_set_log) and given by fame_librarian_error().
  */
 int fame_shelf_open(struct fame *fam, struct fame_librarian *lib, const char *path, unsigned flags,
                     uint32_t mode, struct fame_shelf **ret);

@@ -154,24 +154,11 @@ static int shelf_connect(const struct verb *v, const struct shelf_opts *o, struc
         return 0;
 }
 
-/* A request whose failure the caller handles itself; params are consumed. */
-static int call_quiet(struct shelf_ctx *x, const char *command, struct json_object *params, struct json_object **ret) {
-        int r = librarian_call(x->lib, command, params, ret);
-        json_object_put(params);
-        return r;
-}
-
-/* A request whose failure is said with the Librarian's message; params are consumed. */
-static int call(struct shelf_ctx *x, const char *what, const char *command, struct json_object *params,
-                struct json_object **ret) {
-        int r = call_quiet(x, command, params, ret);
+/* A request's result r; a failure is said with the Librarian's reason: "WHAT: reason". */
+static int said(struct shelf_ctx *x, const char *what, int r) {
         if (r < 0)
                 log_error("%s: %s", what, fame_librarian_error(x->lib));
         return r;
-}
-
-static struct json_object *path_param(const char *path) {
-        return librarian_params("path", json_object_new_string(path), NULL);
 }
 
 static int64_t member(struct json_object *o, const char *key) {
@@ -233,7 +220,7 @@ int cmd_shelf_ls(const struct verb *v, int argc, char **argv) {
         if (r < 0)
                 goto out;
         const char *path = optind < argc ? argv[optind] : "/";
-        r = call(&x, path, "list_shelves", path_param(path), &list);
+        r = said(&x, path, librarian_list_shelves(x.lib, path, &list));
         if (r < 0)
                 goto out;
         if (o.json) {
@@ -291,10 +278,7 @@ static int create_extra_fn(const struct verb *v, int ch, void *ud) {
 }
 
 static int resize_to(struct shelf_ctx *x, const char *path, int64_t id, uint64_t size) {
-        return call(x, path, "resize_shelf",
-                    librarian_params("path", json_object_new_string(path), "id", json_object_new_int64(id),
-                                     "size_bytes", json_object_new_int64((int64_t) size),
-                                     "zero_enabled", json_object_new_boolean(0), NULL), NULL);
+        return said(x, path, librarian_resize_shelf(x->lib, path, id, (int64_t) size, false, NULL));
 }
 
 static int print_info(struct shelf_ctx *x, const char *path, bool json);
@@ -309,36 +293,34 @@ int cmd_shelf_create(const struct verb *v, int argc, char **argv) {
         struct create_extra e = { .mode = 0644 };
         struct shelf_opts o;
         struct shelf_ctx x = {};
-        _cleanup_(json_object_putp) struct json_object *shelf = NULL;
+        struct fame_shelf *s = NULL;
         int r = front(v, argc, argv, &o, &x, extra, create_extra_fn, &e);
         if (r < 0)
                 goto out;
         const char *path = argv[optind];
-        r = call_quiet(&x, "get_shelf", path_param(path), NULL);
-        if (r >= 0) {
-                r = log_error_errno(-EEXIST, "%s: already exists (resize it with 'fame shelf resize')", path);
+        /* libfame's shelf calls, without a FAM (nothing is mapped here); their errors are said
+         * here, with the path */
+        librarian_set_quiet(x.lib, true);
+        r = fame_shelf_open(NULL, x.lib, path, FAME_SHELF_CREATE | FAME_SHELF_EXCL | FAME_SHELF_MODE_EXACT, e.mode, &s);
+        if (r == -EEXIST) {
+                r = log_error_errno(r, "%s: already exists (resize it with 'fame shelf resize')", path);
                 goto out;
         }
-        r = call(&x, path, "create_shelf",
-                 librarian_params("path", json_object_new_string(path), "mode", json_object_new_int(S_IFREG | e.mode), NULL),
-                 &shelf);
-        if (r < 0)
+        if (r < 0) {
+                said(&x, path, r);
                 goto out;
-        int64_t id = member(shelf, "id"), handle = member(shelf, "open_handle");
+        }
         if (e.policy)
-                r = call(&x, path, "set_xattr",
-                         librarian_params("path", json_object_new_string(path),
-                                          "xattr", json_object_new_string("user.LFS.AllocationPolicy"),
-                                          "value", json_object_new_string(e.policy), NULL), NULL);
+                r = said(&x, path, librarian_set_xattr(x.lib, path, "user.LFS.AllocationPolicy", e.policy,
+                                                       strlen(e.policy), NULL));
         if (r >= 0 && e.have_size)
-                r = resize_to(&x, path, id, e.size);
-        int k = call(&x, path, "close_shelf",
-                     librarian_params("id", json_object_new_int64(id), "open_handle", json_object_new_int64(handle), NULL), NULL);
+                r = said(&x, path, fame_shelf_resize(s, e.size));
+        int k = said(&x, path, fame_shelf_close(s));
         if (r >= 0 && k < 0)
                 r = k;
         if (r < 0) {
                 /* nothing half-made: a shelf that could not be sized is removed again */
-                (void) call_quiet(&x, "destroy_shelf", path_param(path), NULL);
+                (void) librarian_destroy_shelf(x.lib, path, NULL);
                 goto out;
         }
         r = print_info(&x, path, o.json);
@@ -353,12 +335,10 @@ int cmd_shelf_mkdir(const struct verb *v, int argc, char **argv) {
         int r = front(v, argc, argv, &o, &x, NULL, NULL, NULL);
         if (r >= 0) {
                 const char *path = argv[optind];
-                if (call_quiet(&x, "get_shelf", path_param(path), NULL) >= 0)
+                if (librarian_get_shelf(x.lib, path, NULL) >= 0)
                         r = log_error_errno(-EEXIST, "%s: already exists", path);
                 else
-                        r = call(&x, path, "mkdir",
-                                 librarian_params("path", json_object_new_string(path),
-                                                  "mode", json_object_new_int(S_IFDIR | 0777), NULL), NULL);
+                        r = said(&x, path, librarian_mkdir(x.lib, path, S_IFDIR | 0777, NULL));
         }
         ctx_done(&x);
         return r;
@@ -370,7 +350,7 @@ static int shelf_front(const struct verb *v, int argc, char **argv, struct shelf
         int r = front(v, argc, argv, o, x, NULL, NULL, NULL);
         if (r < 0)
                 return r;
-        return call(x, argv[optind], "get_shelf", path_param(argv[optind]), ret_shelf);
+        return said(x, argv[optind], librarian_get_shelf(x->lib, argv[optind], ret_shelf));
 }
 
 int cmd_shelf_resize(const struct verb *v, int argc, char **argv) {
@@ -395,8 +375,8 @@ int cmd_shelf_rm(const struct verb *v, int argc, char **argv) {
         _cleanup_(json_object_putp) struct json_object *shelf = NULL;
         int r = shelf_front(v, argc, argv, &o, &x, &shelf);
         if (r >= 0)
-                r = call(&x, argv[optind], S_ISDIR(member(shelf, "mode")) ? "rmdir" : "destroy_shelf",
-                         path_param(argv[optind]), NULL);
+                r = said(&x, argv[optind], S_ISDIR(member(shelf, "mode")) ? librarian_rmdir(x.lib, argv[optind], NULL) :
+                                                                             librarian_destroy_shelf(x.lib, argv[optind], NULL));
         ctx_done(&x);
         return r;
 }
@@ -410,9 +390,7 @@ int cmd_shelf_mv(const struct verb *v, int argc, char **argv) {
                 goto out;
         const char *path = argv[optind], *newpath = argv[optind + 1];
         if (r >= 0)
-                r = call(&x, path, "rename_shelf",
-                         librarian_params("path", json_object_new_string(path), "id", json_object_new_int64(member(shelf, "id")),
-                                          "newpath", json_object_new_string(newpath), NULL), NULL);
+                r = said(&x, path, librarian_rename_shelf(x.lib, path, member(shelf, "id"), newpath, NULL));
 out:
         ctx_done(&x);
         return r;
@@ -423,18 +401,15 @@ static int print_info(struct shelf_ctx *x, const char *path, bool json) {
         _cleanup_(json_object_putp) struct json_object *shelf = NULL, *books = NULL, *stats = NULL, *policy = NULL;
         int r;
 
-        r = call(x, path, "fame_stat_shelf", path_param(path), &shelf);
+        r = said(x, path, librarian_fame_stat_shelf(x->lib, path, &shelf));
         if (r >= 0)
-                r = call(x, path, "list_shelf_books", path_param(path), &books);
+                r = said(x, path, librarian_list_shelf_books(x->lib, path, &books));
         if (r >= 0)
-                r = call(x, path, "get_fs_stats", NULL, &stats);
+                r = said(x, path, librarian_get_fs_stats(x->lib, &stats));
         if (r < 0)
                 return r;
         if (S_ISREG(member(shelf, "mode")))
-                (void) call_quiet(x, "get_xattr",
-                                  librarian_params("path", json_object_new_string(path),
-                                                   "xattr", json_object_new_string("user.LFS.AllocationPolicy"), NULL),
-                                  &policy);
+                (void) librarian_get_xattr(x->lib, path, "user.LFS.AllocationPolicy", &policy);
         uint64_t book = (uint64_t) member(stats, "book_size_bytes"), igbooks[128], igstart[128];
         librarian_igstart(stats, igbooks, igstart);
         bool offsets = x->have_geo && member(stats, "BIImode") == 0 && x->geo.book_size == book;

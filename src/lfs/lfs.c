@@ -56,53 +56,33 @@ static struct lfs *L(void) {
         return fuse_get_context()->private_data;
 }
 
-static bool transport_error(int r) {
-        return r == -ECONNRESET || r == -EPIPE || r == -ECONNABORTED || r == -ECONNREFUSED || r == -ENOTCONN ||
-               r == -ETIMEDOUT || r == -EHOSTUNREACH;
-}
-
-/* Requests that may be sent again after the Librarian restarted (same result twice). */
-static bool idempotent(const char *command) {
-        static const char *const ok[] = { "resize_shelf", "set_xattr", "remove_xattr", "set_am_time", "mkdir",
-                                          "symlink", "fame_chmod", "fame_chown", "create_shelf", "open_shelf" };
-        for (size_t i = 0; i < ELEMENTSOF(ok); i++)
-                if (strcmp(ok[i], command) == 0)
-                        return true;
-        return false;
-}
-
-/*
- * One Librarian request as the caller of the current FUSE operation.  params is consumed.
- * A broken connection is retried for up to 10 s (the Librarian restarting) when the request
- * is idempotent; reads are resent by the client itself.
- */
-static int lcall(struct lfs *l, const char *command, struct json_object *params, struct json_object **ret) {
+/* Before a Librarian request of the current FUSE operation: the shared connection, acting as
+ * the operation's caller (uid, gid, pid on this node). */
+static struct fame_librarian *lcall_begin(struct lfs *l) {
         struct fuse_context *ctx = fuse_get_context();
-        int r;
 
         pthread_mutex_lock(&l->lock);
         librarian_set_caller(l->lib, ctx ? ctx->uid : getuid(), ctx ? ctx->gid : getgid(), ctx && ctx->pid ? ctx->pid : getpid());
-        r = librarian_call(l->lib, command, params, ret);
-        for (double deadline = now_seconds() + 10; transport_error(r) && idempotent(command) && now_seconds() < deadline; ) {
-                struct timespec ts = { 0, 200 * 1000 * 1000 };
-                nanosleep(&ts, NULL);   /* back-off while the Librarian restarts */
-                r = librarian_call(l->lib, command, params, ret);
-        }
+        return l->lib;
+}
+
+/* After it: a lost Librarian is EIO (the connection resent reads once and retried idempotent
+ * changes for up to LFS_RESTART_WAIT_SECONDS). */
+static int lcall_end(struct lfs *l, int r) {
         if (r < 0) {
-                if (transport_error(r)) {
-                        log_error("fame-lfs: %s: %s", command, fame_librarian_error(l->lib));
+                if (librarian_transport_error(r)) {
+                        log_error("fame-lfs: %s: %s", librarian_last_command(l->lib), fame_librarian_error(l->lib));
                         r = -EIO;
                 } else
-                        log_debug("fame-lfs: %s: %s", command, fame_librarian_error(l->lib));
+                        log_debug("fame-lfs: %s: %s", librarian_last_command(l->lib), fame_librarian_error(l->lib));
         }
         pthread_mutex_unlock(&l->lock);
-        json_object_put(params);
         return r;
 }
 
-static struct json_object *P(const char *path) {
-        return librarian_params("path", json_object_new_string(path), NULL);
-}
+/* One Librarian request as the caller of the current FUSE operation: LCALL(l, librarian_get_shelf,
+ * path, &s) is librarian_get_shelf(l->lib, path, &s) between lcall_begin() and lcall_end(). */
+#define LCALL(l, call, ...) lcall_end((l), call(lcall_begin(l), __VA_ARGS__))
 
 static int64_t member(struct json_object *o, const char *key) {
         struct json_object *v = NULL;
@@ -130,7 +110,7 @@ static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *
         struct lfs *l = L();
         _cleanup_(json_object_putp) struct json_object *s = NULL;
         (void) fi;
-        int r = lcall(l, "fame_stat_shelf", P(path), &s);
+        int r = LCALL(l, librarian_fame_stat_shelf, path, &s);
         if (r < 0)
                 return r;
         fill_stat(l, s, st);
@@ -141,7 +121,7 @@ static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t
                       enum fuse_readdir_flags flags) {
         _cleanup_(json_object_putp) struct json_object *list = NULL;
         (void) off; (void) fi; (void) flags;
-        int r = lcall(L(), "list_shelves", P(path), &list);
+        int r = LCALL(L(), librarian_list_shelves, path, &list);
         if (r < 0)
                 return r;
         filler(buf, ".", NULL, 0, 0);
@@ -158,9 +138,9 @@ static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t
 static int load_books(struct lfs *l, const char *path, struct lfs_file *f) {
         _cleanup_(json_object_putp) struct json_object *s = NULL, *books = NULL;
         uint64_t gen = __atomic_load_n(&l->generation, __ATOMIC_ACQUIRE);
-        int r = lcall(l, "get_shelf", P(path), &s);
+        int r = LCALL(l, librarian_get_shelf, path, &s);
         if (r >= 0)
-                r = lcall(l, "list_shelf_books", P(path), &books);
+                r = LCALL(l, librarian_list_shelf_books, path, &books);
         if (r < 0)
                 return r;
         uint64_t *o = NULL;
@@ -201,8 +181,7 @@ static int open_common(const char *path, struct fuse_file_info *fi, struct json_
                 return -ENOMEM;
         int r = load_books(l, path, f);
         if (r < 0) {
-                (void) lcall(l, "close_shelf", librarian_params("id", json_object_new_int64(f->id),
-                                                                "open_handle", json_object_new_int64(f->handle), NULL), NULL);
+                (void) LCALL(l, librarian_close_shelf, f->id, f->handle, NULL);
                 file_free(f);
                 return r;
         }
@@ -214,8 +193,7 @@ static int open_common(const char *path, struct fuse_file_info *fi, struct json_
 
 static int op_create(const char *path, mode_t mode, struct fuse_file_info *fi) {
         _cleanup_(json_object_putp) struct json_object *s = NULL;
-        int r = lcall(L(), "create_shelf", librarian_params("path", json_object_new_string(path),
-                                                           "mode", json_object_new_int64(S_IFREG | (mode & 07777)), NULL), &s);
+        int r = LCALL(L(), librarian_create_shelf, path, S_IFREG | (mode & 07777), &s);
         return r < 0 ? r : open_common(path, fi, s);
 }
 
@@ -223,10 +201,9 @@ static int op_open(const char *path, struct fuse_file_info *fi) {
         struct lfs *l = L();
         _cleanup_(json_object_putp) struct json_object *s = NULL;
         int acc = fi->flags & O_ACCMODE, want = acc == O_RDONLY ? 4 : acc == O_WRONLY ? 2 : 6;
-        int r = lcall(l, "fame_access", librarian_params("path", json_object_new_string(path),
-                                                        "mode", json_object_new_int(want), NULL), NULL);
+        int r = LCALL(l, librarian_fame_access, path, want, NULL);
         if (r >= 0)
-                r = lcall(l, "open_shelf", P(path), &s);
+                r = LCALL(l, librarian_open_shelf, path, &s);
         if (r < 0)
                 return r;
         return open_common(path, fi, s);
@@ -237,8 +214,7 @@ static int op_release(const char *path, struct fuse_file_info *fi) {
         (void) path;
         if (!f)
                 return 0;
-        (void) lcall(L(), "close_shelf", librarian_params("id", json_object_new_int64(f->id),
-                                                          "open_handle", json_object_new_int64(f->handle), NULL), NULL);
+        (void) LCALL(L(), librarian_close_shelf, f->id, f->handle, NULL);
         file_free(f);
         return 0;
 }
@@ -251,9 +227,7 @@ static int ensure_books(struct lfs *l, const char *path, struct lfs_file *f, uin
 }
 
 static int resize(struct lfs *l, const char *path, int64_t id, uint64_t size) {
-        int r = lcall(l, "resize_shelf", librarian_params("path", json_object_new_string(path), "id", json_object_new_int64(id),
-                                                         "size_bytes", json_object_new_int64((int64_t) size),
-                                                         "zero_enabled", json_object_new_boolean(0), NULL), NULL);
+        int r = LCALL(l, librarian_resize_shelf, path, id, (int64_t) size, false, NULL);
         __atomic_add_fetch(&l->generation, 1, __ATOMIC_ACQ_REL);
         return r;
 }
@@ -327,7 +301,7 @@ static int op_write(const char *path, const char *buf, size_t size, off_t off, s
 
 static int shelf_id(struct lfs *l, const char *path, int64_t *ret) {
         _cleanup_(json_object_putp) struct json_object *s = NULL;
-        int r = lcall(l, "get_shelf", P(path), &s);
+        int r = LCALL(l, librarian_get_shelf, path, &s);
         if (r >= 0)
                 *ret = member(s, "id");
         return r;
@@ -377,32 +351,30 @@ static int op_fallocate(const char *path, int mode, off_t off, off_t len, struct
 }
 
 static int op_unlink(const char *path) {
-        return lcall(L(), "destroy_shelf", P(path), NULL);
+        return LCALL(L(), librarian_destroy_shelf, path, NULL);
 }
 
 static int op_mkdir(const char *path, mode_t mode) {
         struct stat st;
         if (op_getattr(path, &st, NULL) == 0)
                 return -EEXIST;         /* the Librarian's mkdir returns an existing path */
-        return lcall(L(), "mkdir", librarian_params("path", json_object_new_string(path),
-                                                   "mode", json_object_new_int64(S_IFDIR | (mode & 07777)), NULL), NULL);
+        return LCALL(L(), librarian_mkdir, path, S_IFDIR | (mode & 07777), NULL);
 }
 
 static int op_rmdir(const char *path) {
-        return lcall(L(), "rmdir", P(path), NULL);
+        return LCALL(L(), librarian_rmdir, path, NULL);
 }
 
 static int op_symlink(const char *target, const char *path) {
         struct stat st;
         if (op_getattr(path, &st, NULL) == 0)
                 return -EEXIST;
-        return lcall(L(), "symlink", librarian_params("path", json_object_new_string(path),
-                                                     "target", json_object_new_string(target), NULL), NULL);
+        return LCALL(L(), librarian_symlink, path, target, NULL);
 }
 
 static int op_readlink(const char *path, char *buf, size_t size) {
         _cleanup_(json_object_putp) struct json_object *v = NULL;
-        int r = lcall(L(), "readlink", P(path), &v);
+        int r = LCALL(L(), librarian_readlink, path, &v);
         if (r < 0)
                 return r;
         if (size == 0)
@@ -421,26 +393,22 @@ static int op_rename(const char *from, const char *to, unsigned int flags) {
                 if (flags & RENAME_NOREPLACE)
                         return -EEXIST;
                 /* POSIX rename replaces the target: the Librarian wants it gone first */
-                int r = lcall(l, S_ISDIR(st.st_mode) ? "rmdir" : "destroy_shelf", P(to), NULL);
+                int r = S_ISDIR(st.st_mode) ? LCALL(l, librarian_rmdir, to, NULL) : LCALL(l, librarian_destroy_shelf, to, NULL);
                 if (r < 0)
                         return r;
         }
-        return lcall(l, "rename_shelf", librarian_params("path", json_object_new_string(from), "id", json_object_new_int(0),
-                                                        "newpath", json_object_new_string(to), NULL), NULL);
+        return LCALL(l, librarian_rename_shelf, from, 0, to, NULL);
 }
 
 static int op_chmod(const char *path, mode_t mode, struct fuse_file_info *fi) {
         (void) fi;
-        return lcall(L(), "fame_chmod", librarian_params("path", json_object_new_string(path),
-                                                        "mode", json_object_new_int64(mode & 07777), NULL), NULL);
+        return LCALL(L(), librarian_fame_chmod, path, mode & 07777, NULL);
 }
 
 static int op_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi) {
         (void) fi;
-        return lcall(L(), "fame_chown", librarian_params("path", json_object_new_string(path),
-                                                        "uid", json_object_new_int64(uid == (uid_t) -1 ? -1 : (int64_t) uid),
-                                                        "gid", json_object_new_int64(gid == (gid_t) -1 ? -1 : (int64_t) gid), NULL),
-                     NULL);
+        return LCALL(L(), librarian_fame_chown, path, uid == (uid_t) -1 ? -1 : (int64_t) uid,
+                     gid == (gid_t) -1 ? -1 : (int64_t) gid, NULL);
 }
 
 static int op_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi) {
@@ -448,20 +416,18 @@ static int op_utimens(const char *path, const struct timespec tv[2], struct fuse
         if (tv && tv[1].tv_nsec == UTIME_OMIT)
                 return 0;
         int64_t mtime = !tv || tv[1].tv_nsec == UTIME_NOW ? 0 : (int64_t) tv[1].tv_sec;
-        return lcall(L(), "set_am_time", librarian_params("path", json_object_new_string(path), "atime", json_object_new_int(0),
-                                                         "mtime", json_object_new_int64(mtime), NULL), NULL);
+        return LCALL(L(), librarian_set_am_time, path, 0, mtime, NULL);
 }
 
 static int op_access(const char *path, int mask) {
-        return lcall(L(), "fame_access", librarian_params("path", json_object_new_string(path),
-                                                         "mode", json_object_new_int(mask & 7), NULL), NULL);
+        return LCALL(L(), librarian_fame_access, path, mask & 7, NULL);
 }
 
 static int op_statfs(const char *path, struct statvfs *st) {
         struct lfs *l = L();
         _cleanup_(json_object_putp) struct json_object *s = NULL;
         (void) path;
-        int r = lcall(l, "get_fs_stats", NULL, &s);
+        int r = LCALL(l, librarian_get_fs_stats, &s);
         if (r < 0)
                 return r;
         uint64_t per = l->book_size / 4096, total = (uint64_t) member(s, "books_total"), used = (uint64_t) member(s, "books_used");
@@ -512,8 +478,7 @@ static int op_getxattr(const char *path, const char *name, char *value, size_t s
         if (strncmp(name, "user.", 5) != 0)
                 return -ENODATA;
         _cleanup_(json_object_putp) struct json_object *v = NULL;
-        int r = lcall(l, "get_xattr", librarian_params("path", json_object_new_string(path),
-                                                      "xattr", json_object_new_string(name), NULL), &v);
+        int r = LCALL(l, librarian_get_xattr, path, name, &v);
         if (r < 0)
                 return r == -EINVAL ? -ENODATA : r;
         struct json_object *val = NULL;
@@ -534,14 +499,12 @@ static int op_setxattr(const char *path, const char *name, const char *value, si
                 return -EPERM;
         if (strncmp(name, "user.", 5) != 0)
                 return -ENOTSUP;
-        return lcall(L(), "set_xattr", librarian_params("path", json_object_new_string(path),
-                                                       "xattr", json_object_new_string(name),
-                                                       "value", json_object_new_string_len(value, (int) size), NULL), NULL);
+        return LCALL(L(), librarian_set_xattr, path, name, value, size, NULL);
 }
 
 static int op_listxattr(const char *path, char *list, size_t size) {
         _cleanup_(json_object_putp) struct json_object *v = NULL;
-        int r = lcall(L(), "list_xattrs", P(path), &v);
+        int r = LCALL(L(), librarian_list_xattrs, path, &v);
         if (r < 0)
                 return r;
         struct json_object *names = NULL;
@@ -565,8 +528,7 @@ static int op_listxattr(const char *path, char *list, size_t size) {
 static int op_removexattr(const char *path, const char *name) {
         if (strncmp(name, "user.", 5) != 0)
                 return -ENOTSUP;
-        return lcall(L(), "remove_xattr", librarian_params("path", json_object_new_string(path),
-                                                          "xattr", json_object_new_string(name), NULL), NULL);
+        return LCALL(L(), librarian_remove_xattr, path, name, NULL);
 }
 
 static void soc_status(struct lfs *l, int status) {
@@ -574,11 +536,8 @@ static void soc_status(struct lfs *l, int status) {
         int mem = 0;
         if (status && sysinfo(&si) == 0 && si.totalram)
                 mem = (int) (100 - (uint64_t) si.freeram * 100 / si.totalram);
-        (void) lcall(l, "update_node_soc_status",
-                     librarian_params("status", json_object_new_int(status), "cpu_percent", json_object_new_int(0),
-                                      "rootfs_percent", json_object_new_int(0), "network_in", json_object_new_int(0),
-                                      "network_out", json_object_new_int(0), "mem_percent", json_object_new_int(mem), NULL), NULL);
-        (void) lcall(l, "update_node_mc_status", librarian_params("status", json_object_new_int(status), NULL), NULL);
+        (void) LCALL(l, librarian_update_node_soc_status, status, 0, 0, 0, 0, mem, NULL);
+        (void) LCALL(l, librarian_update_node_mc_status, status, NULL);
 }
 
 static void *heartbeat(void *userdata) {
@@ -669,7 +628,8 @@ static int prepare(struct lfs *l, const struct lfs_options *o) {
         l->node = o->node ? o->node : fame_librarian_node_id(fame_get_geometry(l->fam), fame_node_id(l->fam));
         if (l->node)
                 fame_librarian_set_node(l->lib, l->node);
-        r = librarian_call(l->lib, "get_fs_stats", NULL, &stats);
+        librarian_set_restart_wait(l->lib, LFS_RESTART_WAIT_SECONDS);
+        r = librarian_get_fs_stats(l->lib, &stats);
         l->stats = stats;
         if (r < 0)
                 return log_error_errno(r, "fame-lfs: the Librarian at %s: %s", librarian_address(l->lib),

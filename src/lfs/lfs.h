@@ -17,6 +17,8 @@
 
 #define LFS_BOOKS_XATTR "user.fame.books"
 #define LFS_HEARTBEAT_SECONDS 10
+/* How long an idempotent change waits for a Librarian that restarts before it is EIO. */
+#define LFS_RESTART_WAIT_SECONDS 10
 
 struct lfs_options {
         const char *mountpoint;

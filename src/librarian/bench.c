@@ -43,13 +43,11 @@ struct worker {
 static bool lfs_unlink;         /* --lfs-unlink: free books as lfs_fuse's unlink does */
 
 static int cycle(struct fame_librarian *l, const char *path, uint64_t book_size) {
-        _cleanup_(json_object_putp) struct json_object *p = librarian_params(
-                "path", json_object_new_string(path), "mode", json_object_new_int(0100600), NULL);
         _cleanup_(json_object_putp) struct json_object *shelf = NULL;
         struct json_object *v;
         int r;
 
-        r = librarian_call(l, "create_shelf", p, &shelf);
+        r = librarian_create_shelf(l, path, 0100600, &shelf);
         if (r < 0)
                 return r;
         json_object_object_get_ex(shelf, "id", &v);
@@ -57,41 +55,27 @@ static int cycle(struct fame_librarian *l, const char *path, uint64_t book_size)
         json_object_object_get_ex(shelf, "open_handle", &v);
         int64_t handle = json_object_get_int64(v);
 
-        _cleanup_(json_object_putp) struct json_object *rp = librarian_params(
-                "path", json_object_new_string(path), "id", json_object_new_int64(id),
-                "size_bytes", json_object_new_int64((int64_t) (2 * book_size)),
-                "zero_enabled", json_object_new_boolean(0), NULL);
-        int grown = librarian_call(l, "resize_shelf", rp, NULL);
-        _cleanup_(json_object_putp) struct json_object *cp = librarian_params(
-                "id", json_object_new_int64(id), "open_handle", json_object_new_int64(handle), NULL);
-        r = librarian_call(l, "close_shelf", cp, NULL);
+        int grown = librarian_resize_shelf(l, path, id, (int64_t) (2 * book_size), false, NULL);
+        r = librarian_close_shelf(l, id, handle, NULL);
         if (r < 0)
                 return r;
         if (grown < 0) {
-                _cleanup_(json_object_putp) struct json_object *xp = librarian_params("path", json_object_new_string(path), NULL);
-                (void) librarian_call(l, "destroy_shelf", xp, NULL);
+                (void) librarian_destroy_shelf(l, path, NULL);
                 return grown;
         }
         char zpath[64];
         if (lfs_unlink) {
                 /* the original frees books only through a zeroing shelf truncated to 0 */
                 snprintf(zpath, sizeof zpath, "/" FAME_LFS_PENDING_ZERO_PREFIX "%lld", (long long) id);
-                _cleanup_(json_object_putp) struct json_object *np = librarian_params(
-                        "path", json_object_new_string(path), "id", json_object_new_int64(id),
-                        "newpath", json_object_new_string(zpath), NULL);
-                r = librarian_call(l, "rename_shelf", np, NULL);
+                r = librarian_rename_shelf(l, path, id, zpath, NULL);
                 if (r < 0)
                         return r;
-                _cleanup_(json_object_putp) struct json_object *zp = librarian_params(
-                        "path", json_object_new_string(zpath), "id", json_object_new_int64(id),
-                        "size_bytes", json_object_new_int64(0), "zero_enabled", json_object_new_boolean(1), NULL);
-                r = librarian_call(l, "resize_shelf", zp, NULL);
+                r = librarian_resize_shelf(l, zpath, id, 0, true, NULL);
                 if (r < 0)
                         return r;
                 path = zpath;
         }
-        _cleanup_(json_object_putp) struct json_object *dp = librarian_params("path", json_object_new_string(path), NULL);
-        return librarian_call(l, "destroy_shelf", dp, NULL);
+        return librarian_destroy_shelf(l, path, NULL);
 }
 
 static void *work(void *userdata) {
@@ -108,7 +92,7 @@ static void *work(void *userdata) {
                 return NULL;
         }
         fame_librarian_set_node(l, w->node);
-        r = librarian_call(l, "get_fs_stats", NULL, &stats);
+        r = librarian_get_fs_stats(l, &stats);
         if (r < 0)
                 goto fail;
         struct json_object *v;

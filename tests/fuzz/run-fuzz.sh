@@ -3,8 +3,25 @@
 # (FAME_FUZZ_SECONDS, default 10).  Skipped (77) only when clang is not installed or clang's
 # libFuzzer runtime library is not there, both checked before anything is built; once they are,
 # every build failure (compile or link) is a FAIL, whatever its log says.
+#
+# Usage: run-fuzz.sh --target NAME SOURCE... [--target NAME SOURCE...]
+# tests/meson.build passes each target (tests/fuzz/NAME.c) with the sources it needs besides its
+# own file, taken from the build's own source lists; each source's directory is an include path.
 set -u
 : "${FAME_SOURCE_ROOT:?}" "${FAME_BUILD_ROOT:?}"
+targets=()
+declare -A sources=()
+while [ $# -gt 0 ]; do
+        case $1 in
+        --target)
+                [ $# -ge 2 ] || { echo "run-fuzz.sh: --target without a name" >&2; exit 2; }
+                targets+=("$2"); sources[$2]=""; shift 2 ;;
+        *)
+                [ ${#targets[@]} -gt 0 ] || { echo "run-fuzz.sh: $1: which --target is it for?" >&2; exit 2; }
+                t=${targets[-1]}; sources[$t]+="${sources[$t]:+ }$1"; shift ;;
+        esac
+done
+[ ${#targets[@]} -gt 0 ] || { echo "usage: run-fuzz.sh --target NAME SOURCE... (meson test --suite fuzz passes them)" >&2; exit 2; }
 secs=${FAME_FUZZ_SECONDS:-10}
 out="$FAME_BUILD_ROOT/fuzz"
 mkdir -p "$out"
@@ -35,16 +52,22 @@ read -r -a jsonc < <(pkg-config --cflags --libs json-c)
 read -r -a sqlite < <(pkg-config --cflags --libs sqlite3)
 src="$FAME_SOURCE_ROOT"
 failures=0
-# The sources each target needs besides its own file.
-declare -A sources=(
-        [fuzz-proto]="lib/proto.c"
-        [fuzz-librarian]="lib/proto.c src/librarian/engine.c src/librarian/db.c src/librarian/topology.c lib/format.c lib/log.c src/shared/util.c"
-)
-for t in fuzz-proto fuzz-librarian; do
-        read -r -a extra <<< "${sources[$t]}"
+for t in "${targets[@]}"; do
+        # relative names are relative to the source root; every source's directory is searched
+        # for headers (engine.h, topology.h, util.h, ...)
+        extra=()
+        incs=()
+        for f in ${sources[$t]}; do
+                [ "${f#/}" != "$f" ] || f="$src/$f"
+                [ -f "$f" ] || { echo "FAIL: $t: no source $f"; failures=$((failures + 1)); continue 2; }
+                f=$(realpath "$f")
+                extra+=("$f")
+                d="-I$(dirname "$f")"
+                [[ " ${incs[*]} " == *" $d "* ]] || incs+=("$d")
+        done
         if ! clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -D_GNU_SOURCE -std=gnu11 \
-                -I"$src/lib" -I"$src/include/fame" -I"$src/src/shared" -I"$src/src/librarian" -I"$FAME_BUILD_ROOT" \
-                "$src/tests/fuzz/$t.c" "${extra[@]/#/$src/}" "${jsonc[@]}" "${sqlite[@]}" -lm -lpthread \
+                "${incs[@]}" -I"$src/lib" -I"$src/include/fame" -I"$src/src/shared" -I"$FAME_BUILD_ROOT" \
+                "$src/tests/fuzz/$t.c" "${extra[@]}" "${jsonc[@]}" "${sqlite[@]}" -lm -lpthread \
                 -o "$out/$t" 2> "$out/$t.build.log"; then
                 echo "FAIL: $t does not build:"; cat "$out/$t.build.log"; failures=$((failures + 1)); continue
         fi

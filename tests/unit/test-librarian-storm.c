@@ -544,7 +544,8 @@ static struct fame_librarian *client(uint32_t node) {
 }
 
 /* librarian_call() that takes (puts) params */
-static int lcall(struct fame_librarian *l, const char *command, struct json_object *params, struct json_object **ret) {
+static int lcall(struct fame_librarian *l, enum librarian_command command, struct json_object *params,
+                 struct json_object **ret) {
         int r = librarian_call(l, command, params, ret);
         json_object_put(params);
         return r;
@@ -563,7 +564,7 @@ static void check_fs_stats(const char *when, const struct db_state *s) {
         struct json_object *stats = NULL, *per_ig = NULL, *v = NULL;
 
         REQUIRE(l, "%s: cannot connect to %s", when, T.address);
-        int r = lcall(l, "get_fs_stats", NULL, &stats);
+        int r = lcall(l, LIBRARIAN_CMD_get_fs_stats, NULL, &stats);
         CHECK(r == 0, "%s: get_fs_stats: %s (%s)", when, strerror(-r), fame_librarian_error(l));
         if (r == 0) {
                 CHECK(member(stats, "books_used") == s->used, "%s: get_fs_stats books_used %" PRId64
@@ -599,10 +600,13 @@ static void check_fs_stats(const char *when, const struct db_state *s) {
 /* the storm */
 
 enum { OP_CREATE, OP_CLOSE, OP_RESIZE, OP_DESTROY, OP_RENAME, OP_GET, OP_LIST, OP_STATS, N_OPS };
-static const char *const op_names[N_OPS] = {
-        "create_shelf", "close_shelf", "resize_shelf", "destroy_shelf", "rename_shelf", "get_shelf",
-        "list_shelf_books", "get_fs_stats",
+static const enum librarian_command op_commands[N_OPS] = {
+        LIBRARIAN_CMD_create_shelf, LIBRARIAN_CMD_close_shelf, LIBRARIAN_CMD_resize_shelf, LIBRARIAN_CMD_destroy_shelf,
+        LIBRARIAN_CMD_rename_shelf, LIBRARIAN_CMD_get_shelf, LIBRARIAN_CMD_list_shelf_books, LIBRARIAN_CMD_get_fs_stats,
 };
+static const char *op_name(int op) {
+        return librarian_command_name(op_commands[op]);
+}
 /* errnos a collision can legitimately give */
 static const int expected_errnos[] = { EEXIST, ENOENT, EBUSY, EMFILE, ENOSPC };
 #define N_EXPECTED (sizeof expected_errnos / sizeof expected_errnos[0])
@@ -647,7 +651,7 @@ static void worker_bad(struct worker *w, const char *fmt, ...) {
  * as a failure).
  */
 static int call(struct worker *w, int op, const char *what, struct json_object *params, struct json_object **ret) {
-        int r = librarian_call(w->lib, op_names[op], params, ret);
+        int r = librarian_call(w->lib, op_commands[op], params, ret);
         json_object_put(params);
         if (r == 0) {
                 w->ok[op]++;
@@ -665,7 +669,7 @@ static int call(struct worker *w, int op, const char *what, struct json_object *
                         w->lost = true;
                         return 1;
                 }
-        worker_bad(w, "node %u: %s %s: %s (errno %d): %s", w->node, op_names[op], what, strerror(-r), -r,
+        worker_bad(w, "node %u: %s %s: %s (errno %d): %s", w->node, op_name(op), what, strerror(-r), -r,
                    fame_librarian_error(w->lib));
         return killed ? 1 : r;
 }
@@ -889,7 +893,7 @@ static void storm_finish(struct storm *s, const char *when, bool killed) {
                 total += ok[op];
         fprintf(stderr, "%s: %.2f s, %" PRIu64 " requests succeeded (%.0f/s):", when, took, total, (double) total / took);
         for (int op = 0; op < N_OPS; op++)
-                fprintf(stderr, " %s %" PRIu64, op_names[op], ok[op]);
+                fprintf(stderr, " %s %" PRIu64, op_name(op), ok[op]);
         fprintf(stderr, "; grows %" PRIu64 ", shrinks %" PRIu64 "; collisions:", grows, shrinks);
         for (size_t e = 0; e < N_EXPECTED; e++)
                 fprintf(stderr, " %s %" PRIu64, strerrorname_np(expected_errnos[e]), expected[e]);
@@ -963,7 +967,7 @@ static void setup(void) {
 }
 
 static int resize(struct fame_librarian *l, const char *path, int64_t id, int64_t size) {
-        return lcall(l, "resize_shelf", librarian_params("path", json_object_new_string(path),
+        return lcall(l, LIBRARIAN_CMD_resize_shelf, librarian_params("path", json_object_new_string(path),
                                                                   "id", json_object_new_int64(id),
                                                                   "size_bytes", json_object_new_int64(size),
                                                                   "zero_enabled", json_object_new_boolean(1), NULL), NULL);
@@ -977,7 +981,7 @@ static void check_out_of_space(const struct db_state *before) {
         int r;
 
         REQUIRE(l, "cannot connect to %s", T.address);
-        r = lcall(l, "create_shelf", librarian_params("path", json_object_new_string("/hog"),
+        r = lcall(l, LIBRARIAN_CMD_create_shelf, librarian_params("path", json_object_new_string("/hog"),
                                                                "mode", json_object_new_int(0100600), NULL), &v);
         REQUIRE(r == 0, "create_shelf /hog: %s (%s)", strerror(-r), fame_librarian_error(l));
         int64_t id = member(v, "id"), handle = member(v, "open_handle");
@@ -1000,7 +1004,7 @@ static void check_out_of_space(const struct db_state *before) {
         check_invariants("with every book in use", &st);
         CHECK(st.free == 0, "%" PRId64 " books FREE after taking them all", st.free);
         struct json_object *list = NULL;
-        r = lcall(l, "list_shelf_books", librarian_params("path", json_object_new_string("/hog"), NULL), &list);
+        r = lcall(l, LIBRARIAN_CMD_list_shelf_books, librarian_params("path", json_object_new_string("/hog"), NULL), &list);
         CHECK(r == 0 && (int64_t) json_object_array_length(list) == free_books, "list_shelf_books /hog: %s",
               r == 0 ? "wrong length" : strerror(-r));
         for (size_t i = 0; r == 0 && i < json_object_array_length(list); i++) {
@@ -1010,10 +1014,10 @@ static void check_out_of_space(const struct db_state *before) {
         json_object_put(list);
         r = resize(l, "/hog", id, 1);
         CHECK(r == -ENOSPC || r == 0, "resize_shelf /hog to 1 byte: %s", strerror(-r));
-        r = lcall(l, "close_shelf", librarian_params("id", json_object_new_int64(id),
+        r = lcall(l, LIBRARIAN_CMD_close_shelf, librarian_params("id", json_object_new_int64(id),
                                                               "open_handle", json_object_new_int64(handle), NULL), NULL);
         CHECK(r == 0, "close_shelf /hog: %s", strerror(-r));
-        r = lcall(l, "destroy_shelf", librarian_params("path", json_object_new_string("/hog"), NULL), NULL);
+        r = lcall(l, LIBRARIAN_CMD_destroy_shelf, librarian_params("path", json_object_new_string("/hog"), NULL), NULL);
         CHECK(r == 0, "destroy_shelf /hog: %s (%s)", strerror(-r), fame_librarian_error(l));
         fame_librarian_disconnect(l);
         wait_zeroed("after destroying /hog");
@@ -1088,7 +1092,7 @@ static void phase_kill(void) {
         /* two clients that outlive the server, idle during the kill */
         struct fame_librarian *reader = client(T.node_ids[0]), *writer = client(T.node_ids[1]);
         REQUIRE(reader && writer, "cannot connect to %s", T.address);
-        CHECK(lcall(reader, "get_fs_stats", NULL, NULL) == 0 && lcall(writer, "get_fs_stats", NULL, NULL) == 0,
+        CHECK(lcall(reader, LIBRARIAN_CMD_get_fs_stats, NULL, NULL) == 0 && lcall(writer, LIBRARIAN_CMD_get_fs_stats, NULL, NULL) == 0,
               "get_fs_stats: %s", fame_librarian_error(reader));
         __atomic_store_n(&server_killed, 0, __ATOMIC_SEQ_CST);
         storm_start(s, &STORM_NAMES, STORM_SECONDS, T.seed + 1);
@@ -1120,26 +1124,26 @@ static void phase_kill(void) {
         __atomic_store_n(&server_killed, 0, __ATOMIC_SEQ_CST);
         if (same_port) {
                 /* a read is resent on a new connection; a write is not (it may have been done) */
-                int r = lcall(reader, "get_fs_stats", NULL, NULL);
+                int r = lcall(reader, LIBRARIAN_CMD_get_fs_stats, NULL, NULL);
                 CHECK(r == 0, "a read on a connection the crash broke: %s (%s), expected it resent after reconnecting",
                       strerror(-r), fame_librarian_error(reader));
-                r = lcall(writer, "create_shelf", librarian_params("path", json_object_new_string("/survivor"),
+                r = lcall(writer, LIBRARIAN_CMD_create_shelf, librarian_params("path", json_object_new_string("/survivor"),
                                                                   "mode", json_object_new_int(0100600), NULL), NULL);
                 CHECK(r == -ECONNRESET || r == -EPIPE, "a write on a connection the crash broke: %s (%s), expected"
                       " ECONNRESET or EPIPE", strerror(-r), fame_librarian_error(writer));
-                r = lcall(writer, "get_shelf", librarian_params("path", json_object_new_string("/survivor"), NULL), NULL);
+                r = lcall(writer, LIBRARIAN_CMD_get_shelf, librarian_params("path", json_object_new_string("/survivor"), NULL), NULL);
                 CHECK(r == -ENOENT, "get_shelf /survivor after the failed create_shelf: %s, expected ENOENT (not resent)",
                       strerror(-r));
                 struct json_object *v = NULL;
-                r = lcall(writer, "create_shelf", librarian_params("path", json_object_new_string("/survivor"),
+                r = lcall(writer, LIBRARIAN_CMD_create_shelf, librarian_params("path", json_object_new_string("/survivor"),
                                                                   "mode", json_object_new_int(0100600), NULL), &v);
                 CHECK(r == 0, "create_shelf /survivor, again: %s (%s)", strerror(-r), fame_librarian_error(writer));
-                r = lcall(writer, "close_shelf", librarian_params("id", json_object_new_int64(member(v, "id")),
+                r = lcall(writer, LIBRARIAN_CMD_close_shelf, librarian_params("id", json_object_new_int64(member(v, "id")),
                                                                  "open_handle", json_object_new_int64(member(v, "open_handle")),
                                                                  NULL), NULL);
                 json_object_put(v);
                 CHECK(r == 0, "close_shelf /survivor: %s", strerror(-r));
-                r = lcall(writer, "destroy_shelf", librarian_params("path", json_object_new_string("/survivor"), NULL), NULL);
+                r = lcall(writer, LIBRARIAN_CMD_destroy_shelf, librarian_params("path", json_object_new_string("/survivor"), NULL), NULL);
                 CHECK(r == 0, "destroy_shelf /survivor: %s (%s)", strerror(-r), fame_librarian_error(writer));
                 fprintf(stderr, "after the restart on port %u: clients that outlived the server reconnected\n", old_port);
         } else
@@ -1155,7 +1159,7 @@ static void phase_kill(void) {
         REQUIRE(fd >= 0, "open %s: %s", T.fam, strerror(errno));
         for (size_t i = 0; i < n; i++) {
                 struct json_object *b = NULL;
-                int r = lcall(l, "get_book", librarian_params("id", json_object_new_int64((int64_t) ids[i]), NULL), &b);
+                int r = lcall(l, LIBRARIAN_CMD_get_book, librarian_params("id", json_object_new_int64((int64_t) ids[i]), NULL), &b);
                 CHECK(r == 0 && member(b, "allocated") == 0, "crash leftover %#" PRIx64 " is not FREE after the restart: %s",
                       ids[i], r == 0 ? json_object_to_json_string(b) : strerror(-r));
                 json_object_put(b);
@@ -1215,7 +1219,7 @@ struct book_ref {
 static size_t shelf_books(struct fame_librarian *l, const char *path, struct book_ref *ret, size_t max) {
         struct json_object *v = NULL;
         size_t n = 0;
-        int r = lcall(l, "list_shelf_books", librarian_params("path", json_object_new_string(path), NULL), &v);
+        int r = lcall(l, LIBRARIAN_CMD_list_shelf_books, librarian_params("path", json_object_new_string(path), NULL), &v);
         CHECK(r == 0, "list_shelf_books %s: %s (%s)", path, strerror(-r), fame_librarian_error(l));
         for (size_t i = 0; r == 0 && i < json_object_array_length(v) && n < max; i++) {
                 struct json_object *b = json_object_array_get_idx(v, i);
@@ -1237,7 +1241,7 @@ static bool wait_book_free(struct fame_librarian *l, int64_t id) {
         double end = now_seconds() + ZERO_DEADLINE;
         for (;;) {
                 struct json_object *b = NULL;
-                int r = lcall(l, "get_book", librarian_params("id", json_object_new_int64(id), NULL), &b);
+                int r = lcall(l, LIBRARIAN_CMD_get_book, librarian_params("id", json_object_new_int64(id), NULL), &b);
                 int64_t state = member(b, "allocated");
                 json_object_put(b);
                 REQUIRE(r == 0, "get_book %#" PRIx64 ": %s (%s)", (uint64_t) id, strerror(-r), fame_librarian_error(l));
@@ -1337,7 +1341,7 @@ static void phase_zeroing(void) {
         r = fame_shelf_close(s);
         CHECK(r >= 0, "fame_shelf_close: %s", strerror(-r));
         s = NULL;
-        r = lcall(l, "destroy_shelf", librarian_params("path", json_object_new_string("/zero-check"), NULL), NULL);
+        r = lcall(l, LIBRARIAN_CMD_destroy_shelf, librarian_params("path", json_object_new_string("/zero-check"), NULL), NULL);
         CHECK(r == 0, "destroy_shelf /zero-check: %s (%s)", strerror(-r), fame_librarian_error(l));
         if (r == 0 && wait_book_free(l, books[0].id))
                 CHECK(range_is_zero(fd, books[0].offset, T.book_size) == 1,
@@ -1399,7 +1403,7 @@ static void phase_zeroing(void) {
         }
         r = fame_shelf_close(s);
         CHECK(r >= 0, "fame_shelf_close /map-check: %s", strerror(-r));
-        r = lcall(l, "destroy_shelf", librarian_params("path", json_object_new_string("/map-check"), NULL), NULL);
+        r = lcall(l, LIBRARIAN_CMD_destroy_shelf, librarian_params("path", json_object_new_string("/map-check"), NULL), NULL);
         CHECK(r == 0, "destroy_shelf /map-check: %s (%s)", strerror(-r), fame_librarian_error(l));
         for (size_t i = 0; r == 0 && i < n; i++)
                 if (wait_book_free(l, books[i].id))

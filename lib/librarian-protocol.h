@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The Librarian protocol's commands, declared once: tm-librarian's (../shared/reference/
+ * librarian-protocol.md §5) and FAM/E's (docs/librarian.md).  The Librarian's dispatch and its
+ * exact-parameters check, the client's resending after a reconnect, fame-lfs's retries, and the
+ * command names every caller sends come from this list.  The framing and encoding are proto.h's.
+ *
+ * X(name, access, resend, params)
+ *   name    the command as sent ({"command": "name", ...}): LIBRARIAN_CMD_name, and the
+ *           Librarian's handler cmd_name()
+ *   access  READ: the Librarian runs it in a deferred transaction; WRITE: in BEGIN IMMEDIATE
+ *   resend  what a client may do when the connection broke after the request was sent (it may
+ *           or may not have been carried out):
+ *             NEVER  nothing: a second one could change something again (destroy, rename, close)
+ *             ONCE   send it again at once on a new connection: it changes nothing but status
+ *             RETRY  an idempotent change (twice gives what once gives): a daemon's connection
+ *                    sends it again while the Librarian restarts (librarian_set_restart_wait())
+ *   params  exactly the request's parameters besides "command" and "context", in the order in
+ *           which the Librarian reports a missing one and the client's typed calls take them
+ */
+#ifndef FAME_LIBRARIAN_PROTOCOL_H
+#define FAME_LIBRARIAN_PROTOCOL_H
+
+#define LIBRARIAN_COMMANDS(X)                                                                       \
+        X(version,                READ,  ONCE,  ())                                                 \
+        X(get_fs_stats,           READ,  ONCE,  ())                                                 \
+        X(create_shelf,           WRITE, RETRY, ("path", "mode"))                                   \
+        X(get_shelf,              READ,  ONCE,  ("path"))                                           \
+        X(open_shelf,             WRITE, RETRY, ("path"))                                           \
+        X(close_shelf,            WRITE, NEVER, ("id", "open_handle"))                              \
+        X(list_shelves,           READ,  ONCE,  ("path"))                                           \
+        X(list_shelf_books,       READ,  ONCE,  ("path"))                                           \
+        X(list_open_shelves,      READ,  ONCE,  ())                                                 \
+        X(resize_shelf,           WRITE, RETRY, ("path", "id", "size_bytes", "zero_enabled"))       \
+        X(rename_shelf,           WRITE, NEVER, ("path", "id", "newpath"))                          \
+        X(destroy_shelf,          WRITE, NEVER, ("path"))                                           \
+        X(get_book,               READ,  ONCE,  ("id"))                                             \
+        X(get_book_all,           READ,  ONCE,  ())                                                 \
+        X(get_book_ig,            READ,  ONCE,  ("intlv_group"))                                    \
+        X(get_book_info_all,      READ,  ONCE,  ("intlv_group"))                                    \
+        X(get_xattr,              READ,  ONCE,  ("path", "xattr"))                                  \
+        X(list_xattrs,            READ,  ONCE,  ("path"))                                           \
+        X(set_xattr,              WRITE, RETRY, ("path", "xattr", "value"))                         \
+        X(remove_xattr,           WRITE, RETRY, ("path", "xattr"))                                  \
+        X(set_am_time,            WRITE, RETRY, ("path", "atime", "mtime"))                         \
+        X(mkdir,                  WRITE, RETRY, ("path", "mode"))                                   \
+        X(rmdir,                  WRITE, NEVER, ("path"))                                           \
+        X(symlink,                WRITE, RETRY, ("path", "target"))                                 \
+        X(readlink,               READ,  ONCE,  ("path"))                                           \
+        X(get_shelf_path,         READ,  ONCE,  ("name", "parent_id"))                              \
+        X(send_OOB,               READ,  NEVER, ("msg"))                                            \
+        X(update_node_soc_status, WRITE, ONCE,  ("status", "cpu_percent", "rootfs_percent",         \
+                                                 "network_in", "network_out", "mem_percent"))       \
+        X(update_node_mc_status,  WRITE, ONCE,  ("status"))                                         \
+        X(kill_zombie_books,      READ,  NEVER, ())                                                 \
+        /* FAM/E's (the original answers ENOSYS) */                                                 \
+        X(fame_stat_shelf,        READ,  ONCE,  ("path"))                                           \
+        X(fame_access,            READ,  ONCE,  ("path", "mode"))                                   \
+        X(fame_chmod,             WRITE, RETRY, ("path", "mode"))                                   \
+        X(fame_chown,             WRITE, RETRY, ("path", "uid", "gid"))
+
+enum librarian_command {
+#define LIBRARIAN_CMD_ENUM_(name, access, resend, params) LIBRARIAN_CMD_##name,
+        LIBRARIAN_COMMANDS(LIBRARIAN_CMD_ENUM_)
+#undef LIBRARIAN_CMD_ENUM_
+        LIBRARIAN_N_COMMANDS
+};
+
+enum librarian_access { LIBRARIAN_READ, LIBRARIAN_WRITE };
+enum librarian_resend { LIBRARIAN_RESEND_NEVER, LIBRARIAN_RESEND_ONCE, LIBRARIAN_RESEND_RETRY };
+
+#define LIBRARIAN_MAX_PARAMS 6
+
+struct librarian_command_info {
+        const char *name;
+        enum librarian_access access;
+        enum librarian_resend resend;
+        const char *params[LIBRARIAN_MAX_PARAMS + 1];   /* NULL-terminated */
+};
+
+/* Indexed by enum librarian_command. */
+extern const struct librarian_command_info librarian_commands[LIBRARIAN_N_COMMANDS];
+
+/* The command spelt name (compared as a C string), or -ENOSYS. */
+int librarian_command_from_name(const char *name);
+
+static inline const char *librarian_command_name(enum librarian_command c) {
+        return librarian_commands[c].name;
+}
+
+#endif
