@@ -43,13 +43,11 @@
 
 /* ---- small helpers ------------------------------------------------------------------- */
 
-int parse_node_name(const char *s, uint32_t nodes, uint32_t *ret) {
-        const char *digits = s;
+/* "node02", "2", "02" -> 2 (1..nodes); logs and returns -EINVAL otherwise. */
+static int node_id(const char *s, uint32_t nodes, uint32_t *ret) {
         uint32_t v;
 
-        if (strncmp(s, "node", 4) == 0)
-                digits = s + 4;
-        if (parse_uint32(digits, 1, FAME_MAX_NODES, &v) < 0)
+        if (parse_node_name(s, false, &v) < 0)
                 return log_error_errno(-EINVAL, "'%s' is not a node name: use node01..node%02" PRIu32 " or a number", s, nodes);
         if (v > nodes)
                 return log_error_errno(-EINVAL, "There is no %s: the cluster has %" PRIu32 " node%s (node01..node%02" PRIu32 ")",
@@ -1207,7 +1205,7 @@ static int load_plan_node(const struct fame_config *c, const char *node, struct 
         int r = load_plan(c, p);
         if (r < 0)
                 return r;
-        r = parse_node_name(node, p->nodes, ret_id);
+        r = node_id(node, p->nodes, ret_id);
         if (r < 0)
                 plan_done(p);
         return r;
@@ -1399,7 +1397,7 @@ int cluster_exec(const struct fame_config *c, const char *node, char *const *arg
         if (r < 0)
                 return r;
         if (node) {
-                r = parse_node_name(node, p.nodes, &id);
+                r = node_id(node, p.nodes, &id);
                 if (r < 0)
                         goto out;
                 struct qga_exec_result res = { 0 };
@@ -1495,7 +1493,7 @@ int cluster_cp(const struct fame_config *c, const char *host_path, const char *n
         }
         uint32_t first = 1, last = p.nodes;
         if (node) {
-                r = parse_node_name(node, p.nodes, &first);
+                r = node_id(node, p.nodes, &first);
                 if (r < 0)
                         goto out;
                 last = first;

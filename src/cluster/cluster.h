@@ -47,7 +47,4 @@ int cluster_ssh(const struct fame_config *c, const char *node, char *const *argv
  * not found. */
 char *cluster_librarian_binary(void);
 
-/* "node02", "2", "02" -> 2 (1..nodes); logs and returns -EINVAL otherwise. */
-int parse_node_name(const char *s, uint32_t nodes, uint32_t *ret);
-
 #endif

@@ -78,10 +78,7 @@ enum key_type {
         T_BOOK_SIZE,            /* a power of two, 2M..8G */
         T_MEMORY,               /* >= 64M, whole megabytes */
         T_UINT,                 /* min..max */
-        T_ACCEL,
-        T_KIND,
-        T_BACKEND,
-        T_ARCH,
+        T_ENUM,                 /* one of the names in key_def.names */
         T_URI,                  /* a libvirt connection URI: DRIVER:///... without spaces */
         T_WORD,                 /* [a-z0-9][a-z0-9.+_-]*: a Debian release or package name */
         T_URL_OR_EMPTY,         /* http://, https:// or file:/// URL, or "" */
@@ -96,7 +93,8 @@ struct key_def {
         enum key_type type;
         size_t offset;          /* of the field in struct fame_config */
         uint32_t min, max;      /* T_UINT */
-        const char *expected;   /* what a good value looks like, for errors */
+        const char *expected;   /* what a good value looks like, for errors (T_ENUM: from names) */
+        const struct enum_names *names;         /* T_ENUM */
 };
 
 #define FIELD(f) offsetof(struct fame_config, f)
@@ -118,10 +116,10 @@ static const struct key_def keys[_K_MAX] = {
         [K_MEMORY]              = { "memory", T_MEMORY, FIELD(memory), 0, 0,
                                     "a size of at least 64M in whole megabytes, such as 256M or 1G" },
         [K_CPUS]                = { "cpus", T_UINT, FIELD(cpus), 1, CONFIG_MAX_CPUS, "a number" },
-        [K_ACCEL]               = { "accel", T_ACCEL, FIELD(accel), 0, 0, "auto, kvm or tcg" },
-        [K_KIND]                = { "kind", T_KIND, FIELD(kind), 0, 0, "diskless or debian" },
-        [K_ARCH]                = { "arch", T_ARCH, FIELD(arch), 0, 0, "x86_64 or aarch64" },
-        [K_BACKEND]             = { "backend", T_BACKEND, FIELD(backend), 0, 0, "qemu or libvirt" },
+        [K_ACCEL]               = { "accel", T_ENUM, FIELD(accel), .names = &accel_names },
+        [K_KIND]                = { "kind", T_ENUM, FIELD(kind), .names = &kind_names },
+        [K_ARCH]                = { "arch", T_ENUM, FIELD(arch), .names = &arch_names },
+        [K_BACKEND]             = { "backend", T_ENUM, FIELD(backend), .names = &backend_names },
         [K_LIBVIRT_URI]         = { "libvirt_uri", T_URI, FIELD(libvirt_uri), 0, 0,
                                     "a libvirt URI such as qemu:///system or qemu:///session" },
         [K_KERNEL]              = { "kernel", T_PATH_OR_EMPTY, FIELD(kernel), 0, 0,
@@ -148,38 +146,44 @@ static const char *const node_keys[CONFIG_N_NODE_KEYS] = { [NODE_MEMORY] = "memo
 
 #define FIELD_PTR(c, k, type) ((type *) ((char *) (c) + keys[k].offset))
 
-const char *accel_to_string(enum fame_accel a) {
-        switch (a) {
-        case FAME_ACCEL_AUTO:
-                return "auto";
-        case FAME_ACCEL_KVM:
-                return "kvm";
-        case FAME_ACCEL_TCG:
-                return "tcg";
-        }
-        return "unknown";
+/* ---- enum names: one table each ------------------------------------------------------------ */
+
+/* An enum field is written and read as an int (T_ENUM keys, the plan's JSON form). */
+_Static_assert(sizeof(enum fame_accel) == sizeof(int) && sizeof(enum fame_kind) == sizeof(int) &&
+               sizeof(enum fame_backend) == sizeof(int) && sizeof(enum fame_arch) == sizeof(int),
+               "enums are stored as int");
+
+#define ENUM_NAMES(table, ...) \
+        static const char *const table##_list[] = { __VA_ARGS__ }; \
+        const struct enum_names table = { table##_list, ELEMENTSOF(table##_list) }
+
+ENUM_NAMES(accel_names, [FAME_ACCEL_AUTO] = "auto", [FAME_ACCEL_KVM] = "kvm", [FAME_ACCEL_TCG] = "tcg");
+ENUM_NAMES(kind_names, [FAME_KIND_DISKLESS] = "diskless", [FAME_KIND_DEBIAN] = "debian");
+ENUM_NAMES(backend_names, [FAME_BACKEND_QEMU] = "qemu", [FAME_BACKEND_LIBVIRT] = "libvirt");
+ENUM_NAMES(arch_names, [FAME_ARCH_X86_64] = "x86_64", [FAME_ARCH_AARCH64] = "aarch64");
+
+int enum_from_name(const struct enum_names *t, const char *s) {
+        for (size_t i = 0; i < t->n; i++)
+                if (t->name[i] && strcmp(t->name[i], s) == 0)
+                        return (int) i;
+        return -EINVAL;
 }
 
-const char *arch_to_string(enum fame_arch a) {
-        return a == FAME_ARCH_X86_64 ? "x86_64" : a == FAME_ARCH_AARCH64 ? "aarch64" : "unknown";
+const char *enum_to_name(const struct enum_names *t, int v) {
+        return v >= 0 && (size_t) v < t->n && t->name[v] ? t->name[v] : "unknown";
 }
 
-static int parse_arch(const char *value, enum fame_arch *ret) {
-        if (strcmp(value, "x86_64") == 0)
-                *ret = FAME_ARCH_X86_64;
-        else if (strcmp(value, "aarch64") == 0)
-                *ret = FAME_ARCH_AARCH64;
-        else
-                return -EINVAL;
-        return 0;
+const char *enum_expected(const struct enum_names *t, char *buf, size_t len) {
+        size_t k = 0;
+        buf[0] = 0;
+        for (size_t i = 0; i < t->n && k < len; i++)
+                k += (size_t) snprintf(buf + k, len - k, "%s%s", i == 0 ? "" : i + 1 == t->n ? " or " : ", ", t->name[i]);
+        return buf;
 }
 
-const char *backend_to_string(enum fame_backend b) {
-        return b == FAME_BACKEND_QEMU ? "qemu" : b == FAME_BACKEND_LIBVIRT ? "libvirt" : "unknown";
-}
-
-const char *kind_to_string(enum fame_kind k) {
-        return k == FAME_KIND_DISKLESS ? "diskless" : k == FAME_KIND_DEBIAN ? "debian" : "unknown";
+/* What a good value of key k looks like, for errors. */
+static const char *key_expected(int k, char *buf, size_t len) {
+        return keys[k].type == T_ENUM ? enum_expected(keys[k].names, buf, len) : keys[k].expected;
 }
 
 static int find_key(const char *name) {
@@ -205,23 +209,29 @@ static bool name_is_valid(const char *name) {
         return true;
 }
 
-/* "node01".."node128", exactly as "node%02u" prints them; len characters of s. */
-static int parse_node_name(const char *s, size_t len, uint32_t *ret) {
-        char buf[16];
-        uint32_t n = 0;
+int parse_node_name(const char *s, bool exact, uint32_t *ret) {
+        const char *digits = strncmp(s, "node", 4) == 0 ? s + 4 : s;
+        char canonical[16];
+        uint32_t n;
 
-        if (len < 6 || len > 7 || strncmp(s, "node", 4) != 0)
+        if (exact && digits == s)
                 return -EINVAL;
-        for (size_t i = 4; i < len; i++) {
-                if (s[i] < '0' || s[i] > '9')
-                        return -EINVAL;
-                n = n * 10 + (uint32_t) (s[i] - '0');
-        }
-        snprintf(buf, sizeof buf, "node%02" PRIu32, n);
-        if (n < 1 || n > FAME_MAX_NODES || strlen(buf) != len || strncmp(buf, s, len) != 0)
+        if (parse_uint32(digits, 1, FAME_MAX_NODES, &n) < 0)
+                return -EINVAL;
+        snprintf(canonical, sizeof canonical, "node%02" PRIu32, n);
+        if (exact && strcmp(canonical, s) != 0)
                 return -EINVAL;
         *ret = n;
         return 0;
+}
+
+/* parse_node_name(exact) of the part of key before its '.'. */
+static int parse_node_prefix(const char *key, const char *dot, uint32_t *ret) {
+        char name[16];
+        if ((size_t) (dot - key) >= sizeof name)
+                return -EINVAL;
+        snprintf(name, sizeof name, "%.*s", (int) (dot - key), key);
+        return parse_node_name(name, true, ret);
 }
 
 /* $VAR if it is an absolute path, else $HOME/fallback.  NULL with errno set when neither. */
@@ -580,39 +590,13 @@ static int set_cluster_key(struct fame_config *c, int k, const char *value, cons
                         return bad_value(origin, shown_key, value, "expected %s from %" PRIu32 " to %" PRIu32,
                                          d->expected, d->min, d->max);
                 break;
-        case T_ACCEL:
-                if (strcmp(value, "auto") == 0)
-                        e = FAME_ACCEL_AUTO;
-                else if (strcmp(value, "kvm") == 0)
-                        e = FAME_ACCEL_KVM;
-                else if (strcmp(value, "tcg") == 0)
-                        e = FAME_ACCEL_TCG;
-                else
-                        return bad_value(origin, shown_key, value, "expected %s", d->expected);
-                break;
-        case T_KIND:
-                if (strcmp(value, "diskless") == 0)
-                        e = FAME_KIND_DISKLESS;
-                else if (strcmp(value, "debian") == 0)
-                        e = FAME_KIND_DEBIAN;
-                else
-                        return bad_value(origin, shown_key, value, "expected %s", d->expected);
-                break;
-        case T_ARCH: {
-                enum fame_arch a;
-                if (parse_arch(value, &a) < 0)
-                        return bad_value(origin, shown_key, value, "expected %s", d->expected);
-                e = (int) a;
+        case T_ENUM: {
+                char expected[64];
+                e = enum_from_name(d->names, value);
+                if (e < 0)
+                        return bad_value(origin, shown_key, value, "expected %s", key_expected(k, expected, sizeof expected));
                 break;
         }
-        case T_BACKEND:
-                if (strcmp(value, "qemu") == 0)
-                        e = FAME_BACKEND_QEMU;
-                else if (strcmp(value, "libvirt") == 0)
-                        e = FAME_BACKEND_LIBVIRT;
-                else
-                        return bad_value(origin, shown_key, value, "expected %s", d->expected);
-                break;
         case T_WORD:
         case T_URL_OR_EMPTY:
         case T_PACKAGES:
@@ -658,17 +642,8 @@ static int set_cluster_key(struct fame_config *c, int k, const char *value, cons
         case T_UINT:
                 *FIELD_PTR(c, k, uint32_t) = u32;
                 break;
-        case T_ACCEL:
-                *FIELD_PTR(c, k, enum fame_accel) = (enum fame_accel) e;
-                break;
-        case T_KIND:
-                *FIELD_PTR(c, k, enum fame_kind) = (enum fame_kind) e;
-                break;
-        case T_BACKEND:
-                *FIELD_PTR(c, k, enum fame_backend) = (enum fame_backend) e;
-                break;
-        case T_ARCH:
-                *FIELD_PTR(c, k, enum fame_arch) = (enum fame_arch) e;
+        case T_ENUM:
+                *FIELD_PTR(c, k, int) = e;
                 break;
         default:
                 break;
@@ -696,15 +671,17 @@ static int set_node_key(struct fame_config *c, uint32_t n, int which, const char
         char *new_origin;
         uint64_t mem = 0;
         uint32_t cpus = 0;
-        enum fame_arch arch = FAME_ARCH_X86_64;
+        int arch = FAME_ARCH_X86_64;
+        char expected[64];
         bool oom;
         int r;
 
         if (which == NODE_MEMORY)
                 r = parse_memory(origin, shown_key, value, keys[K_MEMORY].expected, &mem);
-        else if (which == NODE_ARCH)
-                r = parse_arch(value, &arch) < 0 ? bad_value(origin, shown_key, value, "expected %s", keys[K_ARCH].expected) : 0;
-        else
+        else if (which == NODE_ARCH) {
+                arch = enum_from_name(&arch_names, value);
+                r = arch < 0 ? bad_value(origin, shown_key, value, "expected %s", key_expected(K_ARCH, expected, sizeof expected)) : 0;
+        } else
                 r = parse_cpus(origin, shown_key, value, &cpus);
         if (r < 0)
                 return r;
@@ -714,7 +691,7 @@ static int set_node_key(struct fame_config *c, uint32_t n, int which, const char
         if (which == NODE_MEMORY)
                 c->node[n - 1].memory = new_origin ? mem : c->memory;
         else if (which == NODE_ARCH)
-                c->node[n - 1].arch = new_origin ? arch : c->arch;
+                c->node[n - 1].arch = new_origin ? (enum fame_arch) arch : c->arch;
         else
                 c->node[n - 1].cpus = new_origin ? cpus : c->cpus;
         free(c->node_origin[n - 1][which]);
@@ -734,7 +711,7 @@ int config_set(struct fame_config *c, const char *key, const char *value, const 
                 origin = "command line";
         dot = strchr(key, '.');
         if (dot) {
-                if (parse_node_name(key, (size_t) (dot - key), &n) < 0) {
+                if (parse_node_prefix(key, dot, &n) < 0) {
                         log_error("%s: unknown key '%s'; node keys are node01.memory to node128.memory, node01.cpus to node128.cpus and node01.arch to node128.arch",
                                   origin, key);
                         return -EINVAL;
@@ -974,7 +951,7 @@ static void parse_section(struct parser *p, char *s) {
                 p->section = SEC_CLUSTER;
                 return;
         }
-        if (parse_node_name(s, strlen(s), &n) >= 0) {
+        if (parse_node_name(s, true, &n) >= 0) {
                 if (p->node_line[n - 1]) {
                         parse_error(p, "section [%s] appears twice (first at line %u)", s, p->node_line[n - 1]);
                         p->section = SEC_BAD;
@@ -1053,7 +1030,7 @@ static void parse_key(struct parser *p, char *s, char *eq) {
         if (k < 0) {
                 char *dot = strchr(key, '.');
                 uint32_t n;
-                if (dot && parse_node_name(key, (size_t) (dot - key), &n) >= 0)
+                if (dot && parse_node_prefix(key, dot, &n) >= 0)
                         parse_error(p, "unknown key '%.80s' in [cluster]; put node keys in a [node%02" PRIu32 "] section",
                                     key, n);
                 else
@@ -1318,14 +1295,8 @@ static const char *value_text(const struct fame_config *c, int k, char *buf, siz
         case T_UINT:
                 snprintf(buf, len, "%" PRIu32, *FIELD_PTR(c, k, const uint32_t));
                 return buf;
-        case T_ACCEL:
-                return accel_to_string(c->accel);
-        case T_KIND:
-                return kind_to_string(c->kind);
-        case T_BACKEND:
-                return backend_to_string(c->backend);
-        case T_ARCH:
-                return arch_to_string(c->arch);
+        case T_ENUM:
+                return enum_to_name(keys[k].names, *FIELD_PTR(c, k, const int));
         default:
                 return *FIELD_PTR(c, k, char *const);
         }

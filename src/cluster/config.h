@@ -13,6 +13,7 @@
 #define FAME_CONFIG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -102,10 +103,29 @@ char *config_default_path(const char *name);
 /* Frees the strings and zeroes c; accepts a zeroed or already freed config. */
 void config_done(struct fame_config *c);
 
-const char *accel_to_string(enum fame_accel a);
-const char *kind_to_string(enum fame_kind k);
-const char *backend_to_string(enum fame_backend b);
-const char *arch_to_string(enum fame_arch a);
+/* The names of each enum's values, one table each: what config keys take, what `fame config`,
+ * STATE/cluster.json and `fame status` show.  Indexed by value. */
+struct enum_names {
+        const char *const *name;
+        size_t n;
+};
+extern const struct enum_names accel_names, kind_names, backend_names, arch_names;
+/* The value called s, or -EINVAL (nothing logged). */
+int enum_from_name(const struct enum_names *t, const char *s);
+/* The name of value v, or "unknown". */
+const char *enum_to_name(const struct enum_names *t, int v);
+/* "auto, kvm or tcg": what a config value may be, for messages. */
+const char *enum_expected(const struct enum_names *t, char *buf, size_t len);
+
+static inline const char *accel_to_string(enum fame_accel a) { return enum_to_name(&accel_names, (int) a); }
+static inline const char *kind_to_string(enum fame_kind k) { return enum_to_name(&kind_names, (int) k); }
+static inline const char *backend_to_string(enum fame_backend b) { return enum_to_name(&backend_names, (int) b); }
+static inline const char *arch_to_string(enum fame_arch a) { return enum_to_name(&arch_names, (int) a); }
+
+/* A node's number from its name.  exact (config sections and keys): "node01".."node128" only,
+ * as "node%02u" prints them; otherwise (a node named to a verb) also "node2", "2" or "02".
+ * -EINVAL (nothing logged) for anything else. */
+int parse_node_name(const char *s, bool exact, uint32_t *ret);
 
 /* One forward entry "PORT" or "PORT:HOSTPORT" -> the port nodes connect to at torms and the
  * port on the host's 127.0.0.1 it reaches.  -EINVAL when malformed (nothing logged). */
