@@ -67,7 +67,7 @@ struct fame_config {
         struct fame_node_config node[FAME_MAX_NODES];   /* [nodeNN] sections, index N-1; always the
                                                            effective values (cluster ones unless set) */
 
-        /* Private to config.c: where each value came from ("PATH:LINE", "command line"; NULL =
+        /* Private to config*.c: where each value came from ("PATH:LINE", "command line"; NULL =
          * default), cluster keys in `fame config` order, node keys as [N-1][0 memory, 1 cpus]. */
         char *origin[CONFIG_N_KEYS];
         char *node_origin[FAME_MAX_NODES][CONFIG_N_NODE_KEYS];
