@@ -6,8 +6,9 @@
  *   qemu     fame starts QEMU itself (daemonized, pidfile, QMP and guest agent on UNIX sockets
  *            in STATE/nodes/nodeNN) — cluster.c;
  *   libvirt  each node is a transient libvirt domain made from the same plan (domain XML in
- *            libvirt.c), driven through the libvirt C API — libvirt.c, linked into the host
- *            fame only; other programs get libvirt-none.c, which says it is not built in.
+ *            backend-libvirt.c), driven through the libvirt C API — backend-libvirt.c, linked
+ *            into the host fame only; other programs get backend-none.c, which says it is not
+ *            built in.
  */
 #ifndef FAME_BACKEND_H
 #define FAME_BACKEND_H
@@ -53,7 +54,7 @@ extern const struct backend_ops backend_libvirt_ops;
 int backend_open(struct cluster_plan *p);
 void backend_free(struct backend *be);      /* accepts NULL */
 
-/* ---- libvirt.c ---- */
+/* ---- backend-libvirt.c ---- */
 
 /* The node's libvirt domain name: fame-CLUSTER-nodeNN. */
 void domain_name(const struct cluster_plan *p, const struct node_plan *n, char *buf, size_t len);

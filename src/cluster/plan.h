@@ -84,7 +84,7 @@ void plan_done(struct cluster_plan *p);
 /* The node's QEMU command line (daemonizing, with a pidfile). */
 struct cmd *qemu_command(const struct cluster_plan *p, const struct node_plan *n);
 
-/* The parts of a node's machine that both backends describe the same way (libvirt.c puts them
+/* The parts of a node's machine that both backends describe the same way (backend-libvirt.c puts them
  * in domain XML): */
 /* TCG's translation cache per node, MiB. */
 #define PLAN_TB_SIZE_MIB 32
