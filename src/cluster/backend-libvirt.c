@@ -376,10 +376,11 @@ static const char *last_error(void) {
         return m && *m ? m : "unknown error";
 }
 
-static int lv_open(const struct cluster_plan *p, void **ret_data) {
-        const char *uri = p->libvirt_uri ? p->libvirt_uri : "qemu:///system";
+static int lv_open(const char *cluster, const char *libvirt_uri, void **ret_data) {
+        const char *uri = libvirt_uri ? libvirt_uri : "qemu:///system";
         const char *after = strstr(uri, "://");
 
+        (void) cluster;
         virSetErrorFunc(NULL, quiet);
         if (!after || after[3] != '/')
                 return log_error_errno(-EINVAL, "libvirt_uri = %s names another host; FAM/E's nodes share a file on this machine, so use a local libvirtd (qemu:///system or qemu:///session)",

@@ -11,10 +11,11 @@
 #include "log.h"
 #include "plan.h"
 
-static int none_open(const struct cluster_plan *p, void **ret_data) {
+static int none_open(const char *cluster, const char *libvirt_uri, void **ret_data) {
+        (void) libvirt_uri;
         (void) ret_data;
         return log_error_errno(-EOPNOTSUPP, "Cluster '%s' runs on libvirt, which this fame was built without; use the host's fame (build/fame)",
-                               p->name ? p->name : "?");
+                               cluster ? cluster : "?");
 }
 
 const struct backend_ops backend_libvirt_ops = {

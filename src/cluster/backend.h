@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Who runs the nodes' QEMUs: the cluster lifecycle (cluster.c) does everything else — the FAM,
- * images, the switch, the Librarian, readiness, the verbs — and asks its backend for these
- * node-level operations only.  Two backends:
+ * Who runs the nodes' QEMUs: the cluster lifecycle (cluster.c and its rooms) does everything
+ * else — the FAM, images, the switch, the Librarian, readiness, the verbs — and asks its backend
+ * for these node-level operations only.  The backend is a live connection: struct cluster
+ * (cluster-state.h) holds it beside the plan, which stays a value.  Every operation is given
+ * the plan and the node it is about.  Two backends:
  *   qemu     fame starts QEMU itself (daemonized, pidfile, QMP and guest agent on UNIX sockets
- *            in STATE/nodes/nodeNN) — cluster.c;
+ *            in STATE/nodes/nodeNN) — backend-qemu.c;
  *   libvirt  each node is a transient libvirt domain made from the same plan (domain XML in
  *            backend-libvirt.c), driven through the libvirt C API — backend-libvirt.c, linked
  *            into the host fame only; other programs get backend-none.c, which says it is not
@@ -14,7 +16,10 @@
 #define FAME_BACKEND_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <sys/types.h>
+
+#include "config.h"
 
 struct cluster_plan;
 struct node_plan;
@@ -22,8 +27,9 @@ struct qmp;
 
 struct backend_ops {
         const char *name;
-        /* Connects for this plan; logs one line (what is wrong and how to fix it) on failure. */
-        int (*open)(const struct cluster_plan *p, void **ret_data);
+        /* Connects; logs one line (what is wrong and how to fix it) on failure.  cluster: the
+         * cluster's name for messages (NULL: not known yet); libvirt_uri: where libvirtd is. */
+        int (*open)(const char *cluster, const char *libvirt_uri, void **ret_data);
         void (*close)(void *data);
         /* Launches the node's QEMU and returns once it runs (or logs why it could not). */
         int (*start)(void *data, const struct cluster_plan *p, const struct node_plan *n);
@@ -50,8 +56,8 @@ struct backend {
 extern const struct backend_ops backend_qemu_ops;
 extern const struct backend_ops backend_libvirt_ops;
 
-/* Opens the plan's backend into p->be (no-op when open); one error line on failure. */
-int backend_open(struct cluster_plan *p);
+/* Opens a backend of this kind (backend.c); one error line on failure. */
+int backend_open(enum fame_backend kind, const char *cluster, const char *libvirt_uri, struct backend **ret);
 void backend_free(struct backend *be);      /* accepts NULL */
 
 /* ---- backend-libvirt.c ---- */

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "programs.h"             /* cluster_librarian_binary() */
 
 struct up_options {
         const char *const *adds;        /* "HOSTPATH:NODEPATH", NULL-terminated, or NULL */
@@ -43,8 +44,5 @@ int cluster_logs(const struct fame_config *c, const char *node, bool follow);
  * on error. */
 int cluster_ssh(const struct fame_config *c, const char *node, char *const *argv);
 
-/* fame-librarian: next to this fame, or PREFIX/libexec/fame, or $FAME_LIBRARIAN_BINARY; NULL if
- * not found. */
-char *cluster_librarian_binary(void);
 
 #endif

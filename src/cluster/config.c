@@ -533,6 +533,13 @@ static int geometry_problem(const struct fame_config *c, char *err, size_t errle
         return -1;
 }
 
+bool config_has_arch(const struct fame_config *c, enum fame_arch a) {
+        for (uint32_t i = 0; i < c->nodes; i++)
+                if (c->node[i].arch == a)
+                        return true;
+        return false;
+}
+
 int config_check(const struct fame_config *c) {
         char err[512], v[64];
         int k;

@@ -92,6 +92,9 @@ int config_set(struct fame_config *c, const char *key, const char *value, const 
  * fame_geometry_compute); logs one line and returns -EINVAL. */
 int config_check(const struct fame_config *c);
 
+/* Whether any of the c->nodes nodes is of architecture a. */
+bool config_has_arch(const struct fame_config *c, enum fame_arch a);
+
 /* `fame config`: every key, its value and origin; as text ("key = value  # origin") or JSON. */
 int config_print(const struct fame_config *c, FILE *f, bool json);
 

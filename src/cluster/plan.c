@@ -9,7 +9,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "backend.h"
 #include "image.h"
 #include "log.h"
 #include "macro.h"
@@ -239,7 +238,6 @@ void plan_done(struct cluster_plan *p) {
         for (size_t i = 0; i < ELEMENTSOF(plan_fields); i++)
                 if (plan_fields[i].type == F_STRING)
                         free(*FIELD_AT(p, &plan_fields[i], char *));
-        backend_free(p->be);
         for (size_t i = 0; i < ELEMENTSOF(state_files); i++)
                 free(*STATE_FILE(p, i));
         for (uint32_t i = 0; i < FAME_MAX_NODES; i++) {

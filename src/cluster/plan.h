@@ -63,7 +63,6 @@ struct cluster_plan {
         uint32_t nodes;
         uint32_t nodes_per_enclosure, enclosures_per_rack;
         struct node_plan node[FAME_MAX_NODES];
-        struct backend *be;             /* the backend connection, opened by cluster.c; closed by plan_done() */
 };
 
 /* Fills the plan; logs and returns -EINVAL/-ENAMETOOLONG for paths QEMU cannot use (UNIX
