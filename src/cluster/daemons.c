@@ -43,92 +43,132 @@ void sleep_ms(long ms) {
         nanosleep(&ts, NULL);
 }
 
+/* ---- a helper daemon ----------------------------------------------------------------------------- */
+
+/* One of the cluster's helper daemons: started in a session of its own with its output in a log,
+ * its pid in a pidfile, ready once it has made ready_path. */
+struct helper {
+        const char *what;               /* messages say "the cluster's WHAT" */
+        char pidfile[PATH_MAX];
+        char needle[PATH_MAX];          /* in its command line: only then is a pid the helper's */
+        char ready_path[PATH_MAX];      /* removed before it starts, made by it once it serves */
+        char log_path[PATH_MAX];
+        char not_ready[PATH_MAX + 32];  /* what it did not do in time ("did not bind PATH") */
+        int ready_ms;                   /* how long it may take to be ready */
+        int stop_ms;                    /* how long it may take to exit after SIGTERM */
+};
+
+static pid_t helper_pid(const struct helper *h) {
+        return pidfile_process(h->pidfile, h->needle);
+}
+
+/* SIGTERM, then SIGKILL after stop_ms; the pidfile goes. */
+static void helper_stop(const struct helper *h) {
+        pid_t pid = helper_pid(h);
+        if (pid) {
+                kill(pid, SIGTERM);
+                for (int i = 0; i < h->stop_ms / 10 && helper_pid(h); i++)
+                        sleep_ms(10);   /* waiting for another process to exit */
+                if (helper_pid(h))
+                        kill(pid, SIGKILL);
+        }
+        (void) unlink(h->pidfile);
+}
+
+/* Runs c as the helper (stdin closed, stdout and stderr to log_fd), writes its pidfile and waits
+ * until it is ready; a helper that is not ready in time is killed. */
+static int helper_start(const struct helper *h, struct cmd *c, int log_fd) {
+        char buf[32];
+        int r;
+
+        cmd_new_session(c);
+        cmd_map_fd(c, 0, -1);
+        cmd_map_fd(c, 1, log_fd);
+        cmd_map_fd(c, 2, log_fd);
+        (void) unlink(h->ready_path);
+        pid_t pid = cmd_run_async(c);
+        if (pid < 0)
+                return log_error_errno(pid, "Cannot start the cluster's %s: %m", h->what);
+        int k = snprintf(buf, sizeof buf, "%d\n", (int) pid);
+        r = write_file_atomic(h->pidfile, 0644, buf, (size_t) k);
+        if (r < 0) {
+                kill(pid, SIGKILL);
+                return log_error_errno(r, "Cannot write '%s': %m", h->pidfile);
+        }
+        for (int i = 0; i < h->ready_ms / 10 && access(h->ready_path, F_OK) < 0; i++) {
+                int status;
+                if (waitpid(pid, &status, WNOHANG) == pid)
+                        return log_error_errno(-EIO, "The cluster's %s exited at once; see %s", h->what, h->log_path);
+                sleep_ms(10);   /* waiting for another process to bind its sockets */
+        }
+        if (access(h->ready_path, F_OK) < 0) {
+                kill(pid, SIGKILL);
+                return log_error_errno(-ETIMEDOUT, "The cluster's %s %s; see %s", h->what, h->not_ready, h->log_path);
+        }
+        return 0;
+}
+
 /* ---- the private segment's switch ------------------------------------------------------------- */
 
-/* The cluster's switch, or 0. */
+/* STATE/switch.pid, .sock (ready once bound), .log */
+static void switch_helper(const struct cluster_plan *p, struct helper *h) {
+        *h = (struct helper) { .what = "network switch", .ready_ms = 5000, .stop_ms = 1000 };
+        snprintf(h->pidfile, sizeof h->pidfile, "%s", p->switch_pid);
+        snprintf(h->needle, sizeof h->needle, "%s", p->switch_sock);
+        snprintf(h->ready_path, sizeof h->ready_path, "%s", p->switch_sock);
+        snprintf(h->log_path, sizeof h->log_path, "%s/switch.log", p->state_dir);
+        snprintf(h->not_ready, sizeof h->not_ready, "did not bind %s", p->switch_sock);
+}
+
 pid_t switch_pid(const struct cluster_plan *p) {
-        return pidfile_process(p->switch_pid, p->switch_sock);
+        struct helper h;
+        switch_helper(p, &h);
+        return helper_pid(&h);
 }
 
 void switch_stop(const struct cluster_plan *p) {
-        pid_t pid = switch_pid(p);
-        if (pid) {
-                kill(pid, SIGTERM);
-                for (int i = 0; i < 100 && switch_pid(p); i++)
-                        sleep_ms(10);   /* waiting for another process to exit */
-                if (switch_pid(p))
-                        kill(pid, SIGKILL);
-        }
-        (void) unlink(p->switch_pid);
+        struct helper h;
+        switch_helper(p, &h);
+        helper_stop(&h);
 }
 
 int switch_start(const struct cluster_plan *p) {
-        char log_path[PATH_MAX];
-        if (switch_pid(p))
+        struct helper h;
+        switch_helper(p, &h);
+        if (helper_pid(&h))
                 return 0;
-        switch_stop(p);
-        snprintf(log_path, sizeof log_path, "%s/switch.log", p->state_dir);
-        _cleanup_close_ int lfd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        helper_stop(&h);
+        _cleanup_close_ int lfd = open(h.log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
         _cleanup_cmd_ struct cmd *c = cmd_new(p->fame_bin);
         cmd_args(c, (const char *const[]) { "debug", "net-switch", p->switch_sock, NULL });
         for (uint32_t i = 0; i < p->nodes; i++)
                 cmd_arg(c, p->node[i].net_sock);
-        cmd_new_session(c);
-        cmd_map_fd(c, 0, -1);
-        cmd_map_fd(c, 1, lfd);
-        cmd_map_fd(c, 2, lfd);
-        (void) unlink(p->switch_sock);
-        pid_t pid = cmd_run_async(c);
-        if (pid < 0)
-                return log_error_errno(pid, "Cannot start the cluster's network switch: %m");
-        char buf[32];
-        int n = snprintf(buf, sizeof buf, "%d\n", (int) pid);
-        int fd = open(p->switch_pid, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        if (fd < 0 || write_all(fd, buf, (size_t) n) < 0) {
-                if (fd >= 0)
-                        close(fd);
-                kill(pid, SIGKILL);
-                return log_error_errno(-EIO, "Cannot write '%s': %m", p->switch_pid);
-        }
-        close(fd);
-        /* ready when its socket exists */
-        for (int i = 0; i < 500 && access(p->switch_sock, F_OK) < 0; i++) {
-                int status;
-                if (waitpid(pid, &status, WNOHANG) == pid)
-                        return log_error_errno(-EIO, "The cluster's network switch exited at once; see %s", log_path);
-                sleep_ms(10);   /* waiting for another process to bind its socket */
-        }
-        if (access(p->switch_sock, F_OK) < 0)
-                return log_error_errno(-ETIMEDOUT, "The cluster's network switch did not bind %s; see %s", p->switch_sock, log_path);
-        return 0;
+        return helper_start(&h, c, lfd);
 }
 
 /* ---- the Librarian ------------------------------------------------------------------------------ */
 
-static void librarian_path(const struct cluster_plan *p, const char *name, char *buf, size_t len) {
-        snprintf(buf, len, "%s/%s", p->librarian_dir, name);
+/* STATE/librarian/librarian.pid, librarian.db (in its command line), port (written once it
+ * listens on every port), librarian.log */
+static void librarian_helper(const struct cluster_plan *p, struct helper *h) {
+        *h = (struct helper) { .what = "Librarian", .ready_ms = 10000, .stop_ms = 5000 };
+        snprintf(h->pidfile, sizeof h->pidfile, "%s/librarian.pid", p->librarian_dir);
+        snprintf(h->needle, sizeof h->needle, "%s/librarian.db", p->librarian_dir);
+        snprintf(h->ready_path, sizeof h->ready_path, "%s/port", p->librarian_dir);
+        snprintf(h->log_path, sizeof h->log_path, "%s/librarian.log", p->librarian_dir);
+        snprintf(h->not_ready, sizeof h->not_ready, "did not start listening");
 }
 
-/* The cluster's Librarian, or 0. */
 pid_t librarian_pid(const struct cluster_plan *p) {
-        char pidfile[PATH_MAX], db[PATH_MAX];
-        librarian_path(p, "librarian.pid", pidfile, sizeof pidfile);
-        librarian_path(p, "librarian.db", db, sizeof db);
-        return pidfile_process(pidfile, db);
+        struct helper h;
+        librarian_helper(p, &h);
+        return helper_pid(&h);
 }
 
 void librarian_stop(const struct cluster_plan *p) {
-        char pidfile[PATH_MAX];
-        pid_t pid = librarian_pid(p);
-        if (pid) {
-                kill(pid, SIGTERM);
-                for (int i = 0; i < 500 && librarian_pid(p); i++)
-                        sleep_ms(10);   /* waiting for another process to exit */
-                if (librarian_pid(p))
-                        kill(pid, SIGKILL);
-        }
-        librarian_path(p, "librarian.pid", pidfile, sizeof pidfile);
-        (void) unlink(pidfile);
+        struct helper h;
+        librarian_helper(p, &h);
+        helper_stop(&h);
 }
 
 /* A free loopback port not in used[0..n). */
@@ -144,17 +184,43 @@ static uint16_t free_port_except(const uint16_t *used, size_t n) {
         return 0;
 }
 
+/* The FAM's topology in topo; a database db made for another FAM or topology is moved aside,
+ * never overwritten. */
+static int librarian_topology(const struct cluster_plan *p, const struct fame_geometry *geo, const char *db, const char *topo) {
+        _cleanup_free_ char *ini = NULL, *err = NULL, *old = NULL;
+        char uuid[37], comment[256];
+        int r;
+
+        fame_uuid_format(geo->uuid, uuid);
+        snprintf(comment, sizeof comment, "cluster %s, FAM %s (uuid %s)", p->name, p->fam_path, uuid);
+        r = topology_ini_for_geometry(geo, comment, &ini, &err);
+        if (r < 0)
+                return log_error_errno(r, "Cannot make the Librarian topology: %s", err ? err : "?");
+        size_t old_len = 0;
+        old = read_file(topo, 1 << 20, &old_len);
+        if (access(db, F_OK) == 0 && (!old || strcmp(old, ini) != 0)) {
+                char aside[PATH_MAX];
+                snprintf(aside, sizeof aside, "%s.old-%lld", db, (long long) time(NULL));
+                if (rename(db, aside) < 0)
+                        return log_error_errno(-errno, "Failed to move '%s' aside: %m", db);
+                log_warning("The Librarian database was made for another FAM or topology; kept as %s, starting a new one", aside);
+        }
+        r = write_file_atomic(topo, 0644, ini, strlen(ini));
+        if (r < 0)
+                return log_error_errno(r, "Failed to write '%s': %m", topo);
+        return 0;
+}
+
 /*
  * Starts the cluster's Librarian (docs/librarian.md): the topology of the FAM in
- * STATE/librarian/topology.ini, the database initialised once from it (a database made for
- * another FAM or topology is moved aside, never overwritten), the daemon on a free loopback
- * port for host clients and one port per node that accepts only that node's id.
+ * STATE/librarian/topology.ini, the database initialised once from it, the daemon on a free
+ * loopback port for host clients and one port per node that accepts only that node's id.
  */
 int librarian_start(struct cluster_plan *p) {
-        char db[PATH_MAX], topo[PATH_MAX], pidfile[PATH_MAX], log_path[PATH_MAX], portfile[PATH_MAX];
+        char topo[PATH_MAX];
         struct fame_geometry geo;
-        _cleanup_free_ char *ini = NULL, *err = NULL, *old = NULL, *bin = NULL;
-        char uuid[37], comment[256];
+        struct helper h;
+        _cleanup_free_ char *err = NULL, *bin = NULL;
         uint16_t used[FAME_MAX_NODES + 1];
         int r;
 
@@ -176,34 +242,17 @@ int librarian_start(struct cluster_plan *p) {
         r = mkdir_p(p->librarian_dir, 0755);
         if (r < 0)
                 return log_error_errno(r, "Failed to create '%s': %m", p->librarian_dir);
-        librarian_path(p, "librarian.db", db, sizeof db);
-        librarian_path(p, "topology.ini", topo, sizeof topo);
-        librarian_path(p, "librarian.pid", pidfile, sizeof pidfile);
-        librarian_path(p, "librarian.log", log_path, sizeof log_path);
-        librarian_path(p, "port", portfile, sizeof portfile);
-        librarian_stop(p);
+        librarian_helper(p, &h);
+        snprintf(topo, sizeof topo, "%s/topology.ini", p->librarian_dir);
+        helper_stop(&h);
 
-        fame_uuid_format(geo.uuid, uuid);
-        snprintf(comment, sizeof comment, "cluster %s, FAM %s (uuid %s)", p->name, p->fam_path, uuid);
-        r = topology_ini_for_geometry(&geo, comment, &ini, &err);
+        const char *db = h.needle;
+        r = librarian_topology(p, &geo, db, topo);
         if (r < 0)
-                return log_error_errno(r, "Cannot make the Librarian topology: %s", err ? err : "?");
-        size_t old_len = 0;
-        old = read_file(topo, 1 << 20, &old_len);
-        if (access(db, F_OK) == 0 && (!old || strcmp(old, ini) != 0)) {
-                char aside[PATH_MAX];
-                snprintf(aside, sizeof aside, "%s.old-%lld", db, (long long) time(NULL));
-                if (rename(db, aside) < 0)
-                        return log_error_errno(-errno, "Failed to move '%s' aside: %m", db);
-                log_warning("The Librarian database was made for another FAM or topology; kept as %s, starting a new one", aside);
-        }
-        r = write_file_atomic(topo, 0644, ini, strlen(ini));
-        if (r < 0)
-                return log_error_errno(r, "Failed to write '%s': %m", topo);
-
-        _cleanup_close_ int lfd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+                return r;
+        _cleanup_close_ int lfd = open(h.log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
         if (lfd < 0)
-                return log_error_errno(-errno, "Failed to open '%s': %m", log_path);
+                return log_error_errno(-errno, "Failed to open '%s': %m", h.log_path);
         if (access(db, F_OK) < 0) {
                 _cleanup_cmd_ struct cmd *c = cmd_new(bin);
                 cmd_args(c, (const char *const[]) { "init", "--db", db, "--topology", topo, NULL });
@@ -212,7 +261,7 @@ int librarian_start(struct cluster_plan *p) {
                 cmd_map_fd(c, 2, lfd);
                 r = cmd_run_timeout(c, 120000, NULL);
                 if (r != 0)
-                        return log_error_errno(-EIO, "Initialising the Librarian database %s failed; see %s", db, log_path);
+                        return log_error_errno(-EIO, "Initialising the Librarian database %s failed; see %s", db, h.log_path);
         }
 
         size_t n_used = 0;
@@ -221,7 +270,7 @@ int librarian_start(struct cluster_plan *p) {
         _cleanup_cmd_ struct cmd *c = cmd_new(bin);
         cmd_args(c, (const char *const[]) { "serve", "--db", db, "--fam", p->fam_path, "--bind", "127.0.0.1", NULL });
         cmd_argf(c, "--port=%u", p->librarian_port);
-        cmd_argf(c, "--port-file=%s", portfile);
+        cmd_argf(c, "--port-file=%s", h.ready_path);
         for (uint32_t i = 0; i < p->nodes; i++) {
                 struct node_plan *n = &p->node[i];
                 n->librarian_node = fame_librarian_node_id(&geo, n->id);
@@ -231,31 +280,5 @@ int librarian_start(struct cluster_plan *p) {
                         return log_error_errno(-EADDRNOTAVAIL, "No free TCP port on 127.0.0.1 for the Librarian of %s", n->name);
                 cmd_argf(c, "--node-port=%" PRIu32 "=%u", n->librarian_node, n->librarian_port);
         }
-        cmd_new_session(c);
-        cmd_map_fd(c, 0, -1);
-        cmd_map_fd(c, 1, lfd);
-        cmd_map_fd(c, 2, lfd);
-        (void) unlink(portfile);
-        pid_t pid = cmd_run_async(c);
-        if (pid < 0)
-                return log_error_errno(pid, "Cannot start the cluster's Librarian: %m");
-        char buf[32];
-        int k = snprintf(buf, sizeof buf, "%d\n", (int) pid);
-        r = write_file_atomic(pidfile, 0644, buf, (size_t) k);
-        if (r < 0) {
-                kill(pid, SIGKILL);
-                return log_error_errno(r, "Cannot write '%s': %m", pidfile);
-        }
-        /* ready when it has written its port file (after binding every port) */
-        for (int i = 0; i < 1000 && access(portfile, F_OK) < 0; i++) {
-                int status;
-                if (waitpid(pid, &status, WNOHANG) == pid)
-                        return log_error_errno(-EIO, "The cluster's Librarian exited at once; see %s", log_path);
-                sleep_ms(10);   /* waiting for another process to bind its ports */
-        }
-        if (access(portfile, F_OK) < 0) {
-                kill(pid, SIGKILL);
-                return log_error_errno(-ETIMEDOUT, "The cluster's Librarian did not start listening; see %s", log_path);
-        }
-        return 0;
+        return helper_start(&h, c, lfd);
 }
