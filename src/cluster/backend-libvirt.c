@@ -336,7 +336,7 @@ static char *emulator_path(const struct cluster_plan *p, const struct node_plan 
         return NULL;
 }
 
-int domain_export(const struct cluster_plan *p, const char *dir) {
+int domain_export(const struct cluster_plan *p, const char *dir, void (*wrote)(const char *path, void *userdata), void *userdata) {
         int r = mkdir_p(dir, 0755);
         if (r < 0)
                 return log_error_errno(r, "Cannot create '%s': %m", dir);
@@ -351,7 +351,7 @@ int domain_export(const struct cluster_plan *p, const char *dir) {
                 r = write_file_atomic(path, 0644, xml, strlen(xml));
                 if (r < 0)
                         return log_error_errno(r, "Cannot write '%s': %m", path);
-                printf("%s\n", path);
+                wrote(path, userdata);
         }
         return 0;
 }

@@ -35,8 +35,10 @@ char *domain_xml(const struct cluster_plan *p, const struct node_plan *n, const 
         return NULL;
 }
 
-int domain_export(const struct cluster_plan *p, const char *dir) {
+int domain_export(const struct cluster_plan *p, const char *dir, void (*wrote)(const char *path, void *userdata), void *userdata) {
         (void) p;
         (void) dir;
+        (void) wrote;
+        (void) userdata;
         return log_error_errno(-EOPNOTSUPP, "This fame was built without libvirt; use the host's fame (build/fame)");
 }

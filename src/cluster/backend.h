@@ -67,7 +67,8 @@ void domain_name(const struct cluster_plan *p, const struct node_plan *n, char *
 /* The domain XML of a node (caller frees), a pure function of the plan, checked against golden
  * files; emulator: the QEMU binary's absolute path.  NULL after one error line. */
 char *domain_xml(const struct cluster_plan *p, const struct node_plan *n, const char *emulator);
-/* `fame libvirt export DIR`: nodeNN.xml for every node of the plan; prints what it wrote. */
-int domain_export(const struct cluster_plan *p, const char *dir);
+/* `fame libvirt export DIR`: nodeNN.xml for every node of the plan; wrote() is given each file
+ * once it is written. */
+int domain_export(const struct cluster_plan *p, const char *dir, void (*wrote)(const char *path, void *userdata), void *userdata);
 
 #endif

@@ -153,7 +153,8 @@ static int prepare_plan(const struct fame_config *c, const struct up_options *o,
         return debian ? debian_nodes_prepare(p, reset) : 0;
 }
 
-int cluster_libvirt_export(const struct fame_config *c, const char *dir) {
+int cluster_libvirt_export(const struct fame_config *c, const char *dir, void (*wrote)(const char *path, void *userdata),
+                           void *userdata) {
         _cleanup_(cluster_done) struct cluster cl = CLUSTER_INIT;
         struct image img = { 0 }, img_arm = { 0 };
         int r = cluster_lock(&cl, c->state_dir);
@@ -167,24 +168,13 @@ int cluster_libvirt_export(const struct fame_config *c, const char *dir) {
                                     c->name, FAME_LIBRARIAN_PORT, cl.plan.fam_path);
         }
         if (r >= 0)
-                r = domain_export(&cl.plan, dir);
+                r = domain_export(&cl.plan, dir, wrote, userdata);
         image_done(&img);
         image_done(&img_arm);
         return r;
 }
 
 /* ---- up and down ----------------------------------------------------------------------------- */
-
-static void print_table(const struct cluster *cl, const struct ready_state *st) {
-        const struct cluster_plan *p = &cl->plan;
-        printf("%-8s %8s  %-7s  %-5s  %-8s %8s\n", "NODE", "PID", "ARCH", "ACCEL", "STATE", "READY");
-        for (uint32_t i = 0; i < p->nodes; i++) {
-                const struct node_plan *n = &p->node[i];
-                pid_t pid = cluster_node_pid(cl, n);
-                printf("%-8s %8d  %-7s  %-5s  %-8s %7.2fs\n", n->name, (int) pid, arch_to_string(n->arch), plan_node_kvm(p, n) ? "kvm" : "tcg",
-                       st[i].ready ? "ready" : pid ? "running" : "stopped", st[i].t_ready - st[i].t_start);
-        }
-}
 
 /* How many nodes of the cluster's last plan run (0 when it never started). */
 static int running_before(const char *state_dir, int *ret_running) {
@@ -199,16 +189,16 @@ static int running_before(const char *state_dir, int *ret_running) {
         return 0;
 }
 
-int cluster_up(const struct fame_config *c, const struct up_options *o) {
+int cluster_up(const struct fame_config *c, const struct up_options *o, struct cluster_up_result *ret) {
         _cleanup_(cluster_done) struct cluster cl = CLUSTER_INIT;
         struct cluster_plan *p = &cl.plan;
         struct image img = { 0 }, img_arm = { 0 };
         struct fame *fam = NULL;
         struct ready_state st[FAME_MAX_NODES] = { 0 };
-        enum fame_accel accel;
         double t0 = now_seconds();
         int r, running;
 
+        *ret = (struct cluster_up_result) { 0 };
         r = cluster_lock(&cl, c->state_dir);
         if (r < 0)
                 return r;
@@ -226,7 +216,6 @@ int cluster_up(const struct fame_config *c, const struct up_options *o) {
         r = prepare_plan(c, o, &img, &img_arm, p);
         if (r < 0)
                 goto out;
-        accel = p->accel;
         r = switch_start(p);
         if (r < 0)
                 goto out;
@@ -239,7 +228,7 @@ int cluster_up(const struct fame_config *c, const struct up_options *o) {
         if (r < 0)
                 goto out;
 
-        log_progress("starting %" PRIu32 " node%s (%s)", p->nodes, p->nodes == 1 ? "" : "s", accel_to_string(accel));
+        log_progress("starting %" PRIu32 " node%s (%s)", p->nodes, p->nodes == 1 ? "" : "s", accel_to_string(p->accel));
         for (uint32_t i = 0; i < p->nodes; i++) {
                 st[i].t_start = now_seconds();
                 r = spawn_node(&cl, &p->node[i]);
@@ -260,35 +249,14 @@ int cluster_up(const struct fame_config *c, const struct up_options *o) {
         if (r < 0)
                 goto fail;
 
-        if (o && o->json) {
-                json_object *out = json_object_new_object(), *nodes = json_object_new_array();
-                json_object_object_add(out, "cluster", json_object_new_string(p->name));
-                json_object_object_add(out, "accel", json_object_new_string(accel_to_string(accel)));
-                json_object_object_add(out, "backend", json_object_new_string(backend_to_string(p->backend)));
-                json_object_object_add(out, "seconds", json_object_new_double(now_seconds() - t0));
-                json_object_object_add(out, "librarian_port", json_object_new_int(p->librarian_port));
-                for (uint32_t i = 0; i < p->nodes; i++) {
-                        json_object *n = json_object_new_object();
-                        json_object_object_add(n, "name", json_object_new_string(p->node[i].name));
-                        json_object_object_add(n, "pid", json_object_new_int(cluster_node_pid(&cl, &p->node[i])));
-                        json_object_object_add(n, "ready_seconds", json_object_new_double(st[i].t_ready - st[i].t_start));
-                        json_object_array_add(nodes, n);
-                }
-                json_object_object_add(out, "nodes", nodes);
-                puts(json_object_to_json_string_ext(out, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED));
-                json_object_put(out);
-        } else {
-                print_table(&cl, st);
-                char sz[32];
-                printf("%" PRIu32 " node%s ready in %.2fs on FAM %s (%s)\n", p->nodes, p->nodes == 1 ? "" : "s", now_seconds() - t0,
-                       p->fam_path, format_bytes(p->fam_size, sz, sizeof sz));
-                if (p->librarian_port)
-                        printf("Librarian on 127.0.0.1:%u, torms:%u in the nodes (fame shelf ls)\n", p->librarian_port,
-                               FAME_LIBRARIAN_PORT);
-                if (p->backend == FAME_BACKEND_LIBVIRT)
-                        printf("libvirt domains fame-%s-node01..%02" PRIu32 " at %s (virsh -c %s list)\n", p->name, p->nodes,
-                               p->libvirt_uri, p->libvirt_uri);
+        for (uint32_t i = 0; i < p->nodes; i++) {
+                ret->node[i].pid = cluster_node_pid(&cl, &p->node[i]);
+                ret->node[i].ready = st[i].ready;
+                ret->node[i].ready_seconds = st[i].t_ready - st[i].t_start;
         }
+        ret->seconds = now_seconds() - t0;
+        ret->plan = *p;
+        *p = (struct cluster_plan) { 0 };
         r = 0;
         goto out;
 fail:
@@ -305,13 +273,14 @@ out:
         return r;
 }
 
-int cluster_down(const struct fame_config *c) {
+int cluster_down(const struct fame_config *c, struct cluster_down_result *ret) {
         _cleanup_(cluster_done) struct cluster cl = CLUSTER_INIT;
-        const struct cluster_plan *p = &cl.plan;
+        struct cluster_plan *p = &cl.plan;
         bool which[FAME_MAX_NODES];
         struct fame *fam = NULL;
         int r;
 
+        *ret = (struct cluster_down_result) { 0 };
         r = cluster_lock(&cl, c->state_dir);
         if (r < 0)
                 return r;
@@ -331,18 +300,21 @@ int cluster_down(const struct fame_config *c) {
                         slot_mark_down(fam, p->node[i].id);
                 fame_close(fam);
         }
-        printf("Cluster '%s' is down (%d node%s stopped); FAM kept in %s\n", p->name, running, running == 1 ? "" : "s", p->fam_path);
+        ret->stopped = running;
+        ret->plan = *p;
+        *p = (struct cluster_plan) { 0 };
         return 0;
 }
 
 /* ---- one node ------------------------------------------------------------------------------- */
 
-int cluster_kill_node(const struct fame_config *c, const char *node) {
+int cluster_kill_node(const struct fame_config *c, const char *node, struct cluster_node_result *ret) {
         _cleanup_(cluster_done) struct cluster cl = CLUSTER_INIT;
         struct node_plan *n;
         struct fame *fam = NULL;
         int r;
 
+        *ret = (struct cluster_node_result) { 0 };
         r = cluster_lock(&cl, c->state_dir);
         if (r < 0)
                 return r;
@@ -358,17 +330,18 @@ int cluster_kill_node(const struct fame_config *c, const char *node) {
         }
         if (cluster_node_pid(&cl, n))
                 return log_error_errno(-EIO, "%s could not be stopped", n->name);
-        printf("%s stopped\n", n->name);
+        snprintf(ret->name, sizeof ret->name, "%s", n->name);
         return 0;
 }
 
-int cluster_start_node(const struct fame_config *c, const char *node) {
+int cluster_start_node(const struct fame_config *c, const char *node, struct cluster_node_result *ret) {
         _cleanup_(cluster_done) struct cluster cl = CLUSTER_INIT;
         struct ready_state st[FAME_MAX_NODES] = { 0 };
         struct fame *fam = NULL;
         struct node_plan *n;
         int r;
 
+        *ret = (struct cluster_node_result) { 0 };
         r = cluster_lock(&cl, c->state_dir);
         if (r < 0)
                 return r;
@@ -405,7 +378,8 @@ int cluster_start_node(const struct fame_config *c, const char *node) {
                 cluster_stop_node_hard(&cl, n, 2000);
                 goto out;
         }
-        printf("%s ready in %.2fs\n", n->name, s->t_ready - s->t_start);
+        snprintf(ret->name, sizeof ret->name, "%s", n->name);
+        ret->ready_seconds = s->t_ready - s->t_start;
 out:
         fame_close(fam);
         return r;

@@ -106,7 +106,7 @@ static void write_prefixed(int fd, const char *name, const char *buf, size_t len
         }
 }
 
-int cluster_exec(const struct fame_config *c, const char *node, char *const *argv, int timeout_s) {
+int cluster_exec(const struct fame_config *c, const char *node, char *const *argv, int timeout_s, int out_fd, int err_fd) {
         _cleanup_(cluster_done) struct cluster cl = CLUSTER_INIT;
         uint32_t id = 0;
         int r = cluster_load(&cl, c);
@@ -120,8 +120,8 @@ int cluster_exec(const struct fame_config *c, const char *node, char *const *arg
                 struct qga_exec_result res = { 0 };
                 r = exec_one(&cl, &p->node[id - 1], argv, timeout_s, &res);
                 if (r >= 0) {
-                        write_all(STDOUT_FILENO, res.out ? res.out : "", res.out_len);
-                        write_all(STDERR_FILENO, res.err ? res.err : "", res.err_len);
+                        write_all(out_fd, res.out ? res.out : "", res.out_len);
+                        write_all(err_fd, res.err ? res.err : "", res.err_len);
                         r = res.signal ? 128 + res.signal : res.exit_code;
                 }
                 qga_exec_result_done(&res);
@@ -171,8 +171,8 @@ int cluster_exec(const struct fame_config *c, const char *node, char *const *arg
                         out = malloc(lens[0] + 1);
                         err = malloc(lens[1] + 1);
                         if (out && err && fread(out, 1, lens[0], f) == lens[0] && fread(err, 1, lens[1], f) == lens[1]) {
-                                write_prefixed(STDOUT_FILENO, p->node[i].name, out, lens[0]);
-                                write_prefixed(STDERR_FILENO, p->node[i].name, err, lens[1]);
+                                write_prefixed(out_fd, p->node[i].name, out, lens[0]);
+                                write_prefixed(err_fd, p->node[i].name, err, lens[1]);
                         }
                 }
                 if (f)
@@ -227,7 +227,7 @@ int cluster_cp(const struct fame_config *c, const char *host_path, const char *n
 
 /* ---- the serial console ---------------------------------------------------------------------- */
 
-int cluster_logs(const struct fame_config *c, const char *node, bool follow) {
+int cluster_logs(const struct fame_config *c, const char *node, bool follow, int out_fd) {
         _cleanup_(cluster_done) struct cluster cl = CLUSTER_INIT;
         struct node_plan *n;
         int r = cluster_load_node(&cl, c, node, &n);
@@ -240,7 +240,7 @@ int cluster_logs(const struct fame_config *c, const char *node, bool follow) {
         for (;;) {
                 ssize_t k = read(fd, buf, sizeof buf);
                 if (k > 0) {
-                        write_all(STDOUT_FILENO, buf, (size_t) k);
+                        write_all(out_fd, buf, (size_t) k);
                         continue;
                 }
                 if (!follow || !cluster_node_pid(&cl, n))
@@ -250,11 +250,11 @@ int cluster_logs(const struct fame_config *c, const char *node, bool follow) {
         return 0;
 }
 
-int cluster_console(const struct fame_config *c, const char *node) {
+int cluster_console(const struct fame_config *c, const char *node, int in_fd, int out_fd) {
         _cleanup_(cluster_done) struct cluster cl = CLUSTER_INIT;
         struct node_plan *n;
         struct termios saved, raw;
-        bool tty = isatty(STDIN_FILENO);
+        bool tty = isatty(in_fd);
         int r = cluster_load_node(&cl, c, node, &n);
         if (r < 0)
                 return r;
@@ -266,23 +266,23 @@ int cluster_console(const struct fame_config *c, const char *node) {
         if (r < 0)
                 return r;
         fprintf(stderr, "Connected to %s's console; press Ctrl-] to leave.\r\n", n->name);
-        if (tty && tcgetattr(STDIN_FILENO, &saved) == 0) {
+        if (tty && tcgetattr(in_fd, &saved) == 0) {
                 raw = saved;
                 cfmakeraw(&raw);
-                tcsetattr(STDIN_FILENO, TCSANOW, &raw);
+                tcsetattr(in_fd, TCSANOW, &raw);
         } else
                 tty = false;
         write_all(s, "\n", 1);          /* wake up the prompt */
         char buf[4096];
         for (;;) {
-                struct pollfd fds[2] = { { .fd = STDIN_FILENO, .events = POLLIN }, { .fd = s, .events = POLLIN } };
+                struct pollfd fds[2] = { { .fd = in_fd, .events = POLLIN }, { .fd = s, .events = POLLIN } };
                 if (poll(fds, 2, -1) < 0) {
                         if (errno == EINTR)
                                 continue;
                         break;
                 }
                 if (fds[0].revents) {
-                        ssize_t k = read(STDIN_FILENO, buf, sizeof buf);
+                        ssize_t k = read(in_fd, buf, sizeof buf);
                         if (k <= 0)
                                 break;
                         if (memchr(buf, 0x1d, (size_t) k))
@@ -293,11 +293,11 @@ int cluster_console(const struct fame_config *c, const char *node) {
                         ssize_t k = read(s, buf, sizeof buf);
                         if (k <= 0)
                                 break;
-                        write_all(STDOUT_FILENO, buf, (size_t) k);
+                        write_all(out_fd, buf, (size_t) k);
                 }
         }
         if (tty)
-                tcsetattr(STDIN_FILENO, TCSANOW, &saved);
+                tcsetattr(in_fd, TCSANOW, &saved);
         close(s);
         fprintf(stderr, "\nLeft %s's console.\n", n->name);
         return 0;

@@ -104,32 +104,34 @@ static int ensure_debian_image(const struct fame_config *c, struct image *img) {
         return image_debian_ensure(&p, img);
 }
 
-static void print_image(const char *kind, struct image *img) {
-        printf("%-8s  %s  kernel %s  %s%s\n", kind, img->key, img->kernel_release, img->base ? img->base : img->initrd,
-               img->built ? "" : "  (cached)");
+/* Hands the image to the caller, then lets it go. */
+static void hand_out(const char *kind, struct image *img, void (*each)(const char *kind, const struct image *img, void *userdata),
+                     void *userdata) {
+        each(kind, img, userdata);
         image_done(img);
 }
 
-int cluster_image_build(const struct fame_config *c, bool diskless, bool debian) {
+int cluster_image_build(const struct fame_config *c, bool diskless, bool debian,
+                        void (*each)(const char *kind, const struct image *img, void *userdata), void *userdata) {
         struct image img = { 0 };
         int r;
         if (diskless && config_has_arch(c, FAME_ARCH_X86_64)) {
                 r = ensure_image(c, NULL, &img);
                 if (r < 0)
                         return r;
-                print_image("diskless", &img);
+                hand_out("diskless", &img, each, userdata);
         }
         if (diskless && config_has_arch(c, FAME_ARCH_AARCH64)) {
                 r = ensure_image_aarch64(c, NULL, &img);
                 if (r < 0)
                         return r;
-                print_image("diskless", &img);
+                hand_out("diskless", &img, each, userdata);
         }
         if (debian) {
                 r = ensure_debian_image(c, &img);
                 if (r < 0)
                         return r;
-                print_image("debian", &img);
+                hand_out("debian", &img, each, userdata);
         }
         return 0;
 }
