@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Who runs the nodes' QEMUs: the cluster lifecycle (cluster.c and its rooms) does everything
- * else — the FAM, images, the switch, the Librarian, readiness, the verbs — and asks its backend
- * for these node-level operations only.  The backend is a live connection: struct cluster
- * (cluster-state.h) holds it beside the plan, which stays a value.  Every operation is given
- * the plan and the node it is about.  Two backends:
+ * Who runs the nodes' QEMUs: the cluster lifecycle (cluster.c and the files it uses) does
+ * everything else — the FAM, images, the switch, the Librarian, readiness, the verbs — and asks
+ * its backend for these node-level operations only.  The backend is a live connection: struct
+ * cluster (cluster-state.h) holds it beside the plan, which stays a value.  Every operation is
+ * given the plan and the node it is about.  Two backends:
  *   qemu     fame starts QEMU itself (daemonized, pidfile, QMP and guest agent on UNIX sockets
  *            in STATE/nodes/nodeNN) — backend-qemu.c;
  *   libvirt  each node is a transient libvirt domain made from the same plan (domain XML in

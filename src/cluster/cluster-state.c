@@ -68,6 +68,11 @@ void cluster_done(struct cluster *cl) {
         cl->lock_fd = -1;
 }
 
+void cluster_take_plan(struct cluster *cl, struct cluster_plan *ret) {
+        *ret = cl->plan;
+        cl->plan = (struct cluster_plan) { 0 };
+}
+
 int cluster_node_id(const struct cluster_plan *p, const char *name, uint32_t *ret) {
         uint32_t v;
 

@@ -39,6 +39,8 @@ int cluster_load(struct cluster *cl, const struct fame_config *c);
 int cluster_load_node(struct cluster *cl, const struct fame_config *c, const char *name, struct node_plan **ret);
 /* Closes the backend, frees the plan, releases the lock; accepts a cluster never loaded. */
 void cluster_done(struct cluster *cl);
+/* Hands the plan out (the caller frees it with plan_done()); cl keeps an empty one. */
+void cluster_take_plan(struct cluster *cl, struct cluster_plan *ret);
 
 /* The node called name in plan p: "node02", "2", "02" -> 2 (1..nodes); logs and returns -EINVAL
  * otherwise. */

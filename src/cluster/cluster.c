@@ -2,8 +2,8 @@
 /*
  * Bringing a cluster up and down (cluster.h, docs/cluster.md): the order in which the images,
  * the FAM, the switch, the Librarian and the nodes are made and started, and undone when
- * something fails; kill and start of one node; `fame libvirt export`.  The parts live in their
- * own rooms: cluster-state.c, node-images.c, daemons.c, ready.c and the backends.
+ * something fails; kill and start of one node; `fame libvirt export`.  What they are made of
+ * lives in files of its own: cluster-state.c, node-images.c, daemons.c, ready.c, the backends.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -255,8 +255,7 @@ int cluster_up(const struct fame_config *c, const struct up_options *o, struct c
                 ret->node[i].ready_seconds = st[i].t_ready - st[i].t_start;
         }
         ret->seconds = now_seconds() - t0;
-        ret->plan = *p;
-        *p = (struct cluster_plan) { 0 };
+        cluster_take_plan(&cl, &ret->plan);
         r = 0;
         goto out;
 fail:
@@ -275,7 +274,7 @@ out:
 
 int cluster_down(const struct fame_config *c, struct cluster_down_result *ret) {
         _cleanup_(cluster_done) struct cluster cl = CLUSTER_INIT;
-        struct cluster_plan *p = &cl.plan;
+        const struct cluster_plan *p = &cl.plan;
         bool which[FAME_MAX_NODES];
         struct fame *fam = NULL;
         int r;
@@ -301,8 +300,7 @@ int cluster_down(const struct fame_config *c, struct cluster_down_result *ret) {
                 fame_close(fam);
         }
         ret->stopped = running;
-        ret->plan = *p;
-        *p = (struct cluster_plan) { 0 };
+        cluster_take_plan(&cl, &ret->plan);
         return 0;
 }
 

@@ -49,7 +49,6 @@ int cluster_status(const struct fame_config *c, bool probe_ssh, struct cluster_s
         ret->switch_pid = switch_pid(p);
         ret->librarian_pid = librarian_pid(p);
         fame_close(fam);
-        ret->plan = *p;
-        *p = (struct cluster_plan) { 0 };
+        cluster_take_plan(&cl, &ret->plan);
         return 0;
 }
