@@ -1,19 +1,25 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Who runs the nodes' QEMUs: the cluster lifecycle (cluster.c) does everything else — the FAM,
- * images, the switch, the Librarian, readiness, the verbs — and asks its backend for these
- * node-level operations only.  Two backends:
+ * Who runs the nodes' QEMUs: the cluster lifecycle (cluster.c and the files it uses) does
+ * everything else — the FAM, images, the switch, the Librarian, readiness, the verbs — and asks
+ * its backend for these node-level operations only.  The backend is a live connection: struct
+ * cluster (cluster-state.h) holds it beside the plan, which stays a value.  Every operation is
+ * given the plan and the node it is about.  Two backends:
  *   qemu     fame starts QEMU itself (daemonized, pidfile, QMP and guest agent on UNIX sockets
- *            in STATE/nodes/nodeNN) — cluster.c;
+ *            in STATE/nodes/nodeNN) — backend-qemu.c;
  *   libvirt  each node is a transient libvirt domain made from the same plan (domain XML in
- *            libvirt.c), driven through the libvirt C API — libvirt.c, linked into the host
- *            fame only; other programs get libvirt-none.c, which says it is not built in.
+ *            backend-libvirt.c), driven through the libvirt C API — backend-libvirt.c, linked
+ *            into the host fame only; other programs get backend-none.c, which says it is not
+ *            built in.
  */
 #ifndef FAME_BACKEND_H
 #define FAME_BACKEND_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <sys/types.h>
+
+#include "config.h"
 
 struct cluster_plan;
 struct node_plan;
@@ -21,8 +27,9 @@ struct qmp;
 
 struct backend_ops {
         const char *name;
-        /* Connects for this plan; logs one line (what is wrong and how to fix it) on failure. */
-        int (*open)(const struct cluster_plan *p, void **ret_data);
+        /* Connects; logs one line (what is wrong and how to fix it) on failure.  cluster: the
+         * cluster's name for messages (NULL: not known yet); libvirt_uri: where libvirtd is. */
+        int (*open)(const char *cluster, const char *libvirt_uri, void **ret_data);
         void (*close)(void *data);
         /* Launches the node's QEMU and returns once it runs (or logs why it could not). */
         int (*start)(void *data, const struct cluster_plan *p, const struct node_plan *n);
@@ -49,18 +56,19 @@ struct backend {
 extern const struct backend_ops backend_qemu_ops;
 extern const struct backend_ops backend_libvirt_ops;
 
-/* Opens the plan's backend into p->be (no-op when open); one error line on failure. */
-int backend_open(struct cluster_plan *p);
+/* Opens a backend of this kind (backend.c); one error line on failure. */
+int backend_open(enum fame_backend kind, const char *cluster, const char *libvirt_uri, struct backend **ret);
 void backend_free(struct backend *be);      /* accepts NULL */
 
-/* ---- libvirt.c ---- */
+/* ---- backend-libvirt.c ---- */
 
 /* The node's libvirt domain name: fame-CLUSTER-nodeNN. */
 void domain_name(const struct cluster_plan *p, const struct node_plan *n, char *buf, size_t len);
 /* The domain XML of a node (caller frees), a pure function of the plan, checked against golden
  * files; emulator: the QEMU binary's absolute path.  NULL after one error line. */
 char *domain_xml(const struct cluster_plan *p, const struct node_plan *n, const char *emulator);
-/* `fame libvirt export DIR`: nodeNN.xml for every node of the plan; prints what it wrote. */
-int domain_export(const struct cluster_plan *p, const char *dir);
+/* `fame libvirt export DIR`: nodeNN.xml for every node of the plan; wrote() is given each file
+ * once it is written. */
+int domain_export(const struct cluster_plan *p, const char *dir, void (*wrote)(const char *path, void *userdata), void *userdata);
 
 #endif

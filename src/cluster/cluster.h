@@ -1,53 +1,97 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Cluster lifecycle on the direct QEMU backend: up, down, status, kill/start of one node, and
- * the guest-agent verbs (exec, cp).  State lives in the cluster's state directory:
+ * The cluster verbs, for the CLI (src/fame/cmd-cluster.c): up, down, status, kill/start of one
+ * node, the verbs inside nodes (exec, cp, logs, console, ssh), `fame image build` and
+ * `fame libvirt export`.  They return what they found or did; the CLI prints it (progress and
+ * errors go to stderr through log.h).  State lives in the cluster's state directory:
  *   STATE/fam                  the FAM file (unless fam= points elsewhere)
  *   STATE/lock                 flock()ed by verbs that start or stop nodes
  *   STATE/cluster.json         the plan the nodes were started with
  *   STATE/nodes/nodeNN/        qemu.pid qmp.sock qga.sock console.sock console.log qemu.err
+ * Results that carry a plan are always initialised: free it with plan_done(), also on failure.
  */
 #ifndef FAME_CLUSTER_H
 #define FAME_CLUSTER_H
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "config.h"
+#include "plan.h"
+#include "programs.h"             /* cluster_librarian_binary() */
+
+struct image;
 
 struct up_options {
         const char *const *adds;        /* "HOSTPATH:NODEPATH", NULL-terminated, or NULL */
-        bool json;
         bool reset;                     /* debian: new disks from the current image */
 };
 
-int cluster_up(const struct fame_config *c, const struct up_options *o);
-int cluster_down(const struct fame_config *c);
-/* `fame libvirt export DIR`: the domain XML of every node, from the running cluster's plan, or
- * (never started) from a plan made as `fame up` would make it. */
-int cluster_libvirt_export(const struct fame_config *c, const char *dir);
-/* `fame image build`: builds (or finds in the cache) the node images of the kinds asked for and
- * prints one line for each. */
-int cluster_image_build(const struct fame_config *c, bool diskless, bool debian);
-int cluster_status(const struct fame_config *c, bool json);
-int cluster_kill_node(const struct fame_config *c, const char *node);
-int cluster_start_node(const struct fame_config *c, const char *node);
+/* `fame up`: every node ready. */
+struct cluster_up_result {
+        struct cluster_plan plan;       /* the plan the nodes run with */
+        struct {
+                pid_t pid;
+                bool ready;
+                double ready_seconds;   /* from its start */
+        } node[FAME_MAX_NODES];
+        double seconds;                 /* the whole `fame up` */
+};
+int cluster_up(const struct fame_config *c, const struct up_options *o, struct cluster_up_result *ret);
 
-/* Runs argv on one node (node != NULL) or all nodes concurrently; returns the command's exit
- * status (the highest over all nodes), or a negative errno. */
-int cluster_exec(const struct fame_config *c, const char *node, char *const *argv, int timeout_s);
+/* `fame down`: every node stopped, the switch and the Librarian too; the FAM is kept. */
+struct cluster_down_result {
+        struct cluster_plan plan;       /* the plan the nodes ran with */
+        int stopped;                    /* nodes that were running */
+};
+int cluster_down(const struct fame_config *c, struct cluster_down_result *ret);
+
+/* `fame status` */
+struct cluster_status {
+        bool started;                   /* false: never started, and nothing else is set */
+        struct cluster_plan plan;
+        struct {
+                pid_t pid;              /* 0: not running */
+                const char *state;      /* "stopped", "booting", "joined" (the FAM), "ready" (its agent answers) */
+                uint64_t joins;         /* how often it joined the FAM */
+                bool ssh;               /* debian nodes, with probe_ssh: sshd answers */
+        } node[FAME_MAX_NODES];
+        int running, ready;
+        pid_t switch_pid, librarian_pid;
+};
+/* probe_ssh: also ask every ready Debian node's sshd (up to a few seconds each). */
+int cluster_status(const struct fame_config *c, bool probe_ssh, struct cluster_status *ret);
+
+/* `fame kill NODE` and `fame start NODE`: the node's name ("node02"); start: when it was ready. */
+struct cluster_node_result {
+        char name[16];
+        double ready_seconds;
+};
+int cluster_kill_node(const struct fame_config *c, const char *node, struct cluster_node_result *ret);
+int cluster_start_node(const struct fame_config *c, const char *node, struct cluster_node_result *ret);
+
+/* `fame libvirt export DIR`: the domain XML of every node, from the running cluster's plan, or
+ * (never started) from a plan made as `fame up` would make it; wrote() is given each file as it
+ * is written. */
+int cluster_libvirt_export(const struct fame_config *c, const char *dir, void (*wrote)(const char *path, void *userdata),
+                           void *userdata);
+/* `fame image build`: builds (or finds in the cache) the node images of the kinds asked for;
+ * each() is given every image as it is ready, with its kind ("diskless", "debian"). */
+int cluster_image_build(const struct fame_config *c, bool diskless, bool debian,
+                        void (*each)(const char *kind, const struct image *img, void *userdata), void *userdata);
+
+/* Runs argv on one node (node != NULL) or all nodes concurrently, its output to out_fd and
+ * err_fd ("nodeNN: " before every line with all nodes); returns the command's exit status (the
+ * highest over all nodes), or a negative errno. */
+int cluster_exec(const struct fame_config *c, const char *node, char *const *argv, int timeout_s, int out_fd, int err_fd);
 int cluster_cp(const struct fame_config *c, const char *host_path, const char *node, const char *node_path);
-int cluster_console(const struct fame_config *c, const char *node);
-int cluster_logs(const struct fame_config *c, const char *node, bool follow);
+/* The node's serial console: in_fd (raw when a terminal) to it, it to out_fd; Ctrl-] leaves. */
+int cluster_console(const struct fame_config *c, const char *node, int in_fd, int out_fd);
+/* The node's console log to out_fd; follow: then what it writes while it runs. */
+int cluster_logs(const struct fame_config *c, const char *node, bool follow, int out_fd);
 /* `fame ssh`: execs ssh to the node (user, port, key, known_hosts of the cluster); returns only
  * on error. */
 int cluster_ssh(const struct fame_config *c, const char *node, char *const *argv);
-
-/* fame-librarian: next to this fame, or PREFIX/libexec/fame, or $FAME_LIBRARIAN_BINARY; NULL if
- * not found. */
-char *cluster_librarian_binary(void);
-
-/* "node02", "2", "02" -> 2 (1..nodes); logs and returns -EINVAL otherwise. */
-int parse_node_name(const char *s, uint32_t nodes, uint32_t *ret);
 
 #endif

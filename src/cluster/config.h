@@ -13,6 +13,7 @@
 #define FAME_CONFIG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -66,7 +67,7 @@ struct fame_config {
         struct fame_node_config node[FAME_MAX_NODES];   /* [nodeNN] sections, index N-1; always the
                                                            effective values (cluster ones unless set) */
 
-        /* Private to config.c: where each value came from ("PATH:LINE", "command line"; NULL =
+        /* Private to config*.c: where each value came from ("PATH:LINE", "command line"; NULL =
          * default), cluster keys in `fame config` order, node keys as [N-1][0 memory, 1 cpus]. */
         char *origin[CONFIG_N_KEYS];
         char *node_origin[FAME_MAX_NODES][CONFIG_N_NODE_KEYS];
@@ -91,6 +92,9 @@ int config_set(struct fame_config *c, const char *key, const char *value, const 
  * fame_geometry_compute); logs one line and returns -EINVAL. */
 int config_check(const struct fame_config *c);
 
+/* Whether any of the c->nodes nodes is of architecture a. */
+bool config_has_arch(const struct fame_config *c, enum fame_arch a);
+
 /* `fame config`: every key, its value and origin; as text ("key = value  # origin") or JSON. */
 int config_print(const struct fame_config *c, FILE *f, bool json);
 
@@ -102,10 +106,29 @@ char *config_default_path(const char *name);
 /* Frees the strings and zeroes c; accepts a zeroed or already freed config. */
 void config_done(struct fame_config *c);
 
-const char *accel_to_string(enum fame_accel a);
-const char *kind_to_string(enum fame_kind k);
-const char *backend_to_string(enum fame_backend b);
-const char *arch_to_string(enum fame_arch a);
+/* The names of each enum's values, one table each: what config keys take, what `fame config`,
+ * STATE/cluster.json and `fame status` show.  Indexed by value. */
+struct enum_names {
+        const char *const *name;
+        size_t n;
+};
+extern const struct enum_names accel_names, kind_names, backend_names, arch_names;
+/* The value called s, or -EINVAL (nothing logged). */
+int enum_from_name(const struct enum_names *t, const char *s);
+/* The name of value v, or "unknown". */
+const char *enum_to_name(const struct enum_names *t, int v);
+/* "auto, kvm or tcg": what a config value may be, for messages. */
+const char *enum_expected(const struct enum_names *t, char *buf, size_t len);
+
+static inline const char *accel_to_string(enum fame_accel a) { return enum_to_name(&accel_names, (int) a); }
+static inline const char *kind_to_string(enum fame_kind k) { return enum_to_name(&kind_names, (int) k); }
+static inline const char *backend_to_string(enum fame_backend b) { return enum_to_name(&backend_names, (int) b); }
+static inline const char *arch_to_string(enum fame_arch a) { return enum_to_name(&arch_names, (int) a); }
+
+/* A node's number from its name.  exact (config sections and keys): "node01".."node128" only,
+ * as "node%02u" prints them; otherwise (a node named to a verb) also "node2", "2" or "02".
+ * -EINVAL (nothing logged) for anything else. */
+int parse_node_name(const char *s, bool exact, uint32_t *ret);
 
 /* One forward entry "PORT" or "PORT:HOSTPORT" -> the port nodes connect to at torms and the
  * port on the host's 127.0.0.1 it reaches.  -EINVAL when malformed (nothing logged). */

@@ -3,12 +3,12 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <json-c/json.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "backend.h"
 #include "image.h"
 #include "log.h"
 #include "macro.h"
@@ -21,35 +21,133 @@ static char *path_join(const char *a, const char *b) {
         return asprintf(&s, "%s/%s", a, b) < 0 ? NULL : s;
 }
 
+/* A node's files, in its directory STATE/nodes/NAME (n->dir). */
+static const struct {
+        size_t offset;                  /* of the char * in struct node_plan */
+        const char *file;
+} node_files[] = {
+        { offsetof(struct node_plan, qmp_sock), "qmp.sock" },
+        { offsetof(struct node_plan, qga_sock), "qga.sock" },
+        { offsetof(struct node_plan, console_sock), "console.sock" },
+        { offsetof(struct node_plan, console_log), "console.log" },
+        { offsetof(struct node_plan, pidfile), "qemu.pid" },
+        { offsetof(struct node_plan, net_sock), "net.sock" },
+        { offsetof(struct node_plan, disk), "disk.qcow2" },
+        { offsetof(struct node_plan, seed), "seed.tar" },
+};
+
+#define NODE_FILE(n, i) ((char **) ((char *) (n) + node_files[i].offset))
+
 static int node_paths(struct cluster_plan *p, struct node_plan *n) {
         char rel[64];
         snprintf(rel, sizeof rel, "nodes/%s", n->name);
         n->dir = path_join(p->state_dir, rel);
         if (!n->dir)
                 return -ENOMEM;
-        n->qmp_sock = path_join(n->dir, "qmp.sock");
-        n->qga_sock = path_join(n->dir, "qga.sock");
-        n->console_sock = path_join(n->dir, "console.sock");
-        n->console_log = path_join(n->dir, "console.log");
-        n->pidfile = path_join(n->dir, "qemu.pid");
-        n->net_sock = path_join(n->dir, "net.sock");
-        n->disk = path_join(n->dir, "disk.qcow2");
-        n->seed = path_join(n->dir, "seed.tar");
-        if (!n->qmp_sock || !n->qga_sock || !n->console_sock || !n->console_log || !n->pidfile || !n->net_sock ||
-            !n->disk || !n->seed)
-                return -ENOMEM;
+        for (size_t i = 0; i < ELEMENTSOF(node_files); i++)
+                if (!(*NODE_FILE(n, i) = path_join(n->dir, node_files[i].file)))
+                        return -ENOMEM;
         if (strlen(n->console_sock) > SUN_PATH_MAX)
                 return log_error_errno(-ENAMETOOLONG, "State directory '%s' is too long for QEMU's sockets (%zu > %d bytes); set state_dir to a shorter path",
                                        p->state_dir, strlen(n->console_sock), SUN_PATH_MAX);
         return 0;
 }
 
-/* The parts shared by plan_build() and plan_from_json(). */
+/* The cluster's files in STATE that are not saved but made again: shared by plan_build() and
+ * plan_from_json(). */
+static const struct {
+        size_t offset;                  /* of the char * in struct cluster_plan */
+        const char *file;
+} state_files[] = {
+        { offsetof(struct cluster_plan, switch_sock), "switch.sock" },
+        { offsetof(struct cluster_plan, switch_pid), "switch.pid" },
+        { offsetof(struct cluster_plan, librarian_dir), "librarian" },
+};
+
+#define STATE_FILE(p, i) ((char **) ((char *) (p) + state_files[i].offset))
+
 static int common_paths(struct cluster_plan *p) {
-        p->switch_sock = path_join(p->state_dir, "switch.sock");
-        p->switch_pid = path_join(p->state_dir, "switch.pid");
-        p->librarian_dir = path_join(p->state_dir, "librarian");
-        return p->switch_sock && p->switch_pid && p->librarian_dir ? 0 : -ENOMEM;
+        for (size_t i = 0; i < ELEMENTSOF(state_files); i++)
+                if (!(*STATE_FILE(p, i) = path_join(p->state_dir, state_files[i].file)))
+                        return -ENOMEM;
+        return 0;
+}
+
+/* ---- the plan's fields, as saved in STATE/cluster.json ------------------------------------------ */
+
+enum field_type {
+        F_STRING,                       /* char *, never NULL in a built plan */
+        F_CHARS,                        /* a char array (node_plan.machine_id) */
+        F_U64, F_U32, F_U16,
+        F_ENUM,                         /* an enum, by name (config.h) */
+        F_FORWARDS,                     /* forward[] and n_forward */
+        F_NODES,                        /* node[] and nodes */
+};
+
+struct field {
+        const char *key;
+        enum field_type type;
+        size_t offset;
+        size_t size;                    /* F_CHARS */
+        bool required;                  /* plan_from_json(): the file is not a plan without it */
+        const char *fallback;           /* F_STRING: the value when the key is absent */
+        const struct enum_names *names; /* F_ENUM */
+        int fallback_value;             /* F_ENUM: the value when the key is absent or unknown */
+};
+
+#define PLAN(f) .offset = offsetof(struct cluster_plan, f)
+#define NODE(f) .offset = offsetof(struct node_plan, f)
+
+/* In the order cluster.json has them. */
+static const struct field plan_fields[] = {
+        { "name", F_STRING, PLAN(name), .required = true },
+        { "state_dir", F_STRING, PLAN(state_dir), .required = true },
+        { "fam", F_STRING, PLAN(fam_path), .required = true },
+        { "fam_size", F_U64, PLAN(fam_size) },
+        /* resolved: kvm, or tcg for anything else */
+        { "accel", F_ENUM, PLAN(accel), .required = true, .names = &accel_names, .fallback_value = FAME_ACCEL_TCG },
+        { "qemu", F_STRING, PLAN(qemu), .required = true },
+        { "kernel", F_STRING, PLAN(kernel), .fallback = "" },
+        { "initrd", F_STRING, PLAN(initrd), .fallback = "" },
+        { "qemu_aarch64", F_STRING, PLAN(qemu_aarch64), .fallback = "qemu-system-aarch64" },
+        { "kernel_aarch64", F_STRING, PLAN(kernel_aarch64), .fallback = "" },
+        { "initrd_aarch64", F_STRING, PLAN(initrd_aarch64), .fallback = "" },
+        { "kind", F_ENUM, PLAN(kind), .names = &kind_names, .fallback_value = FAME_KIND_DISKLESS },
+        { "backend", F_ENUM, PLAN(backend), .names = &backend_names, .fallback_value = FAME_BACKEND_QEMU },
+        { "libvirt_uri", F_STRING, PLAN(libvirt_uri), .fallback = "qemu:///system" },
+        { "uid", F_U32, PLAN(uid) },
+        { "gid", F_U32, PLAN(gid) },
+        { "image_dir", F_STRING, PLAN(image_dir), .fallback = "" },
+        { "base", F_STRING, PLAN(base), .fallback = "" },
+        { "user", F_STRING, PLAN(user), .fallback = "fame" },
+        { "fame_bin", F_STRING, PLAN(fame_bin), .fallback = "fame" },
+        { "forward", F_FORWARDS, PLAN(forward) },
+        { "librarian_port", F_U16, PLAN(librarian_port) },
+        { "nodes_per_enclosure", F_U32, PLAN(nodes_per_enclosure) },
+        { "enclosures_per_rack", F_U32, PLAN(enclosures_per_rack) },
+        { "nodes", F_NODES, PLAN(node), .required = true },
+};
+
+static const struct field node_fields[] = {
+        { "id", F_U32, NODE(id) },
+        { "memory", F_U64, NODE(memory) },
+        { "cpus", F_U32, NODE(cpus) },
+        { "arch", F_ENUM, NODE(arch), .names = &arch_names, .fallback_value = FAME_ARCH_X86_64 },
+        { "boot", F_U64, NODE(boot) },
+        { "ssh_port", F_U16, NODE(ssh_port) },
+        { "librarian_node", F_U32, NODE(librarian_node) },
+        { "librarian_port", F_U16, NODE(librarian_port) },
+        { "machine_id", F_CHARS, NODE(machine_id), .size = sizeof ((struct node_plan *) 0)->machine_id },
+};
+
+#define FIELD_AT(base, f, type) ((type *) ((char *) (base) + (f)->offset))
+
+/* Whether every string field of the plan is set (after strdup()s that may have failed). */
+static bool strings_set(const struct cluster_plan *p) {
+        for (size_t i = 0; i < ELEMENTSOF(plan_fields); i++)
+                if (plan_fields[i].type == F_STRING && !*FIELD_AT(p, &plan_fields[i], char *const))
+                        return false;
+        return true;
 }
 
 static int parse_forwards(const char *list, struct cluster_plan *p) {
@@ -98,9 +196,7 @@ int plan_build(const struct fame_config *c, enum fame_accel accel, const struct 
         p.user = strdup(c->user);
         p.libvirt_uri = strdup(c->libvirt_uri ? c->libvirt_uri : "qemu:///system");
         p.fame_bin = strdup(fame_bin ? fame_bin : "fame");
-        if (!p.name || !p.state_dir || !p.fam_path || !p.qemu || !p.kernel || !p.initrd || !p.image_dir || !p.base ||
-            !p.user || !p.fame_bin || !p.libvirt_uri || !p.qemu_aarch64 || !p.kernel_aarch64 || !p.initrd_aarch64 ||
-            common_paths(&p) < 0) {
+        if (!strings_set(&p) || common_paths(&p) < 0) {
                 plan_done(&p);
                 return log_error_errno(-ENOMEM, "Out of memory");
         }
@@ -139,35 +235,16 @@ int plan_build(const struct fame_config *c, enum fame_accel accel, const struct 
 void plan_done(struct cluster_plan *p) {
         if (!p)
                 return;
-        free(p->name);
-        free(p->state_dir);
-        free(p->fam_path);
-        free(p->qemu);
-        free(p->kernel);
-        free(p->initrd);
-        free(p->qemu_aarch64);
-        free(p->kernel_aarch64);
-        free(p->initrd_aarch64);
-        free(p->image_dir);
-        free(p->base);
-        free(p->user);
-        free(p->libvirt_uri);
-        free(p->fame_bin);
-        backend_free(p->be);
-        free(p->switch_sock);
-        free(p->switch_pid);
-        free(p->librarian_dir);
+        for (size_t i = 0; i < ELEMENTSOF(plan_fields); i++)
+                if (plan_fields[i].type == F_STRING)
+                        free(*FIELD_AT(p, &plan_fields[i], char *));
+        for (size_t i = 0; i < ELEMENTSOF(state_files); i++)
+                free(*STATE_FILE(p, i));
         for (uint32_t i = 0; i < FAME_MAX_NODES; i++) {
                 struct node_plan *n = &p->node[i];
                 free(n->dir);
-                free(n->qmp_sock);
-                free(n->qga_sock);
-                free(n->console_sock);
-                free(n->console_log);
-                free(n->pidfile);
-                free(n->net_sock);
-                free(n->disk);
-                free(n->seed);
+                for (size_t k = 0; k < ELEMENTSOF(node_files); k++)
+                        free(*NODE_FILE(n, k));
         }
         memset(p, 0, sizeof *p);
 }
@@ -340,56 +417,51 @@ struct cmd *qemu_command(const struct cluster_plan *p, const struct node_plan *n
 
 /* ---- cluster.json ---------------------------------------------------------------------- */
 
-json_object *plan_to_json(const struct cluster_plan *p) {
-        json_object *o = json_object_new_object(), *nodes = json_object_new_array();
-        json_object_object_add(o, "name", json_object_new_string(p->name));
-        json_object_object_add(o, "state_dir", json_object_new_string(p->state_dir));
-        json_object_object_add(o, "fam", json_object_new_string(p->fam_path));
-        json_object_object_add(o, "fam_size", json_object_new_uint64(p->fam_size));
-        json_object_object_add(o, "accel", json_object_new_string(accel_to_string(p->accel)));
-        json_object_object_add(o, "qemu", json_object_new_string(p->qemu));
-        json_object_object_add(o, "kernel", json_object_new_string(p->kernel));
-        json_object_object_add(o, "initrd", json_object_new_string(p->initrd));
-        json_object_object_add(o, "qemu_aarch64", json_object_new_string(p->qemu_aarch64));
-        json_object_object_add(o, "kernel_aarch64", json_object_new_string(p->kernel_aarch64));
-        json_object_object_add(o, "initrd_aarch64", json_object_new_string(p->initrd_aarch64));
-        json_object_object_add(o, "kind", json_object_new_string(kind_to_string(p->kind)));
-        json_object_object_add(o, "backend", json_object_new_string(backend_to_string(p->backend)));
-        json_object_object_add(o, "libvirt_uri", json_object_new_string(p->libvirt_uri));
-        json_object_object_add(o, "uid", json_object_new_uint64(p->uid));
-        json_object_object_add(o, "gid", json_object_new_uint64(p->gid));
-        json_object_object_add(o, "image_dir", json_object_new_string(p->image_dir));
-        json_object_object_add(o, "base", json_object_new_string(p->base));
-        json_object_object_add(o, "user", json_object_new_string(p->user));
-        json_object_object_add(o, "fame_bin", json_object_new_string(p->fame_bin));
-        {
+static json_object *fields_to_json(const struct field *fields, size_t n, const void *base, const struct cluster_plan *p);
+
+static json_object *field_to_json(const struct field *f, const void *base, const struct cluster_plan *p) {
+        switch (f->type) {
+        case F_STRING:
+                return json_object_new_string(*FIELD_AT(base, f, char *const));
+        case F_CHARS:
+                return json_object_new_string(FIELD_AT(base, f, const char));
+        case F_U64:
+                return json_object_new_uint64(*FIELD_AT(base, f, const uint64_t));
+        case F_U32:
+                return json_object_new_uint64(*FIELD_AT(base, f, const uint32_t));
+        case F_U16:
+                return json_object_new_uint64(*FIELD_AT(base, f, const uint16_t));
+        case F_ENUM:
+                return json_object_new_string(enum_to_name(f->names, *FIELD_AT(base, f, const int)));
+        case F_FORWARDS: {
                 json_object *fw = json_object_new_array();
                 for (uint32_t i = 0; i < p->n_forward; i++) {
-                        json_object *f = json_object_new_object();
-                        json_object_object_add(f, "guest_port", json_object_new_uint64(p->forward[i].guest_port));
-                        json_object_object_add(f, "host_port", json_object_new_uint64(p->forward[i].host_port));
-                        json_object_array_add(fw, f);
+                        json_object *o = json_object_new_object();
+                        json_object_object_add(o, "guest_port", json_object_new_uint64(p->forward[i].guest_port));
+                        json_object_object_add(o, "host_port", json_object_new_uint64(p->forward[i].host_port));
+                        json_object_array_add(fw, o);
                 }
-                json_object_object_add(o, "forward", fw);
+                return fw;
         }
-        json_object_object_add(o, "librarian_port", json_object_new_uint64(p->librarian_port));
-        json_object_object_add(o, "nodes_per_enclosure", json_object_new_uint64(p->nodes_per_enclosure));
-        json_object_object_add(o, "enclosures_per_rack", json_object_new_uint64(p->enclosures_per_rack));
-        for (uint32_t i = 0; i < p->nodes; i++) {
-                json_object *n = json_object_new_object();
-                json_object_object_add(n, "id", json_object_new_uint64(p->node[i].id));
-                json_object_object_add(n, "memory", json_object_new_uint64(p->node[i].memory));
-                json_object_object_add(n, "cpus", json_object_new_uint64(p->node[i].cpus));
-                json_object_object_add(n, "arch", json_object_new_string(arch_to_string(p->node[i].arch)));
-                json_object_object_add(n, "boot", json_object_new_uint64(p->node[i].boot));
-                json_object_object_add(n, "ssh_port", json_object_new_uint64(p->node[i].ssh_port));
-                json_object_object_add(n, "librarian_node", json_object_new_uint64(p->node[i].librarian_node));
-                json_object_object_add(n, "librarian_port", json_object_new_uint64(p->node[i].librarian_port));
-                json_object_object_add(n, "machine_id", json_object_new_string(p->node[i].machine_id));
-                json_object_array_add(nodes, n);
+        case F_NODES: {
+                json_object *nodes = json_object_new_array();
+                for (uint32_t i = 0; i < p->nodes; i++)
+                        json_object_array_add(nodes, fields_to_json(node_fields, ELEMENTSOF(node_fields), &p->node[i], p));
+                return nodes;
         }
-        json_object_object_add(o, "nodes", nodes);
+        }
+        return NULL;
+}
+
+static json_object *fields_to_json(const struct field *fields, size_t n, const void *base, const struct cluster_plan *p) {
+        json_object *o = json_object_new_object();
+        for (size_t i = 0; i < n; i++)
+                json_object_object_add(o, fields[i].key, field_to_json(&fields[i], base, p));
         return o;
+}
+
+json_object *plan_to_json(const struct cluster_plan *p) {
+        return fields_to_json(plan_fields, ELEMENTSOF(plan_fields), p, p);
 }
 
 static const char *jstr(json_object *o, const char *key) {
@@ -402,75 +474,86 @@ static uint64_t juint(json_object *o, const char *key) {
         return json_object_object_get_ex(o, key, &v) ? json_object_get_uint64(v) : 0;
 }
 
-int plan_from_json(json_object *o, struct cluster_plan *ret) {
-        struct cluster_plan p = { 0 };
-        json_object *nodes;
-        const char *accel = jstr(o, "accel");
+/* Reads the scalar fields into base: -EBADMSG when a required one is missing, -ENOMEM. */
+static int fields_from_json(const struct field *fields, size_t n, json_object *o, void *base) {
+        for (size_t i = 0; i < n; i++) {
+                const struct field *f = &fields[i];
+                const char *s = jstr(o, f->key);
+                switch (f->type) {
+                case F_STRING:
+                        if (!s && f->required)
+                                return -EBADMSG;
+                        if (!(*FIELD_AT(base, f, char *) = strdup(s ? s : f->fallback)))
+                                return -ENOMEM;
+                        break;
+                case F_CHARS:
+                        snprintf(FIELD_AT(base, f, char), f->size, "%s", s ? s : "");
+                        break;
+                case F_U64:
+                        *FIELD_AT(base, f, uint64_t) = juint(o, f->key);
+                        break;
+                case F_U32:
+                        *FIELD_AT(base, f, uint32_t) = (uint32_t) juint(o, f->key);
+                        break;
+                case F_U16:
+                        *FIELD_AT(base, f, uint16_t) = (uint16_t) juint(o, f->key);
+                        break;
+                case F_ENUM: {
+                        if (!s && f->required)
+                                return -EBADMSG;
+                        int v = s ? enum_from_name(f->names, s) : -EINVAL;
+                        *FIELD_AT(base, f, int) = v < 0 ? f->fallback_value : v;
+                        break;
+                }
+                case F_FORWARDS:
+                case F_NODES:
+                        break;
+                }
+        }
+        return 0;
+}
 
-        if (!jstr(o, "name") || !jstr(o, "state_dir") || !jstr(o, "fam") || !jstr(o, "qemu") || !accel ||
-            !json_object_object_get_ex(o, "nodes", &nodes) || !json_object_is_type(nodes, json_type_array) ||
+static int from_json(json_object *o, struct cluster_plan *p) {
+        json_object *nodes, *fw;
+        int r;
+
+        if (!json_object_object_get_ex(o, "nodes", &nodes) || !json_object_is_type(nodes, json_type_array) ||
             json_object_array_length(nodes) > FAME_MAX_NODES)
                 return -EBADMSG;
-        p.name = strdup(jstr(o, "name"));
-        p.state_dir = strdup(jstr(o, "state_dir"));
-        p.fam_path = strdup(jstr(o, "fam"));
-        p.qemu = strdup(jstr(o, "qemu"));
-        p.kernel = strdup(jstr(o, "kernel") ? jstr(o, "kernel") : "");
-        p.initrd = strdup(jstr(o, "initrd") ? jstr(o, "initrd") : "");
-        p.qemu_aarch64 = strdup(jstr(o, "qemu_aarch64") ? jstr(o, "qemu_aarch64") : "qemu-system-aarch64");
-        p.kernel_aarch64 = strdup(jstr(o, "kernel_aarch64") ? jstr(o, "kernel_aarch64") : "");
-        p.initrd_aarch64 = strdup(jstr(o, "initrd_aarch64") ? jstr(o, "initrd_aarch64") : "");
-        p.image_dir = strdup(jstr(o, "image_dir") ? jstr(o, "image_dir") : "");
-        p.base = strdup(jstr(o, "base") ? jstr(o, "base") : "");
-        p.user = strdup(jstr(o, "user") ? jstr(o, "user") : "fame");
-        p.fame_bin = strdup(jstr(o, "fame_bin") ? jstr(o, "fame_bin") : "fame");
-        p.kind = jstr(o, "kind") && strcmp(jstr(o, "kind"), "debian") == 0 ? FAME_KIND_DEBIAN : FAME_KIND_DISKLESS;
-        p.backend = jstr(o, "backend") && strcmp(jstr(o, "backend"), "libvirt") == 0 ? FAME_BACKEND_LIBVIRT : FAME_BACKEND_QEMU;
-        p.libvirt_uri = strdup(jstr(o, "libvirt_uri") ? jstr(o, "libvirt_uri") : "qemu:///system");
-        p.uid = (uint32_t) juint(o, "uid");
-        p.gid = (uint32_t) juint(o, "gid");
-        if (!p.libvirt_uri || !p.qemu_aarch64 || !p.kernel_aarch64 || !p.initrd_aarch64 || !p.name || !p.state_dir || !p.fam_path || !p.qemu || !p.kernel || !p.initrd || !p.image_dir || !p.base ||
-            !p.user || !p.fame_bin || common_paths(&p) < 0) {
-                plan_done(&p);
+        r = fields_from_json(plan_fields, ELEMENTSOF(plan_fields), o, p);
+        if (r < 0)
+                return r;
+        /* A plan's accelerator is resolved: kvm, or tcg. */
+        if (p->accel != FAME_ACCEL_KVM)
+                p->accel = FAME_ACCEL_TCG;
+        if (common_paths(p) < 0)
                 return -ENOMEM;
-        }
-        {
-                json_object *fw;
-                if (json_object_object_get_ex(o, "forward", &fw) && json_object_is_type(fw, json_type_array))
-                        for (size_t i = 0; i < json_object_array_length(fw) && p.n_forward < CONFIG_MAX_FORWARDS; i++) {
-                                json_object *f = json_object_array_get_idx(fw, i);
-                                p.forward[p.n_forward].guest_port = (uint16_t) juint(f, "guest_port");
-                                p.forward[p.n_forward].host_port = (uint16_t) juint(f, "host_port");
-                                p.n_forward++;
-                        }
-        }
-        p.fam_size = juint(o, "fam_size");
-        p.librarian_port = (uint16_t) juint(o, "librarian_port");
-        p.nodes_per_enclosure = (uint32_t) juint(o, "nodes_per_enclosure");
-        p.enclosures_per_rack = (uint32_t) juint(o, "enclosures_per_rack");
-        p.accel = strcmp(accel, "kvm") == 0 ? FAME_ACCEL_KVM : FAME_ACCEL_TCG;
-        p.nodes = (uint32_t) json_object_array_length(nodes);
-        for (uint32_t i = 0; i < p.nodes; i++) {
-                json_object *n = json_object_array_get_idx(nodes, i);
-                struct node_plan *np = &p.node[i];
-                np->id = (uint32_t) juint(n, "id");
-                np->memory = juint(n, "memory");
-                np->cpus = (uint32_t) juint(n, "cpus");
-                np->arch = jstr(n, "arch") && strcmp(jstr(n, "arch"), "aarch64") == 0 ? FAME_ARCH_AARCH64 : FAME_ARCH_X86_64;
-                np->boot = juint(n, "boot");
-                np->ssh_port = (uint16_t) juint(n, "ssh_port");
-                np->librarian_node = (uint32_t) juint(n, "librarian_node");
-                np->librarian_port = (uint16_t) juint(n, "librarian_port");
-                snprintf(np->machine_id, sizeof np->machine_id, "%s", jstr(n, "machine_id") ? jstr(n, "machine_id") : "");
-                if (np->id != i + 1) {
-                        plan_done(&p);
+        if (json_object_object_get_ex(o, "forward", &fw) && json_object_is_type(fw, json_type_array))
+                for (size_t i = 0; i < json_object_array_length(fw) && p->n_forward < CONFIG_MAX_FORWARDS; i++) {
+                        json_object *f = json_object_array_get_idx(fw, i);
+                        p->forward[p->n_forward].guest_port = (uint16_t) juint(f, "guest_port");
+                        p->forward[p->n_forward].host_port = (uint16_t) juint(f, "host_port");
+                        p->n_forward++;
+                }
+        p->nodes = (uint32_t) json_object_array_length(nodes);
+        for (uint32_t i = 0; i < p->nodes; i++) {
+                struct node_plan *n = &p->node[i];
+                (void) fields_from_json(node_fields, ELEMENTSOF(node_fields), json_object_array_get_idx(nodes, i), n);
+                if (n->id != i + 1)
                         return -EBADMSG;
-                }
-                snprintf(np->name, sizeof np->name, "node%02" PRIu32, np->id);
-                if (node_paths(&p, np) < 0) {
-                        plan_done(&p);
+                snprintf(n->name, sizeof n->name, "node%02" PRIu32, n->id);
+                if (node_paths(p, n) < 0)
                         return -ENOMEM;
-                }
+        }
+        return 0;
+}
+
+int plan_from_json(json_object *o, struct cluster_plan *ret) {
+        struct cluster_plan p = { 0 };
+        int r = from_json(o, &p);
+        if (r < 0) {
+                plan_done(&p);
+                return r;
         }
         *ret = p;
         return 0;

@@ -63,7 +63,6 @@ struct cluster_plan {
         uint32_t nodes;
         uint32_t nodes_per_enclosure, enclosures_per_rack;
         struct node_plan node[FAME_MAX_NODES];
-        struct backend *be;             /* the backend connection, opened by cluster.c; closed by plan_done() */
 };
 
 /* Fills the plan; logs and returns -EINVAL/-ENAMETOOLONG for paths QEMU cannot use (UNIX
@@ -84,7 +83,7 @@ void plan_done(struct cluster_plan *p);
 /* The node's QEMU command line (daemonizing, with a pidfile). */
 struct cmd *qemu_command(const struct cluster_plan *p, const struct node_plan *n);
 
-/* The parts of a node's machine that both backends describe the same way (libvirt.c puts them
+/* The parts of a node's machine that both backends describe the same way (backend-libvirt.c puts them
  * in domain XML): */
 /* TCG's translation cache per node, MiB. */
 #define PLAN_TB_SIZE_MIB 32

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Cluster verbs: parse options, load the configuration, call src/cluster. */
 #include <inttypes.h>
+#include <json-c/json.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -84,6 +85,155 @@ fail:
         return r;
 }
 
+/* What the cluster verbs found or did, as text or JSON (--json). */
+
+static void put_json(json_object *o) {
+        puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED));
+        json_object_put(o);
+}
+
+static const char *node_accel(const struct cluster_plan *p, const struct node_plan *n) {
+        return plan_node_kvm(p, n) ? "kvm" : "tcg";
+}
+
+static void print_up(const struct cluster_up_result *u, bool json) {
+        const struct cluster_plan *p = &u->plan;
+        if (json) {
+                json_object *out = json_object_new_object(), *nodes = json_object_new_array();
+                json_object_object_add(out, "cluster", json_object_new_string(p->name));
+                json_object_object_add(out, "accel", json_object_new_string(accel_to_string(p->accel)));
+                json_object_object_add(out, "backend", json_object_new_string(backend_to_string(p->backend)));
+                json_object_object_add(out, "seconds", json_object_new_double(u->seconds));
+                json_object_object_add(out, "librarian_port", json_object_new_int(p->librarian_port));
+                for (uint32_t i = 0; i < p->nodes; i++) {
+                        json_object *n = json_object_new_object();
+                        json_object_object_add(n, "name", json_object_new_string(p->node[i].name));
+                        json_object_object_add(n, "pid", json_object_new_int(u->node[i].pid));
+                        json_object_object_add(n, "ready_seconds", json_object_new_double(u->node[i].ready_seconds));
+                        json_object_array_add(nodes, n);
+                }
+                json_object_object_add(out, "nodes", nodes);
+                put_json(out);
+                return;
+        }
+        printf("%-8s %8s  %-7s  %-5s  %-8s %8s\n", "NODE", "PID", "ARCH", "ACCEL", "STATE", "READY");
+        for (uint32_t i = 0; i < p->nodes; i++) {
+                const struct node_plan *n = &p->node[i];
+                pid_t pid = u->node[i].pid;
+                printf("%-8s %8d  %-7s  %-5s  %-8s %7.2fs\n", n->name, (int) pid, arch_to_string(n->arch), node_accel(p, n),
+                       u->node[i].ready ? "ready" : pid ? "running" : "stopped", u->node[i].ready_seconds);
+        }
+        char sz[32];
+        printf("%" PRIu32 " node%s ready in %.2fs on FAM %s (%s)\n", p->nodes, p->nodes == 1 ? "" : "s", u->seconds,
+               p->fam_path, format_bytes(p->fam_size, sz, sizeof sz));
+        if (p->librarian_port)
+                printf("Librarian on 127.0.0.1:%u, torms:%u in the nodes (fame shelf ls)\n", p->librarian_port,
+                       FAME_LIBRARIAN_PORT);
+        if (p->backend == FAME_BACKEND_LIBVIRT)
+                printf("libvirt domains fame-%s-node01..%02" PRIu32 " at %s (virsh -c %s list)\n", p->name, p->nodes,
+                       p->libvirt_uri, p->libvirt_uri);
+}
+
+static void print_status_json(const struct fame_config *c, const struct cluster_status *st) {
+        const struct cluster_plan *p = &st->plan;
+        json_object *o = json_object_new_object(), *nodes = json_object_new_array();
+
+        if (!st->started) {
+                json_object_object_add(o, "cluster", json_object_new_string(c->name));
+                json_object_object_add(o, "state", json_object_new_string("never started"));
+                json_object_object_add(o, "nodes", nodes);
+                put_json(o);
+                return;
+        }
+        for (uint32_t i = 0; i < p->nodes; i++) {
+                const struct node_plan *n = &p->node[i];
+                json_object *no = json_object_new_object();
+                json_object_object_add(no, "name", json_object_new_string(n->name));
+                json_object_object_add(no, "id", json_object_new_uint64(n->id));
+                json_object_object_add(no, "pid", json_object_new_int(st->node[i].pid));
+                json_object_object_add(no, "state", json_object_new_string(st->node[i].state));
+                json_object_object_add(no, "joins", json_object_new_uint64(st->node[i].joins));
+                json_object_object_add(no, "arch", json_object_new_string(arch_to_string(n->arch)));
+                json_object_object_add(no, "accel", json_object_new_string(node_accel(p, n)));
+                json_object_object_add(no, "memory", json_object_new_uint64(n->memory));
+                json_object_object_add(no, "console_log", json_object_new_string(n->console_log));
+                if (p->backend == FAME_BACKEND_LIBVIRT) {
+                        char dom[128];
+                        domain_name(p, n, dom, sizeof dom);
+                        json_object_object_add(no, "domain", json_object_new_string(dom));
+                }
+                if (p->kind == FAME_KIND_DEBIAN) {
+                        json_object_object_add(no, "ssh_port", json_object_new_int(n->ssh_port));
+                        json_object_object_add(no, "ssh", json_object_new_boolean(st->node[i].ssh));
+                        json_object_object_add(no, "disk", json_object_new_string(n->disk));
+                }
+                json_object_array_add(nodes, no);
+        }
+        json_object_object_add(o, "cluster", json_object_new_string(p->name));
+        json_object_object_add(o, "state", json_object_new_string(st->running == 0 ? "down" : st->ready == (int) p->nodes ? "up" : "degraded"));
+        json_object_object_add(o, "accel", json_object_new_string(accel_to_string(p->accel)));
+        json_object_object_add(o, "kind", json_object_new_string(kind_to_string(p->kind)));
+        json_object_object_add(o, "backend", json_object_new_string(backend_to_string(p->backend)));
+        if (p->backend == FAME_BACKEND_LIBVIRT)
+                json_object_object_add(o, "libvirt_uri", json_object_new_string(p->libvirt_uri));
+        json_object_object_add(o, "switch_pid", json_object_new_int(st->switch_pid));
+        json_object *lib = json_object_new_object();
+        json_object_object_add(lib, "pid", json_object_new_int(st->librarian_pid));
+        json_object_object_add(lib, "port", json_object_new_int(st->librarian_pid ? p->librarian_port : 0));
+        json_object_object_add(lib, "db", json_object_new_string(p->librarian_dir));
+        json_object_object_add(o, "librarian", lib);
+        json_object_object_add(o, "fam", json_object_new_string(p->fam_path));
+        json_object_object_add(o, "fam_size", json_object_new_uint64(p->fam_size));
+        json_object_object_add(o, "running", json_object_new_int(st->running));
+        json_object_object_add(o, "ready", json_object_new_int(st->ready));
+        json_object_object_add(o, "nodes", nodes);
+        put_json(o);
+}
+
+static void print_status(const struct fame_config *c, const struct cluster_status *st) {
+        const struct cluster_plan *p = &st->plan;
+        bool debian = p->kind == FAME_KIND_DEBIAN;
+
+        if (!st->started) {
+                printf("Cluster '%s' has never been started; 'fame up' starts it\n", c->name);
+                return;
+        }
+        if (debian)
+                printf("%-8s %8s  %-7s  %-5s  %-8s %8s  %-15s  %s\n", "NODE", "PID", "ARCH", "ACCEL", "STATE", "JOINS", "SSH", "CONSOLE");
+        else
+                printf("%-8s %8s  %-7s  %-5s  %-8s %8s  %s\n", "NODE", "PID", "ARCH", "ACCEL", "STATE", "JOINS", "CONSOLE");
+        for (uint32_t i = 0; i < p->nodes; i++) {
+                const struct node_plan *n = &p->node[i];
+                if (debian) {
+                        char ssh[32];
+                        snprintf(ssh, sizeof ssh, "127.0.0.1:%u", n->ssh_port);
+                        printf("%-8s %8d  %-7s  %-5s  %-8s %8" PRIu64 "  %-15s  %s\n", n->name, (int) st->node[i].pid,
+                               arch_to_string(n->arch), node_accel(p, n), st->node[i].state, st->node[i].joins, ssh, n->console_log);
+                } else
+                        printf("%-8s %8d  %-7s  %-5s  %-8s %8" PRIu64 "  %s\n", n->name, (int) st->node[i].pid,
+                               arch_to_string(n->arch), node_accel(p, n), st->node[i].state, st->node[i].joins, n->console_log);
+        }
+        printf("cluster '%s': %d of %" PRIu32 " nodes running, %d ready; FAM %s\n", p->name, st->running, p->nodes, st->ready, p->fam_path);
+        if (p->backend == FAME_BACKEND_LIBVIRT)
+                printf("libvirt: %s, domains fame-%s-node01..%02" PRIu32 "\n", p->libvirt_uri, p->name, p->nodes);
+        if (st->librarian_pid)
+                printf("librarian: pid %d, 127.0.0.1:%u for the host, torms:%u in the nodes; %s\n", (int) st->librarian_pid,
+                       p->librarian_port, FAME_LIBRARIAN_PORT, p->librarian_dir);
+        else
+                printf("librarian: not running\n");
+}
+
+static void print_image(const char *kind, const struct image *img, void *userdata) {
+        (void) userdata;
+        printf("%-8s  %s  kernel %s  %s%s\n", kind, img->key, img->kernel_release, img->base ? img->base : img->initrd,
+               img->built ? "" : "  (cached)");
+}
+
+static void print_line(const char *line, void *userdata) {
+        (void) userdata;
+        printf("%s\n", line);
+}
+
 int cmd_up(const struct verb *v, int argc, char **argv) {
         enum { O_ADD = 0x100, O_ACCEL, O_JSON, O_KIND, O_RESET, O_BACKEND, O_ARCH };
         static const struct option options[] = {
@@ -159,8 +309,12 @@ int cmd_up(const struct verb *v, int argc, char **argv) {
                 config_done(&c);
                 return usage_error(v, "--add works for diskless nodes; copy files into Debian nodes with 'fame cp' or scp");
         }
-        struct up_options uo = { .adds = n_adds ? adds : NULL, .json = json, .reset = reset };
-        r = cluster_up(&c, &uo);
+        struct up_options uo = { .adds = n_adds ? adds : NULL, .reset = reset };
+        struct cluster_up_result u;
+        r = cluster_up(&c, &uo, &u);
+        if (r >= 0)
+                print_up(&u, json);
+        plan_done(&u.plan);
         config_done(&c);
         return r < 0 ? r : 0;
 }
@@ -208,13 +362,52 @@ static int with_config(const struct verb *v, int argc, char **argv, const char *
         return r < 0 ? r : 0;
 }
 
-static int do_down(const struct fame_config *c, const char *node, bool flag) { (void) node; (void) flag; return cluster_down(c); }
-static int do_status(const struct fame_config *c, const char *node, bool json) { (void) node; return cluster_status(c, json); }
+static int do_down(const struct fame_config *c, const char *node, bool flag) {
+        struct cluster_down_result d;
+        (void) node;
+        (void) flag;
+        int r = cluster_down(c, &d);
+        if (r >= 0)
+                printf("Cluster '%s' is down (%d node%s stopped); FAM kept in %s\n", d.plan.name, d.stopped, d.stopped == 1 ? "" : "s",
+                       d.plan.fam_path);
+        plan_done(&d.plan);
+        return r;
+}
+static int do_status(const struct fame_config *c, const char *node, bool json) {
+        struct cluster_status st;
+        (void) node;
+        int r = cluster_status(c, json, &st);
+        if (r >= 0) {
+                if (json)
+                        print_status_json(c, &st);
+                else
+                        print_status(c, &st);
+        }
+        plan_done(&st.plan);
+        return r;
+}
 static int do_config(const struct fame_config *c, const char *node, bool json) { (void) node; return config_print(c, stdout, json); }
-static int do_kill(const struct fame_config *c, const char *node, bool flag) { (void) flag; return cluster_kill_node(c, node); }
-static int do_start(const struct fame_config *c, const char *node, bool flag) { (void) flag; return cluster_start_node(c, node); }
-static int do_logs(const struct fame_config *c, const char *node, bool follow) { return cluster_logs(c, node, follow); }
-static int do_console(const struct fame_config *c, const char *node, bool flag) { (void) flag; return cluster_console(c, node); }
+static int do_kill(const struct fame_config *c, const char *node, bool flag) {
+        struct cluster_node_result k;
+        (void) flag;
+        int r = cluster_kill_node(c, node, &k);
+        if (r >= 0)
+                printf("%s stopped\n", k.name);
+        return r;
+}
+static int do_start(const struct fame_config *c, const char *node, bool flag) {
+        struct cluster_node_result s;
+        (void) flag;
+        int r = cluster_start_node(c, node, &s);
+        if (r >= 0)
+                printf("%s ready in %.2fs\n", s.name, s.ready_seconds);
+        return r;
+}
+static int do_logs(const struct fame_config *c, const char *node, bool follow) { return cluster_logs(c, node, follow, STDOUT_FILENO); }
+static int do_console(const struct fame_config *c, const char *node, bool flag) {
+        (void) flag;
+        return cluster_console(c, node, STDIN_FILENO, STDOUT_FILENO);
+}
 
 int cmd_down(const struct verb *v, int argc, char **argv) { return with_config(v, argc, argv, NULL, do_down); }
 int cmd_status(const struct verb *v, int argc, char **argv) { return with_config(v, argc, argv, "json", do_status); }
@@ -266,7 +459,7 @@ int cmd_exec(const struct verb *v, int argc, char **argv) {
         r = load_config(&o, NULL, &c);
         if (r < 0)
                 return r;
-        r = cluster_exec(&c, node, argv + optind, (int) timeout);
+        r = cluster_exec(&c, node, argv + optind, (int) timeout, STDOUT_FILENO, STDERR_FILENO);
         config_done(&c);
         return r;
 }
@@ -411,7 +604,7 @@ int cmd_libvirt_export(const struct verb *v, int argc, char **argv) {
         int r = simple_verb(v, argc, argv, NULL, NULL, &c);
         if (r < 0)
                 return r;
-        r = cluster_libvirt_export(&c, argv[optind]);
+        r = cluster_libvirt_export(&c, argv[optind], print_line, NULL);
         config_done(&c);
         return r < 0 ? r : 0;
 }
@@ -452,7 +645,7 @@ int cmd_image_build(const struct verb *v, int argc, char **argv) {
                 return r;
         if (!kind)
                 kind = "all";
-        r = cluster_image_build(&c, strcmp(kind, "debian") != 0, strcmp(kind, "diskless") != 0);
+        r = cluster_image_build(&c, strcmp(kind, "debian") != 0, strcmp(kind, "diskless") != 0, print_image, NULL);
         config_done(&c);
         return r < 0 ? 1 : 0;
 }

@@ -11,10 +11,11 @@
 #include "log.h"
 #include "plan.h"
 
-static int none_open(const struct cluster_plan *p, void **ret_data) {
+static int none_open(const char *cluster, const char *libvirt_uri, void **ret_data) {
+        (void) libvirt_uri;
         (void) ret_data;
         return log_error_errno(-EOPNOTSUPP, "Cluster '%s' runs on libvirt, which this fame was built without; use the host's fame (build/fame)",
-                               p->name ? p->name : "?");
+                               cluster ? cluster : "?");
 }
 
 const struct backend_ops backend_libvirt_ops = {
@@ -34,8 +35,10 @@ char *domain_xml(const struct cluster_plan *p, const struct node_plan *n, const 
         return NULL;
 }
 
-int domain_export(const struct cluster_plan *p, const char *dir) {
+int domain_export(const struct cluster_plan *p, const char *dir, void (*wrote)(const char *path, void *userdata), void *userdata) {
         (void) p;
         (void) dir;
+        (void) wrote;
+        (void) userdata;
         return log_error_errno(-EOPNOTSUPP, "This fame was built without libvirt; use the host's fame (build/fame)");
 }

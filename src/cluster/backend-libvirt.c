@@ -336,7 +336,7 @@ static char *emulator_path(const struct cluster_plan *p, const struct node_plan 
         return NULL;
 }
 
-int domain_export(const struct cluster_plan *p, const char *dir) {
+int domain_export(const struct cluster_plan *p, const char *dir, void (*wrote)(const char *path, void *userdata), void *userdata) {
         int r = mkdir_p(dir, 0755);
         if (r < 0)
                 return log_error_errno(r, "Cannot create '%s': %m", dir);
@@ -351,7 +351,7 @@ int domain_export(const struct cluster_plan *p, const char *dir) {
                 r = write_file_atomic(path, 0644, xml, strlen(xml));
                 if (r < 0)
                         return log_error_errno(r, "Cannot write '%s': %m", path);
-                printf("%s\n", path);
+                wrote(path, userdata);
         }
         return 0;
 }
@@ -376,10 +376,11 @@ static const char *last_error(void) {
         return m && *m ? m : "unknown error";
 }
 
-static int lv_open(const struct cluster_plan *p, void **ret_data) {
-        const char *uri = p->libvirt_uri ? p->libvirt_uri : "qemu:///system";
+static int lv_open(const char *cluster, const char *libvirt_uri, void **ret_data) {
+        const char *uri = libvirt_uri ? libvirt_uri : "qemu:///system";
         const char *after = strstr(uri, "://");
 
+        (void) cluster;
         virSetErrorFunc(NULL, quiet);
         if (!after || after[3] != '/')
                 return log_error_errno(-EINVAL, "libvirt_uri = %s names another host; FAM/E's nodes share a file on this machine, so use a local libvirtd (qemu:///system or qemu:///session)",

@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Processes fame starts in the background with a pidfile, and the cluster's two helper daemons:
+ * the private segment's switch (`fame debug net-switch`, STATE/switch.{sock,pid,log}) and the
+ * Librarian (`fame-librarian serve`, STATE/librarian/: database, topology, pid, log, port).
+ */
+#ifndef FAME_DAEMONS_H
+#define FAME_DAEMONS_H
+
+#include <sys/types.h>
+
+#include "plan.h"
+
+/* The pid in pidfile if that process is alive and its command line holds needle (a zombie or a
+ * reused pid does not count), else 0. */
+pid_t pidfile_process(const char *pidfile, const char *needle);
+/* Waiting for another process (a daemon to bind, a QEMU to exit, a node to write its slot): the
+ * poll interval. */
+void sleep_ms(long ms);
+
+/* The switch: started unless it runs; its pid or 0; stopped (SIGTERM, then SIGKILL). */
+int switch_start(const struct cluster_plan *p);
+pid_t switch_pid(const struct cluster_plan *p);
+void switch_stop(const struct cluster_plan *p);
+
+/* The Librarian (docs/librarian.md): fills p->librarian_port and every node's librarian_node and
+ * librarian_port (all 0 when the FAM's topology cannot have a Librarian: a warning, not an
+ * error). */
+int librarian_start(struct cluster_plan *p);
+pid_t librarian_pid(const struct cluster_plan *p);
+void librarian_stop(const struct cluster_plan *p);
+
+#endif

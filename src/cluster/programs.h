@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Where FAM/E's other programs are: this fame (QEMU's guestfwd relays and the switch run it),
+ * the node binaries that go into node images, and fame-librarian — beside this fame in the
+ * build tree, or installed in PREFIX/libexec/fame; an environment variable wins.
+ */
+#ifndef FAME_PROGRAMS_H
+#define FAME_PROGRAMS_H
+
+/* This fame (or "fame" when /proc/self/exe cannot be read); NULL when out of memory. */
+char *program_self(void);
+/* The node-side fame-static for x86_64 nodes: $FAME_NODE_BINARY, or beside this fame; NULL when
+ * not found (nothing logged). */
+char *program_node_binary(void);
+/* The aarch64 node binary: $FAME_NODE_BINARY_AARCH64, else the cross build beside this fame's
+ * build directory (build/fame → build-aarch64/fame-static, which `make` builds), else
+ * PREFIX/libexec/fame/aarch64/fame-static; NULL when not found (nothing logged). */
+char *program_node_binary_aarch64(void);
+
+/* fame-librarian: next to this fame, or PREFIX/libexec/fame, or $FAME_LIBRARIAN_BINARY; NULL if
+ * not found. */
+char *cluster_librarian_binary(void);
+
+#endif
