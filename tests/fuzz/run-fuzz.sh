@@ -38,12 +38,12 @@ failures=0
 # The sources each target needs besides its own file.
 declare -A sources=(
         [fuzz-proto]="lib/proto.c"
-        [fuzz-librarian]="lib/proto.c src/librarian/engine.c src/librarian/db.c src/librarian/topology.c lib/format.c lib/log.c src/shared/util.c"
+        [fuzz-librarian]="lib/proto.c src/librarian/engine.c src/librarian/db.c src/topology/topology.c src/topology/topology-ini.c src/topology/topology-tmcf.c src/topology/topology-gen.c lib/format.c lib/log.c src/shared/util.c"
 )
 for t in fuzz-proto fuzz-librarian; do
         read -r -a extra <<< "${sources[$t]}"
         if ! clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -D_GNU_SOURCE -std=gnu11 \
-                -I"$src/lib" -I"$src/include/fame" -I"$src/src/shared" -I"$src/src/librarian" -I"$FAME_BUILD_ROOT" \
+                -I"$src/lib" -I"$src/include/fame" -I"$src/src/shared" -I"$src/src/librarian" -I"$src/src/topology" -I"$FAME_BUILD_ROOT" \
                 "$src/tests/fuzz/$t.c" "${extra[@]/#/$src/}" "${jsonc[@]}" "${sqlite[@]}" -lm -lpthread \
                 -o "$out/$t" 2> "$out/$t.build.log"; then
                 echo "FAIL: $t does not build:"; cat "$out/$t.build.log"; failures=$((failures + 1)); continue
