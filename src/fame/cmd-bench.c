@@ -10,6 +10,7 @@
 #include <sys/mman.h>
 #include <sys/wait.h>
 
+#include "cli.h"
 #include "fam_atomic.h"
 #include "fame.h"
 #include "util.h"

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "cli.h"
 #include "cluster.h"
 #include "config.h"
 #include "fame.h"

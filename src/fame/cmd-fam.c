@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
+#include "cli.h"
 #include "fame.h"
 #include "util.h"
 #include "verbs.h"

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli.h"
 #include "fame-config.h"
 #include "fame.h"
 #include "verbs.h"

@@ -4,6 +4,7 @@
 #include <json-c/json.h>
 #include <stdio.h>
 
+#include "cli.h"
 #include "fame.h"
 #include "verbs.h"
 

@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "log.h"
 #include "macro.h"
 #include "spawn.h"

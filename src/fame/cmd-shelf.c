@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "cluster.h"
 #include "config.h"
 #include "fame.h"

@@ -28,22 +28,7 @@ enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
 extern const struct verb fame_verbs[];
 
-/* Parses options with getopt_long; prints one clear line for an unknown option or a missing
- * value and returns '?'.  Reset optind before the first call (verb_getopt does it when
- * *first is true). */
-int verb_getopt(const struct verb *v, int argc, char **argv, const char *shortopts,
-                const struct option *longopts, bool *first);
-
-/* Checks the number of positional arguments; prints the usage line when it is wrong. */
-int verb_check_args(const struct verb *v, int n);
-
-/* Prints "fame VERB: message" to stderr; returns -EINVAL for usage errors. */
-int usage_error(const struct verb *v, const char *fmt, ...) _printf_(2, 3);
-
-/* Error line for a failed operation (when libfame has not logged it already). */
-int fail(int r, const char *fmt, ...) _printf_(2, 3);
-
-const struct verb *verb_find(const struct verb *table, const char *name);
+/* cmd-help.c: the help of one verb, as text or as a man page (roff). */
 void verb_print_help(const struct verb *v, bool man);
 
 /* Options every cluster verb takes (cmd-cluster.c). */
