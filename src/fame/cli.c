@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The CLI's helpers for every verb (cli.h): usage and failure lines, getopt, argument counts,
  * verb lookup. */
+#include <assert.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
@@ -34,18 +35,49 @@ int fail(int r, const char *fmt, ...) {
         return r;
 }
 
-int verb_getopt(const struct verb *v, int argc, char **argv, const char *shortopts,
-                const struct option *longopts, bool *first) {
-        char opts[64];
+/* getopt_long()'s arguments, made from an option table. */
+struct getopt_args {
+        struct option longopts[48];
+        char shortopts[2 * 48 + 3];
+        size_t n_long, n_short;
+};
+
+static void add_options(struct getopt_args *a, const struct verb_options *o) {
+        for (const struct verb_option *p = o->list; p->name || p->group; p++) {
+                if (p->group) {
+                        add_options(a, p->group);
+                        continue;
+                }
+                if (p->flags & VERB_OPT_SEE)
+                        continue;
+                assert(a->n_long + 1 < ELEMENTSOF(a->longopts));
+                a->longopts[a->n_long++] = (struct option) { p->name, p->arg ? required_argument : no_argument, NULL, p->key };
+                if (p->flags & VERB_OPT_SHORT) {
+                        a->shortopts[a->n_short++] = (char) p->key;
+                        if (p->arg)
+                                a->shortopts[a->n_short++] = ':';
+                }
+        }
+}
+
+int verb_getopt(const struct verb *v, int argc, char **argv, bool *first) {
+        struct getopt_args a = { .shortopts = ":", .n_short = 1 };
         int c;
 
+        /* ':' first: getopt prints nothing and tells a missing value (':') from an unknown
+         * option ('?').  glibc honours '+' (stop at the first argument) only as the very first
+         * character, so after the ':' it is merely the option "-+", which exec and ssh refuse:
+         * their options, too, may follow their arguments. */
+        if (v->options && v->options->in_order)
+                a.shortopts[a.n_short++] = '+';
+        if (v->options)
+                add_options(&a, v->options);
         if (*first) {
                 optind = 0;     /* full reset of GNU getopt */
                 *first = false;
         }
-        snprintf(opts, sizeof opts, ":%s", shortopts);
         opterr = 0;
-        c = getopt_long(argc, argv, opts, longopts, NULL);
+        c = getopt_long(argc, argv, a.shortopts, a.longopts, NULL);
         if (c == '?') {
                 if (optopt)
                         usage_error(v, "unknown option '-%c'", optopt);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * What every verb of the CLI uses (cli.c): one clear line for a usage error or a failed
- * operation, getopt, the count of positional arguments, and finding a verb in a table.
+ * operation, getopt from the verb's option table, the count of positional arguments, and
+ * finding a verb in a table.
  * main.c, the help verb and each cmd-*.c use it; it uses only the verb table's types.
  */
 #ifndef FAME_CLI_H
@@ -13,11 +14,11 @@
 #include "macro.h"
 #include "verbs.h"
 
-/* Parses options with getopt_long; prints one clear line for an unknown option or a missing
- * value and returns '?'.  Reset optind before the first call (verb_getopt does it when
- * *first is true). */
-int verb_getopt(const struct verb *v, int argc, char **argv, const char *shortopts,
-                const struct option *longopts, bool *first);
+/* The next option of argv, as getopt_long() gives it, from v's option table (v->options):
+ * its key, -1 after the last option (optind is then the first argument), or '?' after printing
+ * one clear line for an unknown option or a missing value.  *first: true before the first call
+ * (getopt starts over). */
+int verb_getopt(const struct verb *v, int argc, char **argv, bool *first);
 
 /* Checks the number of positional arguments; prints the usage line when it is wrong. */
 int verb_check_args(const struct verb *v, int n);

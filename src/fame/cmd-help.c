@@ -1,6 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * fame help and fame version.  A verb's help, and its man page, are made from the verb table
+ * (verb-table.c): usage, summary and description from the verb's row, the options from its
+ * option table (struct verb_options in cmd-*.c), as "Options:" and a section per option group.
+ */
+#include <assert.h>
 #include <errno.h>
-#include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -10,40 +15,147 @@
 #include "fame.h"
 #include "verbs.h"
 
-static void print_table(const struct verb *table, const char *prefix) {
+/* The help column: where an option's help begins. */
+#define HELP_COLUMN 32
+
+/* Text, as it is or for roff (nroff needs backslashes doubled and leading dots and quotes
+ * escaped); bol: at the beginning of a line. */
+struct out {
+        FILE *f;
+        bool roff, bol;
+};
+
+static void out_text(struct out *o, const char *s) {
+        if (!o->roff) {
+                fputs(s, o->f);
+                return;
+        }
+        for (; *s; s++) {
+                if (o->bol && (*s == '.' || *s == '\''))
+                        fputs("\\&", o->f);
+                if (*s == '\\')
+                        fputs("\\e", o->f);
+                else if (*s == '-')
+                        fputs("\\-", o->f);
+                else
+                        fputc(*s, o->f);
+                o->bol = *s == '\n';
+        }
+}
+
+static void print_table(FILE *f, const struct verb *table, const char *prefix) {
         for (const struct verb *v = table; v->name; v++) {
                 char name[64];
                 snprintf(name, sizeof name, "%s%s%s", prefix, *prefix ? " " : "", v->name);
                 if (v->sub) {
-                        print_table(v->sub, name);
+                        print_table(f, v->sub, name);
                         continue;
                 }
-                printf("  %-18s %s\n", name, v->summary);
+                fprintf(f, "  %-18s %s\n", name, v->summary);
         }
 }
 
-/* roff needs backslashes doubled and leading dots/quotes escaped. */
-static void roff_text(const char *s) {
-        bool bol = true;
-        for (; *s; s++) {
-                if (bol && (*s == '.' || *s == '\''))
-                        fputs("\\&", stdout);
-                if (*s == '\\')
-                        fputs("\\e", stdout);
-                else if (*s == '-')
-                        fputs("\\-", stdout);
+/* ---- the options part of a verb's help ---------------------------------------------------- */
+
+/* The option called name in o or the groups it takes in (not a VERB_OPT_SEE row). */
+static const struct verb_option *find_option(const struct verb_options *o, const char *name) {
+        for (const struct verb_option *p = o->list; p->name || p->group; p++) {
+                const struct verb_option *found = NULL;
+                if (p->group)
+                        found = find_option(p->group, name);
+                else if (!(p->flags & VERB_OPT_SEE) && strcmp(p->name, name) == 0)
+                        found = p;
+                if (found)
+                        return found;
+        }
+        return NULL;
+}
+
+static bool row_shown(const struct verb_option *p) {
+        return !p->group && (p->help || (p->flags & VERB_OPT_JOIN));
+}
+
+/* An option's help, its lines after the first under the first. */
+static void print_help_lines(struct out *out, const char *help) {
+        char line[256];
+        for (const char *h = help; *h; ) {
+                size_t len = strcspn(h, "\n");
+                snprintf(line, sizeof line, "%*s%.*s\n", h == help ? 0 : HELP_COLUMN, "", (int) len, h);
+                out_text(out, line);
+                h += len;
+                if (*h)
+                        h++;
+        }
+}
+
+/* "  -s, --size SIZE               total size; ...": the table's own options, one a line. */
+static void print_option_rows(struct out *out, const struct verb_options *o) {
+        char left[160];
+        size_t n = 0;
+
+        for (const struct verb_option *p = o->list; p->name || p->group; p++) {
+                if (!row_shown(p))
+                        continue;
+                const struct verb_option *opt = p->flags & VERB_OPT_SEE ? find_option(o, p->name) : p;
+                assert(opt);
+                bool shows_short = opt->flags & (VERB_OPT_SHORT | VERB_OPT_SHORT_IN_HELP);
+                if (n == 0)
+                        n = (size_t) snprintf(left, sizeof left, "%s", shows_short ? "  " : "      ");
                 else
-                        putchar(*s);
-                bol = *s == '\n';
+                        n += (size_t) snprintf(left + n, sizeof left - n, ", ");
+                if (shows_short)
+                        n += (size_t) snprintf(left + n, sizeof left - n, "-%c, ", opt->key);
+                n += (size_t) snprintf(left + n, sizeof left - n, "--%s%s%s", opt->name, opt->arg ? " " : "",
+                                       opt->arg ? opt->arg : "");
+                if (p->flags & VERB_OPT_JOIN)
+                        continue;       /* the next row ends the line */
+                /* the help at HELP_COLUMN, or 3 spaces after a longer synopsis */
+                snprintf(left + n, sizeof left - n, "%*s", n + 3 > HELP_COLUMN ? 3 : (int) (HELP_COLUMN - n), "");
+                out_text(out, left);
+                print_help_lines(out, p->help);
+                n = 0;
         }
 }
 
-void verb_print_help(const struct verb *v, bool man) {
+/* "\nOptions:\n" and the table's own options, then a section for each group it takes in. */
+static void print_options(struct out *out, const struct verb_options *o) {
+        bool any = false;
+        for (const struct verb_option *p = o->list; p->name || p->group; p++)
+                any = any || row_shown(p);
+        if (any) {
+                out_text(out, "\n");
+                if (o->intro)
+                        out_text(out, o->intro);
+                out_text(out, o->heading ? o->heading : "Options");
+                out_text(out, ":\n");
+                print_option_rows(out, o);
+        }
+        for (const struct verb_option *p = o->list; p->name || p->group; p++)
+                if (p->group && !(p->flags & VERB_OPT_UNLISTED))
+                        print_options(out, p->group);
+}
+
+/* Description, options, epilog. */
+static void print_help_body(struct out *out, const struct verb *v) {
+        out_text(out, v->help);
+        if (v->options)
+                print_options(out, v->options);
+        if (v->epilog) {
+                out_text(out, "\n");
+                out_text(out, v->epilog);
+        }
+}
+
+/* ---- help and man page of a verb, and of fame ---------------------------------------------- */
+
+static void print_verb_help(FILE *f, const struct verb *v, bool man) {
         if (!man) {
-                printf("Usage: fame %s %s\n\n%s.\n\n%s", v->full_name, v->usage, v->summary, v->help);
+                struct out out = { .f = f };
+                fprintf(f, "Usage: fame %s %s\n\n%s.\n\n", v->full_name, v->usage, v->summary);
+                print_help_body(&out, v);
                 if (v->sub) {
-                        printf("\nVerbs:\n");
-                        print_table(v->sub, v->full_name);
+                        fprintf(f, "\nVerbs:\n");
+                        print_table(f, v->sub, v->full_name);
                 }
                 return;
         }
@@ -52,47 +164,58 @@ void verb_print_help(const struct verb *v, bool man) {
         for (i = 0; v->full_name[i] && i + 1 < sizeof upper; i++)
                 upper[i] = v->full_name[i] == ' ' ? '-' : (char) (v->full_name[i] >= 'a' && v->full_name[i] <= 'z' ? v->full_name[i] - 32 : v->full_name[i]);
         upper[i] = 0;
-        printf(".TH FAME-%s 1 \"\" \"FAM/E %s\" \"FAM/E Manual\"\n", upper, FAME_VERSION);
-        printf(".SH NAME\nfame\\-");
+        fprintf(f, ".TH FAME-%s 1 \"\" \"FAM/E %s\" \"FAM/E Manual\"\n", upper, FAME_VERSION);
+        fprintf(f, ".SH NAME\nfame\\-");
         for (i = 0; v->full_name[i]; i++)
-                putchar(v->full_name[i] == ' ' ? '-' : v->full_name[i]);
-        printf(" \\- ");
-        roff_text(v->summary);
-        printf("\n.SH SYNOPSIS\n.B fame %s\n", v->full_name);
-        roff_text(v->usage);
-        printf("\n.SH DESCRIPTION\n.nf\n");
-        roff_text(v->help);
-        printf(".fi\n.SH SEE ALSO\n.BR fame (1)\n");
+                fputc(v->full_name[i] == ' ' ? '-' : v->full_name[i], f);
+        fprintf(f, " \\- ");
+        out_text(&(struct out) { .f = f, .roff = true, .bol = true }, v->summary);
+        fprintf(f, "\n.SH SYNOPSIS\n.B fame %s\n", v->full_name);
+        out_text(&(struct out) { .f = f, .roff = true, .bol = true }, v->usage);
+        fprintf(f, "\n.SH DESCRIPTION\n.nf\n");
+        print_help_body(&(struct out) { .f = f, .roff = true, .bol = true }, v);
+        fprintf(f, ".fi\n.SH SEE ALSO\n.BR fame (1)\n");
 }
 
-static void print_overview(bool man) {
-        if (man) {
-                printf(".TH FAME 1 \"\" \"FAM/E %s\" \"FAM/E Manual\"\n", FAME_VERSION);
-                printf(".SH NAME\nfame \\- Fabric-Attached Memory Emulation\n.SH SYNOPSIS\n.B fame\nVERB [ARGS...]\n");
-                printf(".SH DESCRIPTION\n.nf\n");
-        } else
-                printf("Usage: fame VERB [ARGS...]\n\n");
-        printf("FAM/E emulates fabric-attached memory: nodes (QEMU processes, or host processes)\n"
-               "share one FAM region through IVSHMEM or its backing file.\n\nVerbs:\n");
-        print_table(fame_verbs, "");
-        printf("\n'fame help VERB' or 'fame VERB --help' shows the help of one verb.\n");
-        if (man)
-                printf(".fi\n");
+void verb_print_help(const struct verb *v, bool man) {
+        print_verb_help(stdout, v, man);
 }
+
+static void print_overview(FILE *f, bool man) {
+        if (man) {
+                fprintf(f, ".TH FAME 1 \"\" \"FAM/E %s\" \"FAM/E Manual\"\n", FAME_VERSION);
+                fprintf(f, ".SH NAME\nfame \\- Fabric-Attached Memory Emulation\n.SH SYNOPSIS\n.B fame\nVERB [ARGS...]\n");
+                fprintf(f, ".SH DESCRIPTION\n.nf\n");
+        } else
+                fprintf(f, "Usage: fame VERB [ARGS...]\n\n");
+        fprintf(f, "FAM/E emulates fabric-attached memory: nodes (QEMU processes, or host processes)\n"
+                   "share one FAM region through IVSHMEM or its backing file.\n\nVerbs:\n");
+        print_table(f, fame_verbs, "");
+        fprintf(f, "\n'fame help VERB' or 'fame VERB --help' shows the help of one verb.\n");
+        if (man)
+                fprintf(f, ".fi\n");
+}
+
+/* ---- the verbs ----------------------------------------------------------------------------- */
+
+enum { HELP_MAN = 'm' };
+const struct verb_options help_options = {
+        .list = (const struct verb_option[]) {
+                { "man", HELP_MAN, NULL, "print the help as a man page (roff)" },
+                {}
+        },
+};
 
 int cmd_help(const struct verb *self, int argc, char **argv) {
-        static const struct option options[] = {
-                { "man", no_argument, NULL, 'm' },
-                {}
-        };
-        struct verb fallback = { .name = "help", .full_name = "help", .usage = "[VERB [SUBVERB]] [--man]" };
+        struct verb fallback = { .name = "help", .full_name = "help", .usage = "[VERB [SUBVERB]] [--man]",
+                                 .options = &help_options };
         bool man = false, first = true;
         int c;
 
         if (!self)
                 self = &fallback;
-        while ((c = verb_getopt(self, argc, argv, "", options, &first)) != -1) {
-                if (c == 'm')
+        while ((c = verb_getopt(self, argc, argv, &first)) != -1) {
+                if (c == HELP_MAN)
                         man = true;
                 else
                         return -EINVAL;
@@ -111,7 +234,7 @@ int cmd_help(const struct verb *self, int argc, char **argv) {
                         return usage_error(NULL, "'%s' has no sub-verbs", full);
         }
         if (!v) {
-                print_overview(man);
+                print_overview(stdout, man);
                 return 0;
         }
         struct verb copy = *v;
@@ -120,16 +243,22 @@ int cmd_help(const struct verb *self, int argc, char **argv) {
         return 0;
 }
 
+enum { VERSION_JSON = 0x100 };
+const struct verb_options version_options = {
+        .list = (const struct verb_option[]) {
+                { "json", VERSION_JSON, NULL, "machine-readable output" },
+                {}
+        },
+};
+
 int cmd_version(const struct verb *v, int argc, char **argv) {
-        enum { O_JSON = 0x100 };
-        static const struct option options[] = { { "json", no_argument, NULL, O_JSON }, {} };
         bool first = true, json = false;
         int c;
 
         /* `fame --version` comes without a verb: no options then */
         if (v) {
-                while ((c = verb_getopt(v, argc, argv, "", options, &first)) != -1) {
-                        if (c != O_JSON)
+                while ((c = verb_getopt(v, argc, argv, &first)) != -1) {
+                        if (c != VERSION_JSON)
                                 return -EINVAL;
                         json = true;
                 }
