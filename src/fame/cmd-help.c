@@ -3,12 +3,18 @@
  * fame help and fame version.  A verb's help, and its man page, are made from the verb table
  * (verb-table.c): usage, summary and description from the verb's row, the options from its
  * option table (struct verb_options in cmd-*.c), as "Options:" and a section per option group.
+ * `fame help --write-man-pages DIR` writes the man pages the build installs: which ones, too,
+ * comes from the verb table.
  */
 #include <assert.h>
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "fame-config.h"
@@ -196,12 +202,85 @@ static void print_overview(FILE *f, bool man) {
                 fprintf(f, ".fi\n");
 }
 
+/* ---- every man page, for the build (man/meson.build) --------------------------------------- */
+
+static int write_page(const char *dir, const char *name, const struct verb *v) {
+        char path[PATH_MAX], tmp[PATH_MAX];
+        snprintf(path, sizeof path, "%s/%s.1", dir, name);
+        snprintf(tmp, sizeof tmp, "%s/.%s.1.tmp", dir, name);
+        FILE *f = fopen(tmp, "we");
+        if (!f)
+                return fail(-errno, "Cannot write '%s': %m", tmp);
+        if (v)
+                print_verb_help(f, v, true);
+        else
+                print_overview(f, true);
+        bool failed = ferror(f);
+        if (fclose(f) != 0 || failed) {
+                (void) unlink(tmp);
+                return fail(-EIO, "Cannot write '%s'", tmp);
+        }
+        if (rename(tmp, path) < 0) {
+                int r = -errno;
+                (void) unlink(tmp);
+                return fail(r, "Cannot rename '%s' to '%s': %m", tmp, path);
+        }
+        return 0;
+}
+
+/* fame-VERB.1 for each verb of table with a man page, fame-VERB-SUBVERB.1 for nested ones. */
+static int write_pages(const char *dir, const struct verb *table, const char *prefix) {
+        for (const struct verb *v = table; v->name; v++) {
+                char full[128], name[140];
+                int r;
+
+                if (v->no_man_page)
+                        continue;
+                snprintf(full, sizeof full, "%s%s%s", prefix, *prefix ? " " : "", v->name);
+                if (v->sub)
+                        r = write_pages(dir, v->sub, full);
+                else {
+                        struct verb copy = *v;
+                        copy.full_name = full;
+                        snprintf(name, sizeof name, "fame-%s", full);
+                        for (char *c = name; *c; c++)
+                                if (*c == ' ')
+                                        *c = '-';
+                        r = write_page(dir, name, &copy);
+                }
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* fame.1 and a page per verb, in dir, instead of the fame*.1 pages it held. */
+static int write_man_pages(const char *dir) {
+        if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+                return fail(-errno, "Cannot create '%s': %m", dir);
+        DIR *d = opendir(dir);
+        if (!d)
+                return fail(-errno, "Cannot read '%s': %m", dir);
+        for (struct dirent *de; (de = readdir(d)); ) {
+                size_t len = strlen(de->d_name);
+                if (strncmp(de->d_name, "fame", 4) == 0 && len > 6 && strcmp(de->d_name + len - 2, ".1") == 0 &&
+                    (de->d_name[4] == '.' || de->d_name[4] == '-'))
+                        (void) unlinkat(dirfd(d), de->d_name, 0);
+        }
+        closedir(d);
+        int r = write_page(dir, "fame", NULL);
+        return r < 0 ? r : write_pages(dir, fame_verbs, "");
+}
+
 /* ---- the verbs ----------------------------------------------------------------------------- */
 
-enum { HELP_MAN = 'm' };
+/* --write-man-pages is for the build and not in the help.  It shares no first letter with
+ * --man, so every abbreviation of --man still means --man. */
+enum { HELP_MAN = 'm', HELP_WRITE_MAN_PAGES = 0x100 };
 const struct verb_options help_options = {
         .list = (const struct verb_option[]) {
                 { "man", HELP_MAN, NULL, "print the help as a man page (roff)" },
+                { "write-man-pages", HELP_WRITE_MAN_PAGES, "DIR", NULL },
                 {}
         },
 };
@@ -209,6 +288,7 @@ const struct verb_options help_options = {
 int cmd_help(const struct verb *self, int argc, char **argv) {
         struct verb fallback = { .name = "help", .full_name = "help", .usage = "[VERB [SUBVERB]] [--man]",
                                  .options = &help_options };
+        const char *man_dir = NULL;
         bool man = false, first = true;
         int c;
 
@@ -217,8 +297,15 @@ int cmd_help(const struct verb *self, int argc, char **argv) {
         while ((c = verb_getopt(self, argc, argv, &first)) != -1) {
                 if (c == HELP_MAN)
                         man = true;
+                else if (c == HELP_WRITE_MAN_PAGES)
+                        man_dir = optarg;
                 else
                         return -EINVAL;
+        }
+        if (man_dir) {
+                if (optind < argc)
+                        return usage_error(self, "--write-man-pages DIR writes every page; name no verb");
+                return write_man_pages(man_dir);
         }
         const struct verb *table = fame_verbs, *v = NULL;
         char full[128] = "";

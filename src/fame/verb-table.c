@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The verb table: names, argument counts and the help text that `fame help` and the man pages
- * (generated at build time with `fame help --man`) show.  Each verb's options are declared in
- * its option table (struct verb_options, in cmd-*.c next to the code that parses them); the
- * help shows them after the description. */
+ * (written at build time by `fame help --write-man-pages DIR`, one per verb) show.  Each verb's
+ * options are declared in its option table (struct verb_options, in cmd-*.c next to the code
+ * that parses them); the help shows them after the description. */
 #include <stddef.h>
 
 #include "verbs.h"
@@ -171,6 +171,7 @@ static const struct verb debug_verbs[] = {
 static const struct verb libvirt_verbs[] = {
         {
                 .name = "export", .fn = cmd_libvirt_export, .min_args = 1, .max_args = 1,
+                .no_man_page = true,
                 .usage = "DIR [cluster options]",
                 .summary = "write every node's libvirt domain XML into DIR",
                 .help = "Writes DIR/node01.xml ... for users who run the nodes with virsh themselves\n"
@@ -451,7 +452,7 @@ const struct verb fame_verbs[] = {
                         "does it for you.  See docs/libvirt.md.\n",
         },
         {
-                .name = "debug", .sub = debug_verbs,
+                .name = "debug", .sub = debug_verbs, .no_man_page = true,
                 .usage = "qemu-args|domain-xml ...",
                 .summary = "developer tools",
                 .help = "Tools for FAM/E's own tests.\n",

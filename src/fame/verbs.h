@@ -61,6 +61,7 @@ struct verb {
         const struct verb_options *options; /* NULL: none */
         const char *epilog;             /* plain text after the options, or NULL */
         const struct verb *sub;         /* NULL-terminated table of sub-verbs */
+        bool no_man_page;               /* not installed as a man page, nor are its sub-verbs */
         const char *full_name;          /* "fam create": filled in by the dispatcher */
 };
 
