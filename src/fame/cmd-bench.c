@@ -10,6 +10,7 @@
 #include <sys/mman.h>
 #include <sys/wait.h>
 
+#include "cli.h"
 #include "fam_atomic.h"
 #include "fame.h"
 #include "util.h"
@@ -95,16 +96,19 @@ static double fetch_add_run(const char *fam_path, int64_t *anon_word, struct rac
         return (double) procs * (double) ops / (last - first);
 }
 
-int cmd_bench_fam(const struct verb *v, int argc, char **argv) {
-        enum { O_SIZE = 0x100, O_DIR, O_ROUNDS, O_OPS, O_JSON };
-        static const struct option options[] = {
-                { "size", required_argument, NULL, O_SIZE },
-                { "dir", required_argument, NULL, O_DIR },
-                { "rounds", required_argument, NULL, O_ROUNDS },
-                { "ops", required_argument, NULL, O_OPS },
-                { "json", no_argument, NULL, O_JSON },
+enum { O_SIZE = 0x100, O_DIR, O_ROUNDS, O_OPS, O_JSON };
+const struct verb_options bench_fam_options = {
+        .list = (const struct verb_option[]) {
+                { "size", O_SIZE, "SIZE", "bytes copied per round (default 64M)" },
+                { "dir", O_DIR, "DIR", "where the temporary FAM file lives (default $TMPDIR or /tmp)" },
+                { "rounds", O_ROUNDS, "N", "copies per destination; the median is reported (default 15)" },
+                { "ops", O_OPS, "N", "fetch_add operations per process (default 5000000)" },
+                { "json", O_JSON, NULL, "machine-readable output" },
                 {}
-        };
+        },
+};
+
+int cmd_bench_fam(const struct verb *v, int argc, char **argv) {
         uint64_t size = UINT64_C(64) << 20, ops = 5000000;
         uint32_t rounds = 15, ops32;
         const char *dir = getenv("TMPDIR");
@@ -113,7 +117,7 @@ int cmd_bench_fam(const struct verb *v, int argc, char **argv) {
 
         if (!dir || !*dir)
                 dir = "/tmp";
-        while ((c = verb_getopt(v, argc, argv, "", options, &first)) != -1) {
+        while ((c = verb_getopt(v, argc, argv, &first)) != -1) {
                 switch (c) {
                 case O_SIZE:
                         if (parse_size(optarg, &size) < 0 || size < 4096 || size > (UINT64_C(4) << 30))

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "cli.h"
 #include "cluster.h"
 #include "config.h"
 #include "fame.h"
@@ -18,16 +19,28 @@
 #include "verbs.h"
 
 
+enum { CLUSTER_CONFIG = 0x200, CLUSTER_SET };
+const struct verb_options cluster_options = {
+        .heading = "Cluster options (every cluster verb)",
+        .list = (const struct verb_option[]) {
+                { "cluster", 'c', "NAME", "the cluster (default \"default\"; several live side by side)", VERB_OPT_SHORT },
+                { "config", CLUSTER_CONFIG, "FILE", "the configuration file (default $FAME_CONFIG, else\n"
+                                                    "~/.config/fame/NAME.conf if it exists); see docs/config.md" },
+                { "set", CLUSTER_SET, "KEY=VALUE", "override one configuration key (repeatable)" },
+                {}
+        },
+};
+
 /* Handles -c/--config/--set; returns 1 if the option was one of them, 0 if not, <0 on error. */
 int cluster_opt(const struct verb *v, int c, struct cluster_opts *o) {
         switch (c) {
         case 'c':
                 o->cluster = optarg;
                 return 1;
-        case 0x200:
+        case CLUSTER_CONFIG:
                 o->config_file = optarg;
                 return 1;
-        case 0x201:
+        case CLUSTER_SET:
                 if (o->n_sets >= ELEMENTSOF(o->sets))
                         return usage_error(v, "too many --set options");
                 if (!strchr(optarg, '='))
@@ -234,20 +247,24 @@ static void print_line(const char *line, void *userdata) {
         printf("%s\n", line);
 }
 
-int cmd_up(const struct verb *v, int argc, char **argv) {
-        enum { O_ADD = 0x100, O_ACCEL, O_JSON, O_KIND, O_RESET, O_BACKEND, O_ARCH };
-        static const struct option options[] = {
-                CLUSTER_LONGOPTS,
-                { "nodes", required_argument, NULL, 'n' },
-                { "add", required_argument, NULL, O_ADD },
-                { "accel", required_argument, NULL, O_ACCEL },
-                { "kind", required_argument, NULL, O_KIND },
-                { "backend", required_argument, NULL, O_BACKEND },
-                { "arch", required_argument, NULL, O_ARCH },
-                { "reset", no_argument, NULL, O_RESET },
-                { "json", no_argument, NULL, O_JSON },
+enum { O_ADD = 0x100, O_ACCEL, O_JSON, O_KIND, O_RESET, O_BACKEND, O_ARCH };
+const struct verb_options up_options = {
+        .list = (const struct verb_option[]) {
+                { "nodes", 'n', "N", "number of nodes (the nodes key)", VERB_OPT_SHORT },
+                { "kind", O_KIND, "diskless|debian", "the kind key" },
+                { "accel", O_ACCEL, "auto|kvm|tcg", "the accel key" },
+                { "backend", O_BACKEND, "qemu|libvirt", "the backend key: fame's own QEMU processes, or libvirt domains" },
+                { "arch", O_ARCH, "x86_64|aarch64", "the arch key (nodeNN.arch sets one node's: mixed clusters)" },
+                { "reset", O_RESET, NULL, "debian: give every node a new disk from the current image\n"
+                                           "(what was changed inside the nodes is lost; keys are kept)" },
+                { "add", O_ADD, "HOSTPATH:NODEPATH", "put a host file or directory into every node's image" },
+                { "json", O_JSON, NULL, "print the result as JSON" },
+                { .group = &cluster_options },
                 {}
-        };
+        },
+};
+
+int cmd_up(const struct verb *v, int argc, char **argv) {
         struct cluster_opts o = { 0 };
         const char *extra[12] = { 0 }, *adds[65] = { 0 };
         size_t n_extra = 0, n_adds = 0;
@@ -255,7 +272,7 @@ int cmd_up(const struct verb *v, int argc, char **argv) {
         struct fame_config c;
         int ch, r;
 
-        while ((ch = verb_getopt(v, argc, argv, "c:n:", options, &first)) != -1) {
+        while ((ch = verb_getopt(v, argc, argv, &first)) != -1) {
                 r = cluster_opt(v, ch, &o);
                 if (r < 0)
                         return r;
@@ -319,20 +336,31 @@ int cmd_up(const struct verb *v, int argc, char **argv) {
         return r < 0 ? r : 0;
 }
 
-/* Verbs whose only options are the cluster ones, plus an optional --json/--follow flag. */
-static int simple_verb(const struct verb *v, int argc, char **argv, const char *flag, bool *ret_flag,
-                       struct fame_config *c) {
-        static const struct option options_json[] = { CLUSTER_LONGOPTS, { "json", no_argument, NULL, 'j' }, {} };
-        static const struct option options_follow[] = { CLUSTER_LONGOPTS, { "follow", no_argument, NULL, 'f' }, {} };
-        static const struct option options_none[] = { CLUSTER_LONGOPTS, {} };
-        const struct option *options = !flag ? options_none : strcmp(flag, "json") == 0 ? options_json : options_follow;
+/* The options of status and config, and of logs. */
+const struct verb_options cluster_json_options = {
+        .list = (const struct verb_option[]) {
+                { "json", 'j', NULL, "machine-readable output" },
+                { .group = &cluster_options },
+                {}
+        },
+};
+const struct verb_options logs_options = {
+        .list = (const struct verb_option[]) {
+                { "follow", 'f', NULL, "keep printing while the node runs", VERB_OPT_SHORT },
+                { .group = &cluster_options },
+                {}
+        },
+};
+
+/* Verbs whose only options are the cluster ones, plus perhaps a flag (--json, --follow). */
+static int simple_verb(const struct verb *v, int argc, char **argv, bool *ret_flag, struct fame_config *c) {
         struct cluster_opts o = { 0 };
         bool first = true;
         int ch, r;
 
         if (ret_flag)
                 *ret_flag = false;
-        while ((ch = verb_getopt(v, argc, argv, flag && strcmp(flag, "follow") == 0 ? "c:f" : "c:", options, &first)) != -1) {
+        while ((ch = verb_getopt(v, argc, argv, &first)) != -1) {
                 r = cluster_opt(v, ch, &o);
                 if (r < 0)
                         return r;
@@ -350,11 +378,11 @@ static int simple_verb(const struct verb *v, int argc, char **argv, const char *
 }
 
 /* The verbs that only take cluster options, a flag and maybe a node. */
-static int with_config(const struct verb *v, int argc, char **argv, const char *flag,
+static int with_config(const struct verb *v, int argc, char **argv,
                        int (*fn)(const struct fame_config *c, const char *node, bool flag)) {
         struct fame_config c;
         bool set;
-        int r = simple_verb(v, argc, argv, flag, &set, &c);
+        int r = simple_verb(v, argc, argv, &set, &c);
         if (r < 0)
                 return r;
         r = fn(&c, v->min_args > 0 ? argv[optind] : NULL, set);
@@ -409,22 +437,26 @@ static int do_console(const struct fame_config *c, const char *node, bool flag) 
         return cluster_console(c, node, STDIN_FILENO, STDOUT_FILENO);
 }
 
-int cmd_down(const struct verb *v, int argc, char **argv) { return with_config(v, argc, argv, NULL, do_down); }
-int cmd_status(const struct verb *v, int argc, char **argv) { return with_config(v, argc, argv, "json", do_status); }
-int cmd_config(const struct verb *v, int argc, char **argv) { return with_config(v, argc, argv, "json", do_config); }
-int cmd_kill(const struct verb *v, int argc, char **argv) { return with_config(v, argc, argv, NULL, do_kill); }
-int cmd_start(const struct verb *v, int argc, char **argv) { return with_config(v, argc, argv, NULL, do_start); }
-int cmd_logs(const struct verb *v, int argc, char **argv) { return with_config(v, argc, argv, "follow", do_logs); }
-int cmd_console(const struct verb *v, int argc, char **argv) { return with_config(v, argc, argv, NULL, do_console); }
+int cmd_down(const struct verb *v, int argc, char **argv) { return with_config(v, argc, argv, do_down); }
+int cmd_status(const struct verb *v, int argc, char **argv) { return with_config(v, argc, argv, do_status); }
+int cmd_config(const struct verb *v, int argc, char **argv) { return with_config(v, argc, argv, do_config); }
+int cmd_kill(const struct verb *v, int argc, char **argv) { return with_config(v, argc, argv, do_kill); }
+int cmd_start(const struct verb *v, int argc, char **argv) { return with_config(v, argc, argv, do_start); }
+int cmd_logs(const struct verb *v, int argc, char **argv) { return with_config(v, argc, argv, do_logs); }
+int cmd_console(const struct verb *v, int argc, char **argv) { return with_config(v, argc, argv, do_console); }
+
+const struct verb_options exec_options = {
+        .in_order = true,
+        .list = (const struct verb_option[]) {
+                { "all", 'a', NULL, "every node", VERB_OPT_SHORT },
+                { "timeout", 't', "S", "give up after S seconds (default 600)" },
+                { .group = &cluster_options },
+                {}
+        },
+};
 
 /* fame exec [--all | NODE] [--timeout S] -- CMD ARGS... */
 int cmd_exec(const struct verb *v, int argc, char **argv) {
-        static const struct option options[] = {
-                CLUSTER_LONGOPTS,
-                { "all", no_argument, NULL, 'a' },
-                { "timeout", required_argument, NULL, 't' },
-                {}
-        };
         struct cluster_opts o = { 0 };
         bool first = true, all = false;
         uint32_t timeout = 600;
@@ -432,7 +464,7 @@ int cmd_exec(const struct verb *v, int argc, char **argv) {
         int ch, r;
 
         /* Options end at the node name or "--": the command's own options are not ours. */
-        while ((ch = verb_getopt(v, argc, argv, "+c:a", options, &first)) != -1) {
+        while ((ch = verb_getopt(v, argc, argv, &first)) != -1) {
                 r = cluster_opt(v, ch, &o);
                 if (r < 0)
                         return r;
@@ -464,15 +496,23 @@ int cmd_exec(const struct verb *v, int argc, char **argv) {
         return r;
 }
 
+/* --all: in the description, not under Options */
+const struct verb_options cp_options = {
+        .list = (const struct verb_option[]) {
+                { "all", 'a', NULL, NULL, VERB_OPT_SHORT },
+                { .group = &cluster_options },
+                {}
+        },
+};
+
 /* fame cp HOSTFILE NODE:PATH | fame cp --all HOSTFILE PATH */
 int cmd_cp(const struct verb *v, int argc, char **argv) {
-        static const struct option options[] = { CLUSTER_LONGOPTS, { "all", no_argument, NULL, 'a' }, {} };
         struct cluster_opts o = { 0 };
         bool first = true, all = false;
         struct fame_config c;
         int ch, r;
 
-        while ((ch = verb_getopt(v, argc, argv, "c:a", options, &first)) != -1) {
+        while ((ch = verb_getopt(v, argc, argv, &first)) != -1) {
                 r = cluster_opt(v, ch, &o);
                 if (r < 0)
                         return r;
@@ -517,15 +557,19 @@ static void put_replacing(const char *s, const char *state_dir) {
         puts(s);
 }
 
+/* --node and --accel: in the usage line, not under Options */
+const struct verb_options debug_node_options = {
+        .list = (const struct verb_option[]) {
+                { "node", 'N', "N", NULL },
+                { "accel", 'A', "kvm|tcg", NULL },
+                { .group = &cluster_options },
+                {}
+        },
+};
+
 /* fame debug qemu-args and domain-xml: a node's QEMU command line (one argument per line) or
  * libvirt domain XML, with placeholders for paths (golden tests). */
 static int debug_node(const struct verb *v, int argc, char **argv, bool xml) {
-        static const struct option options[] = {
-                CLUSTER_LONGOPTS,
-                { "node", required_argument, NULL, 'N' },
-                { "accel", required_argument, NULL, 'A' },
-                {}
-        };
         struct cluster_opts o = { 0 };
         bool first = true;
         uint32_t node = 1;
@@ -534,7 +578,7 @@ static int debug_node(const struct verb *v, int argc, char **argv, bool xml) {
         struct cluster_plan p;
         int ch, r;
 
-        while ((ch = verb_getopt(v, argc, argv, "c:", options, &first)) != -1) {
+        while ((ch = verb_getopt(v, argc, argv, &first)) != -1) {
                 r = cluster_opt(v, ch, &o);
                 if (r < 0)
                         return r;
@@ -601,7 +645,7 @@ int cmd_debug_domain_xml(const struct verb *v, int argc, char **argv) {
 /* fame libvirt export DIR */
 int cmd_libvirt_export(const struct verb *v, int argc, char **argv) {
         struct fame_config c;
-        int r = simple_verb(v, argc, argv, NULL, NULL, &c);
+        int r = simple_verb(v, argc, argv, NULL, &c);
         if (r < 0)
                 return r;
         r = cluster_libvirt_export(&c, argv[optind], print_line, NULL);
@@ -609,19 +653,22 @@ int cmd_libvirt_export(const struct verb *v, int argc, char **argv) {
         return r < 0 ? r : 0;
 }
 
-int cmd_image_build(const struct verb *v, int argc, char **argv) {
-        static const struct option options[] = {
-                CLUSTER_LONGOPTS,
-                { "kind", required_argument, NULL, 'k' },
+const struct verb_options image_build_options = {
+        .list = (const struct verb_option[]) {
+                { "kind", 'k', "KIND", "diskless, debian or all (default all)", VERB_OPT_SHORT },
+                { .group = &cluster_options },
                 {}
-        };
+        },
+};
+
+int cmd_image_build(const struct verb *v, int argc, char **argv) {
         struct cluster_opts o = { 0 };
         const char *kind = NULL;
         bool first = true;
         struct fame_config c;
         int ch, r;
 
-        while ((ch = verb_getopt(v, argc, argv, "c:k:", options, &first)) != -1) {
+        while ((ch = verb_getopt(v, argc, argv, &first)) != -1) {
                 r = cluster_opt(v, ch, &o);
                 if (r < 0)
                         return r;
@@ -650,15 +697,22 @@ int cmd_image_build(const struct verb *v, int argc, char **argv) {
         return r < 0 ? 1 : 0;
 }
 
+const struct verb_options ssh_options = {
+        .in_order = true,
+        .list = (const struct verb_option[]) {
+                { .group = &cluster_options },
+                {}
+        },
+};
+
 /* fame ssh NODE [-- CMD ARGS...] */
 int cmd_ssh(const struct verb *v, int argc, char **argv) {
-        static const struct option options[] = { CLUSTER_LONGOPTS, {} };
         struct cluster_opts o = { 0 };
         bool first = true;
         struct fame_config c;
         int ch, r;
 
-        while ((ch = verb_getopt(v, argc, argv, "+c:", options, &first)) != -1) {
+        while ((ch = verb_getopt(v, argc, argv, &first)) != -1) {
                 r = cluster_opt(v, ch, &o);
                 if (r < 0)
                         return r;

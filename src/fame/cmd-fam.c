@@ -7,30 +7,35 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
+#include "cli.h"
 #include "fame.h"
 #include "util.h"
 #include "verbs.h"
 
-int cmd_fam_create(const struct verb *v, int argc, char **argv) {
-        enum { O_NPE = 0x100, O_EPR, O_UUID, O_JSON };
-        static const struct option options[] = {
-                { "size", required_argument, NULL, 's' },
-                { "book-size", required_argument, NULL, 'b' },
-                { "nodes", required_argument, NULL, 'n' },
-                { "nodes-per-enclosure", required_argument, NULL, O_NPE },
-                { "enclosures-per-rack", required_argument, NULL, O_EPR },
-                { "uuid", required_argument, NULL, O_UUID },
-                { "force", no_argument, NULL, 'f' },
-                { "json", no_argument, NULL, O_JSON },
+enum { CREATE_NPE = 0x100, CREATE_EPR, CREATE_UUID, CREATE_JSON };
+const struct verb_options fam_create_options = {
+        .list = (const struct verb_option[]) {
+                { "size", 's', "SIZE", "total size; a power of two (IVSHMEM BAR2 must be)", VERB_OPT_SHORT },
+                { "book-size", 'b', "SIZE", "book size, a power of two from 2M to 8G (default 8M)", VERB_OPT_SHORT },
+                { "nodes", 'n', "N", "number of nodes, 1 to 128 (default 4); each gets the\n"
+                                     "same number of books, a multiple of 4", VERB_OPT_SHORT },
+                { "nodes-per-enclosure", CREATE_NPE, "N", "topology (default 10, as on The Machine)" },
+                { "enclosures-per-rack", CREATE_EPR, "N", "topology (default 4)" },
+                { "uuid", CREATE_UUID, "UUID", "use this UUID instead of a random one" },
+                { "force", 'f', NULL, "replace an existing file; its content is lost", VERB_OPT_SHORT },
+                { "json", CREATE_JSON, NULL, "print the new geometry as JSON" },
                 {}
-        };
+        },
+};
+
+int cmd_fam_create(const struct verb *v, int argc, char **argv) {
         struct fame_create_params p = { .created = -1 };
         struct fame_geometry g;
         bool first = true, json = false, have_size = false;
         unsigned flags = 0;
         int c, r;
 
-        while ((c = verb_getopt(v, argc, argv, "s:b:n:f", options, &first)) != -1) {
+        while ((c = verb_getopt(v, argc, argv, &first)) != -1) {
                 switch (c) {
                 case 's':
                         if (parse_size(optarg, &p.total_size) < 0)
@@ -45,15 +50,15 @@ int cmd_fam_create(const struct verb *v, int argc, char **argv) {
                         if (parse_uint32(optarg, 1, FAME_MAX_NODES, &p.node_count) < 0)
                                 return usage_error(v, "--nodes '%s' is not a number from 1 to %u", optarg, FAME_MAX_NODES);
                         break;
-                case O_NPE:
+                case CREATE_NPE:
                         if (parse_uint32(optarg, 1, FAME_MAX_NODES, &p.nodes_per_enclosure) < 0)
                                 return usage_error(v, "--nodes-per-enclosure '%s' is not a number from 1 to %u", optarg, FAME_MAX_NODES);
                         break;
-                case O_EPR:
+                case CREATE_EPR:
                         if (parse_uint32(optarg, 1, FAME_MAX_NODES, &p.enclosures_per_rack) < 0)
                                 return usage_error(v, "--enclosures-per-rack '%s' is not a number from 1 to %u", optarg, FAME_MAX_NODES);
                         break;
-                case O_UUID:
+                case CREATE_UUID:
                         if (fame_uuid_parse(optarg, p.uuid) < 0)
                                 return usage_error(v, "--uuid '%s' is not a UUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)", optarg);
                         p.have_uuid = true;
@@ -61,7 +66,7 @@ int cmd_fam_create(const struct verb *v, int argc, char **argv) {
                 case 'f':
                         flags |= FAME_CREATE_FORCE;
                         break;
-                case O_JSON:
+                case CREATE_JSON:
                         json = true;
                         break;
                 default:
@@ -91,18 +96,21 @@ int cmd_fam_create(const struct verb *v, int argc, char **argv) {
         return 0;
 }
 
-int cmd_fam_info(const struct verb *v, int argc, char **argv) {
-        enum { O_JSON = 0x100 };
-        static const struct option options[] = {
-                { "json", no_argument, NULL, O_JSON },
+enum { INFO_JSON = 0x100 };
+const struct verb_options fam_info_options = {
+        .list = (const struct verb_option[]) {
+                { "json", INFO_JSON, NULL, "machine-readable output" },
                 {}
-        };
+        },
+};
+
+int cmd_fam_info(const struct verb *v, int argc, char **argv) {
         struct fame_geometry g;
         bool first = true, json = false;
         int c, r;
 
-        while ((c = verb_getopt(v, argc, argv, "", options, &first)) != -1) {
-                if (c == O_JSON)
+        while ((c = verb_getopt(v, argc, argv, &first)) != -1) {
+                if (c == INFO_JSON)
                         json = true;
                 else
                         return -EINVAL;
@@ -140,18 +148,21 @@ static void hexdump_line(uint64_t off, const uint8_t *p, size_t n) {
         printf("|\n");
 }
 
-int cmd_fam_dump(const struct verb *v, int argc, char **argv) {
-        static const struct option options[] = {
-                { "offset", required_argument, NULL, 'o' },
-                { "length", required_argument, NULL, 'l' },
-                { "force", no_argument, NULL, 'f' },
+const struct verb_options fam_dump_options = {
+        .list = (const struct verb_option[]) {
+                { "offset", 'o', "X", "where to start (default 0); sizes and 0x hex accepted", VERB_OPT_SHORT },
+                { "length", 'l', "N", "how many bytes (default 256)", VERB_OPT_SHORT },
+                { "force", 'f', NULL, "dump even when the FAM header is not valid", VERB_OPT_SHORT },
                 {}
-        };
+        },
+};
+
+int cmd_fam_dump(const struct verb *v, int argc, char **argv) {
         uint64_t offset = 0, length = 256;
         bool first = true, force = false;
         int c, r;
 
-        while ((c = verb_getopt(v, argc, argv, "o:l:f", options, &first)) != -1) {
+        while ((c = verb_getopt(v, argc, argv, &first)) != -1) {
                 switch (c) {
                 case 'o':
                         if (parse_size(optarg, &offset) < 0)

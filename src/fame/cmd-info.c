@@ -4,22 +4,26 @@
 #include <json-c/json.h>
 #include <stdio.h>
 
+#include "cli.h"
 #include "fame.h"
 #include "verbs.h"
 
-int cmd_info(const struct verb *v, int argc, char **argv) {
-        enum { O_PATH = 0x100, O_JSON };
-        static const struct option options[] = {
-                { "path", required_argument, NULL, O_PATH },
-                { "json", no_argument, NULL, O_JSON },
+enum { O_PATH = 0x100, O_JSON };
+const struct verb_options info_options = {
+        .list = (const struct verb_option[]) {
+                { "path", O_PATH, "PATH", "a FAM file, or pci:BDF for one PCI device" },
+                { "json", O_JSON, NULL, "machine-readable output" },
                 {}
-        };
+        },
+};
+
+int cmd_info(const struct verb *v, int argc, char **argv) {
         const char *path = NULL;
         bool first = true, json = false;
         struct fame *fam = NULL;
         int c, r;
 
-        while ((c = verb_getopt(v, argc, argv, "", options, &first)) != -1) {
+        while ((c = verb_getopt(v, argc, argv, &first)) != -1) {
                 switch (c) {
                 case O_PATH:
                         path = optarg;

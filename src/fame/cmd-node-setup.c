@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "log.h"
 #include "macro.h"
 #include "spawn.h"
@@ -300,19 +301,23 @@ static int first_boot(const struct setup *s) {
         return write_path(s, "/var/lib/fame/setup-done", 0644, done, (size_t) n);
 }
 
-int cmd_node_setup(const struct verb *v, int argc, char **argv) {
-        static const struct option options[] = {
-                { "seed", required_argument, NULL, 's' },
-                { "root", required_argument, NULL, 'r' },
+const struct verb_options node_setup_options = {
+        .list = (const struct verb_option[]) {
+                { "seed", 's', "FILE", "read the seed from FILE" },
+                { "root", 'r', "DIR", "apply under DIR instead of /, and print the programs it would\n"
+                                      "run (useradd, ldconfig) instead of running them" },
                 {}
-        };
+        },
+};
+
+int cmd_node_setup(const struct verb *v, int argc, char **argv) {
         static struct setup s;
         const char *seed = SEED_FW;
         bool first = true;
         int ch, r;
 
         s = (struct setup) { .root = "" };
-        while ((ch = verb_getopt(v, argc, argv, "", options, &first)) != -1) {
+        while ((ch = verb_getopt(v, argc, argv, &first)) != -1) {
                 if (ch == 's')
                         seed = optarg;
                 else if (ch == 'r') {

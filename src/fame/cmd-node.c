@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "fam_atomic.h"
 #include "fame.h"
 #include "util.h"

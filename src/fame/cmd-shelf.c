@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "cluster.h"
 #include "config.h"
 #include "fame.h"
@@ -27,11 +28,24 @@
  * command line. */
 int fame_read_node_identity(uint32_t *ret_node, char **ret_cluster);
 
-#define SHELF_LONGOPTS \
-        CLUSTER_LONGOPTS, \
-        { "address", required_argument, NULL, 0x300 }, \
-        { "node", required_argument, NULL, 0x301 }, \
-        { "json", no_argument, NULL, 0x302 }
+enum { SHELF_ADDRESS = 0x300, SHELF_NODE, SHELF_JSON };
+const struct verb_options shelf_options = {
+        .intro = "Where the Librarian is: --address HOST:PORT, else $FAME_LIBRARIAN, else inside a node\n"
+                 "torms:9093, else (on the host) the Librarian `fame up` started for the cluster.\n\n",
+        .heading = "Common options",
+        .list = (const struct verb_option[]) {
+                { "address", SHELF_ADDRESS, "HOST:PORT", "the Librarian to talk to" },
+                { "node", SHELF_NODE, "N", "on the host: act as node N (default 1); inside a node the\n"
+                                           "node's own id is used and the Librarian accepts no other" },
+                { "json", SHELF_JSON, NULL, "machine-readable output" },
+                /* the cluster options, in the shelf verbs' words */
+                { "cluster", .help = "on the host: the cluster (default \"default\")", .flags = VERB_OPT_SEE },
+                { "config", .flags = VERB_OPT_SEE | VERB_OPT_JOIN },
+                { "set", .help = "as for the cluster verbs", .flags = VERB_OPT_SEE },
+                { .group = &cluster_options, .flags = VERB_OPT_UNLISTED },
+                {}
+        },
+};
 
 struct shelf_opts {
         struct cluster_opts cluster;
@@ -58,14 +72,14 @@ static int shelf_opt(const struct verb *v, int ch, struct shelf_opts *o) {
         if (r != 0)
                 return r;
         switch (ch) {
-        case 0x300:
+        case SHELF_ADDRESS:
                 o->address = optarg;
                 return 1;
-        case 0x301:
+        case SHELF_NODE:
                 if (parse_uint32(optarg, 1, FAME_MAX_NODES, &o->node) < 0)
                         return usage_error(v, "--node '%s' is not a node number (1-%u)", optarg, FAME_MAX_NODES);
                 return 1;
-        case 0x302:
+        case SHELF_JSON:
                 o->json = true;
                 return 1;
         }
@@ -185,19 +199,15 @@ static void print_json_obj(struct json_object *o) {
         puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE));
 }
 
-/* Common front: options, positional count, connection. */
+/* Common front: options, positional count, connection.  extra_fn handles the verb's own
+ * options. */
 static int front(const struct verb *v, int argc, char **argv, struct shelf_opts *o, struct shelf_ctx *x,
-                 const struct option *extra, int (*extra_fn)(const struct verb *, int, void *), void *ud) {
-        struct option options[16] = { SHELF_LONGOPTS };
-        size_t n = 6;
+                 int (*extra_fn)(const struct verb *, int, void *), void *ud) {
         bool first = true;
         int ch, r;
 
-        for (size_t i = 0; extra && extra[i].name && n < ELEMENTSOF(options) - 1; i++)
-                options[n++] = extra[i];
-        options[n] = (struct option) {};
         *o = (struct shelf_opts) {};
-        while ((ch = verb_getopt(v, argc, argv, "c:", options, &first)) != -1) {
+        while ((ch = verb_getopt(v, argc, argv, &first)) != -1) {
                 r = shelf_opt(v, ch, o);
                 if (r < 0)
                         return r;
@@ -216,7 +226,7 @@ int cmd_shelf_ls(const struct verb *v, int argc, char **argv) {
         struct shelf_opts o;
         struct shelf_ctx x = {};
         _cleanup_(json_object_putp) struct json_object *list = NULL;
-        int r = front(v, argc, argv, &o, &x, NULL, NULL, NULL);
+        int r = front(v, argc, argv, &o, &x, NULL, NULL);
         if (r < 0)
                 goto out;
         const char *path = optind < argc ? argv[optind] : "/";
@@ -246,6 +256,19 @@ out:
         ctx_done(&x);
         return r;
 }
+
+/* The help shows -s, -m and -p, but they never worked: getopt is not given them. */
+const struct verb_options shelf_create_options = {
+        .list = (const struct verb_option[]) {
+                { "size", 's', "SIZE", "bytes (K, M, G, T suffixes); rounded up to whole books", VERB_OPT_SHORT_IN_HELP },
+                { "mode", 'm', "MODE", "octal permission bits (default 0644, minus the umask)", VERB_OPT_SHORT_IN_HELP },
+                { "policy", 'p', "POLICY", "allocation policy: RandomBooks (default), LocalNode,\n"
+                                           "LocalEnc, NonLocal_Enc, Nearest, NearestRemote, NearestEnc,\n"
+                                           "NearestRack, LZAascending, LZAdescending, RequestIG", VERB_OPT_SHORT_IN_HELP },
+                { .group = &shelf_options },
+                {}
+        },
+};
 
 struct create_extra {
         uint64_t size;
@@ -284,17 +307,11 @@ static int resize_to(struct shelf_ctx *x, const char *path, int64_t id, uint64_t
 static int print_info(struct shelf_ctx *x, const char *path, bool json);
 
 int cmd_shelf_create(const struct verb *v, int argc, char **argv) {
-        static const struct option extra[] = {
-                { "size", required_argument, NULL, 's' },
-                { "mode", required_argument, NULL, 'm' },
-                { "policy", required_argument, NULL, 'p' },
-                {}
-        };
         struct create_extra e = { .mode = 0644 };
         struct shelf_opts o;
         struct shelf_ctx x = {};
         struct fame_shelf *s = NULL;
-        int r = front(v, argc, argv, &o, &x, extra, create_extra_fn, &e);
+        int r = front(v, argc, argv, &o, &x, create_extra_fn, &e);
         if (r < 0)
                 goto out;
         const char *path = argv[optind];
@@ -332,7 +349,7 @@ out:
 int cmd_shelf_mkdir(const struct verb *v, int argc, char **argv) {
         struct shelf_opts o;
         struct shelf_ctx x = {};
-        int r = front(v, argc, argv, &o, &x, NULL, NULL, NULL);
+        int r = front(v, argc, argv, &o, &x, NULL, NULL);
         if (r >= 0) {
                 const char *path = argv[optind];
                 if (librarian_get_shelf(x.lib, path, NULL) >= 0)
@@ -347,7 +364,7 @@ int cmd_shelf_mkdir(const struct verb *v, int argc, char **argv) {
 /* front(), then the shelf named by the first argument. */
 static int shelf_front(const struct verb *v, int argc, char **argv, struct shelf_opts *o, struct shelf_ctx *x,
                        struct json_object **ret_shelf) {
-        int r = front(v, argc, argv, o, x, NULL, NULL, NULL);
+        int r = front(v, argc, argv, o, x, NULL, NULL);
         if (r < 0)
                 return r;
         return said(x, argv[optind], librarian_get_shelf(x->lib, argv[optind], ret_shelf));
@@ -465,7 +482,7 @@ static int print_info(struct shelf_ctx *x, const char *path, bool json) {
 int cmd_shelf_info(const struct verb *v, int argc, char **argv) {
         struct shelf_opts o;
         struct shelf_ctx x = {};
-        int r = front(v, argc, argv, &o, &x, NULL, NULL, NULL);
+        int r = front(v, argc, argv, &o, &x, NULL, NULL);
         if (r >= 0)
                 r = print_info(&x, argv[optind], o.json);
         ctx_done(&x);
@@ -479,7 +496,7 @@ static int shelf_bytes(const struct verb *v, int argc, char **argv, bool fill) {
         struct fame *fam = NULL;
         struct fame_shelf *s = NULL;
         uint64_t seed = 0;
-        int r = front(v, argc, argv, &o, &x, NULL, NULL, NULL);
+        int r = front(v, argc, argv, &o, &x, NULL, NULL);
         if (r < 0)
                 goto out;
         if (fill && parse_size(argv[optind + 1], &seed) < 0) {

@@ -1,16 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The verb table: names, argument counts and the help text that `fame help` and the man pages
- * (generated at build time with `fame help --man`) show. */
+ * (written at build time by `fame help --write-man-pages DIR`, one per verb) show.  Each verb's
+ * options are declared in its option table (struct verb_options, in cmd-*.c next to the code
+ * that parses them); the help shows them after the description. */
 #include <stddef.h>
 
 #include "verbs.h"
-
-#define COMMON "\n" \
-"Cluster options (every cluster verb):\n" \
-"  -c, --cluster NAME            the cluster (default \"default\"; several live side by side)\n" \
-"      --config FILE             the configuration file (default $FAME_CONFIG, else\n" \
-"                                ~/.config/fame/NAME.conf if it exists); see docs/config.md\n" \
-"      --set KEY=VALUE           override one configuration key (repeatable)\n"
 
 static const struct verb fam_verbs[] = {
         {
@@ -23,19 +18,9 @@ static const struct verb fam_verbs[] = {
 "PATH and renamed into place, so PATH is never half-written.  An existing non-empty\n"
 "file, and in particular a valid FAM, is never replaced without --force.\n"
 "\n"
-"SIZE and other sizes take K, M, G, T suffixes (powers of 1024) or 0x hex.\n"
-"\n"
-"Options:\n"
-"  -s, --size SIZE               total size; a power of two (IVSHMEM BAR2 must be)\n"
-"  -b, --book-size SIZE          book size, a power of two from 2M to 8G (default 8M)\n"
-"  -n, --nodes N                 number of nodes, 1 to 128 (default 4); each gets the\n"
-"                                same number of books, a multiple of 4\n"
-"      --nodes-per-enclosure N   topology (default 10, as on The Machine)\n"
-"      --enclosures-per-rack N   topology (default 4)\n"
-"      --uuid UUID               use this UUID instead of a random one\n"
-"  -f, --force                   replace an existing file; its content is lost\n"
-"      --json                    print the new geometry as JSON\n"
-"\n"
+"SIZE and other sizes take K, M, G, T suffixes (powers of 1024) or 0x hex.\n",
+                .options = &fam_create_options,
+                .epilog =
 "The creation time is the current time, or $SOURCE_DATE_EPOCH when set.\n"
 "\n"
 "Example:\n"
@@ -49,10 +34,8 @@ static const struct verb fam_verbs[] = {
 "Validates PATH's FAM header and prints its geometry: size, book size, node count,\n"
 "topology, the metadata regions and each node's book range.  PATH is opened read-only\n"
 "and never modified.  A file that is not a valid FAM (empty, truncated, corrupt, of\n"
-"another format version, not a power of two) gets one error line and exit status 1.\n"
-"\n"
-"Options:\n"
-"      --json                    machine-readable output\n",
+"another format version, not a power of two) gets one error line and exit status 1.\n",
+                .options = &fam_info_options,
         },
         {
                 .name = "dump", .fn = cmd_fam_dump, .min_args = 1, .max_args = 1,
@@ -60,12 +43,8 @@ static const struct verb fam_verbs[] = {
                 .summary = "hex dump of a FAM file",
                 .help =
 "Prints LENGTH bytes of PATH starting at OFFSET as a hex dump (offset, 16 bytes in hex,\n"
-"the same as text).  The file is read-only to this verb.\n"
-"\n"
-"Options:\n"
-"  -o, --offset X                where to start (default 0); sizes and 0x hex accepted\n"
-"  -l, --length N                how many bytes (default 256)\n"
-"  -f, --force                   dump even when the FAM header is not valid\n",
+"the same as text).  The file is read-only to this verb.\n",
+                .options = &fam_dump_options,
         },
         {}
 };
@@ -80,14 +59,8 @@ static const struct verb bench_verbs[] = {
 "  1. memcpy bandwidth into a FAM file mapping vs into malloc'd memory (ratio);\n"
 "  2. contended fam_atomic_64_fetch_add on one FAM word from 1, 2 and 4 processes,\n"
 "     against the same instruction on anonymous shared memory (ratio).\n"
-"This is a benchmark, not a test: it prints figures.\n"
-"\n"
-"Options:\n"
-"      --size SIZE               bytes copied per round (default 64M)\n"
-"      --dir DIR                 where the temporary FAM file lives (default $TMPDIR or /tmp)\n"
-"      --rounds N                copies per destination; the median is reported (default 15)\n"
-"      --ops N                   fetch_add operations per process (default 5000000)\n"
-"      --json                    machine-readable output\n",
+"This is a benchmark, not a test: it prints figures.\n",
+                .options = &bench_fam_options,
         },
         {}
 };
@@ -103,12 +76,8 @@ static const struct verb node_verbs[] = {
 "applies it: at every boot the hostname, the FAM/E block of /etc/hosts, the nodes' SSH host\n"
 "keys, the network configuration and group fam's access to FAM; at the first boot also the\n"
 "machine-id, the SSH host key, the user account with its SSH keys and sudo rule\n"
-"(docs/debian.md).  fame-setup.service runs it.\n"
-"\n"
-"Options:\n"
-"      --seed FILE               read the seed from FILE\n"
-"      --root DIR                apply under DIR instead of /, and print the programs it would\n"
-"                                run (useradd, ldconfig) instead of running them\n",
+"(docs/debian.md).  fame-setup.service runs it.\n",
+                .options = &node_setup_options,
         },
         {
                 .name = "join", .fn = cmd_node_join, .min_args = 0, .max_args = 0,
@@ -184,12 +153,8 @@ static const struct verb debug_verbs[] = {
                 .usage = "[--node N] [--accel kvm|tcg] [cluster options]",
                 .summary = "print a node's QEMU command line, one argument per line",
                 .help = "Prints the QEMU argv `fame up` would use for a node, with @STATE@, @KERNEL@ and\n"
-                        "@INITRD@ standing for paths and 42 for the boot nonce (golden tests).\n" "\n"
-"Cluster options (every cluster verb):\n"
-"  -c, --cluster NAME            the cluster (default \"default\"; several live side by side)\n"
-"      --config FILE             the configuration file (default $FAME_CONFIG, else\n"
-"                                ~/.config/fame/NAME.conf if it exists); see docs/config.md\n"
-"      --set KEY=VALUE           override one configuration key (repeatable)\n",
+                        "@INITRD@ standing for paths and 42 for the boot nonce (golden tests).\n",
+                .options = &debug_node_options,
         },
         {
                 .name = "domain-xml", .fn = cmd_debug_domain_xml, .min_args = 0, .max_args = 0,
@@ -197,12 +162,8 @@ static const struct verb debug_verbs[] = {
                 .summary = "print a node's libvirt domain XML",
                 .help = "Prints the domain XML `fame up --backend libvirt` would give libvirt for a node, with\n"
                         "@STATE@, @KERNEL@, @INITRD@ and @EMULATOR@ standing for paths, 1000 for fame's uid and gid\n"
-                        "and 42 for the boot nonce (golden tests).  See docs/libvirt.md.\n" "\n"
-"Cluster options (every cluster verb):\n"
-"  -c, --cluster NAME            the cluster (default \"default\"; several live side by side)\n"
-"      --config FILE             the configuration file (default $FAME_CONFIG, else\n"
-"                                ~/.config/fame/NAME.conf if it exists); see docs/config.md\n"
-"      --set KEY=VALUE           override one configuration key (repeatable)\n",
+                        "and 42 for the boot nonce (golden tests).  See docs/libvirt.md.\n",
+                .options = &debug_node_options,
         },
         {}
 };
@@ -210,18 +171,15 @@ static const struct verb debug_verbs[] = {
 static const struct verb libvirt_verbs[] = {
         {
                 .name = "export", .fn = cmd_libvirt_export, .min_args = 1, .max_args = 1,
+                .no_man_page = true,
                 .usage = "DIR [cluster options]",
                 .summary = "write every node's libvirt domain XML into DIR",
                 .help = "Writes DIR/node01.xml ... for users who run the nodes with virsh themselves\n"
                         "(virsh create DIR/node01.xml).  The XML is that of the running cluster (its FAM,\n"
                         "image, Librarian ports); for a cluster that was never started, fame prepares the\n"
                         "image and FAM as `fame up` would, and the nodes then have no Librarian and no\n"
-                        "private segment unless `fame up` runs them.  See docs/libvirt.md.\n" "\n"
-"Cluster options (every cluster verb):\n"
-"  -c, --cluster NAME            the cluster (default \"default\"; several live side by side)\n"
-"      --config FILE             the configuration file (default $FAME_CONFIG, else\n"
-"                                ~/.config/fame/NAME.conf if it exists); see docs/config.md\n"
-"      --set KEY=VALUE           override one configuration key (repeatable)\n",
+                        "private segment unless `fame up` runs them.  See docs/libvirt.md.\n",
+                .options = &cluster_options,
         },
         {}
 };
@@ -243,25 +201,11 @@ static const struct verb image_verbs[] = {
 "its headers and pkg-config files; as an ext4 file system made by mke2fs -d (no loop mounts,\n"
 "no chroot) in a read-only qcow2 base image that nodes use through overlays.  The kernel and\n"
 "initrd inside it are taken out for direct boot.  Downloaded packages stay in the cache, so a\n"
-"rebuild after a FAM/E change takes seconds.  See docs/debian.md.\n"
-"\n"
-"Options:\n"
-"  -k, --kind KIND               diskless, debian or all (default all)\n" COMMON,
+"rebuild after a FAM/E change takes seconds.  See docs/debian.md.\n",
+                .options = &image_build_options,
         },
         {}
 };
-
-#define SHELF_COMMON "\n" \
-"Where the Librarian is: --address HOST:PORT, else $FAME_LIBRARIAN, else inside a node\n" \
-"torms:9093, else (on the host) the Librarian `fame up` started for the cluster.\n" \
-"\n" \
-"Common options:\n" \
-"      --address HOST:PORT       the Librarian to talk to\n" \
-"      --node N                  on the host: act as node N (default 1); inside a node the\n" \
-"                                node's own id is used and the Librarian accepts no other\n" \
-"      --json                    machine-readable output\n" \
-"  -c, --cluster NAME            on the host: the cluster (default \"default\")\n" \
-"      --config FILE, --set KEY=VALUE   as for the cluster verbs\n"
 
 static const struct verb shelf_verbs[] = {
         {
@@ -269,7 +213,8 @@ static const struct verb shelf_verbs[] = {
                 .usage = "[PATH] [options]",
                 .summary = "list shelves",
                 .help = "Lists the shelves in directory PATH (default /) with their mode, creating node, size\n"
-                        "and number of books; a PATH that is a shelf lists that shelf.\n" SHELF_COMMON,
+                        "and number of books; a PATH that is a shelf lists that shelf.\n",
+                .options = &shelf_options,
         },
         {
                 .name = "create", .fn = cmd_shelf_create, .min_args = 1, .max_args = 1,
@@ -277,19 +222,15 @@ static const struct verb shelf_verbs[] = {
                 .summary = "create a shelf, optionally with books",
                 .help = "Creates shelf PATH owned by you (uid and gid) and this node, then gives it SIZE bytes of\n"
                         "books chosen by POLICY, and prints it as `info` does.  An existing PATH is an error;\n"
-                        "a shelf whose books cannot be had (ENOSPC) is removed again.\n"
-                        "\nOptions:\n"
-                        "  -s, --size SIZE               bytes (K, M, G, T suffixes); rounded up to whole books\n"
-                        "  -m, --mode MODE               octal permission bits (default 0644, minus the umask)\n"
-                        "  -p, --policy POLICY           allocation policy: RandomBooks (default), LocalNode,\n"
-                        "                                LocalEnc, NonLocal_Enc, Nearest, NearestRemote, NearestEnc,\n"
-                        "                                NearestRack, LZAascending, LZAdescending, RequestIG\n" SHELF_COMMON,
+                        "a shelf whose books cannot be had (ENOSPC) is removed again.\n",
+                .options = &shelf_create_options,
         },
         {
                 .name = "mkdir", .fn = cmd_shelf_mkdir, .min_args = 1, .max_args = 1,
                 .usage = "PATH [options]",
                 .summary = "create a directory of shelves",
-                .help = "Creates directory PATH in the Librarian's name space.\n" SHELF_COMMON,
+                .help = "Creates directory PATH in the Librarian's name space.\n",
+                .options = &shelf_options,
         },
         {
                 .name = "resize", .fn = cmd_shelf_resize, .min_args = 2, .max_args = 2,
@@ -297,14 +238,16 @@ static const struct verb shelf_verbs[] = {
                 .summary = "grow or shrink a shelf",
                 .help = "Sets the size of shelf PATH.  Growing allocates books by the shelf's allocation policy;\n"
                         "shrinking frees books from the end, which the Librarian zeroes in FAM before anyone\n"
-                        "gets them again.  Shrinking fails (EMFILE) while another process has the shelf open.\n" SHELF_COMMON,
+                        "gets them again.  Shrinking fails (EMFILE) while another process has the shelf open.\n",
+                .options = &shelf_options,
         },
         {
                 .name = "rm", .fn = cmd_shelf_rm, .min_args = 1, .max_args = 1,
                 .usage = "PATH [options]",
                 .summary = "remove a shelf or an empty directory",
                 .help = "Removes shelf PATH (its books are zeroed, then free) or the empty directory PATH.  Fails\n"
-                        "(EBUSY) while the shelf is open, and (EACCES) unless you own it or its directory.\n" SHELF_COMMON,
+                        "(EBUSY) while the shelf is open, and (EACCES) unless you own it or its directory.\n",
+                .options = &shelf_options,
         },
         {
                 .name = "info", .fn = cmd_shelf_info, .min_args = 1, .max_args = 1,
@@ -312,26 +255,30 @@ static const struct verb shelf_verbs[] = {
                 .summary = "show a shelf, its books and their FAM offsets",
                 .help = "Prints shelf PATH: size, mode, owner, creating node, allocation policy, and each book with\n"
                         "its interleave group, number, LZA and byte offset in FAM (BAR2 of every node and the\n"
-                        "host's FAM file).\n" SHELF_COMMON,
+                        "host's FAM file).\n",
+                .options = &shelf_options,
         },
         {
                 .name = "mv", .fn = cmd_shelf_mv, .min_args = 2, .max_args = 2,
                 .usage = "PATH NEWPATH [options]",
                 .summary = "rename or move a shelf",
-                .help = "Renames PATH to NEWPATH, which must not exist (EEXIST).\n" SHELF_COMMON,
+                .help = "Renames PATH to NEWPATH, which must not exist (EEXIST).\n",
+                .options = &shelf_options,
         },
         {
                 .name = "fill", .fn = cmd_shelf_fill, .min_args = 2, .max_args = 2,
                 .usage = "PATH SEED [options]",
                 .summary = "write a pattern through the shelf's mapping; print its checksum",
                 .help = "Maps shelf PATH with fame_shelf_map(), writes size bytes of a pattern made from SEED,\n"
-                        "persists them and prints their FNV-1a 64 checksum (as `fame shelf checksum` does).\n" SHELF_COMMON,
+                        "persists them and prints their FNV-1a 64 checksum (as `fame shelf checksum` does).\n",
+                .options = &shelf_options,
         },
         {
                 .name = "checksum", .fn = cmd_shelf_checksum, .min_args = 1, .max_args = 1,
                 .usage = "PATH [options]",
                 .summary = "checksum of a shelf's bytes, read through its mapping",
-                .help = "Maps shelf PATH with fame_shelf_map() and prints the FNV-1a 64 checksum of its bytes.\n" SHELF_COMMON,
+                .help = "Maps shelf PATH with fame_shelf_map() and prints the FNV-1a 64 checksum of its bytes.\n",
+                .options = &shelf_options,
         },
         {}
 };
@@ -362,18 +309,8 @@ const struct verb fame_verbs[] = {
 "\n"
 "With backend=libvirt every node is a transient libvirt domain fame-CLUSTER-nodeNN of the\n"
 "libvirtd at libvirt_uri (default qemu:///system), made from the same plan; every other verb\n"
-"works the same.  See docs/libvirt.md.\n"
-"\n"
-"Options:\n"
-"  -n, --nodes N                 number of nodes (the nodes key)\n"
-"      --kind diskless|debian    the kind key\n"
-"      --accel auto|kvm|tcg      the accel key\n"
-"      --backend qemu|libvirt    the backend key: fame's own QEMU processes, or libvirt domains\n"
-"      --arch x86_64|aarch64     the arch key (nodeNN.arch sets one node's: mixed clusters)\n"
-"      --reset                   debian: give every node a new disk from the current image\n"
-"                                (what was changed inside the nodes is lost; keys are kept)\n"
-"      --add HOSTPATH:NODEPATH   put a host file or directory into every node's image\n"
-"      --json                    print the result as JSON\n" COMMON,
+"works the same.  See docs/libvirt.md.\n",
+                .options = &up_options,
         },
         {
                 .name = "down", .fn = cmd_down, .min_args = 0, .max_args = 0,
@@ -382,7 +319,8 @@ const struct verb fame_verbs[] = {
                 .help =
 "Asks every node's guest agent to power off, waits down_timeout seconds, then stops what is\n"
 "left through QEMU's monitor and finally with SIGKILL.  No QEMU is left behind; the FAM file\n"
-"keeps its content.\n" COMMON,
+"keeps its content.\n",
+                .options = &cluster_options,
         },
         {
                 .name = "status", .fn = cmd_status, .min_args = 0, .max_args = 0,
@@ -390,10 +328,8 @@ const struct verb fame_verbs[] = {
                 .summary = "show the cluster's nodes and their state",
                 .help =
 "For each node: the QEMU pid, the accelerator, the state (stopped, booting, joined: in FAM but\n"
-"the guest agent does not answer yet, ready), how often it joined the FAM, and its console log.\n"
-"\n"
-"Options:\n"
-"      --json                    machine-readable output\n" COMMON,
+"the guest agent does not answer yet, ready), how often it joined the FAM, and its console log.\n",
+                .options = &cluster_json_options,
         },
         {
                 .name = "exec", .fn = cmd_exec, .min_args = 0, .max_args = -1,
@@ -403,53 +339,54 @@ const struct verb fame_verbs[] = {
 "Runs CMD through the node's guest agent, prints its stdout and stderr and exits with its\n"
 "exit status.  With --all it runs on every node at the same time and prefixes each output\n"
 "line with the node's name; the exit status is the highest of all nodes.  NODE is node01 or\n"
-"a number.\n"
-"\n"
-"Options:\n"
-"  -a, --all                     every node\n"
-"      --timeout S               give up after S seconds (default 600)\n" COMMON,
+"a number.\n",
+                .options = &exec_options,
         },
         {
                 .name = "cp", .fn = cmd_cp, .min_args = 2, .max_args = 2,
                 .usage = "HOSTFILE NODE:/PATH | --all HOSTFILE /PATH",
                 .summary = "copy a host file into nodes",
-                .help = "Writes HOSTFILE to PATH in one node (or every node with --all), keeping its mode.\n" COMMON,
+                .help = "Writes HOSTFILE to PATH in one node (or every node with --all), keeping its mode.\n",
+                .options = &cp_options,
         },
         {
                 .name = "console", .fn = cmd_console, .min_args = 1, .max_args = 1,
                 .usage = "NODE [cluster options]",
                 .summary = "interactive serial console of a node",
                 .help = "Connects the terminal to the node's serial console (a root shell in diskless nodes).\n"
-                        "Ctrl-] leaves.  Everything the console shows is also in `fame logs NODE`.\n" COMMON,
+                        "Ctrl-] leaves.  Everything the console shows is also in `fame logs NODE`.\n",
+                .options = &cluster_options,
         },
         {
                 .name = "logs", .fn = cmd_logs, .min_args = 1, .max_args = 1,
                 .usage = "NODE [-f] [cluster options]",
                 .summary = "print a node's console log",
-                .help = "Prints everything the node wrote to its serial console since it was started.\n"
-                        "\nOptions:\n  -f, --follow                  keep printing while the node runs\n" COMMON,
+                .help = "Prints everything the node wrote to its serial console since it was started.\n",
+                .options = &logs_options,
         },
         {
                 .name = "kill", .fn = cmd_kill, .min_args = 1, .max_args = 1,
                 .usage = "NODE [cluster options]",
                 .summary = "stop one node at once (the others keep running)",
                 .help = "Stops the node's QEMU without asking the guest (like pulling the plug) and marks its\n"
-                        "FAM slot down.  `fame start NODE` boots it again.\n" COMMON,
+                        "FAM slot down.  `fame start NODE` boots it again.\n",
+                .options = &cluster_options,
         },
         {
                 .name = "start", .fn = cmd_start, .min_args = 1, .max_args = 1,
                 .usage = "NODE [cluster options]",
                 .summary = "boot one stopped node again",
                 .help = "Starts the node with the cluster's plan and waits until it has rejoined the FAM and\n"
-                        "its guest agent answers.\n" COMMON,
+                        "its guest agent answers.\n",
+                .options = &cluster_options,
         },
         {
                 .name = "config", .fn = cmd_config, .min_args = 0, .max_args = 0,
                 .usage = "[--json] [cluster options]",
                 .summary = "print the effective configuration",
                 .help = "Prints every configuration key with its value and where it came from (default, a\n"
-                        "file and line, or the command line).  Keys: docs/config.md.\n"
-                        "\nOptions:\n      --json                    machine-readable output\n" COMMON,
+                        "file and line, or the command line).  Keys: docs/config.md.\n",
+                .options = &cluster_json_options,
         },
         {
                 .name = "node", .sub = node_verbs,
@@ -470,7 +407,8 @@ const struct verb fame_verbs[] = {
 "the cluster's private segment.\n"
 "\n"
 "Example:\n"
-"  fame ssh node01 -- ssh node02 hostname\n" COMMON,
+"  fame ssh node01 -- ssh node02 hostname\n",
+                .options = &ssh_options,
         },
         {
                 .name = "shelf", .sub = shelf_verbs,
@@ -514,7 +452,7 @@ const struct verb fame_verbs[] = {
                         "does it for you.  See docs/libvirt.md.\n",
         },
         {
-                .name = "debug", .sub = debug_verbs,
+                .name = "debug", .sub = debug_verbs, .no_man_page = true,
                 .usage = "qemu-args|domain-xml ...",
                 .summary = "developer tools",
                 .help = "Tools for FAM/E's own tests.\n",
@@ -534,11 +472,8 @@ const struct verb fame_verbs[] = {
 "ivshmem PCI device (1af4:1110) whose BAR2 holds a valid FAM; on the host, the file\n"
 "named by --path or $FAME_PATH.  Prints the node id ($FAME_NODE, fw_cfg\n"
 "opt/org.fame/node, or fame.node= on the kernel command line), the cluster name, the\n"
-"FAM size, the BAR2 address and the FAM header.  Opens FAM read-only.\n"
-"\n"
-"Options:\n"
-"      --path PATH               a FAM file, or pci:BDF for one PCI device\n"
-"      --json                    machine-readable output\n",
+"FAM size, the BAR2 address and the FAM header.  Opens FAM read-only.\n",
+                .options = &info_options,
         },
         {
                 .name = "bench", .sub = bench_verbs,
@@ -551,17 +486,15 @@ const struct verb fame_verbs[] = {
                 .usage = "[VERB [SUBVERB]] [--man]",
                 .summary = "show help for a verb",
                 .help =
-"Shows the help of a verb (the same text as its man page), or lists the verbs.\n"
-"\n"
-"Options:\n"
-"      --man                     print the help as a man page (roff)\n",
+"Shows the help of a verb (the same text as its man page), or lists the verbs.\n",
+                .options = &help_options,
         },
         {
                 .name = "version", .fn = cmd_version, .min_args = 0, .max_args = 0,
                 .usage = "[--json]",
                 .summary = "show the FAM/E version",
-                .help = "Prints the version of fame and of libfame, and the FAM format version.\n"
-                        "\nOptions:\n      --json                    machine-readable output\n",
+                .help = "Prints the version of fame and of libfame, and the FAM format version.\n",
+                .options = &version_options,
         },
         {}
 };

@@ -1,12 +1,51 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The verb table (verb-table.c) and what it is made of: a row per verb (kvmtool style) with
+ * its help, and per verb one option table (struct verb_options, next to the verb's code in
+ * cmd-*.c).  verb_getopt() (cli.c) makes getopt_long's arguments from the option table, and
+ * cmd-help.c the "Options:" part of the help and of the man page: each option is declared once.
+ */
 #ifndef FAME_VERBS_H
 #define FAME_VERBS_H
 
-#include <getopt.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "macro.h"
+
+struct verb_options;
+
+/* One option: its row in an option table. */
+struct verb_option {
+        const char *name;               /* --NAME */
+        int key;                        /* what verb_getopt() returns for it; a letter for -KEY */
+        const char *arg;                /* its value's name in the help ("SIZE"); NULL: no value */
+        const char *help;               /* its help; after a '\n' it goes on under the first line;
+                                         * NULL: not in the help */
+        unsigned flags;                 /* VERB_OPT_* */
+        const struct verb_options *group; /* a row that takes in a group of options (name NULL) */
+};
+
+enum {
+        VERB_OPT_SHORT = 1 << 0,        /* -KEY works too, and the help shows it */
+        VERB_OPT_SHORT_IN_HELP = 1 << 1, /* the help shows -KEY, but getopt is not given it (shelf
+                                         * create's -s, -m, -p have always been so) */
+        VERB_OPT_SEE = 1 << 2,          /* only a help line, for the option called name in a group
+                                         * this table takes in (in this table's words) */
+        VERB_OPT_JOIN = 1 << 3,         /* shares the next row's help line: "--config FILE, --set" */
+        VERB_OPT_UNLISTED = 1 << 4,     /* a group row whose options get no section of their own */
+};
+
+/* A verb's options, or a group of options that several verbs take in (the cluster options).
+ * In the help, a table's own options come under its heading, then each group it takes in
+ * under the group's heading. */
+struct verb_options {
+        const char *intro;              /* a paragraph before the heading, or NULL */
+        const char *heading;            /* NULL: "Options" */
+        bool in_order;                  /* '+' in getopt's short options (exec, ssh; see cli.c) */
+        const struct verb_option *list; /* ends with {} */
+};
 
 struct verb;
 typedef int (*verb_fn)(const struct verb *v, int argc, char **argv);
@@ -18,8 +57,11 @@ struct verb {
         int min_args, max_args;         /* positional arguments after the options */
         const char *usage;              /* after "fame NAME " */
         const char *summary;            /* one line */
-        const char *help;               /* description and options, plain text */
+        const char *help;               /* the description, plain text */
+        const struct verb_options *options; /* NULL: none */
+        const char *epilog;             /* plain text after the options, or NULL */
         const struct verb *sub;         /* NULL-terminated table of sub-verbs */
+        bool no_man_page;               /* not installed as a man page, nor are its sub-verbs */
         const char *full_name;          /* "fam create": filled in by the dispatcher */
 };
 
@@ -28,29 +70,18 @@ enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
 extern const struct verb fame_verbs[];
 
-/* Parses options with getopt_long; prints one clear line for an unknown option or a missing
- * value and returns '?'.  Reset optind before the first call (verb_getopt does it when
- * *first is true). */
-int verb_getopt(const struct verb *v, int argc, char **argv, const char *shortopts,
-                const struct option *longopts, bool *first);
-
-/* Checks the number of positional arguments; prints the usage line when it is wrong. */
-int verb_check_args(const struct verb *v, int n);
-
-/* Prints "fame VERB: message" to stderr; returns -EINVAL for usage errors. */
-int usage_error(const struct verb *v, const char *fmt, ...) _printf_(2, 3);
-
-/* Error line for a failed operation (when libfame has not logged it already). */
-int fail(int r, const char *fmt, ...) _printf_(2, 3);
-
-const struct verb *verb_find(const struct verb *table, const char *name);
+/* cmd-help.c: the help of one verb, as text or as a man page (roff). */
 void verb_print_help(const struct verb *v, bool man);
 
-/* Options every cluster verb takes (cmd-cluster.c). */
-#define CLUSTER_LONGOPTS \
-        { "cluster", required_argument, NULL, 'c' }, \
-        { "config", required_argument, NULL, 0x200 }, \
-        { "set", required_argument, NULL, 0x201 }
+/* The option tables of the verbs (cmd-*.c). */
+extern const struct verb_options cluster_options;       /* every cluster verb's (a group) */
+extern const struct verb_options shelf_options;         /* every shelf verb's (a group) */
+extern const struct verb_options fam_create_options, fam_info_options, fam_dump_options;
+extern const struct verb_options bench_fam_options, info_options, node_setup_options;
+extern const struct verb_options help_options, version_options;
+extern const struct verb_options up_options, cluster_json_options, logs_options, exec_options;
+extern const struct verb_options cp_options, debug_node_options, image_build_options, ssh_options;
+extern const struct verb_options shelf_create_options;
 
 struct cluster_opts {
         const char *cluster;
@@ -59,7 +90,7 @@ struct cluster_opts {
         size_t n_sets;
 };
 struct fame_config;
-/* Handles -c/--config/--set; returns 1 if the option was one of them, 0 if not, <0 on error. */
+/* Handles the cluster options; returns 1 if the option was one of them, 0 if not, <0 on error. */
 int cluster_opt(const struct verb *v, int c, struct cluster_opts *o);
 /* defaults < config file < --set/options.  extra: more KEY=VALUE from verb options. */
 int load_config(const struct cluster_opts *o, const char *const *extra, struct fame_config *c);

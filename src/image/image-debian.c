@@ -17,16 +17,13 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <glob.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "fame-config.h"
@@ -62,18 +59,6 @@ static const char *const dpkg_excludes[] = {
 };
 
 /* ---- small file helpers ----------------------------------------------------------------- */
-
-static int rm_rf_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-        (void) st;
-        (void) flag;
-        (void) ftw;
-        (void) remove(path);
-        return 0;
-}
-
-void image_rm_rf(const char *path) {
-        (void) nftw(path, rm_rf_one, 64, FTW_DEPTH | FTW_PHYS);
-}
 
 static int mkdir_parents_of(const char *path) {
         _cleanup_free_ char *p = strdup(path);
@@ -245,97 +230,6 @@ char *image_debian_host_mirror(const char *release, const char *apt_dir) {
         return first_debian ? first_debian : strdup("http://deb.debian.org/debian");
 }
 
-/* ---- running a tool with its output in a log and its progress on the terminal ---------------- */
-
-struct tool_run {
-        const char *what;               /* "mmdebstrap" */
-        char last_error[512];           /* the last "E: ..." line (or the last line) */
-        char mirror_error[512];         /* why apt could not fetch, from its first "Failed to fetch" */
-        bool mirror_failed;
-};
-
-/* Runs c with stdout and stderr into log_path; lines starting "I: " are shown as progress. */
-static int run_logged(struct cmd *c, const char *log_path, struct tool_run *t) {
-        int pfd[2];
-        /* NULL: our stderr (reopening /dev/stderr fails in a user namespace: the pipe's owner
-         * is not mapped there) */
-        _cleanup_close_ int logfd = log_path ? open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)
-                                             : fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
-        if (logfd < 0)
-                return log_error_errno(-errno, "Cannot write '%s': %m", log_path ? log_path : "stderr");
-        if (pipe2(pfd, O_CLOEXEC) < 0)
-                return log_error_errno(-errno, "pipe: %m");
-        cmd_map_fd(c, 0, -1);
-        cmd_map_fd(c, 1, pfd[1]);
-        cmd_map_fd(c, 2, pfd[1]);
-        _cleanup_free_ char *s = cmd_to_string(c);
-        dprintf(logfd, "$ %s\n", s ? s : "?");
-        pid_t pid = cmd_run_async(c);
-        close(pfd[1]);
-        if (pid < 0) {
-                close(pfd[0]);
-                return pid;
-        }
-        char buf[8192];
-        size_t have = 0;
-        for (;;) {
-                ssize_t k = read(pfd[0], buf + have, sizeof buf - 1 - have);
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k <= 0) {
-                        if (have) {
-                                buf[have] = 0;
-                                snprintf(t->last_error, sizeof t->last_error, "%s", buf);
-                        }
-                        break;
-                }
-                (void) write_all(logfd, buf + have, (size_t) k);
-                have += (size_t) k;
-                buf[have] = 0;
-                char *line = buf, *nl;
-                while ((nl = strchr(line, '\n'))) {
-                        *nl = 0;
-                        if (strncmp(line, "I: ", 3) == 0)
-                                log_progress("%s: %s", t->what, line + 3);
-                        else if (strncmp(line, "E: ", 3) == 0 || (!strncmp(line, "W: ", 3) && !*t->last_error))
-                                snprintf(t->last_error, sizeof t->last_error, "%s", line + 3);
-                        if (strstr(line, "Failed to fetch") || strstr(line, "apt-get update") ||
-                            strstr(line, "Could not resolve") || strstr(line, "Connection refused") ||
-                            strstr(line, "does not have a Release file") || strstr(line, "404  Not Found"))
-                                t->mirror_failed = true;
-                        const char *ff = strstr(line, "Failed to fetch ");
-                        if (ff && !*t->mirror_error) {
-                                const char *why = strstr(ff, "  ");
-                                snprintf(t->mirror_error, sizeof t->mirror_error, "%s", why ? why + 2 : ff);
-                        }
-                        line = nl + 1;
-                }
-                have = strlen(line);
-                memmove(buf, line, have);
-                if (have >= sizeof buf - 1)
-                        have = 0;       /* an overlong line: drop it */
-        }
-        close(pfd[0]);
-        int status;
-        while (waitpid(pid, &status, 0) < 0)
-                if (errno != EINTR)
-                        return -errno;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-int image_run_quiet(struct cmd *c, const char *what, const char *log_path, const char *fix) {
-        struct tool_run t = { .what = what };
-        int r = run_logged(c, log_path, &t);
-        if (r == 0)
-                return 0;
-        if (r < 0)
-                return log_error_errno(r, "Cannot run %s: %m", what);
-        t.last_error[strcspn(t.last_error, "\n")] = 0;
-        return log_error_errno(-EIO, "%s failed (exit status %d): %s (full output: %s)%s%s", what, r,
-                               *t.last_error ? t.last_error : "no message", log_path ? log_path : "above",
-                               fix ? "; " : "", fix ? fix : "");
-}
-
 /* ---- stage 1: mmdebstrap ------------------------------------------------------------------- */
 
 static char *package_list(const char *extra) {
@@ -424,8 +318,8 @@ static int stage1(const struct debian_params *p, const char *mirror, const char 
         cmd_arg(c, p->release);
         cmd_arg(c, tmp);
         cmd_arg(c, mirror);
-        struct tool_run t = { .what = "mmdebstrap" };
-        r = run_logged(c, logp, &t);
+        struct image_tool_run t = { .what = "mmdebstrap" };
+        r = image_run_logged(c, logp, &t);
         if (r != 0) {
                 if (r > 0) {
                         t.last_error[strcspn(t.last_error, "\n")] = 0;
@@ -784,8 +678,8 @@ static int stage2(const struct debian_params *p, const char *tree, const struct 
                 snprintf(fame, sizeof fame, "%s/fame", payload);
                 _cleanup_cmd_ struct cmd *c = cmd_new(mmdebstrap);
                 cmd_args(c, (const char *const[]) { "--unshare-helper", fame, "debug", "populate", tree, tmp, size, NULL });
-                struct tool_run t = { .what = "populate" };
-                r = run_logged(c, logp, &t);
+                struct image_tool_run t = { .what = "populate" };
+                r = image_run_logged(c, logp, &t);
                 if (r != 0) {
                         t.last_error[strcspn(t.last_error, "\n")] = 0;
                         r = log_error_errno(r < 0 ? r : -EIO, "Building the image in mmdebstrap's user namespace failed: %s (full output: %s; is %s in /etc/subuid?)",

@@ -34,11 +34,22 @@ void hash128_hex(const struct hash128 *h, char out[33]);
 /* The release ("6.1.0-56-amd64") from a bzImage's setup header; -ENOEXEC if not a bzImage. */
 int image_kernel_release(const char *vmlinuz, char **ret);
 
-/* ---- tools (image-debian.c) ------------------------------------------------------------- */
+/* ---- tools (image-common.c) ------------------------------------------------------------- */
 
 struct cmd;
 /* Removes a directory tree (or a file); errors ignored. */
 void image_rm_rf(const char *path);
+
+/* What image_run_logged() saw of a tool's output. */
+struct image_tool_run {
+        const char *what;               /* "mmdebstrap" */
+        char last_error[512];           /* the last "E: ..." line (or the last line) */
+        char mirror_error[512];         /* why apt could not fetch, from its first "Failed to fetch" */
+        bool mirror_failed;
+};
+/* Runs c with stdout and stderr into log_path (NULL: our stderr); lines starting "I: " are
+ * shown as progress.  The tool's exit status (128 + signal), or -errno when it did not run. */
+int image_run_logged(struct cmd *c, const char *log_path, struct image_tool_run *t);
 /* Runs a tool whose output only matters when it fails: stdout and stderr into log_path (NULL:
  * our stderr); on failure one line with the tool's last error line, the log and fix (or NULL). */
 int image_run_quiet(struct cmd *c, const char *what, const char *log_path, const char *fix);

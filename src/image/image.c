@@ -20,7 +20,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fame-config.h"
 #include "image.h"
 #include "image-internal.h"
 #include "image-scripts.h"
@@ -44,18 +43,6 @@ static const char *const node_modules[] = {
 
 static const char *const busybox_paths[] = { "/bin/busybox", "/usr/bin/busybox", NULL };
 static const char *const qemu_ga_paths[] = { "/usr/bin/qemu-ga", "/usr/sbin/qemu-ga", NULL };
-
-void image_done(struct image *img) {
-        if (!img)
-                return;
-        free(img->kernel);
-        free(img->initrd);
-        free(img->dir);
-        free(img->base);
-        free(img->kernel_release);
-        free(img->key);
-        *img = (struct image) { 0 };
-}
 
 static size_t strv_length(char **l) {
         size_t n = 0;
@@ -194,31 +181,6 @@ static bool file_exists(const char *dir, const char *name) {
 }
 
 /* Everything that goes into the initramfs, in order of precedence (later wins). */
-/* fame-lfs and libfame-mmap.so next to the node binary: a build tree (BUILD/fame-lfs-static,
- * BUILD/lib/libfame-mmap.so) or an installation (LIBEXECDIR/fame/, LIBDIR/); $FAME_NODE_LFS and
- * $FAME_MMAP_SHIM win. */
-int image_lfs_files(const char *fame_static, char **ret_lfs, char **ret_shim) {
-        _cleanup_free_ char *dir = path_dirname(fame_static), *lfs = NULL, *shim = NULL;
-        const char *env_lfs = getenv("FAME_NODE_LFS"), *env_shim = getenv("FAME_MMAP_SHIM");
-        if (!dir)
-                return log_error_errno(-ENOMEM, "Out of memory");
-        if ((env_lfs && *env_lfs ? !(lfs = strdup(env_lfs)) : asprintf(&lfs, "%s/fame-lfs-static", dir) < 0) ||
-            (env_shim && *env_shim ? !(shim = strdup(env_shim)) : asprintf(&shim, "%s/lib/libfame-mmap.so", dir) < 0))
-                return log_error_errno(-ENOMEM, "Out of memory");
-        if (access(shim, R_OK) < 0 && !(env_shim && *env_shim)) {
-                free(shim);
-                if (asprintf(&shim, "%s/../../%s/libfame-mmap.so", dir, FAME_LIBDIR) < 0)
-                        return log_error_errno(-ENOMEM, "Out of memory");
-        }
-        if (access(lfs, R_OK) < 0)
-                return log_error_errno(-ENOENT, "fame-lfs-static is missing next to the node binary %s: rebuild with 'make'", fame_static);
-        if (access(shim, R_OK) < 0)
-                return log_error_errno(-ENOENT, "libfame-mmap.so is missing next to the node binary %s: rebuild with 'make'", fame_static);
-        *ret_lfs = TAKE_PTR(lfs);
-        *ret_shim = TAKE_PTR(shim);
-        return 0;
-}
-
 /* Every shared library (and the loader) of another architecture's unpacked packages, at the
  * same paths inside the node; symbolic links stay links. */
 static int add_arch_libraries(struct cpio_list *l, const char *root) {

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The Librarian topology (src/librarian/topology.c): the INI examples of tm-librarian, one test
+/* The Librarian topology (src/topology/): the INI examples of tm-librarian, one test
  * per error rule, TMCF JSON in both service styles, book ids, the FAM offset of a book, and the
  * INI FAM/E writes for a geometry (round trip and golden files under tests/golden/topology). */
 #include <errno.h>

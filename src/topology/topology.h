@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Librarian topology: what tm-book-register reads (../shared/reference/librarian-model.md
+ * Librarian topology (src/topology/, a library of its own: the Librarian reads topologies, the
+ * cluster writes them): what tm-book-register reads (../shared/reference/librarian-model.md
  * §3, §4, §10, §11) turned into the rows the Librarian's database holds.
  *
  * Two input forms:
@@ -17,8 +18,8 @@
  * is wrong and how to fix it, e.g.
  *   "topo.ini:3: book_size_bytes = 3M is not a power of two from 2M to 8G; use e.g. 8M".
  */
-#ifndef FAME_LIBRARIAN_TOPOLOGY_H
-#define FAME_LIBRARIAN_TOPOLOGY_H
+#ifndef FAME_TOPOLOGY_H
+#define FAME_TOPOLOGY_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,0 +1,160 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * What every kind of node image uses (diskless: image.c, another architecture: image-arch.c,
+ * Debian: image-debian.c): struct image's destructor, the node files that go with the node
+ * binary, removing a tree, and running a build tool with its output in a log.  It uses no
+ * other file of the image builder, so they all depend on it and not on each other.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "fame-config.h"
+#include "image.h"
+#include "image-internal.h"
+#include "log.h"
+#include "macro.h"
+#include "spawn.h"
+#include "util.h"
+
+/* ---- struct image and the files that go with the node binary ------------------------------ */
+
+void image_done(struct image *img) {
+        if (!img)
+                return;
+        free(img->kernel);
+        free(img->initrd);
+        free(img->dir);
+        free(img->base);
+        free(img->kernel_release);
+        free(img->key);
+        *img = (struct image) { 0 };
+}
+
+/* fame-lfs and libfame-mmap.so next to the node binary: a build tree (BUILD/fame-lfs-static,
+ * BUILD/lib/libfame-mmap.so) or an installation (LIBEXECDIR/fame/, LIBDIR/); $FAME_NODE_LFS and
+ * $FAME_MMAP_SHIM win. */
+int image_lfs_files(const char *fame_static, char **ret_lfs, char **ret_shim) {
+        _cleanup_free_ char *dir = path_dirname(fame_static), *lfs = NULL, *shim = NULL;
+        const char *env_lfs = getenv("FAME_NODE_LFS"), *env_shim = getenv("FAME_MMAP_SHIM");
+        if (!dir)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        if ((env_lfs && *env_lfs ? !(lfs = strdup(env_lfs)) : asprintf(&lfs, "%s/fame-lfs-static", dir) < 0) ||
+            (env_shim && *env_shim ? !(shim = strdup(env_shim)) : asprintf(&shim, "%s/lib/libfame-mmap.so", dir) < 0))
+                return log_error_errno(-ENOMEM, "Out of memory");
+        if (access(shim, R_OK) < 0 && !(env_shim && *env_shim)) {
+                free(shim);
+                if (asprintf(&shim, "%s/../../%s/libfame-mmap.so", dir, FAME_LIBDIR) < 0)
+                        return log_error_errno(-ENOMEM, "Out of memory");
+        }
+        if (access(lfs, R_OK) < 0)
+                return log_error_errno(-ENOENT, "fame-lfs-static is missing next to the node binary %s: rebuild with 'make'", fame_static);
+        if (access(shim, R_OK) < 0)
+                return log_error_errno(-ENOENT, "libfame-mmap.so is missing next to the node binary %s: rebuild with 'make'", fame_static);
+        *ret_lfs = TAKE_PTR(lfs);
+        *ret_shim = TAKE_PTR(shim);
+        return 0;
+}
+
+/* ---- removing a tree ------------------------------------------------------------------- */
+
+static int rm_rf_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+        (void) st;
+        (void) flag;
+        (void) ftw;
+        (void) remove(path);
+        return 0;
+}
+
+void image_rm_rf(const char *path) {
+        (void) nftw(path, rm_rf_one, 64, FTW_DEPTH | FTW_PHYS);
+}
+
+/* ---- running a tool with its output in a log and its progress on the terminal ---------------- */
+
+int image_run_logged(struct cmd *c, const char *log_path, struct image_tool_run *t) {
+        int pfd[2];
+        /* NULL: our stderr (reopening /dev/stderr fails in a user namespace: the pipe's owner
+         * is not mapped there) */
+        _cleanup_close_ int logfd = log_path ? open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)
+                                             : fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
+        if (logfd < 0)
+                return log_error_errno(-errno, "Cannot write '%s': %m", log_path ? log_path : "stderr");
+        if (pipe2(pfd, O_CLOEXEC) < 0)
+                return log_error_errno(-errno, "pipe: %m");
+        cmd_map_fd(c, 0, -1);
+        cmd_map_fd(c, 1, pfd[1]);
+        cmd_map_fd(c, 2, pfd[1]);
+        _cleanup_free_ char *s = cmd_to_string(c);
+        dprintf(logfd, "$ %s\n", s ? s : "?");
+        pid_t pid = cmd_run_async(c);
+        close(pfd[1]);
+        if (pid < 0) {
+                close(pfd[0]);
+                return pid;
+        }
+        char buf[8192];
+        size_t have = 0;
+        for (;;) {
+                ssize_t k = read(pfd[0], buf + have, sizeof buf - 1 - have);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k <= 0) {
+                        if (have) {
+                                buf[have] = 0;
+                                snprintf(t->last_error, sizeof t->last_error, "%s", buf);
+                        }
+                        break;
+                }
+                (void) write_all(logfd, buf + have, (size_t) k);
+                have += (size_t) k;
+                buf[have] = 0;
+                char *line = buf, *nl;
+                while ((nl = strchr(line, '\n'))) {
+                        *nl = 0;
+                        if (strncmp(line, "I: ", 3) == 0)
+                                log_progress("%s: %s", t->what, line + 3);
+                        else if (strncmp(line, "E: ", 3) == 0 || (!strncmp(line, "W: ", 3) && !*t->last_error))
+                                snprintf(t->last_error, sizeof t->last_error, "%s", line + 3);
+                        if (strstr(line, "Failed to fetch") || strstr(line, "apt-get update") ||
+                            strstr(line, "Could not resolve") || strstr(line, "Connection refused") ||
+                            strstr(line, "does not have a Release file") || strstr(line, "404  Not Found"))
+                                t->mirror_failed = true;
+                        const char *ff = strstr(line, "Failed to fetch ");
+                        if (ff && !*t->mirror_error) {
+                                const char *why = strstr(ff, "  ");
+                                snprintf(t->mirror_error, sizeof t->mirror_error, "%s", why ? why + 2 : ff);
+                        }
+                        line = nl + 1;
+                }
+                have = strlen(line);
+                memmove(buf, line, have);
+                if (have >= sizeof buf - 1)
+                        have = 0;       /* an overlong line: drop it */
+        }
+        close(pfd[0]);
+        int status;
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR)
+                        return -errno;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+int image_run_quiet(struct cmd *c, const char *what, const char *log_path, const char *fix) {
+        struct image_tool_run t = { .what = what };
+        int r = image_run_logged(c, log_path, &t);
+        if (r == 0)
+                return 0;
+        if (r < 0)
+                return log_error_errno(r, "Cannot run %s: %m", what);
+        t.last_error[strcspn(t.last_error, "\n")] = 0;
+        return log_error_errno(-EIO, "%s failed (exit status %d): %s (full output: %s)%s%s", what, r,
+                               *t.last_error ? t.last_error : "no message", log_path ? log_path : "above",
+                               fix ? "; " : "", fix ? fix : "");
+}
