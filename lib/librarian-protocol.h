@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The Librarian protocol's commands, declared once: tm-librarian's (../shared/reference/
- * librarian-protocol.md §5) and FAM/E's (docs/librarian.md).  The Librarian's dispatch and its
+ * The Librarian protocol's commands, declared once: tm-librarian's and FAM/E's
+ * (docs/librarian-protocol.md).  The Librarian's dispatch and its
  * exact-parameters check, the client's resending after a reconnect, fame-lfs's retries, and the
  * command names every caller sends come from this list.  The framing and encoding are proto.h's.
  *

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The tm-librarian wire protocol's framing and encoding (../shared/reference/
- * librarian-protocol.md §1-3), shared by the Librarian server and its clients:
+ * The tm-librarian wire protocol's framing and encoding (docs/librarian-protocol.md), shared
+ * by the Librarian server and its clients:
  *
  * - the stream is JSON objects one after another, without framing: `{...}{...}`; a receiver
  *   takes one value at a time from the start of its buffer, drops values that are not objects,

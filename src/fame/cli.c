@@ -61,15 +61,16 @@ static void add_options(struct getopt_args *a, const struct verb_options *o) {
 }
 
 int verb_getopt(const struct verb *v, int argc, char **argv, bool *first) {
-        struct getopt_args a = { .shortopts = ":", .n_short = 1 };
+        struct getopt_args a = {};
         int c;
 
-        /* ':' first: getopt prints nothing and tells a missing value (':') from an unknown
-         * option ('?').  glibc honours '+' (stop at the first argument) only as the very first
-         * character, so after the ':' it is merely the option "-+", which exec and ssh refuse:
-         * their options, too, may follow their arguments. */
+        /* '+' first for the verbs whose arguments are a command line (exec, ssh): options end at
+         * the first argument, so `fame exec node01 ls -l` runs `ls -l` (glibc honours '+' only
+         * as the very first character).  Then ':': getopt prints nothing and tells a missing
+         * value (':') from an unknown option ('?'). */
         if (v->options && v->options->in_order)
                 a.shortopts[a.n_short++] = '+';
+        a.shortopts[a.n_short++] = ':';
         if (v->options)
                 add_options(&a, v->options);
         if (*first) {

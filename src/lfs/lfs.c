@@ -23,9 +23,6 @@
 #include "macro.h"
 #include "proto.h"
 #include "util.h"
-#include "fame-constants.h"
-
-#define ZERO_PREFIX FAME_LFS_PENDING_ZERO_PREFIX
 
 struct lfs {
         struct fame *fam;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The Librarian's command engine: one request object in, one encoded reply out, against the
- * SQLite database (../shared/reference/librarian-protocol.md §2-6, librarian-model.md §5-9).
+ * SQLite database (docs/librarian-protocol.md, docs/librarian-model.md).
  * No sockets here: the server (server.c) feeds it, tests call it directly.
  *
  * Single-threaded: one engine, one thread.  Every request runs in one SQLite transaction, so a

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Librarian topology (src/topology/, a library of its own: the Librarian reads topologies, the
- * cluster writes them): what tm-book-register reads (../shared/reference/librarian-model.md
- * §3, §4, §10, §11) turned into the rows the Librarian's database holds.
+ * cluster writes them): what tm-book-register reads (docs/topology.md, docs/librarian-model.md)
+ * turned into the rows the Librarian's database holds.
  *
  * Two input forms:
  *   - the INI form of book_register.py ([global] + short form with nvm_size_per_node, or long

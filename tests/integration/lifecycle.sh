@@ -40,6 +40,9 @@ grep -Eq "^10\.11\.0\.2\s+node02$" "$out" && grep -Eq "^10\.0\.2\.100\s+torms$" 
 step "files into nodes: --add, cp, logs, console"
 run exec node03 -- cat /etc/hello.txt
 [ "$(cat "$out")" = "hello from the host" ] && ok "--add put a file into the image" || fail "--add: $(cat "$out" "$err")"
+run exec node03 cat -n /etc/hello.txt
+[ "$rc" -eq 0 ] && [ "$(cat "$out")" = "$(printf '     1\thello from the host')" ] && ok "exec without --: the command's own options go to it" \
+        || fail "exec node03 cat -n: rc $rc: $(cat "$out" "$err")"
 printf '#!/bin/sh\necho "script on $(hostname)"\n' > "$work/script.sh"
 chmod 755 "$work/script.sh"
 run cp --all "$work/script.sh" /tmp/script.sh

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The Librarian's engine, in-process against a real SQLite database: every command, its reply
- * shape and its error paths (../shared/reference/librarian-protocol.md §5-6), access control,
+ * shape and its error paths (docs/librarian-protocol.md), access control,
  * allocation policies and book states.  The server and the crash storm are in
  * test-librarian-storm.c.
  */
