@@ -306,6 +306,12 @@ int cluster_down(const struct fame_config *c, struct cluster_down_result *ret) {
 
 /* ---- one node ------------------------------------------------------------------------------- */
 
+/* Locks the cluster and finds the node in its plan: the start of kill and start. */
+static int lock_node(struct cluster *cl, const struct fame_config *c, const char *node, struct node_plan **ret) {
+        int r = cluster_lock(cl, c->state_dir);
+        return r < 0 ? r : cluster_load_node(cl, c, node, ret);
+}
+
 int cluster_kill_node(const struct fame_config *c, const char *node, struct cluster_node_result *ret) {
         _cleanup_(cluster_done) struct cluster cl = CLUSTER_INIT;
         struct node_plan *n;
@@ -313,10 +319,7 @@ int cluster_kill_node(const struct fame_config *c, const char *node, struct clus
         int r;
 
         *ret = (struct cluster_node_result) { 0 };
-        r = cluster_lock(&cl, c->state_dir);
-        if (r < 0)
-                return r;
-        r = cluster_load_node(&cl, c, node, &n);
+        r = lock_node(&cl, c, node, &n);
         if (r < 0)
                 return r;
         if (!cluster_node_pid(&cl, n))
@@ -340,10 +343,7 @@ int cluster_start_node(const struct fame_config *c, const char *node, struct clu
         int r;
 
         *ret = (struct cluster_node_result) { 0 };
-        r = cluster_lock(&cl, c->state_dir);
-        if (r < 0)
-                return r;
-        r = cluster_load_node(&cl, c, node, &n);
+        r = lock_node(&cl, c, node, &n);
         if (r < 0)
                 return r;
         struct ready_state *s = &st[n->id - 1];

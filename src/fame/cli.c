@@ -79,6 +79,9 @@ int verb_getopt(const struct verb *v, int argc, char **argv, bool *first) {
         }
         opterr = 0;
         c = getopt_long(argc, argv, a.shortopts, a.longopts, NULL);
+        /* the options are done: the arguments left must be as many as the verb takes */
+        if (c == -1 && verb_check_args(v, argc - optind) < 0)
+                return '?';
         if (c == '?') {
                 if (optopt)
                         usage_error(v, "unknown option '-%c'", optopt);
@@ -88,6 +91,13 @@ int verb_getopt(const struct verb *v, int argc, char **argv, bool *first) {
                 usage_error(v, "option '%s' needs a value", argv[optind - 1]);
                 c = '?';
         }
+        return c;
+}
+
+int verb_getopt_json(const struct verb *v, int argc, char **argv, bool *first, bool *json) {
+        int c;
+        while ((c = verb_getopt(v, argc, argv, first)) == VERB_JSON)
+                *json = true;
         return c;
 }
 

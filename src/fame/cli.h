@@ -15,10 +15,16 @@
 #include "verbs.h"
 
 /* The next option of argv, as getopt_long() gives it, from v's option table (v->options):
- * its key, -1 after the last option (optind is then the first argument), or '?' after printing
- * one clear line for an unknown option or a missing value.  *first: true before the first call
+ * its key; -1 after the last option when the number of arguments left is right for the verb
+ * (optind is then the first argument); or '?' after printing one clear line for an unknown
+ * option, a missing value or a wrong number of arguments.  *first: true before the first call
  * (getopt starts over). */
 int verb_getopt(const struct verb *v, int argc, char **argv, bool *first);
+
+/* The key of the --json option, for the verbs that print state or results as JSON. */
+#define VERB_JSON 0x7f00
+/* verb_getopt(), except that --json (key VERB_JSON) sets *json and is not returned. */
+int verb_getopt_json(const struct verb *v, int argc, char **argv, bool *first, bool *json);
 
 /* Checks the number of positional arguments; prints the usage line when it is wrong. */
 int verb_check_args(const struct verb *v, int n);

@@ -96,14 +96,14 @@ static double fetch_add_run(const char *fam_path, int64_t *anon_word, struct rac
         return (double) procs * (double) ops / (last - first);
 }
 
-enum { O_SIZE = 0x100, O_DIR, O_ROUNDS, O_OPS, O_JSON };
+enum { O_SIZE = 0x100, O_DIR, O_ROUNDS, O_OPS };
 const struct verb_options bench_fam_options = {
         .list = (const struct verb_option[]) {
                 { "size", O_SIZE, "SIZE", "bytes copied per round (default 64M)" },
                 { "dir", O_DIR, "DIR", "where the temporary FAM file lives (default $TMPDIR or /tmp)" },
                 { "rounds", O_ROUNDS, "N", "copies per destination; the median is reported (default 15)" },
                 { "ops", O_OPS, "N", "fetch_add operations per process (default 5000000)" },
-                { "json", O_JSON, NULL, "machine-readable output" },
+                { "json", VERB_JSON, NULL, "machine-readable output" },
                 {}
         },
 };
@@ -117,7 +117,7 @@ int cmd_bench_fam(const struct verb *v, int argc, char **argv) {
 
         if (!dir || !*dir)
                 dir = "/tmp";
-        while ((c = verb_getopt(v, argc, argv, &first)) != -1) {
+        while ((c = verb_getopt_json(v, argc, argv, &first, &json)) != -1) {
                 switch (c) {
                 case O_SIZE:
                         if (parse_size(optarg, &size) < 0 || size < 4096 || size > (UINT64_C(4) << 30))
@@ -135,16 +135,10 @@ int cmd_bench_fam(const struct verb *v, int argc, char **argv) {
                                 return usage_error(v, "--ops '%s' is not a positive number", optarg);
                         ops = ops32;
                         break;
-                case O_JSON:
-                        json = true;
-                        break;
                 default:
                         return -EINVAL;
                 }
         }
-        r = verb_check_args(v, argc - optind);
-        if (r < 0)
-                return r;
 
         /* A one-node FAM big enough for the copy: next power of two above 2 x size. */
         uint64_t fam_size = UINT64_C(64) << 20;

@@ -247,7 +247,7 @@ static void print_line(const char *line, void *userdata) {
         printf("%s\n", line);
 }
 
-enum { O_ADD = 0x100, O_ACCEL, O_JSON, O_KIND, O_RESET, O_BACKEND, O_ARCH };
+enum { O_ADD = 0x100, O_ACCEL, O_KIND, O_RESET, O_BACKEND, O_ARCH };
 const struct verb_options up_options = {
         .list = (const struct verb_option[]) {
                 { "nodes", 'n', "N", "number of nodes (the nodes key)", VERB_OPT_SHORT },
@@ -258,7 +258,7 @@ const struct verb_options up_options = {
                 { "reset", O_RESET, NULL, "debian: give every node a new disk from the current image\n"
                                            "(what was changed inside the nodes is lost; keys are kept)" },
                 { "add", O_ADD, "HOSTPATH:NODEPATH", "put a host file or directory into every node's image" },
-                { "json", O_JSON, NULL, "print the result as JSON" },
+                { "json", VERB_JSON, NULL, "print the result as JSON" },
                 { .group = &cluster_options },
                 {}
         },
@@ -272,33 +272,21 @@ int cmd_up(const struct verb *v, int argc, char **argv) {
         struct fame_config c;
         int ch, r;
 
-        while ((ch = verb_getopt(v, argc, argv, &first)) != -1) {
+        while ((ch = verb_getopt_json(v, argc, argv, &first, &json)) != -1) {
                 r = cluster_opt(v, ch, &o);
                 if (r < 0)
                         return r;
                 if (r > 0)
                         continue;
+                /* the options that stand for a configuration key: KEY=VALUE */
+                const char *key = ch == 'n' ? "nodes" : ch == O_ACCEL ? "accel" : ch == O_KIND ? "kind" :
+                                  ch == O_BACKEND ? "backend" : ch == O_ARCH ? "arch" : NULL;
+                if (key) {
+                        extra[n_extra++] = key;
+                        extra[n_extra++] = optarg;
+                        continue;
+                }
                 switch (ch) {
-                case 'n':
-                        extra[n_extra++] = "nodes";
-                        extra[n_extra++] = optarg;
-                        break;
-                case O_ACCEL:
-                        extra[n_extra++] = "accel";
-                        extra[n_extra++] = optarg;
-                        break;
-                case O_KIND:
-                        extra[n_extra++] = "kind";
-                        extra[n_extra++] = optarg;
-                        break;
-                case O_BACKEND:
-                        extra[n_extra++] = "backend";
-                        extra[n_extra++] = optarg;
-                        break;
-                case O_ARCH:
-                        extra[n_extra++] = "arch";
-                        extra[n_extra++] = optarg;
-                        break;
                 case O_RESET:
                         reset = true;
                         break;
@@ -309,16 +297,10 @@ int cmd_up(const struct verb *v, int argc, char **argv) {
                                 return usage_error(v, "--add '%s' is not HOSTPATH:/NODEPATH", optarg);
                         adds[n_adds++] = optarg;
                         break;
-                case O_JSON:
-                        json = true;
-                        break;
                 default:
                         return -EINVAL;
                 }
         }
-        r = verb_check_args(v, argc - optind);
-        if (r < 0)
-                return r;
         r = load_config(&o, extra, &c);
         if (r < 0)
                 return r;
@@ -371,9 +353,6 @@ static int simple_verb(const struct verb *v, int argc, char **argv, bool *ret_fl
                 else
                         return -EINVAL;
         }
-        r = verb_check_args(v, argc - optind);
-        if (r < 0)
-                return r;
         return load_config(&o, NULL, c);
 }
 
@@ -523,9 +502,6 @@ int cmd_cp(const struct verb *v, int argc, char **argv) {
                 else
                         return -EINVAL;
         }
-        r = verb_check_args(v, argc - optind);
-        if (r < 0)
-                return r;
         const char *src = argv[optind], *dst = argv[optind + 1];
         _cleanup_free_ char *node = NULL;
         const char *path = dst;
@@ -594,9 +570,6 @@ static int debug_node(const struct verb *v, int argc, char **argv, bool xml) {
                 } else
                         return -EINVAL;
         }
-        r = verb_check_args(v, argc - optind);
-        if (r < 0)
-                return r;
         r = load_config(&o, NULL, &c);
         if (r < 0)
                 return r;
@@ -684,9 +657,6 @@ int cmd_image_build(const struct verb *v, int argc, char **argv) {
                         return -EINVAL;
                 }
         }
-        r = verb_check_args(v, argc - optind);
-        if (r < 0)
-                return r;
         r = load_config(&o, NULL, &c);
         if (r < 0)
                 return r;

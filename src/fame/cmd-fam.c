@@ -12,7 +12,7 @@
 #include "util.h"
 #include "verbs.h"
 
-enum { CREATE_NPE = 0x100, CREATE_EPR, CREATE_UUID, CREATE_JSON };
+enum { CREATE_NPE = 0x100, CREATE_EPR, CREATE_UUID };
 const struct verb_options fam_create_options = {
         .list = (const struct verb_option[]) {
                 { "size", 's', "SIZE", "total size; a power of two (IVSHMEM BAR2 must be)", VERB_OPT_SHORT },
@@ -23,7 +23,7 @@ const struct verb_options fam_create_options = {
                 { "enclosures-per-rack", CREATE_EPR, "N", "topology (default 4)" },
                 { "uuid", CREATE_UUID, "UUID", "use this UUID instead of a random one" },
                 { "force", 'f', NULL, "replace an existing file; its content is lost", VERB_OPT_SHORT },
-                { "json", CREATE_JSON, NULL, "print the new geometry as JSON" },
+                { "json", VERB_JSON, NULL, "print the new geometry as JSON" },
                 {}
         },
 };
@@ -35,7 +35,7 @@ int cmd_fam_create(const struct verb *v, int argc, char **argv) {
         unsigned flags = 0;
         int c, r;
 
-        while ((c = verb_getopt(v, argc, argv, &first)) != -1) {
+        while ((c = verb_getopt_json(v, argc, argv, &first, &json)) != -1) {
                 switch (c) {
                 case 's':
                         if (parse_size(optarg, &p.total_size) < 0)
@@ -66,16 +66,10 @@ int cmd_fam_create(const struct verb *v, int argc, char **argv) {
                 case 'f':
                         flags |= FAME_CREATE_FORCE;
                         break;
-                case CREATE_JSON:
-                        json = true;
-                        break;
                 default:
                         return -EINVAL;
                 }
         }
-        r = verb_check_args(v, argc - optind);
-        if (r < 0)
-                return r;
         if (!have_size)
                 return usage_error(v, "--size is required (e.g. --size 1G)");
 
@@ -115,9 +109,6 @@ int cmd_fam_info(const struct verb *v, int argc, char **argv) {
                 else
                         return -EINVAL;
         }
-        r = verb_check_args(v, argc - optind);
-        if (r < 0)
-                return r;
         const char *path = argv[optind];
         r = fame_file_inspect(path, &g);
         if (r < 0)
@@ -179,9 +170,6 @@ int cmd_fam_dump(const struct verb *v, int argc, char **argv) {
                         return -EINVAL;
                 }
         }
-        r = verb_check_args(v, argc - optind);
-        if (r < 0)
-                return r;
         const char *path = argv[optind];
         struct fame_geometry g;
         if (!force) {

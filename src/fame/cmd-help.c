@@ -286,7 +286,7 @@ const struct verb_options help_options = {
 };
 
 int cmd_help(const struct verb *self, int argc, char **argv) {
-        struct verb fallback = { .name = "help", .full_name = "help", .usage = "[VERB [SUBVERB]] [--man]",
+        struct verb fallback = { .name = "help", .full_name = "help", .usage = "[VERB [SUBVERB]] [--man]", .max_args = -1,
                                  .options = &help_options };
         const char *man_dir = NULL;
         bool man = false, first = true;
@@ -349,9 +349,6 @@ int cmd_version(const struct verb *v, int argc, char **argv) {
                                 return -EINVAL;
                         json = true;
                 }
-                int r = verb_check_args(v, argc - optind);
-                if (r < 0)
-                        return r;
         }
         if (json)
                 printf("{\n  \"fame\": \"%s\",\n  \"libfame\": \"%s\",\n  \"fam_format\": \"%d.%d\"\n}\n", FAME_VERSION,

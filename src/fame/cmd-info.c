@@ -8,11 +8,11 @@
 #include "fame.h"
 #include "verbs.h"
 
-enum { O_PATH = 0x100, O_JSON };
+enum { O_PATH = 0x100 };
 const struct verb_options info_options = {
         .list = (const struct verb_option[]) {
                 { "path", O_PATH, "PATH", "a FAM file, or pci:BDF for one PCI device" },
-                { "json", O_JSON, NULL, "machine-readable output" },
+                { "json", VERB_JSON, NULL, "machine-readable output" },
                 {}
         },
 };
@@ -23,21 +23,15 @@ int cmd_info(const struct verb *v, int argc, char **argv) {
         struct fame *fam = NULL;
         int c, r;
 
-        while ((c = verb_getopt(v, argc, argv, &first)) != -1) {
+        while ((c = verb_getopt_json(v, argc, argv, &first, &json)) != -1) {
                 switch (c) {
                 case O_PATH:
                         path = optarg;
-                        break;
-                case O_JSON:
-                        json = true;
                         break;
                 default:
                         return -EINVAL;
                 }
         }
-        r = verb_check_args(v, argc - optind);
-        if (r < 0)
-                return r;
         r = fame_open(path, FAME_OPEN_RDONLY | FAME_OPEN_NOREGISTER, &fam);
         if (r < 0)
                 return r;

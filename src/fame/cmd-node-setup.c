@@ -326,9 +326,6 @@ int cmd_node_setup(const struct verb *v, int argc, char **argv) {
                 } else
                         return -EINVAL;
         }
-        r = verb_check_args(v, argc - optind);
-        if (r < 0)
-                return r;
         if (access(seed, R_OK) < 0 && strcmp(seed, SEED_FW) == 0 && !s.dry)
                 (void) run(&s, (const char *const[]) { "modprobe", "qemu_fw_cfg", NULL });
         size_t len;

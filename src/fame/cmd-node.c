@@ -58,13 +58,16 @@ static uint64_t realtime_ns(void) {
         return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
 }
 
+/* The verbs that take no arguments and act on this node's FAM. */
+static int open_fam_no_args(const struct verb *v, int argc, char **argv, struct fame **ret) {
+        (void) argv;
+        int r = verb_check_args(v, argc - 1);
+        return r < 0 ? r : open_fam(ret);
+}
+
 int cmd_node_join(const struct verb *v, int argc, char **argv) {
         struct fame *fam = NULL;
-        int r = verb_check_args(v, argc - 1);
-        if (r < 0)
-                return r;
-        (void) argv;
-        r = open_fam(&fam);
+        int r = open_fam_no_args(v, argc, argv, &fam);
         if (r < 0)
                 return r;
         uint32_t id = fame_node_id(fam);
@@ -94,11 +97,7 @@ int cmd_node_join(const struct verb *v, int argc, char **argv) {
 
 int cmd_node_slots(const struct verb *v, int argc, char **argv) {
         struct fame *fam = NULL;
-        int r = verb_check_args(v, argc - 1);
-        if (r < 0)
-                return r;
-        (void) argv;
-        r = open_fam(&fam);
+        int r = open_fam_no_args(v, argc, argv, &fam);
         if (r < 0)
                 return r;
         const struct fame_geometry *g = fame_get_geometry(fam);

@@ -216,9 +216,6 @@ static int front(const struct verb *v, int argc, char **argv, struct shelf_opts 
                 if (!extra_fn || (r = extra_fn(v, ch, ud)) <= 0)
                         return r < 0 ? r : -EINVAL;
         }
-        r = verb_check_args(v, argc - optind);
-        if (r < 0)
-                return r;
         return shelf_connect(v, o, x);
 }
 
