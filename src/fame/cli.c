@@ -10,7 +10,7 @@
 
 #include "cli.h"
 
-int usage_error(const struct verb *v, const char *fmt, ...) {
+int cli_usage_error(const struct verb *v, const char *fmt, ...) {
         va_list ap;
 
         fprintf(stderr, "fame %s: ", v ? v->full_name : "");
@@ -23,7 +23,7 @@ int usage_error(const struct verb *v, const char *fmt, ...) {
         return -EINVAL;
 }
 
-int fail(int r, const char *fmt, ...) {
+int cli_fail(int r, const char *fmt, ...) {
         va_list ap;
 
         errno = r < 0 ? -r : r;
@@ -84,11 +84,11 @@ int verb_getopt(const struct verb *v, int argc, char **argv, bool *first) {
                 return '?';
         if (c == '?') {
                 if (optopt)
-                        usage_error(v, "unknown option '-%c'", optopt);
+                        cli_usage_error(v, "unknown option '-%c'", optopt);
                 else
-                        usage_error(v, "unknown option '%s'", argv[optind - 1]);
+                        cli_usage_error(v, "unknown option '%s'", argv[optind - 1]);
         } else if (c == ':') {
-                usage_error(v, "option '%s' needs a value", argv[optind - 1]);
+                cli_usage_error(v, "option '%s' needs a value", argv[optind - 1]);
                 c = '?';
         }
         return c;
@@ -103,9 +103,9 @@ int verb_getopt_json(const struct verb *v, int argc, char **argv, bool *first, b
 
 int verb_check_args(const struct verb *v, int n) {
         if (n < v->min_args)
-                return usage_error(v, "missing argument (usage: fame %s %s)", v->full_name, v->usage);
+                return cli_usage_error(v, "missing argument (usage: fame %s %s)", v->full_name, v->usage);
         if (v->max_args >= 0 && n > v->max_args)
-                return usage_error(v, "too many arguments (usage: fame %s %s)", v->full_name, v->usage);
+                return cli_usage_error(v, "too many arguments (usage: fame %s %s)", v->full_name, v->usage);
         return 0;
 }
 

@@ -33,9 +33,9 @@ int verb_check_args(const struct verb *v, int n);
 const struct verb *verb_find(const struct verb *table, const char *name);
 
 /* Prints "fame VERB: message" to stderr; returns -EINVAL for usage errors. */
-int usage_error(const struct verb *v, const char *fmt, ...) _printf_(2, 3);
+int cli_usage_error(const struct verb *v, const char *fmt, ...) _printf_(2, 3);
 
 /* Error line for a failed operation (when libfame has not logged it already). */
-int fail(int r, const char *fmt, ...) _printf_(2, 3);
+int cli_fail(int r, const char *fmt, ...) _printf_(2, 3);
 
 #endif

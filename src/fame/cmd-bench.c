@@ -121,18 +121,18 @@ int cmd_bench_fam(const struct verb *v, int argc, char **argv) {
                 switch (c) {
                 case O_SIZE:
                         if (parse_size(optarg, &size) < 0 || size < 4096 || size > (UINT64_C(4) << 30))
-                                return usage_error(v, "--size '%s' is not a size from 4K to 4G", optarg);
+                                return cli_usage_error(v, "--size '%s' is not a size from 4K to 4G", optarg);
                         break;
                 case O_DIR:
                         dir = optarg;
                         break;
                 case O_ROUNDS:
                         if (parse_uint32(optarg, 1, 1000, &rounds) < 0)
-                                return usage_error(v, "--rounds '%s' is not a number from 1 to 1000", optarg);
+                                return cli_usage_error(v, "--rounds '%s' is not a number from 1 to 1000", optarg);
                         break;
                 case O_OPS:
                         if (parse_uint32(optarg, 1, UINT32_MAX, &ops32) < 0)
-                                return usage_error(v, "--ops '%s' is not a positive number", optarg);
+                                return cli_usage_error(v, "--ops '%s' is not a positive number", optarg);
                         ops = ops32;
                         break;
                 default:
@@ -164,7 +164,7 @@ int cmd_bench_fam(const struct verb *v, int argc, char **argv) {
         src = aligned_alloc(4096, size);
         ram = aligned_alloc(4096, size);
         if (!src || !ram || !t_fam || !t_ram) {
-                r = fail(-ENOMEM, "Out of memory for %" PRIu64 "-byte buffers", size);
+                r = cli_fail(-ENOMEM, "Out of memory for %" PRIu64 "-byte buffers", size);
                 goto out;
         }
         uint8_t *dst = fame_book(fam, 0, 0);
@@ -185,14 +185,14 @@ int cmd_bench_fam(const struct verb *v, int argc, char **argv) {
                 t_fam[i] = (double) size / (t2 - t1) / 1e6;
         }
         if (memcmp(dst, src, size) != 0 || memcmp(ram, src, size) != 0) {
-                r = fail(-EIO, "memcpy verification failed");
+                r = cli_fail(-EIO, "memcpy verification failed");
                 goto out;
         }
         double bw_ram = median(t_ram, rounds), bw_fam = median(t_fam, rounds);
 
         race = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
         if (race == MAP_FAILED) {
-                r = fail(negative_errno(), "mmap: %m");
+                r = cli_fail(negative_errno(), "mmap: %m");
                 goto out;
         }
         anon = (int64_t *) ((uint8_t *) race + 2048);
@@ -219,11 +219,11 @@ int cmd_bench_fam(const struct verb *v, int argc, char **argv) {
                 double base = fetch_add_run(NULL, anon, race, procs[i], ops, &final_anon);
                 double famops = fetch_add_run(path, NULL, race, procs[i], ops, &final_fam);
                 if (base < 0 || famops < 0) {
-                        r = fail(-EIO, "A benchmark worker failed");
+                        r = cli_fail(-EIO, "A benchmark worker failed");
                         goto out;
                 }
                 if (final_fam != (int64_t) (procs[i] * ops) || final_anon != (int64_t) (procs[i] * ops)) {
-                        r = fail(-EIO, "fetch_add lost updates: FAM %" PRId64 ", baseline %" PRId64 ", expected %" PRIu64,
+                        r = cli_fail(-EIO, "fetch_add lost updates: FAM %" PRId64 ", baseline %" PRId64 ", expected %" PRIu64,
                                  final_fam, final_anon, procs[i] * ops);
                         goto out;
                 }

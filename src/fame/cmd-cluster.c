@@ -42,9 +42,9 @@ int cluster_opt(const struct verb *v, int c, struct cluster_opts *o) {
                 return 1;
         case CLUSTER_SET:
                 if (o->n_sets >= ELEMENTSOF(o->sets))
-                        return usage_error(v, "too many --set options");
+                        return cli_usage_error(v, "too many --set options");
                 if (!strchr(optarg, '='))
-                        return usage_error(v, "--set '%s' is not KEY=VALUE", optarg);
+                        return cli_usage_error(v, "--set '%s' is not KEY=VALUE", optarg);
                 o->sets[o->n_sets++] = optarg;
                 return 1;
         }
@@ -292,9 +292,9 @@ int cmd_up(const struct verb *v, int argc, char **argv) {
                         break;
                 case O_ADD:
                         if (n_adds >= 64)
-                                return usage_error(v, "too many --add options");
+                                return cli_usage_error(v, "too many --add options");
                         if (!strchr(optarg, ':') || strchr(optarg, ':')[1] != '/')
-                                return usage_error(v, "--add '%s' is not HOSTPATH:/NODEPATH", optarg);
+                                return cli_usage_error(v, "--add '%s' is not HOSTPATH:/NODEPATH", optarg);
                         adds[n_adds++] = optarg;
                         break;
                 default:
@@ -306,7 +306,7 @@ int cmd_up(const struct verb *v, int argc, char **argv) {
                 return r;
         if (n_adds && c.kind == FAME_KIND_DEBIAN) {
                 config_done(&c);
-                return usage_error(v, "--add works for diskless nodes; copy files into Debian nodes with 'fame cp' or scp");
+                return cli_usage_error(v, "--add works for diskless nodes; copy files into Debian nodes with 'fame cp' or scp");
         }
         struct up_options uo = { .adds = n_adds ? adds : NULL, .reset = reset };
         struct cluster_up_result u;
@@ -453,20 +453,20 @@ int cmd_exec(const struct verb *v, int argc, char **argv) {
                         all = true;
                 else if (ch == 't') {
                         if (parse_uint32(optarg, 1, 86400, &timeout) < 0)
-                                return usage_error(v, "--timeout '%s' is not a number of seconds", optarg);
+                                return cli_usage_error(v, "--timeout '%s' is not a number of seconds", optarg);
                 } else
                         return -EINVAL;
         }
         const char *node = NULL;
         if (!all) {
                 if (optind >= argc || strcmp(argv[optind], "--") == 0)
-                        return usage_error(v, "name a node or --all (usage: fame exec NODE|--all -- CMD ARGS...)");
+                        return cli_usage_error(v, "name a node or --all (usage: fame exec NODE|--all -- CMD ARGS...)");
                 node = argv[optind++];
         }
         if (optind < argc && strcmp(argv[optind], "--") == 0)
                 optind++;
         if (optind >= argc)
-                return usage_error(v, "no command to run (usage: fame exec NODE|--all -- CMD ARGS...)");
+                return cli_usage_error(v, "no command to run (usage: fame exec NODE|--all -- CMD ARGS...)");
         r = load_config(&o, NULL, &c);
         if (r < 0)
                 return r;
@@ -508,11 +508,11 @@ int cmd_cp(const struct verb *v, int argc, char **argv) {
         if (!all) {
                 const char *colon = strchr(dst, ':');
                 if (!colon || colon[1] != '/')
-                        return usage_error(v, "'%s' is not NODE:/PATH (or use --all HOSTFILE /PATH)", dst);
+                        return cli_usage_error(v, "'%s' is not NODE:/PATH (or use --all HOSTFILE /PATH)", dst);
                 node = strndup(dst, (size_t) (colon - dst));
                 path = colon + 1;
         } else if (dst[0] != '/')
-                return usage_error(v, "'%s' is not an absolute path in the nodes", dst);
+                return cli_usage_error(v, "'%s' is not an absolute path in the nodes", dst);
         r = load_config(&o, NULL, &c);
         if (r < 0)
                 return r;
@@ -562,10 +562,10 @@ static int debug_node(const struct verb *v, int argc, char **argv, bool xml) {
                         continue;
                 if (ch == 'N') {
                         if (parse_uint32(optarg, 1, FAME_MAX_NODES, &node) < 0)
-                                return usage_error(v, "--node '%s' is not a node number", optarg);
+                                return cli_usage_error(v, "--node '%s' is not a node number", optarg);
                 } else if (ch == 'A') {
                         if (strcmp(optarg, "kvm") != 0 && strcmp(optarg, "tcg") != 0)
-                                return usage_error(v, "--accel '%s' is not kvm or tcg", optarg);
+                                return cli_usage_error(v, "--accel '%s' is not kvm or tcg", optarg);
                         accel = optarg;
                 } else
                         return -EINVAL;
@@ -576,7 +576,7 @@ static int debug_node(const struct verb *v, int argc, char **argv, bool xml) {
         if (node > c.nodes) {
                 uint32_t nodes = c.nodes;
                 config_done(&c);
-                return usage_error(v, "--node %" PRIu32 " but the cluster has %" PRIu32 " nodes", node, nodes);
+                return cli_usage_error(v, "--node %" PRIu32 " but the cluster has %" PRIu32 " nodes", node, nodes);
         }
         struct image img = { .kernel = (char *) "@KERNEL@", .initrd = (char *) "@INITRD@", .dir = (char *) "@IMAGE@",
                              .base = (char *) "@IMAGE@/base.qcow2" };
@@ -650,7 +650,7 @@ int cmd_image_build(const struct verb *v, int argc, char **argv) {
                 switch (ch) {
                 case 'k':
                         if (strcmp(optarg, "diskless") != 0 && strcmp(optarg, "debian") != 0 && strcmp(optarg, "all") != 0)
-                                return usage_error(v, "--kind '%s': expected diskless, debian or all", optarg);
+                                return cli_usage_error(v, "--kind '%s': expected diskless, debian or all", optarg);
                         kind = optarg;
                         break;
                 default:
@@ -690,7 +690,7 @@ int cmd_ssh(const struct verb *v, int argc, char **argv) {
                         return -EINVAL;
         }
         if (optind >= argc || strcmp(argv[optind], "--") == 0)
-                return usage_error(v, "name a node (usage: fame ssh NODE [-- CMD ARGS...])");
+                return cli_usage_error(v, "name a node (usage: fame ssh NODE [-- CMD ARGS...])");
         const char *node = argv[optind++];
         if (optind < argc && strcmp(argv[optind], "--") == 0)
                 optind++;
@@ -706,7 +706,7 @@ int cmd_ssh(const struct verb *v, int argc, char **argv) {
 int cmd_debug_net_switch(const struct verb *v, int argc, char **argv) {
         (void) v;
         if (argc < 3)
-                return usage_error(v, "usage: fame debug net-switch SOCKET NODESOCKET...");
+                return cli_usage_error(v, "usage: fame debug net-switch SOCKET NODESOCKET...");
         return netswitch_run(argv[1], argv + 2) < 0 ? 1 : 0;
 }
 
@@ -714,7 +714,7 @@ int cmd_debug_net_switch(const struct verb *v, int argc, char **argv) {
 int cmd_debug_relay(const struct verb *v, int argc, char **argv) {
         uint32_t port;
         if (argc != 2 || parse_uint32(argv[1], 1, 65535, &port) < 0)
-                return usage_error(v, "usage: fame debug relay PORT (1 to 65535)");
+                return cli_usage_error(v, "usage: fame debug relay PORT (1 to 65535)");
         return tcp_relay((uint16_t) port, STDIN_FILENO, STDOUT_FILENO) < 0 ? 1 : 0;
 }
 
@@ -723,6 +723,6 @@ int cmd_debug_relay(const struct verb *v, int argc, char **argv) {
 int cmd_debug_image_populate(const struct verb *v, int argc, char **argv) {
         uint64_t size;
         if (argc != 4 || parse_size(argv[3], &size) < 0)
-                return usage_error(v, "usage: fame debug populate TREE TMPDIR SIZE");
+                return cli_usage_error(v, "usage: fame debug populate TREE TMPDIR SIZE");
         return image_debian_populate(argv[1], argv[2], size, NULL) < 0 ? 1 : 0;
 }

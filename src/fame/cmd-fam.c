@@ -39,28 +39,28 @@ int cmd_fam_create(const struct verb *v, int argc, char **argv) {
                 switch (c) {
                 case 's':
                         if (parse_size(optarg, &p.total_size) < 0)
-                                return usage_error(v, "--size '%s' is not a size (e.g. 1G, 512M)", optarg);
+                                return cli_usage_error(v, "--size '%s' is not a size (e.g. 1G, 512M)", optarg);
                         have_size = true;
                         break;
                 case 'b':
                         if (parse_size(optarg, &p.book_size) < 0 || p.book_size == 0)
-                                return usage_error(v, "--book-size '%s' is not a size (e.g. 8M)", optarg);
+                                return cli_usage_error(v, "--book-size '%s' is not a size (e.g. 8M)", optarg);
                         break;
                 case 'n':
                         if (parse_uint32(optarg, 1, FAME_MAX_NODES, &p.node_count) < 0)
-                                return usage_error(v, "--nodes '%s' is not a number from 1 to %u", optarg, FAME_MAX_NODES);
+                                return cli_usage_error(v, "--nodes '%s' is not a number from 1 to %u", optarg, FAME_MAX_NODES);
                         break;
                 case CREATE_NPE:
                         if (parse_uint32(optarg, 1, FAME_MAX_NODES, &p.nodes_per_enclosure) < 0)
-                                return usage_error(v, "--nodes-per-enclosure '%s' is not a number from 1 to %u", optarg, FAME_MAX_NODES);
+                                return cli_usage_error(v, "--nodes-per-enclosure '%s' is not a number from 1 to %u", optarg, FAME_MAX_NODES);
                         break;
                 case CREATE_EPR:
                         if (parse_uint32(optarg, 1, FAME_MAX_NODES, &p.enclosures_per_rack) < 0)
-                                return usage_error(v, "--enclosures-per-rack '%s' is not a number from 1 to %u", optarg, FAME_MAX_NODES);
+                                return cli_usage_error(v, "--enclosures-per-rack '%s' is not a number from 1 to %u", optarg, FAME_MAX_NODES);
                         break;
                 case CREATE_UUID:
                         if (fame_uuid_parse(optarg, p.uuid) < 0)
-                                return usage_error(v, "--uuid '%s' is not a UUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)", optarg);
+                                return cli_usage_error(v, "--uuid '%s' is not a UUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)", optarg);
                         p.have_uuid = true;
                         break;
                 case 'f':
@@ -71,7 +71,7 @@ int cmd_fam_create(const struct verb *v, int argc, char **argv) {
                 }
         }
         if (!have_size)
-                return usage_error(v, "--size is required (e.g. --size 1G)");
+                return cli_usage_error(v, "--size is required (e.g. --size 1G)");
 
         const char *path = argv[optind];
         r = fame_file_create(path, &p, flags, &g);
@@ -157,11 +157,11 @@ int cmd_fam_dump(const struct verb *v, int argc, char **argv) {
                 switch (c) {
                 case 'o':
                         if (parse_size(optarg, &offset) < 0)
-                                return usage_error(v, "--offset '%s' is not a number (e.g. 0x1000, 8M)", optarg);
+                                return cli_usage_error(v, "--offset '%s' is not a number (e.g. 0x1000, 8M)", optarg);
                         break;
                 case 'l':
                         if (parse_size(optarg, &length) < 0)
-                                return usage_error(v, "--length '%s' is not a number (e.g. 256, 4K)", optarg);
+                                return cli_usage_error(v, "--length '%s' is not a number (e.g. 256, 4K)", optarg);
                         break;
                 case 'f':
                         force = true;
@@ -180,10 +180,10 @@ int cmd_fam_dump(const struct verb *v, int argc, char **argv) {
         _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         struct stat st;
         if (fd < 0 || fstat(fd, &st) < 0)
-                return fail(negative_errno(), "Failed to open '%s': %m", path);
+                return cli_fail(negative_errno(), "Failed to open '%s': %m", path);
         uint64_t size = (uint64_t) st.st_size;
         if (offset >= size || length > size - offset)
-                return usage_error(v, "offset 0x%" PRIx64 " + length %" PRIu64 " is beyond the end of '%s' (%" PRIu64 " bytes)",
+                return cli_usage_error(v, "offset 0x%" PRIx64 " + length %" PRIu64 " is beyond the end of '%s' (%" PRIu64 " bytes)",
                                    offset, length, path, size);
 
         uint8_t buf[65536];
@@ -194,7 +194,7 @@ int cmd_fam_dump(const struct verb *v, int argc, char **argv) {
                 if (n < 0 && errno == EINTR)
                         continue;
                 if (n <= 0)
-                        return fail(n < 0 ? negative_errno() : -EIO, "Failed to read '%s': %m", path);
+                        return cli_fail(n < 0 ? negative_errno() : -EIO, "Failed to read '%s': %m", path);
                 for (size_t i = 0; i < (size_t) n; i += 16)
                         hexdump_line(offset + done + i, buf + i, (size_t) n - i < 16 ? (size_t) n - i : 16);
                 done += (uint64_t) n;

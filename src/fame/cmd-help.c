@@ -210,7 +210,7 @@ static int write_page(const char *dir, const char *name, const struct verb *v) {
         snprintf(tmp, sizeof tmp, "%s/.%s.1.tmp", dir, name);
         FILE *f = fopen(tmp, "we");
         if (!f)
-                return fail(-errno, "Cannot write '%s': %m", tmp);
+                return cli_fail(-errno, "Cannot write '%s': %m", tmp);
         if (v)
                 print_verb_help(f, v, true);
         else
@@ -218,12 +218,12 @@ static int write_page(const char *dir, const char *name, const struct verb *v) {
         bool failed = ferror(f);
         if (fclose(f) != 0 || failed) {
                 (void) unlink(tmp);
-                return fail(-EIO, "Cannot write '%s'", tmp);
+                return cli_fail(-EIO, "Cannot write '%s'", tmp);
         }
         if (rename(tmp, path) < 0) {
                 int r = -errno;
                 (void) unlink(tmp);
-                return fail(r, "Cannot rename '%s' to '%s': %m", tmp, path);
+                return cli_fail(r, "Cannot rename '%s' to '%s': %m", tmp, path);
         }
         return 0;
 }
@@ -257,10 +257,10 @@ static int write_pages(const char *dir, const struct verb *table, const char *pr
 /* fame.1 and a page per verb, in dir, instead of the fame*.1 pages it held. */
 static int write_man_pages(const char *dir) {
         if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-                return fail(-errno, "Cannot create '%s': %m", dir);
+                return cli_fail(-errno, "Cannot create '%s': %m", dir);
         DIR *d = opendir(dir);
         if (!d)
-                return fail(-errno, "Cannot read '%s': %m", dir);
+                return cli_fail(-errno, "Cannot read '%s': %m", dir);
         for (struct dirent *de; (de = readdir(d)); ) {
                 size_t len = strlen(de->d_name);
                 if (strncmp(de->d_name, "fame", 4) == 0 && len > 6 && strcmp(de->d_name + len - 2, ".1") == 0 &&
@@ -304,7 +304,7 @@ int cmd_help(const struct verb *self, int argc, char **argv) {
         }
         if (man_dir) {
                 if (optind < argc)
-                        return usage_error(self, "--write-man-pages DIR writes every page; name no verb");
+                        return cli_usage_error(self, "--write-man-pages DIR writes every page; name no verb");
                 return write_man_pages(man_dir);
         }
         const struct verb *table = fame_verbs, *v = NULL;
@@ -314,11 +314,11 @@ int cmd_help(const struct verb *self, int argc, char **argv) {
                         continue;
                 v = verb_find(table, argv[i]);
                 if (!v)
-                        return usage_error(NULL, "no verb '%s%s%s'; 'fame help' lists them", full, *full ? " " : "", argv[i]);
+                        return cli_usage_error(NULL, "no verb '%s%s%s'; 'fame help' lists them", full, *full ? " " : "", argv[i]);
                 snprintf(full + strlen(full), sizeof full - strlen(full), "%s%s", *full ? " " : "", v->name);
                 table = v->sub;
                 if (!table && i + 1 < argc)
-                        return usage_error(NULL, "'%s' has no sub-verbs", full);
+                        return cli_usage_error(NULL, "'%s' has no sub-verbs", full);
         }
         if (!v) {
                 print_overview(stdout, man);

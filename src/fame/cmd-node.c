@@ -73,7 +73,7 @@ int cmd_node_join(const struct verb *v, int argc, char **argv) {
         uint32_t id = fame_node_id(fam);
         if (id == 0) {
                 fame_close(fam);
-                return fail(-EINVAL, "This node's id is unknown: no FAME_NODE, fw_cfg opt/org.fame/node or fame.node= on the kernel command line");
+                return cli_fail(-EINVAL, "This node's id is unknown: no FAME_NODE, fw_cfg opt/org.fame/node or fame.node= on the kernel command line");
         }
         struct fame_slot_header *h = fame_slot(fam, id);
         fam_atomic_32_write((int32_t *) &h->node_id, (int32_t) id);
@@ -116,11 +116,11 @@ int cmd_node_slots(const struct verb *v, int argc, char **argv) {
 
 static int parse_offset(const struct verb *v, struct fame *fam, const char *s, uint64_t len, uint64_t align, uint64_t *ret) {
         if (parse_size(s, ret) < 0)
-                return usage_error(v, "'%s' is not an offset (e.g. 0x800000, 8M)", s);
+                return cli_usage_error(v, "'%s' is not an offset (e.g. 0x800000, 8M)", s);
         if (*ret % align || *ret >= fame_size(fam) || len > fame_size(fam) - *ret)
-                return usage_error(v, "offset 0x%" PRIx64 " (+%" PRIu64 ") is outside FAM or not %" PRIu64 "-byte aligned", *ret, len, align);
+                return cli_usage_error(v, "offset 0x%" PRIx64 " (+%" PRIu64 ") is outside FAM or not %" PRIu64 "-byte aligned", *ret, len, align);
         if (*ret < fame_get_geometry(fam)->meta_offset)
-                return usage_error(v, "offset 0x%" PRIx64 " is inside the FAM header", *ret);
+                return cli_usage_error(v, "offset 0x%" PRIx64 " is inside the FAM header", *ret);
         return 0;
 }
 
@@ -133,7 +133,7 @@ int cmd_node_fetch_add(const struct verb *v, int argc, char **argv) {
         if (r < 0)
                 return r;
         if (parse_uint32(argv[2], 1, UINT32_MAX, &count) < 0)
-                return usage_error(v, "COUNT '%s' is not a positive number", argv[2]);
+                return cli_usage_error(v, "COUNT '%s' is not a positive number", argv[2]);
         r = open_fam(&fam);
         if (r < 0)
                 return r;
@@ -157,9 +157,9 @@ int cmd_node_fill(const struct verb *v, int argc, char **argv) {
         if (r < 0)
                 return r;
         if (parse_size(argv[2], &len) < 0 || len == 0)
-                return usage_error(v, "LENGTH '%s' is not a size", argv[2]);
+                return cli_usage_error(v, "LENGTH '%s' is not a size", argv[2]);
         if (parse_size(argv[3], &seed) < 0)
-                return usage_error(v, "SEED '%s' is not a number", argv[3]);
+                return cli_usage_error(v, "SEED '%s' is not a number", argv[3]);
         r = open_fam(&fam);
         if (r < 0)
                 return r;
@@ -184,7 +184,7 @@ int cmd_node_checksum(const struct verb *v, int argc, char **argv) {
         if (r < 0)
                 return r;
         if (parse_size(argv[2], &len) < 0 || len == 0)
-                return usage_error(v, "LENGTH '%s' is not a size", argv[2]);
+                return cli_usage_error(v, "LENGTH '%s' is not a size", argv[2]);
         r = fame_open(NULL, FAME_OPEN_RDONLY, &fam);
         if (r < 0)
                 return r;
@@ -203,7 +203,7 @@ int cmd_node_memcpy_bench(const struct verb *v, int argc, char **argv) {
         if (r < 0)
                 return r;
         if (argc > 1 && (parse_size(argv[1], &size) < 0 || size < 4096))
-                return usage_error(v, "SIZE '%s' is not a size of at least 4K", argv[1]);
+                return cli_usage_error(v, "SIZE '%s' is not a size of at least 4K", argv[1]);
         r = open_fam(&fam);
         if (r < 0)
                 return r;
@@ -211,7 +211,7 @@ int cmd_node_memcpy_bench(const struct verb *v, int argc, char **argv) {
         uint32_t id = fame_node_id(fam) ? fame_node_id(fam) : 1;
         if (size > (uint64_t) g->books_per_node * g->book_size) {
                 fame_close(fam);
-                return usage_error(v, "SIZE is larger than this node's books");
+                return cli_usage_error(v, "SIZE is larger than this node's books");
         }
         uint8_t *dst = fame_book(fam, id - 1, 0);
         uint8_t *src = malloc(size), *ram = malloc(size);
@@ -219,7 +219,7 @@ int cmd_node_memcpy_bench(const struct verb *v, int argc, char **argv) {
                 free(src);
                 free(ram);
                 fame_close(fam);
-                return fail(-ENOMEM, "Out of memory for two %" PRIu64 "-byte buffers", size);
+                return cli_fail(-ENOMEM, "Out of memory for two %" PRIu64 "-byte buffers", size);
         }
         for (uint64_t i = 0; i < size; i++)
                 src[i] = (uint8_t) i;

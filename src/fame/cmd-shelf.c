@@ -77,7 +77,7 @@ static int shelf_opt(const struct verb *v, int ch, struct shelf_opts *o) {
                 return 1;
         case SHELF_NODE:
                 if (parse_uint32(optarg, 1, FAME_MAX_NODES, &o->node) < 0)
-                        return usage_error(v, "--node '%s' is not a node number (1-%u)", optarg, FAME_MAX_NODES);
+                        return cli_usage_error(v, "--node '%s' is not a node number (1-%u)", optarg, FAME_MAX_NODES);
                 return 1;
         case SHELF_JSON:
                 o->json = true;
@@ -162,7 +162,7 @@ static int shelf_connect(const struct verb *v, const struct shelf_opts *o, struc
         if (x->have_geo) {
                 lnode = fame_librarian_node_id(&x->geo, node ? node : 1);
                 if (!lnode)
-                        return usage_error(v, "node %" PRIu32 " has no place in the Librarian's topology", node);
+                        return cli_usage_error(v, "node %" PRIu32 " has no place in the Librarian's topology", node);
         }
         fame_librarian_set_node(x->lib, lnode);
         return 0;
@@ -279,14 +279,14 @@ static int create_extra_fn(const struct verb *v, int ch, void *ud) {
         switch (ch) {
         case 's':
                 if (parse_size(optarg, &e->size) < 0)
-                        return usage_error(v, "--size '%s' is not a size (e.g. 64M)", optarg);
+                        return cli_usage_error(v, "--size '%s' is not a size (e.g. 64M)", optarg);
                 e->have_size = true;
                 return 1;
         case 'm': {
                 char *end = NULL;
                 unsigned long m = strtoul(optarg, &end, 8);
                 if (!end || *end || m > 07777)
-                        return usage_error(v, "--mode '%s' is not an octal mode (e.g. 0640)", optarg);
+                        return cli_usage_error(v, "--mode '%s' is not an octal mode (e.g. 0640)", optarg);
                 e->mode = (uint32_t) m;
                 return 1;
         }
@@ -374,7 +374,7 @@ int cmd_shelf_resize(const struct verb *v, int argc, char **argv) {
         uint64_t size;
         int r = shelf_front(v, argc, argv, &o, &x, &shelf);
         if (r >= 0 && parse_size(argv[optind + 1], &size) < 0)
-                r = usage_error(v, "SIZE '%s' is not a size (e.g. 64M)", argv[optind + 1]);
+                r = cli_usage_error(v, "SIZE '%s' is not a size (e.g. 64M)", argv[optind + 1]);
         if (r >= 0)
                 r = resize_to(&x, argv[optind], member(shelf, "id"), size);
         if (r >= 0)
@@ -497,7 +497,7 @@ static int shelf_bytes(const struct verb *v, int argc, char **argv, bool fill) {
         if (r < 0)
                 goto out;
         if (fill && parse_size(argv[optind + 1], &seed) < 0) {
-                r = usage_error(v, "SEED '%s' is not a number", argv[optind + 1]);
+                r = cli_usage_error(v, "SEED '%s' is not a number", argv[optind + 1]);
                 goto out;
         }
         r = fame_open(x.fam_path, fill ? 0 : FAME_OPEN_NOREGISTER, &fam);
@@ -538,9 +538,9 @@ int cmd_shelf_checksum(const struct verb *v, int argc, char **argv) {
 int cmd_librarian(const struct verb *v, int argc, char **argv) {
         _cleanup_free_ char *bin = cluster_librarian_binary();
         if (!bin)
-                return fail(-ENOENT, "Cannot find fame-librarian next to fame; rebuild with 'make' or set FAME_LIBRARIAN_BINARY");
+                return cli_fail(-ENOENT, "Cannot find fame-librarian next to fame; rebuild with 'make' or set FAME_LIBRARIAN_BINARY");
         if (argc < 2)
-                return usage_error(v, "which one: serve, init, topology or bench?");
+                return cli_usage_error(v, "which one: serve, init, topology or bench?");
         char **args = calloc((size_t) argc + 1, sizeof *args);
         if (!args)
                 return -ENOMEM;
@@ -551,5 +551,5 @@ int cmd_librarian(const struct verb *v, int argc, char **argv) {
         execv(bin, args);
         int r = negative_errno();
         free(args);
-        return fail(r, "Cannot run %s: %s", bin, strerror(-r));
+        return cli_fail(r, "Cannot run %s: %s", bin, strerror(-r));
 }
