@@ -104,7 +104,7 @@ static void print_option_rows(struct out *out, const struct verb_options *o) {
                         continue;
                 const struct verb_option *opt = p->flags & VERB_OPT_SEE ? find_option(o, p->name) : p;
                 assert(opt);
-                bool shows_short = opt->flags & (VERB_OPT_SHORT | VERB_OPT_SHORT_IN_HELP);
+                bool shows_short = opt->flags & VERB_OPT_SHORT;
                 if (n == 0)
                         n = (size_t) snprintf(left, sizeof left, "%s", shows_short ? "  " : "      ");
                 else

@@ -257,11 +257,11 @@ out:
 /* The help shows -s, -m and -p, but they never worked: getopt is not given them. */
 const struct verb_options shelf_create_options = {
         .list = (const struct verb_option[]) {
-                { "size", 's', "SIZE", "bytes (K, M, G, T suffixes); rounded up to whole books", VERB_OPT_SHORT_IN_HELP },
-                { "mode", 'm', "MODE", "octal permission bits (default 0644, minus the umask)", VERB_OPT_SHORT_IN_HELP },
+                { "size", 's', "SIZE", "bytes (K, M, G, T suffixes); rounded up to whole books", VERB_OPT_SHORT },
+                { "mode", 'm', "MODE", "octal permission bits (default 0644, minus the umask)", VERB_OPT_SHORT },
                 { "policy", 'p', "POLICY", "allocation policy: RandomBooks (default), LocalNode,\n"
                                            "LocalEnc, NonLocal_Enc, Nearest, NearestRemote, NearestEnc,\n"
-                                           "NearestRack, LZAascending, LZAdescending, RequestIG", VERB_OPT_SHORT_IN_HELP },
+                                           "NearestRack, LZAascending, LZAdescending, RequestIG", VERB_OPT_SHORT },
                 { .group = &shelf_options },
                 {}
         },

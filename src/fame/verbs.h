@@ -29,8 +29,6 @@ struct verb_option {
 
 enum {
         VERB_OPT_SHORT = 1 << 0,        /* -KEY works too, and the help shows it */
-        VERB_OPT_SHORT_IN_HELP = 1 << 1, /* the help shows -KEY, but getopt is not given it (shelf
-                                         * create's -s, -m, -p have always been so) */
         VERB_OPT_SEE = 1 << 2,          /* only a help line, for the option called name in a group
                                          * this table takes in (in this table's words) */
         VERB_OPT_JOIN = 1 << 3,         /* shares the next row's help line: "--config FILE, --set" */

@@ -222,6 +222,16 @@ if [[ "$port" =~ ^[1-9][0-9]*$ ]]; then
         run shelf ls /proj
         grep -Eq '^-rw-r--r-- +1 +16 MiB +2  data$' "$tmp/out" && [ "$(wc -l < "$tmp/out")" -eq 2 ] \
                 && ok "shelf ls /proj: holds data, 2 books" || fail "shelf ls /proj: $(cat "$tmp/out" "$tmp/err")"
+        # the short options the help shows: -s, -m, -p
+        run shelf create /proj/short -s 8M -m 600 -p LZAascending
+        success "shelf create /proj/short -s 8M -m 600 -p LZAascending"
+        run shelf ls /proj
+        grep -Eq '^-rw------- +1 +8 MiB +1  short$' "$tmp/out" && ok "shelf create's short options: size, mode" \
+                || fail "shelf create -s -m: $(cat "$tmp/out" "$tmp/err")"
+        run shelf info /proj/short
+        grep -q "LZAascending" "$tmp/out" && ok "shelf create -p: the policy" || fail "shelf create -p: $(cat "$tmp/out" "$tmp/err")"
+        run shelf rm /proj/short
+        success "shelf rm /proj/short"
         run shelf mkdir /proj
         error 1 "^fame: /proj: already exists$" "shelf mkdir of an existing name"
         run shelf mkdir /nowhere/sub
