@@ -90,10 +90,9 @@ int cmd_fam_create(const struct verb *v, int argc, char **argv) {
         return 0;
 }
 
-enum { INFO_JSON = 0x100 };
 const struct verb_options fam_info_options = {
         .list = (const struct verb_option[]) {
-                { "json", INFO_JSON, NULL, "machine-readable output" },
+                { "json", VERB_JSON, NULL, "machine-readable output" },
                 {}
         },
 };
@@ -103,12 +102,8 @@ int cmd_fam_info(const struct verb *v, int argc, char **argv) {
         bool first = true, json = false;
         int c, r;
 
-        while ((c = verb_getopt(v, argc, argv, &first)) != -1) {
-                if (c == INFO_JSON)
-                        json = true;
-                else
-                        return -EINVAL;
-        }
+        while ((c = verb_getopt_json(v, argc, argv, &first, &json)) != -1)
+                return -EINVAL;
         const char *path = argv[optind];
         r = fame_file_inspect(path, &g);
         if (r < 0)

@@ -330,10 +330,9 @@ int cmd_help(const struct verb *self, int argc, char **argv) {
         return 0;
 }
 
-enum { VERSION_JSON = 0x100 };
 const struct verb_options version_options = {
         .list = (const struct verb_option[]) {
-                { "json", VERSION_JSON, NULL, "machine-readable output" },
+                { "json", VERB_JSON, NULL, "machine-readable output" },
                 {}
         },
 };
@@ -344,11 +343,8 @@ int cmd_version(const struct verb *v, int argc, char **argv) {
 
         /* `fame --version` comes without a verb: no options then */
         if (v) {
-                while ((c = verb_getopt(v, argc, argv, &first)) != -1) {
-                        if (c != VERSION_JSON)
-                                return -EINVAL;
-                        json = true;
-                }
+                while ((c = verb_getopt_json(v, argc, argv, &first, &json)) != -1)
+                        return -EINVAL;
         }
         if (json)
                 printf("{\n  \"fame\": \"%s\",\n  \"libfame\": \"%s\",\n  \"fam_format\": \"%d.%d\"\n}\n", FAME_VERSION,

@@ -304,15 +304,36 @@ static void destroy(int fd, const char *path) {
         json_object_put(o);
 }
 
-/* Polls until the books are FREE in the database (the server's retry) or 20 s passed. */
-static bool wait_books_free(sqlite3 *db, const struct zshelf *z) {
-        for (double end = now_seconds() + 20; now_seconds() < end; ) {
-                if (books_in_state(db, z, 0))
+/* Polls cond(arg) until it holds or `seconds` passed; the server thread works meanwhile. */
+static bool wait_for(bool (*cond)(const void *arg), const void *arg, double seconds) {
+        for (double end = now_seconds() + seconds; now_seconds() < end; ) {
+                if (cond(arg))
                         return true;
                 struct pollfd none;
-                poll(&none, 0, 20);     /* the server thread is working; look again */
+                poll(&none, 0, 20);
         }
-        return false;
+        return cond(arg);
+}
+
+struct books_of { sqlite3 *db; const struct zshelf *z; };
+static bool books_free(const void *arg) {
+        const struct books_of *b = arg;
+        return books_in_state(b->db, b->z, 0);
+}
+
+/* Until the books are FREE in the database (the server's retry) or 20 s passed. */
+static bool wait_books_free(sqlite3 *db, const struct zshelf *z) {
+        return wait_for(books_free, &(struct books_of) { db, z }, 20);
+}
+
+/* The server's zeroing counters have grown by at least zero_failures failed zeroings, and by a
+ * failure to mark books FREE if mark_failure; *now is what they were at the last look. */
+struct counters_grew { const struct server_zeroing *before; struct server_zeroing *now; uint64_t zero_failures; bool mark_failure; };
+static bool counters_grew(const void *arg) {
+        const struct counters_grew *w = arg;
+        server_zeroing_stats(srv, w->now);
+        return w->now->zero_failures >= w->before->zero_failures + w->zero_failures &&
+               (!w->mark_failure || w->now->mark_failures > w->before->mark_failures);
 }
 
 static void test_zeroing_retries(uint16_t port, const char *fam, const char *dbpath, const struct fame_geometry *geo) {
@@ -333,12 +354,8 @@ static void test_zeroing_retries(uint16_t port, const char *fam, const char *dbp
         server_zeroing_stats(srv, &before);
         __atomic_store_n(&fail_punch, 1, __ATOMIC_RELAXED);
         destroy(fd, "/zio");
-        now = before;
-        for (double end = now_seconds() + 20; now.zero_failures < before.zero_failures + 2 * ZBOOKS && now_seconds() < end; ) {
-                struct pollfd none;
-                poll(&none, 0, 20);     /* the zeroer retries once a second */
-                server_zeroing_stats(srv, &now);
-        }
+        /* the zeroer retries once a second: two rounds of failures */
+        wait_for(counters_grew, &(struct counters_grew) { &before, &now, 2 * ZBOOKS, false }, 20);
         CHECK(now.zero_failures >= before.zero_failures + 2 * ZBOOKS,
               "zeroing under EIO: %" PRIu64 " failed attempts counted, expected two rounds of %d", now.zero_failures - before.zero_failures, ZBOOKS);
         CHECK(now.zeroed == before.zeroed, "books counted as zeroed while zeroing fails");
@@ -357,12 +374,8 @@ static void test_zeroing_retries(uint16_t port, const char *fam, const char *dbp
         destroy(fd, "/zlock");
         CHECK(sqlite3_exec(locker, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK, "lock: %s", sqlite3_errmsg(locker));
         __atomic_store_n(&fail_punch, 0, __ATOMIC_RELAXED);
-        now = before;
-        for (double end = now_seconds() + 30; now.mark_failures == before.mark_failures && now_seconds() < end; ) {
-                struct pollfd none;
-                poll(&none, 0, 20);     /* the server waits out SQLite's busy timeout */
-                server_zeroing_stats(srv, &now);
-        }
+        /* the server waits out SQLite's busy timeout before it gives up marking them */
+        wait_for(counters_grew, &(struct counters_grew) { &before, &now, 0, true }, 30);
         CHECK(now.mark_failures > before.mark_failures, "the server never reported zeroed books it could not mark FREE");
         CHECK(now.zeroed >= before.zeroed + ZBOOKS, "%" PRIu64 " books zeroed under the lock, expected %d",
               now.zeroed - before.zeroed, ZBOOKS);
