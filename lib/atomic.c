@@ -208,12 +208,27 @@ _public_ int64_t fam_atomic_64_read(int64_t *a) { CHECK(a, 8); return __atomic_f
 _public_ void fam_atomic_32_write(int32_t *a, int32_t v) { CHECK(a, 4); (void) __atomic_exchange_n(a, v, SEQ); }
 _public_ void fam_atomic_64_write(int64_t *a, int64_t v) { CHECK(a, 8); (void) __atomic_exchange_n(a, v, SEQ); }
 
-_public_ int32_t fam_atomic_32_fetch_and(int32_t *a, int32_t v) { CHECK(a, 4); return __atomic_fetch_and(a, v, SEQ); }
-_public_ int64_t fam_atomic_64_fetch_and(int64_t *a, int64_t v) { CHECK(a, 8); return __atomic_fetch_and(a, v, SEQ); }
-_public_ int32_t fam_atomic_32_fetch_or(int32_t *a, int32_t v) { CHECK(a, 4); return __atomic_fetch_or(a, v, SEQ); }
-_public_ int64_t fam_atomic_64_fetch_or(int64_t *a, int64_t v) { CHECK(a, 8); return __atomic_fetch_or(a, v, SEQ); }
-_public_ int32_t fam_atomic_32_fetch_xor(int32_t *a, int32_t v) { CHECK(a, 4); return __atomic_fetch_xor(a, v, SEQ); }
-_public_ int64_t fam_atomic_64_fetch_xor(int64_t *a, int64_t v) { CHECK(a, 8); return __atomic_fetch_xor(a, v, SEQ); }
+/* and/or/xor that return the old value: a compare-and-swap loop whose first value comes from
+ * an atomic read, not the plain load compilers start such loops with on x86 (a plain access to
+ * an atomic word, which the coherence checker reports). */
+enum { OP_AND, OP_OR, OP_XOR };
+#define DEFINE_FETCH_OP(bits)                                                                   \
+        static inline int##bits##_t fetch_op##bits(int##bits##_t *a, int##bits##_t v, int op) {  \
+                int##bits##_t old = __atomic_fetch_add(a, 0, SEQ), want;                        \
+                do                                                                              \
+                        want = op == OP_AND ? (old & v) : op == OP_OR ? (old | v) : (old ^ v);   \
+                while (!__atomic_compare_exchange_n(a, &old, want, false, SEQ, SEQ));           \
+                return old;                                                                     \
+        }
+DEFINE_FETCH_OP(32)
+DEFINE_FETCH_OP(64)
+
+_public_ int32_t fam_atomic_32_fetch_and(int32_t *a, int32_t v) { CHECK(a, 4); return fetch_op32(a, v, OP_AND); }
+_public_ int64_t fam_atomic_64_fetch_and(int64_t *a, int64_t v) { CHECK(a, 8); return fetch_op64(a, v, OP_AND); }
+_public_ int32_t fam_atomic_32_fetch_or(int32_t *a, int32_t v) { CHECK(a, 4); return fetch_op32(a, v, OP_OR); }
+_public_ int64_t fam_atomic_64_fetch_or(int64_t *a, int64_t v) { CHECK(a, 8); return fetch_op64(a, v, OP_OR); }
+_public_ int32_t fam_atomic_32_fetch_xor(int32_t *a, int32_t v) { CHECK(a, 4); return fetch_op32(a, v, OP_XOR); }
+_public_ int64_t fam_atomic_64_fetch_xor(int64_t *a, int64_t v) { CHECK(a, 8); return fetch_op64(a, v, OP_XOR); }
 
 /* ---- 128 bits: [0] is the 8 bytes at address, [1] the 8 bytes at address + 8 ------------- */
 
@@ -278,18 +293,14 @@ static inline u128 cas128(u128 *p, u128 expected, u128 desired) {
 }
 #endif
 
+/* Every access to a fabric atomic's bytes is itself atomic, never a plain load: on The Machine
+ * a plain load reads the node's cache, which fabric atomics bypass (docs/check.md). */
 static inline u128 load128(u128 *p) {
-        /* Two plain 64-bit loads give a first guess; the CAS makes the result atomic. */
-        uint64_t lo = __atomic_load_n((uint64_t *) p, __ATOMIC_RELAXED);
-        uint64_t hi = __atomic_load_n((uint64_t *) p + 1, __ATOMIC_RELAXED);
-        u128 guess = (u128) lo | (u128) hi << 64;
-        return cas128(p, guess, guess);
+        return cas128(p, 0, 0);         /* stores 0 over 0 only: the value never changes */
 }
 
 static inline u128 swap128(u128 *p, u128 v) {
-        uint64_t lo = __atomic_load_n((uint64_t *) p, __ATOMIC_RELAXED);
-        uint64_t hi = __atomic_load_n((uint64_t *) p + 1, __ATOMIC_RELAXED);
-        u128 old = (u128) lo | (u128) hi << 64, seen;
+        u128 old = load128(p), seen;
 
         while ((seen = cas128(p, old, v)) != old)
                 old = seen;

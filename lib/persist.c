@@ -41,15 +41,18 @@ static void flush_lines(const void *addr, size_t len, bool keep) {
         if (m == M_CLWB && !keep)       /* clwb may keep the line: not an invalidation */
                 m = have_clflushopt ? M_CLFLUSHOPT : M_CLFLUSH;
         for (; p < end; p += line) {
+                /* each flush is followed by a load of the same byte: FAM/E's coherence checker
+                 * (docs/check.md) learns the flushed line from it, since QEMU's plugins cannot
+                 * see a flush's address */
                 switch (m) {
                 case M_CLWB:
-                        __asm__ __volatile__("clwb %0" : "+m"(*(volatile char *) p));
+                        __asm__ __volatile__("clwb %0\n\tmovb %0, %%al" : "+m"(*(volatile char *) p) : : "rax");
                         break;
                 case M_CLFLUSHOPT:
-                        __asm__ __volatile__("clflushopt %0" : "+m"(*(volatile char *) p));
+                        __asm__ __volatile__("clflushopt %0\n\tmovb %0, %%al" : "+m"(*(volatile char *) p) : : "rax");
                         break;
                 default:
-                        __asm__ __volatile__("clflush %0" : "+m"(*(volatile char *) p));
+                        __asm__ __volatile__("clflush %0\n\tmovb %0, %%al" : "+m"(*(volatile char *) p) : : "rax");
                         break;
                 }
         }
@@ -90,10 +93,11 @@ static void dc_range(const void *addr, size_t len, bool invalidate) {
 
         __asm__ __volatile__("dsb ish" ::: "memory");
         for (; p < end; p += line) {
+                uint32_t tmp;   /* the load after each flush: see flush_lines() of x86_64 above */
                 if (invalidate)
-                        __asm__ __volatile__("dc civac, %0" :: "r"(p) : "memory");
+                        __asm__ __volatile__("dc civac, %1\n\tldrb %w0, [%1]" : "=r"(tmp) : "r"(p) : "memory");
                 else
-                        __asm__ __volatile__("dc cvac, %0" :: "r"(p) : "memory");
+                        __asm__ __volatile__("dc cvac, %1\n\tldrb %w0, [%1]" : "=r"(tmp) : "r"(p) : "memory");
         }
         __asm__ __volatile__("dsb ish" ::: "memory");
 }

@@ -189,8 +189,11 @@ int cmd_node_checksum(const struct verb *v, int argc, char **argv) {
         if (r < 0)
                 return r;
         r = parse_offset(v, fam, argv[1], len, 1, &off);
-        if (r >= 0)
-                printf("%016" PRIx64 "\n", fnv1a64((uint8_t *) fame_base(fam) + off, len));
+        if (r >= 0) {
+                uint8_t *p = (uint8_t *) fame_base(fam) + off;
+                fame_invalidate(p, len);        /* read FAM, not lines this node cached before */
+                printf("%016" PRIx64 "\n", fnv1a64(p, len));
+        }
         fame_close(fam);
         return r;
 }

@@ -517,7 +517,8 @@ static int shelf_bytes(const struct verb *v, int argc, char **argv, bool fill) {
                 for (uint64_t i = 0; i < size; i++)
                         p[i] = (uint8_t) xorshift64(&st);
                 fame_persist(p, size);
-        }
+        } else if (size)
+                fame_invalidate(p, size);       /* read FAM, not lines this node cached before */
         printf("%016" PRIx64 "\n", fnv1a64(p, size));
 out:
         fame_shelf_close(s);
