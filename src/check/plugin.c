@@ -72,6 +72,8 @@ static struct check_map map;
 static uint32_t node;
 static uint64_t bar, fam_size;
 static bool aarch64;
+static bool seen_fam;           /* a vCPU accessed the FAM: boot code (its own cache maintenance,
+                                 * with the MMU off on aarch64) is over */
 
 /* A flush seen on a vCPU, waiting for the load that follows it (the flush idiom). */
 struct vcpu {
@@ -123,6 +125,8 @@ static void on_mem(unsigned int vcpu_index, qemu_plugin_meminfo_t info, uint64_t
         }
         if (off >= fam_size)
                 return;
+        if (__builtin_expect(!seen_fam, 0))
+                seen_fam = true;
         size = 1u << qemu_plugin_mem_size_shift(info);
         store = qemu_plugin_mem_is_store(info);
         if (flags & DECODE_ATOMIC)
@@ -143,7 +147,7 @@ static void on_flush(unsigned int vcpu_index, void *ud) {
         uint64_t next = unpack_pc(ud);
 
         /* the previous flush had no load after it: its address stays unknown */
-        if (v->kind && user_pc(v->flush_pc))
+        if (v->kind && seen_fam && user_pc(v->flush_pc))
                 check_unseen_flush(&map, node, v->flush_pc);
         v->kind = kind;
         v->next_pc = next;
