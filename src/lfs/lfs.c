@@ -236,10 +236,15 @@ static void copy(struct lfs *l, struct lfs_file *f, char *buf, size_t len, uint6
                 uint64_t i = off / l->book_size, within = off % l->book_size;
                 size_t n = (size_t) (l->book_size - within) < len ? (size_t) (l->book_size - within) : len;
                 char *p = base + f->offsets[i] + within;
-                if (to_fam)
+                /* FAM is not coherent across nodes: write(2) returns with the data written
+                 * back, read(2) reads FAM rather than lines this node cached before */
+                if (to_fam) {
                         memcpy(p, buf, n);
-                else
+                        fame_persist(p, n);
+                } else {
+                        fame_invalidate(p, n);
                         memcpy(buf, p, n);
+                }
                 buf += n;
                 off += n;
                 len -= n;
