@@ -43,6 +43,7 @@ bench: build
 	FAME=$(BUILD)/fame bench/bench-debian.sh
 	FAME=$(BUILD)/fame bench/bench-libvirt.sh
 	FAME=$(BUILD)/fame bench/bench-arch.sh
+	FAME=$(BUILD)/fame bench/bench-check.sh
 
 clean:
 	rm -rf $(BUILD) build-asan build-asan.*.log
