@@ -9,8 +9,9 @@
  * x86_64 host), the Debian overlay disk, the serial console (a pty for `virsh console`, logged
  * to the node's console.log), the guest agent channel, fw_cfg identity entries, and the FAM as
  * <shmem> when it lives in /dev/shm.  What it cannot say goes through <qemu:commandline>, with
- * the same arguments as the direct backend (plan.c): the file-backed FAM and the two networks
- * (restricted user-mode with guestfwd relays, the private segment), each at a fixed PCI slot;
+ * the same arguments as the direct backend (plan.c): the file-backed FAM, the two networks
+ * (restricted user-mode with guestfwd relays, the private segment), each at a fixed PCI slot,
+ * and the checker's -plugin;
  * every device libvirt adds itself gets a fixed slot below them.
  *
  * QEMU runs as fame's own user (<seclabel> DAC label uid:gid, relabel='no'): the FAM file, the
@@ -285,6 +286,8 @@ static void write_domain(struct xw *x, const struct cluster_plan *p, const struc
                 cmd_arg(c, "-global");
                 cmd_arg(c, "max-arm-cpu.pauth-impdef=on");
         }
+        /* the checker's TCG plugin (a TCG domain: type qemu) */
+        plan_check_args(p, n, c);
         start(x, "qemu:commandline");
         char *const *args = cmd_argv(c);
         for (size_t i = 1; args[i]; i++)

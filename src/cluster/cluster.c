@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
@@ -130,24 +131,36 @@ static int prepare_plan(const struct fame_config *c, const struct up_options *o,
                         struct cluster_plan *p) {
         bool debian = c->kind == FAME_KIND_DEBIAN, reset = o && o->reset;
         bool arm = config_has_arch(c, FAME_ARCH_AARCH64), x86 = config_has_arch(c, FAME_ARCH_X86_64);
-        _cleanup_free_ char *self = program_self();
+        _cleanup_free_ char *self = program_self(), *plugin = NULL;
         enum fame_accel accel = FAME_ACCEL_TCG;
         int r;
 
+        /* the checker's plugin first: a missing one must not leave images or a FAM behind */
+        if (c->check != FAME_CHECK_OFF) {
+                const char *env = getenv("FAME_CHECK_PLUGIN");
+                r = program_check_plugin(&plugin);
+                if (r == -ENOMEM)
+                        return log_error_errno(r, "Out of memory");
+                if (r < 0)
+                        return log_error_errno(r, "check = %s needs the checker's QEMU plugin, which is not at %s: build it with 'ninja -C build'%s",
+                                               check_to_string(c->check), plugin ? plugin : "src/check/fame-check.so beside fame",
+                                               env && *env ? " or fix FAME_CHECK_PLUGIN" : "");
+        }
         r = node_images_for_up(c, o ? o->adds : NULL, reset, img, img_arm);
         if (r < 0)
                 return r;
         r = fam_ensure(c);
         if (r < 0)
                 return r;
-        /* aarch64 nodes are always TCG: KVM is for x86_64 nodes on this x86_64 host */
-        if (x86) {
+        /* aarch64 nodes are always TCG: KVM is for x86_64 nodes on this x86_64 host; the
+         * checker is a TCG plugin (config_check() refused accel = kvm with it) */
+        if (x86 && c->check == FAME_CHECK_OFF) {
                 r = accel_resolve(c->accel, c->qemu, img->kernel, c->cache_dir, &accel);
                 if (r < 0)
                         return r;
-        } else if (c->accel == FAME_ACCEL_KVM)
+        } else if (!x86 && c->accel == FAME_ACCEL_KVM)
                 return log_error_errno(-EINVAL, "accel = kvm, but every node is aarch64, which runs under TCG on this host; use accel = auto or tcg");
-        r = plan_build(c, accel, img, arm ? img_arm : NULL, self, p);
+        r = plan_build(c, accel, img, arm ? img_arm : NULL, self, plugin, p);
         if (r < 0)
                 return r;
         return debian ? debian_nodes_prepare(p, reset) : 0;

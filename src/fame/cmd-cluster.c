@@ -247,7 +247,7 @@ static void print_line(const char *line, void *userdata) {
         printf("%s\n", line);
 }
 
-enum { O_ADD = 0x100, O_ACCEL, O_KIND, O_RESET, O_BACKEND, O_ARCH };
+enum { O_ADD = 0x100, O_ACCEL, O_KIND, O_RESET, O_BACKEND, O_ARCH, O_CHECK };
 const struct verb_options up_options = {
         .list = (const struct verb_option[]) {
                 { "nodes", 'n', "N", "number of nodes (the nodes key)", VERB_OPT_SHORT },
@@ -255,6 +255,8 @@ const struct verb_options up_options = {
                 { "accel", O_ACCEL, "auto|kvm|tcg", "the accel key" },
                 { "backend", O_BACKEND, "qemu|libvirt", "the backend key: fame's own QEMU processes, or libvirt domains" },
                 { "arch", O_ARCH, "x86_64|aarch64", "the arch key (nodeNN.arch sets one node's: mixed clusters)" },
+                { "check", O_CHECK, NULL, "run the coherence and crash checker in every node (check =\n"
+                                          "coherence; TCG only): see fame check report, fame kill --crash" },
                 { "reset", O_RESET, NULL, "debian: give every node a new disk from the current image\n"
                                            "(what was changed inside the nodes is lost; keys are kept)" },
                 { "add", O_ADD, "HOSTPATH:NODEPATH", "put a host file or directory into every node's image" },
@@ -266,7 +268,7 @@ const struct verb_options up_options = {
 
 int cmd_up(const struct verb *v, int argc, char **argv) {
         struct cluster_opts o = { 0 };
-        const char *extra[12] = { 0 }, *adds[65] = { 0 };
+        const char *extra[32] = { 0 }, *adds[65] = { 0 };
         size_t n_extra = 0, n_adds = 0;
         bool first = true, json = false, reset = false;
         struct fame_config c;
@@ -280,10 +282,12 @@ int cmd_up(const struct verb *v, int argc, char **argv) {
                         continue;
                 /* the options that stand for a configuration key: KEY=VALUE */
                 const char *key = ch == 'n' ? "nodes" : ch == O_ACCEL ? "accel" : ch == O_KIND ? "kind" :
-                                  ch == O_BACKEND ? "backend" : ch == O_ARCH ? "arch" : NULL;
+                                  ch == O_BACKEND ? "backend" : ch == O_ARCH ? "arch" : ch == O_CHECK ? "check" : NULL;
                 if (key) {
+                        if (n_extra + 2 >= ELEMENTSOF(extra))
+                                return cli_usage_error(v, "too many options");
                         extra[n_extra++] = key;
-                        extra[n_extra++] = optarg;
+                        extra[n_extra++] = ch == O_CHECK ? "coherence" : optarg;
                         continue;
                 }
                 switch (ch) {
@@ -581,7 +585,8 @@ static int debug_node(const struct verb *v, int argc, char **argv, bool xml) {
         struct image img = { .kernel = (char *) "@KERNEL@", .initrd = (char *) "@INITRD@", .dir = (char *) "@IMAGE@",
                              .base = (char *) "@IMAGE@/base.qcow2" };
         struct image img_arm = { .kernel = (char *) "@KERNEL_AARCH64@", .initrd = (char *) "@INITRD_AARCH64@" };
-        r = plan_build(&c, strcmp(accel, "kvm") == 0 ? FAME_ACCEL_KVM : FAME_ACCEL_TCG, &img, &img_arm, "@FAME@", &p);
+        r = plan_build(&c, strcmp(accel, "kvm") == 0 ? FAME_ACCEL_KVM : FAME_ACCEL_TCG, &img, &img_arm, "@FAME@",
+                       "@CHECK_PLUGIN@", &p);
         config_done(&c);
         if (r < 0)
                 return r;

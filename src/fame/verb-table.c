@@ -286,7 +286,7 @@ static const struct verb shelf_verbs[] = {
 const struct verb fame_verbs[] = {
         {
                 .name = "up", .fn = cmd_up, .min_args = 0, .max_args = 0,
-                .usage = "[-n N] [--kind diskless|debian] [--accel auto|kvm|tcg] [--backend qemu|libvirt] [--arch x86_64|aarch64] [--reset] [--add HOSTPATH:NODEPATH] [--json] [cluster options]",
+                .usage = "[-n N] [--kind diskless|debian] [--accel auto|kvm|tcg] [--backend qemu|libvirt] [--arch x86_64|aarch64] [--check] [--reset] [--add HOSTPATH:NODEPATH] [--json] [cluster options]",
                 .summary = "boot the cluster's nodes on one FAM",
                 .help =
 "Creates the cluster's FAM file if it is absent (its content is kept when it is present and\n"
@@ -309,7 +309,14 @@ const struct verb fame_verbs[] = {
 "\n"
 "With backend=libvirt every node is a transient libvirt domain fame-CLUSTER-nodeNN of the\n"
 "libvirtd at libvirt_uri (default qemu:///system), made from the same plan; every other verb\n"
-"works the same.  See docs/libvirt.md.\n",
+"works the same.  See docs/libvirt.md.\n"
+"\n"
+"With --check (check = coherence) every node's QEMU runs under TCG with FAM/E's checker plugin,\n"
+"which follows every 64-byte line of the FAM in every node's caches and records what a real\n"
+"fabric would get wrong: reads of data another node has not written back, stale cached\n"
+"copies, conflicting writes, plain accesses to words used with fabric atomics.  `fame check\n"
+"report` lists them; `fame kill --crash` and `fame down --crash` emulate a power loss.  See\n"
+"docs/check.md.\n",
                 .options = &up_options,
         },
         {
