@@ -645,6 +645,22 @@ static void lv_destroy(void *data, const struct cluster_plan *p, const struct no
         lv->pid[n->id - 1] = 0;
 }
 
+/* Power loss: virDomainDestroy, which kills QEMU without asking the guest (SIGTERM, then SIGKILL)
+ * and returns once it is gone. */
+static int lv_crash(void *data, const struct cluster_plan *p, const struct node_plan *n) {
+        struct lv *lv = data;
+        virDomainPtr d = lookup(lv, p, n);
+        int r = 0;
+
+        if (!d)
+                return 0;
+        if (virDomainDestroy(d) < 0 && virDomainIsActive(d) == 1)
+                r = log_error_errno(-EIO, "%s: libvirt could not stop the domain: %s", n->name, last_error());
+        virDomainFree(d);
+        lv->pid[n->id - 1] = 0;
+        return r;
+}
+
 /* ---- console -------------------------------------------------------------------------------- */
 
 /* virDomainOpenConsole gives a libvirt stream; `fame console` wants a socket: two threads copy
@@ -736,6 +752,7 @@ const struct backend_ops backend_libvirt_ops = {
         .agent = lv_agent,
         .shutdown = lv_shutdown,
         .destroy = lv_destroy,
+        .crash = lv_crash,
         .console = lv_console,
         .fam_object = lv_fam_object,
 };

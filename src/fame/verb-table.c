@@ -321,13 +321,18 @@ const struct verb fame_verbs[] = {
         },
         {
                 .name = "down", .fn = cmd_down, .min_args = 0, .max_args = 0,
-                .usage = "[cluster options]",
+                .usage = "[--crash] [cluster options]",
                 .summary = "stop every node (FAM is kept)",
                 .help =
 "Asks every node's guest agent to power off, waits down_timeout seconds, then stops what is\n"
 "left through QEMU's monitor and finally with SIGKILL.  No QEMU is left behind; the FAM file\n"
-"keeps its content.\n",
-                .options = &cluster_options,
+"keeps its content.\n"
+"\n"
+"With --crash (a cluster started with --check) every node loses power at once: each QEMU is\n"
+"killed without warning, and in the FAM every line a node had stored to and not written back\n"
+"returns to its last written-back content, as on a machine whose caches lose their content;\n"
+"fame prints how many lines each node lost.  See docs/check.md.\n",
+                .options = &crash_options,
         },
         {
                 .name = "status", .fn = cmd_status, .min_args = 0, .max_args = 0,
@@ -335,7 +340,9 @@ const struct verb fame_verbs[] = {
                 .summary = "show the cluster's nodes and their state",
                 .help =
 "For each node: the QEMU pid, the accelerator, the state (stopped, booting, joined: in FAM but\n"
-"the guest agent does not answer yet, ready), how often it joined the FAM, and its console log.\n",
+"the guest agent does not answer yet, ready), how often it joined the FAM, and its console log.\n"
+"For a cluster started with --check, also the number of the checker's findings that involve\n"
+"the node (FINDINGS; `fame check report` lists them).\n",
                 .options = &cluster_json_options,
         },
         {
@@ -373,11 +380,16 @@ const struct verb fame_verbs[] = {
         },
         {
                 .name = "kill", .fn = cmd_kill, .min_args = 1, .max_args = 1,
-                .usage = "NODE [cluster options]",
+                .usage = "NODE [--crash] [cluster options]",
                 .summary = "stop one node at once (the others keep running)",
                 .help = "Stops the node's QEMU without asking the guest (like pulling the plug) and marks its\n"
-                        "FAM slot down.  `fame start NODE` boots it again.\n",
-                .options = &cluster_options,
+                        "FAM slot down.  `fame start NODE` boots it again.\n"
+                        "\n"
+                        "With --crash (a cluster started with --check) the node loses power: its QEMU gets\n"
+                        "SIGKILL, and in the FAM every line the node had stored to and not written back\n"
+                        "returns to its last written-back content, as the checker recorded it.  fame prints\n"
+                        "how many lines that were.  See docs/check.md.\n",
+                .options = &crash_options,
         },
         {
                 .name = "start", .fn = cmd_start, .min_args = 1, .max_args = 1,
