@@ -283,6 +283,31 @@ static const struct verb shelf_verbs[] = {
         {}
 };
 
+static const struct verb check_verbs[] = {
+        {
+                .name = "report", .fn = cmd_check_report, .min_args = 0, .max_args = 0,
+                .usage = "[--node NODE] [--json] [cluster options]",
+                .summary = "what the coherence checker found (a cluster started with --check)",
+                .help =
+"Lists the findings of the checker of a cluster started with `fame up --check`: for each, what\n"
+"went wrong and how often, which node did what at which program counter, and where in the FAM\n"
+"it happened, as a shelf and the offset in it (from the cluster's Librarian; without a readable\n"
+"Librarian database, only the FAM offset).  What it finds:\n"
+"\n"
+"  - a node loaded a line another node had stored to and not written back;\n"
+"  - a node loaded its old cached copy of a line another node had changed in memory;\n"
+"  - two nodes hold unwritten stores to one line: one of them will be lost;\n"
+"  - a plain load or store on a word that nodes use with fabric atomics;\n"
+"  - a flush instruction whose address the checker cannot see.\n"
+"\n"
+"Ends with the number of findings and of their occurrences, or \"no findings\".  The exit\n"
+"status is 0 either way; 1 when there is nothing to report on (the cluster never ran with\n"
+"--check).  See docs/check.md.\n",
+                .options = &check_report_options,
+        },
+        {}
+};
+
 const struct verb fame_verbs[] = {
         {
                 .name = "up", .fn = cmd_up, .min_args = 0, .max_args = 0,
@@ -406,6 +431,13 @@ const struct verb fame_verbs[] = {
                 .help = "Prints every configuration key with its value and where it came from (default, a\n"
                         "file and line, or the command line).  Keys: docs/config.md.\n",
                 .options = &cluster_json_options,
+        },
+        {
+                .name = "check", .sub = check_verbs,
+                .usage = "report ...",
+                .summary = "the coherence and crash checker (fame up --check)",
+                .help = "Verbs that read what the checker of a cluster started with `fame up --check` found.\n"
+                        "See docs/check.md.\n",
         },
         {
                 .name = "node", .sub = node_verbs,

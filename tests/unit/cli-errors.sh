@@ -1,8 +1,8 @@
 #!/bin/bash
 # Bad FAM files through the CLI: `fame fam info`, `fame fam dump` and `fame info` print exactly
 # one error line, exit 1, and never modify the file; `fame fam create` refuses to replace them.
-# The checker's verbs on a cluster that cannot use them (kill/down --crash, up --check without
-# its plugin) say so in one line, and status shows its column only with it.
+# The checker's verbs on a cluster that cannot use them (kill/down --crash, check report, up
+# --check without its plugin) say so in one line, and status shows its column only with it.
 set -u
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/fame-cli-XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
@@ -92,6 +92,11 @@ expect() {
 plan off
 expect 2 "^fame: --crash needs a cluster started with --check \(fame up --check\): only the checker knows what was written back$" kill node02 --crash
 expect 2 "^fame: --crash needs a cluster started with --check" down --crash
+expect 1 "^fame: No checker state in $state: start the cluster with fame up --check$" check report
+expect 1 "^fame: No checker state in $state: start the cluster with fame up --check$" check report --json
+expect 2 "^fame check report: --node 'nodex' is not a node name \(node02, or 2\); see 'fame help check report'$" check report --node nodex
+expect 2 "^fame: There is no 7: the cluster has 2 nodes \(node01\.\.node02\)$" check report --node 7
+expect 2 "^fame check report: too many arguments" check report extra
 # the plugin, looked for before anything is built or started
 FAME_CHECK_PLUGIN="$tmp/none.so" expect 1 "^fame: check = coherence needs the checker's QEMU plugin, which is not at $tmp/none.so: build it with 'ninja -C build' or fix FAME_CHECK_PLUGIN$" \
         up --check --set nodes=2 --set fam_size=64M --set book_size=2M
