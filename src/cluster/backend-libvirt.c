@@ -9,8 +9,9 @@
  * x86_64 host), the Debian overlay disk, the serial console (a pty for `virsh console`, logged
  * to the node's console.log), the guest agent channel, fw_cfg identity entries, and the FAM as
  * <shmem> when it lives in /dev/shm.  What it cannot say goes through <qemu:commandline>, with
- * the same arguments as the direct backend (plan.c): the file-backed FAM and the two networks
- * (restricted user-mode with guestfwd relays, the private segment), each at a fixed PCI slot;
+ * the same arguments as the direct backend (plan.c): the file-backed FAM, the two networks
+ * (restricted user-mode with guestfwd relays, the private segment), each at a fixed PCI slot,
+ * and the checker's -plugin;
  * every device libvirt adds itself gets a fixed slot below them.
  *
  * QEMU runs as fame's own user (<seclabel> DAC label uid:gid, relabel='no'): the FAM file, the
@@ -285,6 +286,8 @@ static void write_domain(struct xw *x, const struct cluster_plan *p, const struc
                 cmd_arg(c, "-global");
                 cmd_arg(c, "max-arm-cpu.pauth-impdef=on");
         }
+        /* the checker's TCG plugin (a TCG domain: type qemu) */
+        plan_check_args(p, n, c);
         start(x, "qemu:commandline");
         char *const *args = cmd_argv(c);
         for (size_t i = 1; args[i]; i++)
@@ -642,6 +645,22 @@ static void lv_destroy(void *data, const struct cluster_plan *p, const struct no
         lv->pid[n->id - 1] = 0;
 }
 
+/* Power loss: virDomainDestroy, which kills QEMU without asking the guest (SIGTERM, then SIGKILL)
+ * and returns once it is gone. */
+static int lv_crash(void *data, const struct cluster_plan *p, const struct node_plan *n) {
+        struct lv *lv = data;
+        virDomainPtr d = lookup(lv, p, n);
+        int r = 0;
+
+        if (!d)
+                return 0;
+        if (virDomainDestroy(d) < 0 && virDomainIsActive(d) == 1)
+                r = log_error_errno(-EIO, "%s: libvirt could not stop the domain: %s", n->name, last_error());
+        virDomainFree(d);
+        lv->pid[n->id - 1] = 0;
+        return r;
+}
+
 /* ---- console -------------------------------------------------------------------------------- */
 
 /* virDomainOpenConsole gives a libvirt stream; `fame console` wants a socket: two threads copy
@@ -733,6 +752,7 @@ const struct backend_ops backend_libvirt_ops = {
         .agent = lv_agent,
         .shutdown = lv_shutdown,
         .destroy = lv_destroy,
+        .crash = lv_crash,
         .console = lv_console,
         .fam_object = lv_fam_object,
 };

@@ -136,6 +136,21 @@ static void qemu_destroy(void *data, const struct cluster_plan *p, const struct 
         }
 }
 
+/* Power loss: SIGKILL, no quit through the monitor. */
+static int qemu_crash(void *data, const struct cluster_plan *p, const struct node_plan *n) {
+        pid_t pid = qemu_pid(data, p, n);
+
+        if (!pid)
+                return 0;
+        if (kill(pid, SIGKILL) < 0 && errno != ESRCH)
+                return log_error_errno(-errno, "%s: cannot kill QEMU (pid %d): %m", n->name, (int) pid);
+        for (int i = 0; i < 500 && qemu_pid(data, p, n); i++)
+                sleep_ms(10);   /* waiting for another process to exit */
+        if (qemu_pid(data, p, n))
+                return log_error_errno(-EIO, "%s: QEMU (pid %d) is still there 5 s after SIGKILL", n->name, (int) pid);
+        return 0;
+}
+
 const struct backend_ops backend_qemu_ops = {
         .name = "qemu",
         .open = qemu_open,
@@ -146,6 +161,7 @@ const struct backend_ops backend_qemu_ops = {
         .agent = qemu_agent,
         .shutdown = qemu_shutdown,
         .destroy = qemu_destroy,
+        .crash = qemu_crash,
         .console = qemu_console,
         .fam_object = qemu_fam_object,
 };

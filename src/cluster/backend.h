@@ -42,6 +42,9 @@ struct backend_ops {
         void (*shutdown)(void *data, const struct cluster_plan *p, const struct node_plan *n);
         /* Stops the QEMU now; waits up to timeout_ms for it to be gone. */
         void (*destroy)(void *data, const struct cluster_plan *p, const struct node_plan *n, int timeout_ms);
+        /* Stops the QEMU as a power loss would: at once, without asking it to quit (SIGKILL;
+         * libvirt: virDomainDestroy); returns once it is gone, or a negative errno (logged). */
+        int (*crash)(void *data, const struct cluster_plan *p, const struct node_plan *n);
         /* A connected stream socket to the node's serial console (caller closes). */
         int (*console)(void *data, const struct cluster_plan *p, const struct node_plan *n, int *ret_fd);
         /* The QOM path of the FAM's memory backend (its "share" property must be true). */

@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
@@ -19,6 +20,7 @@
 #include <unistd.h>
 
 #include "accel.h"
+#include "cluster-check.h"
 #include "cluster-state.h"
 #include "cluster.h"
 #include "daemons.h"
@@ -130,24 +132,36 @@ static int prepare_plan(const struct fame_config *c, const struct up_options *o,
                         struct cluster_plan *p) {
         bool debian = c->kind == FAME_KIND_DEBIAN, reset = o && o->reset;
         bool arm = config_has_arch(c, FAME_ARCH_AARCH64), x86 = config_has_arch(c, FAME_ARCH_X86_64);
-        _cleanup_free_ char *self = program_self();
+        _cleanup_free_ char *self = program_self(), *plugin = NULL;
         enum fame_accel accel = FAME_ACCEL_TCG;
         int r;
 
+        /* the checker's plugin first: a missing one must not leave images or a FAM behind */
+        if (c->check != FAME_CHECK_OFF) {
+                const char *env = getenv("FAME_CHECK_PLUGIN");
+                r = program_check_plugin(&plugin);
+                if (r == -ENOMEM)
+                        return log_error_errno(r, "Out of memory");
+                if (r < 0)
+                        return log_error_errno(r, "check = %s needs the checker's QEMU plugin, which is not at %s: build it with 'ninja -C build'%s",
+                                               check_to_string(c->check), plugin ? plugin : "src/check/fame-check.so beside fame",
+                                               env && *env ? " or fix FAME_CHECK_PLUGIN" : "");
+        }
         r = node_images_for_up(c, o ? o->adds : NULL, reset, img, img_arm);
         if (r < 0)
                 return r;
         r = fam_ensure(c);
         if (r < 0)
                 return r;
-        /* aarch64 nodes are always TCG: KVM is for x86_64 nodes on this x86_64 host */
-        if (x86) {
+        /* aarch64 nodes are always TCG: KVM is for x86_64 nodes on this x86_64 host; the
+         * checker is a TCG plugin (config_check() refused accel = kvm with it) */
+        if (x86 && c->check == FAME_CHECK_OFF) {
                 r = accel_resolve(c->accel, c->qemu, img->kernel, c->cache_dir, &accel);
                 if (r < 0)
                         return r;
-        } else if (c->accel == FAME_ACCEL_KVM)
+        } else if (!x86 && c->accel == FAME_ACCEL_KVM)
                 return log_error_errno(-EINVAL, "accel = kvm, but every node is aarch64, which runs under TCG on this host; use accel = auto or tcg");
-        r = plan_build(c, accel, img, arm ? img_arm : NULL, self, p);
+        r = plan_build(c, accel, img, arm ? img_arm : NULL, self, plugin, p);
         if (r < 0)
                 return r;
         return debian ? debian_nodes_prepare(p, reset) : 0;
@@ -216,6 +230,10 @@ int cluster_up(const struct fame_config *c, const struct up_options *o, struct c
         r = prepare_plan(c, o, &img, &img_arm, p);
         if (r < 0)
                 goto out;
+        /* the FAM has its final size; nothing has started yet */
+        r = cluster_check_prepare(p);
+        if (r < 0)
+                goto out;
         r = switch_start(p);
         if (r < 0)
                 goto out;
@@ -272,26 +290,47 @@ out:
         return r;
 }
 
-int cluster_down(const struct fame_config *c, struct cluster_down_result *ret) {
+/* --crash without the checker: nothing would say what the nodes had not written back. */
+static int need_check_for_crash(const struct cluster_plan *p) {
+        if (p->check != FAME_CHECK_OFF)
+                return 0;
+        return log_error_errno(-EINVAL, "--crash needs a cluster started with --check (fame up --check): only the checker knows what was written back");
+}
+
+int cluster_down(const struct fame_config *c, bool crash, struct cluster_down_result *ret) {
         _cleanup_(cluster_done) struct cluster cl = CLUSTER_INIT;
         const struct cluster_plan *p = &cl.plan;
         bool which[FAME_MAX_NODES];
         struct fame *fam = NULL;
         int r;
 
-        *ret = (struct cluster_down_result) { 0 };
+        *ret = (struct cluster_down_result) { .crash = crash };
         r = cluster_lock(&cl, c->state_dir);
         if (r < 0)
                 return r;
         r = cluster_load(&cl, c);
         if (r < 0)
                 return r;
-        int running = cluster_running(&cl);
-        for (uint32_t i = 0; i < p->nodes; i++)
-                which[i] = true;
-        r = stop_nodes(&cl, which, c->down_timeout);
-        if (r < 0)
+        if (crash && (r = need_check_for_crash(p)) < 0)
                 return r;
+        int running = cluster_running(&cl);
+        for (uint32_t i = 0; i < p->nodes; i++) {
+                which[i] = true;
+                ret->crashed[i] = crash && cluster_node_pid(&cl, &p->node[i]);
+        }
+        if (crash) {
+                /* power lost everywhere at once: no node is asked to shut down */
+                for (uint32_t i = 0; i < p->nodes; i++)
+                        if (ret->crashed[i] && (r = cl.be->ops->crash(cl.be->data, p, &p->node[i])) < 0)
+                                return r;
+        } else {
+                r = stop_nodes(&cl, which, c->down_timeout);
+                if (r < 0)
+                        return r;
+        }
+        /* every node is gone: the checker learns it (nodes that stopped before: a no-op) */
+        int k = cluster_check_stopped(p, which, ret->crashed, ret->restored);
+        ret->check_told = k > 0;
         switch_stop(p);
         librarian_stop(p);
         if (fame_open(p->fam_path, 0, &fam) >= 0) {
@@ -301,7 +340,7 @@ int cluster_down(const struct fame_config *c, struct cluster_down_result *ret) {
         }
         ret->stopped = running;
         cluster_take_plan(&cl, &ret->plan);
-        return 0;
+        return k < 0 ? k : 0;
 }
 
 /* ---- one node ------------------------------------------------------------------------------- */
@@ -312,8 +351,10 @@ static int lock_node(struct cluster *cl, const struct fame_config *c, const char
         return r < 0 ? r : cluster_load_node(cl, c, node, ret);
 }
 
-int cluster_kill_node(const struct fame_config *c, const char *node, struct cluster_node_result *ret) {
+int cluster_kill_node(const struct fame_config *c, const char *node, bool crash, struct cluster_node_result *ret) {
         _cleanup_(cluster_done) struct cluster cl = CLUSTER_INIT;
+        bool which[FAME_MAX_NODES] = { false };
+        uint64_t restored[FAME_MAX_NODES];
         struct node_plan *n;
         struct fame *fam = NULL;
         int r;
@@ -322,16 +363,31 @@ int cluster_kill_node(const struct fame_config *c, const char *node, struct clus
         r = lock_node(&cl, c, node, &n);
         if (r < 0)
                 return r;
+        if (crash && (r = need_check_for_crash(&cl.plan)) < 0)
+                return r;
         if (!cluster_node_pid(&cl, n))
                 return log_error_errno(-ESRCH, "%s is not running", n->name);
-        cluster_stop_node_hard(&cl, n, 3000);
+        if (crash) {
+                r = cl.be->ops->crash(cl.be->data, &cl.plan, n);
+                if (r < 0)
+                        return r;
+        } else
+                cluster_stop_node_hard(&cl, n, 3000);
+        if (cluster_node_pid(&cl, n))
+                return log_error_errno(-EIO, "%s could not be stopped", n->name);
+        /* the node is gone: what it had not written back is lost (crash) or counts as written */
+        which[n->id - 1] = true;
+        r = cluster_check_stopped(&cl.plan, which, crash ? which : NULL, restored);
         if (fame_open(cl.plan.fam_path, 0, &fam) >= 0) {
                 slot_mark_down(fam, n->id);
                 fame_close(fam);
         }
-        if (cluster_node_pid(&cl, n))
-                return log_error_errno(-EIO, "%s could not be stopped", n->name);
+        if (r < 0)
+                return r;
         snprintf(ret->name, sizeof ret->name, "%s", n->name);
+        ret->crashed = crash;
+        ret->check_told = r > 0;
+        ret->restored = restored[n->id - 1];
         return 0;
 }
 
@@ -351,6 +407,12 @@ int cluster_start_node(const struct fame_config *c, const char *node, struct clu
                 r = log_error_errno(-EEXIST, "%s is already running", n->name);
                 goto out;
         }
+        /* a QEMU that died by itself left the checker thinking the node still holds lines */
+        bool which[FAME_MAX_NODES] = { false };
+        which[n->id - 1] = true;
+        r = cluster_check_stopped(&cl.plan, which, NULL, NULL);
+        if (r < 0)
+                goto out;
         r = fame_open(cl.plan.fam_path, 0, &fam);
         if (r < 0)
                 goto out;

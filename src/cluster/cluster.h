@@ -14,6 +14,7 @@
 #define FAME_CLUSTER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -40,12 +41,19 @@ struct cluster_up_result {
 };
 int cluster_up(const struct fame_config *c, const struct up_options *o, struct cluster_up_result *ret);
 
-/* `fame down`: every node stopped, the switch and the Librarian too; the FAM is kept. */
+/* `fame down`: every node stopped, the switch and the Librarian too; the FAM is kept.  crash
+ * (a cluster with the checker only, else -EINVAL): every running node loses power at once
+ * (docs/check.md). */
 struct cluster_down_result {
         struct cluster_plan plan;       /* the plan the nodes ran with */
         int stopped;                    /* nodes that were running */
+        bool crash;                     /* --crash */
+        bool check_told;                /* the checker was told: restored[] holds its answer */
+        bool crashed[FAME_MAX_NODES];   /* crash: the nodes that were running and lost power */
+        uint64_t restored[FAME_MAX_NODES]; /* lines the crashed node had not written back, now
+                                            * back to their last written-back content */
 };
-int cluster_down(const struct fame_config *c, struct cluster_down_result *ret);
+int cluster_down(const struct fame_config *c, bool crash, struct cluster_down_result *ret);
 
 /* `fame status` */
 struct cluster_status {
@@ -56,20 +64,36 @@ struct cluster_status {
                 const char *state;      /* "stopped", "booting", "joined" (the FAM), "ready" (its agent answers) */
                 uint64_t joins;         /* how often it joined the FAM */
                 bool ssh;               /* debian nodes, with probe_ssh: sshd answers */
+                uint64_t check_findings; /* with check_known: distinct findings involving it */
         } node[FAME_MAX_NODES];
+        bool check_known;               /* the plan has the checker and its findings were read */
         int running, ready;
         pid_t switch_pid, librarian_pid;
 };
 /* probe_ssh: also ask every ready Debian node's sshd (up to a few seconds each). */
 int cluster_status(const struct fame_config *c, bool probe_ssh, struct cluster_status *ret);
 
-/* `fame kill NODE` and `fame start NODE`: the node's name ("node02"); start: when it was ready. */
+/* `fame kill NODE` and `fame start NODE`: the node's name ("node02"); start: when it was ready.
+ * kill with crash (a cluster with the checker only, else -EINVAL): a power loss, SIGKILL, after
+ * which the lines the node had not written back return to their last written-back content. */
 struct cluster_node_result {
         char name[16];
         double ready_seconds;
+        bool crashed;                   /* kill --crash */
+        bool check_told;                /* the checker was told: restored is its answer */
+        uint64_t restored;              /* crashed: lines put back */
 };
-int cluster_kill_node(const struct fame_config *c, const char *node, struct cluster_node_result *ret);
+int cluster_kill_node(const struct fame_config *c, const char *node, bool crash, struct cluster_node_result *ret);
 int cluster_start_node(const struct fame_config *c, const char *node, struct cluster_node_result *ret);
+
+/* A range of the FAM file: [offset, offset + len). */
+struct fam_range {
+        uint64_t offset, len;
+};
+/* The host wrote these ranges of a cluster's FAM file itself (`fame shelf fill` on the host):
+ * told to the checker when the cluster has its state (STATE/check), else nothing.  Logs why it
+ * fails. */
+int cluster_check_host_wrote(const char *state_dir, const char *fam_path, const struct fam_range *ranges, size_t n);
 
 /* `fame libvirt export DIR`: the domain XML of every node, from the running cluster's plan, or
  * (never started) from a plan made as `fame up` would make it; wrote() is given each file as it

@@ -29,6 +29,7 @@ enum {
         K_MEMORY,
         K_CPUS,
         K_ACCEL,
+        K_CHECK,
         K_KIND,
         K_ARCH,
         K_BACKEND,

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "check-format.h"
 #include "config-internal.h"
 #include "fame.h"
 #include "log.h"
@@ -133,6 +134,7 @@ int config_init(struct fame_config *c, const char *name) {
         c->memory = UINT64_C(256) << 20;
         c->cpus = 1;
         c->accel = FAME_ACCEL_AUTO;
+        c->check = FAME_CHECK_OFF;
         c->kind = FAME_KIND_DISKLESS;
         c->disk_size = UINT64_C(4) << 30;
         c->ready_timeout = 120;
@@ -553,6 +555,17 @@ int config_check(const struct fame_config *c) {
                         if (c->node_origin[i][w])
                                 return log_error_errno(-EINVAL, "%s: [node%02" PRIu32 "] is configured but nodes = %" PRIu32,
                                                        c->node_origin[i][w], i + 1, c->nodes);
+
+        /* The checker: a TCG plugin, with 64-bit node masks. */
+        if (c->check != FAME_CHECK_OFF) {
+                if (c->accel == FAME_ACCEL_KVM)
+                        return log_error_errno(-EINVAL, "%s: accel = kvm, but check = %s: the checker runs in TCG: set accel = tcg or auto",
+                                               config_origin_text(c->origin[K_ACCEL]), check_to_string(c->check));
+                if (c->nodes > CHECK_MAX_NODES)
+                        return log_error_errno(-EINVAL, "%s: nodes = %" PRIu32 ", but check = %s follows at most %u nodes: use nodes = %u or fewer, or check = off",
+                                               config_origin_text(c->origin[K_NODES]), c->nodes, check_to_string(c->check),
+                                               CHECK_MAX_NODES, CHECK_MAX_NODES);
+        }
 
         /* aarch64 nodes: diskless (so far) */
         for (uint32_t i = 0; i < c->nodes; i++) {

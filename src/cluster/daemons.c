@@ -271,6 +271,10 @@ int librarian_start(struct cluster_plan *p) {
         cmd_args(c, (const char *const[]) { "serve", "--db", db, "--fam", p->fam_path, "--bind", "127.0.0.1", NULL });
         cmd_argf(c, "--port=%u", p->librarian_port);
         cmd_argf(c, "--port-file=%s", h.ready_path);
+        /* the checker learns of the books the Librarian zeroes (cluster_check_prepare() made
+         * STATE/check already) */
+        if (p->check != FAME_CHECK_OFF)
+                cmd_argf(c, "--check-state=%s", p->state_dir);
         for (uint32_t i = 0; i < p->nodes; i++) {
                 struct node_plan *n = &p->node[i];
                 n->librarian_node = fame_librarian_node_id(&geo, n->id);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "image.h"
 #include "log.h"
 #include "macro.h"
@@ -106,6 +107,8 @@ static const struct field plan_fields[] = {
         { "fam_size", F_U64, PLAN(fam_size) },
         /* resolved: kvm, or tcg for anything else */
         { "accel", F_ENUM, PLAN(accel), .required = true, .names = &accel_names, .fallback_value = FAME_ACCEL_TCG },
+        { "check", F_ENUM, PLAN(check), .names = &check_names, .fallback_value = FAME_CHECK_OFF },
+        { "check_plugin", F_STRING, PLAN(check_plugin), .fallback = "" },
         { "qemu", F_STRING, PLAN(qemu), .required = true },
         { "kernel", F_STRING, PLAN(kernel), .fallback = "" },
         { "initrd", F_STRING, PLAN(initrd), .fallback = "" },
@@ -168,10 +171,13 @@ static int parse_forwards(const char *list, struct cluster_plan *p) {
 }
 
 int plan_build(const struct fame_config *c, enum fame_accel accel, const struct image *img, const struct image *img_aarch64,
-               const char *fame_bin, struct cluster_plan *ret) {
+               const char *fame_bin, const char *check_plugin, struct cluster_plan *ret) {
+        bool check = c->check != FAME_CHECK_OFF;
         struct cluster_plan p = {
                 .fam_size = c->fam_size,
-                .accel = accel,
+                /* the checker is a TCG plugin */
+                .accel = check ? FAME_ACCEL_TCG : accel,
+                .check = c->check,
                 .kind = c->kind,
                 .backend = c->backend,
                 .uid = (uint32_t) getuid(),
@@ -196,6 +202,7 @@ int plan_build(const struct fame_config *c, enum fame_accel accel, const struct 
         p.user = strdup(c->user);
         p.libvirt_uri = strdup(c->libvirt_uri ? c->libvirt_uri : "qemu:///system");
         p.fame_bin = strdup(fame_bin ? fame_bin : "fame");
+        p.check_plugin = strdup(check && check_plugin ? check_plugin : "");
         if (!strings_set(&p) || common_paths(&p) < 0) {
                 plan_done(&p);
                 return log_error_errno(-ENOMEM, "Out of memory");
@@ -204,6 +211,10 @@ int plan_build(const struct fame_config *c, enum fame_accel accel, const struct 
                 plan_done(&p);
                 return log_error_errno(-EINVAL, "The fame binary's path '%s' holds a quote, comma or backslash, which QEMU's command line cannot carry; install or build FAM/E elsewhere",
                                        fame_bin);
+        }
+        if (check && !*p.check_plugin) {
+                plan_done(&p);
+                return log_error_errno(-EINVAL, "check = %s needs the checker's QEMU plugin (fame-check.so)", check_to_string(c->check));
         }
         if (parse_forwards(c->forward, &p) < 0) {
                 plan_done(&p);
@@ -327,6 +338,36 @@ void plan_net_args(const struct cluster_plan *p, const struct node_plan *n, stru
         cmd_argf(c, "virtio-net-pci,netdev=net1,mac=52:54:00:fb:%02x:%02x,addr=0x7", (n->id >> 8) & 0xff, n->id & 0xff);
 }
 
+/* s with ',' doubled, as QEMU's options want it (caller frees; NULL when out of memory). */
+static char *opt_escaped(const char *s) {
+        size_t n = strlen(s) + 1;
+        for (const char *q = s; *q; q++)
+                n += *q == ',';
+        char *out = malloc(n), *o = out;
+        if (!out)
+                return NULL;
+        for (; *s; s++) {
+                *o++ = *s;
+                if (*s == ',')
+                        *o++ = ',';
+        }
+        *o = 0;
+        return out;
+}
+
+void plan_check_args(const struct cluster_plan *p, const struct node_plan *n, struct cmd *c) {
+        if (p->check == FAME_CHECK_OFF)
+                return;
+        /* The checker: FAM/E's TCG plugin follows the node's accesses to the FAM (its BAR2 in the
+         * node's physical address space) in the cluster's STATE/check (docs/check.md). */
+        _cleanup_free_ char *plugin = opt_escaped(p->check_plugin), *fam = opt_escaped(p->fam_path),
+                            *state = opt_escaped(p->state_dir);
+        cmd_arg(c, "-plugin");
+        cmd_argf(c, "file=%s,node=%" PRIu32 ",arch=%s,bar=0x%" PRIx64 ",fam=%s,size=%" PRIu64 ",state=%s",
+                 plugin ? plugin : "", n->id, arch_to_string(n->arch), check_bar2_base(n->arch == FAME_ARCH_AARCH64),
+                 fam ? fam : "", p->fam_size, state ? state : "");
+}
+
 bool plan_needs_relays(const struct cluster_plan *p, const struct node_plan *n) {
         return p->n_forward > 0 || n->librarian_port;
 }
@@ -388,6 +429,7 @@ struct cmd *qemu_command(const struct cluster_plan *p, const struct node_plan *n
         }
 
         plan_fam_args(p, n, c);
+        plan_check_args(p, n, c);
 
         /* Serial console: a socket for `fame console`, everything logged for `fame logs`. */
         cmd_arg(c, "-chardev");

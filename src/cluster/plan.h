@@ -45,6 +45,8 @@ struct cluster_plan {
         char *fam_path;
         uint64_t fam_size;
         enum fame_accel accel;          /* resolved: FAME_ACCEL_KVM or FAME_ACCEL_TCG */
+        enum fame_check check;          /* the checker: every node's QEMU loads check_plugin (TCG) */
+        char *check_plugin;             /* fame-check.so ("" without the checker) */
         char *qemu;
         char *kernel, *initrd;
         char *qemu_aarch64, *kernel_aarch64, *initrd_aarch64;   /* aarch64 nodes ("" when none) */
@@ -71,9 +73,10 @@ struct image;
 /* img: the node image (kernel, initrd; for debian also dir and base). fame_bin: the fame binary
  * QEMU runs for host services (forward=). */
 /* img_aarch64: the aarch64 node image, NULL when no node is aarch64.  accel applies to x86_64
- * nodes; aarch64 nodes are always TCG. */
+ * nodes; aarch64 nodes are always TCG, and so is every node with the checker (c->check), whose
+ * QEMU plugin is check_plugin (programs.h; unused and may be NULL without the checker). */
 int plan_build(const struct fame_config *c, enum fame_accel accel, const struct image *img, const struct image *img_aarch64,
-               const char *fame_bin, struct cluster_plan *ret);
+               const char *fame_bin, const char *check_plugin, struct cluster_plan *ret);
 /* Whether a node runs under KVM (x86_64 nodes of a KVM plan). */
 static inline bool plan_node_kvm(const struct cluster_plan *p, const struct node_plan *n) {
         return p->accel == FAME_ACCEL_KVM && n->arch == FAME_ARCH_X86_64;
@@ -105,6 +108,9 @@ size_t plan_fw_cfg(const struct cluster_plan *p, const struct node_plan *n, stru
 void plan_fam_args(const struct cluster_plan *p, const struct node_plan *n, struct cmd *c);
 /* -netdev/-device of the node's two networks (user-mode at 00:06.0, private segment at 00:07.0). */
 void plan_net_args(const struct cluster_plan *p, const struct node_plan *n, struct cmd *c);
+/* -plugin of the checker (nothing without it): "file=PLUGIN,node=N,arch=ARCH,bar=0xBAR2,fam=FAM,
+ * size=BYTES,state=STATE" with ',' in the paths doubled (QEMU's option syntax). */
+void plan_check_args(const struct cluster_plan *p, const struct node_plan *n, struct cmd *c);
 /* Whether QEMU must start relay processes for the node (guestfwd cmd: the Librarian, forward=). */
 bool plan_needs_relays(const struct cluster_plan *p, const struct node_plan *n);
 

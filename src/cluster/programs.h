@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Where FAM/E's other programs are: this fame (QEMU's guestfwd relays and the switch run it),
- * the node binaries that go into node images, and fame-librarian — beside this fame in the
- * build tree, or installed in PREFIX/libexec/fame; an environment variable wins.
+ * the node binaries that go into node images, fame-librarian and the checker's QEMU plugin —
+ * beside this fame in the build tree, or installed in PREFIX/libexec/fame; an environment
+ * variable wins.
  */
 #ifndef FAME_PROGRAMS_H
 #define FAME_PROGRAMS_H
@@ -20,5 +21,11 @@ char *program_node_binary_aarch64(void);
 /* fame-librarian: next to this fame, or PREFIX/libexec/fame, or $FAME_LIBRARIAN_BINARY; NULL if
  * not found. */
 char *cluster_librarian_binary(void);
+
+/* The checker's QEMU plugin (fame up --check): $FAME_CHECK_PLUGIN, else src/check/fame-check.so
+ * in the build tree of this fame, else PREFIX/libexec/fame/fame-check.so.  0 and its path in
+ * *ret; -ENOENT (nothing logged) and in *ret where it should have been ($FAME_CHECK_PLUGIN or
+ * the build tree's path), or -ENOMEM.  The caller frees *ret either way. */
+int program_check_plugin(char **ret);
 
 #endif

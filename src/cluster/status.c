@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* `fame status` (cluster.h): what runs of a cluster — its nodes (pid, FAM slot, guest agent,
- * sshd), its switch and its Librarian. */
+ * sshd, the checker's findings), its switch and its Librarian. */
 #include <errno.h>
 #include <inttypes.h>
 
+#include "cluster-check.h"
 #include "cluster-state.h"
 #include "cluster.h"
 #include "daemons.h"
@@ -46,6 +47,10 @@ int cluster_status(const struct fame_config *c, bool probe_ssh, struct cluster_s
                 ret->running += pid > 0;
                 ret->ready += agent;
         }
+        uint64_t findings[FAME_MAX_NODES];
+        ret->check_known = cluster_check_node_findings(p, findings) > 0;
+        for (uint32_t i = 0; i < p->nodes; i++)
+                ret->node[i].check_findings = findings[i];
         ret->switch_pid = switch_pid(p);
         ret->librarian_pid = librarian_pid(p);
         fame_close(fam);

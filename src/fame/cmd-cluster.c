@@ -170,6 +170,9 @@ static void print_status_json(const struct fame_config *c, const struct cluster_
                 json_object_object_add(no, "accel", json_object_new_string(node_accel(p, n)));
                 json_object_object_add(no, "memory", json_object_new_uint64(n->memory));
                 json_object_object_add(no, "console_log", json_object_new_string(n->console_log));
+                if (p->check != FAME_CHECK_OFF)
+                        json_object_object_add(no, "check_findings",
+                                               st->check_known ? json_object_new_uint64(st->node[i].check_findings) : NULL);
                 if (p->backend == FAME_BACKEND_LIBVIRT) {
                         char dom[128];
                         domain_name(p, n, dom, sizeof dom);
@@ -186,6 +189,7 @@ static void print_status_json(const struct fame_config *c, const struct cluster_
         json_object_object_add(o, "state", json_object_new_string(st->running == 0 ? "down" : st->ready == (int) p->nodes ? "up" : "degraded"));
         json_object_object_add(o, "accel", json_object_new_string(accel_to_string(p->accel)));
         json_object_object_add(o, "kind", json_object_new_string(kind_to_string(p->kind)));
+        json_object_object_add(o, "check", json_object_new_string(check_to_string(p->check)));
         json_object_object_add(o, "backend", json_object_new_string(backend_to_string(p->backend)));
         if (p->backend == FAME_BACKEND_LIBVIRT)
                 json_object_object_add(o, "libvirt_uri", json_object_new_string(p->libvirt_uri));
@@ -205,26 +209,32 @@ static void print_status_json(const struct fame_config *c, const struct cluster_
 
 static void print_status(const struct fame_config *c, const struct cluster_status *st) {
         const struct cluster_plan *p = &st->plan;
-        bool debian = p->kind == FAME_KIND_DEBIAN;
+        bool debian = p->kind == FAME_KIND_DEBIAN, check = p->check != FAME_CHECK_OFF;
 
         if (!st->started) {
                 printf("Cluster '%s' has never been started; 'fame up' starts it\n", c->name);
                 return;
         }
+        printf("%-8s %8s  %-7s  %-5s  %-8s %8s  ", "NODE", "PID", "ARCH", "ACCEL", "STATE", "JOINS");
+        if (check)
+                printf("%8s  ", "FINDINGS");
         if (debian)
-                printf("%-8s %8s  %-7s  %-5s  %-8s %8s  %-15s  %s\n", "NODE", "PID", "ARCH", "ACCEL", "STATE", "JOINS", "SSH", "CONSOLE");
-        else
-                printf("%-8s %8s  %-7s  %-5s  %-8s %8s  %s\n", "NODE", "PID", "ARCH", "ACCEL", "STATE", "JOINS", "CONSOLE");
+                printf("%-15s  ", "SSH");
+        printf("%s\n", "CONSOLE");
         for (uint32_t i = 0; i < p->nodes; i++) {
                 const struct node_plan *n = &p->node[i];
+                printf("%-8s %8d  %-7s  %-5s  %-8s %8" PRIu64 "  ", n->name, (int) st->node[i].pid, arch_to_string(n->arch),
+                       node_accel(p, n), st->node[i].state, st->node[i].joins);
+                if (check && st->check_known)
+                        printf("%8" PRIu64 "  ", st->node[i].check_findings);
+                else if (check)
+                        printf("%8s  ", "-");
                 if (debian) {
                         char ssh[32];
                         snprintf(ssh, sizeof ssh, "127.0.0.1:%u", n->ssh_port);
-                        printf("%-8s %8d  %-7s  %-5s  %-8s %8" PRIu64 "  %-15s  %s\n", n->name, (int) st->node[i].pid,
-                               arch_to_string(n->arch), node_accel(p, n), st->node[i].state, st->node[i].joins, ssh, n->console_log);
-                } else
-                        printf("%-8s %8d  %-7s  %-5s  %-8s %8" PRIu64 "  %s\n", n->name, (int) st->node[i].pid,
-                               arch_to_string(n->arch), node_accel(p, n), st->node[i].state, st->node[i].joins, n->console_log);
+                        printf("%-15s  ", ssh);
+                }
+                printf("%s\n", n->console_log);
         }
         printf("cluster '%s': %d of %" PRIu32 " nodes running, %d ready; FAM %s\n", p->name, st->running, p->nodes, st->ready, p->fam_path);
         if (p->backend == FAME_BACKEND_LIBVIRT)
@@ -234,6 +244,9 @@ static void print_status(const struct fame_config *c, const struct cluster_statu
                        p->librarian_port, FAME_LIBRARIAN_PORT, p->librarian_dir);
         else
                 printf("librarian: not running\n");
+        if (check)
+                printf("checker: %s%s; 'fame check report' lists the findings\n", check_to_string(p->check),
+                       st->check_known ? "" : " (its findings cannot be read)");
 }
 
 static void print_image(const char *kind, const struct image *img, void *userdata) {
@@ -247,7 +260,7 @@ static void print_line(const char *line, void *userdata) {
         printf("%s\n", line);
 }
 
-enum { O_ADD = 0x100, O_ACCEL, O_KIND, O_RESET, O_BACKEND, O_ARCH };
+enum { O_ADD = 0x100, O_ACCEL, O_KIND, O_RESET, O_BACKEND, O_ARCH, O_CHECK };
 const struct verb_options up_options = {
         .list = (const struct verb_option[]) {
                 { "nodes", 'n', "N", "number of nodes (the nodes key)", VERB_OPT_SHORT },
@@ -255,6 +268,8 @@ const struct verb_options up_options = {
                 { "accel", O_ACCEL, "auto|kvm|tcg", "the accel key" },
                 { "backend", O_BACKEND, "qemu|libvirt", "the backend key: fame's own QEMU processes, or libvirt domains" },
                 { "arch", O_ARCH, "x86_64|aarch64", "the arch key (nodeNN.arch sets one node's: mixed clusters)" },
+                { "check", O_CHECK, NULL, "run the coherence and crash checker in every node (check =\n"
+                                          "coherence; TCG only): see fame check report, fame kill --crash" },
                 { "reset", O_RESET, NULL, "debian: give every node a new disk from the current image\n"
                                            "(what was changed inside the nodes is lost; keys are kept)" },
                 { "add", O_ADD, "HOSTPATH:NODEPATH", "put a host file or directory into every node's image" },
@@ -266,7 +281,7 @@ const struct verb_options up_options = {
 
 int cmd_up(const struct verb *v, int argc, char **argv) {
         struct cluster_opts o = { 0 };
-        const char *extra[12] = { 0 }, *adds[65] = { 0 };
+        const char *extra[32] = { 0 }, *adds[65] = { 0 };
         size_t n_extra = 0, n_adds = 0;
         bool first = true, json = false, reset = false;
         struct fame_config c;
@@ -280,10 +295,12 @@ int cmd_up(const struct verb *v, int argc, char **argv) {
                         continue;
                 /* the options that stand for a configuration key: KEY=VALUE */
                 const char *key = ch == 'n' ? "nodes" : ch == O_ACCEL ? "accel" : ch == O_KIND ? "kind" :
-                                  ch == O_BACKEND ? "backend" : ch == O_ARCH ? "arch" : NULL;
+                                  ch == O_BACKEND ? "backend" : ch == O_ARCH ? "arch" : ch == O_CHECK ? "check" : NULL;
                 if (key) {
+                        if (n_extra + 2 >= ELEMENTSOF(extra))
+                                return cli_usage_error(v, "too many options");
                         extra[n_extra++] = key;
-                        extra[n_extra++] = optarg;
+                        extra[n_extra++] = ch == O_CHECK ? "coherence" : optarg;
                         continue;
                 }
                 switch (ch) {
@@ -334,7 +351,19 @@ const struct verb_options logs_options = {
         },
 };
 
-/* Verbs whose only options are the cluster ones, plus perhaps a flag (--json, --follow). */
+enum { O_CRASH = 0x180 };
+/* The options of kill and down. */
+const struct verb_options crash_options = {
+        .list = (const struct verb_option[]) {
+                { "crash", O_CRASH, NULL, "a power loss (a cluster started with --check): stop the QEMU at\n"
+                                          "once, and the lines not written back return to their last\n"
+                                          "written-back content (docs/check.md)" },
+                { .group = &cluster_options },
+                {}
+        },
+};
+
+/* Verbs whose only options are the cluster ones, plus perhaps a flag (--json, --follow, --crash). */
 static int simple_verb(const struct verb *v, int argc, char **argv, bool *ret_flag, struct fame_config *c) {
         struct cluster_opts o = { 0 };
         bool first = true;
@@ -348,7 +377,7 @@ static int simple_verb(const struct verb *v, int argc, char **argv, bool *ret_fl
                         return r;
                 if (r > 0)
                         continue;
-                if ((ch == 'j' || ch == 'f') && ret_flag)
+                if ((ch == 'j' || ch == 'f' || ch == O_CRASH) && ret_flag)
                         *ret_flag = true;
                 else
                         return -EINVAL;
@@ -369,11 +398,22 @@ static int with_config(const struct verb *v, int argc, char **argv,
         return r < 0 ? r : 0;
 }
 
-static int do_down(const struct fame_config *c, const char *node, bool flag) {
+/* What a crash did to a node, as the checker says it. */
+static void print_crash(const char *name, bool check_told, uint64_t restored) {
+        if (!check_told)
+                printf("%s: power lost (the checker's state was not updated)\n", name);
+        else
+                printf("%s: power lost; %" PRIu64 " line%s it had not written back %s back to %s last written-back content\n", name,
+                       restored, restored == 1 ? "" : "s", restored == 1 ? "is" : "are", restored == 1 ? "its" : "their");
+}
+
+static int do_down(const struct fame_config *c, const char *node, bool crash) {
         struct cluster_down_result d;
         (void) node;
-        (void) flag;
-        int r = cluster_down(c, &d);
+        int r = cluster_down(c, crash, &d);
+        for (uint32_t i = 0; i < d.plan.nodes; i++)
+                if (d.crashed[i])
+                        print_crash(d.plan.node[i].name, d.check_told, d.restored[i]);
         if (r >= 0)
                 printf("Cluster '%s' is down (%d node%s stopped); FAM kept in %s\n", d.plan.name, d.stopped, d.stopped == 1 ? "" : "s",
                        d.plan.fam_path);
@@ -394,11 +434,12 @@ static int do_status(const struct fame_config *c, const char *node, bool json) {
         return r;
 }
 static int do_config(const struct fame_config *c, const char *node, bool json) { (void) node; return config_print(c, stdout, json); }
-static int do_kill(const struct fame_config *c, const char *node, bool flag) {
+static int do_kill(const struct fame_config *c, const char *node, bool crash) {
         struct cluster_node_result k;
-        (void) flag;
-        int r = cluster_kill_node(c, node, &k);
-        if (r >= 0)
+        int r = cluster_kill_node(c, node, crash, &k);
+        if (r >= 0 && k.crashed)
+                print_crash(k.name, k.check_told, k.restored);
+        else if (r >= 0)
                 printf("%s stopped\n", k.name);
         return r;
 }
@@ -581,7 +622,8 @@ static int debug_node(const struct verb *v, int argc, char **argv, bool xml) {
         struct image img = { .kernel = (char *) "@KERNEL@", .initrd = (char *) "@INITRD@", .dir = (char *) "@IMAGE@",
                              .base = (char *) "@IMAGE@/base.qcow2" };
         struct image img_arm = { .kernel = (char *) "@KERNEL_AARCH64@", .initrd = (char *) "@INITRD_AARCH64@" };
-        r = plan_build(&c, strcmp(accel, "kvm") == 0 ? FAME_ACCEL_KVM : FAME_ACCEL_TCG, &img, &img_arm, "@FAME@", &p);
+        r = plan_build(&c, strcmp(accel, "kvm") == 0 ? FAME_ACCEL_KVM : FAME_ACCEL_TCG, &img, &img_arm, "@FAME@",
+                       "@CHECK_PLUGIN@", &p);
         config_done(&c);
         if (r < 0)
                 return r;

@@ -59,11 +59,13 @@ struct shelf_ctx {
         struct fame_geometry geo;
         bool have_geo;
         char *fam_path;         /* host: the cluster's FAM file */
+        char *state_dir;        /* host: the cluster's state directory (its checker) */
 };
 
 static void ctx_done(struct shelf_ctx *x) {
         fame_librarian_disconnect(x->lib);
         free(x->fam_path);
+        free(x->state_dir);
 }
 
 /* 1 handled, 0 not a shelf option, <0 error */
@@ -140,6 +142,7 @@ static int shelf_connect(const struct verb *v, const struct shelf_opts *o, struc
                 if (fame_file_inspect(fam_path, &x->geo) >= 0) {
                         x->have_geo = true;
                         x->fam_path = strdup(fam_path);
+                        x->state_dir = strdup(r >= 0 ? p.state_dir : c.state_dir);
                 }
                 if (!addr) {
                         if (!p.librarian_port) {
@@ -486,6 +489,26 @@ int cmd_shelf_info(const struct verb *v, int argc, char **argv) {
         return r;
 }
 
+/* On the host, the bytes 0..size of shelf s were written into the cluster's FAM file: its checker
+ * (a cluster started with --check) learns of it, book by book.  Inside a node: nothing (the
+ * node's QEMU shows the checker every store). */
+static int host_wrote(const struct shelf_ctx *x, const struct fame_shelf *s, uint64_t size) {
+        uint64_t n = fame_shelf_book_count(s), book = x->geo.book_size;
+        if (!x->state_dir || !x->fam_path || !n || !book)
+                return 0;
+        _cleanup_free_ struct fam_range *ranges = calloc(n, sizeof *ranges);
+        if (!ranges)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        size_t k = 0;
+        for (uint64_t i = 0; i < n && i * book < size; i++) {
+                int64_t off = fame_shelf_book_offset(s, i);
+                if (off < 0)
+                        return log_error_errno((int) off, "Cannot find book %" PRIu64 " of the shelf in FAM: %m", i);
+                ranges[k++] = (struct fam_range) { (uint64_t) off, size - i * book < book ? size - i * book : book };
+        }
+        return cluster_check_host_wrote(x->state_dir, x->fam_path, ranges, k);
+}
+
 /* Maps the shelf (fame_shelf_map) and fills or checksums its bytes 0..size. */
 static int shelf_bytes(const struct verb *v, int argc, char **argv, bool fill) {
         struct shelf_opts o;
@@ -517,6 +540,9 @@ static int shelf_bytes(const struct verb *v, int argc, char **argv, bool fill) {
                 for (uint64_t i = 0; i < size; i++)
                         p[i] = (uint8_t) xorshift64(&st);
                 fame_persist(p, size);
+                r = host_wrote(&x, s, size);
+                if (r < 0)
+                        goto out;
         } else if (size)
                 fame_invalidate(p, size);       /* read FAM, not lines this node cached before */
         printf("%016" PRIx64 "\n", fnv1a64(p, size));

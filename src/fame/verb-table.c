@@ -283,10 +283,35 @@ static const struct verb shelf_verbs[] = {
         {}
 };
 
+static const struct verb check_verbs[] = {
+        {
+                .name = "report", .fn = cmd_check_report, .min_args = 0, .max_args = 0,
+                .usage = "[--node NODE] [--json] [cluster options]",
+                .summary = "what the coherence checker found (a cluster started with --check)",
+                .help =
+"Lists the findings of the checker of a cluster started with `fame up --check`: for each, what\n"
+"went wrong and how often, which node did what at which program counter, and where in the FAM\n"
+"it happened, as a shelf and the offset in it (from the cluster's Librarian; without a readable\n"
+"Librarian database, only the FAM offset).  What it finds:\n"
+"\n"
+"  - a node loaded a line another node had stored to and not written back;\n"
+"  - a node loaded its old cached copy of a line another node had changed in memory;\n"
+"  - two nodes hold unwritten stores to one line: one of them will be lost;\n"
+"  - a plain load or store on a word that nodes use with fabric atomics;\n"
+"  - a flush instruction whose address the checker cannot see.\n"
+"\n"
+"Ends with the number of findings and of their occurrences, or \"no findings\".  The exit\n"
+"status is 0 either way; 1 when there is nothing to report on (the cluster never ran with\n"
+"--check).  See docs/check.md.\n",
+                .options = &check_report_options,
+        },
+        {}
+};
+
 const struct verb fame_verbs[] = {
         {
                 .name = "up", .fn = cmd_up, .min_args = 0, .max_args = 0,
-                .usage = "[-n N] [--kind diskless|debian] [--accel auto|kvm|tcg] [--backend qemu|libvirt] [--arch x86_64|aarch64] [--reset] [--add HOSTPATH:NODEPATH] [--json] [cluster options]",
+                .usage = "[-n N] [--kind diskless|debian] [--accel auto|kvm|tcg] [--backend qemu|libvirt] [--arch x86_64|aarch64] [--check] [--reset] [--add HOSTPATH:NODEPATH] [--json] [cluster options]",
                 .summary = "boot the cluster's nodes on one FAM",
                 .help =
 "Creates the cluster's FAM file if it is absent (its content is kept when it is present and\n"
@@ -309,18 +334,30 @@ const struct verb fame_verbs[] = {
 "\n"
 "With backend=libvirt every node is a transient libvirt domain fame-CLUSTER-nodeNN of the\n"
 "libvirtd at libvirt_uri (default qemu:///system), made from the same plan; every other verb\n"
-"works the same.  See docs/libvirt.md.\n",
+"works the same.  See docs/libvirt.md.\n"
+"\n"
+"With --check (check = coherence) every node's QEMU runs under TCG with FAM/E's checker plugin,\n"
+"which follows every 64-byte line of the FAM in every node's caches and records what a real\n"
+"fabric would get wrong: reads of data another node has not written back, stale cached\n"
+"copies, conflicting writes, plain accesses to words used with fabric atomics.  `fame check\n"
+"report` lists them; `fame kill --crash` and `fame down --crash` emulate a power loss.  See\n"
+"docs/check.md.\n",
                 .options = &up_options,
         },
         {
                 .name = "down", .fn = cmd_down, .min_args = 0, .max_args = 0,
-                .usage = "[cluster options]",
+                .usage = "[--crash] [cluster options]",
                 .summary = "stop every node (FAM is kept)",
                 .help =
 "Asks every node's guest agent to power off, waits down_timeout seconds, then stops what is\n"
 "left through QEMU's monitor and finally with SIGKILL.  No QEMU is left behind; the FAM file\n"
-"keeps its content.\n",
-                .options = &cluster_options,
+"keeps its content.\n"
+"\n"
+"With --crash (a cluster started with --check) every node loses power at once: each QEMU is\n"
+"killed without warning, and in the FAM every line a node had stored to and not written back\n"
+"returns to its last written-back content, as on a machine whose caches lose their content;\n"
+"fame prints how many lines each node lost.  See docs/check.md.\n",
+                .options = &crash_options,
         },
         {
                 .name = "status", .fn = cmd_status, .min_args = 0, .max_args = 0,
@@ -328,7 +365,9 @@ const struct verb fame_verbs[] = {
                 .summary = "show the cluster's nodes and their state",
                 .help =
 "For each node: the QEMU pid, the accelerator, the state (stopped, booting, joined: in FAM but\n"
-"the guest agent does not answer yet, ready), how often it joined the FAM, and its console log.\n",
+"the guest agent does not answer yet, ready), how often it joined the FAM, and its console log.\n"
+"For a cluster started with --check, also the number of the checker's findings that involve\n"
+"the node (FINDINGS; `fame check report` lists them).\n",
                 .options = &cluster_json_options,
         },
         {
@@ -366,11 +405,16 @@ const struct verb fame_verbs[] = {
         },
         {
                 .name = "kill", .fn = cmd_kill, .min_args = 1, .max_args = 1,
-                .usage = "NODE [cluster options]",
+                .usage = "NODE [--crash] [cluster options]",
                 .summary = "stop one node at once (the others keep running)",
                 .help = "Stops the node's QEMU without asking the guest (like pulling the plug) and marks its\n"
-                        "FAM slot down.  `fame start NODE` boots it again.\n",
-                .options = &cluster_options,
+                        "FAM slot down.  `fame start NODE` boots it again.\n"
+                        "\n"
+                        "With --crash (a cluster started with --check) the node loses power: its QEMU gets\n"
+                        "SIGKILL, and in the FAM every line the node had stored to and not written back\n"
+                        "returns to its last written-back content, as the checker recorded it.  fame prints\n"
+                        "how many lines that were.  See docs/check.md.\n",
+                .options = &crash_options,
         },
         {
                 .name = "start", .fn = cmd_start, .min_args = 1, .max_args = 1,
@@ -387,6 +431,13 @@ const struct verb fame_verbs[] = {
                 .help = "Prints every configuration key with its value and where it came from (default, a\n"
                         "file and line, or the command line).  Keys: docs/config.md.\n",
                 .options = &cluster_json_options,
+        },
+        {
+                .name = "check", .sub = check_verbs,
+                .usage = "report ...",
+                .summary = "the coherence and crash checker (fame up --check)",
+                .help = "Verbs that read what the checker of a cluster started with `fame up --check` found.\n"
+                        "See docs/check.md.\n",
         },
         {
                 .name = "node", .sub = node_verbs,
@@ -426,9 +477,11 @@ const struct verb fame_verbs[] = {
 "one by hand and for its tools (docs/librarian.md).\n"
 "\n"
 "  serve --db PATH [--fam FILE] [--port 9093] [--bind 127.0.0.1] [--node-port NODE=PORT]...\n"
-"        [--port-file FILE]\n"
+"        [--port-file FILE] [--check-state DIR]\n"
 "      Serves the tm-librarian protocol.  With --fam, books leaving shelves are zeroed in that\n"
 "      FAM before reuse.  --node-port adds a port whose clients may only act as NODE.\n"
+"      --check-state: the state directory of a cluster started with --check, whose checker\n"
+"      then learns of every book zeroed (fame up passes it).\n"
 "  init --db PATH --topology FILE [--force]\n"
 "      Creates the database from an INI (tm-book-register) or TMCF JSON topology; an existing\n"
 "      database is replaced only with --force.\n"

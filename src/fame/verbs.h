@@ -79,7 +79,7 @@ extern const struct verb_options bench_fam_options, info_options, node_setup_opt
 extern const struct verb_options help_options, version_options;
 extern const struct verb_options up_options, cluster_json_options, logs_options, exec_options;
 extern const struct verb_options cp_options, debug_node_options, image_build_options, ssh_options;
-extern const struct verb_options shelf_create_options;
+extern const struct verb_options shelf_create_options, crash_options, check_report_options;
 
 struct cluster_opts {
         const char *cluster;
@@ -136,6 +136,7 @@ int cmd_node_fill(const struct verb *v, int argc, char **argv);
 int cmd_node_checksum(const struct verb *v, int argc, char **argv);
 int cmd_node_memcpy_bench(const struct verb *v, int argc, char **argv);
 int cmd_version(const struct verb *v, int argc, char **argv);
+int cmd_check_report(const struct verb *v, int argc, char **argv);
 
 /* print-geometry.c */
 struct fame_geometry;

@@ -4,7 +4,7 @@
  * it can also be run by itself.
  *
  *   fame-librarian serve --db PATH [--fam FILE] [--port 9093] [--bind 127.0.0.1]
- *                        [--node-port NODE=PORT]... [--port-file FILE]
+ *                        [--node-port NODE=PORT]... [--port-file FILE] [--check-state DIR]
  *   fame-librarian init --db PATH --topology FILE [--force]
  *   fame-librarian topology --fam FILE
  *   fame-librarian bench [--address HOST:PORT] [--clients LIST] [--seconds S]
@@ -66,6 +66,7 @@ static int verb_serve(int argc, char **argv) {
                 { "bind", required_argument, NULL, 'b' },
                 { "node-port", required_argument, NULL, 'n' },
                 { "port-file", required_argument, NULL, 'P' },
+                { "check-state", required_argument, NULL, 'C' },
                 {}
         };
         struct server_options o = { .port = FAME_LIBRARIAN_PORT };
@@ -79,6 +80,7 @@ static int verb_serve(int argc, char **argv) {
                 case 'f': o.fam_path = optarg; break;
                 case 'b': o.bind = optarg; break;
                 case 'P': o.port_file = optarg; break;
+                case 'C': o.check_state = optarg; break;
                 case 'p':
                         if (parse_port(optarg, &o.port) < 0)
                                 return usage_error("serve", "--port %s: not a port number (0-65535)", optarg);
@@ -120,9 +122,9 @@ static int verb_serve(int argc, char **argv) {
                 server_free(s);
                 return 1;
         }
-        fprintf(stderr, "fame-librarian: serving '%s' on %s:%u%s%s (pid %d)\n", o.db_path,
+        fprintf(stderr, "fame-librarian: serving '%s' on %s:%u%s%s%s (pid %d)\n", o.db_path,
                 o.bind ? o.bind : "127.0.0.1", server_port(s), o.fam_path ? ", FAM " : ", no FAM: freed books are not zeroed",
-                o.fam_path ? o.fam_path : "", (int) getpid());
+                o.fam_path ? o.fam_path : "", o.check_state ? ", with the checker" : "", (int) getpid());
         r = server_run(s, &stop, &orig);
         server_free(s);
         return r < 0 ? 1 : 0;

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "engine.h"
 #include "fame.h"
 #include "log.h"
@@ -57,6 +58,7 @@ struct server {
 
         int fam_fd;
         uint64_t book_area_offset, fam_size;
+        struct check *check;            /* the cluster's checker (check_state), or NULL */
 
         struct listener listeners[SERVER_MAX_PINS + 1];
         size_t n_listeners;
@@ -106,6 +108,18 @@ static int zero_range(int fd, uint64_t offset, uint64_t len) {
         return 0;
 }
 
+/* The server wrote [offset, offset+len) of the FAM file itself: the checker, when the cluster
+ * runs with it, learns that memory holds those bytes now and no node's copy is current.  Lock-free
+ * (check.h): safe from the zeroer and the poll loop at once. */
+static void host_wrote(struct server *s, uint64_t offset, uint64_t len) {
+        if (!s->check)
+                return;
+        int r = check_host_wrote(s->check, offset, len);
+        if (r < 0)
+                log_warning("Librarian: the checker could not record the zeroing of [%#llx, +%#llx): %s",
+                            (unsigned long long) offset, (unsigned long long) len, strerror(-r));
+}
+
 static void *zeroer(void *userdata) {
         struct server *s = userdata;
 
@@ -119,6 +133,8 @@ static void *zeroer(void *userdata) {
                 pthread_mutex_unlock(&s->lock);
 
                 int r = s->fam_fd >= 0 ? zero_range(s->fam_fd, j.offset, s->geo.book_size) : 0;
+                if (r >= 0 && s->fam_fd >= 0)
+                        host_wrote(s, j.offset, s->geo.book_size);
 
                 pthread_mutex_lock(&s->lock);
                 if (r < 0) {
@@ -282,6 +298,19 @@ int server_new(const struct server_options *o, struct server **ret, char **ret_e
                 r = open_fam(s, ret_error);
                 if (r < 0)
                         goto fail;
+        }
+        if (o->check_state) {
+                if (!o->fam_path) {
+                        set_message(ret_error, "--check-state %s: the checker follows a FAM file: give --fam too", o->check_state);
+                        r = -EINVAL;
+                        goto fail;
+                }
+                r = check_open(o->check_state, o->fam_path, &s->check);
+                if (r < 0) {
+                        set_message(ret_error, "Cannot open the checker's state in %s/%s for FAM '%s': %s; start the cluster with fame up --check",
+                                    o->check_state, CHECK_DIR, o->fam_path, strerror(-r));
+                        goto fail;
+                }
         }
         const uint32_t *ids;
         size_t n = engine_node_ids(s->engine, &ids);
@@ -494,6 +523,8 @@ static int client_input(struct server *s, struct client *c) {
                         int k = engine_book_offset(s->engine, info.tail_book, &off);
                         if (k >= 0)
                                 k = zero_range(s->fam_fd, s->book_area_offset + off + info.tail_from, info.tail_len);
+                        if (k >= 0)
+                                host_wrote(s, s->book_area_offset + off + info.tail_from, info.tail_len);
                         if (k < 0)
                                 log_error("Librarian: zeroing the end of book %#llx failed: %s",
                                           (unsigned long long) info.tail_book, strerror(-k));
@@ -643,6 +674,8 @@ void server_free(struct server *s) {
                 close(s->wake[1]);
         if (s->fam_fd >= 0)
                 close(s->fam_fd);
+        if (s->check)
+                check_close(s->check);
         engine_free(s->engine);
         free(s->todo);
         free(s->done);

@@ -9,7 +9,7 @@
  * zeroing freed books in FAM, runs in its own thread, so no request waits for it.
  *
  * Life cycle (a daemon is a library first): server_new() opens the database and the FAM and
- * checks that they match; server_start() binds the listeners and starts the zeroer;
+ * checks that they match, and opens the checker's state (check_state); server_start() binds the listeners and starts the zeroer;
  * server_run() polls until *stop is set (or server_step() does one poll for tests);
  * server_free() stops everything and is idempotent on NULL.
  */
@@ -31,6 +31,9 @@ struct server_options {
         struct { uint32_t node_id; uint16_t port; } pins[SERVER_MAX_PINS];
         size_t n_pins;
         const char *port_file;          /* if set, the bound port is written there when listening */
+        const char *check_state;        /* the cluster's state directory when it runs with the
+                                         * checker (fame up --check): what the zeroer writes into
+                                         * the FAM is told to it (STATE/check); needs fam_path */
 };
 
 struct server;

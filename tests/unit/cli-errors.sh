@@ -1,6 +1,8 @@
 #!/bin/bash
 # Bad FAM files through the CLI: `fame fam info`, `fame fam dump` and `fame info` print exactly
 # one error line, exit 1, and never modify the file; `fame fam create` refuses to replace them.
+# The checker's verbs on a cluster that cannot use them (kill/down --crash, check report, up
+# --check without its plugin) say so in one line, and status shows its column only with it.
 set -u
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/fame-cli-XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
@@ -62,6 +64,64 @@ done
 before=$(sha256sum < "$tmp/version.fam")
 "$FAME" fam dump "$tmp/version.fam" --force --length 16 | grep -q 'FAME-FAM' || fail "dump --force"
 [ "$(sha256sum < "$tmp/version.fam")" = "$before" ] || fail "dump --force modified the file"
+
+# The checker's verbs (fame up --check), with no node and no QEMU: a private user whose cluster
+# has a plan (STATE/cluster.json) of two nodes that do not run.
+export HOME="$tmp/home" XDG_CONFIG_HOME="$tmp/config" XDG_STATE_HOME="$tmp/state" XDG_CACHE_HOME="$tmp/cache"
+unset FAME_CONFIG FAME_CLUSTER_NAME FAME_CHECK_PLUGIN
+state="$XDG_STATE_HOME/fame/default"
+mkdir -p "$HOME" "$state"
+plan() {        # plan CHECK: a cluster started with check = CHECK
+        printf '{ "name": "default", "state_dir": "%s", "fam": "%s/fam", "fam_size": 67108864, "accel": "tcg",
+  "qemu": "qemu-system-x86_64", "check": "%s", "nodes": [ { "id": 1 }, { "id": 2 } ] }\n' "$state" "$state" "$1" > "$state/cluster.json"
+}
+# expect RC PATTERN ARGS...: fame ARGS exits RC with one line on stderr matching PATTERN (grep -E)
+# and nothing on stdout.
+expect() {
+        local want_rc=$1 pattern=$2
+        shift 2
+        "$FAME" "$@" > "$tmp/out" 2> "$tmp/err"
+        local rc=$? lines
+        lines=$(wc -l < "$tmp/err")
+        if [ "$rc" -eq "$want_rc" ] && [ "$lines" -eq 1 ] && [ ! -s "$tmp/out" ] && grep -Eq -- "$pattern" "$tmp/err"; then
+                echo "ok: fame $*: $(cat "$tmp/err")"
+        else
+                fail "fame $*: exit $rc (expected $want_rc), $lines error line(s), expected one matching '$pattern': $(cat "$tmp/err" "$tmp/out")"
+        fi
+}
+plan off
+expect 2 "^fame: --crash needs a cluster started with --check \(fame up --check\): only the checker knows what was written back$" kill node02 --crash
+expect 2 "^fame: --crash needs a cluster started with --check" down --crash
+expect 1 "^fame: No checker state in $state: start the cluster with fame up --check$" check report
+expect 1 "^fame: No checker state in $state: start the cluster with fame up --check$" check report --json
+expect 2 "^fame check report: --node 'nodex' is not a node name \(node02, or 2\); see 'fame help check report'$" check report --node nodex
+expect 2 "^fame: There is no 7: the cluster has 2 nodes \(node01\.\.node02\)$" check report --node 7
+expect 2 "^fame check report: too many arguments" check report extra
+# the plugin, looked for before anything is built or started
+FAME_CHECK_PLUGIN="$tmp/none.so" expect 1 "^fame: check = coherence needs the checker's QEMU plugin, which is not at $tmp/none.so: build it with 'ninja -C build' or fix FAME_CHECK_PLUGIN$" \
+        up --check --set nodes=2 --set fam_size=64M --set book_size=2M
+[ ! -e "$state/fam" ] && [ ! -e "$XDG_CACHE_HOME/fame" ] && echo "ok: up --check without its plugin made no FAM and no image" \
+        || fail "up --check without its plugin left $(ls "$state" "$XDG_CACHE_HOME" 2>&1 | tr '\n' ' ')"
+expect 2 "^fame: command line: accel = kvm, but check = coherence: the checker runs in TCG: set accel = tcg or auto$" up --check --accel kvm
+# a cluster with the checker: kill --crash of a node that does not run
+plan coherence
+expect 1 "^fame: node02 is not running$" kill node02 --crash
+# status: a FINDINGS column (- while the findings cannot be read), "check" and per node
+# "check_findings" in JSON; without the checker neither
+"$FAME" status > "$tmp/out" 2> /dev/null
+head -1 "$tmp/out" | grep -Eq '^NODE +PID +ARCH +ACCEL +STATE +JOINS +FINDINGS +CONSOLE$' && grep -Eq '^node02 .* stopped +0 +- ' "$tmp/out" \
+        && echo "ok: status shows FINDINGS" || fail "status with the checker: $(cat "$tmp/out")"
+grep -q "^checker: coherence" "$tmp/out" && echo "ok: status says the checker runs" || fail "status: no checker line: $(cat "$tmp/out")"
+"$FAME" status --json > "$tmp/out" 2> /dev/null
+grep -q '^  "check": "coherence",$' "$tmp/out" && [ "$(grep -c '"check_findings": ' "$tmp/out")" -eq 2 ] \
+        && echo "ok: status --json has check and check_findings" || fail "status --json with the checker: $(cat "$tmp/out")"
+plan off
+"$FAME" status > "$tmp/out" 2> /dev/null
+! grep -q FINDINGS "$tmp/out" && ! grep -q '^checker' "$tmp/out" && echo "ok: status without the checker has no FINDINGS" \
+        || fail "status without the checker: $(cat "$tmp/out")"
+"$FAME" status --json > "$tmp/out" 2> /dev/null
+grep -q '^  "check": "off",$' "$tmp/out" && ! grep -q check_findings "$tmp/out" && echo "ok: status --json says check off" \
+        || fail "status --json without the checker: $(cat "$tmp/out")"
 
 echo "$failures failure(s)"
 exit $((failures > 0))

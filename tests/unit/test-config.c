@@ -192,6 +192,7 @@ static void test_defaults(void) {
         CHECK(c.nodes == 4 && c.nodes_per_enclosure == 10 && c.enclosures_per_rack == 4, "topology");
         CHECK(c.memory == UINT64_C(256) << 20 && c.cpus == 1, "memory/cpus");
         CHECK(c.accel == FAME_ACCEL_AUTO && c.kind == FAME_KIND_DISKLESS, "accel/kind");
+        CHECK(c.check == FAME_CHECK_OFF, "check is off by default");
         CHECK(strcmp(c.kernel, "") == 0 && strcmp(c.overlay, "") == 0, "kernel/overlay");
         CHECK(strcmp(c.qemu, "qemu-system-x86_64") == 0, "%s", c.qemu);
         CHECK(c.ready_timeout == 120 && c.down_timeout == 15, "timeouts");
@@ -230,6 +231,8 @@ static void test_defaults(void) {
 
         CHECK(strcmp(accel_to_string(FAME_ACCEL_AUTO), "auto") == 0 && strcmp(accel_to_string(FAME_ACCEL_KVM), "kvm") == 0 &&
               strcmp(accel_to_string(FAME_ACCEL_TCG), "tcg") == 0, "accel_to_string");
+        CHECK(strcmp(check_to_string(FAME_CHECK_OFF), "off") == 0 && strcmp(check_to_string(FAME_CHECK_COHERENCE), "coherence") == 0,
+              "check_to_string");
 }
 
 static void test_names(void) {
@@ -301,6 +304,10 @@ static void test_set(void) {
         CHECK(c.accel == FAME_ACCEL_TCG, "tcg");
         SET_OK(&c, "accel", "auto");
         CHECK(c.accel == FAME_ACCEL_AUTO, "auto");
+        SET_OK(&c, "check", "coherence");
+        CHECK(c.check == FAME_CHECK_COHERENCE, "check coherence");
+        SET_OK(&c, "check", "off");
+        CHECK(c.check == FAME_CHECK_OFF, "check off");
         SET_OK(&c, "kind", "debian");
         CHECK(c.kind == FAME_KIND_DEBIAN, "debian");
         SET_OK(&c, "kind", "diskless");
@@ -362,6 +369,8 @@ static void test_set(void) {
         SET_FAILS("cpus", "65", NULL);
         SET_FAILS("accel", "hvf", "accel = hvf: expected auto, kvm or tcg");
         SET_FAILS("accel", "KVM", NULL);
+        SET_FAILS("check", "on", "check = on: expected off or coherence");
+        SET_FAILS("check", "", "check = \"\": expected off or coherence");
         SET_FAILS("kind", "disk", "kind = disk: expected diskless or debian");
         SET_FAILS("backend", "virsh", "backend = virsh: expected qemu or libvirt");
         SET_FAILS("arch", "arm64", "arch = arm64: expected x86_64 or aarch64");
@@ -387,12 +396,12 @@ static void test_set(void) {
         SET_FAILS("node03.cpus", "100", "node03.cpus = 100: expected a number from 1 to 64");
         SET_FAILS("nodez", "3", "unknown key 'nodez'; did you mean 'nodes'?");
         SET_FAILS("name", "x", "unknown key 'name'; known keys: state_dir, cache_dir, fam, fam_size, "
-                  "book_size, nodes, nodes_per_enclosure, enclosures_per_rack, memory, cpus, accel, kind, arch, backend, libvirt_uri, kernel, qemu, "
+                  "book_size, nodes, nodes_per_enclosure, enclosures_per_rack, memory, cpus, accel, check, kind, arch, backend, libvirt_uri, kernel, qemu, "
                   "qemu_aarch64, overlay, release, mirror, packages, disk_size, user, forward, ready_timeout, down_timeout, nodeNN.memory, nodeNN.cpus, nodeNN.arch");
         SET_FAILS("memroy", "1G", "unknown key 'memroy'; did you mean 'memory'?");
         SET_FAILS("ready_timout", "1", "unknown key 'ready_timout'; did you mean 'ready_timeout'?");
         SET_FAILS("xyzzy_plugh", "x", "unknown key 'xyzzy_plugh'; known keys: state_dir, cache_dir, fam, fam_size, "
-                  "book_size, nodes, nodes_per_enclosure, enclosures_per_rack, memory, cpus, accel, kind, arch, backend, libvirt_uri, kernel, qemu, "
+                  "book_size, nodes, nodes_per_enclosure, enclosures_per_rack, memory, cpus, accel, check, kind, arch, backend, libvirt_uri, kernel, qemu, "
                   "qemu_aarch64, overlay, release, mirror, packages, disk_size, user, forward, ready_timeout, down_timeout, nodeNN.memory, nodeNN.cpus, nodeNN.arch");
         SET_FAILS("node3.memory", "1G", "unknown key 'node3.memory'; node keys are node01.memory to node128.memory, node01.cpus to node128.cpus and node01.arch to node128.arch");
         SET_FAILS("node129.memory", "1G", "unknown key 'node129.memory'; node keys are node01.memory to node128.memory, node01.cpus to node128.cpus and node01.arch to node128.arch");
@@ -404,7 +413,7 @@ static void test_set(void) {
         capture_start();
         config_set(&c, "xyzzy_plugh", "1", "command line");
         const char *err = capture_end();
-        for (const char *k = "state_dir,cache_dir,fam,fam_size,book_size,nodes,memory,cpus,accel,kind,kernel,qemu,overlay,"
+        for (const char *k = "state_dir,cache_dir,fam,fam_size,book_size,nodes,memory,cpus,accel,check,kind,kernel,qemu,overlay,"
                              "ready_timeout,down_timeout,nodes_per_enclosure,enclosures_per_rack,nodeNN.memory,nodeNN.cpus"; *k;) {
                 char name[32];
                 size_t n = strcspn(k, ",");
@@ -737,6 +746,47 @@ static void test_check(void) {
         SET_OK(&c, "nodes", "7");
         CHECK(config_check(&c) == 0, "7 nodes");
         config_done(&c);
+
+        /* the checker runs in TCG, with at most 64 nodes */
+        init(&c);
+        SET_OK(&c, "check", "coherence");
+        CHECK(config_check(&c) == 0, "check with accel = auto");
+        SET_OK(&c, "accel", "tcg");
+        CHECK(config_check(&c) == 0, "check with accel = tcg");
+        SET_OK(&c, "accel", "kvm");
+        capture_start();
+        r = config_check(&c);
+        err = capture_end();
+        CHECK(r == -EINVAL && strcmp(err, "fame: command line: accel = kvm, but check = coherence: the checker runs in TCG: "
+                                           "set accel = tcg or auto\n") == 0, "%s", err);
+        SET_OK(&c, "accel", "auto");
+        SET_OK(&c, "fam_size", "4G");
+        SET_OK(&c, "nodes", "64");
+        CHECK(config_check(&c) == 0, "64 nodes with the checker");
+        SET_OK(&c, "nodes", "65");
+        capture_start();
+        r = config_check(&c);
+        err = capture_end();
+        CHECK(r == -EINVAL && strcmp(err, "fame: command line: nodes = 65, but check = coherence follows at most 64 nodes: "
+                                           "use nodes = 64 or fewer, or check = off\n") == 0, "%s", err);
+        SET_OK(&c, "check", "off");
+        CHECK(config_check(&c) == 0, "65 nodes without the checker");
+        SET_OK(&c, "accel", "kvm");
+        CHECK(config_check(&c) == 0, "kvm without the checker");
+        config_done(&c);
+
+        /* from a file: the origin is the line of accel */
+        _cleanup_free_ char *path = tmp_path("check.conf");
+        write_file(path, "[cluster]\ncheck = coherence\naccel = kvm\n");
+        init(&c);
+        CHECK(config_load_file(&c, path) == 0, "load check.conf");
+        capture_start();
+        r = config_check(&c);
+        err = capture_end();
+        char want[PATH_MAX + 128];
+        snprintf(want, sizeof want, "fame: %s:3: accel = kvm, but check = coherence: the checker runs in TCG: set accel = tcg or auto\n", path);
+        CHECK(r == -EINVAL && strcmp(err, want) == 0, "%s", err);
+        config_done(&c);
 }
 
 static bool has_line(const char *text, const char *key, const char *value, const char *origin) {
@@ -771,7 +821,7 @@ static void test_print(void) {
 
         _cleanup_free_ char *text = dump(&c, false);
         CHECK(strncmp(text, "# cluster default\n", 18) == 0, "%s", text);
-        CHECK(count_lines(text) == 1 + 27 + 2, "%u lines:\n%s", count_lines(text), text);
+        CHECK(count_lines(text) == 1 + 28 + 2, "%u lines:\n%s", count_lines(text), text);
         snprintf(want, sizeof want, "%s/.local/state/fame/default", home);
         CHECK(has_line(text, "state_dir", want, "default"), "state_dir:\n%s", text);
         CHECK(has_line(text, "fam_size", "2G", "command line"), "fam_size");
@@ -785,6 +835,7 @@ static void test_print(void) {
         CHECK(has_line(text, "overlay", "\"\"", "default"), "overlay");
         CHECK(has_line(text, "accel", "tcg", "command line"), "accel");
         CHECK(has_line(text, "kind", "diskless", "default"), "kind");
+        CHECK(has_line(text, "check", "off", "default"), "check");
         CHECK(has_line(text, "qemu", "qemu-system-x86_64", "default"), "qemu");
         CHECK(has_line(text, "ready_timeout", "120", "default") && has_line(text, "down_timeout", "15", "default"), "timeouts");
         CHECK(has_line(text, "nodes_per_enclosure", "10", "default") && has_line(text, "enclosures_per_rack", "4", "default"), "topology");
@@ -798,7 +849,7 @@ static void test_print(void) {
         CHECK(strstr(text, "\nbook_size           = 8M "), "padding");
         /* every key, in the documented order */
         const char *order[] = { "state_dir", "cache_dir", "fam ", "fam_size", "book_size", "nodes ", "nodes_per_enclosure",
-                                "enclosures_per_rack", "memory", "cpus", "accel", "kind", "kernel", "qemu", "overlay",
+                                "enclosures_per_rack", "memory", "cpus", "accel", "check", "kind", "kernel", "qemu", "overlay",
                                 "release", "mirror", "packages", "disk_size", "user", "forward",
                                 "ready_timeout", "down_timeout", "node02.cpus", "node03.memory" };
         const char *at = text;
@@ -815,7 +866,7 @@ static void test_print(void) {
         json_object *root = json_tokener_parse(js), *keys = NULL, *nodes = NULL, *v;
         CHECK(root && json_object_is_type(root, json_type_object), "JSON:\n%s", js);
         CHECK(json_object_object_get_ex(root, "cluster", &v) && strcmp(json_object_get_string(v), "default") == 0, "cluster");
-        CHECK(json_object_object_get_ex(root, "keys", &keys) && json_object_object_length(keys) == 27, "27 keys");
+        CHECK(json_object_object_get_ex(root, "keys", &keys) && json_object_object_length(keys) == 28, "28 keys");
         CHECK(json_object_object_get_ex(root, "nodes", &nodes) && json_object_array_length(nodes) == 3, "3 nodes");
         struct { const char *key; json_type type; const char *value; const char *origin; } want_keys[] = {
                 { "state_dir", json_type_string, NULL, "default" },
@@ -829,6 +880,7 @@ static void test_print(void) {
                 { "memory", json_type_int, "1073741824", NULL },
                 { "cpus", json_type_int, "1", "default" },
                 { "accel", json_type_string, "tcg", "command line" },
+                { "check", json_type_string, "off", "default" },
                 { "kind", json_type_string, "diskless", "default" },
                 { "kernel", json_type_string, "/k with space", NULL },
                 { "qemu", json_type_string, "qemu-system-x86_64", "default" },

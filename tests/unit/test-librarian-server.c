@@ -393,6 +393,22 @@ out:
                 close(fd);
 }
 
+/* --check-state: the checker's state must open, and it follows a FAM file; a server that
+ * cannot have it does not start (one message saying why). */
+static void test_check_state(const char *fam, const char *db) {
+        struct server *s = NULL;
+        char *err = NULL;
+        struct server_options o = { .db_path = db, .check_state = test_tmpdir() };
+
+        CHECK(server_new(&o, &s, &err) == -EINVAL && !s && err && strstr(err, "give --fam too"), "no FAM: %s", err ? err : "");
+        free(err);
+        err = NULL;
+        o.fam_path = fam;       /* a state directory without STATE/check */
+        CHECK(server_new(&o, &s, &err) < 0 && !s && err && strstr(err, "Cannot open the checker's state in ") &&
+              strstr(err, "start the cluster with fame up --check"), "no checker state: %s", err ? err : "");
+        free(err);
+}
+
 int main(void) {
         char fam[512], db[512], *err = NULL;
         struct fame_geometry geo;
@@ -412,6 +428,7 @@ int main(void) {
         test_pinned(server_pin_port(srv, 0));
         test_handles(server_port(srv));
         test_zeroing_retries(server_port(srv), fam, db, &geo);
+        test_check_state(fam, db);
         stop = 1;
         pthread_join(th, NULL);
         server_free(srv);

@@ -1,0 +1,5 @@
+# The checker (fame up --check) under libvirt: a TCG domain (type qemu) whose QEMU loads FAM/E's
+# plugin, given through <qemu:commandline> as the direct backend gives it.
+debug domain-xml --accel kvm --set check=coherence
+# A mixed cluster's aarch64 node: BAR2 at 0x8000000000.
+debug domain-xml --accel tcg --set check=coherence --set node02.arch=aarch64 --node 2
