@@ -87,8 +87,11 @@
 "[Install]\n" \
 "WantedBy=multi-user.target\n"
 
-/* Every process maps /lfs files from FAM (lib/mmap-shim.c). */
-#define LD_SO_PRELOAD "/usr/local/lib/x86_64-linux-gnu/libfame-mmap.so\n"
+/* Every process maps /lfs files from FAM (lib/mmap-shim.c), and libpmem's flushes are seen by
+ * the coherence checker (lib/pmem-shim.c).  image-debian.c copies both, in this order. */
+#define LD_SO_PRELOAD \
+"/usr/local/lib/x86_64-linux-gnu/libfame-mmap.so\n" \
+"/usr/local/lib/x86_64-linux-gnu/libfame-pmem.so\n"
 
 #define GETTY_AUTOLOGIN \
 "# The serial console (fame console) logs in as root: only the cluster's owner can reach it.\n" \

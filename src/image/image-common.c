@@ -37,29 +37,49 @@ void image_done(struct image *img) {
         *img = (struct image) { 0 };
 }
 
-/* fame-lfs and libfame-mmap.so next to the node binary: a build tree (BUILD/fame-lfs-static,
- * BUILD/lib/libfame-mmap.so) or an installation (LIBEXECDIR/fame/, LIBDIR/); $FAME_NODE_LFS and
- * $FAME_MMAP_SHIM win. */
-int image_lfs_files(const char *fame_static, char **ret_lfs, char **ret_shim) {
-        _cleanup_free_ char *dir = path_dirname(fame_static), *lfs = NULL, *shim = NULL;
-        const char *env_lfs = getenv("FAME_NODE_LFS"), *env_shim = getenv("FAME_MMAP_SHIM");
-        if (!dir)
+/* A preloaded library of the nodes (libfame-mmap.so, libfame-pmem.so) next to the node binary:
+ * in a build tree BUILD/lib/NAME, in an installation LIBDIR/NAME; $ENV (a path) wins. */
+static int node_library(const char *dir, const char *fame_static, const char *env, const char *name, char **ret) {
+        const char *e = getenv(env);
+        _cleanup_free_ char *path = NULL;
+        if (e && *e ? !(path = strdup(e)) : asprintf(&path, "%s/lib/%s", dir, name) < 0)
                 return log_error_errno(-ENOMEM, "Out of memory");
-        if ((env_lfs && *env_lfs ? !(lfs = strdup(env_lfs)) : asprintf(&lfs, "%s/fame-lfs-static", dir) < 0) ||
-            (env_shim && *env_shim ? !(shim = strdup(env_shim)) : asprintf(&shim, "%s/lib/libfame-mmap.so", dir) < 0))
-                return log_error_errno(-ENOMEM, "Out of memory");
-        if (access(shim, R_OK) < 0 && !(env_shim && *env_shim)) {
-                free(shim);
-                if (asprintf(&shim, "%s/../../%s/libfame-mmap.so", dir, FAME_LIBDIR) < 0)
+        if (access(path, R_OK) < 0 && !(e && *e)) {
+                free(path);
+                if (asprintf(&path, "%s/../../%s/%s", dir, FAME_LIBDIR, name) < 0)
                         return log_error_errno(-ENOMEM, "Out of memory");
         }
+        if (access(path, R_OK) < 0)
+                return log_error_errno(-ENOENT, "%s is missing next to the node binary %s: rebuild with 'make'", name, fame_static);
+        *ret = TAKE_PTR(path);
+        return 0;
+}
+
+/* fame-lfs, libfame-mmap.so and libfame-pmem.so next to the node binary: a build tree
+ * (BUILD/fame-lfs-static, BUILD/lib/) or an installation (LIBEXECDIR/fame/, LIBDIR/);
+ * $FAME_NODE_LFS, $FAME_MMAP_SHIM and $FAME_PMEM_SHIM win. */
+int image_lfs_files(const char *fame_static, struct image_lfs_files *ret) {
+        _cleanup_free_ char *dir = path_dirname(fame_static), *lfs = NULL, *mmap_shim = NULL, *pmem_shim = NULL;
+        const char *env_lfs = getenv("FAME_NODE_LFS");
+        int r;
+        if (!dir)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        if (env_lfs && *env_lfs ? !(lfs = strdup(env_lfs)) : asprintf(&lfs, "%s/fame-lfs-static", dir) < 0)
+                return log_error_errno(-ENOMEM, "Out of memory");
         if (access(lfs, R_OK) < 0)
                 return log_error_errno(-ENOENT, "fame-lfs-static is missing next to the node binary %s: rebuild with 'make'", fame_static);
-        if (access(shim, R_OK) < 0)
-                return log_error_errno(-ENOENT, "libfame-mmap.so is missing next to the node binary %s: rebuild with 'make'", fame_static);
-        *ret_lfs = TAKE_PTR(lfs);
-        *ret_shim = TAKE_PTR(shim);
+        if ((r = node_library(dir, fame_static, "FAME_MMAP_SHIM", "libfame-mmap.so", &mmap_shim)) < 0 ||
+            (r = node_library(dir, fame_static, "FAME_PMEM_SHIM", "libfame-pmem.so", &pmem_shim)) < 0)
+                return r;
+        *ret = (struct image_lfs_files) { TAKE_PTR(lfs), TAKE_PTR(mmap_shim), TAKE_PTR(pmem_shim) };
         return 0;
+}
+
+void image_lfs_files_done(struct image_lfs_files *f) {
+        free(f->lfs);
+        free(f->mmap_shim);
+        free(f->pmem_shim);
+        *f = (struct image_lfs_files) { 0 };
 }
 
 /* ---- removing a tree ------------------------------------------------------------------- */

@@ -350,15 +350,22 @@ out:
 /* ---- stage 2: FAM/E's files, kernel, ext4, qcow2 --------------------------------------------- */
 
 struct payload {
-        char *fame_static, *libfame, *include_dir, *lfs, *shim;
+        char *fame_static, *libfame, *include_dir;
+        struct image_lfs_files lfs;     /* fame-lfs and the preloaded libraries */
 };
 
 static void payload_done(struct payload *pl) {
         free(pl->fame_static);
         free(pl->libfame);
         free(pl->include_dir);
-        free(pl->lfs);
-        free(pl->shim);
+        image_lfs_files_done(&pl->lfs);
+}
+
+/* The libraries /etc/ld.so.preload names (debian-files.c), by file name. */
+static const char *const preloaded[] = { "libfame-mmap.so", "libfame-pmem.so" };
+
+static const char *preloaded_path(const struct payload *pl, size_t i) {
+        return i == 0 ? pl->lfs.mmap_shim : pl->lfs.pmem_shim;
 }
 
 /* libfame.so and the headers next to the node binary: a build tree (BUILD/fame-static,
@@ -388,7 +395,7 @@ static int find_payload(const char *fame_static, struct payload *ret) {
                 payload_done(&pl);
                 return r;
         }
-        int r = image_lfs_files(fame_static, &pl.lfs, &pl.shim);
+        int r = image_lfs_files(fame_static, &pl.lfs);
         if (r < 0) {
                 payload_done(&pl);
                 return r;
@@ -404,9 +411,9 @@ static int hash_payload(struct hash128 *h, const struct payload *pl) {
         if (r >= 0)
                 r = hash_file(h, pl->libfame);
         if (r >= 0)
-                r = hash_file(h, pl->lfs);
-        if (r >= 0)
-                r = hash_file(h, pl->shim);
+                r = hash_file(h, pl->lfs.lfs);
+        for (size_t i = 0; r >= 0 && i < ELEMENTSOF(preloaded); i++)
+                r = hash_file(h, preloaded_path(pl, i));
         for (size_t i = 0; r >= 0 && headers[i]; i++) {
                 char path[PATH_MAX];
                 snprintf(path, sizeof path, "%s/%s", pl->include_dir, headers[i]);
@@ -440,13 +447,15 @@ static int add_payload(const char *root, const struct payload *pl) {
         if (r < 0)
                 return log_error_errno(r, "Cannot copy '%s' to '%s': %m", pl->libfame, a);
         snprintf(a, sizeof a, "%s/usr/local/sbin/fame-lfs", root);
-        r = copy_file(pl->lfs, a, 0755);
+        r = copy_file(pl->lfs.lfs, a, 0755);
         if (r < 0)
-                return log_error_errno(r, "Cannot copy '%s' to '%s': %m", pl->lfs, a);
-        snprintf(a, sizeof a, "%s/" NODE_LIBDIR "/libfame-mmap.so", root);
-        r = copy_file(pl->shim, a, 0644);
-        if (r < 0)
-                return log_error_errno(r, "Cannot copy '%s' to '%s': %m", pl->shim, a);
+                return log_error_errno(r, "Cannot copy '%s' to '%s': %m", pl->lfs.lfs, a);
+        for (size_t i = 0; i < ELEMENTSOF(preloaded); i++) {
+                snprintf(a, sizeof a, "%s/" NODE_LIBDIR "/%s", root, preloaded[i]);
+                r = copy_file(preloaded_path(pl, i), a, 0644);
+                if (r < 0)
+                        return log_error_errno(r, "Cannot copy '%s' to '%s': %m", preloaded_path(pl, i), a);
+        }
         static const char *const links[] = { "libfame.so.0", "libfame.so", "libfam_atomic.so", NULL };
         for (size_t i = 0; links[i]; i++) {
                 snprintf(a, sizeof a, "%s/" NODE_LIBDIR "/%s", root, links[i]);
@@ -554,7 +563,9 @@ int image_debian_populate(const char *tree, const char *tmp, uint64_t disk_size,
             asprintf(&qcow, "%s/base.qcow2", tmp) < 0 || asprintf(&pl.fame_static, "%s/payload/fame", tmp) < 0 ||
             asprintf(&pl.libfame, "%s/payload/%s", tmp, FAME_LIBFAME_FILE) < 0 ||
             asprintf(&pl.include_dir, "%s/payload/include", tmp) < 0 ||
-            asprintf(&pl.lfs, "%s/payload/fame-lfs", tmp) < 0 || asprintf(&pl.shim, "%s/payload/libfame-mmap.so", tmp) < 0) {
+            asprintf(&pl.lfs.lfs, "%s/payload/fame-lfs", tmp) < 0 ||
+            asprintf(&pl.lfs.mmap_shim, "%s/payload/%s", tmp, preloaded[0]) < 0 ||
+            asprintf(&pl.lfs.pmem_shim, "%s/payload/%s", tmp, preloaded[1]) < 0) {
                 payload_done(&pl);
                 return log_error_errno(-ENOMEM, "Out of memory");
         }
@@ -627,11 +638,11 @@ static int copy_payload(const struct payload *pl, const char *tmp) {
         }
         if (r >= 0) {
                 snprintf(dst, sizeof dst, "%s/payload/fame-lfs", tmp);
-                r = copy_file(pl->lfs, dst, 0755);
+                r = copy_file(pl->lfs.lfs, dst, 0755);
         }
-        if (r >= 0) {
-                snprintf(dst, sizeof dst, "%s/payload/libfame-mmap.so", tmp);
-                r = copy_file(pl->shim, dst, 0644);
+        for (size_t i = 0; r >= 0 && i < ELEMENTSOF(preloaded); i++) {
+                snprintf(dst, sizeof dst, "%s/payload/%s", tmp, preloaded[i]);
+                r = copy_file(preloaded_path(pl, i), dst, 0644);
         }
         for (size_t i = 0; r >= 0 && headers[i]; i++) {
                 snprintf(src, sizeof src, "%s/%s", pl->include_dir, headers[i]);

@@ -253,17 +253,19 @@ static int collect(const struct image_params *p, const char *release, const char
             (r = cpio_add_file(l, "usr/bin/fame", 0755, p->fame_static)) < 0)
                 return r;
 
-        /* /lfs: fame-lfs, and the mmap library every process preloads */
-        _cleanup_free_ char *lfs = NULL, *shim = NULL;
-        r = image_lfs_files(p->fame_static, &lfs, &shim);
+        /* /lfs: fame-lfs, and the libraries every process preloads: mmap of /lfs files is FAM
+         * (libfame-mmap.so), libpmem's flushes are seen by the checker (libfame-pmem.so) */
+        _cleanup_(image_lfs_files_done) struct image_lfs_files files = { 0 };
+        r = image_lfs_files(p->fame_static, &files);
         if (r < 0)
                 return r;
-        static const char preload[] = "/usr/lib/fame/libfame-mmap.so\n";
+        static const char preload[] = "/usr/lib/fame/libfame-mmap.so\n/usr/lib/fame/libfame-pmem.so\n";
         if ((r = cpio_add_dir(l, "lfs", 0755)) < 0 ||
             (r = cpio_add_dir(l, "usr/lib", 0755)) < 0 ||
             (r = cpio_add_dir(l, "usr/lib/fame", 0755)) < 0 ||
-            (r = cpio_add_file(l, "usr/sbin/fame-lfs", 0755, lfs)) < 0 ||
-            (r = cpio_add_file(l, "usr/lib/fame/libfame-mmap.so", 0644, shim)) < 0 ||
+            (r = cpio_add_file(l, "usr/sbin/fame-lfs", 0755, files.lfs)) < 0 ||
+            (r = cpio_add_file(l, "usr/lib/fame/libfame-mmap.so", 0644, files.mmap_shim)) < 0 ||
+            (r = cpio_add_file(l, "usr/lib/fame/libfame-pmem.so", 0644, files.pmem_shim)) < 0 ||
             (r = cpio_add_data(l, "etc/ld.so.preload", 0644, preload, strlen(preload))) < 0)
                 return r;
 

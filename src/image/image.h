@@ -40,8 +40,14 @@ int image_arch_root(const char *cache_dir, const char *arch, char **ret_root);
 /* The newest ROOT/boot/vmlinuz-RELEASE's release; -ENOENT when none. */
 int image_arch_release(const char *root, char **ret);
 
-/* fame-lfs-static and libfame-mmap.so that go with the node binary fame_static (malloc'ed). */
-int image_lfs_files(const char *fame_static, char **ret_lfs, char **ret_shim);
+/* The files of /lfs that go with the node binary fame_static: fame-lfs-static and the two
+ * libraries every node process preloads (/etc/ld.so.preload, in this order): libfame-mmap.so
+ * (mmap of /lfs is FAM) and libfame-pmem.so (libpmem's flushes seen by the checker). */
+struct image_lfs_files {
+        char *lfs, *mmap_shim, *pmem_shim;      /* paths, malloc'ed */
+};
+int image_lfs_files(const char *fame_static, struct image_lfs_files *ret);
+void image_lfs_files_done(struct image_lfs_files *f);
 
 struct image {
         char *kernel;                   /* uncompressed ELF vmlinux to pass to -kernel */

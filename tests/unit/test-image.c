@@ -332,6 +332,24 @@ static void check_image_contents(const struct image *img, const char *fame_stati
         const struct centry *console = cfind(&a, "/dev/console");
         CHECK(console && console->rmajor == 5 && console->rminor == 1, "/dev/console is not 5:1");
 
+        /* /lfs: fame-lfs, and the libraries every process preloads, mmap's first */
+        CHECK_ENTRY(&a, "/lfs", S_IFDIR | 0755);
+        CHECK_ENTRY(&a, "/usr/sbin/fame-lfs", S_IFREG | 0755);
+        static const char *const preloaded[][2] = {
+                { "/usr/lib/fame/libfame-mmap.so", "FAME_MMAP_SHIM" },
+                { "/usr/lib/fame/libfame-pmem.so", "FAME_PMEM_SHIM" },
+        };
+        for (size_t i = 0; i < 2; i++) {
+                const char *host = getenv(preloaded[i][1]);
+                const struct centry *e = cfind(&a, preloaded[i][0]);
+                CHECK_ENTRY(&a, preloaded[i][0], S_IFREG | 0644);
+                CHECK(!host || (e && (off_t) e->size == file_size(host)), "%s is not %s", preloaded[i][0], host);
+        }
+        static const char want_preload[] = "/usr/lib/fame/libfame-mmap.so\n/usr/lib/fame/libfame-pmem.so\n";
+        const struct centry *preload = cfind(&a, "/etc/ld.so.preload");
+        CHECK(preload && preload->size == strlen(want_preload) && !memcmp(preload->data, want_preload, preload->size),
+              "/etc/ld.so.preload is not: %s", want_preload);
+
         /* qemu-ga's libraries and the loader */
         CHECK(cfind_suffix(&a, "/libc.so.6"), "no libc.so.6");
         CHECK(cfind_suffix(&a, "/libglib-2.0.so.0"), "no libglib-2.0.so.0");
@@ -537,7 +555,7 @@ int main(void) {
                 const char *bb = access("/bin/busybox", R_OK) == 0 ? "/bin/busybox" : "/usr/bin/busybox";
                 fprintf(stderr, "%s is missing (a sanitizer build?): using %s in its place\n", fame_static, bb);
                 snprintf(fame_static, sizeof fame_static, "%s", bb);
-                /* and for fame-lfs-static; libfame-mmap.so is built in every build */
+                /* and for fame-lfs-static; libfame-mmap.so and libfame-pmem.so are built in every build */
                 setenv("FAME_NODE_LFS", bb, 1);
         }
 
