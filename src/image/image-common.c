@@ -40,7 +40,7 @@ void image_done(struct image *img) {
 /* A preloaded library of the nodes (libfame-mmap.so, libfame-pmem.so) next to the node binary:
  * in a build tree BUILD/lib/NAME, in an installation LIBDIR/NAME; $ENV (a path) wins. */
 static int node_library(const char *dir, const char *fame_static, const char *env, const char *name, char **ret) {
-        const char *e = getenv(env);
+        const char *e = env ? getenv(env) : NULL;
         _cleanup_free_ char *path = NULL;
         if (e && *e ? !(path = strdup(e)) : asprintf(&path, "%s/lib/%s", dir, name) < 0)
                 return log_error_errno(-ENOMEM, "Out of memory");
@@ -57,10 +57,11 @@ static int node_library(const char *dir, const char *fame_static, const char *en
 
 /* fame-lfs, libfame-mmap.so and libfame-pmem.so next to the node binary: a build tree
  * (BUILD/fame-lfs-static, BUILD/lib/) or an installation (LIBEXECDIR/fame/, LIBDIR/);
- * $FAME_NODE_LFS, $FAME_MMAP_SHIM and $FAME_PMEM_SHIM win. */
-int image_lfs_files(const char *fame_static, struct image_lfs_files *ret) {
+ * $FAME_NODE_LFS, $FAME_MMAP_SHIM and $FAME_PMEM_SHIM win for nodes of the host's architecture
+ * (they name files built for it; env_ok false ignores them). */
+int image_lfs_files(const char *fame_static, bool env_ok, struct image_lfs_files *ret) {
         _cleanup_free_ char *dir = path_dirname(fame_static), *lfs = NULL, *mmap_shim = NULL, *pmem_shim = NULL;
-        const char *env_lfs = getenv("FAME_NODE_LFS");
+        const char *env_lfs = env_ok ? getenv("FAME_NODE_LFS") : NULL;
         int r;
         if (!dir)
                 return log_error_errno(-ENOMEM, "Out of memory");
@@ -68,8 +69,8 @@ int image_lfs_files(const char *fame_static, struct image_lfs_files *ret) {
                 return log_error_errno(-ENOMEM, "Out of memory");
         if (access(lfs, R_OK) < 0)
                 return log_error_errno(-ENOENT, "fame-lfs-static is missing next to the node binary %s: rebuild with 'make'", fame_static);
-        if ((r = node_library(dir, fame_static, "FAME_MMAP_SHIM", "libfame-mmap.so", &mmap_shim)) < 0 ||
-            (r = node_library(dir, fame_static, "FAME_PMEM_SHIM", "libfame-pmem.so", &pmem_shim)) < 0)
+        if ((r = node_library(dir, fame_static, env_ok ? "FAME_MMAP_SHIM" : NULL, "libfame-mmap.so", &mmap_shim)) < 0 ||
+            (r = node_library(dir, fame_static, env_ok ? "FAME_PMEM_SHIM" : NULL, "libfame-pmem.so", &pmem_shim)) < 0)
                 return r;
         *ret = (struct image_lfs_files) { TAKE_PTR(lfs), TAKE_PTR(mmap_shim), TAKE_PTR(pmem_shim) };
         return 0;

@@ -395,7 +395,7 @@ static int find_payload(const char *fame_static, struct payload *ret) {
                 payload_done(&pl);
                 return r;
         }
-        int r = image_lfs_files(fame_static, &pl.lfs);
+        int r = image_lfs_files(fame_static, true, &pl.lfs);    /* x86_64 nodes only so far */
         if (r < 0) {
                 payload_done(&pl);
                 return r;

@@ -256,7 +256,7 @@ static int collect(const struct image_params *p, const char *release, const char
         /* /lfs: fame-lfs, and the libraries every process preloads: mmap of /lfs files is FAM
          * (libfame-mmap.so), libpmem's flushes are seen by the checker (libfame-pmem.so) */
         _cleanup_(image_lfs_files_done) struct image_lfs_files files = { 0 };
-        r = image_lfs_files(p->fame_static, &files);
+        r = image_lfs_files(p->fame_static, !p->arch || strcmp(p->arch, IMAGE_HOST_ARCH) == 0, &files);
         if (r < 0)
                 return r;
         static const char preload[] = "/usr/lib/fame/libfame-mmap.so\n/usr/lib/fame/libfame-pmem.so\n";

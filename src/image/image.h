@@ -46,7 +46,16 @@ int image_arch_release(const char *root, char **ret);
 struct image_lfs_files {
         char *lfs, *mmap_shim, *pmem_shim;      /* paths, malloc'ed */
 };
-int image_lfs_files(const char *fame_static, struct image_lfs_files *ret);
+/* The architecture this fame runs on: the one whose node files $FAME_NODE_LFS and the
+ * $FAME_*_SHIM overrides name. */
+#if defined(__x86_64__)
+#define IMAGE_HOST_ARCH "x86_64"
+#elif defined(__aarch64__)
+#define IMAGE_HOST_ARCH "aarch64"
+#else
+#define IMAGE_HOST_ARCH "unknown"
+#endif
+int image_lfs_files(const char *fame_static, bool env_ok, struct image_lfs_files *ret);
 void image_lfs_files_done(struct image_lfs_files *f);
 
 struct image {
