@@ -287,7 +287,7 @@ static void write_domain(struct xw *x, const struct cluster_plan *p, const struc
                 cmd_arg(c, "max-arm-cpu.pauth-impdef=on");
         }
         /* the checker's TCG plugin (a TCG domain: type qemu) */
-        plan_check_args(p, n, c);
+        plan_check_args(p, n, true, c);
         start(x, "qemu:commandline");
         char *const *args = cmd_argv(c);
         for (size_t i = 1; args[i]; i++)

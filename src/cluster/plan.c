@@ -355,17 +355,23 @@ static char *opt_escaped(const char *s) {
         return out;
 }
 
-void plan_check_args(const struct cluster_plan *p, const struct node_plan *n, struct cmd *c) {
+void plan_check_args(const struct cluster_plan *p, const struct node_plan *n, bool libvirt, struct cmd *c) {
         if (p->check == FAME_CHECK_OFF)
                 return;
         /* The checker: FAM/E's TCG plugin follows the node's accesses to the FAM (its BAR2 in the
          * node's physical address space) in the cluster's STATE/check (docs/check.md). */
         _cleanup_free_ char *plugin = opt_escaped(p->check_plugin), *fam = opt_escaped(p->fam_path),
                             *state = opt_escaped(p->state_dir);
+        /* QEMU 7.2 reports a RAM access's address as the RAM block's offset among QEMU's RAM
+         * blocks plus the address of its region: for the FAM, BAR2 + that offset.  fame's own
+         * command line makes the FAM the first RAM block (offset 0: its -object is created
+         * before the machine's RAM); libvirt creates the node's RAM backend first, so the FAM
+         * follows it (offset: the node's memory). */
+        uint64_t ram_offset = libvirt ? n->memory : 0;
         cmd_arg(c, "-plugin");
         cmd_argf(c, "file=%s,node=%" PRIu32 ",arch=%s,bar=0x%" PRIx64 ",fam=%s,size=%" PRIu64 ",state=%s",
-                 plugin ? plugin : "", n->id, arch_to_string(n->arch), check_bar2_base(n->arch == FAME_ARCH_AARCH64),
-                 fam ? fam : "", p->fam_size, state ? state : "");
+                 plugin ? plugin : "", n->id, arch_to_string(n->arch),
+                 check_bar2_base(n->arch == FAME_ARCH_AARCH64) + ram_offset, fam ? fam : "", p->fam_size, state ? state : "");
 }
 
 bool plan_needs_relays(const struct cluster_plan *p, const struct node_plan *n) {
@@ -429,7 +435,7 @@ struct cmd *qemu_command(const struct cluster_plan *p, const struct node_plan *n
         }
 
         plan_fam_args(p, n, c);
-        plan_check_args(p, n, c);
+        plan_check_args(p, n, false, c);
 
         /* Serial console: a socket for `fame console`, everything logged for `fame logs`. */
         cmd_arg(c, "-chardev");

@@ -110,7 +110,9 @@ void plan_fam_args(const struct cluster_plan *p, const struct node_plan *n, stru
 void plan_net_args(const struct cluster_plan *p, const struct node_plan *n, struct cmd *c);
 /* -plugin of the checker (nothing without it): "file=PLUGIN,node=N,arch=ARCH,bar=0xBAR2,fam=FAM,
  * size=BYTES,state=STATE" with ',' in the paths doubled (QEMU's option syntax). */
-void plan_check_args(const struct cluster_plan *p, const struct node_plan *n, struct cmd *c);
+/* libvirt: for a libvirt domain, whose RAM backend comes before the FAM in QEMU's RAM blocks
+ * (bar= is then BAR2 + the node's memory: see plan.c). */
+void plan_check_args(const struct cluster_plan *p, const struct node_plan *n, bool libvirt, struct cmd *c);
 /* Whether QEMU must start relay processes for the node (guestfwd cmd: the Librarian, forward=). */
 bool plan_needs_relays(const struct cluster_plan *p, const struct node_plan *n);
 

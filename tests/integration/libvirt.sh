@@ -96,24 +96,6 @@ exact_fetch_add 200000 400000
 run down
 [ "$rc" -eq 0 ] && [ -z "$(vsh list --all --name)" ] && [ -z "$(qemu_pids)" ] && ok "down: nothing left" || fail "down: $(cat "$err") $(vsh list --all --name)"
 
-step "the coherence checker through libvirt (docs/check.md)"
-run up -n 2 --check
-[ "$rc" -eq 0 ] && ok "up --check through libvirt" || fail "up --check: $(cat "$out" "$err")"
-[ "$(pids_matching 'fame-check.so,node=' | wc -l)" -eq 2 ] && ok "libvirt's QEMUs load the checker" || fail "QEMUs with the plugin: $(pids_matching 'fame-check.so' | wc -l)"
-run cp --all "$FAME_CHECK_SEEDED" /tmp/seeded
-run exec node01 -- /tmp/seeded producer /lfs/lv-bug
-run exec node02 -- /tmp/seeded consumer /lfs/lv-bug --correct
-"$FAME" check report --json | jq -e '[.findings[] | select(.kind == "unflushed-read" and .a.node == 1 and .b.node == 2 and .shelf == "/lv-bug")] | length > 0' > /dev/null \
-        && ok "a missing writeback found in libvirt domains" || fail "report: $("$FAME" check report 2>&1)"
-run exec node01 -- /tmp/seeded commit /lfs/lv-commit 1 --correct
-run exec node01 -- /tmp/seeded commit /lfs/lv-commit 2
-run kill --crash node01
-[ "$rc" -eq 0 ] && ok "kill --crash of a libvirt domain" || fail "kill --crash: $(cat "$err")"
-run exec node02 -- /tmp/seeded recover /lfs/lv-commit
-[ "$(cat "$out")" = 1 ] && ok "its unwritten commit record is lost" || fail "recovered $(cat "$out" "$err")"
-run down
-[ "$rc" -eq 0 ] && [ -z "$(vsh list --all --name)" ] && [ -z "$(qemu_pids)" ] && ok "down: nothing left" || fail "down: $(cat "$err") $(vsh list --all --name)"
-
 step "fame libvirt export: XML libvirt accepts"
 run libvirt export "$work/xml"
 [ "$rc" -eq 0 ] && [ -f "$work/xml/node01.xml" ] && [ -f "$work/xml/node02.xml" ] && ok "export wrote node01.xml, node02.xml" || fail "export: $(cat "$out" "$err")"
@@ -156,6 +138,24 @@ run up -n 2 --set qemu="$work/qemu-refuses"
         && ok "$(grep "could not start" "$err")" || fail "up with a QEMU that refuses: rc $rc $(cat "$err")"
 [ -z "$(vsh list --all --name)" ] && [ -z "$(qemu_pids)" ] && [ -z "$(librarian_pids)" ] && ok "nothing left behind" \
         || fail "left behind: $(vsh list --all --name) $(qemu_pids) $(librarian_pids)"
+
+step "the coherence checker through libvirt (docs/check.md)"
+run up -n 2 --check
+[ "$rc" -eq 0 ] && ok "up --check through libvirt" || fail "up --check: $(cat "$out" "$err")"
+[ "$(pids_matching 'fame-check.so,node=' | wc -l)" -eq 2 ] && ok "libvirt's QEMUs load the checker" || fail "QEMUs with the plugin: $(pids_matching 'fame-check.so' | wc -l)"
+run cp --all "$FAME_CHECK_SEEDED" /tmp/seeded
+run exec node01 -- /tmp/seeded producer /lfs/lv-bug
+run exec node02 -- /tmp/seeded consumer /lfs/lv-bug --correct
+"$FAME" check report --json | jq -e '[.findings[] | select(.kind == "unflushed-read" and .a.node == 1 and .b.node == 2 and .shelf == "/lv-bug")] | length > 0' > /dev/null \
+        && ok "a missing writeback found in libvirt domains" || fail "report: $("$FAME" check report 2>&1)"
+run exec node01 -- /tmp/seeded commit /lfs/lv-commit 1 --correct
+run exec node01 -- /tmp/seeded commit /lfs/lv-commit 2
+run kill --crash node01
+[ "$rc" -eq 0 ] && ok "kill --crash of a libvirt domain" || fail "kill --crash: $(cat "$err")"
+run exec node02 -- /tmp/seeded recover /lfs/lv-commit
+[ "$(cat "$out")" = 1 ] && ok "its unwritten commit record is lost" || fail "recovered $(cat "$out" "$err")"
+run down
+[ "$rc" -eq 0 ] && [ -z "$(vsh list --all --name)" ] && [ -z "$(qemu_pids)" ] && ok "down: nothing left" || fail "down: $(cat "$err") $(vsh list --all --name)"
 
 step "a stopped libvirtd: one clear line"
 "$sandbox" stop "$lv" || fail "the sandbox's daemons do not stop"
