@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include "check-model.h"
 #include "decode.h"
@@ -62,6 +64,25 @@ bool qemu_plugin_mem_is_store(qemu_plugin_meminfo_t info);
 struct qemu_plugin_hwaddr *qemu_plugin_get_hwaddr(qemu_plugin_meminfo_t info, uint64_t vaddr);
 uint64_t qemu_plugin_hwaddr_phys_addr(const struct qemu_plugin_hwaddr *haddr);
 
+/* QEMU 7.2's struct qemu_plugin_hwaddr (its include/qemu/plugin-memory.h), which the API keeps
+ * opaque.  Reading the host address of an access from it is 2-3x cheaper than asking for its
+ * physical address (a walk of QEMU's RAM blocks), and names the FAM exactly however QEMU ordered
+ * its RAM blocks.  The layout is checked at run time against the API (is_store) before it is
+ * trusted; otherwise the plugin uses qemu_plugin_hwaddr_phys_addr(). */
+struct hwaddr_v72 {
+        bool is_io;
+        bool is_store;
+        union {
+                struct {
+                        void *section;
+                        uint64_t offset;
+                } io;
+                struct {
+                        void *hostaddr;
+                } ram;
+        } v;
+};
+
 #define EXPORT __attribute__((visibility("default")))
 EXPORT int qemu_plugin_version = 1;
 EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t *info, int argc, char **argv);
@@ -83,6 +104,16 @@ struct vcpu {
 } __attribute__((aligned(64)));
 static struct vcpu *vcpus;
 static unsigned n_vcpus;
+
+/* How FAM accesses are recognised: by QEMU's host address of the access (its mapping of the
+ * FAM file, found in /proc/self/maps), once the layout above proved right; by the physical
+ * address (BAR2, bar=) until then, or for good when it did not. */
+enum { BY_UNDECIDED, BY_HOST, BY_PHYS };
+static int by = BY_UNDECIDED;
+static unsigned layout_ok;
+static uintptr_t fam_host;              /* QEMU's mapping of the FAM file, 0: not found (yet) */
+static dev_t fam_dev;
+static ino_t fam_ino;
 
 /* Per-instruction data rides in the callback's userdata: (pc << 8) | flags; the pc comes back
  * by an arithmetic shift (guest addresses are sign-extended from bit 55 or below). */
@@ -107,8 +138,47 @@ static void flush_events(struct vcpu *v) {
         }
 }
 
+/* QEMU's shared mapping of the whole FAM file (the memory backend), from /proc/self/maps. */
+static uintptr_t find_fam_mapping(void) {
+        FILE *f = fopen("/proc/self/maps", "re");
+        char line[4096];
+        uintptr_t found = 0;
+
+        if (!f)
+                return 0;
+        while (!found && fgets(line, sizeof line, f)) {
+                unsigned long start, end, off, maj, min, ino;
+                if (sscanf(line, "%lx-%lx %*s %lx %lx:%lx %lu", &start, &end, &off, &maj, &min, &ino) == 6 && off == 0 &&
+                    ino == (unsigned long) fam_ino && makedev(maj, min) == fam_dev && end - start >= fam_size &&
+                    start != (uintptr_t) map.fam && start != (uintptr_t) map.persisted)   /* not ours */
+                        found = start;
+        }
+        fclose(f);
+        return found;
+}
+
+/* Decides, over the first accesses, whether the host address can be used. */
+static void decide(qemu_plugin_meminfo_t info, const struct hwaddr_v72 *h) {
+        if (h->is_store != qemu_plugin_mem_is_store(info) || (h->is_io != 0 && h->is_io != 1)) {
+                __atomic_store_n(&by, BY_PHYS, __ATOMIC_RELAXED);
+                fprintf(stderr, "fame-check: this QEMU's hwaddr layout is not 7.2's: using physical addresses\n");
+                return;
+        }
+        if (__atomic_add_fetch(&layout_ok, 1, __ATOMIC_RELAXED) < 256)
+                return;
+        uintptr_t base = find_fam_mapping();
+        if (base) {
+                __atomic_store_n(&fam_host, base, __ATOMIC_RELAXED);
+                __atomic_store_n(&by, BY_HOST, __ATOMIC_RELEASE);
+        } else if (layout_ok > 65536) {
+                __atomic_store_n(&by, BY_PHYS, __ATOMIC_RELAXED);
+                fprintf(stderr, "fame-check: QEMU's mapping of the FAM is not in /proc/self/maps: using physical addresses\n");
+        }
+}
+
 static void on_mem(unsigned int vcpu_index, qemu_plugin_meminfo_t info, uint64_t vaddr, void *ud) {
         struct qemu_plugin_hwaddr *hw = qemu_plugin_get_hwaddr(info, vaddr);
+        const struct hwaddr_v72 *h = (const struct hwaddr_v72 *) hw;
         struct vcpu *v = &vcpus[vcpu_index < n_vcpus ? vcpu_index : 0];
         uint64_t pc = unpack_pc(ud), off;
         unsigned flags = unpack_flags(ud), size;
@@ -116,7 +186,17 @@ static void on_mem(unsigned int vcpu_index, qemu_plugin_meminfo_t info, uint64_t
 
         if (!hw)
                 return;
-        off = qemu_plugin_hwaddr_phys_addr(hw) - bar;
+        switch (__atomic_load_n(&by, __ATOMIC_ACQUIRE)) {
+        case BY_HOST:
+                off = h->is_io ? UINT64_MAX : (uint64_t) ((uintptr_t) h->v.ram.hostaddr - fam_host);
+                break;
+        case BY_UNDECIDED:
+                decide(info, h);
+                __attribute__((fallthrough));
+        default:
+                off = qemu_plugin_hwaddr_phys_addr(hw) - bar;
+                break;
+        }
         if (__builtin_expect(v->kind != 0, 0) && v->next_pc == pc) {
                 /* the load right after a flush names the flushed line */
                 if (off < fam_size)
@@ -227,6 +307,15 @@ EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t *info, int
         else if (strcmp(s_arch, "x86_64") != 0) {
                 fprintf(stderr, "fame-check: arch=%s: the checker knows x86_64 and aarch64\n", s_arch);
                 return -1;
+        }
+        {
+                struct stat st;
+                if (stat(s_fam, &st) < 0) {
+                        fprintf(stderr, "fame-check: fam=%s: %s\n", s_fam, strerror(errno));
+                        return -1;
+                }
+                fam_dev = st.st_dev;
+                fam_ino = st.st_ino;
         }
         r = check_map_open(&map, s_state, s_fam, true, &what);
         if (r < 0) {
