@@ -3,11 +3,11 @@
 # cluster without and with --check, in one run: bring-up to all nodes ready, memcpy into FAM
 # inside a node (fame node memcpy-bench), and a fetch_add loop on one FAM word by 3 nodes at
 # once (fame node fetch-add); then the ratios checked / plain.
-#   bench/bench-check.sh [NODES [ADDS]]      (default: 3 nodes, 20000 adds per node)
+#   bench/bench-check.sh [NODES [ADDS]]      (default: 3 nodes, 200000 adds per node)
 set -u
 FAME=${FAME:-$(dirname "$0")/../build/fame}
 nodes=${1:-3}
-adds=${2:-20000}
+adds=${2:-200000}
 work=$(mktemp -d "${TMPDIR:-/tmp}/fame-bench-XXXXXX")
 export XDG_STATE_HOME="$work/state" FAME_CLUSTER_NAME=bench-check
 trap '"$FAME" down > /dev/null 2>&1; rm -rf "$work"' EXIT
