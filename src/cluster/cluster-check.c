@@ -9,30 +9,10 @@
 #include "cluster.h"
 #include "log.h"
 
-/* The checker's host side answered ENOSYS: said once per call, as a warning; what: what the
- * checker does not learn. */
-static void not_implemented(const char *what) {
-        log_warning("The checker's host side is not implemented in this build: it does not learn %s", what);
-}
-
 int cluster_check_prepare(const struct cluster_plan *p) {
         if (p->check == FAME_CHECK_OFF)
                 return check_remove(p->state_dir);
-        int r = check_create(p->state_dir, p->fam_path, p->fam_size, p->nodes);
-        if (r == -ENOSYS)
-                return log_error_errno(r, "Cannot start with the checker: its host side is not implemented in this build");
-        return r;
-}
-
-/* check_open() of the plan's STATE/check: 1 and *ret, 0 (a warning) when not implemented, <0. */
-static int open_state(const struct cluster_plan *p, const char *what, struct check **ret) {
-        *ret = NULL;
-        int r = check_open(p->state_dir, p->fam_path, ret);
-        if (r == -ENOSYS) {
-                not_implemented(what);
-                return 0;
-        }
-        return r < 0 ? r : 1;
+        return check_create(p->state_dir, p->fam_path, p->fam_size, p->nodes);
 }
 
 int cluster_check_stopped(const struct cluster_plan *p, const bool *which, const bool *crash,
@@ -44,19 +24,14 @@ int cluster_check_stopped(const struct cluster_plan *p, const bool *which, const
                 memset(restored, 0, FAME_MAX_NODES * sizeof *restored);
         if (p->check == FAME_CHECK_OFF)
                 return 0;
-        r = open_state(p, "which nodes stopped", &c);
-        if (r <= 0)
+        r = check_open(p->state_dir, p->fam_path, &c);
+        if (r < 0)
                 return r;
         for (uint32_t i = 0; i < p->nodes && r >= 0; i++) {
                 if (!which[i])
                         continue;
                 uint64_t n = 0;
                 int k = check_node_stopped(c, p->node[i].id, crash && crash[i], &n);
-                if (k == -ENOSYS) {
-                        not_implemented("which nodes stopped");
-                        r = 0;
-                        break;
-                }
                 if (k < 0)
                         r = k;
                 else if (restored)
@@ -89,18 +64,10 @@ int cluster_check_host_wrote(const char *state_dir, const char *fam_path, const 
         if (!state_dir || !check_exists(state_dir))
                 return 0;
         r = check_open(state_dir, fam_path, &c);
-        if (r == -ENOSYS) {
-                not_implemented("what the host wrote");
-                return 0;
-        }
         if (r < 0)
                 return r;
         for (size_t i = 0; i < n && r >= 0; i++)
                 r = check_host_wrote(c, ranges[i].offset, ranges[i].len);
-        if (r == -ENOSYS) {
-                not_implemented("what the host wrote");
-                r = 0;
-        }
         check_close(c);
         return r;
 }

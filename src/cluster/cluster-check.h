@@ -4,9 +4,6 @@
  * with the checker and removes it for one without; kill, down and start tell the checker which
  * nodes stopped and how (power loss or not); status reads the findings per node.  The checker
  * itself is src/check (check.h); this file only decides when to call it.
- *
- * A checker's host side that answers ENOSYS (not implemented in this build) is a warning for
- * the verbs that stop or start nodes, so that they still do their main job.
  */
 #ifndef FAME_CLUSTER_CHECK_H
 #define FAME_CLUSTER_CHECK_H
