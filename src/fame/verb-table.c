@@ -487,9 +487,12 @@ const struct verb fame_verbs[] = {
 "      database is replaced only with --force.\n"
 "  topology --fam FILE [--comment TEXT]\n"
 "      Prints the INI topology of a FAM file, as `fame up` writes it.\n"
-"  bench [--address HOST:PORT] [--clients 1,8] [--seconds 3] [--node N]\n"
+"  bench [--address HOST:PORT [--server-pid PID]] [--clients 1,8] [--seconds 3] [--node N]\n"
+"        [--lfs-unlink] [--fam-size 1G]\n"
 "      Shelf cycles per second (create, resize to 2 books, close, destroy) with 1 and 8\n"
-"      clients; without --address against a Librarian of its own.\n",
+"      clients, and the server's CPU time per request; without --address against a\n"
+"      Librarian of its own (a child process, on a FAM of --fam-size), with --address\n"
+"      against any server (its CPU with --server-pid).\n",
         },
         {
                 .name = "image", .sub = image_verbs,

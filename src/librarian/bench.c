@@ -13,7 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -131,30 +134,45 @@ fail:
         return NULL;
 }
 
+/* The benchmark's own Librarian runs in a child process, so that its CPU time is its own
+ * (/proc/PID/stat), as an external server's is with --server-pid. */
 struct own_server {
-        struct server *server;
-        pthread_t thread;
-        volatile int stop;
+        pid_t pid;
         char dir[256];
 };
 
-static void *serve(void *userdata) {
-        struct own_server *o = userdata;
-        while (!o->stop)
-                server_step(o->server, 100);
-        return NULL;
+static int serve_child(const char *db, const char *fam, int report_fd) {
+        struct server_options so = { .db_path = db, .fam_path = fam };
+        struct server *server = NULL;
+        _cleanup_free_ char *err = NULL;
+        int r = server_new(&so, &server, &err);
+        if (r >= 0)
+                r = server_start(server, &err);
+        if (r < 0) {
+                log_error("%s", err ? err : strerror(-r));
+                return 1;
+        }
+        uint16_t port = server_port(server);
+        if (write(report_fd, &port, sizeof port) != (ssize_t) sizeof port)
+                return 1;
+        close(report_fd);
+        for (;;)                /* until the parent's SIGTERM */
+                server_step(server, 1000);
 }
 
-static int start_own(struct own_server *o, char *address, size_t len) {
-        struct fame_create_params params = { .total_size = UINT64_C(1) << 30, .node_count = 4 };
+static int start_own(struct own_server *o, uint64_t fam_size, char *address, size_t len) {
+        struct fame_create_params params = { .total_size = fam_size, .node_count = 4 };
         struct fame_geometry geo;
         struct topology *t = NULL;
         _cleanup_free_ char *fam = NULL, *db = NULL, *ini = NULL, *err = NULL;
-        int r;
+        int r, p[2];
+        uint16_t port = 0;
 
         snprintf(o->dir, sizeof o->dir, "%s/fame-librarian-bench-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-        if (!mkdtemp(o->dir))
+        if (!mkdtemp(o->dir)) {
+                o->dir[0] = 0;
                 return log_error_errno(negative_errno(), "Failed to create a temporary directory: %m");
+        }
         if (asprintf(&fam, "%s/fam", o->dir) < 0 || asprintf(&db, "%s/librarian.db", o->dir) < 0)
                 return -ENOMEM;
         r = fame_file_create(fam, &params, 0, &geo);
@@ -166,27 +184,35 @@ static int start_own(struct own_server *o, char *address, size_t len) {
         if (r >= 0)
                 r = librarian_db_create(db, t, false, &err);
         topology_free(t);
-        if (r >= 0) {
-                struct server_options so = { .db_path = db, .fam_path = fam };
-                r = server_new(&so, &o->server, &err);
-                if (r >= 0)
-                        r = server_start(o->server, &err);
-        }
         if (r < 0) {
                 log_error("%s", err ? err : strerror(-r));
                 return r;
         }
-        snprintf(address, len, "127.0.0.1:%u", server_port(o->server));
-        r = -pthread_create(&o->thread, NULL, serve, o);
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return log_error_errno(negative_errno(), "Failed to create a pipe: %m");
+        o->pid = fork();
+        if (o->pid < 0)
+                return log_error_errno(negative_errno(), "Failed to fork the benchmark's Librarian: %m");
+        if (o->pid == 0) {
+                close(p[0]);
+                _exit(serve_child(db, fam, p[1]));
+        }
+        close(p[1]);
+        if (read(p[0], &port, sizeof port) != (ssize_t) sizeof port)
+                r = log_error_errno(-EIO, "The benchmark's Librarian did not start");
+        close(p[0]);
+        snprintf(address, len, "127.0.0.1:%u", port);
         return r;
 }
 
 static void stop_own(struct own_server *o) {
-        if (!o->server)
+        if (o->pid > 0) {
+                kill(o->pid, SIGTERM);
+                waitpid(o->pid, NULL, 0);
+                o->pid = 0;
+        }
+        if (!o->dir[0])
                 return;
-        o->stop = 1;
-        pthread_join(o->thread, NULL);
-        server_free(o->server);
         char path[512];
         static const char *const files[] = { "fam", "librarian.db", "librarian.db-wal", "librarian.db-shm" };
         for (size_t i = 0; i < ELEMENTSOF(files); i++) {
@@ -196,6 +222,23 @@ static void stop_own(struct own_server *o) {
         rmdir(o->dir);
 }
 
+/* CPU seconds (user + system) a process has used so far, -1 if unknown. */
+static double process_cpu(pid_t pid) {
+        char path[64], buf[1024];
+        unsigned long utime, stime;
+        snprintf(path, sizeof path, "/proc/%d/stat", (int) pid);
+        FILE *f = fopen(path, "re");
+        if (!f)
+                return -1;
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = 0;
+        const char *p = strrchr(buf, ')');      /* after the command name, which may hold spaces */
+        if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2)
+                return -1;
+        return (double) (utime + stime) / (double) sysconf(_SC_CLK_TCK);
+}
+
 int librarian_bench_main(int argc, char **argv) {
         static const struct option opts[] = {
                 { "address", required_argument, NULL, 'a' },
@@ -203,11 +246,14 @@ int librarian_bench_main(int argc, char **argv) {
                 { "seconds", required_argument, NULL, 's' },
                 { "node", required_argument, NULL, 'n' },
                 { "lfs-unlink", no_argument, NULL, 'u' },
+                { "fam-size", required_argument, NULL, 'f' },
+                { "server-pid", required_argument, NULL, 'p' },
                 {}
         };
         const char *address = NULL, *clients = "1,8";
         double seconds = 3;
-        uint32_t node = 1;
+        uint32_t node = 1, server_pid = 0;
+        uint64_t fam_size = UINT64_C(1) << 30;
         struct own_server own = {};
         char own_address[64];
         int c, r = 0;
@@ -216,6 +262,18 @@ int librarian_bench_main(int argc, char **argv) {
                 switch (c) {
                 case 'a': address = optarg; break;
                 case 'u': lfs_unlink = true; break;
+                case 'f':
+                        if (parse_size(optarg, &fam_size) < 0 || fam_size < (UINT64_C(64) << 20)) {
+                                log_error("librarian bench: --fam-size %s: use a size of at least 64M (e.g. 1G, 64G)", optarg);
+                                return 2;
+                        }
+                        break;
+                case 'p':
+                        if (parse_uint32(optarg, 1, INT32_MAX, &server_pid) < 0 || process_cpu((pid_t) server_pid) < 0) {
+                                log_error("librarian bench: --server-pid %s: not the pid of a running process", optarg);
+                                return 2;
+                        }
+                        break;
                 case 'c': clients = optarg; break;
                 case 's': {
                         char *end = NULL;
@@ -239,20 +297,29 @@ int librarian_bench_main(int argc, char **argv) {
                 log_error("librarian bench: unexpected argument '%s'", argv[optind]);
                 return 2;
         }
+        if (address && (fam_size != (UINT64_C(1) << 30)))
+                log_warning("librarian bench: --fam-size applies to its own server only, not to %s", address);
         if (!address) {
-                if (start_own(&own, own_address, sizeof own_address) < 0) {
+                if (server_pid) {
+                        log_error("librarian bench: --server-pid needs --address (its own server is measured anyway)");
+                        return 2;
+                }
+                if (start_own(&own, fam_size, own_address, sizeof own_address) < 0) {
                         stop_own(&own);
                         return 1;
                 }
                 address = own_address;
+                server_pid = (uint32_t) own.pid;
         }
         signal(SIGPIPE, SIG_IGN);
 
         int per_cycle = lfs_unlink ? 6 : 4;
-        printf("Librarian benchmark against %s%s: cycles of create, resize to 2 books, close, %s "
-               "(%d requests), %.1f s per row\n", address, own.server ? " (its own server, 4-node FAM)" : "",
+        char fam_words[32];
+        printf("Librarian benchmark against %s%s%s%s: cycles of create, resize to 2 books, close, %s "
+               "(%d requests), %.1f s per row\n", address, own.pid ? " (its own server, 4-node FAM of " : "",
+               own.pid ? format_bytes(fam_size, fam_words, sizeof fam_words) : "", own.pid ? ")" : "",
                lfs_unlink ? "rename to " FAME_LFS_PENDING_ZERO_PREFIX ", resize to 0, destroy" : "destroy", per_cycle, seconds);
-        printf("%8s %12s %14s %10s\n", "clients", "cycles/s", "requests/s", "vs 1");
+        printf("%8s %12s %14s %10s %18s\n", "clients", "cycles/s", "requests/s", "vs 1", "server CPU/request");
         double base = 0;
         _cleanup_free_ char *list = strdup(clients);
         char *save = NULL;
@@ -268,7 +335,7 @@ int librarian_bench_main(int argc, char **argv) {
                         r = 1;
                         break;
                 }
-                double t0 = now_seconds();
+                double t0 = now_seconds(), cpu0 = server_pid ? process_cpu((pid_t) server_pid) : -1;
                 for (uint32_t i = 0; i < n; i++) {
                         w[i] = (struct worker) { .address = address, .node = node, .index = i, .seconds = seconds };
                         pthread_create(&w[i].thread, NULL, work, &w[i]);
@@ -283,9 +350,14 @@ int librarian_bench_main(int argc, char **argv) {
                         }
                 }
                 double rate = (double) total / (now_seconds() - t0);
+                double cpu1 = server_pid ? process_cpu((pid_t) server_pid) : -1;
                 if (base == 0)
                         base = rate;
-                printf("%8u %12.0f %14.0f %9.2fx\n", n, rate, rate * per_cycle, base > 0 ? rate / base : 0);
+                char cpu_words[32] = "-";
+                if (cpu0 >= 0 && cpu1 >= 0 && total > 0)
+                        snprintf(cpu_words, sizeof cpu_words, "%.1f us",
+                                 (cpu1 - cpu0) * 1e6 / ((double) total * per_cycle));
+                printf("%8u %12.0f %14.0f %9.2fx %18s\n", n, rate, rate * per_cycle, base > 0 ? rate / base : 0, cpu_words);
                 fflush(stdout);
                 free(w);
                 if (r)

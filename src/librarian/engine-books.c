@@ -11,8 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "engine-internal.h"
+#include "util.h"
 
 const char *const policy_names[] = {
         "RandomBooks", "LocalNode", "LocalEnc", "NonLocal_Enc", "Nearest", "NearestRemote",
@@ -253,6 +255,57 @@ static enum tier ig_tier(const struct engine *e, const struct req *r, uint32_t i
         return TIER_OTHER;
 }
 
+enum { ORDER_RANDOM, ORDER_ASC, ORDER_DESC };
+
+static bool idlist_has(const struct idlist *l, int64_t id) {
+        for (size_t i = 0; i < l->n; i++)
+                if (l->v[i] == id)
+                        return true;
+        return false;
+}
+
+/* Appends up to `want` free books of any IG, each the first free book at or after a random id
+ * (wrapping around): O(want × log books), where shuffling every free book cost O(books) per
+ * request, so requests grew slower as the pool grew. */
+static int take_random(struct engine *e, size_t want, struct idlist *out) {
+        static uint64_t rng;
+        int64_t lo, hi, id;
+        int k;
+
+        if (!rng)
+                rng = (uint64_t) now_seconds() * 1000003u ^ (uint64_t) getpid() << 32 ^ 0x9e3779b97f4a7c15u;
+        if ((k = engine_query_int(e, "SELECT MIN(id) FROM books", -1, &lo, 0)) < 0 ||
+            (k = engine_query_int(e, "SELECT MAX(id) FROM books", -1, &hi, 0)) < 0)
+                return k;
+        if (lo < 0 || hi < lo)
+                return 0;
+        for (size_t i = 0; i < want; i++) {
+                int64_t start = lo + (int64_t) (xorshift64(&rng) % (uint64_t) (hi - lo + 1)), at = start;
+                bool wrapped = false;
+                for (;;) {
+                        k = engine_query_int(e, "SELECT id FROM books WHERE allocated = 0 AND id >= ? ORDER BY id LIMIT 1",
+                                             -1, &id, 1, at);
+                        if (k < 0)
+                                return k;
+                        if (id >= 0 && (wrapped && id >= start))
+                                id = -1;        /* around once: no free book left */
+                        if (id < 0 && !wrapped) {
+                                wrapped = true;
+                                at = lo;
+                                continue;
+                        }
+                        if (id < 0 || !idlist_has(out, id))
+                                break;
+                        at = id + 1;    /* taken by this request already */
+                }
+                if (id < 0)
+                        return 0;
+                if (idlist_add(out, id) < 0)
+                        return engine_fail(e, ENOMEM, "Out of memory");
+        }
+        return 0;
+}
+
 /* Appends up to `want` free books of the IGs whose tier is in tiers (bitmask), shuffled or by
  * ascending/descending id. */
 static int take_free(struct engine *e, const struct req *r, unsigned tiers, int order, size_t want,
@@ -274,6 +327,8 @@ static int take_free(struct engine *e, const struct req *r, unsigned tiers, int 
 
         if (want == 0)
                 return 0;
+        if (all && order == ORDER_RANDOM)
+                return take_random(e, want, out);
         s = engine_stmt(e, all ? limited[order] : sqls[order], &st);
         if (s < 0)
                 return s;
@@ -293,7 +348,6 @@ static int take_free(struct engine *e, const struct req *r, unsigned tiers, int 
         return 0;
 }
 
-enum { ORDER_RANDOM, ORDER_ASC, ORDER_DESC };
 #define T(x) (1u << (x))
 
 static int request_ig(struct engine *e, const struct shelf *s, size_t want, struct idlist *out) {

@@ -520,6 +520,8 @@ static int upgrade(struct engine *e, const char *path, char **ret_error) {
         if (sqlite3_exec(e->db,
                          "BEGIN IMMEDIATE;"
                          "CREATE INDEX IF NOT EXISTS IDX_books_allocated ON books (allocated, intlv_group);"
+                         /* free books in id order: RandomBooks probes it at random ids */
+                         "CREATE INDEX IF NOT EXISTS IDX_books_free ON books (allocated);"
                          "CREATE INDEX IF NOT EXISTS IDX_shelves_parent ON shelves (parent_id, name);"
                          "CREATE UNIQUE INDEX IF NOT EXISTS IDX_bos_book ON books_on_shelves (book_id);"
                          "CREATE UNIQUE INDEX IF NOT EXISTS IDX_bos_shelf ON books_on_shelves (shelf_id, seq_num);"

@@ -7,7 +7,7 @@
  *                        [--node-port NODE=PORT]... [--port-file FILE] [--check-state DIR]
  *   fame-librarian init --db PATH --topology FILE [--force]
  *   fame-librarian topology --fam FILE
- *   fame-librarian bench [--address HOST:PORT] [--clients LIST] [--seconds S]
+ *   fame-librarian bench [--address HOST:PORT [--server-pid PID]] [--clients LIST] [--seconds S] [--fam-size SIZE]
  */
 #include <errno.h>
 #include <getopt.h>

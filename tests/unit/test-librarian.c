@@ -467,6 +467,18 @@ static void test_policies(void) {
         CHECK(policy_igs("LZAascending", 2, 1, &err, &first) == 1u && first == 0, "LZAascending: lowest id");
         CHECK(policy_igs("LZAdescending", 2, 1, &err, NULL) == 1u << 3, "LZAdescending: highest IG");
         CHECK(policy_igs("LocalNode", 4, 100000, &err, NULL) == 0 && err == ENOSPC, "LocalNode short: ENOSPC, nothing kept");
+
+        /* RandomBooks probes the free books at random ids (not a shuffle of them all): it still
+         * finds every one, wrapping around, spreads them over the IGs, and runs out exactly */
+        struct json_object *o = ok(req("{'command': 'get_fs_stats', 'context': " C1 "}"), "stats");
+        int total = (int) (ival(value_of(o), "books_total") - ival(value_of(o), "books_used"));
+        put(o);
+        CHECK(policy_igs("RandomBooks", 1, total, &err, NULL) == 0xfu && err == 0, "RandomBooks: all %d free books (%d)", total, err);
+        CHECK(policy_igs("RandomBooks", 1, total + 1, &err, NULL) == 0 && err == ENOSPC, "RandomBooks: one more is ENOSPC");
+        unsigned spread = 0;
+        for (int i = 0; i < 8; i++)
+                spread |= policy_igs("RandomBooks", 2, 1, &err, NULL);
+        CHECK(spread != 1u && spread != 2u && spread != 4u && spread != 8u, "RandomBooks: single books land in more than one IG");
 }
 
 static void test_access(void) {
