@@ -290,12 +290,15 @@ if [[ "$port" =~ ^[1-9][0-9]*$ ]]; then
 
         echo "== fame librarian bench"
         # cycles/s and requests/s (4 requests a cycle, each rounded: within 2 of 4 x cycles/s)
-        rows() {        # CLIENTS...: the table of the last run has these rows, with positive figures
-                awk -v want="$*" '
-                        NR == 2 { hdr = ($1 == "clients" && $2 == "cycles/s" && $3 == "requests/s" && $4 == "vs" && $5 == "1") }
+        rows() {        # CPU CLIENTS...: the table of the last run has these rows, with positive figures, and
+                        # the server's CPU per request (CPU=1: a figure in us, 0: "-")
+                local cpu=$1; shift
+                awk -v want="$*" -v cpu="$cpu" '
+                        NR == 2 { hdr = ($1 == "clients" && $2 == "cycles/s" && $3 == "requests/s" && $4 == "vs" && $5 == "1" && $6 == "server" && $7 == "CPU/request") }
                         NR > 2 { got = got (got == "" ? "" : " ") $1
                                  d = $3 - 4 * $2
-                                 if (!($2 ~ /^[1-9][0-9]*$/ && d >= -2 && d <= 2 && $4 ~ /^[0-9]+\.[0-9][0-9]x$/ && NF == 4)) bad = bad " [" $0 "]" }
+                                 c = cpu ? (NF == 6 && $5 ~ /^[0-9]+\.[0-9]$/ && $5 > 0 && $6 == "us") : (NF == 5 && $5 == "-")
+                                 if (!($2 ~ /^[1-9][0-9]*$/ && d >= -2 && d <= 2 && $4 ~ /^[0-9]+\.[0-9][0-9]x$/ && c)) bad = bad " [" $0 "]" }
                         NR == 3 && $4 != "1.00x" { bad = bad " [first row not 1.00x]" }
                         END { if (!hdr) print "no header"; if (got != want) print "rows for " got ", expected " want; if (bad != "") print "bad rows:" bad
                               exit !(hdr && got == want && bad == "") }' "$tmp/out"
@@ -303,8 +306,8 @@ if [[ "$port" =~ ^[1-9][0-9]*$ ]]; then
         # with its own Librarian, in $TMPDIR
         mkdir -p "$tmp/lb"
         TMPDIR="$tmp/lb" run librarian bench --clients 1 --seconds 0.3
-        if [ "$rc" -eq 0 ] && [ ! -s "$tmp/err" ] && head -1 "$tmp/out" | grep -Eq '^Librarian benchmark against 127\.0\.0\.1:[0-9]+ \(its own server, 4-node FAM\): .*0\.3 s per row$' \
-                && rows 1 > "$tmp/why"; then
+        if [ "$rc" -eq 0 ] && [ ! -s "$tmp/err" ] && head -1 "$tmp/out" | grep -Eq '^Librarian benchmark against 127\.0\.0\.1:[0-9]+ \(its own server, 4-node FAM of 1 GiB\): .*0\.3 s per row$' \
+                && rows 1 1 > "$tmp/why"; then
                 ok "librarian bench (own server): $(tail -1 "$tmp/out")"
         else
                 fail "librarian bench (own server): exit $rc: $(cat "$tmp/why" "$tmp/out" "$tmp/err" 2> /dev/null)"
@@ -313,11 +316,20 @@ if [[ "$port" =~ ^[1-9][0-9]*$ ]]; then
         # against the Librarian of this test; it destroys every shelf it made
         run librarian bench --address "127.0.0.1:$port" --clients 1,2 --seconds 0.3 --node 2
         if [ "$rc" -eq 0 ] && [ ! -s "$tmp/err" ] && head -1 "$tmp/out" | grep -q "^Librarian benchmark against 127.0.0.1:$port: " \
-                && rows 1 2 > "$tmp/why"; then
+                && rows 0 1 2 > "$tmp/why"; then
                 ok "librarian bench --address: $(tail -2 "$tmp/out" | paste -sd';')"
         else
                 fail "librarian bench --address: exit $rc: $(cat "$tmp/why" "$tmp/out" "$tmp/err" 2> /dev/null)"
         fi
+        # the server's CPU per request, of another server: --server-pid
+        run librarian bench --address "127.0.0.1:$port" --server-pid "$lib_pid" --clients 1 --seconds 0.3 --node 2
+        [ "$rc" -eq 0 ] && rows 1 1 > "$tmp/why" && ok "librarian bench --server-pid: $(tail -1 "$tmp/out")" \
+                || fail "librarian bench --server-pid: exit $rc: $(cat "$tmp/why" "$tmp/out" "$tmp/err" 2> /dev/null)"
+        TMPDIR="$tmp/lb" run librarian bench --clients 1 --seconds 0.2 --fam-size 8G
+        [ "$rc" -eq 0 ] && head -1 "$tmp/out" | grep -q "4-node FAM of 8 GiB" && rows 1 1 > "$tmp/why" \
+                && ok "librarian bench --fam-size 8G: $(tail -1 "$tmp/out")" || fail "librarian bench --fam-size 8G: exit $rc: $(cat "$tmp/why" "$tmp/out" "$tmp/err" 2> /dev/null)"
+        run librarian bench --fam-size 1M
+        error 2 "^fame: librarian bench: --fam-size 1M: use a size of at least 64M" "librarian bench --fam-size 1M"
         run shelf ls
         if success "shelf ls after the benchmark"; then
                 ! grep -q 'bench-' "$tmp/out" && ok "librarian bench left no shelves" || fail "after librarian bench: $(cat "$tmp/out")"
