@@ -437,6 +437,7 @@ int cmd_list_shelf_books(struct engine *e, struct req *r, struct json_object **r
         int k;
 
         if ((k = req_existing_path(e, r, &res)) < 0 ||
+            (k = shelf_check_access(e, r, &res.shelf, MAY_READ, "list the books of")) < 0 ||
             (k = shelf_books(e, &res.shelf, &books, &n, false)) < 0)
                 return k;
         struct json_object *a = json_object_new_array();

@@ -73,7 +73,8 @@ struct engine {
         size_t n_inflight, allocated_inflight;
         bool zombies_dirty;             /* books may have left shelves since the last look */
 
-        /* the current request */
+        /* the current request (NULL between requests: internal lookups are not access-checked) */
+        const struct req *req;
         uint64_t tail_book, tail_from, tail_len;
         int err;
         char errmsg[512];
@@ -134,7 +135,7 @@ int req_str(struct engine *e, const struct req *r, const char *name, const char 
 
 /* ---- engine-shelves.c: paths, shelves, access control ------------------------------------ */
 
-enum { MAY_READ = 4, MAY_WRITE = 2 };
+enum { MAY_READ = 4, MAY_WRITE = 2, MAY_EXEC = 1 };
 
 bool shelf_is_dir(const struct shelf *s);
 /* 1 found, 0 not found, < 0 error */
@@ -144,6 +145,8 @@ struct json_object *shelf_json(const struct shelf *s, int64_t open_handle);
 int shelf_check_access(struct engine *e, const struct req *r, const struct shelf *s, int want,
                        const char *what);
 
+/* Resolves path; during a request, the caller needs search permission (x) on every directory
+ * it passes through, as in a POSIX file system (EACCES). */
 int path_resolve(struct engine *e, const char *path, struct resolved *ret);
 /* As path_resolve(), but the last component must exist too (ENOENT). */
 int path_resolve_existing(struct engine *e, const char *path, struct resolved *ret);

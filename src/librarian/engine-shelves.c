@@ -119,6 +119,8 @@ int path_resolve(struct engine *e, const char *path, struct resolved *ret) {
                         return engine_fail(e, ENOENT, "No such directory \"%s\" in \"%s\"", ret->name, path);
                 if (!shelf_is_dir(&ret->shelf))
                         return engine_fail(e, ENOTDIR, "\"%s\" in \"%s\" is not a directory", ret->shelf.name, path);
+                if (e->req && (r = shelf_check_access(e, e->req, &ret->shelf, MAY_EXEC, "search directory")) < 0)
+                        return r;
                 if (streq_(comp, "..")) {
                         r = shelf_by_id(e, ret->shelf.parent_id, &ret->shelf);
                         if (r <= 0)
@@ -376,6 +378,8 @@ int cmd_list_shelves(struct engine *e, struct req *r, struct json_object **ret) 
                 return k;
         if (shelf_by_id(e, res.shelf.parent_id, &dotdot) != 1)
                 return engine_fail(e, ENOENT, "The parent of %s is missing", res.name);
+        if (shelf_is_dir(&res.shelf) && (k = shelf_check_access(e, r, &res.shelf, MAY_READ, "list directory")) < 0)
+                return k;
         dot = res.shelf;
         snprintf(dot.name, sizeof dot.name, ".");
         snprintf(dotdot.name, sizeof dotdot.name, "..");

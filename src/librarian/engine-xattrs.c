@@ -88,7 +88,8 @@ int cmd_get_xattr(struct engine *e, struct req *r, struct json_object **ret) {
         int k;
 
         if ((k = req_str(e, r, "path", &path)) < 0 || (k = req_str(e, r, "xattr", &name)) < 0 ||
-            (k = path_resolve_existing(e, path, &res)) < 0 || (k = xattr_name(e, name, &lfs)) < 0)
+            (k = path_resolve_existing(e, path, &res)) < 0 || (k = xattr_name(e, name, &lfs)) < 0 ||
+            (k = shelf_check_access(e, r, &res.shelf, MAY_READ, "read attributes of")) < 0)
                 return k;
         struct json_object *v = NULL;
         if (lfs && streq_(lfs, "AllocationPolicyList")) {
@@ -132,6 +133,8 @@ int cmd_list_xattrs(struct engine *e, struct req *r, struct json_object **ret) {
         int k;
 
         k = req_existing_path(e, r, &res);
+        if (k >= 0)
+                k = shelf_check_access(e, r, &res.shelf, MAY_READ, "list attributes of");
         if (k < 0)
                 return k;
         sqlite3_stmt *st;

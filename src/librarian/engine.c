@@ -347,7 +347,9 @@ static int run(struct engine *e, struct req *r, uint32_t pinned, struct json_obj
         if (sqlite3_exec(e->db, c->access == LIBRARIAN_WRITE ? "BEGIN IMMEDIATE" : "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
                 return engine_dbfail(e, "begin");
         *ret = NULL;
+        e->req = r;
         k = handlers[r->cmd](e, r, ret);
+        e->req = NULL;
         if (k >= 0 && sqlite3_exec(e->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
                 k = engine_dbfail(e, "commit");
         if (k < 0) {

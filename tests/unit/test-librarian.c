@@ -517,6 +517,37 @@ static void test_access(void) {
         EXPECT_ERR(EACCES, "{'command': 'destroy_shelf', 'context': {'node_id': 1}, 'path': '/priv'}");
         put(ok(req("{'command': 'close_shelf', 'context': " CTX(1, 1000) ", 'id': %lld, 'open_handle': %lld}", (long long) id, (long long) h), "close"));
         put(ok(req("{'command': 'destroy_shelf', 'context': " C1 ", 'path': '/priv'}"), "root destroys"));
+
+        /* reads follow a POSIX file system's rules: listing needs read permission on the
+         * directory, and every lookup search permission on each directory of the path */
+        put(ok(req("{'command': 'mkdir', 'context': " CTX(1, 1000) ", 'path': '/home', 'mode': %d}", 040700), "mkdir 0700"));
+        o = ok(req("{'command': 'create_shelf', 'context': " CTX(1, 1000) ", 'path': '/home/notes', 'mode': 33188}"), "create 0644");
+        id = ival(value_of(o), "id");
+        h = ival(value_of(o), "open_handle");
+        put(o);
+        put(ok(req("{'command': 'set_xattr', 'context': " CTX(1, 1000) ", 'path': '/home/notes', 'xattr': 'user.a', 'value': 'b'}"), "xattr"));
+        put(ok(req("{'command': 'list_shelves', 'context': " CTX(1, 1000) ", 'path': '/home'}"), "the owner lists"));
+        put(ok(req("{'command': 'get_shelf', 'context': " CTX(1, 1000) ", 'path': '/home/notes'}"), "the owner looks up"));
+        put(ok(req("{'command': 'list_shelves', 'context': " C1 ", 'path': '/home'}"), "root lists"));
+        EXPECT_ERR(EACCES, "{'command': 'list_shelves', 'context': " CTX(2, 1001) ", 'path': '/home'}");
+        EXPECT_ERR(EACCES, "{'command': 'get_shelf', 'context': " CTX(2, 1001) ", 'path': '/home/notes'}");
+        EXPECT_ERR(EACCES, "{'command': 'list_shelf_books', 'context': " CTX(2, 1001) ", 'path': '/home/notes'}");
+        EXPECT_ERR(EACCES, "{'command': 'get_xattr', 'context': " CTX(2, 1001) ", 'path': '/home/notes', 'xattr': 'user.a'}");
+        EXPECT_ERR(EACCES, "{'command': 'list_xattrs', 'context': " CTX(2, 1001) ", 'path': '/home/notes'}");
+        EXPECT_ERR(EACCES, "{'command': 'open_shelf', 'context': " CTX(2, 1001) ", 'path': '/home/notes'}");
+        EXPECT_ERR(EACCES, "{'command': 'get_shelf', 'context': {'node_id': 2}, 'path': '/home/notes'}");
+        /* search without read (0711): lookups work, listing does not */
+        put(ok(req("{'command': 'fame_chmod', 'context': " CTX(1, 1000) ", 'path': '/home', 'mode': %d}", 0711), "chmod 0711"));
+        put(ok(req("{'command': 'get_shelf', 'context': " CTX(2, 1001) ", 'path': '/home/notes'}"), "0711: others look up"));
+        put(ok(req("{'command': 'list_shelf_books', 'context': " CTX(2, 1001) ", 'path': '/home/notes'}"), "0711: others read a 0644 shelf's books"));
+        EXPECT_ERR(EACCES, "{'command': 'list_shelves', 'context': " CTX(2, 1001) ", 'path': '/home'}");
+        /* read without search (0744): listing works, lookups below do not */
+        put(ok(req("{'command': 'fame_chmod', 'context': " CTX(1, 1000) ", 'path': '/home', 'mode': %d}", 0744), "chmod 0744"));
+        put(ok(req("{'command': 'list_shelves', 'context': " CTX(2, 1001) ", 'path': '/home'}"), "0744: others list"));
+        EXPECT_ERR(EACCES, "{'command': 'get_shelf', 'context': " CTX(2, 1001) ", 'path': '/home/notes'}");
+        put(ok(req("{'command': 'close_shelf', 'context': " CTX(1, 1000) ", 'id': %lld, 'open_handle': %lld}", (long long) id, (long long) h), "close"));
+        put(ok(req("{'command': 'destroy_shelf', 'context': " C1 ", 'path': '/home/notes'}"), "root destroys"));
+        put(ok(req("{'command': 'rmdir', 'context': " C1 ", 'path': '/home'}"), "rmdir"));
 }
 
 /* Open handles belong to the connection that opened them. */
