@@ -634,6 +634,11 @@ int cmd_symlink(struct engine *e, struct req *r, struct json_object **ret) {
 
         if ((k = req_str(e, r, "path", &path)) < 0 || (k = req_str(e, r, "target", &target)) < 0 || (k = path_resolve(e, path, &res)) < 0)
                 return k;
+        /* as symlink(2): a target of PATH_MAX bytes or more, with its NUL, is ENAMETOOLONG */
+        if (strlen(target) >= 4096)
+                return engine_fail(e, ENAMETOOLONG, "Symbolic link target too long (%zu bytes; at most 4095)", strlen(target));
+        if (!*target)
+                return engine_fail(e, ENOENT, "A symbolic link needs a target");
         if (!res.found) {
                 if ((k = check_new_name(e, &res, r)) < 0 ||
                     (k = insert_shelf(e, r, res.parent.id, res.name, S_IFLNK | 0777, 1, &res.shelf)) < 0)

@@ -64,10 +64,18 @@ int xattr_set(struct engine *e, int64_t shelf, const char *name, const char *val
 }
 
 /* Checks an xattr name: "a.b[.c...]"; returns the LFS attribute (after "user.LFS.") or NULL. */
+/* Linux's limits (<linux/limits.h>): names up to XATTR_NAME_MAX bytes (ERANGE beyond), values
+ * up to XATTR_SIZE_MAX (E2BIG beyond). */
+#define XATTR_NAME_MAX_LEN 255
+#define XATTR_SIZE_MAX_LEN 65536
+
 static int xattr_name(struct engine *e, const char *name, const char **ret_lfs) {
         const char *dot = strchr(name, '.');
 
         *ret_lfs = NULL;
+        if (strlen(name) > XATTR_NAME_MAX_LEN)
+                return engine_fail(e, ERANGE, "Extended attribute name too long (%zu bytes; at most %d)", strlen(name),
+                                   XATTR_NAME_MAX_LEN);
         if (!dot)
                 return engine_fail(e, EINVAL, "Extended attribute name \"%s\" has no namespace (e.g. user.%s)", name, name);
         const char *second = dot + 1, *dot2 = strchr(second, '.');
@@ -181,6 +189,8 @@ int cmd_set_xattr(struct engine *e, struct req *r, struct json_object **ret) {
                 return engine_fail(e, EINVAL, "set_xattr: parameter \"value\" must be a string");
         const char *value = json_object_get_string(vj);
         size_t len = (size_t) json_object_get_string_len(vj);
+        if (len > XATTR_SIZE_MAX_LEN)
+                return engine_fail(e, E2BIG, "Extended attribute value too long (%zu bytes; at most %d)", len, XATTR_SIZE_MAX_LEN);
         k = shelf_check_access(e, r, &res.shelf, MAY_WRITE, "set attributes of");
         if (k < 0)
                 return k;

@@ -448,6 +448,55 @@ static unsigned policy_igs(const char *policy, int node, int n, int *ret_err, in
         return mask;
 }
 
+/* The errno of a request whose string parameter `key` is `fill` repeated n times
+ * (requests too long for req()'s buffer). */
+static int err_with_long(const char *head, const char *key, char fill, size_t n, const char *tail) {
+        size_t len = strlen(head) + strlen(key) + n + strlen(tail) + 16;
+        char *buf = malloc(len), *reply = NULL;
+        int err = -1;
+
+        if (!buf)
+                return -1;
+        int at = snprintf(buf, len, "%s, \"%s\": \"", head, key);
+        memset(buf + at, fill, n);
+        snprintf(buf + at + n, len - (size_t) at - n, "\"%s", tail);
+        for (char *p = buf; *p; p++)
+                if (*p == '\'')
+                        *p = '"';
+        if (engine_handle_text(e, buf, &reply) == 0) {
+                struct json_object *o = reply ? json_tokener_parse(reply) : NULL;
+                err = o ? err_of(o) : -1;
+                json_object_put(o);
+        }
+        free(reply);
+        free(buf);
+        return err;
+}
+
+/* Linux's limits on xattr names and values and on symbolic link targets, with Linux's errno. */
+static void test_limits(void) {
+        int64_t h;
+        int64_t id = create("/lim", &h);
+        const char *set = "{'command': 'set_xattr', 'context': " C1 ", 'path': '/lim', 'value': 'v'";
+        CHECK(err_with_long(set, "xattr", 'n', 250, "}") == EINVAL, "a name without a namespace is EINVAL");
+        char name[1024];
+        snprintf(name, sizeof name, "{'command': 'set_xattr', 'context': " C1 ", 'path': '/lim', 'xattr': 'user.%0250d'", 0);
+        CHECK(err_with_long(name, "value", 'v', 65536, "}") == 0, "a 64 KiB value is accepted");
+        CHECK(err_with_long(name, "value", 'v', 65537, "}") == E2BIG, "a value over 64 KiB is E2BIG");
+        snprintf(name, sizeof name, "{'command': 'set_xattr', 'context': " C1 ", 'path': '/lim', 'xattr': 'user.%0251d'", 0);
+        CHECK(err_with_long(name, "value", 'v', 1, "}") == ERANGE, "a name over 255 bytes is ERANGE");
+        const char *link = "{'command': 'symlink', 'context': " C1 ", 'path': '/lim-link'";
+        CHECK(err_with_long(link, "target", 't', 4096, "}") == ENAMETOOLONG, "a 4096-byte target is ENAMETOOLONG");
+        CHECK(err_with_long(link, "target", 't', 0, "}") == ENOENT, "an empty target is ENOENT");
+        CHECK(err_with_long(link, "target", 't', 4095, "}") == 0, "a 4095-byte target is accepted");
+        struct json_object *o = ok(req("{'command': 'readlink', 'context': " C1 ", 'path': '/lim-link'}"), "readlink");
+        CHECK(o && strlen(json_object_get_string(value_of(o))) == 4095, "readlink gives the 4095 bytes back");
+        put(o);
+        put(ok(req("{'command': 'destroy_shelf', 'context': " C1 ", 'path': '/lim-link'}"), "rm link"));
+        put(ok(req("{'command': 'close_shelf', 'context': " C1 ", 'id': %lld, 'open_handle': %lld}", (long long) id, (long long) h), "close"));
+        put(ok(req("{'command': 'destroy_shelf', 'context': " C1 ", 'path': '/lim'}"), "rm"));
+}
+
 static void test_policies(void) {
         int err;
         int64_t first;
@@ -624,6 +673,7 @@ int main(void) {
         test_namespace();
         test_resize();
         test_xattrs();
+        test_limits();
         test_policies();
         test_access();
         test_connections();
