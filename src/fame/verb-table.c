@@ -470,7 +470,7 @@ const struct verb fame_verbs[] = {
         },
         {
                 .name = "librarian", .fn = cmd_librarian, .min_args = 0, .max_args = -1,
-                .usage = "serve|init|topology|bench [OPTIONS]",
+                .usage = "serve|init|topology|bench|fsck [OPTIONS]",
                 .summary = "the Librarian: FAM allocation service (tm-librarian compatible)",
                 .help =
 "Runs fame-librarian.  `fame up` starts one Librarian per cluster; these verbs are for running\n"
@@ -489,7 +489,15 @@ const struct verb fame_verbs[] = {
 "      Prints the INI topology of a FAM file, as `fame up` writes it.\n"
 "  bench [--address HOST:PORT] [--clients 1,8] [--seconds 3] [--node N]\n"
 "      Shelf cycles per second (create, resize to 2 books, close, destroy) with 1 and 8\n"
-"      clients; without --address against a Librarian of its own.\n",
+"      clients; without --address against a Librarian of its own.\n"
+"  fsck [--db PATH] [--fam FILE] [-c NAME] [--repair] [--json]\n"
+"      Checks a database against itself and its FAM (tm-librarian's fsck_lfs): books on two\n"
+"      shelves or on none, book states, each shelf's places, book_count and size, globals,\n"
+"      parents and link counts, zeroing shelves left by a crash, stale open handles, the FAM's\n"
+"      geometry.  One line per problem.  --repair fixes what it can in one transaction without\n"
+"      freeing a book that holds a shelf's data; refused while a Librarian serves the\n"
+"      database.  Without --db, the database and FAM of cluster NAME (default: the default\n"
+"      cluster).  Exit status 0 clean, 1 problems found (repaired or not), 2 could not check.\n",
         },
         {
                 .name = "image", .sub = image_verbs,
