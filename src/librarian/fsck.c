@@ -457,6 +457,37 @@ static int check_parents(struct fsck *f) {
         rows_free(r, n);
         TRY(k);
 
+        /* cycles: shelves the root does not reach though their parents exist; with --repair the
+         * lowest id of them moves to lost+found (with its subtree), until the root reaches all */
+        for (int64_t round = 0; k >= 0; round++) {
+                TRY(rows(f, 2, &r, &n, "WITH RECURSIVE up(id) AS (SELECT 2 UNION SELECT s.id FROM shelves s JOIN up"
+                         " ON s.parent_id = up.id) SELECT id, parent_id, name FROM shelves WHERE id > 2 AND id NOT IN"
+                         " (SELECT id FROM up) ORDER BY id"));
+                bool can = f->lost_found && f->o->repair && n > 0 && round < 100000;
+                for (size_t i = 0; i < n && k >= 0 && (i == 0 || !can); i++)
+                        k = add(f, "shelf-cycle", false, f->lost_found ? "moved it to lost+found" : NULL,
+                                shelf_obj(r[i].v[0], r[i].text), "is not reachable from the root: its ancestors (parent %lld) form a cycle",
+                                (long long) r[i].v[1]);
+                if (k >= 0 && can)
+                        k = exec(f, "UPDATE shelves SET parent_id = %lld WHERE id = %lld", (long long) f->lost_found, (long long) r[0].v[0]);
+                rows_free(r, n);
+                if (!can)
+                        break;
+        }
+        TRY(k);
+
+        /* two shelves of one name in one directory: the later ones are renamed NAME.ID */
+        TRY(rows(f, 2, &r, &n, "SELECT s.id, s.parent_id, s.name FROM shelves s WHERE s.id > 3 AND EXISTS (SELECT 1"
+                 " FROM shelves t WHERE t.parent_id = s.parent_id AND t.name = s.name AND t.id < s.id) ORDER BY s.id"));
+        for (size_t i = 0; i < n && k >= 0; i++) {
+                k = add(f, "shelf-name", false, "renamed it NAME.ID", shelf_obj(r[i].v[0], r[i].text),
+                        "another shelf of directory %lld has its name", (long long) r[i].v[1]);
+                if (k >= 0 && f->o->repair)
+                        k = exec(f, "UPDATE shelves SET name = name || '.' || id WHERE id = %lld", (long long) r[i].v[0]);
+        }
+        rows_free(r, n);
+        TRY(k);
+
         TRY(rows(f, 4, &r, &n, "SELECT s.id, s.link_count, s.mode, (SELECT count(*) FROM shelves c WHERE c.parent_id = s.id"
                  " AND c.id != s.id AND (c.mode & %d) = %d), s.name FROM shelves s WHERE s.id != 1 ORDER BY s.id", S_TYPE, S_DIR));
         for (size_t i = 0; i < n && k >= 0; i++) {

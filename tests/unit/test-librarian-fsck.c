@@ -239,6 +239,12 @@ static void test_each(void) {
         one("parent-missing", s, "shelf-parent", 1, true);
         snprintf(s, sizeof s, "UPDATE shelves SET parent_id = %lld WHERE id = %lld", sa, sd);
         one("parent-file", s, "shelf-parent", 1, true);
+        /* /d inside a new directory /d/e, which is inside /d: a cycle */
+        snprintf(s, sizeof s, "INSERT INTO shelves VALUES (50, 0, 0, 0, 0, 0, 'e', 16895, %lld, 3, 0, 0);"
+                 "UPDATE shelves SET parent_id = 50 WHERE id = %lld", sd, sd);
+        one("cycle", s, "shelf-cycle", 1, true);
+        snprintf(s, sizeof s, "UPDATE shelves SET name = 'a' WHERE id = %lld", sb);
+        one("same-name", s, "shelf-name", 1, true);
         one("links", "UPDATE shelves SET link_count = 9 WHERE id = 2", "shelf-links", 1, true);
         snprintf(s, sizeof s, "UPDATE shelves SET name = '.lfs_pending_zero_z' WHERE id = %lld;"
                  "UPDATE books SET allocated = 2 WHERE id IN (SELECT book_id FROM books_on_shelves WHERE shelf_id = %lld)", sz, sz);
