@@ -561,19 +561,72 @@ int cmd_shelf_checksum(const struct verb *v, int argc, char **argv) {
         return shelf_bytes(v, argc, argv, false);
 }
 
+/* fame librarian fsck without --db: the cluster's database (-c/--cluster NAME, else the default
+ * cluster) and its FAM, as `fame up` placed them: from its saved plan, else its configuration.
+ * Appends --db and --fam to args (n used of them), drops -c NAME. */
+static int fsck_defaults(const struct verb *v, char **args, int *n, char **ret_db, char **ret_fam) {
+        struct cluster_opts co = {};
+        struct fame_config c;
+        struct cluster_plan p;
+        int k = 2;
+
+        for (int i = 2; i < *n; i++) {
+                if (!strcmp(args[i], "--db") || strncmp(args[i], "--db=", 5) == 0)
+                        return 0;
+                if ((!strcmp(args[i], "-c") || !strcmp(args[i], "--cluster")) && i + 1 < *n)
+                        co.cluster = args[++i];
+                else if (strncmp(args[i], "--cluster=", 10) == 0)
+                        co.cluster = args[i] + 10;
+                else
+                        args[k++] = args[i];
+        }
+        *n = k;
+        int r = load_config(&co, NULL, &c);
+        if (r < 0)
+                return cli_usage_error(v, "fsck: no --db PATH and no cluster configuration");
+        if (plan_load(c.state_dir, &p) >= 0 && p.librarian_dir) {
+                *ret_db = strf("%s/librarian.db", p.librarian_dir);
+                *ret_fam = p.fam_path ? strdup(p.fam_path) : NULL;
+                plan_done(&p);
+        } else {
+                *ret_db = strf("%s/librarian/librarian.db", c.state_dir);
+                *ret_fam = c.fam_path ? strdup(c.fam_path) : NULL;
+        }
+        config_done(&c);
+        if (!*ret_db)
+                return -ENOMEM;
+        args[(*n)++] = (char *) "--db";
+        args[(*n)++] = *ret_db;
+        if (*ret_fam && access(*ret_fam, R_OK) == 0 && access(*ret_db, F_OK) == 0) {
+                args[(*n)++] = (char *) "--fam";
+                args[(*n)++] = *ret_fam;
+        }
+        return 0;
+}
+
 /* fame librarian VERB ARGS: runs fame-librarian VERB ARGS. */
 int cmd_librarian(const struct verb *v, int argc, char **argv) {
         _cleanup_free_ char *bin = cluster_librarian_binary();
+        _cleanup_free_ char *db = NULL, *fam = NULL;
         if (!bin)
                 return cli_fail(-ENOENT, "Cannot find fame-librarian next to fame; rebuild with 'make' or set FAME_LIBRARIAN_BINARY");
         if (argc < 2)
-                return cli_usage_error(v, "which one: serve, init, topology or bench?");
-        char **args = calloc((size_t) argc + 1, sizeof *args);
+                return cli_usage_error(v, "which one: serve, init, topology, bench or fsck?");
+        char **args = calloc((size_t) argc + 5, sizeof *args);
         if (!args)
                 return -ENOMEM;
         args[0] = bin;
         for (int i = 1; i < argc; i++)
                 args[i] = argv[i];
+        int n = argc;
+        if (!strcmp(argv[1], "fsck")) {
+                int r = fsck_defaults(v, args, &n, &db, &fam);
+                if (r != 0) {
+                        free(args);
+                        return r;
+                }
+        }
+        args[n] = NULL;
         fflush(stdout);
         execv(bin, args);
         int r = negative_errno();

@@ -470,7 +470,7 @@ const struct verb fame_verbs[] = {
         },
         {
                 .name = "librarian", .fn = cmd_librarian, .min_args = 0, .max_args = -1,
-                .usage = "serve|init|topology|bench [OPTIONS]",
+                .usage = "serve|init|topology|bench|fsck [OPTIONS]",
                 .summary = "the Librarian: FAM allocation service (tm-librarian compatible)",
                 .help =
 "Runs fame-librarian.  `fame up` starts one Librarian per cluster; these verbs are for running\n"
@@ -493,6 +493,14 @@ const struct verb fame_verbs[] = {
 "      clients, and the server's CPU time per request; without --address against a\n"
 "      Librarian of its own (a child process, on a FAM of --fam-size), with --address\n"
 "      against any server (its CPU with --server-pid).\n",
+"  fsck [--db PATH] [--fam FILE] [-c NAME] [--repair] [--json]\n"
+"      Checks a database against itself and its FAM (tm-librarian's fsck_lfs): books on two\n"
+"      shelves or on none, book states, each shelf's places, book_count and size, globals,\n"
+"      parents and link counts, zeroing shelves left by a crash, stale open handles, the FAM's\n"
+"      geometry.  One line per problem.  --repair fixes what it can in one transaction without\n"
+"      freeing a book that holds a shelf's data; refused while a Librarian serves the\n"
+"      database.  Without --db, the database and FAM of cluster NAME (default: the default\n"
+"      cluster).  Exit status 0 clean, 1 problems found (repaired or not), 2 could not check.\n",
         },
         {
                 .name = "image", .sub = image_verbs,

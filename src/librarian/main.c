@@ -8,9 +8,11 @@
  *   fame-librarian init --db PATH --topology FILE [--force]
  *   fame-librarian topology --fam FILE
  *   fame-librarian bench [--address HOST:PORT [--server-pid PID]] [--clients LIST] [--seconds S] [--fam-size SIZE]
+ *   fame-librarian fsck --db PATH [--fam FILE] [--repair] [--json]
  */
 #include <errno.h>
 #include <getopt.h>
+#include <json-c/json.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -20,6 +22,7 @@
 
 #include "bench.h"
 #include "engine.h"
+#include "fsck.h"
 #include "fame.h"
 #include "log.h"
 #include "macro.h"
@@ -209,11 +212,93 @@ static int verb_topology(int argc, char **argv) {
         return 0;
 }
 
+/* Exit status: 0 clean (notes allowed), 1 problems found (repaired or not), 2 could not check. */
+static int verb_fsck(int argc, char **argv) {
+        static const struct option opts[] = {
+                { "db", required_argument, NULL, 'd' },
+                { "fam", required_argument, NULL, 'f' },
+                { "repair", no_argument, NULL, 'r' },
+                { "json", no_argument, NULL, 'j' },
+                {}
+        };
+        struct fsck_options o = {};
+        struct fsck_result res;
+        bool json = false;
+        _cleanup_free_ char *err = NULL;
+        int c, r;
+
+        while ((c = getopt_long(argc, argv, "", opts, NULL)) >= 0)
+                switch (c) {
+                case 'd': o.db_path = optarg; break;
+                case 'f': o.fam_path = optarg; break;
+                case 'r': o.repair = true; break;
+                case 'j': json = true; break;
+                default: return 2;
+                }
+        if (optind < argc)
+                return usage_error("fsck", "unexpected argument '%s'", argv[optind]);
+        if (!o.db_path)
+                return usage_error("fsck", "%s", "--db PATH is required");
+        r = librarian_fsck(&o, &res, &err);
+        if (r < 0) {
+                log_error("%s", err ? err : strerror(-r));
+                return 2;
+        }
+        if (json) {
+                struct json_object *top = json_object_new_object(), *list = json_object_new_array();
+                json_object_object_add(top, "db", json_object_new_string(o.db_path));
+                json_object_object_add(top, "clean", json_object_new_boolean(res.n_problems == 0));
+                json_object_object_add(top, "problems", json_object_new_int64((int64_t) res.n_problems));
+                json_object_object_add(top, "repaired", json_object_new_int64((int64_t) res.n_repaired));
+                json_object_object_add(top, "server_pid", json_object_new_int(res.server_pid));
+                for (size_t i = 0; i < res.n; i++) {
+                        const struct fsck_problem *p = &res.p[i];
+                        struct json_object *e = json_object_new_object();
+                        json_object_object_add(e, "check", json_object_new_string(p->check));
+                        json_object_object_add(e, "object", json_object_new_string(p->object));
+                        json_object_object_add(e, "message", json_object_new_string(p->message));
+                        json_object_object_add(e, "note", json_object_new_boolean(p->note));
+                        json_object_object_add(e, "repairable", json_object_new_boolean(p->repairable));
+                        json_object_object_add(e, "repair", p->repair ? json_object_new_string(p->repair) : NULL);
+                        json_object_array_add(list, e);
+                }
+                json_object_object_add(top, "findings", list);
+                puts(json_object_to_json_string_ext(top, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+                json_object_put(top);
+        } else {
+                for (size_t i = 0; i < res.n; i++) {
+                        const struct fsck_problem *p = &res.p[i];
+                        printf("%s%s: %s", p->note ? "note: " : "", p->object, p->message);
+                        if (p->repair)
+                                printf(" [repaired: %s]", p->repair);
+                        else if (o.repair && !p->note)
+                                printf(" [not repaired]");
+                        putchar('\n');
+                }
+                size_t left = res.n_problems - res.n_repaired, repairable = 0;
+                for (size_t i = 0; i < res.n; i++)
+                        repairable += !res.p[i].note && res.p[i].repairable;
+                if (res.n_problems == 0)
+                        printf("%s: clean\n", o.db_path);
+                else if (o.repair)
+                        printf("%s: %zu problems, %zu repaired, %zu left\n", o.db_path, res.n_problems, res.n_repaired, left);
+                else
+                        printf("%s: %zu problems (%zu repairable with --repair)\n", o.db_path, res.n_problems,
+                               repairable);
+                if (res.server_pid && !o.repair)
+                        printf("A Librarian (pid %d) serves this database: what changes under it may show as problems\n",
+                               (int) res.server_pid);
+        }
+        r = res.n_problems ? 1 : 0;
+        fsck_result_done(&res);
+        return r;
+}
+
 int main(int argc, char **argv) {
         const char *verb = argc > 1 ? argv[1] : NULL;
 
         if (!verb || streq(verb, "--help") || streq(verb, "-h")) {
-                fprintf(stderr, "usage: fame librarian serve|init|topology|bench ...; see fame help librarian\n");
+                fprintf(stderr, "usage: fame librarian serve|init|topology|bench|fsck ...; see fame help librarian\n");
                 return verb ? 0 : 2;
         }
         argv[1] = argv[0];
@@ -227,6 +312,8 @@ int main(int argc, char **argv) {
                 return verb_topology(argc, argv);
         if (streq(verb, "bench"))
                 return librarian_bench_main(argc, argv);
-        log_error("librarian: unknown verb '%s'; use serve, init, topology or bench", verb);
+        if (streq(verb, "fsck"))
+                return verb_fsck(argc, argv);
+        log_error("librarian: unknown verb '%s'; use serve, init, topology, bench or fsck", verb);
         return 2;
 }

@@ -123,5 +123,13 @@ plan off
 grep -q '^  "check": "off",$' "$tmp/out" && ! grep -q check_findings "$tmp/out" && echo "ok: status --json says check off" \
         || fail "status --json without the checker: $(cat "$tmp/out")"
 
+# fame librarian fsck: usage errors, and without --db the cluster's database (none here)
+expect 2 "^fame: librarian fsck: unexpected argument 'extra'; see fame help librarian$" librarian fsck --db "$tmp/x.db" extra
+expect 2 "unrecognized option '--bogus'$" librarian fsck --db "$tmp/x.db" --bogus
+expect 2 "^fame: Cannot open the Librarian database '$tmp/x.db': No such file or directory$" librarian fsck --db "$tmp/x.db" --repair
+expect 2 "^fame: Cannot open the Librarian database '$XDG_STATE_HOME/fame/other/librarian/librarian.db': No such file or directory$" \
+        librarian fsck -c other --json
+expect 2 "^fame librarian: which one: serve, init, topology, bench or fsck\?" librarian
+
 echo "$failures failure(s)"
 exit $((failures > 0))
