@@ -492,7 +492,7 @@ const struct verb fame_verbs[] = {
 "      Shelf cycles per second (create, resize to 2 books, close, destroy) with 1 and 8\n"
 "      clients, and the server's CPU time per request; without --address against a\n"
 "      Librarian of its own (a child process, on a FAM of --fam-size), with --address\n"
-"      against any server (its CPU with --server-pid).\n",
+"      against any server (its CPU with --server-pid).\n"
 "  fsck [--db PATH] [--fam FILE] [-c NAME] [--repair] [--json]\n"
 "      Checks a database against itself and its FAM (tm-librarian's fsck_lfs): books on two\n"
 "      shelves or on none, book states, each shelf's places, book_count and size, globals,\n"
