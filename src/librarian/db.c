@@ -219,6 +219,13 @@ int librarian_db_create(const char *path, const struct topology *t, bool force, 
                 goto fail;
         }
         db = NULL;
+        /* the old database's -wal and -shm would be replayed into the new one */
+        r = sqlite_files_unlink_journal(path);
+        if (r < 0) {
+                set_message(ret_error, "Failed to remove the old journal (-wal, -shm) of '%s': %s; "
+                          "remove them by hand", path, strerror(-r));
+                goto fail;
+        }
         if (rename(tmp, path) < 0) {
                 r = negative_errno();
                 set_message(ret_error, "Failed to rename '%s' to '%s': %s", tmp, path, strerror(-r));
@@ -229,12 +236,6 @@ fail:
         if (db)
                 sqlite3_close(db);
         unlink(tmp);
-        {
-                _cleanup_free_ char *wal = NULL, *shm = NULL;
-                if (asprintf(&wal, "%s-wal", tmp) >= 0)
-                        unlink(wal);
-                if (asprintf(&shm, "%s-shm", tmp) >= 0)
-                        unlink(shm);
-        }
+        (void) sqlite_files_unlink_journal(tmp);
         return r;
 }
