@@ -161,7 +161,11 @@ static int verb_init(int argc, char **argv) {
         }
         free(err);
         err = NULL;
-        r = librarian_db_create(db, t, force, &err);
+        /* not under a running Librarian */
+        _cleanup_close_ int lock_fd = -1;
+        r = librarian_db_lock(db, &lock_fd, &err);
+        if (r >= 0)
+                r = librarian_db_create(db, t, force, &err);
         if (r < 0) {
                 log_error("%s", err ? err : strerror(-r));
                 topology_free(t);
