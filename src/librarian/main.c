@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include "bench.h"
@@ -178,6 +179,12 @@ static int verb_init(int argc, char **argv) {
         return 0;
 }
 
+/* libfame's error messages (it never prints): the last one, for a one-line error */
+static void keep_message(int priority, const char *message, void *userdata) {
+        if (priority <= LOG_ERR)
+                snprintf(userdata, 512, "%s", message);
+}
+
 static int verb_topology(int argc, char **argv) {
         static const struct option opts[] = {
                 { "fam", required_argument, NULL, 'f' },
@@ -199,9 +206,15 @@ static int verb_topology(int argc, char **argv) {
                 return usage_error("topology", "unexpected argument '%s'", argv[optind]);
         if (!fam)
                 return usage_error("topology", "%s", "--fam FILE is required");
+        char why[512] = "";
+        fame_set_log(keep_message, why);
         r = fame_file_inspect(fam, &geo);
+        fame_set_log(NULL, NULL);
         if (r < 0) {
-                log_error("Cannot read FAM '%s': %s", fam, strerror(-r));
+                if (*why)
+                        log_error("%s", why);
+                else
+                        log_error("Cannot read FAM '%s': %s", fam, strerror(-r));
                 return 1;
         }
         r = topology_ini_for_geometry(&geo, comment ? comment : fam, &ini, &err);

@@ -65,6 +65,20 @@ before=$(sha256sum < "$tmp/version.fam")
 "$FAME" fam dump "$tmp/version.fam" --force --length 16 | grep -q 'FAME-FAM' || fail "dump --force"
 [ "$(sha256sum < "$tmp/version.fam")" = "$before" ] || fail "dump --force modified the file"
 
+# A FIFO (or anything not a regular file) as the FAM: refused at once in one line, never waiting
+# for a writer (issue 16 #17); timeout turns a hang into a failure.
+mkfifo "$tmp/fifo.fam"
+for cmd in "fam info" "fam dump" "fam dump --force" "librarian topology --fam" "info --path"; do
+        read -r -a args <<< "$cmd"
+        timeout 10 "$FAME" "${args[@]}" "$tmp/fifo.fam" > "$tmp/out" 2> "$tmp/err"
+        rc=$?
+        if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && [ "$(wc -l < "$tmp/err")" -eq 1 ] && grep -q "is not a regular file\|is a FIFO, not a FAM file" "$tmp/err"; then
+                echo "ok: fame $cmd FIFO: $(cat "$tmp/err")"
+        else
+                fail "fame $cmd on a FIFO: exit $rc (124: it hung), expected one line saying it is not a regular file: $(cat "$tmp/err")"
+        fi
+done
+
 # The checker's verbs (fame up --check), with no node and no QEMU: a private user whose cluster
 # has a plan (STATE/cluster.json) of two nodes that do not run.
 export HOME="$tmp/home" XDG_CONFIG_HOME="$tmp/config" XDG_STATE_HOME="$tmp/state" XDG_CACHE_HOME="$tmp/cache"
