@@ -104,6 +104,9 @@ expect() {
         fi
 }
 plan off
+# an empty cluster name is not the default cluster (issue 16 #18a)
+expect 2 "^fame status: -c/--cluster '': the cluster name is empty; give a name, or leave the option out" status -c ""
+expect 2 "^fame shelf ls: -c/--cluster '': the cluster name is empty" shelf ls --cluster=
 expect 2 "^fame: --crash needs a cluster started with --check \(fame up --check\): only the checker knows what was written back$" kill node02 --crash
 expect 2 "^fame: --crash needs a cluster started with --check" down --crash
 expect 1 "^fame: No checker state in $state: start the cluster with fame up --check$" check report
