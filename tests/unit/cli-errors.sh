@@ -107,6 +107,19 @@ plan off
 # an empty cluster name is not the default cluster (issue 16 #18a)
 expect 2 "^fame status: -c/--cluster '': the cluster name is empty; give a name, or leave the option out" status -c ""
 expect 2 "^fame shelf ls: -c/--cluster '': the cluster name is empty" shelf ls --cluster=
+# configuration errors show control bytes of what they echo as \xNN, never raw (issue 16 #18b)
+esc=$(printf '\033')
+printf '[cluster]\n%s[31mfoo = 1\n' "$esc" > "$tmp/esc.conf"
+for args in "config --set nodes=3${esc}[2J" "config --set no${esc}[31mde=1" "config --config $tmp/esc.conf"; do
+        read -r -a a <<< "$args"
+        "$FAME" "${a[@]}" > /dev/null 2> "$tmp/err"
+        rc=$?
+        if [ "$rc" -ne 0 ] && [ "$(wc -l < "$tmp/err")" -eq 1 ] && grep -qF '\x1b[' "$tmp/err" && ! grep -q "$esc" "$tmp/err"; then
+                echo "ok: fame ${args//$esc/<ESC>}: $(cat "$tmp/err")"
+        else
+                fail "fame ${args//$esc/<ESC>}: exit $rc, expected one line with \\x1b and no raw escape: $(od -c "$tmp/err" | head -3)"
+        fi
+done
 expect 2 "^fame: --crash needs a cluster started with --check \(fame up --check\): only the checker knows what was written back$" kill node02 --crash
 expect 2 "^fame: --crash needs a cluster started with --check" down --crash
 expect 1 "^fame: No checker state in $state: start the cluster with fame up --check$" check report
