@@ -33,6 +33,8 @@ void fame_header_encode(const struct fame_geometry *geo, uint8_t out[FAME_HEADER
 int fame_read_node_identity(uint32_t *ret_node, char **ret_cluster);
 /* FAME_<ENV>, then fw_cfg opt/org.fame/<name>, then fame.<name>= on the kernel command line. */
 char *fame_read_identity_value(const char *env, const char *name);
+/* "a FIFO", "a directory", ... for messages about a file that should be a regular one */
+const char *fame_file_kind(mode_t mode);
 int fame_file_check_fd(int fd, const char *path, struct fame_geometry *ret_geo);
 /* The descriptor the mapping was made from (FAM file or BAR2 resource2). */
 int fame_fd(const struct fame *f);

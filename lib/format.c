@@ -406,13 +406,20 @@ static int uuid_random(uint8_t u[16]) {
 
 /* ---- files ------------------------------------------------------------------------------ */
 
+const char *fame_file_kind(mode_t mode) {
+        return S_ISREG(mode) ? "a regular file" : S_ISDIR(mode) ? "a directory" : S_ISFIFO(mode) ? "a FIFO" :
+               S_ISSOCK(mode) ? "a socket" : S_ISCHR(mode) ? "a character device" :
+               S_ISBLK(mode) ? "a block device" : "not a regular file";
+}
+
 static int read_header_fd(int fd, const char *path, uint8_t buf[FAME_HEADER_SIZE], uint64_t *ret_size) {
         struct stat st;
 
         if (fstat(fd, &st) < 0)
                 return log_err(negative_errno(), "Failed to stat '%s': %m", path);
         if (!S_ISREG(st.st_mode))
-                return log_err(-EINVAL, "'%s' is not a regular file", path);
+                return log_err(-EINVAL, "'%s' is %s, not a FAM file; give a regular file made by 'fame fam create FILE --size 1G'",
+                               path, fame_file_kind(st.st_mode));
         memset(buf, 0, FAME_HEADER_SIZE);
         size_t got = 0;
         while (got < FAME_HEADER_SIZE) {
@@ -452,7 +459,8 @@ _public_ int fame_file_inspect(const char *path, struct fame_geometry *ret_geo) 
 
         if (!path)
                 return -EINVAL;
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        /* O_NONBLOCK: a FIFO would block the open until a writer comes; it is refused below */
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         if (fd < 0) {
                 int r = negative_errno();
                 if (r == -ENOENT)

@@ -166,7 +166,8 @@ static int open_file(struct fame *f, const char *path, unsigned flags) {
         _cleanup_close_ int fd = -1;
         int r;
 
-        fd = open(path, ((flags & FAME_OPEN_RDONLY) ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOCTTY);
+        /* O_NONBLOCK: a FIFO would block the open; fame_file_check_fd() refuses anything not regular */
+        fd = open(path, ((flags & FAME_OPEN_RDONLY) ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         if (fd < 0) {
                 r = negative_errno();
                 if (r == -ENOENT)

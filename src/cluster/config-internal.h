@@ -87,6 +87,10 @@ extern const char *const config_node_keys[CONFIG_N_NODE_KEYS];
 #define CONFIG_FIELD(c, k, type) ((type *) ((char *) (c) + config_keys[k].offset))
 
 /* The key called name, or -1. */
+/* log_error() of a configuration error: control bytes of the keys, values and paths it echoes
+ * are shown as \xNN, never sent to the terminal as they are (escape sequences). */
+void config_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 int config_find_key(const char *name);
 /* Whether key k holds a string (char *) rather than a number or an enum. */
 bool config_is_string_key(int k);

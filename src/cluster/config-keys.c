@@ -247,6 +247,23 @@ const char *config_key_hint(const char *key, bool node_section, bool command_lin
 }
 
 /* Logs "ORIGIN: KEY = VALUE: expected ..." and returns -EINVAL. */
+void config_error(const char *fmt, ...) {
+        char raw[2048], out[4 * sizeof raw];
+        size_t o = 0;
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(raw, sizeof raw, fmt, ap);
+        va_end(ap);
+        for (const unsigned char *q = (const unsigned char *) raw; *q; q++)
+                if (*q < 0x20 || *q == 0x7f)
+                        o += (size_t) snprintf(out + o, sizeof out - o, "\\x%02x", *q);
+                else
+                        out[o++] = (char) *q;
+        out[o] = 0;
+        log_error("%s", out);
+}
+
 static int bad_value(const char *origin, const char *key, const char *value, const char *fmt, ...) _printf_(4, 5);
 static int bad_value(const char *origin, const char *key, const char *value, const char *fmt, ...) {
         char what[256];
@@ -257,7 +274,7 @@ static int bad_value(const char *origin, const char *key, const char *value, con
         va_end(ap);
         /* There are no end-of-line comments: say so when one seems to be there. */
         bool comment = strstr(value, " #") || strstr(value, "\t#") || strstr(value, " ;") || strstr(value, "\t;");
-        log_error("%s: %s = %s%s%s: %s%s", origin, key, *value ? "" : "\"", value, *value ? "" : "\"", what,
+        config_error("%s: %s = %s%s%s: %s%s", origin, key, *value ? "" : "\"", value, *value ? "" : "\"", what,
                   comment ? " (comments go on lines of their own)" : "");
         return -EINVAL;
 }
@@ -432,7 +449,7 @@ int config_set_key(struct fame_config *c, int k, const char *value, const char *
         case T_PROGRAM:
                 for (const char *q = value; *q; q++)
                         if ((unsigned char) *q < 0x20 || *q == 0x7f) {
-                                log_error("%s: %s: control characters (such as tab or newline) are not allowed in a path",
+                                config_error("%s: %s: control characters (such as tab or newline) are not allowed in a path",
                                           origin, shown_key);
                                 return -EINVAL;
                         }
@@ -593,19 +610,19 @@ int config_set(struct fame_config *c, const char *key, const char *value, const 
         dot = strchr(key, '.');
         if (dot) {
                 if (config_parse_node_prefix(key, dot, &n) < 0) {
-                        log_error("%s: unknown key '%s'; node keys are node01.memory to node128.memory, node01.cpus to node128.cpus and node01.arch to node128.arch",
+                        config_error("%s: unknown key '%s'; node keys are node01.memory to node128.memory, node01.cpus to node128.cpus and node01.arch to node128.arch",
                                   origin, key);
                         return -EINVAL;
                 }
                 for (int w = 0; w < CONFIG_N_NODE_KEYS; w++)
                         if (strcmp(dot + 1, config_node_keys[w]) == 0)
                                 return config_set_node_key(c, n, w, value, origin, key);
-                log_error("%s: unknown key '%s'%s", origin, key, config_key_hint(dot + 1, true, true, hint, sizeof hint));
+                config_error("%s: unknown key '%s'%s", origin, key, config_key_hint(dot + 1, true, true, hint, sizeof hint));
                 return -EINVAL;
         }
         k = config_find_key(key);
         if (k < 0) {
-                log_error("%s: unknown key '%s'%s", origin, key, config_key_hint(key, false, true, hint, sizeof hint));
+                config_error("%s: unknown key '%s'%s", origin, key, config_key_hint(key, false, true, hint, sizeof hint));
                 return -EINVAL;
         }
         return config_set_key(c, k, value, origin, NULL, key);

@@ -214,7 +214,7 @@ static void parse_error(struct parser *p, const char *fmt, ...) {
         va_start(ap, fmt);
         vsnprintf(what, sizeof what, fmt, ap);
         va_end(ap);
-        log_error("%s:%u: %s", p->path, p->line, what);
+        config_error("%s:%u: %s", p->path, p->line, what);
 }
 
 static char *trim(char *s) {

@@ -201,8 +201,11 @@ static int librarian_topology(const struct cluster_plan *p, const struct fame_ge
         if (access(db, F_OK) == 0 && (!old || strcmp(old, ini) != 0)) {
                 char aside[PATH_MAX];
                 snprintf(aside, sizeof aside, "%s.old-%lld", db, (long long) time(NULL));
-                if (rename(db, aside) < 0)
-                        return log_error_errno(-errno, "Failed to move '%s' aside: %m", db);
+                /* with its -wal: its last commits, which the new database must not get */
+                r = sqlite_files_rename(db, aside);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to move '%s' and its -wal aside to '%s': %m; "
+                                               "move them by hand", db, aside);
                 log_warning("The Librarian database was made for another FAM or topology; kept as %s, starting a new one", aside);
         }
         r = write_file_atomic(topo, 0644, ini, strlen(ini));

@@ -301,45 +301,9 @@ size_t plan_fw_cfg(const struct cluster_plan *p, const struct node_plan *n, stru
         return k;
 }
 
-void plan_fam_args(const struct cluster_plan *p, const struct node_plan *n, struct cmd *c) {
-        /* The FAM: the cluster's file, shared (share=on is what makes it FAM), at a fixed PCI
-         * address (libvirt assigns its own devices around it). */
-        cmd_arg(c, "-object");
-        cmd_argf(c, "memory-backend-file,id=fam,mem-path=%s,size=%" PRIu64 ",share=on", p->fam_path, p->fam_size);
-        cmd_arg(c, "-device");
-        cmd_argf(c, "ivshmem-plain,id=fam0,memdev=fam,bus=%s,addr=0x10", n->arch == FAME_ARCH_AARCH64 ? "pcie.0" : "pci.0");
-}
-
-void plan_net_args(const struct cluster_plan *p, const struct node_plan *n, struct cmd *c) {
-        /* User-mode network, restricted: the node reaches only the forwarded host services
-         * (torms:PORT, each connection relayed to 127.0.0.1 by `fame debug relay`); debian
-         * nodes' sshd is reachable from the host's 127.0.0.1 only. */
-        cmd_arg(c, "-netdev");
-        {
-                char spec[4096];
-                size_t len = (size_t) snprintf(spec, sizeof spec, "user,id=net0,restrict=on,hostname=%s", n->name);
-                if (p->kind == FAME_KIND_DEBIAN && len < sizeof spec)
-                        len += (size_t) snprintf(spec + len, sizeof spec - len, ",hostfwd=tcp:127.0.0.1:%u-:22", n->ssh_port);
-                for (uint32_t i = 0; i < p->n_forward && len < sizeof spec; i++)
-                        len += (size_t) snprintf(spec + len, sizeof spec - len, ",guestfwd=tcp:" FAME_TORMS_ADDR ":%u-cmd:'%s' debug relay %u",
-                                                 p->forward[i].guest_port, p->fame_bin, p->forward[i].host_port);
-                /* the Librarian, through the port that accepts only this node's id */
-                if (n->librarian_port && len < sizeof spec)
-                        len += (size_t) snprintf(spec + len, sizeof spec - len, ",guestfwd=tcp:" FAME_TORMS_ADDR ":%u-cmd:'%s' debug relay %u",
-                                                 FAME_LIBRARIAN_PORT, p->fame_bin, n->librarian_port);
-                cmd_arg(c, spec);
-        }
-        cmd_arg(c, "-device");
-        cmd_argf(c, "virtio-net-pci,netdev=net0,mac=52:54:00:fa:%02x:%02x,addr=0x6", (n->id >> 8) & 0xff, n->id & 0xff);
-        /* The private segment among the nodes: a datagram socket to the cluster's switch. */
-        cmd_arg(c, "-netdev");
-        cmd_argf(c, "dgram,id=net1,local.type=unix,local.path=%s,remote.type=unix,remote.path=%s", n->net_sock, p->switch_sock);
-        cmd_arg(c, "-device");
-        cmd_argf(c, "virtio-net-pci,netdev=net1,mac=52:54:00:fb:%02x:%02x,addr=0x7", (n->id >> 8) & 0xff, n->id & 0xff);
-}
-
-/* s with ',' doubled, as QEMU's options want it (caller frees; NULL when out of memory). */
-static char *opt_escaped(const char *s) {
+/* s with ',' doubled, as QEMU's options (KEY=VALUE,...) want it: a path with a comma in an
+ * option string would otherwise end the value there (caller frees; NULL when out of memory). */
+char *plan_opt_escaped(const char *s) {
         size_t n = strlen(s) + 1;
         for (const char *q = s; *q; q++)
                 n += *q == ',';
@@ -355,13 +319,78 @@ static char *opt_escaped(const char *s) {
         return out;
 }
 
+/* The escaped strings of one option-building function, freed together when it returns. */
+struct opt_pool {
+        char *s[16];
+        size_t n;
+};
+
+static void opt_pool_free(struct opt_pool *pool) {
+        for (size_t i = 0; i < pool->n; i++)
+                free(pool->s[i]);
+}
+
+/* s for an option string (plan_opt_escaped()); "" when out of memory, which QEMU then refuses */
+static const char *opt_esc(struct opt_pool *pool, const char *s) {
+        if (!s)
+                return "";
+        if (!strchr(s, ','))
+                return s;
+        if (pool->n == ELEMENTSOF(pool->s))
+                return "";
+        char *e = plan_opt_escaped(s);
+        if (!e)
+                return "";
+        pool->s[pool->n++] = e;
+        return e;
+}
+
+void plan_fam_args(const struct cluster_plan *p, const struct node_plan *n, struct cmd *c) {
+        _cleanup_(opt_pool_free) struct opt_pool e = {};
+        /* The FAM: the cluster's file, shared (share=on is what makes it FAM), at a fixed PCI
+         * address (libvirt assigns its own devices around it). */
+        cmd_arg(c, "-object");
+        cmd_argf(c, "memory-backend-file,id=fam,mem-path=%s,size=%" PRIu64 ",share=on", opt_esc(&e, p->fam_path), p->fam_size);
+        cmd_arg(c, "-device");
+        cmd_argf(c, "ivshmem-plain,id=fam0,memdev=fam,bus=%s,addr=0x10", n->arch == FAME_ARCH_AARCH64 ? "pcie.0" : "pci.0");
+}
+
+void plan_net_args(const struct cluster_plan *p, const struct node_plan *n, struct cmd *c) {
+        _cleanup_(opt_pool_free) struct opt_pool e = {};
+        /* User-mode network, restricted: the node reaches only the forwarded host services
+         * (torms:PORT, each connection relayed to 127.0.0.1 by `fame debug relay`); debian
+         * nodes' sshd is reachable from the host's 127.0.0.1 only. */
+        cmd_arg(c, "-netdev");
+        {
+                char spec[4096];
+                size_t len = (size_t) snprintf(spec, sizeof spec, "user,id=net0,restrict=on,hostname=%s", n->name);
+                if (p->kind == FAME_KIND_DEBIAN && len < sizeof spec)
+                        len += (size_t) snprintf(spec + len, sizeof spec - len, ",hostfwd=tcp:127.0.0.1:%u-:22", n->ssh_port);
+                for (uint32_t i = 0; i < p->n_forward && len < sizeof spec; i++)
+                        len += (size_t) snprintf(spec + len, sizeof spec - len, ",guestfwd=tcp:" FAME_TORMS_ADDR ":%u-cmd:'%s' debug relay %u",
+                                                 p->forward[i].guest_port, opt_esc(&e, p->fame_bin), p->forward[i].host_port);
+                /* the Librarian, through the port that accepts only this node's id */
+                if (n->librarian_port && len < sizeof spec)
+                        len += (size_t) snprintf(spec + len, sizeof spec - len, ",guestfwd=tcp:" FAME_TORMS_ADDR ":%u-cmd:'%s' debug relay %u",
+                                                 FAME_LIBRARIAN_PORT, opt_esc(&e, p->fame_bin), n->librarian_port);
+                cmd_arg(c, spec);
+        }
+        cmd_arg(c, "-device");
+        cmd_argf(c, "virtio-net-pci,netdev=net0,mac=52:54:00:fa:%02x:%02x,addr=0x6", (n->id >> 8) & 0xff, n->id & 0xff);
+        /* The private segment among the nodes: a datagram socket to the cluster's switch. */
+        cmd_arg(c, "-netdev");
+        cmd_argf(c, "dgram,id=net1,local.type=unix,local.path=%s,remote.type=unix,remote.path=%s", opt_esc(&e, n->net_sock), opt_esc(&e, p->switch_sock));
+        cmd_arg(c, "-device");
+        cmd_argf(c, "virtio-net-pci,netdev=net1,mac=52:54:00:fb:%02x:%02x,addr=0x7", (n->id >> 8) & 0xff, n->id & 0xff);
+}
+
 void plan_check_args(const struct cluster_plan *p, const struct node_plan *n, bool libvirt, struct cmd *c) {
         if (p->check == FAME_CHECK_OFF)
                 return;
         /* The checker: FAM/E's TCG plugin follows the node's accesses to the FAM (its BAR2 in the
          * node's physical address space) in the cluster's STATE/check (docs/check.md). */
-        _cleanup_free_ char *plugin = opt_escaped(p->check_plugin), *fam = opt_escaped(p->fam_path),
-                            *state = opt_escaped(p->state_dir);
+        _cleanup_free_ char *plugin = plan_opt_escaped(p->check_plugin), *fam = plan_opt_escaped(p->fam_path),
+                            *state = plan_opt_escaped(p->state_dir);
         /* QEMU 7.2 reports a RAM access's address as the RAM block's offset among QEMU's RAM
          * blocks plus the address of its region: for the FAM, BAR2 + that offset.  fame's own
          * command line makes the FAM the first RAM block (offset 0: its -object is created
@@ -382,6 +411,9 @@ struct cmd *qemu_command(const struct cluster_plan *p, const struct node_plan *n
         bool arm = n->arch == FAME_ARCH_AARCH64;
         struct cmd *c = cmd_new(arm ? p->qemu_aarch64 : p->qemu);
         bool kvm = plan_node_kvm(p, n);
+        /* -kernel, -initrd, -append and -pidfile take whole arguments; paths inside KEY=VALUE
+         * option strings are escaped */
+        _cleanup_(opt_pool_free) struct opt_pool e = {};
 
         cmd_arg(c, "-name");
         cmd_argf(c, "%s,process=fame-%s-%s", n->name, p->name, n->name);
@@ -423,7 +455,7 @@ struct cmd *qemu_command(const struct cluster_plan *p, const struct node_plan *n
         if (debian) {
                 /* The node's own copy-on-write overlay of the read-only base. */
                 cmd_arg(c, "-drive");
-                cmd_argf(c, "file=%s,if=none,id=root,format=qcow2,discard=unmap", n->disk);
+                cmd_argf(c, "file=%s,if=none,id=root,format=qcow2,discard=unmap", opt_esc(&e, n->disk));
                 cmd_arg(c, "-device");
                 cmd_arg(c, "virtio-blk-pci,drive=root,addr=0x5");
         }
@@ -431,7 +463,7 @@ struct cmd *qemu_command(const struct cluster_plan *p, const struct node_plan *n
         size_t n_fw = plan_fw_cfg(p, n, fw);
         for (size_t i = 0; i < n_fw; i++) {
                 cmd_arg(c, "-fw_cfg");
-                cmd_argf(c, "name=%s,%s=%s", fw[i].name, fw[i].file ? "file" : "string", fw[i].value);
+                cmd_argf(c, "name=%s,%s=%s", fw[i].name, fw[i].file ? "file" : "string", opt_esc(&e, fw[i].value));
         }
 
         plan_fam_args(p, n, c);
@@ -439,19 +471,19 @@ struct cmd *qemu_command(const struct cluster_plan *p, const struct node_plan *n
 
         /* Serial console: a socket for `fame console`, everything logged for `fame logs`. */
         cmd_arg(c, "-chardev");
-        cmd_argf(c, "socket,id=console,path=%s,server=on,wait=off,logfile=%s,logappend=on", n->console_sock, n->console_log);
+        cmd_argf(c, "socket,id=console,path=%s,server=on,wait=off,logfile=%s,logappend=on", opt_esc(&e, n->console_sock), opt_esc(&e, n->console_log));
         cmd_arg(c, "-serial");
         cmd_arg(c, "chardev:console");
 
         cmd_arg(c, "-chardev");
-        cmd_argf(c, "socket,id=qmp,path=%s,server=on,wait=off", n->qmp_sock);
+        cmd_argf(c, "socket,id=qmp,path=%s,server=on,wait=off", opt_esc(&e, n->qmp_sock));
         cmd_arg(c, "-mon");
         cmd_arg(c, "chardev=qmp,mode=control");
 
         cmd_arg(c, "-device");
         cmd_arg(c, "virtio-serial-pci,id=vser0");
         cmd_arg(c, "-chardev");
-        cmd_argf(c, "socket,id=qga,path=%s,server=on,wait=off", n->qga_sock);
+        cmd_argf(c, "socket,id=qga,path=%s,server=on,wait=off", opt_esc(&e, n->qga_sock));
         cmd_arg(c, "-device");
         cmd_arg(c, "virtserialport,bus=vser0.0,chardev=qga,name=org.qemu.guest_agent.0");
 

@@ -105,6 +105,8 @@ struct fw_cfg_entry {
 };
 size_t plan_fw_cfg(const struct cluster_plan *p, const struct node_plan *n, struct fw_cfg_entry out[PLAN_MAX_FW_CFG]);
 /* -object/-device of the FAM (file-backed ivshmem-plain at PCI 00:10.0 of the node's root bus). */
+/* s with ',' doubled for a QEMU option string (KEY=VALUE,...); malloc'ed, NULL when out of memory */
+char *plan_opt_escaped(const char *s);
 void plan_fam_args(const struct cluster_plan *p, const struct node_plan *n, struct cmd *c);
 /* -netdev/-device of the node's two networks (user-mode at 00:06.0, private segment at 00:07.0). */
 void plan_net_args(const struct cluster_plan *p, const struct node_plan *n, struct cmd *c);

@@ -144,12 +144,20 @@ int cmd_bench_fam(const struct verb *v, int argc, char **argv) {
         uint64_t fam_size = UINT64_C(64) << 20;
         while (fam_size < 2 * size + (UINT64_C(16) << 20))
                 fam_size <<= 1;
-        char path[PATH_MAX];
-        snprintf(path, sizeof path, "%s/fame-bench-%d.fam", dir, (int) getpid());
+        /* a private directory (mkdtemp, 0700), not a name others can guess and plant first */
+        char tmpdir[PATH_MAX], path[PATH_MAX];
+        if (snprintf(tmpdir, sizeof tmpdir, "%s/fame-bench-XXXXXX", dir) >= (int) sizeof tmpdir)
+                return cli_usage_error(v, "--dir '%s' is too long", dir);
+        if (!mkdtemp(tmpdir))
+                return cli_fail(negative_errno(), "Failed to create a temporary directory in '%s': %m; "
+                                "give an existing, writable directory with --dir", dir);
+        snprintf(path, sizeof path, "%s/fam", tmpdir);
         struct fame_create_params p = { .total_size = fam_size, .book_size = UINT64_C(2) << 20, .node_count = 1, .created = -1 };
         r = fame_file_create(path, &p, 0, NULL);
-        if (r < 0)
+        if (r < 0) {
+                (void) rmdir(tmpdir);
                 return r;
+        }
 
         struct fame *fam = NULL;
         void *src = NULL, *ram = NULL;
@@ -255,5 +263,6 @@ out:
         free(t_ram);
         fame_close(fam);
         unlink(path);
+        (void) rmdir(tmpdir);
         return r;
 }

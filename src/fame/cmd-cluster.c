@@ -35,6 +35,9 @@ const struct verb_options cluster_options = {
 int cluster_opt(const struct verb *v, int c, struct cluster_opts *o) {
         switch (c) {
         case 'c':
+                if (!*optarg)
+                        return cli_usage_error(v, "-c/--cluster '': the cluster name is empty; give a name, "
+                                               "or leave the option out for the cluster \"default\"");
                 o->cluster = optarg;
                 return 1;
         case CLUSTER_CONFIG:

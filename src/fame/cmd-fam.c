@@ -172,10 +172,12 @@ int cmd_fam_dump(const struct verb *v, int argc, char **argv) {
                 if (r < 0)
                         return r;
         }
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         struct stat st;
         if (fd < 0 || fstat(fd, &st) < 0)
                 return cli_fail(negative_errno(), "Failed to open '%s': %m", path);
+        if (!S_ISREG(st.st_mode))
+                return cli_fail(-EINVAL, "'%s' is not a regular file; fame fam dump reads FAM files", path);
         uint64_t size = (uint64_t) st.st_size;
         if (offset >= size || length > size - offset)
                 return cli_usage_error(v, "offset 0x%" PRIx64 " + length %" PRIu64 " is beyond the end of '%s' (%" PRIu64 " bytes)",

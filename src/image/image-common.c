@@ -179,3 +179,27 @@ int image_run_quiet(struct cmd *c, const char *what, const char *log_path, const
                                *t.last_error ? t.last_error : "no message", log_path ? log_path : "above",
                                fix ? "; " : "", fix ? fix : "");
 }
+
+char *image_hook_word(const char *s) {
+        size_t n = 3;
+        for (const char *q = s; *q; q++)
+                n += *q == '\'' ? 4 : 1;
+        char *out = malloc(n), *o = out;
+        if (!out)
+                return NULL;
+        *o++ = '\'';
+        for (; *s; s++)
+                if (*s == '\'') {
+                        memcpy(o, "'\\''", 4);
+                        o += 4;
+                } else
+                        *o++ = *s;
+        *o++ = '\'';
+        *o = 0;
+        return out;
+}
+
+char *image_hook(const char *verb, const char *a, const char *b) {
+        _cleanup_free_ char *qa = image_hook_word(a), *qb = image_hook_word(b);
+        return qa && qb ? strf("%s %s %s", verb, qa, qb) : NULL;
+}

@@ -270,13 +270,17 @@ static void remove_tree(const char *path, const char *mmdebstrap);
 
 static int stage1(const struct debian_params *p, const char *mirror, const char *packages, const char *key,
                   const char *mmdebstrap, char **ret_tree) {
-        _cleanup_free_ char *dir = NULL, *tree = NULL, *tmp = NULL, *setup = NULL, *debs = NULL, *logp = NULL;
+        _cleanup_free_ char *dir = NULL, *tree = NULL, *tmp = NULL, *setup = NULL, *debs = NULL, *logp = NULL,
+                            *hook_setup = NULL, *hook_debs_in = NULL, *hook_debs_out = NULL;
         int r;
 
         if (asprintf(&dir, "%s/debian", p->cache_dir) < 0 || asprintf(&tree, "%s/rootfs-%s", dir, key) < 0 ||
             asprintf(&tmp, "%s/.rootfs-%s.%d", dir, key, (int) getpid()) < 0 ||
             asprintf(&setup, "%s/.setup-%s.%d", dir, key, (int) getpid()) < 0 ||
-            asprintf(&debs, "%s/debs", dir) < 0 || asprintf(&logp, "%s/rootfs-%s.log", dir, key) < 0)
+            asprintf(&debs, "%s/debs", dir) < 0 || asprintf(&logp, "%s/rootfs-%s.log", dir, key) < 0 ||
+            !(hook_setup = image_hook("sync-in", setup, "/")) ||
+            !(hook_debs_in = image_hook("sync-in", debs, "/var/cache/apt/archives/")) ||
+            !(hook_debs_out = image_hook("sync-out", "/var/cache/apt/archives", debs)))
                 return log_error_errno(-ENOMEM, "Out of memory");
         if (access(tree, R_OK) == 0) {
                 *ret_tree = TAKE_PTR(tree);
@@ -310,10 +314,12 @@ static int stage1(const struct debian_params *p, const char *mirror, const char 
                 cmd_argf(c, "--dpkgopt=path-exclude=%s", dpkg_excludes[i]);
         cmd_arg(c, "--dpkgopt=path-include=/usr/share/doc/*/copyright");
         cmd_argf(c, "--include=%s", packages);
-        cmd_argf(c, "--setup-hook=sync-in %s /", setup);
-        /* the package cache: handed in, and taken back out before apt cleans it */
-        cmd_argf(c, "--setup-hook=sync-in %s /var/cache/apt/archives/", debs);
-        cmd_argf(c, "--customize-hook=sync-out /var/cache/apt/archives %s", debs);
+        /* mmdebstrap splits a hook's text into words (Perl's shellwords), so the paths are
+         * quoted (image_hook()): a cache_dir with a space broke them.  The package cache is
+         * handed in, and taken back out before apt cleans it. */
+        cmd_argf(c, "--setup-hook=%s", hook_setup);
+        cmd_argf(c, "--setup-hook=%s", hook_debs_in);
+        cmd_argf(c, "--customize-hook=%s", hook_debs_out);
         cmd_arg(c, "--skip=download/empty");
         cmd_arg(c, p->release);
         cmd_arg(c, tmp);

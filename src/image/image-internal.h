@@ -40,6 +40,13 @@ struct cmd;
 /* Removes a directory tree (or a file); errors ignored. */
 void image_rm_rf(const char *path);
 
+/* s as one word of an mmdebstrap special hook ('sync-in SRC DST'), which mmdebstrap splits
+ * with Perl's shellwords: in single quotes, a ' as '\''.  A path with a space (cache_dir) then
+ * stays one word.  malloc'ed; NULL when out of memory. */
+char *image_hook_word(const char *s);
+/* "VERB A B" with A and B quoted so (a special hook's text); NULL when out of memory */
+char *image_hook(const char *verb, const char *a, const char *b);
+
 /* What image_run_logged() saw of a tool's output. */
 struct image_tool_run {
         const char *what;               /* "mmdebstrap" */

@@ -214,7 +214,7 @@ static void stop_own(struct own_server *o) {
         if (!o->dir[0])
                 return;
         char path[512];
-        static const char *const files[] = { "fam", "librarian.db", "librarian.db-wal", "librarian.db-shm" };
+        static const char *const files[] = { "fam", "librarian.db", "librarian.db-wal", "librarian.db-shm", "librarian.db.lock" };
         for (size_t i = 0; i < ELEMENTSOF(files); i++) {
                 snprintf(path, sizeof path, "%s/%s", o->dir, files[i]);
                 unlink(path);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -175,6 +176,46 @@ out:
 #undef STEP
 }
 
+int librarian_db_lock(const char *path, int *ret_fd, char **ret_error) {
+        _cleanup_free_ char *lock = NULL;
+        char pid[32] = "";
+        int fd, r;
+
+        if (asprintf(&lock, "%s.lock", path) < 0)
+                return -ENOMEM;
+        fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+        if (fd < 0) {
+                r = negative_errno();
+                set_message(ret_error, "Failed to open the lock file '%s': %s", lock, strerror(-r));
+                return r;
+        }
+        while ((r = flock(fd, LOCK_EX | LOCK_NB)) < 0 && errno == EINTR)
+                ;
+        if (r < 0) {
+                r = errno == EWOULDBLOCK ? -EBUSY : negative_errno();
+                if (r == -EBUSY) {
+                        ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+                        pid[n > 0 ? n : 0] = 0;
+                        pid[strcspn(pid, "\n")] = 0;
+                        set_message(ret_error, "The Librarian database '%s' is in use by another Librarian "
+                                  "(pid %s, lock '%s'); stop that one first (fame down, or kill %s)",
+                                  path, *pid ? pid : "?", lock, *pid ? pid : "it");
+                } else
+                        set_message(ret_error, "Failed to lock '%s': %s", lock, strerror(-r));
+                close(fd);
+                return r;
+        }
+        int len = snprintf(pid, sizeof pid, "%d\n", (int) getpid());
+        if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t) len, 0) != len) {
+                r = negative_errno();
+                set_message(ret_error, "Failed to write the pid into '%s': %s", lock, strerror(-r));
+                close(fd);
+                return r;
+        }
+        *ret_fd = fd;
+        return 0;
+}
+
 int librarian_db_create(const char *path, const struct topology *t, bool force, char **ret_error) {
         _cleanup_free_ char *tmp = NULL;
         sqlite3 *db = NULL;
@@ -219,6 +260,13 @@ int librarian_db_create(const char *path, const struct topology *t, bool force, 
                 goto fail;
         }
         db = NULL;
+        /* the old database's -wal and -shm would be replayed into the new one */
+        r = sqlite_files_unlink_journal(path);
+        if (r < 0) {
+                set_message(ret_error, "Failed to remove the old journal (-wal, -shm) of '%s': %s; "
+                          "remove them by hand", path, strerror(-r));
+                goto fail;
+        }
         if (rename(tmp, path) < 0) {
                 r = negative_errno();
                 set_message(ret_error, "Failed to rename '%s' to '%s': %s", tmp, path, strerror(-r));
@@ -229,12 +277,6 @@ fail:
         if (db)
                 sqlite3_close(db);
         unlink(tmp);
-        {
-                _cleanup_free_ char *wal = NULL, *shm = NULL;
-                if (asprintf(&wal, "%s-wal", tmp) >= 0)
-                        unlink(wal);
-                if (asprintf(&shm, "%s-shm", tmp) >= 0)
-                        unlink(shm);
-        }
+        (void) sqlite_files_unlink_journal(tmp);
         return r;
 }

@@ -28,6 +28,13 @@ struct engine;
  * into place, so path is either absent or complete.  -EEXIST if path exists and !force. */
 int librarian_db_create(const char *path, const struct topology *t, bool force, char **ret_error);
 
+/*
+ * Locks the database at path for one Librarian: flock(LOCK_EX) of PATH.lock, which then holds
+ * this process's pid.  Another Librarian that holds it: -EBUSY and a message naming its pid.
+ * The lock lasts until *ret_fd is closed.
+ */
+int librarian_db_lock(const char *path, int *ret_fd, char **ret_error);
+
 /* Opens an existing database (WAL mode) and checks its schema version. */
 int engine_open(const char *path, struct engine **ret, char **ret_error);
 void engine_free(struct engine *e);

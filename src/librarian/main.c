@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include "bench.h"
@@ -164,7 +165,11 @@ static int verb_init(int argc, char **argv) {
         }
         free(err);
         err = NULL;
-        r = librarian_db_create(db, t, force, &err);
+        /* not under a running Librarian */
+        _cleanup_close_ int lock_fd = -1;
+        r = librarian_db_lock(db, &lock_fd, &err);
+        if (r >= 0)
+                r = librarian_db_create(db, t, force, &err);
         if (r < 0) {
                 log_error("%s", err ? err : strerror(-r));
                 topology_free(t);
@@ -175,6 +180,12 @@ static int verb_init(int argc, char **argv) {
                t->mode == TOPOLOGY_LZA ? "LZA" : "PHYSADDR");
         topology_free(t);
         return 0;
+}
+
+/* libfame's error messages (it never prints): the last one, for a one-line error */
+static void keep_message(int priority, const char *message, void *userdata) {
+        if (priority <= LOG_ERR)
+                snprintf(userdata, 512, "%s", message);
 }
 
 static int verb_topology(int argc, char **argv) {
@@ -198,9 +209,15 @@ static int verb_topology(int argc, char **argv) {
                 return usage_error("topology", "unexpected argument '%s'", argv[optind]);
         if (!fam)
                 return usage_error("topology", "%s", "--fam FILE is required");
+        char why[512] = "";
+        fame_set_log(keep_message, why);
         r = fame_file_inspect(fam, &geo);
+        fame_set_log(NULL, NULL);
         if (r < 0) {
-                log_error("Cannot read FAM '%s': %s", fam, strerror(-r));
+                if (*why)
+                        log_error("%s", why);
+                else
+                        log_error("Cannot read FAM '%s': %s", fam, strerror(-r));
                 return 1;
         }
         r = topology_ini_for_geometry(&geo, comment ? comment : fam, &ini, &err);

@@ -56,6 +56,7 @@ struct server {
         struct engine *engine;
         struct engine_geometry geo;
 
+        int lock_fd;                    /* PATH.lock of the database, held while serving */
         int fam_fd;
         uint64_t book_area_offset, fam_size;
         struct check *check;            /* the cluster's checker (check_state), or NULL */
@@ -286,10 +287,14 @@ int server_new(const struct server_options *o, struct server **ret, char **ret_e
         s->opt = *o;
         if (!s->opt.bind)
                 s->opt.bind = "127.0.0.1";
-        s->fam_fd = -1;
+        s->fam_fd = s->lock_fd = -1;
         s->wake[0] = s->wake[1] = -1;
         pthread_mutex_init(&s->lock, NULL);
         pthread_cond_init(&s->cond, NULL);
+        /* before engine_open(), which drops every open handle of the database */
+        r = librarian_db_lock(o->db_path, &s->lock_fd, ret_error);
+        if (r < 0)
+                goto fail;
         r = engine_open(o->db_path, &s->engine, ret_error);
         if (r < 0)
                 goto fail;
@@ -677,6 +682,8 @@ void server_free(struct server *s) {
         if (s->check)
                 check_close(s->check);
         engine_free(s->engine);
+        if (s->lock_fd >= 0)
+                close(s->lock_fd);
         free(s->todo);
         free(s->done);
         free(s->failed);

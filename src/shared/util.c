@@ -189,6 +189,41 @@ int write_file_atomic(const char *path, mode_t mode, const void *data, size_t le
         return r;
 }
 
+static int unlink_suffixed(const char *path, const char *suffix) {
+        char p[PATH_MAX];
+        if (snprintf(p, sizeof p, "%s%s", path, suffix) >= (int) sizeof p)
+                return -ENAMETOOLONG;
+        if (unlink(p) < 0 && errno != ENOENT)
+                return -errno;
+        return 0;
+}
+
+int sqlite_files_unlink_journal(const char *path) {
+        int r = unlink_suffixed(path, "-wal");
+        int k = unlink_suffixed(path, "-shm");
+        return r < 0 ? r : k;
+}
+
+int sqlite_files_rename(const char *from, const char *to) {
+        char fw[PATH_MAX], tw[PATH_MAX];
+        int r;
+
+        if (snprintf(fw, sizeof fw, "%s-wal", from) >= (int) sizeof fw ||
+            snprintf(tw, sizeof tw, "%s-wal", to) >= (int) sizeof tw)
+                return -ENAMETOOLONG;
+        r = sqlite_files_unlink_journal(to);
+        if (r < 0)
+                return r;
+        if (rename(fw, tw) < 0 && errno != ENOENT)
+                return -errno;
+        if (rename(from, to) < 0) {
+                r = -errno;
+                (void) rename(tw, fw);
+                return r;
+        }
+        return unlink_suffixed(from, "-shm");
+}
+
 char *vstrf(const char *fmt, va_list ap) {
         char *s = NULL;
         if (vasprintf(&s, fmt, ap) < 0)

@@ -43,6 +43,17 @@ char *path_dirname(const char *path);
  * zombie's is empty. */
 bool process_cmdline_has(pid_t pid, const char *needle);
 
+/*
+ * A SQLite database in WAL mode is three files: PATH, PATH-wal (commits not yet copied into PATH)
+ * and PATH-shm (an index of the -wal).  They are moved and removed together, or a stale -wal is
+ * replayed into another database of that name and the moved copy loses its last commits.
+ * sqlite_files_rename(): from's -wal to to's, then from to to; to's old -wal/-shm and from's
+ * -shm removed (SQLite rebuilds it).  sqlite_files_unlink_journal(): PATH-wal and PATH-shm.
+ * Neither may run while a program has the database open.  0 or -errno.
+ */
+int sqlite_files_rename(const char *from, const char *to);
+int sqlite_files_unlink_journal(const char *path);
+
 /* FNV-1a 64 of n bytes, and a xorshift64 step: test patterns and their checksums. */
 uint64_t fnv1a64(const void *p, uint64_t n);
 uint64_t xorshift64(uint64_t *state);

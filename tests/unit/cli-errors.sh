@@ -65,6 +65,20 @@ before=$(sha256sum < "$tmp/version.fam")
 "$FAME" fam dump "$tmp/version.fam" --force --length 16 | grep -q 'FAME-FAM' || fail "dump --force"
 [ "$(sha256sum < "$tmp/version.fam")" = "$before" ] || fail "dump --force modified the file"
 
+# A FIFO (or anything not a regular file) as the FAM: refused at once in one line, never waiting
+# for a writer (issue 16 #17); timeout turns a hang into a failure.
+mkfifo "$tmp/fifo.fam"
+for cmd in "fam info" "fam dump" "fam dump --force" "librarian topology --fam" "info --path"; do
+        read -r -a args <<< "$cmd"
+        timeout 10 "$FAME" "${args[@]}" "$tmp/fifo.fam" > "$tmp/out" 2> "$tmp/err"
+        rc=$?
+        if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && [ "$(wc -l < "$tmp/err")" -eq 1 ] && grep -q "is not a regular file\|is a FIFO, not a FAM file" "$tmp/err"; then
+                echo "ok: fame $cmd FIFO: $(cat "$tmp/err")"
+        else
+                fail "fame $cmd on a FIFO: exit $rc (124: it hung), expected one line saying it is not a regular file: $(cat "$tmp/err")"
+        fi
+done
+
 # The checker's verbs (fame up --check), with no node and no QEMU: a private user whose cluster
 # has a plan (STATE/cluster.json) of two nodes that do not run.
 export HOME="$tmp/home" XDG_CONFIG_HOME="$tmp/config" XDG_STATE_HOME="$tmp/state" XDG_CACHE_HOME="$tmp/cache"
@@ -90,6 +104,22 @@ expect() {
         fi
 }
 plan off
+# an empty cluster name is not the default cluster (issue 16 #18a)
+expect 2 "^fame status: -c/--cluster '': the cluster name is empty; give a name, or leave the option out" status -c ""
+expect 2 "^fame shelf ls: -c/--cluster '': the cluster name is empty" shelf ls --cluster=
+# configuration errors show control bytes of what they echo as \xNN, never raw (issue 16 #18b)
+esc=$(printf '\033')
+printf '[cluster]\n%s[31mfoo = 1\n' "$esc" > "$tmp/esc.conf"
+for args in "config --set nodes=3${esc}[2J" "config --set no${esc}[31mde=1" "config --config $tmp/esc.conf"; do
+        read -r -a a <<< "$args"
+        "$FAME" "${a[@]}" > /dev/null 2> "$tmp/err"
+        rc=$?
+        if [ "$rc" -ne 0 ] && [ "$(wc -l < "$tmp/err")" -eq 1 ] && grep -qF '\x1b[' "$tmp/err" && ! grep -q "$esc" "$tmp/err"; then
+                echo "ok: fame ${args//$esc/<ESC>}: $(cat "$tmp/err")"
+        else
+                fail "fame ${args//$esc/<ESC>}: exit $rc, expected one line with \\x1b and no raw escape: $(od -c "$tmp/err" | head -3)"
+        fi
+done
 expect 2 "^fame: --crash needs a cluster started with --check \(fame up --check\): only the checker knows what was written back$" kill node02 --crash
 expect 2 "^fame: --crash needs a cluster started with --check" down --crash
 expect 1 "^fame: No checker state in $state: start the cluster with fame up --check$" check report

@@ -171,7 +171,17 @@ if success "bench fam --json"; then
                 && ok "bench fam --json: bytes, rounds, MB/s, 3 fetch_add rows" || fail "bench fam --json: $(cat "$tmp/out")"
 fi
 run bench fam --dir "$tmp/bench/none" --size 1M --rounds 1 --ops 10
-error 1 "^fame: Failed to create a file next to '$tmp/bench/none/fame-bench-[0-9]+\.fam': No such file or directory$" "bench fam: its FAM goes in --dir"
+error 1 "^fame: Failed to create a temporary directory in '$tmp/bench/none': No such file or directory; give an existing, writable directory with --dir$" "bench fam: its FAM goes in --dir"
+# not a name others can guess: a file planted at the old name (the pid, which exec keeps) is
+# neither used nor in the way (issue 16 #18c)
+bash -c 'echo planted > "$0/fame-bench-$$.fam"; exec "$1" bench fam --dir "$0" --size 1M --rounds 1 --ops 10' \
+        "$tmp/bench" "$FAME" > "$tmp/out" 2> "$tmp/err"
+rc=$?
+planted=$(ls "$tmp/bench")
+[ "$rc" -eq 0 ] && [ "$(cat "$tmp/bench"/fame-bench-*.fam)" = planted ] && [ "$(echo "$planted" | wc -l)" -eq 1 ] \
+        && ok "bench fam: a private temporary directory, a planted fame-bench-PID.fam untouched" \
+        || fail "bench fam with a planted fame-bench-PID.fam: exit $rc, left '$planted': $(cat "$tmp/err")"
+rm -f "$tmp/bench"/fame-bench-*.fam
 run bench fam --size 1K
 error 2 "^fame bench fam: --size '1K' is not a size from 4K to 4G; see 'fame help bench fam'$" "bench fam --size 1K"
 run bench fam --rounds 0

@@ -19,6 +19,9 @@
 #include <unistd.h>
 
 #include "image.h"
+#include "image-internal.h"
+#include "macro.h"
+#include "spawn.h"
 #include "testlib.h"
 
 /* ---- helpers ------------------------------------------------------------------------------ */
@@ -523,8 +526,39 @@ out:
         free(ov);
 }
 
+/* Issue 16 #18d: mmdebstrap's special hooks split their text with Perl's shellwords; a path with
+ * a space (cache_dir) or a quote must stay one word.  The text is checked exactly, then split by
+ * the real Text::ParseWords when perl is there. */
+static void test_hook_quoting(void) {
+        static const struct { const char *a, *b, *want; } cases[] = {
+                { "/c/debs", "/", "sync-in '/c/debs' '/'" },
+                { "/my cache/debian/debs", "/var/cache/apt/archives/", "sync-in '/my cache/debian/debs' '/var/cache/apt/archives/'" },
+                { "/it's/$HOME/\\x", "/", "sync-in '/it'\\''s/$HOME/\\x' '/'" },
+        };
+        bool perl = access("/usr/bin/perl", X_OK) == 0;
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                char *h = image_hook("sync-in", cases[i].a, cases[i].b);
+                CHECK(h && strcmp(h, cases[i].want) == 0, "hook of '%s': %s, expected %s", cases[i].a, h ? h : "(null)", cases[i].want);
+                if (h && perl) {
+                        struct cmd *c = cmd_new("/usr/bin/perl");
+                        char *out = NULL, want[1024];
+                        cmd_args(c, (const char *const[]) { "-MText::ParseWords", "-e", "print join(qq(\\n), shellwords($ARGV[0]))", h, NULL });
+                        int r = cmd_run(c, &out);
+                        snprintf(want, sizeof want, "sync-in\n%s\n%s", cases[i].a, cases[i].b);
+                        CHECK(r == 0 && out && strcmp(out, want) == 0, "shellwords(%s) = %s", h, out ? out : "(failed)");
+                        free(out);
+                        cmd_free(c);
+                }
+                free(h);
+        }
+        if (!perl)
+                fprintf(stderr, "no /usr/bin/perl: the hook text is not split by Text::ParseWords\n");
+}
+
 int main(void) {
         char vmlinuz[PATH_MAX] = "", moddir[PATH_MAX], fame_static[PATH_MAX];
+
+        test_hook_quoting();
 
         /* the newest /boot/vmlinuz-* (the builder's own choice) */
         DIR *d = opendir("/boot");

@@ -428,9 +428,19 @@ int main(void) {
         test_pinned(server_pin_port(srv, 0));
         test_handles(server_port(srv));
         test_zeroing_retries(server_port(srv), fam, db, &geo);
-        test_check_state(fam, db);
+        {       /* a second server on the database: refused, naming this one (issue 16 #5) */
+                struct server *second = NULL;
+                char pid[64];
+                snprintf(pid, sizeof pid, "in use by another Librarian (pid %d,", (int) getpid());
+                CHECK(server_new(&o, &second, &err) == -EBUSY && !second && err && strstr(err, pid),
+                      "a second server: %s", err ? err : "");
+                free(err);
+                err = NULL;
+        }
         stop = 1;
         pthread_join(th, NULL);
         server_free(srv);
+        /* the checks of options come after the lock: with the server gone */
+        test_check_state(fam, db);
         return test_exit();
 }

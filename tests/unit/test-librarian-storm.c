@@ -1026,6 +1026,64 @@ static void check_out_of_space(const struct db_state *before) {
         check_free_books_zeroed("after destroying /hog");
 }
 
+/* Issue 16 #5: a second Librarian on the database exits at once, naming the first one's pid,
+ * and does not drop the first one's open handles. */
+static void phase_second_server(void) {
+        char port_file[600], line[8192] = "", expect[128];
+        int out[2];
+        struct json_object *v = NULL;
+        struct fame_librarian *l = client(T.node_ids[0]);
+
+        REQUIRE(l, "cannot connect to %s", T.address);
+        int r = lcall(l, LIBRARIAN_CMD_create_shelf, librarian_params("path", json_object_new_string("/lock-check"),
+                                                                      "mode", json_object_new_int(0100600), NULL), &v);
+        int64_t id = member(v, "id"), handle = member(v, "open_handle");
+        json_object_put(v);
+        REQUIRE(r == 0 && handle > 0, "create_shelf /lock-check: %s (%s)", strerror(-r), fame_librarian_error(l));
+
+        snprintf(port_file, sizeof port_file, "%s.second", T.port_file);
+        char *argv[] = { (char *) T.bin, "serve", "--db", T.db, "--fam", T.fam, "--port", "0",
+                         "--port-file", port_file, NULL };
+        REQUIRE(pipe2(out, O_CLOEXEC) == 0, "pipe: %s", strerror(errno));
+        pid_t pid = fork();
+        REQUIRE(pid >= 0, "fork: %s", strerror(errno));
+        if (pid == 0) {
+                prctl(PR_SET_PDEATHSIG, SIGKILL);
+                dup2(out[1], STDOUT_FILENO);
+                dup2(out[1], STDERR_FILENO);
+                execv(T.bin, argv);
+                _exit(127);
+        }
+        close(out[1]);
+        int status = -1;
+        double end = now_seconds() + 10;
+        while (waitpid(pid, &status, WNOHANG) == 0) {
+                if (now_seconds() > end) {
+                        CHECK(false, "a second Librarian on %s is still running after 10 s", T.db);
+                        kill(pid, SIGKILL);
+                        waitpid(pid, &status, 0);
+                        break;
+                }
+                poll_pause();
+        }
+        ssize_t n = read(out[0], line, sizeof line - 1);
+        line[n > 0 ? n : 0] = 0;
+        close(out[0]);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) != 0, "a second Librarian on %s: status %#x", T.db, status);
+        snprintf(expect, sizeof expect, "is in use by another Librarian (pid %d,", (int) server_pid);
+        CHECK(strstr(line, expect) && strchr(line, '\n') == line + strlen(line) - 1,
+              "a second Librarian should say in one line '%s': %s", expect, line);
+        REQUIRE(server_alive(), "the first Librarian died when a second one started; see %s", T.log);
+
+        /* the first one serves on, the handle still open */
+        r = lcall(l, LIBRARIAN_CMD_close_shelf, librarian_params("id", json_object_new_int64(id),
+                                                                 "open_handle", json_object_new_int64(handle), NULL), NULL);
+        CHECK(r == 0, "close_shelf /lock-check after a second Librarian tried: %s (%s)", strerror(-r), fame_librarian_error(l));
+        r = lcall(l, LIBRARIAN_CMD_destroy_shelf, librarian_params("path", json_object_new_string("/lock-check"), NULL), NULL);
+        CHECK(r == 0, "destroy_shelf /lock-check: %s (%s)", strerror(-r), fame_librarian_error(l));
+        fame_librarian_disconnect(l);
+}
+
 static void phase_storm(void) {
         struct storm *s = calloc(1, sizeof *s);
         struct db_state st;
@@ -1433,6 +1491,7 @@ int main(void) {
 
         setup();
         start_server("first start", 0, false);
+        phase_second_server();
         phase_storm();
         phase_kill();
         phase_zeroing();

@@ -11,7 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sqlite3.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "engine.h"
 #include "fame.h"
@@ -20,6 +23,7 @@
 #include "librarian-fixture.h"
 #include "testlib.h"
 #include "topology.h"
+#include "util.h"
 
 #define streq_(a, b) (strcmp((a), (b)) == 0)
 
@@ -655,6 +659,76 @@ static void test_nodes(void) {
         put(o);
 }
 
+/* A child commits to db in WAL mode and dies without closing it: a -wal with commits stays. */
+static void leave_stale_wal(const char *db) {
+        pid_t pid = fork();
+        if (pid == 0) {
+                sqlite3 *s = NULL;
+                if (sqlite3_open(db, &s) != SQLITE_OK ||
+                    sqlite3_exec(s, "PRAGMA wal_autocheckpoint=0; CREATE TABLE stale (x INT);"
+                                 " INSERT INTO stale VALUES (42); UPDATE globals SET books_total = 96;",
+                                 NULL, NULL, NULL) != SQLITE_OK) {
+                        fprintf(stderr, "child: %s\n", s ? sqlite3_errmsg(s) : "?");
+                        _exit(1);
+                }
+                _exit(0);
+        }
+        int status = -1;
+        CHECK(pid > 0 && waitpid(pid, &status, 0) == pid && status == 0, "child writing %s", db);
+        char wal[600];
+        struct stat st;
+        snprintf(wal, sizeof wal, "%s-wal", db);
+        CHECK(stat(wal, &st) == 0 && st.st_size > 0, "%s has commits", wal);
+}
+
+/* -1 when db cannot be opened, else whether it holds the table stale with 42 */
+static int has_stale(const char *db) {
+        sqlite3 *s = NULL;
+        sqlite3_stmt *st = NULL;
+        int r = -1;
+        if (sqlite3_open_v2(db, &s, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK &&
+            sqlite3_prepare_v2(s, "SELECT count(*) FROM sqlite_master WHERE name = 'stale'", -1, &st, NULL) == SQLITE_OK &&
+            sqlite3_step(st) == SQLITE_ROW)
+                r = sqlite3_column_int(st, 0);
+        sqlite3_finalize(st);
+        if (r == 1) {
+                r = sqlite3_prepare_v2(s, "SELECT x FROM stale", -1, &st, NULL) == SQLITE_OK &&
+                    sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == 42;
+                sqlite3_finalize(st);
+        }
+        sqlite3_close(s);
+        return r;
+}
+
+/* Issue 16 #4: init --force and fame up's move-aside of a database an unclean stop left with a
+ * -wal: the new database gets none of the old commits, the moved copy keeps all of them. */
+static void test_stale_wal(const struct fame_geometry *geo) {
+        struct topology *t = NULL;
+        char *ini = NULL, *err = NULL, db[512], aside[600], path[700];
+
+        CHECK(topology_ini_for_geometry(geo, "test", &ini, &err) == 0 &&
+              topology_parse(ini, strlen(ini), "test", &t, &err) == 0, "topology: %s", err ? err : "");
+        snprintf(db, sizeof db, "%s/wal.db", test_tmpdir());
+        snprintf(aside, sizeof aside, "%s.old-1", db);
+        CHECK(t && librarian_db_create(db, t, false, &err) == 0, "create: %s", err ? err : "");
+
+        leave_stale_wal(db);
+        CHECK(librarian_db_create(db, t, true, &err) == 0, "init --force: %s", err ? err : "");
+        CHECK(has_stale(db) == 0, "init --force: the old -wal is not replayed into the new database");
+
+        leave_stale_wal(db);
+        CHECK(sqlite_files_rename(db, aside) == 0, "move aside");
+        CHECK(access(db, F_OK) < 0, "%s moved", db);
+        snprintf(path, sizeof path, "%s-wal", db);
+        CHECK(access(path, F_OK) < 0, "%s moved", path);
+        CHECK(librarian_db_create(db, t, false, &err) == 0, "init after move-aside: %s", err ? err : "");
+        CHECK(has_stale(db) == 0, "move-aside: the new database has none of the old commits");
+        CHECK(has_stale(aside) == 1, "move-aside: the copy moved aside keeps its last commits");
+        topology_free(t);
+        free(ini);
+        free(err);
+}
+
 int main(void) {
         char fam[512], db[512], *err = NULL;
         struct fame_geometry geo;
@@ -678,6 +752,7 @@ int main(void) {
         test_access();
         test_connections();
         test_nodes();
+        test_stale_wal(&geo);
         engine_free(e);
         return test_exit();
 }

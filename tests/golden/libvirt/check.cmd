@@ -3,3 +3,6 @@
 debug domain-xml --accel kvm --set check=coherence
 # A mixed cluster's aarch64 node: BAR2 at 0x8000000000.
 debug domain-xml --accel tcg --set check=coherence --set node02.arch=aarch64 --node 2
+# Commas in paths (issue 16 #16): doubled in <qemu:commandline>'s option strings; libvirt
+# escapes its own elements.
+debug domain-xml --accel tcg --set check=coherence --set fam=/srv/a,b.fam --set state_dir=/srv/s,t
