@@ -3,14 +3,16 @@
  * fame-librarian: the Librarian daemon and its tools.  `fame librarian VERB` runs this binary;
  * it can also be run by itself.
  *
- *   fame-librarian serve --db PATH [--fam FILE] [--port 9093] [--bind 127.0.0.1]
+ *   fame-librarian serve --db PATH [--fam FILE] [--port 9093] [--bind 127.0.0.1 [--insecure-remote]]
  *                        [--node-port NODE=PORT]... [--port-file FILE] [--check-state DIR]
  *   fame-librarian init --db PATH --topology FILE [--force]
  *   fame-librarian topology --fam FILE
  *   fame-librarian bench [--address HOST:PORT [--server-pid PID]] [--clients LIST] [--seconds S] [--fam-size SIZE]
  *   fame-librarian fsck --db PATH [--fam FILE] [--repair] [--json]
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <getopt.h>
 #include <json-c/json.h>
 #include <signal.h>
@@ -71,9 +73,11 @@ static int verb_serve(int argc, char **argv) {
                 { "node-port", required_argument, NULL, 'n' },
                 { "port-file", required_argument, NULL, 'P' },
                 { "check-state", required_argument, NULL, 'C' },
+                { "insecure-remote", no_argument, NULL, 'I' },
                 {}
         };
         struct server_options o = { .port = FAME_LIBRARIAN_PORT };
+        bool insecure_remote = false;
         struct server *s = NULL;
         _cleanup_free_ char *err = NULL;
         int c, r;
@@ -85,6 +89,7 @@ static int verb_serve(int argc, char **argv) {
                 case 'b': o.bind = optarg; break;
                 case 'P': o.port_file = optarg; break;
                 case 'C': o.check_state = optarg; break;
+                case 'I': insecure_remote = true; break;
                 case 'p':
                         if (parse_port(optarg, &o.port) < 0)
                                 return usage_error("serve", "--port %s: not a port number (0-65535)", optarg);
@@ -107,6 +112,14 @@ static int verb_serve(int argc, char **argv) {
                 return usage_error("serve", "unexpected argument '%s'", argv[optind]);
         if (!o.db_path)
                 return usage_error("serve", "%s", "--db PATH is required");
+        /* The Librarian authenticates no caller: a request's node, uid and gid are what it says
+         * (docs/librarian.md).  Beyond loopback that is anyone on the network. */
+        struct in_addr a;
+        bool loopback = !o.bind || (inet_pton(AF_INET, o.bind, &a) == 1 && (ntohl(a.s_addr) >> 24) == 127);
+        if (!loopback && !insecure_remote)
+                return usage_error("serve", "--bind %s: the Librarian authenticates no caller, so anyone who reaches %s could "
+                                   "act as any node and uid; bind 127.0.0.1, or add --insecure-remote on a network you trust",
+                                   o.bind, o.bind);
 
         sigset_t block, orig;
         sigemptyset(&block);
@@ -129,6 +142,9 @@ static int verb_serve(int argc, char **argv) {
         fprintf(stderr, "fame-librarian: serving '%s' on %s:%u%s%s%s (pid %d)\n", o.db_path,
                 o.bind ? o.bind : "127.0.0.1", server_port(s), o.fam_path ? ", FAM " : ", no FAM: freed books are not zeroed",
                 o.fam_path ? o.fam_path : "", o.check_state ? ", with the checker" : "", (int) getpid());
+        if (!loopback)
+                fprintf(stderr, "fame-librarian: WARNING: serving %s without authentication (--insecure-remote): every host "
+                        "that reaches it may act as any node and any uid, root included\n", o.bind);
         r = server_run(s, &stop, &orig);
         server_free(s);
         return r < 0 ? 1 : 0;
