@@ -14,15 +14,21 @@
 #include "proto.h"
 #include "server.h"
 
-#define MAX_CLIENTS 1024
+#define MAX_CLIENTS SERVER_MAX_CLIENTS
 
 struct client {
         int fd;
         uint64_t conn;                  /* unique in this run; owns the handles it opened */
         uint32_t pinned;
+        uint16_t port;                  /* of the listener it came through */
+        struct in_addr addr;            /* of the peer */
         struct proto_stream in;
         char *out;
         size_t out_len, out_off, out_allocated;
+        double last_input;              /* when it last sent something */
+        bool eof;                       /* it half-closed: answer what it sent, then close */
+        bool more;                      /* requests may wait in `in` (the per-round limit) */
+        bool oob_logged;                /* its dropped OOB messages were logged */
         char peer[64];
 };
 
@@ -50,6 +56,8 @@ struct server {
         size_t n_listeners;
         struct client *clients[MAX_CLIENTS];
         size_t n_clients;
+        double accept_resume;           /* listeners rest until then after EMFILE (0: polled) */
+        struct server_limits limits;
 
         /* zeroer */
         pthread_t thread;

@@ -232,6 +232,12 @@ int server_new(const struct server_options *o, struct server **ret, char **ret_e
         s->opt = *o;
         if (!s->opt.bind)
                 s->opt.bind = "127.0.0.1";
+        if (!s->opt.max_per_peer)
+                s->opt.max_per_peer = SERVER_MAX_PER_PEER;
+        if (!(s->opt.idle_timeout > 0))
+                s->opt.idle_timeout = SERVER_IDLE_TIMEOUT;
+        if (!s->opt.max_output)
+                s->opt.max_output = SERVER_MAX_OUTPUT;
         s->fam_fd = -1;
         s->wake[0] = s->wake[1] = -1;
         pthread_mutex_init(&s->lock, NULL);
