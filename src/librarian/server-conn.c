@@ -237,15 +237,17 @@ static void accept_clients(struct server *s, struct listener *l) {
                 if (fd < 0) {
                         if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
                                 /* the connection stays in the backlog: rest rather than spin */
-                                if (!s->accept_resume)
+                                if (!s->accept_failing)
                                         log_warning("Librarian: cannot accept a connection: %m; "
                                                     "%zu clients connected", s->n_clients);
+                                s->accept_failing = true;
                                 s->accept_resume = now_seconds() + SERVER_ACCEPT_BACKOFF;
                                 s->limits.accept_backoffs++;
                         }
                         return;
                 }
                 s->accept_resume = 0;
+                s->accept_failing = false;
                 char ip[INET_ADDRSTRLEN] = "?";
                 inet_ntop(AF_INET, &sa.sin_addr, ip, sizeof ip);
                 if (s->n_clients == MAX_CLIENTS) {
@@ -317,9 +319,11 @@ static int client_step(struct server *s, struct client *c, short revents, double
                 return r;
         if (c->eof && !c->more && !pending(c))
                 return -ECONNRESET;     /* everything it sent is answered */
+        if (c->more || blocked(s, c))
+                c->last_input = now;    /* not read for now: the wait is not the client's */
         if (!c->eof && holds_partial(c) && now - c->last_input >= s->opt.idle_timeout) {
                 s->limits.idle_closed++;
-                log_warning("Librarian: client %s held a partial request for %.0f s without sending more; "
+                log_warning("Librarian: client %s held a partial request for %.1f s without sending more; "
                             "closing the connection", c->peer, now - c->last_input);
                 return -ETIMEDOUT;
         }
@@ -364,7 +368,7 @@ static int round_(struct server *s, const struct timespec *timeout, const sigset
                 pfd[n++] = (struct pollfd) { .fd = c->fd, .events = client_events(s, c) };
                 if (c->more && !blocked(s, c))
                         earlier(&wake, now);    /* requests wait: do not sleep */
-                else if (!c->eof && holds_partial(c))
+                else if (!c->eof && holds_partial(c) && !blocked(s, c))
                         earlier(&wake, c->last_input + s->opt.idle_timeout);
         }
         /* zombies that could not be zeroed or freed: again a second later */

@@ -57,6 +57,7 @@ struct server {
         struct client *clients[MAX_CLIENTS];
         size_t n_clients;
         double accept_resume;           /* listeners rest until then after EMFILE (0: polled) */
+        bool accept_failing;            /* logged; until a connection is accepted again */
         struct server_limits limits;
 
         /* zeroer */
