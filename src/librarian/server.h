@@ -3,9 +3,10 @@
  * The Librarian server: TCP listeners, one poll loop driving the engine, and a zeroing thread.
  *
  * Why one poll loop and not threads: every request is a short SQLite transaction and SQLite
- * has one writer at a time anyway, so threads would only add lock hand-offs.  The loop reads
- * everything a client sent, answers every complete request in order, and writes replies
- * without blocking (a client that stops reading only delays itself).  The one slow job,
+ * has one writer at a time anyway, so threads would only add lock hand-offs.  The loop answers
+ * each client's requests in order, a few per client per round, and writes replies without
+ * blocking (a client that stops reading only delays itself); the limits that keep one client
+ * from taking the server are in server-conn.c and docs/librarian.md.  The one slow job,
  * zeroing freed books in FAM, runs in its own thread, so no request waits for it.
  *
  * Life cycle (a daemon is a library first): server_new() opens the database and the FAM and
