@@ -16,14 +16,32 @@ void proto_stream_init(struct proto_stream *s) {
 
 void proto_stream_done(struct proto_stream *s) {
         free(s->buf);
+        if (s->tok)
+                json_tokener_free(s->tok);
         *s = (struct proto_stream) { 0 };
 }
 
+/* Forgets the request being parsed piece by piece: the next proto_next() starts at off. */
+static void reset_scan(struct proto_stream *s) {
+        if (s->tok)
+                json_tokener_reset(s->tok);
+        s->scanned = s->off;
+}
+
 int proto_feed(struct proto_stream *s, const void *data, size_t len) {
-        if (len > PROTO_MAX_BUFFER || s->len > PROTO_MAX_BUFFER - len) {
-                s->dropped += s->len + len;
-                s->len = 0;
+        size_t held = s->len - s->off;
+        if (len > PROTO_MAX_BUFFER || held > PROTO_MAX_BUFFER - len) {
+                s->dropped += held + len;
+                s->len = s->off = 0;
+                reset_scan(s);
                 return -EMSGSIZE;
+        }
+        if (s->len + len + 1 > s->allocated && s->off > 0) {
+                /* compact only when the buffer would have to grow: linear over the stream */
+                memmove(s->buf, s->buf + s->off, held);
+                s->scanned -= s->off;
+                s->len = held;
+                s->off = 0;
         }
         if (s->len + len + 1 > s->allocated) {
                 size_t n = s->allocated ? s->allocated : 8192;
@@ -42,69 +60,101 @@ int proto_feed(struct proto_stream *s, const void *data, size_t len) {
 }
 
 static void consume(struct proto_stream *s, size_t n) {
-        memmove(s->buf, s->buf + n, s->len - n);
-        s->len -= n;
+        s->off += n;
+        if (s->off == s->len)
+                s->off = s->len = 0;
         if (s->buf)
                 s->buf[s->len] = 0;
+        reset_scan(s);
 }
 
 static bool is_space(char c) {
         return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
-/* Where "}{" is in the buffer (the index of its '}'), or -1; the buffer may hold NULs. */
+/* Where "}{" is in the unconsumed buffer (the index of its '}' from off), or -1; it may hold NULs. */
 static long find_boundary(const struct proto_stream *s) {
-        for (size_t i = 0; i + 1 < s->len; i++)
+        for (size_t i = s->off; i + 1 < s->len; i++)
                 if (s->buf[i] == '}' && s->buf[i + 1] == '{')
-                        return (long) i;
+                        return (long) (i - s->off);
         return -1;
+}
+
+/* How many bytes at the end of buf[from, to) are an incomplete UTF-8 sequence: json-c checks
+ * UTF-8 one call at a time, so a character split between two pieces waits for its rest. */
+static size_t utf8_tail(const char *buf, size_t from, size_t to) {
+        for (size_t k = 1; k <= 3 && to - from >= k; k++) {
+                unsigned char c = (unsigned char) buf[to - k];
+                if ((c & 0xc0) == 0x80)
+                        continue;               /* a continuation byte: look further back */
+                unsigned need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+                return need > k ? k : 0;
+        }
+        return 0;
 }
 
 struct json_object *proto_next(struct proto_stream *s) {
         for (;;) {
                 size_t ws = 0;
-                while (ws < s->len && is_space(s->buf[ws]))
+                while (s->off + ws < s->len && is_space(s->buf[s->off + ws]))
                         ws++;
                 if (ws)
                         consume(s, ws);
-                if (s->len == 0)
+                if (s->len == s->off)
                         return NULL;
 
-                struct json_tokener *tok = json_tokener_new();
-                if (!tok)
-                        return NULL;
-                json_tokener_set_flags(tok, JSON_TOKENER_VALIDATE_UTF8);
-                struct json_object *o = json_tokener_parse_ex(tok, s->buf, (int) s->len);
-                enum json_tokener_error e = json_tokener_get_error(tok);
-                size_t end = json_tokener_get_parse_end(tok);
-                json_tokener_free(tok);
+                /* Each byte is given to the tokener once: a request arriving in many pieces
+                 * costs what it costs in one (the tokener keeps its state across pieces). */
+                if (!s->tok) {
+                        s->tok = json_tokener_new();
+                        if (!s->tok)
+                                return NULL;
+                        json_tokener_set_flags(s->tok, JSON_TOKENER_VALIDATE_UTF8);
+                        s->scanned = s->off;
+                }
+                if (s->scanned < s->off)
+                        reset_scan(s);
+                size_t upto = s->len - utf8_tail(s->buf, s->scanned, s->len);
+                struct json_object *o = NULL;
+                enum json_tokener_error e = json_tokener_continue;
+                size_t end = 0;         /* from off */
+                if (upto > s->scanned) {
+                        size_t from = s->scanned;
+                        o = json_tokener_parse_ex(s->tok, s->buf + from, (int) (upto - from));
+                        e = json_tokener_get_error(s->tok);
+                        end = from - s->off + json_tokener_get_parse_end(s->tok);
+                        s->scanned = upto;
+                }
 
                 if (o || e == json_tokener_success) {
-                        consume(s, end > s->len ? s->len : end);
+                        consume(s, end > s->len - s->off ? s->len - s->off : end);
                         if (o && json_object_is_type(o, json_type_object))
                                 return o;
                         s->dropped++;           /* a value that is not an object */
                         json_object_put(o);
                         continue;
                 }
-                if (e == json_tokener_continue && s->buf[0] == '{')
+                if (e == json_tokener_continue && s->buf[s->off] == '{')
                         return NULL;            /* a request still arriving */
                 /* A parse error, or an incomplete value that cannot be a request. */
+                reset_scan(s);
                 long b = find_boundary(s);
                 if (b >= 0) {
                         s->dropped++;
                         consume(s, (size_t) b + 1);
                         continue;
                 }
-                if (e == json_tokener_continue && s->buf[0] != '{') {
+                if (e == json_tokener_continue && s->buf[s->off] != '{') {
                         /* e.g. a bare number at the end of the buffer: wait as Python would not,
-                         * but only while it can still become something else */
-                        if (strspn(s->buf, "-+.0123456789eE") == s->len)
+                         * but only while it can still become something else (parsed again
+                         * from its start when more arrives) */
+                        if (strspn(s->buf + s->off, "-+.0123456789eE") == s->len - s->off)
                                 return NULL;
                 }
                 s->dropped++;
-                s->len = 0;
+                s->len = s->off = 0;
                 s->buf[0] = 0;
+                reset_scan(s);
                 return NULL;
         }
 }

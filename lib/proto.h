@@ -31,6 +31,9 @@ static inline void json_object_putp(struct json_object **o) {
 struct proto_stream {
         char *buf;
         size_t len, allocated;
+        size_t off;                     /* buf[off, len) is unconsumed (compacted rarely) */
+        size_t scanned;                 /* the tokener has seen buf[off, scanned) */
+        struct json_tokener *tok;       /* a request being parsed piece by piece, or NULL */
         unsigned long dropped;          /* values and bytes thrown away by the rules above */
 };
 

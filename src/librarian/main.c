@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "bench.h"
@@ -130,6 +131,13 @@ static int verb_serve(int argc, char **argv) {
         sigaction(SIGTERM, &sa, NULL);
         sigaction(SIGINT, &sa, NULL);
         signal(SIGPIPE, SIG_IGN);
+        /* one descriptor per client: the soft limit (often 1,024) up to the hard one */
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+                rl.rlim_cur = rl.rlim_max;
+                if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+                        log_warning("Librarian: could not raise the descriptor limit: %m");
+        }
 
         r = server_new(&o, &s, &err);
         if (r >= 0)

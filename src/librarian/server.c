@@ -26,71 +26,16 @@
 #include "server.h"
 #include "util.h"
 
-#define MAX_CLIENTS 1024
-#define MAX_OUTPUT (64u << 20)  /* a client that does not read its replies is dropped */
+#include "server-internal.h"
+
 #define ZERO_CHUNK (1u << 20)
-
-struct client {
-        int fd;
-        uint64_t conn;                  /* unique in this run; owns the handles it opened */
-        uint32_t pinned;
-        struct proto_stream in;
-        char *out;
-        size_t out_len, out_off, out_allocated;
-        char peer[64];
-};
-
-struct listener {
-        int fd;
-        uint32_t pinned;
-        uint16_t port;
-};
-
-struct job {
-        uint64_t id;
-        uint64_t offset;        /* in the FAM file */
-};
-
-struct server {
-        struct server_options opt;
-        struct engine *engine;
-        struct engine_geometry geo;
-
-        int lock_fd;                    /* PATH.lock of the database, held while serving */
-        int fam_fd;
-        uint64_t book_area_offset, fam_size;
-        struct check *check;            /* the cluster's checker (check_state), or NULL */
-
-        struct listener listeners[SERVER_MAX_PINS + 1];
-        size_t n_listeners;
-        struct client *clients[MAX_CLIENTS];
-        size_t n_clients;
-
-        /* zeroer */
-        pthread_t thread;
-        bool thread_started;
-        pthread_mutex_t lock;
-        pthread_cond_t cond;
-        struct job *todo;
-        size_t n_todo, allocated_todo;
-        uint64_t *done;
-        size_t n_done, allocated_done;
-        uint64_t *failed;               /* could not be zeroed: retried */
-        size_t n_failed, allocated_failed;
-        double retry_at;                /* queue the zombies again then (0: no need) */
-        uint64_t next_conn;
-        bool quit;
-        int wake[2];            /* zeroer → poll loop */
-        struct server_zeroing stats;    /* atomics: read by server_zeroing_stats() */
-        int zero_error;
-};
 
 /* ---------------------------------------------------------------------------------------- */
 /* zeroing */
 
 /* Zeroes [offset, offset+len) of the FAM file: punching a hole frees the memory and makes
  * every mapping (QEMU's too) read zeros; where the file system cannot, zeros are written. */
-static int zero_range(int fd, uint64_t offset, uint64_t len) {
+int zero_range(int fd, uint64_t offset, uint64_t len) {
         if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t) offset, (off_t) len) == 0)
                 return 0;
         if (errno != EOPNOTSUPP && errno != ENOSYS)
@@ -112,7 +57,7 @@ static int zero_range(int fd, uint64_t offset, uint64_t len) {
 /* The server wrote [offset, offset+len) of the FAM file itself: the checker, when the cluster
  * runs with it, learns that memory holds those bytes now and no node's copy is current.  Lock-free
  * (check.h): safe from the zeroer and the poll loop at once. */
-static void host_wrote(struct server *s, uint64_t offset, uint64_t len) {
+void host_wrote(struct server *s, uint64_t offset, uint64_t len) {
         if (!s->check)
                 return;
         int r = check_host_wrote(s->check, offset, len);
@@ -175,7 +120,7 @@ static void *zeroer(void *userdata) {
 }
 
 /* Hands newly freed books to the zeroer. */
-static int queue_zombies(struct server *s) {
+int queue_zombies(struct server *s) {
         _cleanup_free_ uint64_t *ids = NULL;
         size_t n = 0;
         int r;
@@ -208,7 +153,7 @@ static int queue_zombies(struct server *s) {
         return 0;
 }
 
-static int collect_zeroed(struct server *s) {
+int collect_zeroed(struct server *s) {
         char buf[256];
         _cleanup_free_ uint64_t *ids = NULL, *failed = NULL;
         size_t n, n_failed;
@@ -287,6 +232,12 @@ int server_new(const struct server_options *o, struct server **ret, char **ret_e
         s->opt = *o;
         if (!s->opt.bind)
                 s->opt.bind = "127.0.0.1";
+        if (!s->opt.max_per_peer)
+                s->opt.max_per_peer = SERVER_MAX_PER_PEER;
+        if (!(s->opt.idle_timeout > 0))
+                s->opt.idle_timeout = SERVER_IDLE_TIMEOUT;
+        if (!s->opt.max_output)
+                s->opt.max_output = SERVER_MAX_OUTPUT;
         s->fam_fd = s->lock_fd = -1;
         s->wake[0] = s->wake[1] = -1;
         pthread_mutex_init(&s->lock, NULL);
@@ -409,250 +360,6 @@ void server_zeroing_stats(const struct server *s, struct server_zeroing *ret) {
                 .zero_failures = __atomic_load_n(&s->stats.zero_failures, __ATOMIC_RELAXED),
                 .mark_failures = __atomic_load_n(&s->stats.mark_failures, __ATOMIC_RELAXED),
         };
-}
-
-/* ---------------------------------------------------------------------------------------- */
-/* clients */
-
-static void client_free(struct client *c) {
-        if (!c)
-                return;
-        if (c->fd >= 0)
-                close(c->fd);
-        proto_stream_done(&c->in);
-        free(c->out);
-        free(c);
-}
-
-static void drop_client(struct server *s, size_t i) {
-        int r = engine_connection_closed(s->engine, s->clients[i]->conn);
-        if (r < 0)
-                log_error("Librarian: failed to drop the open handles of %s: %s", s->clients[i]->peer, strerror(-r));
-        client_free(s->clients[i]);
-        s->clients[i] = s->clients[--s->n_clients];
-}
-
-static int client_queue(struct client *c, const char *data, size_t len) {
-        if (c->out_off > 0 && c->out_off == c->out_len)
-                c->out_off = c->out_len = 0;
-        if (c->out_len - c->out_off + len > MAX_OUTPUT)
-                return -ENOBUFS;
-        if (c->out_len + len > c->out_allocated) {
-                if (c->out_off > 0) {
-                        memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
-                        c->out_len -= c->out_off;
-                        c->out_off = 0;
-                }
-                if (c->out_len + len > c->out_allocated) {
-                        size_t na = (c->out_len + len) * 2;
-                        char *no = realloc(c->out, na);
-                        if (!no)
-                                return -ENOMEM;
-                        c->out = no;
-                        c->out_allocated = na;
-                }
-        }
-        memcpy(c->out + c->out_len, data, len);
-        c->out_len += len;
-        return 0;
-}
-
-static int client_flush(struct client *c) {
-        while (c->out_off < c->out_len) {
-                ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        if (errno == EAGAIN || errno == EWOULDBLOCK)
-                                return 0;
-                        return negative_errno();
-                }
-                c->out_off += (size_t) n;
-        }
-        return 0;
-}
-
-static void broadcast_oob(struct server *s, struct client *from, struct json_object *msg) {
-        struct json_object *o = json_object_new_object();
-        _cleanup_free_ char *text = NULL;
-        size_t len;
-
-        json_object_object_add(o, "OOBmsg", json_object_get(msg));
-        if (proto_dumps(o, &text, &len) >= 0)
-                for (size_t i = 0; i < s->n_clients; i++)
-                        if (s->clients[i] != from)
-                                (void) client_queue(s->clients[i], text, len);
-        json_object_put(o);
-}
-
-/* Reads what the client sent and answers every complete request.  <0: drop the client. */
-static int client_input(struct server *s, struct client *c) {
-        char buf[65536];
-        bool wrote = false;
-
-        for (;;) {
-                ssize_t n = recv(c->fd, buf, sizeof buf, MSG_DONTWAIT);
-                if (n == 0)
-                        return -ECONNRESET;
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        if (errno == EAGAIN || errno == EWOULDBLOCK)
-                                break;
-                        return negative_errno();
-                }
-                int r = proto_feed(&c->in, buf, (size_t) n);
-                if (r < 0) {
-                        log_warning("Librarian: client %s sent more than %u bytes without a complete request; "
-                                    "closing the connection", c->peer, PROTO_MAX_BUFFER);
-                        return r;
-                }
-                if ((size_t) n < sizeof buf)
-                        break;
-        }
-        for (;;) {
-                struct json_object *req = proto_next(&c->in);
-                if (!req)
-                        break;
-                struct engine_request_info info = { .pinned_node = c->pinned, .conn = c->conn };
-                _cleanup_free_ char *reply = NULL;
-                size_t len;
-                int r = engine_handle(s->engine, req, &info, &reply, &len);
-                if (r < 0) {
-                        json_object_put(req);
-                        return r;
-                }
-                if (info.tail_len && s->fam_fd >= 0) {
-                        /* truncation inside a book: zeroed before the client hears back */
-                        uint64_t off;
-                        int k = engine_book_offset(s->engine, info.tail_book, &off);
-                        if (k >= 0)
-                                k = zero_range(s->fam_fd, s->book_area_offset + off + info.tail_from, info.tail_len);
-                        if (k >= 0)
-                                host_wrote(s, s->book_area_offset + off + info.tail_from, info.tail_len);
-                        if (k < 0)
-                                log_error("Librarian: zeroing the end of book %#llx failed: %s",
-                                          (unsigned long long) info.tail_book, strerror(-k));
-                }
-                r = client_queue(c, reply, len);
-                if (info.oob) {
-                        broadcast_oob(s, c, info.oob);
-                        json_object_put(info.oob);
-                }
-                json_object_put(req);
-                if (r < 0)
-                        return r;
-                wrote = true;
-        }
-        if (wrote) {
-                int r = queue_zombies(s);
-                if (r < 0)
-                        log_error("Librarian: failed to queue freed books for zeroing: %s", strerror(-r));
-        }
-        return client_flush(c);
-}
-
-static void accept_clients(struct server *s, struct listener *l) {
-        for (;;) {
-                struct sockaddr_in sa;
-                socklen_t len = sizeof sa;
-                int fd = accept4(l->fd, (struct sockaddr *) &sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-                if (fd < 0)
-                        return;
-                if (s->n_clients == MAX_CLIENTS) {
-                        log_warning("Librarian: %u clients connected; refusing another", MAX_CLIENTS);
-                        close(fd);
-                        continue;
-                }
-                int one = 1;
-                setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-                struct client *c = calloc(1, sizeof *c);
-                if (!c) {
-                        close(fd);
-                        return;
-                }
-                c->fd = fd;
-                c->pinned = l->pinned;
-                c->conn = ++s->next_conn;
-                proto_stream_init(&c->in);
-                char ip[INET_ADDRSTRLEN] = "?";
-                inet_ntop(AF_INET, &sa.sin_addr, ip, sizeof ip);
-                snprintf(c->peer, sizeof c->peer, "%s:%u", ip, ntohs(sa.sin_port));
-                s->clients[s->n_clients++] = c;
-        }
-}
-
-static void handle_events(struct server *s, struct pollfd *pfd, size_t nl, size_t nc) {
-        /* new connections first, so that a broadcast in this round reaches them too */
-        for (size_t i = 0; i < nl; i++)
-                if (pfd[i].revents & POLLIN)
-                        accept_clients(s, &s->listeners[i]);
-        /* then the clients polled (indexes shift when one is dropped: walk backwards; the
-         * ones just accepted sit after them) */
-        for (size_t i = nc; i-- > 0; ) {
-                struct pollfd *p = &pfd[nl + 1 + i];
-                struct client *c = s->clients[i];
-                int r = 0;
-                if (p->revents & (POLLIN | POLLHUP | POLLERR))
-                        r = client_input(s, c);
-                if (r >= 0 && (p->revents & POLLOUT))
-                        r = client_flush(c);
-                if (r < 0)
-                        drop_client(s, i);
-        }
-        if (pfd[nl].revents & POLLIN)
-                collect_zeroed(s);
-}
-
-static int round_(struct server *s, const struct timespec *timeout, const sigset_t *mask) {
-        struct pollfd pfd[SERVER_MAX_PINS + 2 + MAX_CLIENTS];
-        {
-                size_t n = 0, nl = s->n_listeners, nc = s->n_clients;
-                for (size_t i = 0; i < nl; i++)
-                        pfd[n++] = (struct pollfd) { .fd = s->listeners[i].fd, .events = POLLIN };
-                pfd[n++] = (struct pollfd) { .fd = s->wake[0], .events = POLLIN };
-                for (size_t i = 0; i < nc; i++) {
-                        struct client *c = s->clients[i];
-                        pfd[n++] = (struct pollfd) { .fd = c->fd,
-                                .events = POLLIN | (c->out_off < c->out_len ? POLLOUT : 0) };
-                }
-                /* zombies that could not be zeroed or freed: again a second later */
-                struct timespec retry;
-                const struct timespec *t = timeout;
-                if (s->retry_at) {
-                        double left = s->retry_at - now_seconds();
-                        if (left < 0)
-                                left = 0;
-                        retry = (struct timespec) { (time_t) left, (long) ((left - (double) (time_t) left) * 1e9) };
-                        if (!t || t->tv_sec > retry.tv_sec || (t->tv_sec == retry.tv_sec && t->tv_nsec > retry.tv_nsec))
-                                t = &retry;
-                }
-                int r = ppoll(pfd, n, t, mask);
-                if (r < 0)
-                        return negative_errno();
-                handle_events(s, pfd, nl, nc);
-                if (s->retry_at && now_seconds() >= s->retry_at) {
-                        s->retry_at = 0;
-                        int k = queue_zombies(s);
-                        if (k < 0)
-                                log_error("Librarian: failed to queue freed books for zeroing: %s", strerror(-k));
-                }
-        }
-        return 0;
-}
-
-int server_step(struct server *s, int timeout_ms) {
-        struct timespec ts = { timeout_ms / 1000, (long) (timeout_ms % 1000) * 1000000L };
-        return round_(s, timeout_ms < 0 ? NULL : &ts, NULL);
-}
-
-int server_run(struct server *s, volatile sig_atomic_t *stop, const sigset_t *unblocked_mask) {
-        while (!*stop) {
-                int r = round_(s, NULL, unblocked_mask);
-                if (r < 0 && r != -EINTR)
-                        return log_error_errno(r, "Librarian: poll failed: %m");
-        }
-        return 0;
 }
 
 void server_free(struct server *s) {

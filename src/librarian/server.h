@@ -3,9 +3,10 @@
  * The Librarian server: TCP listeners, one poll loop driving the engine, and a zeroing thread.
  *
  * Why one poll loop and not threads: every request is a short SQLite transaction and SQLite
- * has one writer at a time anyway, so threads would only add lock hand-offs.  The loop reads
- * everything a client sent, answers every complete request in order, and writes replies
- * without blocking (a client that stops reading only delays itself).  The one slow job,
+ * has one writer at a time anyway, so threads would only add lock hand-offs.  The loop answers
+ * each client's requests in order, a few per client per round, and writes replies without
+ * blocking (a client that stops reading only delays itself); the limits that keep one client
+ * from taking the server are in server-conn.c and docs/librarian.md.  The one slow job,
  * zeroing freed books in FAM, runs in its own thread, so no request waits for it.
  *
  * Life cycle (a daemon is a library first): server_new() opens the database and the FAM and
@@ -34,7 +35,20 @@ struct server_options {
         const char *check_state;        /* the cluster's state directory when it runs with the
                                          * checker (fame up --check): what the zeroer writes into
                                          * the FAM is told to it (STATE/check); needs fam_path */
+        /* Limits (docs/librarian.md, "Limits and fairness"); 0: the default */
+        unsigned max_per_peer;          /* connections from one address to one port (64) */
+        double idle_timeout;            /* seconds a connection may hold a partial request
+                                         * without sending more (30) */
+        size_t max_output;              /* unsent replies held for one connection before its
+                                         * requests are no longer read (256 KiB) */
 };
+
+#define SERVER_MAX_CLIENTS 1024
+#define SERVER_MAX_PER_PEER 64
+#define SERVER_IDLE_TIMEOUT 30.0
+#define SERVER_MAX_OUTPUT (256u << 10)
+#define SERVER_REQUESTS_PER_ROUND 4     /* answered per connection per poll round */
+#define SERVER_ACCEPT_BACKOFF 0.1       /* seconds the listeners rest after EMFILE */
 
 struct server;
 
@@ -54,6 +68,18 @@ struct server_zeroing {
                                          * busy or failing); they are zeroed and marked again */
 };
 void server_zeroing_stats(const struct server *s, struct server_zeroing *ret);
+/* What the limits did so far (poll loop's thread only: tests step the server themselves). */
+struct server_limits {
+        size_t clients;                 /* connected now */
+        size_t output_held;             /* unsent reply bytes held for all connections now */
+        size_t output_peak;             /* the most ever held for one connection */
+        uint64_t refused;               /* connections refused: the Librarian or the peer full */
+        uint64_t idle_closed;           /* closed holding a partial request too long */
+        uint64_t oob_dropped;           /* OOB messages not queued for a client not reading */
+        uint64_t accept_backoffs;       /* times accept failed for lack of descriptors */
+        uint64_t rounds;                /* poll rounds */
+};
+void server_limits_stats(const struct server *s, struct server_limits *ret);
 void server_free(struct server *s);
 
 #endif

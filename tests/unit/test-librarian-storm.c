@@ -39,6 +39,7 @@
 #include <string.h>
 #include <netinet/in.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -194,6 +195,12 @@ static bool start_server(const char *why, uint16_t want_port, bool may_fail) {
                 int devnull = open("/dev/null", O_RDONLY);
                 if (devnull >= 0)
                         dup2(devnull, STDIN_FILENO);
+                /* a low soft limit of descriptors, which serve raises to the hard one */
+                struct rlimit rl;
+                if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max > 256) {
+                        rl.rlim_cur = 256;
+                        setrlimit(RLIMIT_NOFILE, &rl);
+                }
                 execv(T.bin, argv);
                 dprintf(STDERR_FILENO, "execv %s: %s\n", T.bin, strerror(errno));
                 _exit(127);
@@ -226,6 +233,18 @@ static bool start_server(const char *why, uint16_t want_port, bool may_fail) {
         snprintf(T.address, sizeof T.address, "127.0.0.1:%lu", port);
         T.port = (uint16_t) port;
         return true;
+}
+
+/* serve raised RLIMIT_NOFILE's soft limit (started with 256) to the hard one (issue 16, item 11). */
+static void check_nofile_raised(void) {
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/limits", (int) server_pid);
+        char *text = read_file(path, 1 << 16, NULL);
+        const char *line = text ? strstr(text, "Max open files") : NULL;
+        unsigned long long soft = 0, hard = 0;
+        CHECK(line && sscanf(line, "Max open files %llu %llu", &soft, &hard) == 2 && soft == hard && soft > 256,
+              "the server's descriptor limit: soft %llu, hard %llu", soft, hard);
+        free(text);
 }
 
 /* SIGTERM and wait (deadline); returns the exit status, or -1. */
@@ -1491,6 +1510,7 @@ int main(void) {
 
         setup();
         start_server("first start", 0, false);
+        check_nofile_raised();
         phase_second_server();
         phase_storm();
         phase_kill();

@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * What server.c (set-up, the zeroer) and server-conn.c (connections, the poll loop) share.
+ * Not a public header: the rest of the Librarian sees server.h.
+ */
+#ifndef FAME_LIBRARIAN_SERVER_INTERNAL_H
+#define FAME_LIBRARIAN_SERVER_INTERNAL_H
+
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "proto.h"
+#include "server.h"
+
+#define MAX_CLIENTS SERVER_MAX_CLIENTS
+
+struct client {
+        int fd;
+        uint64_t conn;                  /* unique in this run; owns the handles it opened */
+        uint32_t pinned;
+        uint16_t port;                  /* of the listener it came through */
+        struct in_addr addr;            /* of the peer */
+        struct proto_stream in;
+        char *out;
+        size_t out_len, out_off, out_allocated;
+        double last_input;              /* when it last sent something */
+        bool eof;                       /* it half-closed: answer what it sent, then close */
+        bool more;                      /* requests may wait in `in` (the per-round limit) */
+        bool oob_logged;                /* its dropped OOB messages were logged */
+        char peer[64];
+};
+
+struct listener {
+        int fd;
+        uint32_t pinned;
+        uint16_t port;
+};
+
+struct job {
+        uint64_t id;
+        uint64_t offset;        /* in the FAM file */
+};
+
+struct server {
+        struct server_options opt;
+        struct engine *engine;
+        struct engine_geometry geo;
+
+        int lock_fd;                    /* PATH.lock of the database, held while serving */
+        int fam_fd;
+        uint64_t book_area_offset, fam_size;
+        struct check *check;            /* the cluster's checker (check_state), or NULL */
+
+        struct listener listeners[SERVER_MAX_PINS + 1];
+        size_t n_listeners;
+        struct client *clients[MAX_CLIENTS];
+        size_t n_clients;
+        double accept_resume;           /* listeners rest until then after EMFILE (0: polled) */
+        bool accept_failing;            /* logged; until a connection is accepted again */
+        struct server_limits limits;
+
+        /* zeroer */
+        pthread_t thread;
+        bool thread_started;
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+        struct job *todo;
+        size_t n_todo, allocated_todo;
+        uint64_t *done;
+        size_t n_done, allocated_done;
+        uint64_t *failed;               /* could not be zeroed: retried */
+        size_t n_failed, allocated_failed;
+        double retry_at;                /* queue the zombies again then (0: no need) */
+        uint64_t next_conn;
+        bool quit;
+        int wake[2];            /* zeroer → poll loop */
+        struct server_zeroing stats;    /* atomics: read by server_zeroing_stats() */
+        int zero_error;
+};
+
+
+int zero_range(int fd, uint64_t offset, uint64_t len);
+void host_wrote(struct server *s, uint64_t offset, uint64_t len);
+int queue_zombies(struct server *s);
+int collect_zeroed(struct server *s);
+void client_free(struct client *c);
+
+#endif
