@@ -20,12 +20,14 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "fam_atomic.h"
 #include "fame-internal.h"
 #include "librarian-client.h"
+#include "librarian-secret.h"
 #include "proto.h"
 #include "fame-constants.h"
 
@@ -43,6 +45,7 @@ struct fame_librarian {
         bool quiet;                     /* see librarian_set_quiet() */
         enum librarian_command last;
         struct proto_stream in;
+        char secret[LIBRARIAN_SECRET_LEN + 1];  /* sent once per connection ("" none) */
         char error[512];
 };
 
@@ -60,6 +63,10 @@ _public_ const char *fame_librarian_error(const struct fame_librarian *l) {
 
 const char *librarian_address(const struct fame_librarian *l) {
         return l->address;
+}
+
+const char *librarian_secret(const struct fame_librarian *l) {
+        return l->secret;
 }
 
 uint32_t librarian_node(const struct fame_librarian *l) {
@@ -124,19 +131,40 @@ static int split_address(const char *address, char *host, size_t host_len, char 
         return 0;
 }
 
-static int do_connect(struct fame_librarian *l) {
+/* Connects to address: "HOST:PORT" (TCP) or "unix:PATH" (fame-lfs's relay in a node). */
+int librarian_dial(const char *address, int *ret_fd, char *err, size_t err_len) {
         char host[256], port[16];
         struct sockaddr_in sa = { .sin_family = AF_INET };
         char *end = NULL;
         int r;
 
-        if (split_address(l->address, host, sizeof host, port, sizeof port) < 0) {
-                librarian_set_error(l, "Bad Librarian address \"%s\"; use HOST:PORT, e.g. torms:9093", l->address);
+        if (strncmp(address, "unix:", 5) == 0) {
+                struct sockaddr_un su = { .sun_family = AF_UNIX };
+                if (!address[5] || strlen(address + 5) >= sizeof su.sun_path) {
+                        snprintf(err, err_len, "Bad Librarian address \"%s\"; use unix:PATH or HOST:PORT", address);
+                        return -EINVAL;
+                }
+                strcpy(su.sun_path, address + 5);
+                int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                if (fd < 0)
+                        return negative_errno();
+                if (connect(fd, (struct sockaddr *) &su, sizeof su) < 0) {
+                        r = negative_errno();
+                        close(fd);
+                        snprintf(err, err_len, "Cannot reach the Librarian through %s: %s%s", address + 5, strerror(-r),
+                                 r == -ENOENT || r == -ECONNREFUSED ? " (is fame-lfs running? it relays for this node)" : "");
+                        return r;
+                }
+                *ret_fd = fd;
+                return 0;
+        }
+        if (split_address(address, host, sizeof host, port, sizeof port) < 0) {
+                snprintf(err, err_len, "Bad Librarian address \"%s\"; use HOST:PORT, e.g. torms:9093", address);
                 return -EINVAL;
         }
         unsigned long p = strtoul(port, &end, 10);
         if (!end || *end || p == 0 || p > 65535) {
-                librarian_set_error(l, "Bad port in Librarian address \"%s\"", l->address);
+                snprintf(err, err_len, "Bad port in Librarian address \"%s\"", address);
                 return -EINVAL;
         }
         sa.sin_port = htons((uint16_t) p);
@@ -149,7 +177,7 @@ static int do_connect(struct fame_librarian *l) {
                         /* a static binary without NSS in a diskless node */
                         inet_pton(AF_INET, FAME_TORMS_ADDR, &sa.sin_addr);
                 } else {
-                        librarian_set_error(l, "Cannot resolve the Librarian host \"%s\"", host);
+                        snprintf(err, err_len, "Cannot resolve the Librarian host \"%s\"", host);
                         return -EHOSTUNREACH;
                 }
         }
@@ -159,15 +187,99 @@ static int do_connect(struct fame_librarian *l) {
         if (connect(fd, (struct sockaddr *) &sa, sizeof sa) < 0) {
                 r = negative_errno();
                 close(fd);
-                librarian_set_error(l, "Cannot reach the Librarian at %s: %s%s", l->address, strerror(-r),
-                          r == -ECONNREFUSED ? " (is the cluster up? fame status shows it)" : "");
+                snprintf(err, err_len, "Cannot reach the Librarian at %s: %s%s", address, strerror(-r),
+                         r == -ECONNREFUSED ? " (is the cluster up? fame status shows it)" : "");
                 return r;
         }
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        *ret_fd = fd;
+        return 0;
+}
+
+static struct json_object *context(struct fame_librarian *l);
+static int send_all(int fd, const char *p, size_t len);
+static int receive(struct fame_librarian *l, struct json_object **ret);
+
+/* The first request of every connection that has a secret. */
+static int authenticate(struct fame_librarian *l) {
+        _cleanup_(json_object_putp) struct json_object *req = json_object_new_object();
+        _cleanup_(json_object_putp) struct json_object *reply = NULL;
+        struct json_object *v;
+
+        json_object_object_add(req, "command", json_object_new_string(librarian_command_name(LIBRARIAN_CMD_authenticate)));
+        json_object_object_add(req, "context", context(l));
+        json_object_object_add(req, "secret", json_object_new_string(l->secret));
+        const char *text = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
+        int r = send_all(l->fd, text, strlen(text));
+        if (r >= 0)
+                r = receive(l, &reply);
+        if (r < 0) {
+                librarian_set_error(l, "Lost the Librarian at %s while authenticating: %s", l->address, strerror(-r));
+                return r;
+        }
+        if (json_object_object_get_ex(reply, "errmsg", &v)) {
+                struct json_object *en = NULL;
+                json_object_object_get_ex(reply, "errno", &en);
+                int e = en ? json_object_get_int(en) : 0;
+                /* HPE's original answers ENOSYS: it wants no secret, and this one stays unsent */
+                librarian_set_error(l, "The Librarian at %s refused this connection's secret: %s", l->address,
+                                    json_object_get_string(v));
+                return e > 0 ? -e : -EACCES;
+        }
+        return 0;
+}
+
+static int do_connect(struct fame_librarian *l) {
+        int fd, r;
+
+        r = librarian_dial(l->address, &fd, l->error, sizeof l->error);
+        if (r < 0)
+                return r;
         l->fd = fd;
         proto_stream_done(&l->in);
         proto_stream_init(&l->in);
+        if (l->secret[0]) {
+                r = authenticate(l);
+                if (r < 0) {
+                        close(l->fd);
+                        l->fd = -1;
+                        return r;
+                }
+        }
+        return 0;
+}
+
+/* Whom this connection speaks for, and with what proof (docs/librarian.md, "Who may say what"):
+ * $FAME_LIBRARIAN_SECRET_FILE's secret for any address; in a node, for its own Librarian port,
+ * the node's secret when this process may read it (root), else fame-lfs's relay. */
+static int choose_secret(struct fame_librarian *l, bool default_address) {
+        const char *file = getenv(LIBRARIAN_SECRET_ENV);
+        int r;
+
+        if (file && *file) {
+                r = librarian_secret_read(file, l->secret);
+                if (r < 0) {
+                        librarian_set_error(l, "Cannot read the Librarian's secret %s (%s): %s%s", file, LIBRARIAN_SECRET_ENV,
+                                            r == -EBADMSG ? "it must hold 64 hex digits" : strerror(-r),
+                                            r == -EACCES ? "; it is readable by the cluster's owner only" : "");
+                        return r;
+                }
+                return 0;
+        }
+        if (!default_address)
+                return 0;
+        r = librarian_secret_read(LIBRARIAN_SECRET_FW_CFG, l->secret);
+        if (r >= 0)
+                return 0;
+        l->secret[0] = 0;
+        if ((r == -EACCES || r == -EPERM) && access(LIBRARIAN_RELAY_SOCKET, F_OK) == 0) {
+                char *a = strdup("unix:" LIBRARIAN_RELAY_SOCKET);
+                if (!a)
+                        return -ENOMEM;
+                free(l->address);
+                l->address = a;
+        }
         return 0;
 }
 
@@ -228,7 +340,9 @@ _public_ int fame_librarian_connect(const char *address, struct fame_librarian *
                 fame_librarian_disconnect(l);
                 return -ENOMEM;
         }
-        r = do_connect(l);
+        r = choose_secret(l, strcmp(l->address, FAME_LIBRARIAN_DEFAULT_ADDRESS) == 0);
+        if (r >= 0)
+                r = do_connect(l);
         if (r < 0) {
                 log_err(r, "%s", l->error);
                 fame_librarian_disconnect(l);
@@ -244,6 +358,7 @@ _public_ void fame_librarian_disconnect(struct fame_librarian *l) {
         if (l->fd >= 0)
                 close(l->fd);
         proto_stream_done(&l->in);
+        explicit_bzero(l->secret, sizeof l->secret);
         free(l->address);
         free(l);
 }

@@ -72,9 +72,14 @@ int librarian_fame_chmod(struct fame_librarian *l, const char *path, int64_t mod
 int librarian_fame_chown(struct fame_librarian *l, const char *path, int64_t uid, int64_t gid,
                          struct json_object **ret);
 
-/* The address the connection uses ("HOST:PORT"). */
+/* Connects to "HOST:PORT" or "unix:PATH"; on failure err says why.  fame-lfs's relay uses it
+ * for its own connections. */
+int librarian_dial(const char *address, int *ret_fd, char *err, size_t err_len);
+/* The address the connection uses ("HOST:PORT", or "unix:PATH" through fame-lfs's relay). */
 const char *librarian_address(const struct fame_librarian *l);
 uint32_t librarian_node(const struct fame_librarian *l);
+/* The secret this connection authenticates with ("" for none): fame-lfs's relay uses it. */
+const char *librarian_secret(const struct fame_librarian *l);
 /* The command of the last call (for messages). */
 const char *librarian_last_command(const struct fame_librarian *l);
 /* Overrides uid/gid sent in the context (tests; -1 keeps the process's). */

@@ -57,7 +57,9 @@
         X(fame_stat_shelf,        READ,  ONCE,  ("path"))                                           \
         X(fame_access,            READ,  ONCE,  ("path", "mode"))                                   \
         X(fame_chmod,             WRITE, RETRY, ("path", "mode"))                                   \
-        X(fame_chown,             WRITE, RETRY, ("path", "uid", "gid"))
+        X(fame_chown,             WRITE, RETRY, ("path", "uid", "gid"))                          \
+        /* the connection proves it may assert a node and a caller (librarian-secret.h) */         \
+        X(authenticate,           READ,  ONCE,  ("secret"))
 
 enum librarian_command {
 #define LIBRARIAN_CMD_ENUM_(name, access, resend, params) LIBRARIAN_CMD_##name,

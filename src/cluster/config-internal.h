@@ -30,6 +30,7 @@ enum {
         K_CPUS,
         K_ACCEL,
         K_CHECK,
+        K_LIBRARIAN_AUTH,
         K_KIND,
         K_ARCH,
         K_BACKEND,

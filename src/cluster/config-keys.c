@@ -43,6 +43,7 @@ const struct key_def config_keys[_K_MAX] = {
         [K_CPUS]                = { "cpus", T_UINT, FIELD(cpus), 1, CONFIG_MAX_CPUS, "a number" },
         [K_ACCEL]               = { "accel", T_ENUM, FIELD(accel), .names = &accel_names },
         [K_CHECK]               = { "check", T_ENUM, FIELD(check), .names = &check_names },
+        [K_LIBRARIAN_AUTH]      = { "librarian_auth", T_ENUM, FIELD(librarian_auth), .names = &librarian_auth_names },
         [K_KIND]                = { "kind", T_ENUM, FIELD(kind), .names = &kind_names },
         [K_ARCH]                = { "arch", T_ENUM, FIELD(arch), .names = &arch_names },
         [K_BACKEND]             = { "backend", T_ENUM, FIELD(backend), .names = &backend_names },
@@ -75,7 +76,7 @@ const char *const config_node_keys[CONFIG_N_NODE_KEYS] = { [NODE_MEMORY] = "memo
 /* An enum field is written and read as an int (T_ENUM keys, the plan's JSON form). */
 _Static_assert(sizeof(enum fame_accel) == sizeof(int) && sizeof(enum fame_kind) == sizeof(int) &&
                sizeof(enum fame_backend) == sizeof(int) && sizeof(enum fame_arch) == sizeof(int) &&
-               sizeof(enum fame_check) == sizeof(int),
+               sizeof(enum fame_check) == sizeof(int) && sizeof(enum fame_librarian_auth) == sizeof(int),
                "enums are stored as int");
 
 #define ENUM_NAMES(table, ...) \
@@ -87,6 +88,7 @@ ENUM_NAMES(kind_names, [FAME_KIND_DISKLESS] = "diskless", [FAME_KIND_DEBIAN] = "
 ENUM_NAMES(backend_names, [FAME_BACKEND_QEMU] = "qemu", [FAME_BACKEND_LIBVIRT] = "libvirt");
 ENUM_NAMES(arch_names, [FAME_ARCH_X86_64] = "x86_64", [FAME_ARCH_AARCH64] = "aarch64");
 ENUM_NAMES(check_names, [FAME_CHECK_OFF] = "off", [FAME_CHECK_COHERENCE] = "coherence");
+ENUM_NAMES(librarian_auth_names, [FAME_LIBRARIAN_AUTH_SECRET] = "secret", [FAME_LIBRARIAN_AUTH_NONE] = "none");
 
 int enum_from_name(const struct enum_names *t, const char *s) {
         for (size_t i = 0; i < t->n; i++)

@@ -135,6 +135,7 @@ int config_init(struct fame_config *c, const char *name) {
         c->cpus = 1;
         c->accel = FAME_ACCEL_AUTO;
         c->check = FAME_CHECK_OFF;
+        c->librarian_auth = FAME_LIBRARIAN_AUTH_SECRET;
         c->kind = FAME_KIND_DISKLESS;
         c->disk_size = UINT64_C(4) << 30;
         c->ready_timeout = 120;

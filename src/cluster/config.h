@@ -21,7 +21,7 @@
 
 enum fame_accel { FAME_ACCEL_AUTO, FAME_ACCEL_KVM, FAME_ACCEL_TCG };
 /* The number of cluster keys (state_dir ... down_timeout); sizes the private origin table. */
-#define CONFIG_N_KEYS 28
+#define CONFIG_N_KEYS 29
 /* Node keys: memory, cpus, arch. */
 #define CONFIG_N_NODE_KEYS 3
 #define CONFIG_MAX_FORWARDS 16u
@@ -30,6 +30,9 @@ enum fame_backend { FAME_BACKEND_QEMU, FAME_BACKEND_LIBVIRT };
 enum fame_arch { FAME_ARCH_X86_64, FAME_ARCH_AARCH64 };
 /* The coherence and crash checker (docs/check.md): off, or every node's QEMU runs its plugin. */
 enum fame_check { FAME_CHECK_OFF, FAME_CHECK_COHERENCE };
+/* Who may say what to the Librarian (docs/librarian.md): callers prove themselves with a secret,
+ * or (none: HPE's original clients, which send none) every caller is believed. */
+enum fame_librarian_auth { FAME_LIBRARIAN_AUTH_SECRET, FAME_LIBRARIAN_AUTH_NONE };
 
 struct fame_node_config {
         uint64_t memory;                /* bytes; node key "memory" (default: cluster memory) */
@@ -51,6 +54,7 @@ struct fame_config {
         uint32_t cpus;                  /* key cpus: 1 vCPU per node (TCG adds maxcpus >= 2) */
         enum fame_accel accel;          /* key accel: auto | kvm | tcg */
         enum fame_check check;          /* key check: off | coherence (fame up --check); TCG only */
+        enum fame_librarian_auth librarian_auth; /* key librarian_auth: secret | none */
         enum fame_kind kind;            /* key kind: diskless | debian */
         enum fame_arch arch;            /* key arch: x86_64 | aarch64 (nodeNN.arch for mixed clusters) */
         char *qemu_aarch64;             /* key qemu_aarch64: qemu-system-aarch64 */
@@ -115,7 +119,7 @@ struct enum_names {
         const char *const *name;
         size_t n;
 };
-extern const struct enum_names accel_names, kind_names, backend_names, arch_names, check_names;
+extern const struct enum_names accel_names, kind_names, backend_names, arch_names, check_names, librarian_auth_names;
 /* The value called s, or -EINVAL (nothing logged). */
 int enum_from_name(const struct enum_names *t, const char *s);
 /* The name of value v, or "unknown". */
@@ -128,6 +132,9 @@ static inline const char *kind_to_string(enum fame_kind k) { return enum_to_name
 static inline const char *backend_to_string(enum fame_backend b) { return enum_to_name(&backend_names, (int) b); }
 static inline const char *arch_to_string(enum fame_arch a) { return enum_to_name(&arch_names, (int) a); }
 static inline const char *check_to_string(enum fame_check k) { return enum_to_name(&check_names, (int) k); }
+static inline const char *librarian_auth_to_string(enum fame_librarian_auth k) {
+        return enum_to_name(&librarian_auth_names, (int) k);
+}
 
 /* A node's number from its name.  exact (config sections and keys): "node01".."node128" only,
  * as "node%02u" prints them; otherwise (a node named to a verb) also "node2", "2" or "02".

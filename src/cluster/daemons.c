@@ -273,6 +273,11 @@ int librarian_start(struct cluster_plan *p) {
         _cleanup_cmd_ struct cmd *c = cmd_new(bin);
         cmd_args(c, (const char *const[]) { "serve", "--db", db, "--fam", p->fam_path, "--bind", "127.0.0.1", NULL });
         cmd_argf(c, "--port=%u", p->librarian_port);
+        /* who may say what (docs/librarian.md): the nodes' secrets reach them through fw_cfg */
+        if (p->librarian_auth == FAME_LIBRARIAN_AUTH_NONE)
+                cmd_arg(c, "--trust-clients");
+        else
+                cmd_argf(c, "--secrets=%s/secrets", p->librarian_dir);
         cmd_argf(c, "--port-file=%s", h.ready_path);
         /* the checker learns of the books the Librarian zeroes (cluster_check_prepare() made
          * STATE/check already) */

@@ -109,6 +109,8 @@ static const struct field plan_fields[] = {
         { "accel", F_ENUM, PLAN(accel), .required = true, .names = &accel_names, .fallback_value = FAME_ACCEL_TCG },
         { "check", F_ENUM, PLAN(check), .names = &check_names, .fallback_value = FAME_CHECK_OFF },
         { "check_plugin", F_STRING, PLAN(check_plugin), .fallback = "" },
+        { "librarian_auth", F_ENUM, PLAN(librarian_auth), .names = &librarian_auth_names,
+          .fallback_value = FAME_LIBRARIAN_AUTH_SECRET },
         { "qemu", F_STRING, PLAN(qemu), .required = true },
         { "kernel", F_STRING, PLAN(kernel), .fallback = "" },
         { "initrd", F_STRING, PLAN(initrd), .fallback = "" },
@@ -178,6 +180,7 @@ int plan_build(const struct fame_config *c, enum fame_accel accel, const struct 
                 /* the checker is a TCG plugin */
                 .accel = check ? FAME_ACCEL_TCG : accel,
                 .check = c->check,
+                .librarian_auth = c->librarian_auth,
                 .kind = c->kind,
                 .backend = c->backend,
                 .uid = (uint32_t) getuid(),
@@ -274,6 +277,13 @@ char *plan_kernel_cmdline(const struct cluster_plan *p, const struct node_plan *
         return k < 0 ? NULL : s;
 }
 
+bool plan_librarian_secret(const struct cluster_plan *p, const struct node_plan *n, char *buf, size_t len) {
+        if (p->librarian_auth != FAME_LIBRARIAN_AUTH_SECRET || !n->librarian_port || !n->librarian_node || !p->librarian_dir)
+                return false;
+        int k = snprintf(buf, len, "%s/secrets/node-%" PRIu32 ".secret", p->librarian_dir, n->librarian_node);
+        return k > 0 && (size_t) k < len;
+}
+
 size_t plan_fw_cfg(const struct cluster_plan *p, const struct node_plan *n, struct fw_cfg_entry out[PLAN_MAX_FW_CFG]) {
         size_t k = 0;
         if (p->kind == FAME_KIND_DEBIAN) {
@@ -298,6 +308,12 @@ size_t plan_fw_cfg(const struct cluster_plan *p, const struct node_plan *n, stru
         out[k] = (struct fw_cfg_entry) { .name = "opt/org.fame/coordinate" };
         snprintf(out[k++].value, sizeof out[0].value, "Rack/%" PRIu32 "/Enclosure/%" PRIu32 "/Node/%" PRIu32,
                  enc / epr + 1, enc % epr + 1, (n->id - 1) % npe + 1);
+        /* The node's Librarian secret (docs/librarian.md, "Who may say what"): the guest's
+         * qemu_fw_cfg shows it to root only.  The Librarian made it before any node starts. */
+        if (plan_librarian_secret(p, n, out[k].value, sizeof out[0].value)) {
+                out[k].name = "opt/org.fame/secret";
+                out[k++].file = true;
+        }
         return k;
 }
 

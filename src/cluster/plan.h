@@ -47,6 +47,7 @@ struct cluster_plan {
         enum fame_accel accel;          /* resolved: FAME_ACCEL_KVM or FAME_ACCEL_TCG */
         enum fame_check check;          /* the checker: every node's QEMU loads check_plugin (TCG) */
         char *check_plugin;             /* fame-check.so ("" without the checker) */
+        enum fame_librarian_auth librarian_auth;        /* secret: nodes get theirs via fw_cfg */
         char *qemu;
         char *kernel, *initrd;
         char *qemu_aarch64, *kernel_aarch64, *initrd_aarch64;   /* aarch64 nodes ("" when none) */
@@ -104,6 +105,9 @@ struct fw_cfg_entry {
         bool file;
 };
 size_t plan_fw_cfg(const struct cluster_plan *p, const struct node_plan *n, struct fw_cfg_entry out[PLAN_MAX_FW_CFG]);
+/* The file of node n's Librarian secret (STATE/librarian/secrets/node-ID.secret); false when
+ * the node has none (no Librarian, or librarian_auth = none). */
+bool plan_librarian_secret(const struct cluster_plan *p, const struct node_plan *n, char *buf, size_t len);
 /* -object/-device of the FAM (file-backed ivshmem-plain at PCI 00:10.0 of the node's root bus). */
 /* s with ',' doubled for a QEMU option string (KEY=VALUE,...); malloc'ed, NULL when out of memory */
 char *plan_opt_escaped(const char *s);

@@ -634,6 +634,7 @@ static int debug_node(const struct verb *v, int argc, char **argv, bool xml) {
         n->boot = 42;
         n->ssh_port = (uint16_t) (10000 + node);
         n->librarian_port = (uint16_t) (11000 + node);
+        n->librarian_node = node;
         snprintf(n->machine_id, sizeof n->machine_id, "@MACHINE_ID@");
         p.uid = p.gid = 1000;
         if (xml) {

@@ -79,7 +79,7 @@
 "[Service]\n" \
 "Type=forking\n" \
 "ExecStartPre=/bin/mkdir -p /lfs\n" \
-"ExecStart=/usr/local/sbin/fame-lfs /lfs\n" \
+"ExecStart=/usr/local/sbin/fame-lfs --relay /run/fame/librarian.sock /lfs\n" \
 "ExecStop=/bin/umount -l /lfs\n" \
 "Restart=on-failure\n" \
 "RestartSec=1\n" \

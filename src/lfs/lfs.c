@@ -19,6 +19,7 @@
 #include "fame.h"
 #include "lfs.h"
 #include "librarian-client.h"
+#include "relay.h"
 #include "log.h"
 #include "macro.h"
 #include "proto.h"
@@ -659,6 +660,7 @@ int lfs_run(const struct lfs_options *o) {
                          .hb_cond = PTHREAD_COND_INITIALIZER };
         struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
         struct fuse *fuse = NULL;
+        struct relay *relay = NULL;
         int r;
 
         r = prepare(&l, o);
@@ -678,6 +680,18 @@ int lfs_run(const struct lfs_options *o) {
                 r = log_error_errno(-EIO, "fame-lfs: cannot mount %s (is /dev/fuse there and the fuse module loaded?)", o->mountpoint);
                 goto out_destroy;
         }
+        /* the relay's socket exists before this process counts as started (a Debian node's
+         * fame-lfs.service is Type=forking): a caller then never finds it missing */
+        if (o->relay) {
+                if (strncmp(librarian_address(l.lib), "unix:", 5) == 0) {
+                        r = log_error_errno(-EINVAL, "fame-lfs: --relay: this fame-lfs reaches the Librarian through "
+                                            "%s itself; run it as root", librarian_address(l.lib));
+                        goto out_unmount;
+                }
+                r = relay_listen(o->relay, librarian_address(l.lib), librarian_secret(l.lib), &relay);
+                if (r < 0)
+                        goto out_unmount;
+        }
         if (fuse_set_signal_handlers(fuse_get_session(fuse)) != 0) {
                 r = -EIO;
                 goto out_unmount;
@@ -685,6 +699,12 @@ int lfs_run(const struct lfs_options *o) {
         if (!o->foreground && fuse_daemonize(0) != 0) {
                 r = -EIO;
                 goto out_signals;
+        }
+        /* serving after daemonising: the relay's threads must live in the daemon */
+        if (relay) {
+                r = relay_run(relay);
+                if (r < 0)
+                        goto out_signals;
         }
         if (o->ready_file)
                 (void) write_file_atomic(o->ready_file, 0644, "ready\n", 6);
@@ -696,6 +716,7 @@ int lfs_run(const struct lfs_options *o) {
 out_signals:
         fuse_remove_signal_handlers(fuse_get_session(fuse));
 out_unmount:
+        relay_stop(relay);
         fuse_unmount(fuse);
 out_destroy:
         fuse_destroy(fuse);

@@ -28,6 +28,8 @@ struct lfs_options {
         bool foreground;
         bool debug;
         const char *ready_file;         /* written once mounted */
+        const char *relay;              /* a unix socket for the node's other processes
+                                         * (relay.h), NULL: none */
 };
 
 /* Mounts and serves until unmounted or signalled; returns 0 or a negative errno. */

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * fame-lfs [--librarian HOST:PORT] [--fam PATH] [--node N] [--foreground] [--debug]
- *          [--ready-file FILE] MOUNTPOINT
+ *          [--ready-file FILE] [--relay SOCKET] MOUNTPOINT
  * Mounts the Librarian's shelves at MOUNTPOINT (docs/lfs.md).  Every node runs it at /lfs.
  */
 #include <getopt.h>
@@ -21,6 +21,7 @@ int main(int argc, char **argv) {
                 { "foreground", no_argument, NULL, 'f' },
                 { "debug", no_argument, NULL, 'd' },
                 { "ready-file", required_argument, NULL, 'r' },
+                { "relay", required_argument, NULL, 'R' },
                 { "help", no_argument, NULL, 'h' },
                 {}
         };
@@ -34,6 +35,7 @@ int main(int argc, char **argv) {
                 case 'f': o.foreground = true; break;
                 case 'd': o.debug = true; o.foreground = true; break;
                 case 'r': o.ready_file = optarg; break;
+                case 'R': o.relay = optarg; break;
                 case 'n':
                         if (parse_uint32(optarg, 1, 80, &o.node) < 0) {
                                 log_error("fame-lfs: --node %s: use the Librarian node id, 1-%d", optarg, FAME_LIBRARIAN_MAX_NODE);
@@ -42,7 +44,7 @@ int main(int argc, char **argv) {
                         break;
                 case 'h':
                         printf("usage: fame-lfs [--librarian HOST:PORT] [--fam PATH] [--node N] [--foreground] [--debug]\n"
-                               "                [--ready-file FILE] MOUNTPOINT\n");
+                               "                [--ready-file FILE] [--relay SOCKET] MOUNTPOINT\n");
                         return 0;
                 default:
                         return 2;

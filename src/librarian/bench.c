@@ -24,6 +24,7 @@
 #include "engine.h"
 #include "fame.h"
 #include "librarian-client.h"
+#include "librarian-secret.h"
 #include "log.h"
 #include "macro.h"
 #include "proto.h"
@@ -202,6 +203,10 @@ static int start_own(struct own_server *o, uint64_t fam_size, char *address, siz
                 r = log_error_errno(-EIO, "The benchmark's Librarian did not start");
         close(p[0]);
         snprintf(address, len, "127.0.0.1:%u", port);
+        /* its workers authenticate as every client does (docs/librarian.md) */
+        char secret[512];
+        snprintf(secret, sizeof secret, "%s/librarian.db.secrets/host.secret", o->dir);
+        setenv(LIBRARIAN_SECRET_ENV, secret, 1);
         return r;
 }
 
@@ -219,6 +224,10 @@ static void stop_own(struct own_server *o) {
                 snprintf(path, sizeof path, "%s/%s", o->dir, files[i]);
                 unlink(path);
         }
+        snprintf(path, sizeof path, "%s/librarian.db.secrets/host.secret", o->dir);
+        unlink(path);
+        snprintf(path, sizeof path, "%s/librarian.db.secrets", o->dir);
+        rmdir(path);
         rmdir(o->dir);
 }
 

@@ -100,6 +100,9 @@ struct req {
         const char *physloc;
         uint32_t enc;
         bool has_node;
+        /* authentication (engine_request_info): the port's secret, NULL when none is asked */
+        const char *secret;
+        bool authenticated, auth_failed;
 };
 
 /* A path, resolved (path_resolve). */

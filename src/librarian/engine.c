@@ -33,6 +33,7 @@
 #include "engine-internal.h"
 #include "fame-constants.h"
 #include "proto.h"
+#include "librarian-secret.h"
 
 /* ---------------------------------------------------------------------------------------- */
 /* errors and statements */
@@ -170,6 +171,24 @@ const struct node_info *engine_find_node(const struct engine *e, int64_t node_id
 int cmd_version(struct engine *e, struct req *r, struct json_object **ret) {
         (void) e; (void) r;
         *ret = json_object_new_string(LIBRARIAN_SCHEMA);
+        return 0;
+}
+
+/* The connection proves it may speak for its port (librarian-secret.h): the server keeps the
+ * answer for the connection's life; one wrong secret closes it. */
+int cmd_authenticate(struct engine *e, struct req *r, struct json_object **ret) {
+        const char *secret;
+        int k = req_str(e, r, "secret", &secret);
+        if (k < 0)
+                return k;
+        if (r->secret && !librarian_secret_equal(secret, r->secret)) {
+                r->auth_failed = true;
+                return engine_fail(e, EACCES, "authenticate: wrong secret for this port (the host's port takes "
+                                   "the cluster's secrets/host.secret, a node's port that node's secret); "
+                                   "closing the connection");
+        }
+        r->authenticated = true;
+        *ret = json_object_new_boolean(true);
         return 0;
 }
 
@@ -317,6 +336,7 @@ static int check_node(struct engine *e, struct req *r, uint32_t pinned) {
 }
 
 static int run(struct engine *e, struct req *r, uint32_t pinned, struct json_object **ret, bool *ret_has_value) {
+        bool trusted = !r->secret || r->authenticated;
         struct json_object *cmd;
         int k;
 
@@ -334,7 +354,12 @@ static int run(struct engine *e, struct req *r, uint32_t pinned, struct json_obj
                 return engine_fail(e, ENOSYS, "engine failed lookup on \"'context'\"");
         if (!json_object_is_type(r->context, json_type_object))
                 return engine_fail(e, EINVAL, "\"context\" must be an object");
-        k = check_node(e, r, pinned);
+        if (!trusted && r->cmd != LIBRARIAN_CMD_version && r->cmd != LIBRARIAN_CMD_authenticate)
+                return engine_fail(e, EACCES, "%s: not authenticated: this port wants its secret first "
+                                   "(libfame sends the file $%s names; see docs/librarian.md, "
+                                   "\"Who may say what\")", r->command, LIBRARIAN_SECRET_ENV);
+        /* an unauthenticated connection asserts no node (no heartbeat either) */
+        k = trusted ? check_node(e, r, pinned) : 0;
         if (k < 0)
                 return k;
         if (context_int(r->context, "uid", NOBODY, &r->uid) < 0 || context_int(r->context, "gid", NOBODY, &r->gid) < 0 ||
@@ -364,7 +389,8 @@ static int run(struct engine *e, struct req *r, uint32_t pinned, struct json_obj
 
 int engine_handle(struct engine *e, struct json_object *request, struct engine_request_info *info,
                   char **ret_reply, size_t *ret_len) {
-        struct req r = { .obj = request, .conn = info->conn };
+        struct req r = { .obj = request, .conn = info->conn, .secret = info->secret,
+                         .authenticated = info->authenticated };
         struct json_object *value = NULL;
         bool has_value = false;
         int k;
@@ -376,7 +402,11 @@ int engine_handle(struct engine *e, struct json_object *request, struct engine_r
         info->oob = NULL;
         info->node_id = 0;
         info->command = NULL;
-        if (run(e, &r, info->pinned_node, &value, &has_value) < 0 || !has_value) {
+        info->auth_failed = false;
+        k = run(e, &r, info->pinned_node, &value, &has_value);
+        info->authenticated = r.authenticated;
+        info->auth_failed = r.auth_failed;
+        if (k < 0 || !has_value) {
                 info->command = r.command;
                 info->node_id = r.has_node ? (uint32_t) r.node_id : 0;
                 return proto_error(e->errmsg, e->err, ret_reply, ret_len);

@@ -43,6 +43,11 @@ struct engine_request_info {
         uint32_t pinned_node;           /* in: 0, or the only node_id this connection may use */
         uint64_t conn;                  /* in: the client connection (open handles belong to it;
                                          * engine_connection_closed() drops them), 0: none */
+        /* in: the secret this connection must send ("authenticate") before it may assert a node
+         * or a caller; NULL: none (the compatibility setting, or a tool's own engine) */
+        const char *secret;
+        bool authenticated;             /* in/out: it has sent the secret */
+        bool auth_failed;               /* out: it sent a wrong one (the server closes it) */
         struct json_object *oob;        /* out: send_OOB's message, to broadcast (caller puts) */
         uint32_t node_id;               /* out: the request's node, 0 if none */
         const char *command;            /* out: valid until the request object is put */

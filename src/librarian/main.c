@@ -30,6 +30,7 @@
 #include "fame.h"
 #include "log.h"
 #include "macro.h"
+#include "librarian-secret.h"
 #include "server.h"
 #include "topology.h"
 #include "util.h"
@@ -75,6 +76,8 @@ static int verb_serve(int argc, char **argv) {
                 { "port-file", required_argument, NULL, 'P' },
                 { "check-state", required_argument, NULL, 'C' },
                 { "insecure-remote", no_argument, NULL, 'I' },
+                { "secrets", required_argument, NULL, 'S' },
+                { "trust-clients", no_argument, NULL, 'T' },
                 {}
         };
         struct server_options o = { .port = FAME_LIBRARIAN_PORT };
@@ -91,6 +94,8 @@ static int verb_serve(int argc, char **argv) {
                 case 'P': o.port_file = optarg; break;
                 case 'C': o.check_state = optarg; break;
                 case 'I': insecure_remote = true; break;
+                case 'S': o.secrets_dir = optarg; break;
+                case 'T': o.trust_clients = true; break;
                 case 'p':
                         if (parse_port(optarg, &o.port) < 0)
                                 return usage_error("serve", "--port %s: not a port number (0-65535)", optarg);
@@ -113,14 +118,20 @@ static int verb_serve(int argc, char **argv) {
                 return usage_error("serve", "unexpected argument '%s'", argv[optind]);
         if (!o.db_path)
                 return usage_error("serve", "%s", "--db PATH is required");
-        /* The Librarian authenticates no caller: a request's node, uid and gid are what it says
-         * (docs/librarian.md).  Beyond loopback that is anyone on the network. */
+        /* Who may say what (docs/librarian.md).  With --trust-clients a request's node, uid and
+         * gid are what it says: beyond loopback that is anyone on the network. */
         struct in_addr a;
         bool loopback = !o.bind || (inet_pton(AF_INET, o.bind, &a) == 1 && (ntohl(a.s_addr) >> 24) == 127);
-        if (!loopback && !insecure_remote)
-                return usage_error("serve", "--bind %s: the Librarian authenticates no caller, so anyone who reaches %s could "
-                                   "act as any node and uid; bind 127.0.0.1, or add --insecure-remote on a network you trust",
+        if (!loopback && o.trust_clients && !insecure_remote)
+                return usage_error("serve", "--bind %s with --trust-clients: the Librarian then authenticates no caller, so "
+                                   "anyone who reaches %s could act as any node and uid; bind 127.0.0.1, drop "
+                                   "--trust-clients, or add --insecure-remote on a network you trust",
                                    o.bind, o.bind);
+        if (!loopback && !o.trust_clients)
+                log_warning("Librarian: --bind %s: the secrets that authenticate callers cross the network in clear text; "
+                            "use it on a network you trust", o.bind);
+        if (o.secrets_dir && o.trust_clients)
+                return usage_error("serve", "%s", "--secrets and --trust-clients: choose one (the second believes every caller)");
 
         sigset_t block, orig;
         sigemptyset(&block);
@@ -150,9 +161,15 @@ static int verb_serve(int argc, char **argv) {
         fprintf(stderr, "fame-librarian: serving '%s' on %s:%u%s%s%s (pid %d)\n", o.db_path,
                 o.bind ? o.bind : "127.0.0.1", server_port(s), o.fam_path ? ", FAM " : ", no FAM: freed books are not zeroed",
                 o.fam_path ? o.fam_path : "", o.check_state ? ", with the checker" : "", (int) getpid());
-        if (!loopback)
-                fprintf(stderr, "fame-librarian: WARNING: serving %s without authentication (--insecure-remote): every host "
-                        "that reaches it may act as any node and any uid, root included\n", o.bind);
+        if (server_secrets_dir(s))
+                fprintf(stderr, "fame-librarian: callers authenticate with the secrets in %s (libfame: %s=%s/host.secret)\n",
+                        server_secrets_dir(s), LIBRARIAN_SECRET_ENV, server_secrets_dir(s));
+        else if (!loopback)
+                fprintf(stderr, "fame-librarian: WARNING: serving %s without authentication (--trust-clients --insecure-remote): "
+                        "every host that reaches it may act as any node and any uid, root included\n", o.bind);
+        else
+                fprintf(stderr, "fame-librarian: --trust-clients: every caller is believed (HPE's original clients); "
+                        "any local user may act as any node and uid\n");
         r = server_run(s, &stop, &orig);
         server_free(s);
         return r < 0 ? 1 : 0;

@@ -178,13 +178,20 @@ static int client_serve(struct server *s, struct client *c) {
                         c->more = false;
                         break;
                 }
-                struct engine_request_info info = { .pinned_node = c->pinned, .conn = c->conn };
+                struct engine_request_info info = { .pinned_node = c->pinned, .conn = c->conn,
+                                                    .secret = c->secret, .authenticated = c->authenticated };
                 _cleanup_free_ char *reply = NULL;
                 size_t len;
                 r = engine_handle(s->engine, req, &info, &reply, &len);
                 if (r < 0) {
                         json_object_put(req);
                         break;
+                }
+                c->authenticated = info.authenticated;
+                if (info.auth_failed) {
+                        /* no second guess on this connection: the reply, then it closes */
+                        log_warning("Librarian: client %s sent a wrong secret; closing it", c->peer);
+                        c->closing = true;
                 }
                 if (info.tail_len && s->fam_fd >= 0) {
                         /* truncation inside a book: zeroed before the client hears back */
@@ -207,6 +214,11 @@ static int client_serve(struct server *s, struct client *c) {
                 if (r < 0)
                         break;
                 wrote = true;
+                if (c->closing) {
+                        c->eof = true;  /* read nothing more: close once the reply is out */
+                        c->more = false;
+                        break;
+                }
         }
         if (wrote) {
                 int k = queue_zombies(s);
@@ -280,6 +292,7 @@ static void accept_clients(struct server *s, struct listener *l) {
                 }
                 c->fd = fd;
                 c->pinned = l->pinned;
+                c->secret = l->secret;
                 c->port = l->port;
                 c->addr = sa.sin_addr;
                 c->conn = ++s->next_conn;

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "librarian-secret.h"
 #include "proto.h"
 #include "server.h"
 
@@ -21,6 +22,9 @@ struct client {
         uint64_t conn;                  /* unique in this run; owns the handles it opened */
         uint32_t pinned;
         uint16_t port;                  /* of the listener it came through */
+        const char *secret;             /* its listener's (NULL: none asked) */
+        bool authenticated;             /* it sent the secret */
+        bool closing;                   /* it sent a wrong secret: flush the reply, then close */
         struct in_addr addr;            /* of the peer */
         struct proto_stream in;
         char *out;
@@ -36,6 +40,7 @@ struct listener {
         int fd;
         uint32_t pinned;
         uint16_t port;
+        const char *secret;             /* what its connections must send; NULL: none */
 };
 
 struct job {
@@ -49,6 +54,8 @@ struct server {
         struct engine_geometry geo;
 
         int lock_fd;                    /* PATH.lock of the database, held while serving */
+        char *secrets_dir;              /* NULL with trust_clients */
+        char secrets[SERVER_MAX_PINS + 1][LIBRARIAN_SECRET_LEN + 1];    /* host, then each pin's */
         int fam_fd;
         uint64_t book_area_offset, fam_size;
         struct check *check;            /* the cluster's checker (check_state), or NULL */

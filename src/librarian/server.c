@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -223,6 +224,50 @@ static int open_fam(struct server *s, char **ret_error) {
         return 0;
 }
 
+/* The secrets of the main port and of every pinned one, made where missing. */
+static int load_secrets(struct server *s, char **ret_error) {
+        struct stat st;
+        char path[PATH_MAX];
+        int r;
+
+        if (s->opt.trust_clients)
+                return 0;
+        if (s->opt.secrets_dir ? !(s->secrets_dir = strdup(s->opt.secrets_dir))
+                               : asprintf(&s->secrets_dir, "%s.secrets", s->opt.db_path) < 0) {
+                s->secrets_dir = NULL;
+                return -ENOMEM;
+        }
+        if (mkdir(s->secrets_dir, 0700) < 0 && errno != EEXIST)
+                return r = negative_errno(), set_message(ret_error, "Cannot create the secrets directory %s: %s",
+                                                         s->secrets_dir, strerror(-r)), r;
+        if (stat(s->secrets_dir, &st) < 0)
+                return r = negative_errno(), set_message(ret_error, "Cannot use the secrets directory %s: %s",
+                                                         s->secrets_dir, strerror(-r)), r;
+        if (!S_ISDIR(st.st_mode))
+                return set_message(ret_error, "The secrets directory %s is not a directory; give --secrets DIR",
+                                   s->secrets_dir), -ENOTDIR;
+        if (st.st_mode & 077)
+                return set_message(ret_error, "The secrets directory %s is open to other users (mode %03o): "
+                                   "chmod 700 %s", s->secrets_dir, (unsigned) (st.st_mode & 0777), s->secrets_dir),
+                       -EPERM;
+        for (size_t i = 0; i <= s->opt.n_pins; i++) {
+                uint32_t node = i ? s->opt.pins[i - 1].node_id : 0;
+                r = librarian_secret_path(s->secrets_dir, node, path, sizeof path);
+                if (r >= 0)
+                        r = librarian_secret_ensure(path, s->secrets[i]);
+                if (r < 0) {
+                        set_message(ret_error, "Cannot read or make the secret %s: %s%s", path, strerror(-r),
+                                    r == -EBADMSG ? " (it must hold 64 hex digits; remove it to make a new one)" : "");
+                        return r;
+                }
+        }
+        return 0;
+}
+
+const char *server_secrets_dir(const struct server *s) {
+        return s->secrets_dir;
+}
+
 int server_new(const struct server_options *o, struct server **ret, char **ret_error) {
         struct server *s = calloc(1, sizeof *s);
         int r;
@@ -281,6 +326,9 @@ int server_new(const struct server_options *o, struct server **ret, char **ret_e
                         goto fail;
                 }
         }
+        r = load_secrets(s, ret_error);
+        if (r < 0)
+                goto fail;
         *ret = s;
         return 0;
 fail:
@@ -318,12 +366,14 @@ int server_start(struct server *s, char **ret_error) {
         if (r < 0)
                 return r;
         s->n_listeners = 1;
+        s->listeners[0].secret = s->secrets_dir ? s->secrets[0] : NULL;
         for (size_t i = 0; i < s->opt.n_pins; i++) {
                 struct listener *l = &s->listeners[s->n_listeners];
                 r = listen_on(s->opt.bind, s->opt.pins[i].port, &l->fd, &l->port, ret_error);
                 if (r < 0)
                         return r;
                 l->pinned = s->opt.pins[i].node_id;
+                l->secret = s->secrets_dir ? s->secrets[i + 1] : NULL;
                 s->n_listeners++;
         }
         if (pipe2(s->wake, O_CLOEXEC | O_NONBLOCK) < 0)
@@ -391,6 +441,8 @@ void server_free(struct server *s) {
         engine_free(s->engine);
         if (s->lock_fd >= 0)
                 close(s->lock_fd);
+        free(s->secrets_dir);
+        explicit_bzero(s->secrets, sizeof s->secrets);
         free(s->todo);
         free(s->done);
         free(s->failed);

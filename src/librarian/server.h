@@ -35,6 +35,13 @@ struct server_options {
         const char *check_state;        /* the cluster's state directory when it runs with the
                                          * checker (fame up --check): what the zeroer writes into
                                          * the FAM is told to it (STATE/check); needs fam_path */
+        /* Who may say what (docs/librarian.md): a connection must send its port's secret
+         * ("authenticate") before it may assert a node or a caller.  The secrets are files in
+         * secrets_dir (default DB_PATH.secrets; made, mode 0700, with what is missing): host.secret
+         * for the main port, node-ID.secret for each --node-port. */
+        const char *secrets_dir;
+        bool trust_clients;             /* the compatibility setting for HPE's original clients,
+                                         * which send no secret: every connection is believed */
         /* Limits (docs/librarian.md, "Limits and fairness"); 0: the default */
         unsigned max_per_peer;          /* connections from one address to one port (64) */
         double idle_timeout;            /* seconds a connection may hold a partial request
@@ -60,6 +67,8 @@ int server_step(struct server *s, int timeout_ms);
 int server_run(struct server *s, volatile sig_atomic_t *stop, const sigset_t *unblocked_mask);
 uint16_t server_port(const struct server *s);
 uint16_t server_pin_port(const struct server *s, size_t i);
+/* The secrets directory in use (NULL with trust_clients). */
+const char *server_secrets_dir(const struct server *s);
 /* What the zeroer has done so far (for logs, status and tests); safe from any thread. */
 struct server_zeroing {
         uint64_t zeroed;                /* books zeroed in FAM */

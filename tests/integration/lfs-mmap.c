@@ -8,8 +8,11 @@
  *                                     then print its value
  *   lfs-mmap fsx FILE SEED OPS        fsx-style: OPS random pwrite/pread/ftruncate/mmap reads
  *                                     checked against a model in memory; prints "fsx ok"
+ *   lfs-mmap as UID PROGRAM ARGS...   runs PROGRAM as uid and gid UID (a diskless node's busybox
+ *                                     has no su)
  */
 #include <fcntl.h>
+#include <grp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,6 +77,16 @@ static int fsx(const char *file, unsigned seed, long ops) {
 }
 
 int main(int argc, char **argv) {
+        if (argc >= 4 && strcmp(argv[1], "as") == 0) {
+                uid_t id = (uid_t) strtoul(argv[2], NULL, 10);
+                if (setgroups(0, NULL) < 0 || setgid(id) < 0 || setuid(id) < 0) {
+                        perror("lfs-mmap as");
+                        return 2;
+                }
+                execvp(argv[3], argv + 3);
+                perror(argv[3]);
+                return 127;
+        }
         if (argc == 5 && strcmp(argv[1], "fsx") == 0)
                 return fsx(argv[2], (unsigned) strtoul(argv[3], NULL, 0), atol(argv[4]));
         if (argc != 5) {

@@ -49,6 +49,26 @@ run exec node02 -- fame shelf info /demo --node 3
 [ "$rc" -ne 0 ] && grep -q "belongs to node 2" "$err" && ok "node02 posing as node 3 refused: $(tail -1 "$err")" \
         || fail "node02 as node 3: rc=$rc $(cat "$out" "$err")"
 
+step "who may say what: root speaks for its node with the node's secret, other users through fame-lfs's relay"
+run exec node02 -- sh -c 'stat -c %a /sys/firmware/qemu_fw_cfg/by_name/opt/org.fame/secret/raw; stat -c %a /run/fame/librarian.sock'
+[ "$(cat "$out" | tr '\n' ' ')" = "400 666 " ] && ok "the node's secret is root's only (fw_cfg 400); the relay socket is 666" \
+        || fail "secret/relay modes: rc=$rc $(cat "$out" "$err")"
+[ "$(stat -c %a "$state/librarian/secrets")" = 700 ] && ok "STATE/librarian/secrets is 700" \
+        || fail "secrets dir: $(ls -ld "$state/librarian/secrets")"
+run cp --all "$FAME_LFS_MMAP" /tmp/lfs-mmap
+run exec node02 -- /tmp/lfs-mmap as 1000 fame shelf create /by-user --size 8M
+[ "$rc" -eq 0 ] && ok "uid 1000 on node02 creates /by-user through the relay" || fail "create as uid 1000: rc=$rc $(cat "$out" "$err")"
+run shelf info /by-user --json
+grep -Eq '"uid": ?1000' "$out" && ok "/by-user belongs to uid 1000" || fail "owner of /by-user: $(cat "$out" "$err")"
+run exec node02 -- /tmp/lfs-mmap as 1000 fame shelf rm /demo
+[ "$rc" -ne 0 ] && grep -q "Permission denied\|EACCES\|permission" "$err" && ok "uid 1000 cannot remove root's /demo: $(tail -1 "$err")" \
+        || fail "uid 1000 removing /demo: rc=$rc $(cat "$out" "$err")"
+run exec node02 -- /tmp/lfs-mmap as 1000 env FAME_LIBRARIAN=10.0.2.100:9093 FAME_LIBRARIAN_SECRET_FILE= fame shelf ls
+[ "$rc" -ne 0 ] && grep -q "not authenticated" "$err" && ok "uid 1000 straight to the port (10.0.2.100:9093) is refused: $(tail -1 "$err")" \
+        || fail "uid 1000 on torms:9093: rc=$rc $(cat "$out" "$err")"
+run exec node02 -- /tmp/lfs-mmap as 1000 fame shelf rm /by-user
+[ "$rc" -eq 0 ] && ok "uid 1000 removes its own shelf" || fail "rm /by-user as uid 1000: rc=$rc $(cat "$err")"
+
 step "errors come back as one line"
 run exec node02 -- fame shelf create /demo
 [ "$rc" -ne 0 ] && grep -q "already exists" "$err" && ok "EEXIST: $(tail -1 "$err")" || fail "create twice: $(cat "$err")"

@@ -160,9 +160,12 @@ expect 2 "^fame: Cannot open the Librarian database '$tmp/x.db': No such file or
 expect 2 "^fame: Cannot open the Librarian database '$XDG_STATE_HOME/fame/other/librarian/librarian.db': No such file or directory$" \
         librarian fsck -c other --json
 # serving beyond loopback without authentication: refused unless asked for by name
-expect 2 "^fame: librarian serve: --bind 0.0.0.0: the Librarian authenticates no caller, so anyone who reaches 0.0.0.0 could act as any node and uid; bind 127.0.0.1, or add --insecure-remote on a network you trust; see fame help librarian$" \
-        librarian serve --db "$tmp/x.db" --bind 0.0.0.0
-expect 2 "^fame: librarian serve: --bind 10.1.2.3: the Librarian authenticates no caller" librarian serve --db "$tmp/x.db" --bind 10.1.2.3
+expect 2 "^fame: librarian serve: --bind 0.0.0.0 with --trust-clients: the Librarian then authenticates no caller, so anyone who reaches 0.0.0.0 could act as any node and uid; bind 127.0.0.1, drop --trust-clients, or add --insecure-remote on a network you trust; see fame help librarian$" \
+        librarian serve --db "$tmp/x.db" --bind 0.0.0.0 --trust-clients
+expect 2 "^fame: librarian serve: --bind 10.1.2.3 with --trust-clients: the Librarian then authenticates no caller" \
+        librarian serve --db "$tmp/x.db" --bind 10.1.2.3 --trust-clients
+expect 2 "^fame: librarian serve: --secrets and --trust-clients: choose one" \
+        librarian serve --db "$tmp/x.db" --secrets "$tmp/s" --trust-clients
 expect 2 "^fame librarian: which one: serve, init, topology, bench or fsck\?" librarian
 
 echo "$failures failure(s)"

@@ -207,6 +207,18 @@ fi
 if [[ "$port" =~ ^[1-9][0-9]*$ ]]; then
         ok "the Librarian listens on 127.0.0.1:$port"
         export FAME_LIBRARIAN="127.0.0.1:$port"
+        # who may say what: without the secret a caller is refused; the secrets are the owner's only
+        run shelf ls
+        [ "$rc" -eq 1 ] && grep -q "^fame: /: list_shelves: not authenticated: this port wants its secret first" "$tmp/err" \
+                && ok "shelf ls without the secret is refused" || fail "shelf ls without the secret: exit $rc: $(cat "$tmp/err")"
+        [ "$(stat -c %a "$tmp/librarian.db.secrets")" = 700 ] && [ "$(stat -c %a "$tmp/librarian.db.secrets/host.secret")" = 600 ] \
+                && grep -Eqx '[0-9a-f]{64}' "$tmp/librarian.db.secrets/host.secret" \
+                && ok "serve made DB.secrets/host.secret, 0600 in a 0700 directory" \
+                || fail "the secrets: $(ls -la "$tmp/librarian.db.secrets" 2>&1)"
+        FAME_LIBRARIAN_SECRET_FILE="$tmp/nowhere.secret" run shelf ls
+        [ "$rc" -eq 1 ] && grep -q "Cannot read the Librarian's secret $tmp/nowhere.secret (FAME_LIBRARIAN_SECRET_FILE): No such file" "$tmp/err" \
+                && ok "a missing secret file is named" || fail "a missing secret file: exit $rc: $(cat "$tmp/err")"
+        export FAME_LIBRARIAN_SECRET_FILE="$tmp/librarian.db.secrets/host.secret"
         # the cluster's FAM, so that shelf info gives FAM offsets
         printf '[cluster]\nfam = %s\n' "$tmp/fam" > "$tmp/shelf.conf"
         export FAME_CONFIG="$tmp/shelf.conf"

@@ -21,11 +21,13 @@
 #include <unistd.h>
 
 #include "fame.h"
+#include "librarian-client.h"
+#include "librarian-secret.h"
 
 #include "testlib.h"
 #include "util.h"
 
-static char dir[512], mnt[600], fam[600], db[600];
+static char dir[512], mnt[600], fam[600], db[600], relay[600], librarian_addr[64];
 static pid_t server = -1, lfs = -1;
 static char book_size_s[32];
 
@@ -180,6 +182,71 @@ static void test_permissions(void) {
         unlink(path_in("private"));
 }
 
+/* Who may say what (docs/librarian.md): a process of another uid reaches the Librarian through
+ * fame-lfs's relay as itself, whatever uid its requests claim; straight to the port, without
+ * the secret, it is refused.  Runs in a child of uid/gid 1001. */
+static int relay_child(void) {
+        struct fame_librarian *l = NULL;
+        struct json_object *v = NULL, *m;
+        char addr[700];
+
+        if (setgid(1001) < 0 || setuid(1001) < 0)
+                return 10;
+        unsetenv(LIBRARIAN_SECRET_ENV);
+        /* straight to the port: no secret, nothing but "version" */
+        if (fame_librarian_connect(librarian_addr, &l) < 0)
+                return 11;
+        librarian_set_credentials(l, 0, 0);
+        if (librarian_list_shelves(l, "/", NULL) != -EACCES || !strstr(fame_librarian_error(l), "not authenticated"))
+                return 12;
+        fame_librarian_disconnect(l);
+        /* the secret is the owner's */
+        char path[700];
+        snprintf(path, sizeof path, "%s.secrets/host.secret", db);
+        if (open(path, O_RDONLY) >= 0 || errno != EACCES)
+                return 13;
+        /* through the relay: as uid 1001, though it claims uid 0 */
+        snprintf(addr, sizeof addr, "unix:%s", relay);
+        if (fame_librarian_connect(addr, &l) < 0)
+                return 14;
+        librarian_set_credentials(l, 0, 0);
+        if (librarian_create_shelf(l, "/by-relay", 0100644, &v) < 0)
+                return 15;
+        json_object_put(v);
+        v = NULL;
+        if (librarian_fame_stat_shelf(l, "/by-relay", &v) < 0 || !json_object_object_get_ex(v, "uid", &m) ||
+            json_object_get_int64(m) != 1001 || !json_object_object_get_ex(v, "gid", &m) || json_object_get_int64(m) != 1001)
+                return 16;
+        json_object_put(v);
+        /* root's 0600 shelf: neither readable nor removable by uid 1001 claiming uid 0 */
+        if (librarian_open_shelf(l, "/relay-private", NULL) != -EACCES)
+                return 17;
+        if (librarian_destroy_shelf(l, "/relay-private", NULL) != -EACCES)
+                return 18;
+        if (librarian_fame_chown(l, "/by-relay", 0, 0, NULL) != -EPERM)
+                return 19;
+        fame_librarian_disconnect(l);
+        return 0;
+}
+
+static void test_relay(void) {
+        int fd = open(path_in("relay-private"), O_CREAT | O_WRONLY, 0600);
+        CHECK(fd >= 0, "create relay-private");
+        close(fd);
+        struct stat st;
+        CHECK(stat(relay, &st) == 0 && S_ISSOCK(st.st_mode) && (st.st_mode & 0777) == 0666, "the relay socket %s", relay);
+        pid_t pid = fork();
+        if (pid == 0)
+                _exit(relay_child());
+        int status;
+        waitpid(pid, &status, 0);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "uid 1001 through the relay (step %d)", WEXITSTATUS(status));
+        CHECK(stat(path_in("by-relay"), &st) == 0 && st.st_uid == 1001, "the relay's shelf belongs to uid 1001");
+        CHECK(stat(path_in("relay-private"), &st) == 0, "root's shelf is still there");
+        unlink(path_in("by-relay"));
+        unlink(path_in("relay-private"));
+}
+
 /* fsx-style: random writes, reads, truncates against a model. */
 static void test_fsx(void) {
         enum { MAXLEN = 24 << 20 };
@@ -295,6 +362,7 @@ int main(void) {
         snprintf(port_file, sizeof port_file, "%s/port", dir);
         snprintf(ready, sizeof ready, "%s/ready", dir);
         snprintf(log, sizeof log, "%s/log", dir);
+        snprintf(relay, sizeof relay, "%s/run/librarian.sock", dir);
         mkdir(mnt, 0755);
         chmod(dir, 0755);       /* other uids must reach the mount point */
         atexit(cleanup);
@@ -319,15 +387,21 @@ int main(void) {
         free(p);
         port[strcspn(port, "\n")] = 0;
         snprintf(addr, sizeof addr, "127.0.0.1:%s", port);
+        snprintf(librarian_addr, sizeof librarian_addr, "%s", addr);
         snprintf(serve_port, sizeof serve_port, "%s", port);
+        /* fame-lfs (root, like a node's) authenticates with the Librarian's secret */
+        char secret[700];
+        snprintf(secret, sizeof secret, "%s.secrets/host.secret", db);
+        setenv(LIBRARIAN_SECRET_ENV, secret, 1);
         char *mount_argv[] = { (char *) lfs_bin, "--foreground", "--fam", fam, "--librarian", addr, "--node", "1",
-                               "--ready-file", ready, mnt, NULL };
+                               "--ready-file", ready, "--relay", relay, mnt, NULL };
         lfs = spawn(mount_argv, log, NULL);
         CHECK(wait_file(ready), "fame-lfs did not mount; see %s", log);
         if (test_failures)
                 return test_exit();
         test_basics();
         test_permissions();
+        test_relay();
         test_fsx();
         test_librarian_restart();
         test_mmap();

@@ -374,7 +374,7 @@ int main(void) {
 
         if (librarian_fixture(UINT64_C(1) << 28, 2, fam, sizeof fam, db, sizeof db, &geo) < 0)
                 return test_exit();
-        struct server_options o = { .db_path = db, .port = 0, .idle_timeout = 0.3, .max_output = 16384,
+        struct server_options o = { .db_path = db, .port = 0, .trust_clients = true, .idle_timeout = 0.3, .max_output = 16384,
                                     .max_per_peer = 8 };
         CHECK(server_new(&o, &srv, &err) == 0 && server_start(srv, &err) == 0, "server: %s", err ? err : "");
         free(err);

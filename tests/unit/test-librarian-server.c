@@ -25,10 +25,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "engine.h"
 #include "fame.h"
+#include "librarian-secret.h"
 #include "server.h"
 #include "librarian-fixture.h"
 #include "testlib.h"
@@ -409,6 +411,90 @@ static void test_check_state(const char *fam, const char *db) {
         free(err);
 }
 
+/* Who may say what (docs/librarian.md): without --trust-clients a connection must send its
+ * port's secret before it may assert a node or a caller; a wrong one closes it. */
+static void auth_request(int fd, const char *secret, int seq) {
+        char req[512];
+        snprintf(req, sizeof req, "{\"command\": \"authenticate\", \"context\": {\"node_id\": 2, \"uid\": 0, "
+                 "\"gid\": 0, \"pid\": 1, \"seq\": %d}, \"secret\": \"%s\"}", seq, secret);
+        send_str(fd, req);
+}
+
+static void test_auth(const char *fam, const char *db) {
+        char dir[600], host[LIBRARIAN_SECRET_LEN + 1] = "", node[LIBRARIAN_SECRET_LEN + 1] = "", path[700], *err = NULL;
+        struct stat st;
+
+        snprintf(dir, sizeof dir, "%s/secrets", test_tmpdir());
+        struct server_options o = { .db_path = db, .fam_path = fam, .port = 0, .n_pins = 1, .secrets_dir = dir };
+        o.pins[0].node_id = 2;
+        CHECK(server_new(&o, &srv, &err) == 0 && server_start(srv, &err) == 0, "server with secrets: %s", err ? err : "");
+        free(err);
+        err = NULL;
+        if (!srv)
+                return;
+        CHECK(stat(dir, &st) == 0 && (st.st_mode & 0777) == 0700, "the secrets directory is 0700");
+        snprintf(path, sizeof path, "%s/host.secret", dir);
+        CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600 && librarian_secret_read(path, host) == 0, "host.secret");
+        snprintf(path, sizeof path, "%s/node-2.secret", dir);
+        CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600 && librarian_secret_read(path, node) == 0, "node-2.secret");
+        CHECK(strlen(host) == LIBRARIAN_SECRET_LEN && strcmp(host, node) != 0, "two different secrets");
+        stop = 0;
+        pthread_t th;
+        pthread_create(&th, NULL, serve, NULL);
+        uint16_t port = server_port(srv), pin = server_pin_port(srv, 0);
+
+        /* unauthenticated: version only */
+        int fd = connect_to(port);
+        send_str(fd, "{\"command\": \"version\", \"context\": " CTX(1, 1) "}"
+                     "{\"command\": \"list_shelves\", \"context\": " CTX(1, 2) ", \"path\": \"/\"}"
+                     "{\"command\": \"destroy_shelf\", \"context\": " CTX(1, 3) ", \"path\": \"/x\"}");
+        char *r = read_objects(fd, 3);
+        CHECK(strstr(r, "\"LIBRARIAN 0.997\"") && strstr(r, "list_shelves: not authenticated") &&
+              strstr(r, "destroy_shelf: not authenticated") && !strstr(r, "lost+found"), "unauthenticated: %s", r);
+        /* the host's secret: then anything */
+        auth_request(fd, host, 4);
+        send_str(fd, "{\"command\": \"list_shelves\", \"context\": " CTX(3, 5) ", \"path\": \"/\"}");
+        r = read_objects(fd, 2);
+        CHECK(strstr(r, "{\"value\": true") && strstr(r, "lost+found"), "authenticated on the host port: %s", r);
+        close(fd);
+
+        /* a node's port: its own secret, not the host's; a wrong one closes the connection */
+        fd = connect_to(pin);
+        auth_request(fd, host, 1);
+        send_str(fd, "{\"command\": \"version\", \"context\": " CTX(2, 2) "}");
+        r = read_objects(fd, 1);
+        CHECK(strstr(r, "\"errno\": 13}") && strstr(r, "wrong secret"), "the host's secret on node 2's port: %s", r);
+        char c;
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        CHECK(poll(&p, 1, 10000) == 1 && read(fd, &c, 1) == 0, "closed after a wrong secret");
+        close(fd);
+        fd = connect_to(pin);
+        auth_request(fd, node, 1);
+        send_str(fd, "{\"command\": \"list_shelves\", \"context\": " CTX(2, 2) ", \"path\": \"/\"}"
+                     "{\"command\": \"list_shelves\", \"context\": " CTX(3, 3) ", \"path\": \"/\"}");
+        r = read_objects(fd, 3);
+        CHECK(strstr(r, "{\"value\": true") && strstr(r, "lost+found") && strstr(r, "belongs to node 2"),
+              "node 2's secret: node 2 only: %s", r);
+        close(fd);
+        stop = 1;
+        pthread_join(th, NULL);
+        server_free(srv);
+        srv = NULL;
+
+        /* a secrets directory others can read is refused, and so is a damaged secret */
+        CHECK(chmod(dir, 0755) == 0, "chmod");
+        CHECK(server_new(&o, &srv, &err) == -EPERM && !srv && err && strstr(err, "open to other users (mode 755): chmod 700"),
+              "secrets open to others: %s", err ? err : "");
+        free(err);
+        err = NULL;
+        CHECK(chmod(dir, 0700) == 0, "chmod");
+        FILE *f = fopen(path, "w");
+        CHECK(f && fputs("not a secret\n", f) >= 0 && fclose(f) == 0, "damage node-2.secret");
+        CHECK(server_new(&o, &srv, &err) == -EBADMSG && !srv && err && strstr(err, "must hold 64 hex digits"),
+              "a damaged secret: %s", err ? err : "");
+        free(err);
+}
+
 int main(void) {
         char fam[512], db[512], *err = NULL;
         struct fame_geometry geo;
@@ -416,7 +502,7 @@ int main(void) {
 
         if (librarian_fixture(UINT64_C(1) << 30, 4, fam, sizeof fam, db, sizeof db, &geo) < 0)
                 return test_exit();
-        struct server_options o = { .db_path = db, .fam_path = fam, .port = 0, .n_pins = 1 };
+        struct server_options o = { .db_path = db, .fam_path = fam, .port = 0, .n_pins = 1, .trust_clients = true };
         o.pins[0].node_id = 2;
         o.pins[0].port = 0;
         CHECK(server_new(&o, &srv, &err) == 0 && server_start(srv, &err) == 0, "server: %s", err ? err : "");
@@ -442,5 +528,6 @@ int main(void) {
         server_free(srv);
         /* the checks of options come after the lock: with the server gone */
         test_check_state(fam, db);
+        test_auth(fam, db);
         return test_exit();
 }

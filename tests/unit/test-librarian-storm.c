@@ -49,6 +49,7 @@
 #include "engine.h"
 #include "fame.h"
 #include "librarian-client.h"
+#include "librarian-secret.h"
 #include "testlib.h"
 #include "topology.h"
 #include "util.h"
@@ -946,6 +947,11 @@ static void setup(void) {
         REQUIRE(access(T.bin, X_OK) == 0, "%s: %s", T.bin, strerror(errno));
         snprintf(T.fam, sizeof T.fam, "%s/fam", dir);
         snprintf(T.db, sizeof T.db, "%s/librarian.db", dir);
+        {       /* the clients authenticate with the secret serve makes (DB.secrets) */
+                char secret[sizeof T.db + 32];
+                snprintf(secret, sizeof secret, "%s.secrets/host.secret", T.db);
+                setenv(LIBRARIAN_SECRET_ENV, secret, 1);
+        }
         snprintf(T.port_file, sizeof T.port_file, "%s/port", dir);
         snprintf(T.log, sizeof T.log, "%s/server.log", dir);
 
