@@ -168,6 +168,7 @@ static int do_connect(struct fame_librarian *l) {
         l->fd = fd;
         proto_stream_done(&l->in);
         proto_stream_init(&l->in);
+        proto_stream_set_max(&l->in, PROTO_MAX_REPLY);  /* replies it asked for: large ones too */
         return 0;
 }
 
