@@ -369,6 +369,8 @@ echo "== fame shelf ls and info: replies over 4 MiB (issue 14)"
 # A sparse FAM of 128 GiB (8 nodes of 8188 books of 2 MiB), a Librarian without it, and shelves
 # written into its database in one transaction, as create_shelf and resize_shelf would leave
 # them: a directory of 24,000 shelves (a reply of about 5 MiB) and a shelf of 60,000 books.
+# Its limits are small (--max-per-peer, --idle-timeout, --max-output): a reply far over
+# --max-output still goes out whole, and a third connection from loopback is refused.
 big=$tmp/big
 mkdir -p "$big"
 big_pid=
@@ -394,7 +396,8 @@ INSERT INTO books_on_shelves
 COMMIT;
 SQL
 then
-        "$FAME" librarian serve --db "$big/librarian.db" --port 0 --port-file "$big/port" > "$big/librarian.log" 2>&1 &
+        "$FAME" librarian serve --db "$big/librarian.db" --port 0 --port-file "$big/port" \
+                --max-per-peer 2 --idle-timeout 5 --max-output 64K > "$big/librarian.log" 2>&1 &
         big_pid=$!
         pids+=("$big_pid")
         for _ in $(seq 200); do
@@ -416,6 +419,11 @@ if [[ "$big_port" =~ ^[1-9][0-9]*$ ]]; then
                 n=$(grep -c '"book_num":' "$tmp/out")
                 [ "$n" -eq 60000 ] && ok "shelf info /many-books: 60,000 books" || fail "shelf info /many-books: $n books"
         fi
+        # --max-per-peer 2: two connections held open, the third is told why it is refused
+        exec {c1}<> "/dev/tcp/127.0.0.1/$big_port" {c2}<> "/dev/tcp/127.0.0.1/$big_port"
+        FAME_CONFIG="$big/shelf.conf" FAME_LIBRARIAN="127.0.0.1:$big_port" run shelf ls /
+        error 1 "Librarian full \(2 connections from 127\.0\.0\.1 to port $big_port\)" "--max-per-peer 2: a third connection"
+        exec {c1}>&- {c2}>&-
         stop "$big_pid"
         pids=()
 else
