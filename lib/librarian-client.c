@@ -372,8 +372,10 @@ static int call_once(struct fame_librarian *l, enum librarian_command c, struct 
         size_t len = strlen(text);
 
         r = exchange(l, text, len, &reply);
-        if (r < 0 && r != -ETIMEDOUT && librarian_commands[c].resend == LIBRARIAN_RESEND_ONCE)
-                r = exchange(l, text, len, &reply);        /* the Librarian restarted: once more */
+        /* the Librarian restarted: once more (not for a reply over PROTO_MAX_REPLY: it would be
+         * as large again) */
+        if (r < 0 && r != -ETIMEDOUT && r != -EMSGSIZE && librarian_commands[c].resend == LIBRARIAN_RESEND_ONCE)
+                r = exchange(l, text, len, &reply);
         json_object_put(req);
         if (r < 0) {
                 librarian_set_error(l, "Lost the Librarian at %s during %s: %s", l->address, command, strerror(-r));
