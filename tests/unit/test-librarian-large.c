@@ -9,10 +9,11 @@
  *   books       list_shelf_books of a shelf of 60,000 books (about 90 bytes a book: over
  *               4 MiB), in a Librarian without a FAM (128 GiB: 8 nodes of 8188 books of
  *               2 MiB; a topology only, no file)
+ *   then        the same connection still answers small requests
  *
  * The shelves and books are written into the database before the server starts (one
  * transaction, as create_shelf and resize_shelf would leave them), so the test takes seconds.
- *   then        the same connection still answers small requests
+ * Each directory is listed once before the figures are taken: warm against warm.
  */
 #include <errno.h>
 #include <json-c/json.h>
