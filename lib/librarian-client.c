@@ -222,9 +222,11 @@ static int authenticate(struct fame_librarian *l) {
                 struct json_object *en = NULL;
                 json_object_object_get_ex(reply, "errno", &en);
                 int e = en ? json_object_get_int(en) : 0;
-                /* HPE's original answers ENOSYS: it wants no secret, and this one stays unsent */
-                librarian_set_error(l, "The Librarian at %s refused this connection's secret: %s", l->address,
-                                    json_object_get_string(v));
+                if (e == EACCES)
+                        librarian_set_error(l, "The Librarian at %s refused this connection's secret: %s", l->address,
+                                            json_object_get_string(v));
+                else            /* e.g. "Librarian full", answered before the request was read */
+                        librarian_set_error(l, "%s", json_object_get_string(v));
                 return e > 0 ? -e : -EACCES;
         }
         return 0;
@@ -239,6 +241,7 @@ static int do_connect(struct fame_librarian *l) {
         l->fd = fd;
         proto_stream_done(&l->in);
         proto_stream_init(&l->in);
+        proto_stream_set_max(&l->in, PROTO_MAX_REPLY);  /* replies it asked for: large ones too */
         if (l->secret[0]) {
                 r = authenticate(l);
                 if (r < 0) {
@@ -486,8 +489,10 @@ static int call_once(struct fame_librarian *l, enum librarian_command c, struct 
         size_t len = strlen(text);
 
         r = exchange(l, text, len, &reply);
-        if (r < 0 && r != -ETIMEDOUT && librarian_commands[c].resend == LIBRARIAN_RESEND_ONCE)
-                r = exchange(l, text, len, &reply);        /* the Librarian restarted: once more */
+        /* the Librarian restarted: once more (not for a reply over PROTO_MAX_REPLY: it would be
+         * as large again) */
+        if (r < 0 && r != -ETIMEDOUT && r != -EMSGSIZE && librarian_commands[c].resend == LIBRARIAN_RESEND_ONCE)
+                r = exchange(l, text, len, &reply);
         json_object_put(req);
         if (r < 0) {
                 librarian_set_error(l, "Lost the Librarian at %s during %s: %s", l->address, command, strerror(-r));

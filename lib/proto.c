@@ -14,6 +14,14 @@ void proto_stream_init(struct proto_stream *s) {
         *s = (struct proto_stream) { 0 };
 }
 
+void proto_stream_set_max(struct proto_stream *s, size_t max) {
+        s->max = max;
+}
+
+static size_t stream_max(const struct proto_stream *s) {
+        return s->max ? s->max : PROTO_MAX_BUFFER;
+}
+
 void proto_stream_done(struct proto_stream *s) {
         free(s->buf);
         if (s->tok)
@@ -29,8 +37,8 @@ static void reset_scan(struct proto_stream *s) {
 }
 
 int proto_feed(struct proto_stream *s, const void *data, size_t len) {
-        size_t held = s->len - s->off;
-        if (len > PROTO_MAX_BUFFER || held > PROTO_MAX_BUFFER - len) {
+        size_t held = s->len - s->off, max = stream_max(s);
+        if (len > max || held > max - len) {
                 s->dropped += held + len;
                 s->len = s->off = 0;
                 reset_scan(s);
@@ -61,8 +69,14 @@ int proto_feed(struct proto_stream *s, const void *data, size_t len) {
 
 static void consume(struct proto_stream *s, size_t n) {
         s->off += n;
-        if (s->off == s->len)
+        if (s->off == s->len) {
                 s->off = s->len = 0;
+                if (s->allocated > PROTO_KEEP_BUFFER) {
+                        free(s->buf);
+                        s->buf = NULL;
+                        s->allocated = 0;
+                }
+        }
         if (s->buf)
                 s->buf[s->len] = 0;
         reset_scan(s);

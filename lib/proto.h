@@ -24,9 +24,16 @@ static inline void json_object_putp(struct json_object **o) {
         json_object_put(*o);
 }
 
-/* A receive buffer that is never allowed to grow beyond this: a peer that sends more without
- * completing an object is broken or hostile. */
+/* What a receive buffer may hold without a complete object; a peer that sends more is broken
+ * or hostile.  A server reading requests keeps the default, PROTO_MAX_BUFFER (a request is
+ * small); a client reading the replies it asked for raises it to PROTO_MAX_REPLY with
+ * proto_stream_set_max(): a directory of 24,000 shelves is a reply of about 5 MiB, a shelf's
+ * list of books about 90 bytes a book. */
 #define PROTO_MAX_BUFFER (4u << 20)
+#define PROTO_MAX_REPLY ((size_t) 1 << 30)
+/* A buffer larger than this is given back once everything in it is consumed (after a large
+ * reply, a connection does not hold its size for the rest of its life). */
+#define PROTO_KEEP_BUFFER (256u << 10)
 
 struct proto_stream {
         char *buf;
@@ -35,13 +42,19 @@ struct proto_stream {
         size_t scanned;                 /* the tokener has seen buf[off, scanned) */
         struct json_tokener *tok;       /* a request being parsed piece by piece, or NULL */
         unsigned long dropped;          /* values and bytes thrown away by the rules above */
+        size_t max;                     /* the bound above (0: PROTO_MAX_BUFFER) */
 };
 
 void proto_stream_init(struct proto_stream *s);
 void proto_stream_done(struct proto_stream *s);
+/* Sets the bound on unconsumed bytes (PROTO_MAX_REPLY for a client); proto_stream_init()
+ * and proto_stream_done() put back the default. */
+void proto_stream_set_max(struct proto_stream *s, size_t max);
 
-/* Appends received bytes.  -EMSGSIZE when the buffer would exceed PROTO_MAX_BUFFER (it is
- * then emptied), -ENOMEM. */
+/* Appends received bytes; linear: bytes are copied once (the buffer doubles as it grows and is
+ * compacted only then) and proto_next() gives each byte to the tokener once, so a reply of
+ * N bytes arriving in pieces costs O(N).  -EMSGSIZE when the unconsumed bytes would exceed the
+ * stream's bound (it is then emptied), -ENOMEM. */
 int proto_feed(struct proto_stream *s, const void *data, size_t len);
 
 /* The next complete JSON object (caller puts it), or NULL when more data is needed. */

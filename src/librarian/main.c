@@ -5,6 +5,7 @@
  *
  *   fame-librarian serve --db PATH [--fam FILE] [--port 9093] [--bind 127.0.0.1 [--insecure-remote]]
  *                        [--node-port NODE=PORT]... [--port-file FILE] [--check-state DIR]
+ *                        [--max-per-peer N] [--idle-timeout SECONDS] [--max-output BYTES]
  *   fame-librarian init --db PATH --topology FILE [--force]
  *   fame-librarian topology --fam FILE
  *   fame-librarian bench [--address HOST:PORT [--server-pid PID]] [--clients LIST] [--seconds S] [--fam-size SIZE]
@@ -77,7 +78,10 @@ static int verb_serve(int argc, char **argv) {
                 { "check-state", required_argument, NULL, 'C' },
                 { "insecure-remote", no_argument, NULL, 'I' },
                 { "secrets", required_argument, NULL, 'S' },
-                { "trust-clients", no_argument, NULL, 'T' },
+                { "trust-clients", no_argument, NULL, 't' },
+                { "max-per-peer", required_argument, NULL, 'M' },
+                { "idle-timeout", required_argument, NULL, 'T' },
+                { "max-output", required_argument, NULL, 'O' },
                 {}
         };
         struct server_options o = { .port = FAME_LIBRARIAN_PORT };
@@ -95,7 +99,7 @@ static int verb_serve(int argc, char **argv) {
                 case 'C': o.check_state = optarg; break;
                 case 'I': insecure_remote = true; break;
                 case 'S': o.secrets_dir = optarg; break;
-                case 'T': o.trust_clients = true; break;
+                case 't': o.trust_clients = true; break;
                 case 'p':
                         if (parse_port(optarg, &o.port) < 0)
                                 return usage_error("serve", "--port %s: not a port number (0-65535)", optarg);
@@ -109,6 +113,32 @@ static int verb_serve(int argc, char **argv) {
                         if (parse_uint32(optarg, 1, 80, &node) < 0 || parse_port(eq + 1, &o.pins[o.n_pins].port) < 0)
                                 return usage_error("serve", "--node-port %s: use NODE=PORT with NODE 1-%d", optarg, FAME_LIBRARIAN_MAX_NODE);
                         o.pins[o.n_pins++].node_id = node;
+                        break;
+                }
+                /* the limits of docs/librarian.md, "Limits and fairness" */
+                case 'M': {
+                        uint32_t v;
+                        if (parse_uint32(optarg, 1, SERVER_MAX_CLIENTS, &v) < 0)
+                                return usage_error("serve", "--max-per-peer %s: use a number of connections from 1 to %u",
+                                                   optarg, (unsigned) SERVER_MAX_CLIENTS);
+                        o.max_per_peer = v;
+                        break;
+                }
+                case 'T': {
+                        char *end = NULL;
+                        errno = 0;
+                        double v = strtod(optarg, &end);
+                        if (errno || !end || end == optarg || *end || !(v >= 0.1 && v <= 86400))
+                                return usage_error("serve", "--idle-timeout %s: use a number of seconds from 0.1 to 86400",
+                                                   optarg);
+                        o.idle_timeout = v;
+                        break;
+                }
+                case 'O': {
+                        uint64_t v;
+                        if (parse_size(optarg, &v) < 0 || v < (4u << 10) || v > (UINT64_C(1) << 30))
+                                return usage_error("serve", "--max-output %s: use a size from 4K to 1G, e.g. 256K", optarg);
+                        o.max_output = (size_t) v;
                         break;
                 }
                 default:

@@ -166,6 +166,19 @@ expect 2 "^fame: librarian serve: --bind 10.1.2.3 with --trust-clients: the Libr
         librarian serve --db "$tmp/x.db" --bind 10.1.2.3 --trust-clients
 expect 2 "^fame: librarian serve: --secrets and --trust-clients: choose one" \
         librarian serve --db "$tmp/x.db" --secrets "$tmp/s" --trust-clients
+# the connection limits: one error line for a bad value, before anything is opened
+expect 2 "^fame: librarian serve: --max-per-peer 0: use a number of connections from 1 to 1024; see fame help librarian$" \
+        librarian serve --db "$tmp/x.db" --max-per-peer 0
+expect 2 "^fame: librarian serve: --max-per-peer 2000: use a number of connections from 1 to 1024; " \
+        librarian serve --db "$tmp/x.db" --max-per-peer 2000
+expect 2 "^fame: librarian serve: --idle-timeout 0: use a number of seconds from 0.1 to 86400; see fame help librarian$" \
+        librarian serve --db "$tmp/x.db" --idle-timeout 0
+expect 2 "^fame: librarian serve: --idle-timeout 5s: use a number of seconds from 0.1 to 86400; " \
+        librarian serve --db "$tmp/x.db" --idle-timeout 5s
+expect 2 "^fame: librarian serve: --max-output 1K: use a size from 4K to 1G, e.g. 256K; see fame help librarian$" \
+        librarian serve --db "$tmp/x.db" --max-output 1K
+expect 2 "^fame: librarian serve: --max-output lots: use a size from 4K to 1G, e.g. 256K; " \
+        librarian serve --db "$tmp/x.db" --max-output lots
 expect 2 "^fame librarian: which one: serve, init, topology, bench or fsck\?" librarian
 
 echo "$failures failure(s)"

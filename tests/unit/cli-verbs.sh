@@ -377,5 +377,70 @@ else
         fail "the Librarian did not start: $(cat "$tmp/setup.log" "$tmp/librarian.log" 2> /dev/null)"
 fi
 
+echo "== fame shelf ls and info: replies over 4 MiB (issue 14)"
+# A sparse FAM of 128 GiB (8 nodes of 8188 books of 2 MiB), a Librarian without it, and shelves
+# written into its database in one transaction, as create_shelf and resize_shelf would leave
+# them: a directory of 24,000 shelves (a reply of about 5 MiB) and a shelf of 60,000 books.
+# Its limits are small (--max-per-peer, --idle-timeout, --max-output): a reply far over
+# --max-output still goes out whole, and a third connection from loopback is refused.
+big=$tmp/big
+mkdir -p "$big"
+big_pid=
+big_port=
+uid=$(id -u) gid=$(id -g)
+if "$FAME" fam create "$big/fam" --size 128G --book-size 2M --nodes 8 > "$big/setup.log" 2>&1 &&
+   "$FAME" librarian topology --fam "$big/fam" > "$big/topology.ini" 2>> "$big/setup.log" &&
+   "$FAME" librarian init --db "$big/librarian.db" --topology "$big/topology.ini" >> "$big/setup.log" 2>&1 &&
+   sqlite3 "$big/librarian.db" >> "$big/setup.log" 2>&1 <<SQL
+BEGIN;
+INSERT INTO shelves (creator_id, size_bytes, book_count, ctime, mtime, name, mode, parent_id, link_count, uid, gid)
+  VALUES (1, 0, 0, 1700000000, 1700000000, 'large', $((8#40755)), 2, 2, $uid, $gid);
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 24000)
+  INSERT INTO shelves (creator_id, size_bytes, book_count, ctime, mtime, name, mode, parent_id, link_count, uid, gid)
+  SELECT 1, 0, 0, 1700000000, 1700000000, printf('shelf-%06d', i), $((8#100644)),
+         (SELECT id FROM shelves WHERE parent_id = 2 AND name = 'large'), 1, $uid, $gid FROM n;
+INSERT INTO shelves (creator_id, size_bytes, book_count, ctime, mtime, name, mode, parent_id, link_count, uid, gid)
+  VALUES (1, 60000 * 2097152, 60000, 1700000000, 1700000000, 'many-books', $((8#100644)), 2, 1, $uid, $gid);
+UPDATE books SET allocated = 1 WHERE id IN (SELECT id FROM books ORDER BY id LIMIT 60000);
+INSERT INTO books_on_shelves
+  SELECT (SELECT id FROM shelves WHERE parent_id = 2 AND name = 'many-books'), id, ROW_NUMBER() OVER (ORDER BY id)
+  FROM books WHERE allocated = 1 ORDER BY id;
+COMMIT;
+SQL
+then
+        "$FAME" librarian serve --db "$big/librarian.db" --port 0 --port-file "$big/port" \
+                --max-per-peer 2 --idle-timeout 5 --max-output 64K > "$big/librarian.log" 2>&1 &
+        big_pid=$!
+        pids+=("$big_pid")
+        for _ in $(seq 200); do
+                [ -s "$big/port" ] && break
+                kill -0 "$big_pid" 2> /dev/null || break
+                sleep 0.05
+        done
+        big_port=$(cat "$big/port" 2> /dev/null)
+fi
+if [[ "$big_port" =~ ^[1-9][0-9]*$ ]]; then
+        printf '[cluster]\nfam = %s\n' "$big/fam" > "$big/shelf.conf"
+        FAME_CONFIG="$big/shelf.conf" FAME_LIBRARIAN="127.0.0.1:$big_port" FAME_LIBRARIAN_SECRET_FILE="$big/librarian.db.secrets/host.secret" run shelf ls /large
+        if success "shelf ls /large"; then
+                [ "$(wc -l < "$tmp/out")" -eq 24001 ] && tail -1 "$tmp/out" | grep -Eq '^-rw-r--r-- +1 +0 B +0  shelf-024000$' \
+                        && ok "shelf ls /large: 24,000 shelves" || fail "shelf ls /large: $(wc -l < "$tmp/out") lines, last $(tail -1 "$tmp/out")"
+        fi
+        FAME_CONFIG="$big/shelf.conf" FAME_LIBRARIAN="127.0.0.1:$big_port" FAME_LIBRARIAN_SECRET_FILE="$big/librarian.db.secrets/host.secret" run shelf info /many-books --json
+        if success "shelf info /many-books --json"; then
+                n=$(grep -c '"book_num":' "$tmp/out")
+                [ "$n" -eq 60000 ] && ok "shelf info /many-books: 60,000 books" || fail "shelf info /many-books: $n books"
+        fi
+        # --max-per-peer 2: two connections held open, the third is told why it is refused
+        exec {c1}<> "/dev/tcp/127.0.0.1/$big_port" {c2}<> "/dev/tcp/127.0.0.1/$big_port"
+        FAME_CONFIG="$big/shelf.conf" FAME_LIBRARIAN="127.0.0.1:$big_port" FAME_LIBRARIAN_SECRET_FILE="$big/librarian.db.secrets/host.secret" run shelf ls /
+        error 1 "Librarian full \(2 connections from 127\.0\.0\.1 to port $big_port\)" "--max-per-peer 2: a third connection"
+        exec {c1}>&- {c2}>&-
+        stop "$big_pid"
+        pids=()
+else
+        fail "the Librarian of 128 GiB did not start: $(cat "$big/setup.log" "$big/librarian.log" 2> /dev/null)"
+fi
+
 echo "$failures failure(s)"
 exit $((failures > 0))

@@ -3,12 +3,15 @@
  * fame-lfs on the host, against a real Librarian and a FAM file: POSIX operations through the
  * kernel's FUSE, an fsx-style random test against an in-memory model, permissions of another
  * uid, xattrs, statfs, and mmap through libfame-mmap.so landing in the shelf's books in the FAM
- * file.  Needs root and /dev/fuse (skipped otherwise).
+ * file; readdir of a directory of 24,000 shelves (a list_shelves reply over 4 MiB, issue 14).
+ * Needs root and /dev/fuse (skipped otherwise).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -345,6 +348,45 @@ static void test_mmap(void) {
         unlink(path_in("m"));
 }
 
+#define LARGE_DIR 24000
+
+/* Directory /large with LARGE_DIR shelves, written into the database before the Librarian
+ * starts (one transaction, as LARGE_DIR create_shelf requests would leave it). */
+static void add_large_dir(void) {
+        char sql[1024];
+        sqlite3 *d = NULL;
+
+        CHECK(sqlite3_open(db, &d) == SQLITE_OK, "open %s", db);
+        snprintf(sql, sizeof sql,
+                 "BEGIN;"
+                 "INSERT INTO shelves (creator_id, size_bytes, book_count, ctime, mtime, name, mode, parent_id,"
+                 " link_count, uid, gid) VALUES (1, 0, 0, 1700000000, 1700000000, 'large', %d, 2, 2, 0, 0);"
+                 "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < %d) "
+                 "INSERT INTO shelves (creator_id, size_bytes, book_count, ctime, mtime, name, mode, parent_id,"
+                 " link_count, uid, gid) SELECT 1, 0, 0, 1700000000, 1700000000, printf('shelf-%%06d', i), %d,"
+                 " (SELECT id FROM shelves WHERE parent_id = 2 AND name = 'large'), 1, 0, 0 FROM n;"
+                 "COMMIT;",
+                 S_IFDIR | 0755, LARGE_DIR, S_IFREG | 0644);
+        CHECK(sqlite3_exec(d, sql, NULL, NULL, NULL) == SQLITE_OK, "/large: %s", sqlite3_errmsg(d));
+        sqlite3_close(d);
+}
+
+/* ls /lfs/large: every entry, through one list_shelves reply of about 5 MiB. */
+static void test_large_dir(void) {
+        DIR *d = opendir(path_in("large"));
+        size_t n = 0, shelves = 0;
+        CHECK(d, "opendir large: %m");
+        if (!d)
+                return;
+        double t0 = now_seconds();
+        for (struct dirent *e; (e = readdir(d)); n++)
+                shelves += strncmp(e->d_name, "shelf-", 6) == 0;
+        double t = now_seconds() - t0;
+        closedir(d);
+        CHECK(n == LARGE_DIR + 2 && shelves == LARGE_DIR, "readdir large: %zu entries, %zu shelves", n, shelves);
+        printf("readdir of %d shelves: %.3f s, %.2f us per shelf\n", LARGE_DIR, t, t / LARGE_DIR * 1e6);
+}
+
 int main(void) {
         const char *librarian = getenv("FAME_LIBRARIAN_BIN"), *lfs_bin = getenv("FAME_LFS_BIN");
         char port_file[700], ready[700], log[700], port[32] = "", addr[64], *topo = NULL;
@@ -376,6 +418,7 @@ int main(void) {
                 fclose(f);
         char *init[] = { (char *) librarian, "init", "--db", db, "--topology", topo, NULL };
         CHECK(run_wait(init, log, NULL) == 0, "librarian init; see %s", log);
+        add_large_dir();
         char *serve[] = { (char *) librarian, "serve", "--db", db, "--fam", fam, "--port", "0", "--port-file", port_file, NULL };
         server = spawn(serve, log, NULL);
         snprintf(serve_log, sizeof serve_log, "%s", log);
@@ -405,6 +448,7 @@ int main(void) {
         test_fsx();
         test_librarian_restart();
         test_mmap();
+        test_large_dir();
         free(topo);
         return test_exit();
 }

@@ -191,9 +191,95 @@ static void test_linear_cost(void) {
         proto_stream_done(&s);
 }
 
+/* A list_shelves reply of n shelves as the server encodes it, as Python's json.dumps would. */
+static char *list_reply(size_t n, size_t *ret_len) {
+        struct json_object *a = json_object_new_array();
+        for (size_t i = 0; i < n; i++) {
+                struct json_object *o = json_object_new_object();
+                char name[32];
+                snprintf(name, sizeof name, "shelf-%06zu", i);
+                json_object_object_add(o, "id", json_object_new_int64((int64_t) i + 4));
+                json_object_object_add(o, "creator_id", json_object_new_int64(1));
+                json_object_object_add(o, "size_bytes", json_object_new_int64(8 << 20));
+                json_object_object_add(o, "book_count", json_object_new_int64(1));
+                json_object_object_add(o, "ctime", json_object_new_int64(1700000000));
+                json_object_object_add(o, "mtime", json_object_new_int64(1700000000));
+                json_object_object_add(o, "name", json_object_new_string(name));
+                json_object_object_add(o, "mode", json_object_new_int64(0100644));
+                json_object_object_add(o, "parent_id", json_object_new_int64(3));
+                json_object_object_add(o, "link_count", json_object_new_int64(1));
+                json_object_object_add(o, "bos", json_object_new_array());
+                json_object_object_add(o, "open_handle", NULL);
+                json_object_array_add(a, o);
+        }
+        char *text = NULL;
+        int r = proto_reply(a, NULL, &text, ret_len);
+        json_object_put(a);
+        CHECK(r == 0, "encode %zu shelves", n);
+        return r == 0 ? text : NULL;
+}
+
+/* Feeds text in 64 KiB pieces as the client library receives it; the object, or NULL with *ret
+ * the first error. */
+static struct json_object *receive_pieces(struct proto_stream *s, const char *text, size_t len, int *ret) {
+        struct json_object *o = NULL;
+        *ret = 0;
+        for (size_t at = 0; at < len && !o; at += 65536) {
+                *ret = proto_feed(s, text + at, len - at < 65536 ? len - at : 65536);
+                if (*ret < 0)
+                        return NULL;
+                o = proto_next(s);
+        }
+        return o;
+}
+
+/* Issue 14: a reply over 4 MiB (a directory of 24,000 shelves, a shelf of ~49k books) is
+ * received by a client's stream (PROTO_MAX_REPLY), still refused by a server's (requests:
+ * PROTO_MAX_BUFFER), in time linear in its size: the CPU time per entry for n and 4n entries
+ * is printed (a figure, not a timed assertion). */
+static void test_large_reply(void) {
+        double per[2] = { 0, 0 };
+        size_t sizes[2] = { 6000, 24000 };
+        for (int k = 0; k < 2; k++) {
+                size_t n = sizes[k], len = 0;
+                char *text = list_reply(n, &len);
+                if (!text)
+                        return;
+                struct proto_stream s;
+                int r;
+                proto_stream_init(&s);
+                proto_stream_set_max(&s, PROTO_MAX_REPLY);
+                double t0 = cpu_seconds();
+                struct json_object *o = receive_pieces(&s, text, len, &r), *v = NULL;
+                double t = cpu_seconds() - t0;
+                per[k] = t / (double) n;
+                CHECK(o && json_object_object_get_ex(o, "value", &v) && json_object_array_length(v) == n,
+                      "%zu shelves (%zu bytes) received: %s", n, len, strerror(-r));
+                CHECK(s.len == 0 && !s.buf, "the buffer is given back after a large reply (%zu bytes held)",
+                      s.allocated);
+                printf("large reply: %zu shelves, %zu bytes, %.3f s of CPU, %.2f us per shelf\n", n, len, t,
+                       per[k] * 1e6);
+                json_object_put(o);
+                proto_stream_done(&s);
+
+                if (k == 1) {
+                        CHECK(len > PROTO_MAX_BUFFER, "the reply is over 4 MiB: %zu bytes", len);
+                        proto_stream_init(&s);  /* a server's stream: requests are small */
+                        o = receive_pieces(&s, text, len, &r);
+                        CHECK(!o && r == -EMSGSIZE, "a server's stream refuses %zu bytes: %d", len, r);
+                        json_object_put(o);
+                        proto_stream_done(&s);
+                }
+                free(text);
+        }
+        printf("large reply: 4 times the shelves cost %.2f times as much per shelf (linear: about 1)\n",
+               per[0] > 0 ? per[1] / per[0] : 0.0);
+}
+
 int main(void) {
         test_framing();
         test_linear_cost();
+        test_large_reply();
         test_encoding();
         return test_exit();
 }
