@@ -57,7 +57,8 @@
         X(fame_stat_shelf,        READ,  ONCE,  ("path"))                                           \
         X(fame_access,            READ,  ONCE,  ("path", "mode"))                                   \
         X(fame_chmod,             WRITE, RETRY, ("path", "mode"))                                   \
-        X(fame_chown,             WRITE, RETRY, ("path", "uid", "gid"))
+        X(fame_chown,             WRITE, RETRY, ("path", "uid", "gid"))                             \
+        X(fame_reclaim_shelf,     WRITE, ONCE,  ("id", "open_handle"))
 
 enum librarian_command {
 #define LIBRARIAN_CMD_ENUM_(name, access, resend, params) LIBRARIAN_CMD_##name,

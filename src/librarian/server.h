@@ -41,6 +41,10 @@ struct server_options {
                                          * without sending more (30) */
         size_t max_output;              /* unsent replies held for one connection before its
                                          * requests are no longer read (256 KiB) */
+        double handle_grace;            /* seconds after the start during which the open handles
+                                         * of the previous run wait to be reclaimed by their
+                                         * reconnecting clients (and keep their shelves from
+                                         * shrinking); 0: the default (30), < 0: dropped at once */
 };
 
 #define SERVER_MAX_CLIENTS 1024
@@ -49,6 +53,7 @@ struct server_options {
 #define SERVER_MAX_OUTPUT (256u << 10)
 #define SERVER_REQUESTS_PER_ROUND 4     /* answered per connection per poll round */
 #define SERVER_ACCEPT_BACKOFF 0.1       /* seconds the listeners rest after EMFILE */
+#define SERVER_HANDLE_GRACE 30.0        /* seconds the previous run's handles wait to be reclaimed */
 
 struct server;
 
