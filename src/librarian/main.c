@@ -5,6 +5,7 @@
  *
  *   fame-librarian serve --db PATH [--fam FILE] [--port 9093] [--bind 127.0.0.1 [--insecure-remote]]
  *                        [--node-port NODE=PORT]... [--port-file FILE] [--check-state DIR]
+ *                        [--handle-grace SECONDS]
  *   fame-librarian init --db PATH --topology FILE [--force]
  *   fame-librarian topology --fam FILE
  *   fame-librarian bench [--address HOST:PORT [--server-pid PID]] [--clients LIST] [--seconds S] [--fam-size SIZE]
@@ -75,6 +76,7 @@ static int verb_serve(int argc, char **argv) {
                 { "port-file", required_argument, NULL, 'P' },
                 { "check-state", required_argument, NULL, 'C' },
                 { "insecure-remote", no_argument, NULL, 'I' },
+                { "handle-grace", required_argument, NULL, 'G' },
                 {}
         };
         struct server_options o = { .port = FAME_LIBRARIAN_PORT };
@@ -91,6 +93,16 @@ static int verb_serve(int argc, char **argv) {
                 case 'P': o.port_file = optarg; break;
                 case 'C': o.check_state = optarg; break;
                 case 'I': insecure_remote = true; break;
+                case 'G': {
+                        char *end = NULL;
+                        errno = 0;
+                        double g = strtod(optarg, &end);
+                        if (errno || !end || end == optarg || *end || !(g >= 0) || g > 86400)
+                                return usage_error("serve", "--handle-grace %s: seconds, 0-86400", optarg);
+                        /* 0: the previous run's handles are dropped at once */
+                        o.handle_grace = g > 0 ? g : -1;
+                        break;
+                }
                 case 'p':
                         if (parse_port(optarg, &o.port) < 0)
                                 return usage_error("serve", "--port %s: not a port number (0-65535)", optarg);
