@@ -10,7 +10,9 @@
  * zeroing freed books in FAM, runs in its own thread, so no request waits for it.
  *
  * Life cycle (a daemon is a library first): server_new() opens the database and the FAM and
- * checks that they match, and opens the checker's state (check_state); server_start() binds the listeners and starts the zeroer;
+ * checks that they match, and opens the checker's state (check_state), then redoes the tail
+ * zeroings a crash interrupted (fame_pending_zero) and starts the grace period of the previous
+ * run's open handles (handle_grace); server_start() binds the listeners and starts the zeroer;
  * server_run() polls until *stop is set (or server_step() does one poll for tests);
  * server_free() stops everything and is idempotent on NULL.
  */
