@@ -416,6 +416,12 @@ int server_run(struct server *s, volatile sig_atomic_t *stop, const sigset_t *un
                 if (r < 0 && r != -EINTR)
                         return log_error_errno(r, "Librarian: poll failed: %m");
         }
+        /* Asked to stop: one last look, without waiting, so that the connections already closed
+         * (fame down stops the nodes first) drop their handles now.  The handles left are kept
+         * for the grace period of the next start; those of clients that are gone would keep
+         * their shelves from shrinking until it ends. */
+        struct timespec zero = { 0, 0 };
+        (void) round_(s, &zero, unblocked_mask);
         return 0;
 }
 
