@@ -47,6 +47,13 @@ struct fame_librarian {
         struct proto_stream in;
         char secret[LIBRARIAN_SECRET_LEN + 1];  /* sent once per connection ("" none) */
         char error[512];
+        /* the open handles this connection holds (open_shelf, create_shelf, not yet closed):
+         * reclaimed (fame_reclaim_shelf) on every new connection after the first, so that a
+         * restarted Librarian still counts them (docs/librarian-protocol.md) */
+        struct held_handle { int64_t id, handle; } *held;
+        size_t n_held, allocated_held;
+        bool connected;                 /* a connection was made before: the next one reclaims */
+        bool reclaiming;
 };
 
 void librarian_set_error(struct fame_librarian *l, const char *fmt, ...) {
@@ -250,6 +257,7 @@ static int do_connect(struct fame_librarian *l) {
                         return r;
                 }
         }
+        l->connected = true;
         return 0;
 }
 
@@ -363,6 +371,7 @@ _public_ void fame_librarian_disconnect(struct fame_librarian *l) {
         proto_stream_done(&l->in);
         explicit_bzero(l->secret, sizeof l->secret);
         free(l->address);
+        free(l->held);
         free(l);
 }
 
@@ -452,13 +461,22 @@ static int receive(struct fame_librarian *l, struct json_object **ret) {
         }
 }
 
+static void reclaim_held(struct fame_librarian *l);
+
 static int exchange(struct fame_librarian *l, const char *text, size_t len, struct json_object **ret) {
         int r;
 
         if (l->fd < 0) {
+                bool again = l->connected;
                 r = do_connect(l);
                 if (r < 0)
                         return r;
+                if (again && !l->reclaiming && l->n_held) {
+                        /* the Librarian may have restarted: take back our handles first */
+                        reclaim_held(l);
+                        if (l->fd < 0)
+                                return -ECONNRESET;
+                }
         }
         r = send_all(l->fd, text, len);
         if (r >= 0)
@@ -526,6 +544,76 @@ static int call_once(struct fame_librarian *l, enum librarian_command c, struct 
         return 0;
 }
 
+static void held_remove(struct fame_librarian *l, size_t i) {
+        l->held[i] = l->held[--l->n_held];
+}
+
+/* On a new connection: every handle held is claimed for it.  One the Librarian no longer has (it
+ * did not restart and dropped it with the old connection, or the grace period is over) is
+ * forgotten; its close_shelf later closes nothing.  If the connection breaks again, the next one
+ * tries again. */
+static void reclaim_held(struct fame_librarian *l) {
+        char saved[sizeof l->error];
+        enum librarian_command last = l->last;
+
+        memcpy(saved, l->error, sizeof saved);
+        l->reclaiming = true;
+        for (size_t i = 0; i < l->n_held; ) {
+                struct json_object *p = librarian_params("id", json_object_new_int64(l->held[i].id),
+                                                         "open_handle", json_object_new_int64(l->held[i].handle), NULL);
+                int r = p ? call_once(l, LIBRARIAN_CMD_fame_reclaim_shelf, p, NULL) : -ENOMEM;
+                json_object_put(p);
+                if (r < 0 && (librarian_transport_error(r) || r == -ENOMEM))
+                        break;
+                if (r < 0) {
+                        if (!l->quiet && r != -ENOSYS)
+                                log_err(r, "Librarian restarted: handle %lld of shelf %lld is lost: %s",
+                                        (long long) l->held[i].handle, (long long) l->held[i].id, l->error);
+                        held_remove(l, i);
+                        continue;
+                }
+                i++;
+        }
+        l->reclaiming = false;
+        l->last = last;
+        memcpy(l->error, saved, sizeof saved);
+}
+
+/* Follows the handles a call opened or closed. */
+static void track_handles(struct fame_librarian *l, enum librarian_command c, struct json_object *params,
+                          struct json_object *value, int r) {
+        struct json_object *id = NULL, *h = NULL;
+
+        if (c == LIBRARIAN_CMD_close_shelf) {
+                /* closed or not, it is not ours any more (close_shelf is never resent) */
+                if (!json_object_object_get_ex(params, "id", &id) || !json_object_object_get_ex(params, "open_handle", &h))
+                        return;
+                for (size_t i = 0; i < l->n_held; i++)
+                        if (l->held[i].id == json_object_get_int64(id) && l->held[i].handle == json_object_get_int64(h)) {
+                                held_remove(l, i);
+                                break;
+                        }
+                return;
+        }
+        if (r < 0 || (c != LIBRARIAN_CMD_open_shelf && c != LIBRARIAN_CMD_create_shelf) ||
+            !json_object_object_get_ex(value, "id", &id) || !json_object_object_get_ex(value, "open_handle", &h) ||
+            !json_object_is_type(h, json_type_int))
+                return;
+        if (l->n_held == l->allocated_held) {
+                size_t na = l->allocated_held ? l->allocated_held * 2 : 16;
+                struct held_handle *n = realloc(l->held, na * sizeof *n);
+                if (!n)
+                        return;         /* not reclaimed after a restart: as before */
+                l->held = n;
+                l->allocated_held = na;
+        }
+        l->held[l->n_held++] = (struct held_handle) { json_object_get_int64(id), json_object_get_int64(h) };
+}
+
+size_t librarian_held_handles(const struct fame_librarian *l) {
+        return l ? l->n_held : 0;
+}
+
 static double monotonic_seconds(void) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -538,15 +626,21 @@ int librarian_call(struct fame_librarian *l, enum librarian_command c, struct js
 
         if (!l || (unsigned) c >= LIBRARIAN_N_COMMANDS)
                 return -EINVAL;
+        struct json_object *value = NULL;
         l->last = c;
-        r = call_once(l, c, params, ret_value);
+        r = call_once(l, c, params, &value);
         if (l->restart_wait > 0 && librarian_commands[c].resend == LIBRARIAN_RESEND_RETRY)
                 for (double deadline = monotonic_seconds() + l->restart_wait;
                      librarian_transport_error(r) && monotonic_seconds() < deadline; ) {
                         struct timespec ts = { 0, RESTART_POLL_NS };
                         nanosleep(&ts, NULL);   /* back-off while the Librarian restarts */
-                        r = call_once(l, c, params, ret_value);
+                        r = call_once(l, c, params, &value);
                 }
+        track_handles(l, c, params, value, r);
+        if (ret_value)
+                *ret_value = value;
+        else
+                json_object_put(value);
         return r;
 }
 
@@ -676,4 +770,8 @@ int librarian_fame_chmod(struct fame_librarian *l, const char *path, int64_t mod
 int librarian_fame_chown(struct fame_librarian *l, const char *path, int64_t uid, int64_t gid,
                          struct json_object **ret) {
         return REQUEST(l, fame_chown, ret, STR(path), INT(uid), INT(gid));
+}
+
+int librarian_fame_reclaim_shelf(struct fame_librarian *l, int64_t id, int64_t open_handle, struct json_object **ret) {
+        return REQUEST(l, fame_reclaim_shelf, ret, INT(id), INT(open_handle));
 }

@@ -72,6 +72,12 @@ int librarian_fame_chmod(struct fame_librarian *l, const char *path, int64_t mod
 int librarian_fame_chown(struct fame_librarian *l, const char *path, int64_t uid, int64_t gid,
                          struct json_object **ret);
 
+/* FAM/E's: takes back, on this connection, a handle held before the Librarian restarted.  The
+ * client does it by itself on every reconnection for the handles it opened and has not closed. */
+int librarian_fame_reclaim_shelf(struct fame_librarian *l, int64_t id, int64_t open_handle, struct json_object **ret);
+/* How many open handles the connection holds (and reclaims when it reconnects). */
+size_t librarian_held_handles(const struct fame_librarian *l);
+
 /* Connects to "HOST:PORT" or "unix:PATH"; on failure err says why.  fame-lfs's relay uses it
  * for its own connections. */
 int librarian_dial(const char *address, int *ret_fd, char *err, size_t err_len);

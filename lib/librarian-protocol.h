@@ -58,6 +58,7 @@
         X(fame_access,            READ,  ONCE,  ("path", "mode"))                                   \
         X(fame_chmod,             WRITE, RETRY, ("path", "mode"))                                   \
         X(fame_chown,             WRITE, RETRY, ("path", "uid", "gid"))                          \
+        X(fame_reclaim_shelf,     WRITE, ONCE,  ("id", "open_handle"))                           \
         /* the connection proves it may assert a node and a caller (librarian-secret.h) */         \
         X(authenticate,           READ,  ONCE,  ("secret"))
 

@@ -631,6 +631,10 @@ static int prepare(struct lfs *l, const struct lfs_options *o) {
         l->node = o->node ? o->node : fame_librarian_node_id(fame_get_geometry(l->fam), fame_node_id(l->fam));
         if (l->node)
                 fame_librarian_set_node(l->lib, l->node);
+        /* A restarted Librarian is waited for, and the open files' handles survive it: the
+         * connection reclaims every handle it holds (fame_reclaim_shelf) as soon as it reconnects,
+         * before the request that reconnected, and the heartbeat reconnects an idle mount within
+         * the Librarian's grace period (docs/librarian-protocol.md, "Open handles"). */
         librarian_set_restart_wait(l->lib, LFS_RESTART_WAIT_SECONDS);
         r = librarian_get_fs_stats(l->lib, &stats);
         l->stats = stats;

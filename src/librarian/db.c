@@ -25,7 +25,8 @@
  * The tables and columns of the original, in its column order, so that its tools (fsck_lfs,
  * tm-lmp) can read the file.  FAM/E adds, at the end of `shelves`, the owner (uid, gid) for
  * access control, `opened_shelves.fame_conn` (the connection a handle belongs to), a UNIQUE index that makes it impossible for a book to be on two shelves,
- * indexes for lookups by parent and name, and the table `fame_settings`.
+ * indexes for lookups by parent and name, the table `fame_settings`, and the table
+ * `fame_pending_zero` (the ends of books a truncation cut that are not zeroed yet).
  */
 const char librarian_db_schema[] =
         "CREATE TABLE globals (schema_version TEXT, book_size_bytes INT, nvm_bytes_total INT,"
@@ -53,7 +54,8 @@ const char librarian_db_schema[] =
         "CREATE TABLE shelf_xattrs (shelf_id INT, xattr TEXT, value TEXT);\n"
         "CREATE UNIQUE INDEX IDX_xattrs ON shelf_xattrs (shelf_id, xattr);\n"
         "CREATE TABLE links (shelf_id INT, target TEXT, other TEXT);\n"
-        "CREATE TABLE fame_settings (name TEXT PRIMARY KEY, value TEXT);\n";
+        "CREATE TABLE fame_settings (name TEXT PRIMARY KEY, value TEXT);\n"
+        FAME_PENDING_ZERO_TABLE ";\n";
 
 static int exec_sql(sqlite3 *db, const char *sql, char **ret_error, const char *path) {
         char *msg = NULL;

@@ -114,7 +114,58 @@ int book_set_state(struct engine *e, int64_t id, int64_t to) {
                      (from == BOOK_ZOMBIE && to == BOOK_FREE);
         if (!legal)
                 return engine_fail(e, EUCLEAN, "Book allocation %lld -> %lld", (long long) from, (long long) to);
+        /* a book leaving its shelf is zeroed whole: a pending zeroing of its end no longer applies
+         * (and must never reach the shelf it goes to next) */
+        if (to == BOOK_ZOMBIE && (k = engine_exec(e, "DELETE FROM fame_pending_zero WHERE book_id = ?", 1, id)) < 0)
+                return k;
         return engine_exec(e, "UPDATE books SET allocated = ? WHERE id = ?", 2, to, id);
+}
+
+int engine_pending_tails(struct engine *e, struct engine_tail **ret, size_t *ret_n) {
+        /* still the end of that place of that shelf, and still beyond the shelf's size */
+        static const char stale[] =
+                "DELETE FROM fame_pending_zero WHERE offset < 0 OR length <= 0 OR offset + length > ?1 OR NOT EXISTS"
+                " (SELECT 1 FROM books_on_shelves b JOIN shelves s ON s.id = b.shelf_id"
+                "  WHERE b.shelf_id = fame_pending_zero.shelf_id AND b.book_id = fame_pending_zero.book_id"
+                "  AND b.seq_num = fame_pending_zero.seq_num"
+                "  AND s.size_bytes <= (b.seq_num - 1) * ?1 + fame_pending_zero.offset)";
+        static const char sql[] = "SELECT shelf_id, book_id, offset, length FROM fame_pending_zero ORDER BY rowid";
+        struct engine_tail *t = NULL;
+        size_t n = 0;
+        sqlite3_stmt *st;
+        int k, s;
+
+        k = engine_exec(e, stale, 1, (int64_t) e->geo.book_size);
+        if (k < 0)
+                return -EIO;
+        k = engine_stmt(e, sql, &st);
+        if (k < 0)
+                return -EIO;
+        while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+                struct engine_tail *nt = realloc(t, (n + 1) * sizeof *nt);
+                if (!nt) {
+                        sqlite3_reset(st);
+                        free(t);
+                        return -ENOMEM;
+                }
+                t = nt;
+                t[n++] = (struct engine_tail) {
+                        (uint64_t) sqlite3_column_int64(st, 0), (uint64_t) sqlite3_column_int64(st, 1),
+                        (uint64_t) sqlite3_column_int64(st, 2), (uint64_t) sqlite3_column_int64(st, 3) };
+        }
+        sqlite3_reset(st);
+        if (s != SQLITE_DONE) {
+                free(t);
+                return -EIO;
+        }
+        *ret = t;
+        *ret_n = n;
+        return 0;
+}
+
+int engine_tail_zeroed(struct engine *e, uint64_t shelf, uint64_t book, uint64_t from) {
+        return engine_exec(e, "DELETE FROM fame_pending_zero WHERE shelf_id = ? AND book_id = ? AND offset = ?", 3,
+                           (int64_t) shelf, (int64_t) book, (int64_t) from) < 0 ? -EIO : 0;
 }
 
 static bool inflight_has(const struct engine *e, uint64_t id) {
@@ -529,6 +580,13 @@ int cmd_resize_shelf(struct engine *e, struct req *r, struct json_object **ret) 
                 e->tail_book = (uint64_t) books[new_count - 1].id;
                 e->tail_from = within;
                 e->tail_len = (old_end < bs ? old_end : bs) - within;
+                e->tail_shelf = (uint64_t) res.shelf.id;
+                /* durable with the truncation: a crash before the zeroing is redone at the start */
+                k = engine_exec(e, "INSERT INTO fame_pending_zero (shelf_id, book_id, seq_num, offset, length)"
+                                " VALUES (?, ?, ?, ?, ?)", 5, res.shelf.id, books[new_count - 1].id, new_count,
+                                (int64_t) e->tail_from, (int64_t) e->tail_len);
+                if (k < 0)
+                        return k;
         }
         return engine_exec(e, "UPDATE shelves SET size_bytes = ?, book_count = ?, mtime = ? WHERE id = ?", 4,
                            size, new_count, engine_now(e), res.shelf.id);

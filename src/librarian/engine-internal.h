@@ -75,7 +75,7 @@ struct engine {
 
         /* the current request (NULL between requests: internal lookups are not access-checked) */
         const struct req *req;
-        uint64_t tail_book, tail_from, tail_len;
+        uint64_t tail_book, tail_from, tail_len, tail_shelf;
         int err;
         char errmsg[512];
 };
@@ -167,6 +167,9 @@ bool policy_known(const char *p);
 int shelf_books(struct engine *e, const struct shelf *s, struct book **ret, size_t *ret_n, bool check_seq);
 /* FREE -> INUSE -> ZOMBIE -> FREE; anything else is EUCLEAN. */
 int book_set_state(struct engine *e, int64_t id, int64_t to);
+/* Records e->next_handle in fame_settings (NextOpenHandle) in the current transaction: a handle
+ * number once handed out is never handed out again, across restarts too. */
+int engine_save_next_handle(struct engine *e);
 
 /* ---- engine-xattrs.c: extended attributes ------------------------------------------------ */
 

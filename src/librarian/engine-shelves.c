@@ -223,10 +223,51 @@ int req_existing_path(struct engine *e, const struct req *r, struct resolved *re
 /* ---------------------------------------------------------------------------------------- */
 /* open handles */
 
+int engine_save_next_handle(struct engine *e) {
+        return engine_exec(e, "INSERT OR REPLACE INTO fame_settings (name, value) VALUES ('NextOpenHandle', ?)", 1,
+                           e->next_handle);
+}
+
+/* Deletes the handles sql selects (with its one argument) and records the next handle number
+ * in the same transaction: the numbers of deleted handles are not handed out again after a
+ * restart either. */
+static int drop_handles(struct engine *e, const char *sql, int64_t arg, size_t *ret_n) {
+        int k;
+
+        if (sqlite3_exec(e->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+                return -EIO;
+        k = engine_exec(e, sql, 1, arg);
+        int changed = sqlite3_changes(e->db);
+        if (k >= 0 && changed > 0)
+                k = engine_save_next_handle(e);
+        if (k >= 0 && sqlite3_exec(e->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+                k = -EIO;
+        if (k < 0) {
+                sqlite3_exec(e->db, "ROLLBACK", NULL, NULL, NULL);
+                return -EIO;
+        }
+        if (ret_n)
+                *ret_n = (size_t) changed;
+        return 0;
+}
+
 int engine_connection_closed(struct engine *e, uint64_t conn) {
         if (conn == 0)
                 return 0;
-        return engine_exec(e, "DELETE FROM opened_shelves WHERE fame_conn = ?", 1, (int64_t) conn) < 0 ? -EIO : 0;
+        return drop_handles(e, "DELETE FROM opened_shelves WHERE fame_conn = ?", (int64_t) conn, NULL);
+}
+
+int engine_drop_unclaimed_handles(struct engine *e, size_t *ret_n) {
+        return drop_handles(e, "DELETE FROM opened_shelves WHERE fame_conn = ?", ENGINE_UNCLAIMED_CONN, ret_n);
+}
+
+int engine_unclaimed_handles(struct engine *e, size_t *ret_n) {
+        int64_t n = 0;
+        if (engine_query_int(e, "SELECT COUNT(*) FROM opened_shelves WHERE fame_conn = ?", 0, &n, 1,
+                             (int64_t) ENGINE_UNCLAIMED_CONN) < 0)
+                return -EIO;
+        *ret_n = (size_t) n;
+        return 0;
 }
 
 static int new_open_handle(struct engine *e, const struct req *r, const struct shelf *s, int64_t *ret) {
@@ -349,9 +390,13 @@ int cmd_close_shelf(struct engine *e, struct req *r, struct json_object **ret) {
 
         if ((k = req_int(e, r, "id", &id)) < 0 || (k = req_int(e, r, "open_handle", &handle)) < 0)
                 return k;
-        /* a connection closes only its own handles */
+        /* a connection closes only its own handles, and its node's handles of an earlier run
+         * that nobody reclaimed */
         k = engine_exec(e, "DELETE FROM opened_shelves WHERE id = ? AND shelf_id = ? AND node_id = ?"
-                        " AND (? = 0 OR fame_conn = ?)", 5, handle, id, r->node_id, (int64_t) r->conn, (int64_t) r->conn);
+                        " AND (? = 0 OR fame_conn = ? OR fame_conn = ?)", 6, handle, id, r->node_id, (int64_t) r->conn,
+                        (int64_t) r->conn, (int64_t) ENGINE_UNCLAIMED_CONN);
+        if (k >= 0 && sqlite3_changes(e->db) > 0)
+                k = engine_save_next_handle(e);
         if (k < 0)
                 return k;
         struct json_object *o = json_object_new_object();
@@ -363,6 +408,36 @@ int cmd_close_shelf(struct engine *e, struct req *r, struct json_object **ret) {
         json_object_object_add(o, "bos", json_object_new_array());
         json_object_object_add(o, "open_handle", NULL);
         *ret = o;
+        return 0;
+}
+
+/* FAM/E: a client that reconnected after the Librarian restarted takes back a handle it held
+ * (the handle of an earlier run, kept for the grace period, belonging to no connection). */
+int cmd_fame_reclaim_shelf(struct engine *e, struct req *r, struct json_object **ret) {
+        int64_t id, handle, n = 0;
+        struct shelf s;
+        int k;
+
+        if ((k = req_int(e, r, "id", &id)) < 0 || (k = req_int(e, r, "open_handle", &handle)) < 0)
+                return k;
+        k = engine_query_int(e, "SELECT COUNT(*) FROM opened_shelves WHERE id = ? AND shelf_id = ? AND node_id = ?"
+                             " AND (fame_conn = ? OR fame_conn = ?)", 0, &n, 5, handle, id, r->node_id,
+                             (int64_t) ENGINE_UNCLAIMED_CONN, (int64_t) r->conn);
+        if (k < 0)
+                return k;
+        if (n == 0)
+                return engine_fail(e, ESTALE, "Handle %lld of shelf %lld is not held by node %lld: it was closed, "
+                                   "or not reclaimed within the grace period", (long long) handle, (long long) id,
+                                   (long long) r->node_id);
+        k = shelf_by_id(e, id, &s);
+        if (k < 0)
+                return k;
+        if (k == 0)
+                return engine_fail(e, ESTALE, "Shelf %lld of handle %lld no longer exists", (long long) id, (long long) handle);
+        k = engine_exec(e, "UPDATE opened_shelves SET fame_conn = ? WHERE id = ?", 2, (int64_t) r->conn, handle);
+        if (k < 0)
+                return k;
+        *ret = shelf_json(&s, handle);
         return 0;
 }
 

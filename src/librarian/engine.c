@@ -397,8 +397,8 @@ int engine_handle(struct engine *e, struct json_object *request, struct engine_r
 
         e->err = 0;
         e->errmsg[0] = 0;
-        e->tail_book = e->tail_from = e->tail_len = 0;
-        info->tail_book = info->tail_from = info->tail_len = 0;
+        e->tail_book = e->tail_from = e->tail_len = e->tail_shelf = 0;
+        info->tail_book = info->tail_from = info->tail_len = info->tail_shelf = 0;
         info->oob = NULL;
         info->node_id = 0;
         info->command = NULL;
@@ -416,6 +416,7 @@ int engine_handle(struct engine *e, struct json_object *request, struct engine_r
         info->tail_book = e->tail_book;
         info->tail_from = e->tail_from;
         info->tail_len = e->tail_len;
+        info->tail_shelf = e->tail_shelf;
         if (r.cmd == LIBRARIAN_CMD_send_OOB)
                 info->oob = json_object_get(req_param(&r, "msg"));
         k = proto_reply(value, r.context, ret_reply, ret_len);
@@ -601,7 +602,8 @@ int engine_open(const char *path, struct engine **ret, char **ret_error) {
         char *msg = NULL;
         if (sqlite3_exec(e->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF;"
                          "CREATE TEMP TABLE temp_taken (value INTEGER PRIMARY KEY);"
-                         "CREATE TABLE IF NOT EXISTS fame_settings (name TEXT PRIMARY KEY, value TEXT);",
+                         "CREATE TABLE IF NOT EXISTS fame_settings (name TEXT PRIMARY KEY, value TEXT);"
+                         FAME_PENDING_ZERO_TABLE ";",
                          NULL, NULL, &msg) != SQLITE_OK) {
                 if (ret_error && asprintf(ret_error, "Failed to open the Librarian database '%s': %s", path,
                                           msg ? msg : sqlite3_errmsg(e->db)) < 0)
@@ -615,14 +617,22 @@ int engine_open(const char *path, struct engine **ret, char **ret_error) {
         if (r >= 0)
                 r = load(e, ret_error);
         if (r >= 0) {
-                /* the connections that held handles are gone with the previous run */
+                /* the connections that held handles are gone with the previous run, but their
+                 * clients may reconnect and reclaim them: kept, belonging to no connection (the
+                 * server drops those not reclaimed after a grace period).  Numbers are never
+                 * reused: past every handle kept and every one handed out before. */
+                int64_t saved = 0;
                 if (engine_query_int(e, "SELECT COALESCE(MAX(id), 0) + 1 FROM opened_shelves", 1, &e->next_handle, 0) < 0 ||
-                    engine_exec(e, "DELETE FROM opened_shelves", 0) < 0) {
-                        if (ret_error && asprintf(ret_error, "Failed to clear the open handles of '%s': %s", path,
+                    engine_query_int(e, "SELECT CAST(value AS INTEGER) FROM fame_settings WHERE name = 'NextOpenHandle'",
+                                     0, &saved, 0) < 0 ||
+                    engine_exec(e, "UPDATE opened_shelves SET fame_conn = ?", 1, (int64_t) ENGINE_UNCLAIMED_CONN) < 0) {
+                        if (ret_error && asprintf(ret_error, "Failed to keep the open handles of '%s': %s", path,
                                                   e->errmsg) < 0)
                                 *ret_error = NULL;
                         r = -EIO;
                 }
+                if (saved > e->next_handle)
+                        e->next_handle = saved;
         }
         if (r < 0) {
                 engine_free(e);

@@ -24,6 +24,17 @@ struct engine;
 
 #define LIBRARIAN_SCHEMA "LIBRARIAN 0.997"
 
+/* FAM/E: a truncation inside a book records the range to zero here, in its own transaction;
+ * the row goes once the range is zeroed, and the Librarian redoes every row when it starts.
+ * Created by init and, for older databases, when the engine opens one. */
+#define FAME_PENDING_ZERO_TABLE                                                                 \
+        "CREATE TABLE IF NOT EXISTS fame_pending_zero (shelf_id INT, book_id INT, seq_num INT,"  \
+        " offset INT, length INT)"
+
+/* opened_shelves.fame_conn of a handle left by an earlier run: it belongs to no connection
+ * until its client reclaims it (fame_reclaim_shelf) or the grace period ends. */
+#define ENGINE_UNCLAIMED_CONN (-1)
+
 /* Creates a new database at path from a topology: written to a temporary sibling and renamed
  * into place, so path is either absent or complete.  -EEXIST if path exists and !force. */
 int librarian_db_create(const char *path, const struct topology *t, bool force, char **ret_error);
@@ -54,6 +65,7 @@ struct engine_request_info {
         /* out: a shrink that ends inside a book: bytes [tail_from, tail_from + tail_len) of book
          * tail_book must read zero before the reply goes out (truncate semantics) */
         uint64_t tail_book, tail_from, tail_len;
+        uint64_t tail_shelf;            /* out: the shelf, for engine_tail_zeroed() */
 };
 
 /* Handles one request; *ret_reply is the encoded reply (value or errmsg), always set on
@@ -74,8 +86,25 @@ int engine_books_zeroed(struct engine *e, const uint64_t *ids, size_t n);
 void engine_release_zombies(struct engine *e, const uint64_t *ids, size_t n);
 
 /* A client connection closed: its open handles are dropped (as fsck_lfs does for all handles
- * when the original restarts).  Handles of an earlier run are dropped by engine_open(). */
+ * when the original restarts). */
 int engine_connection_closed(struct engine *e, uint64_t conn);
+/* Handles of an earlier run: engine_open() keeps them, marked ENGINE_UNCLAIMED_CONN, so that
+ * the shelves they hold open still cannot shrink; a client that reconnects reclaims its own
+ * (fame_reclaim_shelf).  This drops those not reclaimed (the grace period is over); *ret_n
+ * (optional) gets how many. */
+int engine_drop_unclaimed_handles(struct engine *e, size_t *ret_n);
+/* How many handles of an earlier run are not reclaimed yet. */
+int engine_unclaimed_handles(struct engine *e, size_t *ret_n);
+
+/* Pending tail zeroings (FAME_PENDING_ZERO_TABLE).  engine_pending_tails() first deletes the
+ * rows that no longer apply (the book left that place of that shelf, or the shelf grew over the
+ * range again: zeroing would destroy data), then returns the rest.  engine_tail_zeroed() deletes
+ * a row once its range reads zero. */
+struct engine_tail {
+        uint64_t shelf, book, from, len;
+};
+int engine_pending_tails(struct engine *e, struct engine_tail **ret, size_t *ret_n);
+int engine_tail_zeroed(struct engine *e, uint64_t shelf, uint64_t book, uint64_t from);
 
 /* Geometry of the database, for the zeroer. */
 struct engine_geometry {

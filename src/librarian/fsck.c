@@ -509,17 +509,60 @@ static int check_opened(struct fsck *f) {
         struct row *r = NULL;
         size_t n = 0;
         int k = 0;
-        bool running = f->res->server_pid > 0;
 
-        /* with no Librarian running every handle is stale; with one, those of missing shelves */
-        TRY(rows(f, 4, &r, &n, "SELECT id, shelf_id, node_id, pid FROM opened_shelves%s ORDER BY id",
-                 running ? " WHERE shelf_id NOT IN (SELECT id FROM shelves)" : ""));
+        /* A handle of an existing shelf is not stale, Librarian running or not: a stopped
+         * Librarian's handles wait at its next start for their clients to reclaim them (its grace
+         * period), and keep their shelves from shrinking meanwhile.  A handle of a shelf that
+         * does not exist is. */
+        TRY(rows(f, 4, &r, &n, "SELECT id, shelf_id, node_id, pid FROM opened_shelves"
+                 " WHERE shelf_id NOT IN (SELECT id FROM shelves) ORDER BY id"));
         for (size_t i = 0; i < n && k >= 0; i++) {
                 k = add(f, "open-handle", false, "deleted it", strf("handle %lld", (long long) r[i].v[0]),
-                        "of shelf %lld (node %lld, pid %lld) is stale: %s", (long long) r[i].v[1], (long long) r[i].v[2],
-                        (long long) r[i].v[3], running ? "its shelf does not exist" : "no Librarian runs");
+                        "of shelf %lld (node %lld, pid %lld) is stale: its shelf does not exist", (long long) r[i].v[1],
+                        (long long) r[i].v[2], (long long) r[i].v[3]);
                 if (k >= 0 && f->o->repair)
                         k = exec(f, "DELETE FROM opened_shelves WHERE id = %lld", (long long) r[i].v[0]);
+        }
+        rows_free(r, n);
+        return k;
+}
+
+/* ---- pending zeroings of truncated books ------------------------------------------------------ */
+
+static int check_pending_zero(struct fsck *f) {
+        struct row *r = NULL;
+        size_t n = 0;
+        int64_t has = 0;
+        int k = 0;
+
+        /* a database of the original or of an older FAM/E has no such table */
+        TRY(rows(f, 1, &r, &n, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'fame_pending_zero'"));
+        has = n ? r[0].v[0] : 0;
+        rows_free(r, n);
+        if (!has)
+                return 0;
+        /* v[5]: whether it still applies (the Librarian's test, engine_pending_tails) */
+        TRY(rows(f, 6, &r, &n, "SELECT p.rowid, p.shelf_id, p.book_id, p.offset, p.length,"
+                 " p.offset >= 0 AND p.length > 0 AND p.offset + p.length <= %1$lld AND EXISTS"
+                 " (SELECT 1 FROM books_on_shelves b JOIN shelves s ON s.id = b.shelf_id"
+                 "  WHERE b.shelf_id = p.shelf_id AND b.book_id = p.book_id AND b.seq_num = p.seq_num"
+                 "  AND s.size_bytes <= (b.seq_num - 1) * %1$lld + p.offset)"
+                 " FROM fame_pending_zero p ORDER BY p.rowid", (long long) f->book_size));
+        for (size_t i = 0; i < n && k >= 0; i++) {
+                char *obj = book_obj(r[i].v[2]);
+                if (r[i].v[5])
+                        k = add(f, "pending-zero", true, NULL, obj,
+                                "bytes %lld-%lld of shelf %lld's last book: a truncation's zeroing did not finish; "
+                                "the Librarian zeroes them when it starts", (long long) r[i].v[3],
+                                (long long) (r[i].v[3] + r[i].v[4]), (long long) r[i].v[1]);
+                else {
+                        k = add(f, "pending-zero", false, "deleted the record", obj,
+                                "a pending zeroing of bytes %lld-%lld for shelf %lld no longer applies: the book is not "
+                                "at that place of that shelf, or the shelf grew over them", (long long) r[i].v[3],
+                                (long long) (r[i].v[3] + r[i].v[4]), (long long) r[i].v[1]);
+                        if (k >= 0 && f->o->repair)
+                                k = exec(f, "DELETE FROM fame_pending_zero WHERE rowid = %lld", (long long) r[i].v[0]);
+                }
         }
         rows_free(r, n);
         return k;
@@ -646,6 +689,8 @@ int librarian_fsck(const struct fsck_options *o, struct fsck_result *ret, char *
                 r = check_parents(&f);
         if (r >= 0)
                 r = check_opened(&f);
+        if (r >= 0)
+                r = check_pending_zero(&f);
         if (r >= 0 && o->fam_path)
                 r = check_fam(&f);
         if (r >= 0)

@@ -6,6 +6,7 @@
  *   fame-librarian serve --db PATH [--fam FILE] [--port 9093] [--bind 127.0.0.1 [--insecure-remote]]
  *                        [--node-port NODE=PORT]... [--port-file FILE] [--check-state DIR]
  *                        [--max-per-peer N] [--idle-timeout SECONDS] [--max-output BYTES]
+ *                        [--handle-grace SECONDS] [--secrets DIR | --trust-clients]
  *   fame-librarian init --db PATH --topology FILE [--force]
  *   fame-librarian topology --fam FILE
  *   fame-librarian bench [--address HOST:PORT [--server-pid PID]] [--clients LIST] [--seconds S] [--fam-size SIZE]
@@ -82,6 +83,7 @@ static int verb_serve(int argc, char **argv) {
                 { "max-per-peer", required_argument, NULL, 'M' },
                 { "idle-timeout", required_argument, NULL, 'T' },
                 { "max-output", required_argument, NULL, 'O' },
+                { "handle-grace", required_argument, NULL, 'G' },
                 {}
         };
         struct server_options o = { .port = FAME_LIBRARIAN_PORT };
@@ -100,6 +102,16 @@ static int verb_serve(int argc, char **argv) {
                 case 'I': insecure_remote = true; break;
                 case 'S': o.secrets_dir = optarg; break;
                 case 't': o.trust_clients = true; break;
+                case 'G': {
+                        char *end = NULL;
+                        errno = 0;
+                        double g = strtod(optarg, &end);
+                        if (errno || !end || end == optarg || *end || !(g >= 0) || g > 86400)
+                                return usage_error("serve", "--handle-grace %s: seconds, 0-86400", optarg);
+                        /* 0: the previous run's handles are dropped at once */
+                        o.handle_grace = g > 0 ? g : -1;
+                        break;
+                }
                 case 'p':
                         if (parse_port(optarg, &o.port) < 0)
                                 return usage_error("serve", "--port %s: not a port number (0-65535)", optarg);

@@ -193,17 +193,11 @@ static int client_serve(struct server *s, struct client *c) {
                         log_warning("Librarian: client %s sent a wrong secret; closing it", c->peer);
                         c->closing = true;
                 }
-                if (info.tail_len && s->fam_fd >= 0) {
-                        /* truncation inside a book: zeroed before the client hears back */
-                        uint64_t off;
-                        int k2 = engine_book_offset(s->engine, info.tail_book, &off);
-                        if (k2 >= 0)
-                                k2 = zero_range(s->fam_fd, s->book_area_offset + off + info.tail_from, info.tail_len);
-                        if (k2 >= 0)
-                                host_wrote(s, s->book_area_offset + off + info.tail_from, info.tail_len);
-                        if (k2 < 0)
-                                log_error("Librarian: zeroing the end of book %#llx failed: %s",
-                                          (unsigned long long) info.tail_book, strerror(-k2));
+                if (info.tail_len) {
+                        /* truncation inside a book: zeroed before the client hears back (its
+                         * record, written with the truncation, makes a crash redo it) */
+                        struct engine_tail t = { info.tail_shelf, info.tail_book, info.tail_from, info.tail_len };
+                        zero_tail(s, &t);
                 }
                 r = client_queue(s, c, reply, len);
                 if (info.oob) {
@@ -386,6 +380,8 @@ static int round_(struct server *s, const struct timespec *timeout, const sigset
         }
         /* zombies that could not be zeroed or freed: again a second later */
         earlier(&wake, s->retry_at);
+        /* the previous run's handles: dropped when their grace period ends */
+        earlier(&wake, s->unclaimed_until);
         struct timespec at;
         const struct timespec *t = timeout;
         if (wake >= 0) {
@@ -401,6 +397,18 @@ static int round_(struct server *s, const struct timespec *timeout, const sigset
         if (r < 0)
                 return negative_errno();
         handle_events(s, pfd, nl, nc, listening);
+        if (s->unclaimed_until && now_seconds() >= s->unclaimed_until) {
+                size_t dropped = 0;
+                int k = engine_drop_unclaimed_handles(s->engine, &dropped);
+                if (k < 0)
+                        log_error("Librarian: failed to drop the unclaimed handles of the previous run: %s", strerror(-k));
+                else {
+                        s->unclaimed_until = 0;
+                        if (dropped)
+                                log_info("Librarian: dropped %zu open handle(s) of the previous run that no client reclaimed",
+                                         dropped);
+                }
+        }
         if (s->retry_at && now_seconds() >= s->retry_at) {
                 s->retry_at = 0;
                 int k = queue_zombies(s);
@@ -421,6 +429,12 @@ int server_run(struct server *s, volatile sig_atomic_t *stop, const sigset_t *un
                 if (r < 0 && r != -EINTR)
                         return log_error_errno(r, "Librarian: poll failed: %m");
         }
+        /* Asked to stop: one last look, without waiting, so that the connections already closed
+         * (fame down stops the nodes first) drop their handles now.  The handles left are kept
+         * for the grace period of the next start; those of clients that are gone would keep
+         * their shelves from shrinking until it ends. */
+        struct timespec zero = { 0, 0 };
+        (void) round_(s, &zero, unblocked_mask);
         return 0;
 }
 

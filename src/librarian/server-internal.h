@@ -67,6 +67,8 @@ struct server {
         double accept_resume;           /* listeners rest until then after EMFILE (0: polled) */
         bool accept_failing;            /* logged; until a connection is accepted again */
         struct server_limits limits;
+        double unclaimed_until;         /* the previous run's handles not reclaimed by then are
+                                         * dropped (0: none left to wait for) */
 
         /* zeroer */
         pthread_t thread;
@@ -93,5 +95,6 @@ void host_wrote(struct server *s, uint64_t offset, uint64_t len);
 int queue_zombies(struct server *s);
 int collect_zeroed(struct server *s);
 void client_free(struct client *c);
+void zero_tail(struct server *s, const struct engine_tail *t);
 
 #endif

@@ -192,6 +192,48 @@ int collect_zeroed(struct server *s) {
         return r;
 }
 
+/* A truncation's pending zeroing (engine_pending_tails): the range is zeroed, then its record
+ * deleted.  Without a FAM nothing can be zeroed (as for freed books): the record goes. */
+void zero_tail(struct server *s, const struct engine_tail *t) {
+        int k = 0;
+
+        if (s->fam_fd >= 0) {
+                uint64_t off;
+                k = engine_book_offset(s->engine, t->book, &off);
+                if (k >= 0)
+                        k = zero_range(s->fam_fd, s->book_area_offset + off + t->from, t->len);
+                if (k >= 0)
+                        host_wrote(s, s->book_area_offset + off + t->from, t->len);
+        }
+        if (k < 0) {
+                /* the record stays: the next start tries again (unless the shelf grew over it) */
+                log_error("Librarian: zeroing the end of book %#llx failed: %s",
+                          (unsigned long long) t->book, strerror(-k));
+                return;
+        }
+        k = engine_tail_zeroed(s->engine, t->shelf, t->book, t->from);
+        if (k < 0)
+                log_warning("Librarian: the end of book %#llx is zeroed but its record stays (%s); "
+                            "it is zeroed again at the next start", (unsigned long long) t->book, strerror(-k));
+}
+
+/* Truncations whose zeroing a crash interrupted: redone before anything is served. */
+static int redo_tails(struct server *s, char **ret_error) {
+        _cleanup_free_ struct engine_tail *t = NULL;
+        size_t n = 0;
+        int r;
+
+        r = engine_pending_tails(s->engine, &t, &n);
+        if (r < 0)
+                return set_message(ret_error, "Failed to read the pending zeroings of '%s': %s", s->opt.db_path,
+                                   strerror(-r)), r;
+        for (size_t i = 0; i < n; i++)
+                zero_tail(s, &t[i]);
+        if (n)
+                log_info("Librarian: redid %zu zeroing(s) of truncated books interrupted by the last stop", n);
+        return 0;
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* set-up */
 
@@ -283,11 +325,14 @@ int server_new(const struct server_options *o, struct server **ret, char **ret_e
                 s->opt.idle_timeout = SERVER_IDLE_TIMEOUT;
         if (!s->opt.max_output)
                 s->opt.max_output = SERVER_MAX_OUTPUT;
+        if (s->opt.handle_grace == 0)
+                s->opt.handle_grace = SERVER_HANDLE_GRACE;
         s->fam_fd = s->lock_fd = -1;
         s->wake[0] = s->wake[1] = -1;
         pthread_mutex_init(&s->lock, NULL);
         pthread_cond_init(&s->cond, NULL);
-        /* before engine_open(), which drops every open handle of the database */
+        /* before engine_open(), which takes the open handles of the database from whoever
+         * served it (they wait for their clients to reclaim them) */
         r = librarian_db_lock(o->db_path, &s->lock_fd, ret_error);
         if (r < 0)
                 goto fail;
@@ -312,6 +357,24 @@ int server_new(const struct server_options *o, struct server **ret, char **ret_e
                                     o->check_state, CHECK_DIR, o->fam_path, strerror(-r));
                         goto fail;
                 }
+        }
+        /* after open_fam() and check_open(): the zeroing is told to the checker */
+        r = redo_tails(s, ret_error);
+        if (r < 0)
+                goto fail;
+        size_t unclaimed = 0;
+        if (s->opt.handle_grace < 0)
+                r = engine_drop_unclaimed_handles(s->engine, NULL);
+        else
+                r = engine_unclaimed_handles(s->engine, &unclaimed);
+        if (r < 0) {
+                set_message(ret_error, "Failed to read the open handles of '%s': %s", o->db_path, strerror(-r));
+                goto fail;
+        }
+        if (unclaimed) {
+                s->unclaimed_until = now_seconds() + s->opt.handle_grace;
+                log_info("Librarian: %zu open handle(s) of the previous run wait %.0f s for their clients to reclaim them",
+                         unclaimed, s->opt.handle_grace);
         }
         const uint32_t *ids;
         size_t n = engine_node_ids(s->engine, &ids);

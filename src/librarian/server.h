@@ -10,7 +10,9 @@
  * zeroing freed books in FAM, runs in its own thread, so no request waits for it.
  *
  * Life cycle (a daemon is a library first): server_new() opens the database and the FAM and
- * checks that they match, and opens the checker's state (check_state); server_start() binds the listeners and starts the zeroer;
+ * checks that they match, and opens the checker's state (check_state), then redoes the tail
+ * zeroings a crash interrupted (fame_pending_zero) and starts the grace period of the previous
+ * run's open handles (handle_grace); server_start() binds the listeners and starts the zeroer;
  * server_run() polls until *stop is set (or server_step() does one poll for tests);
  * server_free() stops everything and is idempotent on NULL.
  */
@@ -48,6 +50,10 @@ struct server_options {
                                          * without sending more (30) */
         size_t max_output;              /* unsent replies held for one connection before its
                                          * requests are no longer read (256 KiB) */
+        double handle_grace;            /* seconds after the start during which the open handles
+                                         * of the previous run wait to be reclaimed by their
+                                         * reconnecting clients (and keep their shelves from
+                                         * shrinking); 0: the default (30), < 0: dropped at once */
 };
 
 #define SERVER_MAX_CLIENTS 1024
@@ -56,6 +62,7 @@ struct server_options {
 #define SERVER_MAX_OUTPUT (256u << 10)
 #define SERVER_REQUESTS_PER_ROUND 4     /* answered per connection per poll round */
 #define SERVER_ACCEPT_BACKOFF 0.1       /* seconds the listeners rest after EMFILE */
+#define SERVER_HANDLE_GRACE 30.0        /* seconds the previous run's handles wait to be reclaimed */
 
 struct server;
 

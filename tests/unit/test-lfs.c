@@ -311,6 +311,26 @@ static void test_librarian_restart(void) {
         CHECK(pread(fd, buf, 6, 0) == 6 && memcmp(buf, "before", 6) == 0, "read through a descriptor opened before");
         CHECK(pwrite(fd, "after", 5, 10 << 20) == 5, "a write that grows the file after the restart: %m");
         CHECK(fstat(fd, &st) == 0 && st.st_size == (10 << 20) + 5, "size %lld", (long long) st.st_size);
+        /* the handle fame-lfs holds for fd survived the restart: another node cannot shrink the
+         * file under it (before, the restart had dropped it and this shrink succeeded) */
+        char addr[64];
+        struct fame_librarian *other = NULL;
+        struct json_object *shelf = NULL, *id = NULL;
+        snprintf(addr, sizeof addr, "127.0.0.1:%s", serve_port);
+        CHECK(fame_librarian_connect(addr, &other) == 0, "connect as another node");
+        if (other) {
+                fame_librarian_set_node(other, 2);
+                librarian_set_caller(other, 0, 0, 4242);
+                librarian_set_quiet(other, true);
+                CHECK(librarian_get_shelf(other, "/keep", &shelf) == 0 && json_object_object_get_ex(shelf, "id", &id),
+                      "get /keep: %s", fame_librarian_error(other));
+                int r = librarian_resize_shelf(other, "/keep", json_object_get_int64(id), 4096, false, NULL);
+                CHECK(r == -EMFILE, "another node shrank a file fame-lfs holds open across the restart: %s",
+                      r < 0 ? strerror(-r) : "it succeeded");
+                json_object_put(shelf);
+                fame_librarian_disconnect(other);
+        }
+        CHECK(fstat(fd, &st) == 0 && st.st_size == (10 << 20) + 5, "size after the refused shrink %lld", (long long) st.st_size);
         close(fd);
         CHECK(unlink(path_in("keep")) == 0, "unlink after the restart: %m");
 }
