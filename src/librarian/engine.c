@@ -569,7 +569,7 @@ int engine_open(const char *path, struct engine **ret, char **ret_error) {
         }
         sqlite3_busy_timeout(e->db, 5000);
         char *msg = NULL;
-        if (sqlite3_exec(e->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF;"
+        if (sqlite3_exec(e->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF;"
                          "CREATE TEMP TABLE temp_taken (value INTEGER PRIMARY KEY);"
                          "CREATE TABLE IF NOT EXISTS fame_settings (name TEXT PRIMARY KEY, value TEXT);",
                          NULL, NULL, &msg) != SQLITE_OK) {
