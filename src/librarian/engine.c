@@ -30,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "db.h"
 #include "engine-internal.h"
 #include "fame-constants.h"
 #include "proto.h"
@@ -560,7 +561,8 @@ int engine_open(const char *path, struct engine **ret, char **ret_error) {
                 free(e);
                 return r;
         }
-        if (sqlite3_open_v2(path, &e->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+        /* the gathering VFS relies on synchronous=FULL, set below */
+        if (sqlite3_open_v2(path, &e->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, librarian_db_vfs()) != SQLITE_OK) {
                 if (ret_error && asprintf(ret_error, "Failed to open the Librarian database '%s': %s", path,
                                           e->db ? sqlite3_errmsg(e->db) : "out of memory") < 0)
                         *ret_error = NULL;
