@@ -297,6 +297,9 @@ struct gather_file {
         sqlite3_file base;
         sqlite3_file *real;
         bool is_wal;
+        bool defer;             /* group sync: a commit's sync waits for librarian_db_sync() */
+        bool written;           /* written since the last sync */
+        bool sync_pending;      /* a deferred sync */
         unsigned char *buf;
         size_t len, cap;
         sqlite3_int64 off;      /* file offset of buf[0] */
@@ -320,6 +323,9 @@ static int gather_close(sqlite3_file *f) {
         struct gather_file *g = (struct gather_file *) f;
         int r = gather_flush(g), k;
 
+        if (r == SQLITE_OK && g->sync_pending)
+                r = g->real->pMethods->xSync(g->real, SQLITE_SYNC_NORMAL);
+
         k = g->real->pMethods->xClose(g->real);
         free(g->buf);
         g->buf = NULL;
@@ -340,6 +346,7 @@ static int gather_write(sqlite3_file *f, const void *p, int amt, sqlite3_int64 o
 
         if (!g->is_wal || amt <= 0)
                 return g->real->pMethods->xWrite(g->real, p, amt, off);
+        g->written = true;
         if (g->len > 0 && (off != g->off + (sqlite3_int64) g->len || g->len + (size_t) amt > GATHER_MAX)) {
                 r = gather_flush(g);
                 if (r != SQLITE_OK)
@@ -359,6 +366,7 @@ static int gather_write(sqlite3_file *f, const void *p, int amt, sqlite3_int64 o
                 g->buf = n;
                 g->cap = cap;
         }
+        g->written = true;
         if (g->len == 0)
                 g->off = off;
         memcpy(g->buf + g->len, p, (size_t) amt);
@@ -373,11 +381,26 @@ static int gather_truncate(sqlite3_file *f, sqlite3_int64 size) {
         return r != SQLITE_OK ? r : g->real->pMethods->xTruncate(g->real, size);
 }
 
+/*
+ * A sync that follows writes is a commit's (or the header's of a restarted WAL): with group sync
+ * it is only noted, and librarian_db_sync() makes it before any reply goes out.  A sync with no
+ * write before it (a checkpoint's, before it copies frames into the database) is always made.
+ */
 static int gather_sync(sqlite3_file *f, int flags) {
         struct gather_file *g = (struct gather_file *) f;
         int r = gather_flush(g);
 
-        return r != SQLITE_OK ? r : g->real->pMethods->xSync(g->real, flags);
+        if (r != SQLITE_OK)
+                return r;
+        if (g->is_wal && g->defer && g->written) {
+                g->written = false;
+                g->sync_pending = true;
+                return SQLITE_OK;
+        }
+        r = g->real->pMethods->xSync(g->real, flags);
+        if (r == SQLITE_OK)
+                g->written = g->sync_pending = false;
+        return r;
 }
 
 static int gather_file_size(sqlite3_file *f, sqlite3_int64 *ret) {
@@ -564,4 +587,43 @@ const char *librarian_db_vfs(void) {
 
         pthread_once(&once, gather_register);
         return gather_vfs.zName;
+}
+
+/* The server's connection's WAL, if it is one of ours (it exists once the database was read). */
+static struct gather_file *gather_wal(sqlite3 *db) {
+        sqlite3_file *f = NULL;
+
+        if (sqlite3_file_control(db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &f) != SQLITE_OK || !f ||
+            f->pMethods != &gather_methods)
+                return NULL;
+        return ((struct gather_file *) f)->is_wal ? (struct gather_file *) f : NULL;
+}
+
+int librarian_db_group_sync(sqlite3 *db, bool on) {
+        struct gather_file *g = gather_wal(db);
+
+        if (!g)
+                return -EOPNOTSUPP;
+        if (!on && g->sync_pending && g->real->pMethods->xSync(g->real, SQLITE_SYNC_NORMAL) != SQLITE_OK)
+                return -EIO;
+        g->defer = on;
+        if (!on)
+                g->sync_pending = false;
+        return 0;
+}
+
+bool librarian_db_sync_pending(sqlite3 *db) {
+        struct gather_file *g = gather_wal(db);
+        return g && g->sync_pending;
+}
+
+int librarian_db_sync(sqlite3 *db) {
+        struct gather_file *g = gather_wal(db);
+
+        if (!g || !g->sync_pending)
+                return 0;
+        if (g->real->pMethods->xSync(g->real, SQLITE_SYNC_NORMAL) != SQLITE_OK)
+                return -EIO;
+        g->sync_pending = false;
+        return 0;
 }

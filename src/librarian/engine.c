@@ -630,3 +630,15 @@ size_t engine_node_ids(const struct engine *e, const uint32_t **ret) {
 void engine_set_clock(struct engine *e, double (*clock)(void)) {
         e->clock = clock;
 }
+
+int engine_set_group_sync(struct engine *e, bool on) {
+        return librarian_db_group_sync(e->db, on);
+}
+
+bool engine_sync_pending(struct engine *e) {
+        return librarian_db_sync_pending(e->db);
+}
+
+int engine_sync(struct engine *e) {
+        return librarian_db_sync(e->db);
+}
