@@ -318,8 +318,7 @@ static int client_step(struct server *s, struct client *c, short revents, double
                 r = client_serve(s, c);
         if (r < 0)
                 return r;
-        if (engine_sync_pending(s->engine))
-                return 0;       /* replies wait for the round's sync */
+        /* (a reply waiting for the round's sync is pending output: not dropped before it) */
         if (c->eof && !c->more && !pending(c))
                 return -ECONNRESET;     /* everything it sent is answered */
         if (c->more || blocked(s, c))
