@@ -507,12 +507,14 @@ static int gather_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int 
         int r;
 
         *g = (struct gather_file) { .real = (sqlite3_file *) (g + 1), .is_wal = flags & SQLITE_OPEN_WAL };
+        memset(g->real, 0, (size_t) parent->szOsFile);
         r = parent->xOpen(parent, name, g->real, flags, ret_flags);
         /* the real file's methods must exist (iVersion 3) for the forwarding above */
         if (r == SQLITE_OK && g->real->pMethods && g->real->pMethods->iVersion < 3) {
                 g->real->pMethods->xClose(g->real);
                 r = SQLITE_CANTOPEN;
-        }
+        } else if (r != SQLITE_OK && g->real->pMethods)
+                g->real->pMethods->xClose(g->real);     /* a failed open may leave methods to close */
         g->base.pMethods = r == SQLITE_OK && g->real->pMethods ? &gather_methods : NULL;
         return r;
 }
