@@ -30,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "db.h"
 #include "engine-internal.h"
 #include "fame-constants.h"
 #include "proto.h"
@@ -591,7 +592,8 @@ int engine_open(const char *path, struct engine **ret, char **ret_error) {
                 free(e);
                 return r;
         }
-        if (sqlite3_open_v2(path, &e->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+        /* the gathering VFS relies on synchronous=FULL, set below */
+        if (sqlite3_open_v2(path, &e->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, librarian_db_vfs()) != SQLITE_OK) {
                 if (ret_error && asprintf(ret_error, "Failed to open the Librarian database '%s': %s", path,
                                           e->db ? sqlite3_errmsg(e->db) : "out of memory") < 0)
                         *ret_error = NULL;
@@ -600,7 +602,7 @@ int engine_open(const char *path, struct engine **ret, char **ret_error) {
         }
         sqlite3_busy_timeout(e->db, 5000);
         char *msg = NULL;
-        if (sqlite3_exec(e->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF;"
+        if (sqlite3_exec(e->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF;"
                          "CREATE TEMP TABLE temp_taken (value INTEGER PRIMARY KEY);"
                          "CREATE TABLE IF NOT EXISTS fame_settings (name TEXT PRIMARY KEY, value TEXT);"
                          FAME_PENDING_ZERO_TABLE ";",
@@ -667,4 +669,16 @@ size_t engine_node_ids(const struct engine *e, const uint32_t **ret) {
 
 void engine_set_clock(struct engine *e, double (*clock)(void)) {
         e->clock = clock;
+}
+
+int engine_set_group_sync(struct engine *e, bool on) {
+        return librarian_db_group_sync(e->db, on);
+}
+
+bool engine_sync_pending(struct engine *e) {
+        return librarian_db_sync_pending(e->db);
+}
+
+int engine_sync(struct engine *e) {
+        return librarian_db_sync(e->db);
 }

@@ -125,4 +125,12 @@ size_t engine_node_ids(const struct engine *e, const uint32_t **ret);
 /* Test hook: the clock, in Unix seconds (NULL: time()). */
 void engine_set_clock(struct engine *e, double (*clock)(void));
 
+/* Group sync (the server's): a commit's WAL sync waits for engine_sync(), which must come before
+ * any reply of a modifying request is sent; one fdatasync then covers every commit before it.
+ * Off by default (each commit synced).  <0 if the database's VFS cannot do it. */
+int engine_set_group_sync(struct engine *e, bool on);
+bool engine_sync_pending(struct engine *e);
+/* 0, or -EIO: the commits since the last sync may not survive a power loss. */
+int engine_sync(struct engine *e);
+
 #endif

@@ -219,7 +219,8 @@ static int client_serve(struct server *s, struct client *c) {
                 if (k < 0)
                         log_error("Librarian: failed to queue freed books for zeroing: %s", strerror(-k));
         }
-        return r < 0 ? r : client_flush(c);
+        /* a reply waits for the round's sync of the commits before it (handle_events) */
+        return r < 0 || engine_sync_pending(s->engine) ? r : client_flush(c);
 }
 
 /* The Librarian or this peer is full: the client hears why (its library reports the errmsg
@@ -324,6 +325,7 @@ static int client_step(struct server *s, struct client *c, short revents, double
                 r = client_serve(s, c);
         if (r < 0)
                 return r;
+        /* (a reply waiting for the round's sync is pending output: not dropped before it) */
         if (c->eof && !c->more && !pending(c))
                 return -ECONNRESET;     /* everything it sent is answered */
         if (c->more || blocked(s, c))
@@ -335,6 +337,27 @@ static int client_step(struct server *s, struct client *c, short revents, double
                 return -ETIMEDOUT;
         }
         return 0;
+}
+
+/*
+ * Group sync: the round's commits were written to the WAL but not synced (engine_set_group_sync);
+ * one fdatasync makes them all durable, then their replies go out.  If the sync fails, nobody
+ * hears that its change was made: the clients holding replies are dropped.
+ */
+static void sync_and_flush(struct server *s) {
+        if (!engine_sync_pending(s->engine))
+                return;
+        int r = engine_sync(s->engine);
+        if (r < 0)
+                log_error("Librarian: syncing the database failed: %s; dropping the clients waiting for "
+                          "a reply", strerror(-r));
+        for (size_t i = s->n_clients; i-- > 0; ) {
+                struct client *c = s->clients[i];
+                if (!pending(c))
+                        continue;
+                if (r < 0 || client_flush(c) < 0 || (c->eof && !c->more && !pending(c)))
+                        drop_client(s, i);
+        }
 }
 
 static void handle_events(struct server *s, struct pollfd *pfd, size_t nl, size_t nc, bool listening) {
@@ -352,6 +375,7 @@ static void handle_events(struct server *s, struct pollfd *pfd, size_t nl, size_
                         drop_client(s, i);
         if (pfd[nl].revents & POLLIN)
                 collect_zeroed(s);
+        sync_and_flush(s);
 }
 
 static void earlier(double *t, double at) {

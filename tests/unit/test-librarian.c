@@ -700,6 +700,29 @@ static int has_stale(const char *db) {
         return r;
 }
 
+/* Group sync (the server's): a commit's sync waits for engine_sync(); reads leave none pending. */
+static void test_group_sync(void) {
+        CHECK(!engine_sync_pending(e), "no sync pending without group sync");
+        put(ok(req("{'command': 'create_shelf', 'context': " C1 ", 'path': '/gs1', 'mode': 33188}"), "create /gs1"));
+        CHECK(!engine_sync_pending(e), "each commit synced without group sync");
+
+        CHECK(engine_set_group_sync(e, true) == 0, "group sync on");
+        put(ok(req("{'command': 'version', 'context': " C1 "}"), "version"));
+        CHECK(!engine_sync_pending(e), "a read leaves no sync pending");
+        put(ok(req("{'command': 'create_shelf', 'context': " C1 ", 'path': '/gs2', 'mode': 33188}"), "create /gs2"));
+        put(ok(req("{'command': 'create_shelf', 'context': " C1 ", 'path': '/gs4', 'mode': 33188}"), "create /gs4"));
+        CHECK(engine_sync_pending(e), "the commits wait for engine_sync()");
+        CHECK(engine_sync(e) == 0 && !engine_sync_pending(e), "engine_sync() makes them");
+        CHECK(engine_sync(e) == 0, "nothing to sync is no error");
+
+        put(ok(req("{'command': 'create_shelf', 'context': " C1 ", 'path': '/gs5', 'mode': 33188}"), "create /gs5"));
+        CHECK(engine_sync_pending(e), "pending again");
+        CHECK(engine_set_group_sync(e, false) == 0 && !engine_sync_pending(e), "off: the pending sync is made");
+        put(ok(req("{'command': 'create_shelf', 'context': " C1 ", 'path': '/gs3', 'mode': 33188}"), "create /gs3"));
+        put(ok(req("{'command': 'create_shelf', 'context': " C1 ", 'path': '/gs6', 'mode': 33188}"), "create /gs6"));
+        CHECK(!engine_sync_pending(e), "off: each commit synced again");
+}
+
 /* Issue 16 #4: init --force and fame up's move-aside of a database an unclean stop left with a
  * -wal: the new database gets none of the old commits, the moved copy keeps all of them. */
 static void test_stale_wal(const struct fame_geometry *geo) {
@@ -752,6 +775,7 @@ int main(void) {
         test_access();
         test_connections();
         test_nodes();
+        test_group_sync();
         test_stale_wal(&geo);
         engine_free(e);
         return test_exit();
