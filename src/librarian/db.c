@@ -308,6 +308,7 @@ struct gather_file {
 };
 
 #define GATHER_MAX (4u << 20)   /* larger runs are written as they come */
+#define GATHER_CHUNK (64u << 10)        /* one write of a gathered run (see gather_flush()) */
 
 static sqlite3_vfs gather_vfs;
 
@@ -316,7 +317,15 @@ static int gather_flush(struct gather_file *g) {
 
         if (g->len == 0)
                 return SQLITE_OK;
-        r = g->real->pMethods->xWrite(g->real, g->buf, (int) g->len, g->off);
+        /* SQLite's unix VFS writes at most 128 KiB per call (seekAndWriteFd() masks the length
+         * with 0x1ffff: a larger write is cut short, and a multiple of 128 KiB is SQLITE_FULL),
+         * so a long run goes out in pieces below that */
+        r = SQLITE_OK;
+        for (size_t done = 0; done < g->len && r == SQLITE_OK; ) {
+                size_t n = g->len - done < GATHER_CHUNK ? g->len - done : GATHER_CHUNK;
+                r = g->real->pMethods->xWrite(g->real, g->buf + done, (int) n, g->off + (sqlite3_int64) done);
+                done += n;
+        }
         g->len = 0;
         return r;
 }
