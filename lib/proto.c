@@ -175,31 +175,83 @@ struct json_object *proto_next(struct proto_stream *s) {
 
 /* ---- encoding as Python's json.dumps ------------------------------------------------------- */
 
-static void put_u16(FILE *f, unsigned v) {
-        fprintf(f, "\\u%04x", v);
+/* The text being written: a buffer that grows (stdio's memstream locks and checks per byte,
+ * which showed in the Librarian's profile). */
+struct out {
+        char *p;
+        size_t len, cap;
+        bool oom;
+};
+
+static bool out_room(struct out *o, size_t n) {
+        if (o->oom)
+                return false;
+        if (o->len + n + 1 <= o->cap)
+                return true;
+        size_t cap = o->cap ? o->cap : 256;
+        while (cap < o->len + n + 1)
+                cap *= 2;
+        char *p = realloc(o->p, cap);
+        if (!p) {
+                o->oom = true;
+                return false;
+        }
+        o->p = p;
+        o->cap = cap;
+        return true;
+}
+
+static void out_write(struct out *o, const char *s, size_t n) {
+        if (out_room(o, n)) {
+                memcpy(o->p + o->len, s, n);
+                o->len += n;
+                o->p[o->len] = 0;
+        }
+}
+
+static void out_puts(struct out *o, const char *s) {
+        out_write(o, s, strlen(s));
+}
+
+static void out_putc(struct out *o, char c) {
+        out_write(o, &c, 1);
+}
+
+static void put_u16(struct out *f, unsigned v) {
+        char buf[8];
+        snprintf(buf, sizeof buf, "\\u%04x", v);
+        out_write(f, buf, 6);
 }
 
 /* A string by length: UTF-8 in, ASCII out.  Invalid UTF-8 (which json-c's strict parser does
  * not produce, but values built in C might) is written byte by byte as U+00XX. */
-static void dump_string(FILE *f, const char *s, size_t len) {
+static void dump_string(struct out *f, const char *s, size_t len) {
         const unsigned char *p = (const unsigned char *) s, *end = p + len;
-        fputc('"', f);
+        out_putc(f, '"');
         while (p < end) {
                 unsigned c = *p;
+                const unsigned char *run = p;
+                while (run < end && *run >= 0x20 && *run < 0x7f && *run != '"' && *run != '\\')
+                        run++;
+                if (run > p) {          /* printable ASCII, as it is */
+                        out_write(f, (const char *) p, (size_t) (run - p));
+                        p = run;
+                        continue;
+                }
                 if (c < 0x80) {
                         switch (c) {
-                        case '"': fputs("\\\"", f); break;
-                        case '\\': fputs("\\\\", f); break;
-                        case '\n': fputs("\\n", f); break;
-                        case '\r': fputs("\\r", f); break;
-                        case '\t': fputs("\\t", f); break;
-                        case '\b': fputs("\\b", f); break;
-                        case '\f': fputs("\\f", f); break;
+                        case '"': out_puts(f, "\\\""); break;
+                        case '\\': out_puts(f, "\\\\"); break;
+                        case '\n': out_puts(f, "\\n"); break;
+                        case '\r': out_puts(f, "\\r"); break;
+                        case '\t': out_puts(f, "\\t"); break;
+                        case '\b': out_puts(f, "\\b"); break;
+                        case '\f': out_puts(f, "\\f"); break;
                         default:
                                 if (c < 0x20 || c == 0x7f)
                                         put_u16(f, c);
                                 else
-                                        fputc((int) c, f);
+                                        out_putc(f, (char) c);
                         }
                         p++;
                         continue;
@@ -226,18 +278,18 @@ static void dump_string(FILE *f, const char *s, size_t len) {
                         put_u16(f, cp);
                 p += need + 1;
         }
-        fputc('"', f);
+        out_putc(f, '"');
 }
 
 /* Python's float repr: the shortest text that reads back as the same double; "1.0", not "1". */
-static void dump_double(FILE *f, double d) {
+static void dump_double(struct out *f, double d) {
         char buf[64];
         if (isnan(d)) {
-                fputs("NaN", f);
+                out_puts(f, "NaN");
                 return;
         }
         if (isinf(d)) {
-                fputs(d > 0 ? "Infinity" : "-Infinity", f);
+                out_puts(f, d > 0 ? "Infinity" : "-Infinity");
                 return;
         }
         for (int prec = 1; prec <= 17; prec++) {
@@ -259,27 +311,29 @@ static void dump_double(FILE *f, double d) {
                         }
                 }
         }
-        fputs(buf, f);
+        out_puts(f, buf);
         if (!strpbrk(buf, ".e"))
-                fputs(".0", f);
+                out_puts(f, ".0");
 }
 
-static int dump(FILE *f, struct json_object *o, int depth) {
+static int dump(struct out *f, struct json_object *o, int depth) {
         if (depth > 64)
                 return -EINVAL;
         switch (json_object_get_type(o)) {
         case json_type_null:
-                fputs("null", f);
+                out_puts(f, "null");
                 return 0;
         case json_type_boolean:
-                fputs(json_object_get_boolean(o) ? "true" : "false", f);
+                out_puts(f, json_object_get_boolean(o) ? "true" : "false");
                 return 0;
         case json_type_int: {
                 int64_t v = json_object_get_int64(o);
+                char buf[32];
                 if (v == INT64_MAX)
-                        fprintf(f, "%" PRIu64, json_object_get_uint64(o));
+                        snprintf(buf, sizeof buf, "%" PRIu64, json_object_get_uint64(o));
                 else
-                        fprintf(f, "%" PRId64, v);
+                        snprintf(buf, sizeof buf, "%" PRId64, v);
+                out_puts(f, buf);
                 return 0;
         }
         case json_type_double:
@@ -290,31 +344,31 @@ static int dump(FILE *f, struct json_object *o, int depth) {
                 return 0;
         case json_type_array: {
                 size_t n = json_object_array_length(o);
-                fputc('[', f);
+                out_putc(f, '[');
                 for (size_t i = 0; i < n; i++) {
                         if (i)
-                                fputs(", ", f);
+                                out_puts(f, ", ");
                         int r = dump(f, json_object_array_get_idx(o, i), depth + 1);
                         if (r < 0)
                                 return r;
                 }
-                fputc(']', f);
+                out_putc(f, ']');
                 return 0;
         }
         case json_type_object: {
                 bool first = true;
-                fputc('{', f);
+                out_putc(f, '{');
                 json_object_object_foreach(o, k, v) {
                         if (!first)
-                                fputs(", ", f);
+                                out_puts(f, ", ");
                         first = false;
                         dump_string(f, k, strlen(k));
-                        fputs(": ", f);
+                        out_puts(f, ": ");
                         int r = dump(f, v, depth + 1);
                         if (r < 0)
                                 return r;
                 }
-                fputc('}', f);
+                out_putc(f, '}');
                 return 0;
         }
         }
@@ -322,21 +376,17 @@ static int dump(FILE *f, struct json_object *o, int depth) {
 }
 
 int proto_dumps(struct json_object *v, char **ret, size_t *ret_len) {
-        char *buf = NULL;
-        size_t len = 0;
-        FILE *f = open_memstream(&buf, &len);
-        if (!f)
-                return -ENOMEM;
-        int r = dump(f, v, 0);
-        if (fclose(f) != 0 && r >= 0)
+        struct out o = {};
+        int r = dump(&o, v, 0);
+        if (r >= 0 && (o.oom || !out_room(&o, 0)))
                 r = -ENOMEM;
         if (r < 0) {
-                free(buf);
+                free(o.p);
                 return r;
         }
-        *ret = buf;
+        *ret = o.p;
         if (ret_len)
-                *ret_len = len;
+                *ret_len = o.len;
         return 0;
 }
 
