@@ -38,6 +38,7 @@ bench: build
 	$(BUILD)/fame bench fam
 	$(BUILD)/fame librarian bench
 	$(BUILD)/fame librarian bench --lfs-unlink
+	FAME=$(BUILD)/fame bench/bench-librarian.sh
 	FAME=$(BUILD)/fame bench/bench-up.sh
 	FAME=$(BUILD)/fame bench/bench-lfs.sh
 	FAME=$(BUILD)/fame bench/bench-debian.sh
