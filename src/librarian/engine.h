@@ -48,6 +48,16 @@ int librarian_db_lock(const char *path, int *ret_fd, char **ret_error);
 
 /* Opens an existing database (WAL mode) and checks its schema version. */
 int engine_open(const char *path, struct engine **ret, char **ret_error);
+
+/*
+ * engine_open() with flags.  ENGINE_OPEN_EXCLUSIVE: PRAGMA locking_mode=EXCLUSIVE, set before
+ * the connection first enters WAL mode: SQLite then takes its file locks once and keeps them
+ * until engine_free(), takes no fcntl locks per transaction and keeps the WAL index in heap
+ * memory (no -shm).  For the server only, which holds PATH.lock for its whole life anyway: every
+ * other reader of the database gets SQLITE_BUSY until the engine is freed (docs/librarian.md).
+ */
+#define ENGINE_OPEN_EXCLUSIVE 0x1u
+int engine_open_flags(const char *path, unsigned flags, struct engine **ret, char **ret_error);
 void engine_free(struct engine *e);
 
 struct engine_request_info {
