@@ -686,6 +686,10 @@ void engine_set_clock(struct engine *e, double (*clock)(void)) {
         e->clock = clock;
 }
 
+void engine_set_fail_zeroed(struct engine *e, bool on) {
+        __atomic_store_n(&e->fail_zeroed, on, __ATOMIC_RELAXED);
+}
+
 int engine_set_group_sync(struct engine *e, bool on) {
         return librarian_db_group_sync(e->db, on);
 }

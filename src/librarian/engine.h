@@ -134,6 +134,10 @@ size_t engine_node_ids(const struct engine *e, const uint32_t **ret);
 
 /* Test hook: the clock, in Unix seconds (NULL: time()). */
 void engine_set_clock(struct engine *e, double (*clock)(void));
+/* Test hook: while on, engine_books_zeroed() rolls its transaction back and fails (-EBUSY) as it
+ * did when another process held the database; the server (locking_mode=EXCLUSIVE) never meets
+ * such a lock now, so tests of the zeroer's retries use this.  Any thread may call it. */
+void engine_set_fail_zeroed(struct engine *e, bool on);
 
 /* Group sync (the server's): a commit's WAL sync waits for engine_sync(), which must come before
  * any reply of a modifying request is sent; one fdatasync then covers every commit before it.

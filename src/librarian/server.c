@@ -472,6 +472,10 @@ uint16_t server_pin_port(const struct server *s, size_t i) {
         return i + 1 < s->n_listeners ? s->listeners[i + 1].port : 0;
 }
 
+void server_set_fail_marks(struct server *s, bool on) {
+        engine_set_fail_zeroed(s->engine, on);
+}
+
 void server_zeroing_stats(const struct server *s, struct server_zeroing *ret) {
         *ret = (struct server_zeroing) {
                 .zeroed = __atomic_load_n(&s->stats.zeroed, __ATOMIC_RELAXED),
