@@ -2,15 +2,20 @@
 /* `fame check report` (check-report.h): findings, placed in the Librarian's shelves. */
 #include <errno.h>
 #include <inttypes.h>
+#include <json-c/json.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "check-report.h"
 #include "check.h"
 #include "cluster-state.h"
 #include "fame.h"
+#include "librarian-client.h"
+#include "proto.h"
+#include "librarian-secret.h"
 #include "log.h"
 #include "macro.h"
 #include "util.h"
@@ -23,10 +28,23 @@ struct ig_range {
         uint64_t books, start;
 };
 
-/* The Librarian database, open read-only, and what placing an offset needs of it. */
+/* A book on a shelf, as the running Librarian listed it. */
+struct remote_book {
+        uint32_t ig;
+        uint64_t book_num, seq;         /* seq: 1.. in the shelf */
+        size_t shelf;                   /* in shelves.paths */
+};
+
+/* The Librarian database, open read-only, or what the running Librarian said of it (remote);
+ * and what placing an offset needs of either. */
 struct shelves {
         sqlite3 *db;
         sqlite3_stmt *book, *shelf;
+        bool remote;
+        struct remote_book *books;      /* remote: sorted by (ig, book_num) */
+        size_t n_books;
+        char **paths;                   /* remote: the shelves' full paths */
+        size_t n_paths;
         struct ig_range *igs;
         size_t n_igs;
         uint64_t book_size, book_area;
@@ -37,6 +55,10 @@ static void shelves_close(struct shelves *s) {
         sqlite3_finalize(s->shelf);
         if (s->db)
                 sqlite3_close(s->db);
+        for (size_t i = 0; i < s->n_paths; i++)
+                free(s->paths[i]);
+        free(s->paths);
+        free(s->books);
         free(s->igs);
         *s = (struct shelves) { 0 };
 }
@@ -50,10 +72,18 @@ static int shelves_open(const char *path, const struct fame_geometry *geo, struc
         *s = (struct shelves) { .book_size = geo->book_size, .book_area = geo->book_area_offset };
         if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
                 goto fail;
-        sqlite3_busy_timeout(s->db, 2000);
+        /* a running Librarian holds its database exclusively (docs/librarian.md): SQLITE_BUSY,
+         * and the caller asks that Librarian instead; so no long wait here */
+        sqlite3_busy_timeout(s->db, 250);
         /* books of another size: a database made for another FAM */
-        if (sqlite3_prepare_v2(s->db, "SELECT book_size_bytes FROM globals", -1, &st, NULL) != SQLITE_OK ||
-            sqlite3_step(st) != SQLITE_ROW || (uint64_t) sqlite3_column_int64(st, 0) != geo->book_size)
+        int k = sqlite3_prepare_v2(s->db, "SELECT book_size_bytes FROM globals", -1, &st, NULL);
+        if (k == SQLITE_OK)
+                k = sqlite3_step(st);
+        if ((k & 0xff) == SQLITE_BUSY) {
+                r = -EBUSY;
+                goto fail;
+        }
+        if (k != SQLITE_ROW || (uint64_t) sqlite3_column_int64(st, 0) != geo->book_size)
                 goto fail;
         sqlite3_finalize(st);
         /* PHYSADDR books (intlv_group >> 16 == 1) have no place in a FAM file */
@@ -94,6 +124,125 @@ fail:
         return r < 0 ? r : -EIO;
 }
 
+static int64_t member_int(struct json_object *o, const char *key) {
+        struct json_object *v = NULL;
+        json_object_object_get_ex(o, key, &v);
+        return json_object_get_int64(v);
+}
+
+static int remote_book_cmp(const void *a, const void *b) {
+        const struct remote_book *x = a, *y = b;
+        if (x->ig != y->ig)
+                return x->ig < y->ig ? -1 : 1;
+        return x->book_num < y->book_num ? -1 : x->book_num > y->book_num;
+}
+
+/* Adds the books of every shelf under directory dir ("/" or "/a/b") to s, depth first. */
+static int remote_walk(struct fame_librarian *l, struct shelves *s, const char *dir, int depth) {
+        _cleanup_(json_object_putp) struct json_object *list = NULL;
+        int r;
+
+        if (depth >= MAX_DEPTH)
+                return -ELOOP;
+        r = librarian_list_shelves(l, dir, &list);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; list && i < json_object_array_length(list); i++) {
+                struct json_object *e = json_object_array_get_idx(list, i), *v = NULL;
+                const char *name = json_object_object_get_ex(e, "name", &v) ? json_object_get_string(v) : NULL;
+                mode_t mode = (mode_t) member_int(e, "mode");
+                if (!name || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+                        continue;
+                _cleanup_free_ char *path = strf("%s/%s", strcmp(dir, "/") == 0 ? "" : dir, name);
+                if (!path)
+                        return -ENOMEM;
+                if (S_ISDIR(mode)) {
+                        r = remote_walk(l, s, path, depth + 1);
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
+                if (!S_ISREG(mode))     /* a symlink: its target is listed where it is */
+                        continue;
+                _cleanup_(json_object_putp) struct json_object *books = NULL;
+                r = librarian_list_shelf_books(l, path, &books);
+                if (r < 0)
+                        return r;
+                size_t n = books ? json_object_array_length(books) : 0;
+                if (n == 0)
+                        continue;
+                char **p = realloc(s->paths, (s->n_paths + 1) * sizeof *p);
+                if (!p)
+                        return -ENOMEM;
+                s->paths = p;
+                struct remote_book *b = realloc(s->books, (s->n_books + n) * sizeof *b);
+                if (!b)
+                        return -ENOMEM;
+                s->books = b;
+                s->paths[s->n_paths] = TAKE_PTR(path);
+                for (size_t k = 0; k < n; k++) {
+                        struct json_object *o = json_object_array_get_idx(books, k);
+                        int64_t ig = member_int(o, "intlv_group");
+                        if (ig >> 16 != 0)      /* PHYSADDR: no place in a FAM file */
+                                return -EINVAL;
+                        s->books[s->n_books++] = (struct remote_book) {
+                                .ig = (uint32_t) (ig & 65535), .book_num = (uint64_t) member_int(o, "book_num"),
+                                .seq = k + 1, .shelf = s->n_paths,
+                        };
+                }
+                s->n_paths++;
+        }
+        return 0;
+}
+
+/* What shelves_open() reads from the database, asked of the Librarian at address (its
+ * secret: $FAME_LIBRARIAN_SECRET_FILE): get_fs_stats (book size, books_per_IG), then
+ * list_shelves from "/" down and list_shelf_books of each shelf (in seq order). */
+static int shelves_remote(const char *address, const struct fame_geometry *geo, struct shelves *s) {
+        struct fame_librarian *l = NULL;
+        _cleanup_(json_object_putp) struct json_object *stats = NULL;
+        uint64_t igbooks[128], igstart[128];
+        int r;
+
+        *s = (struct shelves) { .remote = true, .book_size = geo->book_size, .book_area = geo->book_area_offset };
+        r = fame_librarian_connect(address, &l);
+        if (r < 0)
+                goto fail;
+        r = librarian_get_fs_stats(l, &stats);
+        if (r < 0)
+                goto fail;
+        if ((uint64_t) member_int(stats, "book_size_bytes") != geo->book_size) {
+                r = -EINVAL;
+                goto fail;
+        }
+        librarian_igstart(stats, igbooks, igstart);
+        for (uint32_t ig = 0; ig < 128; ig++) {
+                if (!igbooks[ig])
+                        continue;
+                struct ig_range *n = realloc(s->igs, (s->n_igs + 1) * sizeof *n);
+                if (!n) {
+                        r = -ENOMEM;
+                        goto fail;
+                }
+                s->igs = n;
+                s->igs[s->n_igs++] = (struct ig_range) { ig, igbooks[ig], igstart[ig] };
+        }
+        r = remote_walk(l, s, "/", 0);
+        if (r < 0)
+                goto fail;
+        if (s->n_books)
+                qsort(s->books, s->n_books, sizeof *s->books, remote_book_cmp);
+        fame_librarian_disconnect(l);
+        return 0;
+fail:
+        log_debug("check report: the Librarian at %s cannot be asked: %s", address,
+                  l ? fame_librarian_error(l) : strerror(-r));
+        if (l)
+                fame_librarian_disconnect(l);
+        shelves_close(s);
+        return r < 0 ? r : -EIO;
+}
+
 /* The full path of shelf id ("/dir/shelf"), or NULL. */
 static char *shelf_path(struct shelves *s, int64_t id) {
         char *path = strdup("");
@@ -130,6 +279,21 @@ static int place(struct shelves *s, struct check_report_item *item) {
                 const struct ig_range *g = &s->igs[i];
                 if (index < g->start || index >= g->start + g->books)
                         continue;
+                if (s->remote) {
+                        struct remote_book key = { .ig = g->ig, .book_num = index - g->start };
+                        const struct remote_book *b = s->n_books ? bsearch(&key, s->books, s->n_books, sizeof *s->books,
+                                                                             remote_book_cmp) : NULL;
+                        if (!b)
+                                return 0;
+                        item->shelf = strdup(s->paths[b->shelf]);
+                        if (!item->shelf) {
+                                item->place = CHECK_PLACE_UNKNOWN;
+                                return 0;
+                        }
+                        item->place = CHECK_PLACE_SHELF;
+                        item->shelf_offset = (b->seq - 1) * s->book_size + within;
+                        return 0;
+                }
                 sqlite3_reset(s->book);
                 sqlite3_bind_int64(s->book, 1, g->ig);
                 sqlite3_bind_int64(s->book, 2, (sqlite3_int64) (index - g->start));
@@ -153,7 +317,7 @@ static int place(struct shelves *s, struct check_report_item *item) {
         return 0;
 }
 
-int check_report_map(const struct check_finding *f, size_t n, uint32_t node, const char *db,
+int check_report_map(const struct check_finding *f, size_t n, uint32_t node, const char *db, const char *librarian,
                      const struct fame_geometry *geo, struct cluster_check_report *ret) {
         struct shelves s = { 0 };
         bool have_shelves = false;
@@ -162,8 +326,13 @@ int check_report_map(const struct check_finding *f, size_t n, uint32_t node, con
         ret->item = calloc(n ? n : 1, sizeof *ret->item);
         if (!ret->item)
                 return log_error_errno(-ENOMEM, "Out of memory");
-        if (db && geo && geo->book_size)
-                have_shelves = shelves_open(db, geo, &s) >= 0;
+        if (geo && geo->book_size) {
+                int r = db ? shelves_open(db, geo, &s) : -ENOENT;
+                /* held by the Librarian that serves it (or no database here): ask that one */
+                if ((r == -EBUSY || !db) && librarian)
+                        r = shelves_remote(librarian, geo, &s);
+                have_shelves = r >= 0;
+        }
         for (size_t i = 0; i < n; i++) {
                 if (node && f[i].node_a != node && f[i].node_b != node)
                         continue;
@@ -218,7 +387,16 @@ int cluster_check_report(const struct fame_config *c, const char *node, struct c
         _cleanup_free_ char *db = planned ? strf("%s/librarian.db", cl.plan.librarian_dir)
                                           : strf("%s/librarian/librarian.db", c->state_dir);
         bool have_geo = fame_file_inspect(fam, &geo) >= 0;
-        r = check_report_map(findings.f, findings.n, id, db, have_geo ? &geo : NULL, ret);
+        /* while the cluster is up its Librarian holds the database: asked on the host port with
+         * the owner's secret, as fame shelf does (docs/librarian.md "Who may say what") */
+        char address[64] = "";
+        if (planned && cl.plan.librarian_port) {
+                snprintf(address, sizeof address, "127.0.0.1:%u", cl.plan.librarian_port);
+                _cleanup_free_ char *secret = cl.plan.librarian_dir ? strf("%s/secrets/host.secret", cl.plan.librarian_dir) : NULL;
+                if (secret)
+                        setenv(LIBRARIAN_SECRET_ENV, secret, 0);
+        }
+        r = check_report_map(findings.f, findings.n, id, db, *address ? address : NULL, have_geo ? &geo : NULL, ret);
         ret->overflow = findings.overflow;
         check_report_done(&findings);
         return r;

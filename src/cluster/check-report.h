@@ -9,6 +9,8 @@
  *   → books_on_shelves (shelf_id, seq_num) → shelves (name, parent_id … up to the root);
  *   shelf offset = (seq_num − 1) × book_size + (offset − book_area_offset) mod book_size.
  *
+ * While the cluster is up its Librarian holds the database exclusively: the same is then asked of
+ * it through the protocol (list_shelves, list_shelf_books, get_fs_stats).
  * A database that cannot be read is no error: the findings come without shelves.  SQLite is
  * for the host's fame only; elsewhere (fame-static in nodes) check-report-none.c says so.
  */
@@ -48,8 +50,11 @@ struct cluster_check_report {
 
 /* The items of the n findings f that involve node (node_a or node_b; 0: all), each placed with
  * the Librarian database db (NULL, or unreadable: CHECK_PLACE_UNKNOWN) of a FAM of geometry geo
- * (NULL: CHECK_PLACE_UNKNOWN).  ret->overflow is left 0.  -ENOMEM (logged) only. */
-int check_report_map(const struct check_finding *f, size_t n, uint32_t node, const char *db,
+ * (NULL: CHECK_PLACE_UNKNOWN).  While a Librarian serves db it holds it exclusively (SQLITE_BUSY):
+ * then, or without db, the same is asked of the Librarian at address librarian ("HOST:PORT",
+ * NULL: none; its secret from $FAME_LIBRARIAN_SECRET_FILE) with get_fs_stats, list_shelves and
+ * list_shelf_books; both give the same report.  ret->overflow is left 0.  -ENOMEM (logged) only. */
+int check_report_map(const struct check_finding *f, size_t n, uint32_t node, const char *db, const char *librarian,
                      const struct fame_geometry *geo, struct cluster_check_report *ret);
 
 /* The findings of cluster c (its STATE/check; an error when the cluster never ran with the

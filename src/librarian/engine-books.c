@@ -251,6 +251,8 @@ int engine_books_zeroed(struct engine *e, const uint64_t *ids, size_t n) {
 
         if (sqlite3_exec(e->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
                 r = -EBUSY;
+        if (r == 0 && __atomic_load_n(&e->fail_zeroed, __ATOMIC_RELAXED))
+                r = -EBUSY;
         for (size_t i = 0; i < n && r == 0; i++)
                 if (engine_exec(e, "UPDATE books SET allocated = 0 WHERE id = ? AND allocated = 2"
                                 " AND id NOT IN (SELECT book_id FROM books_on_shelves)", 1, (int64_t) ids[i]) < 0)

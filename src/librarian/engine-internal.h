@@ -54,6 +54,7 @@ struct cached_stmt {
 
 struct engine {
         sqlite3 *db;
+        bool fail_zeroed;               /* test hook: engine_set_fail_zeroed() (atomic) */
         struct cached_stmt stmts[96];
         size_t n_stmts;
 

@@ -579,6 +579,10 @@ fail:
 }
 
 int engine_open(const char *path, struct engine **ret, char **ret_error) {
+        return engine_open_flags(path, 0, ret, ret_error);
+}
+
+int engine_open_flags(const char *path, unsigned flags, struct engine **ret, char **ret_error) {
         struct engine *e = calloc(1, sizeof *e);
         int r;
 
@@ -602,6 +606,17 @@ int engine_open(const char *path, struct engine **ret, char **ret_error) {
         }
         sqlite3_busy_timeout(e->db, 5000);
         char *msg = NULL;
+        /* first, so that it is in effect when this connection first enters WAL mode (the WAL
+         * index then lives in heap memory: https://sqlite.org/wal.html#noshm) */
+        if ((flags & ENGINE_OPEN_EXCLUSIVE) &&
+            sqlite3_exec(e->db, "PRAGMA locking_mode=EXCLUSIVE;", NULL, NULL, &msg) != SQLITE_OK) {
+                if (ret_error && asprintf(ret_error, "Failed to open the Librarian database '%s' exclusively: %s", path,
+                                          msg ? msg : sqlite3_errmsg(e->db)) < 0)
+                        *ret_error = NULL;
+                sqlite3_free(msg);
+                engine_free(e);
+                return -EIO;
+        }
         if (sqlite3_exec(e->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF;"
                          "CREATE TEMP TABLE temp_taken (value INTEGER PRIMARY KEY);"
                          "CREATE TABLE IF NOT EXISTS fame_settings (name TEXT PRIMARY KEY, value TEXT);"
@@ -669,6 +684,10 @@ size_t engine_node_ids(const struct engine *e, const uint32_t **ret) {
 
 void engine_set_clock(struct engine *e, double (*clock)(void)) {
         e->clock = clock;
+}
+
+void engine_set_fail_zeroed(struct engine *e, bool on) {
+        __atomic_store_n(&e->fail_zeroed, on, __ATOMIC_RELAXED);
 }
 
 int engine_set_group_sync(struct engine *e, bool on) {

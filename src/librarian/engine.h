@@ -48,6 +48,16 @@ int librarian_db_lock(const char *path, int *ret_fd, char **ret_error);
 
 /* Opens an existing database (WAL mode) and checks its schema version. */
 int engine_open(const char *path, struct engine **ret, char **ret_error);
+
+/*
+ * engine_open() with flags.  ENGINE_OPEN_EXCLUSIVE: PRAGMA locking_mode=EXCLUSIVE, set before
+ * the connection first enters WAL mode: SQLite then takes its file locks once and keeps them
+ * until engine_free(), takes no fcntl locks per transaction and keeps the WAL index in heap
+ * memory (no -shm).  For the server only, which holds PATH.lock for its whole life anyway: every
+ * other reader of the database gets SQLITE_BUSY until the engine is freed (docs/librarian.md).
+ */
+#define ENGINE_OPEN_EXCLUSIVE 0x1u
+int engine_open_flags(const char *path, unsigned flags, struct engine **ret, char **ret_error);
 void engine_free(struct engine *e);
 
 struct engine_request_info {
@@ -124,6 +134,10 @@ size_t engine_node_ids(const struct engine *e, const uint32_t **ret);
 
 /* Test hook: the clock, in Unix seconds (NULL: time()). */
 void engine_set_clock(struct engine *e, double (*clock)(void));
+/* Test hook: while on, engine_books_zeroed() rolls its transaction back and fails (-EBUSY) as it
+ * did when another process held the database; the server (locking_mode=EXCLUSIVE) never meets
+ * such a lock now, so tests of the zeroer's retries use this.  Any thread may call it. */
+void engine_set_fail_zeroed(struct engine *e, bool on);
 
 /* Group sync (the server's): a commit's WAL sync waits for engine_sync(), which must come before
  * any reply of a modifying request is sent; one fdatasync then covers every commit before it.

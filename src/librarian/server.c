@@ -336,7 +336,9 @@ int server_new(const struct server_options *o, struct server **ret, char **ret_e
         r = librarian_db_lock(o->db_path, &s->lock_fd, ret_error);
         if (r < 0)
                 goto fail;
-        r = engine_open(o->db_path, &s->engine, ret_error);
+        /* exclusive: no file locks per transaction, the WAL index in heap memory; safe, since
+         * the flock above keeps every other Librarian out, and other readers go through us */
+        r = engine_open_flags(o->db_path, ENGINE_OPEN_EXCLUSIVE, &s->engine, ret_error);
         if (r < 0)
                 goto fail;
         /* one fdatasync per round of the loop, before its replies (server-conn.c) */
@@ -468,6 +470,10 @@ uint16_t server_port(const struct server *s) {
 
 uint16_t server_pin_port(const struct server *s, size_t i) {
         return i + 1 < s->n_listeners ? s->listeners[i + 1].port : 0;
+}
+
+void server_set_fail_marks(struct server *s, bool on) {
+        engine_set_fail_zeroed(s->engine, on);
 }
 
 void server_zeroing_stats(const struct server *s, struct server_zeroing *ret) {

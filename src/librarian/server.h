@@ -84,6 +84,9 @@ struct server_zeroing {
                                          * busy or failing); they are zeroed and marked again */
 };
 void server_zeroing_stats(const struct server *s, struct server_zeroing *ret);
+/* Test hook: engine_set_fail_zeroed() of the server's engine (marking zeroed books FREE fails
+ * while on, as under a lock).  Any thread may call it. */
+void server_set_fail_marks(struct server *s, bool on);
 /* What the limits did so far (poll loop's thread only: tests step the server themselves). */
 struct server_limits {
         size_t clients;                 /* connected now */

@@ -229,20 +229,19 @@ static int64_t reply_int(struct json_object *o, const char *name) {
         return json_object_get_int64(v);
 }
 
-/* allocated (0 FREE, 1 on a shelf, 2 ZOMBIE) of every book of `z`, as the database has it. */
-static bool books_in_state(sqlite3 *db, const struct zshelf *z, int want) {
-        sqlite3_stmt *st = NULL;
+/* allocated (0 FREE, 1 on a shelf, 2 ZOMBIE) of every book of `z`, as the server says (get_book:
+ * it holds its database exclusively, so nobody else reads it while it runs). */
+static bool books_in_state(int fd, const struct zshelf *z, int want) {
         bool all = true;
-        CHECK(sqlite3_prepare_v2(db, "SELECT allocated FROM books WHERE id = ?", -1, &st, NULL) == SQLITE_OK,
-              "prepare: %s", sqlite3_errmsg(db));
-        for (size_t i = 0; st && i < ZBOOKS; i++) {
-                sqlite3_bind_int64(st, 1, z->id[i]);
-                int r = sqlite3_step(st);
-                CHECK(r == SQLITE_ROW || r == SQLITE_BUSY, "book %#" PRIx64 ": %s", (uint64_t) z->id[i], sqlite3_errmsg(db));
-                all = all && r == SQLITE_ROW && sqlite3_column_int(st, 0) == want;
-                sqlite3_reset(st);
+        for (size_t i = 0; i < ZBOOKS; i++) {
+                char req[256];
+                snprintf(req, sizeof req, "{\"command\": \"get_book\", \"context\": " CTX(1, 20) ", \"id\": %" PRId64 "}", z->id[i]);
+                struct json_object *o = call_json(fd, req);
+                int64_t allocated = reply_int(o, "allocated");
+                CHECK(allocated != INT64_MIN, "book %#" PRIx64 ": %s", (uint64_t) z->id[i], json_object_to_json_string(o));
+                all = all && allocated == want;
+                json_object_put(o);
         }
-        sqlite3_finalize(st);
         return all;
 }
 
@@ -261,7 +260,7 @@ static bool books_zero(int fam_fd, const struct zshelf *z, uint64_t book_size) {
 }
 
 /* A shelf of ZBOOKS books made through the server, its books marked non-zero in the FAM. */
-static void make_marked_shelf(int fd, sqlite3 *db, int fam_fd, const struct fame_geometry *geo, const char *path,
+static void make_marked_shelf(int fd, int fam_fd, const struct fame_geometry *geo, const char *path,
                               struct zshelf *z) {
         char req[512];
         snprintf(req, sizeof req, "{\"command\": \"create_shelf\", \"context\": " CTX(1, 1) ", \"path\": \"%s\", \"mode\": 33152}", path);
@@ -275,17 +274,18 @@ static void make_marked_shelf(int fd, sqlite3 *db, int fam_fd, const struct fame
                  ", \"open_handle\": %" PRId64 "}", id, handle);
         json_object_put(call_json(fd, req));
 
-        sqlite3_stmt *st = NULL;
-        CHECK(sqlite3_prepare_v2(db, "SELECT b.id, b.intlv_group, b.book_num FROM books b"
-                                     " JOIN books_on_shelves bs ON bs.book_id = b.id WHERE bs.shelf_id = ? ORDER BY bs.seq_num",
-                                 -1, &st, NULL) == SQLITE_OK, "prepare: %s", sqlite3_errmsg(db));
-        sqlite3_bind_int64(st, 1, id);
+        snprintf(req, sizeof req, "{\"command\": \"list_shelf_books\", \"context\": " CTX(1, 4) ", \"path\": \"%s\"}", path);
+        struct json_object *books = call_json(fd, req), *list = NULL;
+        CHECK(books && json_object_object_get_ex(books, "value", &list) && json_object_is_type(list, json_type_array),
+              "list_shelf_books %s: %s", path, json_object_to_json_string(books));
         size_t n = 0;
         static unsigned char mark[4096];
         memset(mark, 0xA5, sizeof mark);
-        while (st && sqlite3_step(st) == SQLITE_ROW && n < ZBOOKS) {
-                z->id[n] = sqlite3_column_int64(st, 0);
-                uint64_t ig = (uint64_t) sqlite3_column_int64(st, 1) & 0xFFFF, num = (uint64_t) sqlite3_column_int64(st, 2);
+        for (size_t i = 0; list && i < json_object_array_length(list) && n < ZBOOKS; i++) {
+                struct json_object *b = json_object_array_get_idx(list, i), *v = NULL;
+                z->id[n] = json_object_object_get_ex(b, "id", &v) ? json_object_get_int64(v) : 0;
+                uint64_t ig = (uint64_t) (json_object_object_get_ex(b, "intlv_group", &v) ? json_object_get_int64(v) : 0) & 0xFFFF;
+                uint64_t num = (uint64_t) (json_object_object_get_ex(b, "book_num", &v) ? json_object_get_int64(v) : 0);
                 z->offset[n] = geo->book_area_offset + (ig * geo->books_per_node + num) * geo->book_size;
                 /* first page, a middle one and the last one */
                 CHECK(pwrite(fam_fd, mark, sizeof mark, (off_t) z->offset[n]) == sizeof mark &&
@@ -294,7 +294,7 @@ static void make_marked_shelf(int fd, sqlite3 *db, int fam_fd, const struct fame
                       "pwrite FAM: %m");
                 n++;
         }
-        sqlite3_finalize(st);
+        json_object_put(books);
         CHECK(n == ZBOOKS, "%s has %zu books, expected %d", path, n, ZBOOKS);
 }
 
@@ -317,15 +317,15 @@ static bool wait_for(bool (*cond)(const void *arg), const void *arg, double seco
         return cond(arg);
 }
 
-struct books_of { sqlite3 *db; const struct zshelf *z; };
+struct books_of { int fd; const struct zshelf *z; };
 static bool books_free(const void *arg) {
         const struct books_of *b = arg;
-        return books_in_state(b->db, b->z, 0);
+        return books_in_state(b->fd, b->z, 0);
 }
 
 /* Until the books are FREE in the database (the server's retry) or 20 s passed. */
-static bool wait_books_free(sqlite3 *db, const struct zshelf *z) {
-        return wait_for(books_free, &(struct books_of) { db, z }, 20);
+static bool wait_books_free(int fd, const struct zshelf *z) {
+        return wait_for(books_free, &(struct books_of) { fd, z }, 20);
 }
 
 /* The server's zeroing counters have grown by at least zero_failures failed zeroings, and by a
@@ -341,18 +341,20 @@ static bool counters_grew(const void *arg) {
 static void test_zeroing_retries(uint16_t port, const char *fam, const char *dbpath, const struct fame_geometry *geo) {
         struct server_zeroing before, now;
         struct zshelf z = {};
-        sqlite3 *db = NULL, *locker = NULL;
+        sqlite3 *db = NULL;
         int fd = connect_to(port), fam_fd = open(fam, O_RDWR | O_CLOEXEC);
 
         CHECK(fam_fd >= 0, "open %s: %m", fam);
+        /* the server holds its database exclusively: not even a read-only look */
         CHECK(sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK, "open %s", dbpath);
-        CHECK(sqlite3_open_v2(dbpath, &locker, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK, "open %s", dbpath);
+        CHECK(sqlite3_exec(db, "SELECT count(*) FROM books", NULL, NULL, NULL) == SQLITE_BUSY,
+              "another connection reads the database of a running server: %s", sqlite3_errmsg(db));
         if (test_failures)
                 goto out;
 
         /* 1. zeroing fails (EIO): the books stay ZOMBIE and unzeroed, never FREE; once zeroing
          *    works again they are zeroed and FREE without anyone asking */
-        make_marked_shelf(fd, db, fam_fd, geo, "/zio", &z);
+        make_marked_shelf(fd, fam_fd, geo, "/zio", &z);
         server_zeroing_stats(srv, &before);
         __atomic_store_n(&fail_punch, 1, __ATOMIC_RELAXED);
         destroy(fd, "/zio");
@@ -361,33 +363,32 @@ static void test_zeroing_retries(uint16_t port, const char *fam, const char *dbp
         CHECK(now.zero_failures >= before.zero_failures + 2 * ZBOOKS,
               "zeroing under EIO: %" PRIu64 " failed attempts counted, expected two rounds of %d", now.zero_failures - before.zero_failures, ZBOOKS);
         CHECK(now.zeroed == before.zeroed, "books counted as zeroed while zeroing fails");
-        CHECK(books_in_state(db, &z, 2), "books whose zeroing failed are not ZOMBIE");
+        CHECK(books_in_state(fd, &z, 2), "books whose zeroing failed are not ZOMBIE");
         CHECK(!books_zero(fam_fd, &z, geo->book_size), "the marks are gone although zeroing failed");
         __atomic_store_n(&fail_punch, 0, __ATOMIC_RELAXED);
-        CHECK(wait_books_free(db, &z), "books whose zeroing failed are not FREE 20 s after zeroing works again");
+        CHECK(wait_books_free(fd, &z), "books whose zeroing failed are not FREE 20 s after zeroing works again");
         CHECK(books_zero(fam_fd, &z, geo->book_size), "books FREE again after an I/O error but not zero in the FAM");
 
-        /* 2. zeroed books cannot be marked FREE (the database is locked): FREE after the lock.
-         *    The order is forced: zeroing fails until the lock is held, so the server's next
-         *    attempt zeroes the books and then meets the lock. */
-        make_marked_shelf(fd, db, fam_fd, geo, "/zlock", &z);
+        /* 2. zeroed books cannot be marked FREE (as when the database was locked by another
+         *    process, which the exclusive server no longer meets: engine_set_fail_zeroed()):
+         *    FREE after the lock.  The order is forced: zeroing fails until the lock is held,
+         *    so the server's next attempt zeroes the books and then meets the lock. */
+        make_marked_shelf(fd, fam_fd, geo, "/zlock", &z);
         server_zeroing_stats(srv, &before);
         __atomic_store_n(&fail_punch, 1, __ATOMIC_RELAXED);
         destroy(fd, "/zlock");
-        CHECK(sqlite3_exec(locker, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK, "lock: %s", sqlite3_errmsg(locker));
+        server_set_fail_marks(srv, true);
         __atomic_store_n(&fail_punch, 0, __ATOMIC_RELAXED);
-        /* the server waits out SQLite's busy timeout before it gives up marking them */
         wait_for(counters_grew, &(struct counters_grew) { &before, &now, 0, true }, 30);
         CHECK(now.mark_failures > before.mark_failures, "the server never reported zeroed books it could not mark FREE");
         CHECK(now.zeroed >= before.zeroed + ZBOOKS, "%" PRIu64 " books zeroed under the lock, expected %d",
               now.zeroed - before.zeroed, ZBOOKS);
         CHECK(books_zero(fam_fd, &z, geo->book_size), "the zeroer did not zero the books while the database was locked");
-        CHECK(books_in_state(locker, &z, 2), "books are not ZOMBIE while the database is locked");
-        CHECK(sqlite3_exec(locker, "COMMIT", NULL, NULL, NULL) == SQLITE_OK, "unlock: %s", sqlite3_errmsg(locker));
-        CHECK(wait_books_free(db, &z), "zeroed books are not FREE 20 s after the database lock went");
+        CHECK(books_in_state(fd, &z, 2), "books are not ZOMBIE while the database is locked");
+        server_set_fail_marks(srv, false);
+        CHECK(wait_books_free(fd, &z), "zeroed books are not FREE 20 s after the database lock went");
         CHECK(books_zero(fam_fd, &z, geo->book_size), "books FREE after the lock but not zero in the FAM");
 out:
-        sqlite3_close(locker);
         sqlite3_close(db);
         if (fam_fd >= 0)
                 close(fam_fd);

@@ -342,9 +342,69 @@ static void mark_touched(uint64_t ig, uint64_t num) {
 /* ---------------------------------------------------------------------------------------- */
 /* the database, read directly */
 
+/* Copies file from to to (plain reads: SQLite's locks are advisory); a missing from is no copy. */
+static bool copy_file(const char *from, const char *to) {
+        int in = open(from, O_RDONLY | O_CLOEXEC);
+        if (in < 0)
+                return errno == ENOENT;
+        int out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        bool ok = out >= 0;
+        char buf[1 << 16];
+        ssize_t n;
+        while (ok && (n = read(in, buf, sizeof buf)) != 0)
+                ok = n > 0 && write(out, buf, (size_t) n) == n;
+        close(in);
+        if (out >= 0)
+                close(out);
+        return ok;
+}
+
+/*
+ * While the server runs it holds its database exclusively (locking_mode=EXCLUSIVE): nobody else
+ * may read it.  A look then reads a snapshot: the server is stopped (SIGSTOP, no write is half
+ * done then), the database and its WAL are copied, and it goes on (SIGCONT).  The copy is what
+ * kill -9 at that instant would leave: SQLite replays the WAL when it opens it, so the reads see
+ * every commit the server made (all of them, at the quiet moments the test looks).
+ */
+static const char *db_snapshot(void) {
+        static char snap[sizeof T.db + 16];
+        char from[sizeof T.db + 8], to[sizeof snap + 8];
+        pid_t pid = server_pid;
+        int status;
+
+        if (pid <= 0)
+                return T.db;
+        snprintf(snap, sizeof snap, "%s.snapshot", T.db);
+        static const char *const suffix[] = { "", "-wal", "-shm", "-journal" };
+        for (size_t i = 0; i < sizeof suffix / sizeof *suffix; i++) {
+                snprintf(to, sizeof to, "%s%s", snap, suffix[i]);
+                (void) unlink(to);
+        }
+        if (kill(pid, SIGSTOP) < 0 || waitpid(pid, &status, WUNTRACED) != pid || !WIFSTOPPED(status)) {
+                CHECK(false, "cannot stop the server (pid %d) for a look at its database", (int) pid);
+                kill(pid, SIGCONT);
+                return NULL;
+        }
+        bool ok = true;
+        for (size_t i = 0; i < 2; i++) {
+                snprintf(from, sizeof from, "%s%s", T.db, suffix[i]);
+                snprintf(to, sizeof to, "%s%s", snap, suffix[i]);
+                ok = ok && copy_file(from, to);
+        }
+        kill(pid, SIGCONT);
+        CHECK(ok, "cannot copy %s: %s", T.db, strerror(errno));
+        return ok ? snap : NULL;
+}
+
 static sqlite3 *db_open(bool writable) {
         sqlite3 *db = NULL;
-        int r = sqlite3_open_v2(T.db, &db, writable ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY, NULL);
+        /* a look while the server runs reads a snapshot; writes only while it is down */
+        CHECK(!writable || server_pid <= 0, "a write into the database of a running server");
+        const char *path = writable ? T.db : db_snapshot();
+        if (!path)
+                return NULL;
+        /* the snapshot: read-write, for SQLite's replay of its WAL */
+        int r = sqlite3_open_v2(path, &db, writable || path != T.db ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY, NULL);
         if (r != SQLITE_OK) {
                 CHECK(false, "cannot open %s with SQLite: %s", T.db, db ? sqlite3_errmsg(db) : sqlite3_errstr(r));
                 sqlite3_close(db);
