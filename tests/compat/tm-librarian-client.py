@@ -3,6 +3,7 @@
 # cmdproto.LibrarianCommandProtocol, book_shelf_bos.TMShelf/TMBook), the way lfs_fuse does:
 # every reply must be accepted by the original client and record classes.
 # Usage: tm-librarian-client.py TM_LIBRARIAN_SRC PORT NODE_ID BOOK_SIZE
+# Exit status 3: the Librarian refused the client for want of a secret (docs/librarian.md).
 import errno
 import signal
 import sys
@@ -44,7 +45,11 @@ def librarian(cmdict):
     return rsp['value'], 0, ''
 
 
-stats, e, _ = librarian(lcp('get_fs_stats'))
+stats, e, msg = librarian(lcp('get_fs_stats'))
+if e == errno.EACCES and 'not authenticated' in msg:
+    # a Librarian that asks for a secret (FAM/E's default): the original client sends none
+    print('refused: errno %d: %s' % (e, msg))
+    sys.exit(3)
 check(e == 0 and stats['book_size_bytes'] == book and stats['BIImode'] == 0, 'get_fs_stats, as lfs_fuse starts')
 check(all(isinstance(k, str) and len(v) == 2 for k, v in stats['books_per_IG'].items()), 'books_per_IG: "IG": [books, base]')
 _, e, _ = librarian(lcp('update_node_soc_status', status=1, cpu_percent=1, rootfs_percent=2, network_in=0,
