@@ -185,5 +185,20 @@ if [ -n "$f1" ] && [ -n "$f64" ]; then
 else
         echo "goal: FAM/E 64 GiB <= 1.2 x 1 GiB: not measured (needs 1G and 64G runs)"
 fi
+
+# The floor under any Librarian here: a server that only answers (recv, send), and one that also
+# writes 4 KiB per request and syncs once per round before replying, as FAM/E's durable commits
+# do (bench/librarian-floor.c); what FAM/E's figure leaves above it is its own work.
+if cc -O2 -std=c11 -D_GNU_SOURCE -pthread -o "$work/librarian-floor" "$(dirname "$0")/librarian-floor.c" 2> "$work/cc.log"; then
+        plain=$("$work/librarian-floor" "$clients" "$seconds" "$work" | sed -n 's/.*server CPU \([0-9.]*\) us.*/\1/p')
+        durable=$("$work/librarian-floor" --durable "$clients" "$seconds" "$work" | sed -n 's/.*server CPU \([0-9.]*\) us.*/\1/p')
+        echo "floor, $clients clients: answering only ${plain:-?} µs/request; with a 4 KiB write per request and one fdatasync per round ${durable:-?} µs/request"
+        [ -n "$f1" ] && [ -n "$durable" ] && awk -v f="$f1" -v d="$durable" -v o="${o1:-}" 'BEGIN {
+                printf "   FAM/E at 1 GiB is %.1fx the durable floor", f / d
+                if (o != "") printf "; 1/20 of the original (%.1f µs) is %s the durable floor", o / 20, (o / 20 < d) ? "below" : "above"
+                print "" }'
+else
+        echo "floor: not measured (cc failed: $(head -1 "$work/cc.log"))"
+fi
 echo "(server CPU = user + system time of the server process from /proc/PID/stat; load average: $(cut -d' ' -f1-3 /proc/loadavg))"
 exit 0
