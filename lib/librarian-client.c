@@ -46,6 +46,7 @@ struct fame_librarian {
         enum librarian_command last;
         struct proto_stream in;
         char secret[LIBRARIAN_SECRET_LEN + 1];  /* sent once per connection ("" none) */
+        const char *no_secret_why;      /* why none is sent, for a "not authenticated" reply */
         char error[512];
         /* the open handles this connection holds (open_shelf, create_shelf, not yet closed):
          * reclaimed (fame_reclaim_shelf) on every new connection after the first, so that a
@@ -284,13 +285,19 @@ static int choose_secret(struct fame_librarian *l, bool default_address) {
         if (r >= 0)
                 return 0;
         l->secret[0] = 0;
-        if ((r == -EACCES || r == -EPERM) && access(LIBRARIAN_RELAY_SOCKET, F_OK) == 0) {
-                char *a = strdup("unix:" LIBRARIAN_RELAY_SOCKET);
-                if (!a)
-                        return -ENOMEM;
-                free(l->address);
-                l->address = a;
+        if (r != -EACCES && r != -EPERM)
+                return 0;       /* not in a node, or a node without a secret (librarian_auth = none) */
+        if (access(LIBRARIAN_RELAY_SOCKET, F_OK) < 0) {
+                l->no_secret_why = "this process may not read the node's secret (" LIBRARIAN_SECRET_FW_CFG
+                                   ", root only) and fame-lfs's relay " LIBRARIAN_RELAY_SOCKET " is not there: "
+                                   "is /lfs mounted? (fame-lfs --relay)";
+                return 0;
         }
+        char *a = strdup("unix:" LIBRARIAN_RELAY_SOCKET);
+        if (!a)
+                return -ENOMEM;
+        free(l->address);
+        l->address = a;
         return 0;
 }
 
@@ -520,7 +527,10 @@ static int call_once(struct fame_librarian *l, enum librarian_command c, struct 
                 struct json_object *en = NULL;
                 json_object_object_get_ex(reply, "errno", &en);
                 int e = en ? json_object_get_int(en) : 0;
-                librarian_set_error(l, "%s", json_object_get_string(v));
+                if (e == EACCES && l->no_secret_why && strstr(json_object_get_string(v), "not authenticated"))
+                        librarian_set_error(l, "%s; %s", json_object_get_string(v), l->no_secret_why);
+                else
+                        librarian_set_error(l, "%s", json_object_get_string(v));
                 json_object_put(reply);
                 return e > 0 ? -e : -EREMOTEIO;
         }

@@ -66,6 +66,9 @@ run exec node02 -- /tmp/lfs-mmap as 1000 fame shelf rm /demo
 run exec node02 -- /tmp/lfs-mmap as 1000 env FAME_LIBRARIAN=10.0.2.100:9093 FAME_LIBRARIAN_SECRET_FILE= fame shelf ls
 [ "$rc" -ne 0 ] && grep -q "not authenticated" "$err" && ok "uid 1000 straight to the port (10.0.2.100:9093) is refused: $(tail -1 "$err")" \
         || fail "uid 1000 on torms:9093: rc=$rc $(cat "$out" "$err")"
+run exec node02 -- sh -c 'mv /run/fame/librarian.sock /run/fame/hidden.sock && /tmp/lfs-mmap as 1000 fame shelf ls; rc=$?; mv /run/fame/hidden.sock /run/fame/librarian.sock; exit $rc'
+[ "$rc" -ne 0 ] && grep -q "not authenticated.*fame-lfs's relay /run/fame/librarian.sock is not there: is /lfs mounted" "$err" \
+        && ok "without the relay, uid 1000 is told why it is refused" || fail "uid 1000 without the relay: rc=$rc $(cat "$out" "$err")"
 run exec node02 -- /tmp/lfs-mmap as 1000 fame shelf rm /by-user
 [ "$rc" -eq 0 ] && ok "uid 1000 removes its own shelf" || fail "rm /by-user as uid 1000: rc=$rc $(cat "$err")"
 
