@@ -2,11 +2,11 @@
 # Benchmark (not a test): wall time from `fame up` to all nodes ready for 1, 4, 8 and 16 nodes,
 # host RSS per node, and memcpy bandwidth into FAM inside a node vs into the node's RAM.
 # Runs on a private cluster ("bench-up") with its own state directory.
-#   bench/bench-up.sh [NODE COUNTS...]      (default: 1 4 8 16)
+#   bench/bench-up.sh [NODE COUNTS...]      (default: 1 4 16 40)
 set -u
 FAME=${FAME:-$(dirname "$0")/../build/fame}
 counts=("$@")
-[ ${#counts[@]} -gt 0 ] || counts=(1 4 8 16)
+[ ${#counts[@]} -gt 0 ] || counts=(1 4 16 40)
 work=$(mktemp -d "${TMPDIR:-/tmp}/fame-bench-XXXXXX")
 export XDG_STATE_HOME="$work/state" FAME_CLUSTER_NAME=bench-up
 trap '"$FAME" down > /dev/null 2>&1; rm -rf "$work"' EXIT
@@ -18,7 +18,7 @@ for n in "${counts[@]}"; do
         "$FAME" down > /dev/null 2>&1
         rm -rf "$XDG_STATE_HOME"
         start=$(date +%s.%N)
-        if ! "$FAME" up -n "$n" --set fam_size=$(( n > 8 ? 2 : 1 ))G > "$work/up.out" 2> "$work/up.err"; then
+        if ! "$FAME" up -n "$n" > "$work/up.out" 2> "$work/up.err"; then
                 echo "fame up -n $n failed: $(tail -1 "$work/up.err")"
                 continue
         fi

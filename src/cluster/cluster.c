@@ -164,6 +164,11 @@ static int prepare_plan(const struct fame_config *c, const struct up_options *o,
         r = plan_build(c, accel, img, arm ? img_arm : NULL, self, plugin, p);
         if (r < 0)
                 return r;
+        /* an existing FAM keeps its size whatever fam_size says now (it grows with the node
+         * count when nobody set it): the nodes map the file as it is */
+        struct fame_geometry g;
+        if (fame_file_inspect(p->fam_path, &g) >= 0 && g.total_size != p->fam_size)
+                p->fam_size = g.total_size;
         return debian ? debian_nodes_prepare(p, reset) : 0;
 }
 

@@ -512,9 +512,10 @@ static int geometry_problem(const struct fame_config *c, char *err, size_t errle
         uint64_t book_area = book > CONFIG_META_MIN ? book : CONFIG_META_MIN;   /* both powers of two */
         uint64_t min_size = book_area + (uint64_t) nodes * 4 * book;
         if (total < min_size) {
-                snprintf(err, errlen, "FAM size %s is too small for %" PRIu32 " node(s) with %s books (metadata plus 4 books per node); use --size %s or more",
-                         format_size_compact(total, a, sizeof a), nodes, format_size_compact(book, bs, sizeof bs),
-                         format_size_compact(UINT64_C(1) << (64 - __builtin_clzll(min_size - 1)), b, sizeof b));
+                format_size_compact(UINT64_C(1) << (64 - __builtin_clzll(min_size - 1)), b, sizeof b);
+                snprintf(err, errlen, "FAM size %s is too small for %" PRIu32 " node(s) with %s books (metadata plus 4 books per node); "
+                         "use fam_size = %s or more (fame up --fam-size %s), or leave fam_size unset",
+                         format_size_compact(total, a, sizeof a), nodes, format_size_compact(book, bs, sizeof bs), b, b);
                 return K_FAM_SIZE;
         }
         uint64_t per_node = ((total - book_area) / book / nodes) & ~UINT64_C(3);
@@ -524,7 +525,7 @@ static int geometry_problem(const struct fame_config *c, char *err, size_t errle
                 while (need < FAME_MAX_BOOK_SIZE && BOOKS_PER_NODE(need) > FAME_MAX_BOOKS_PER_NODE)
                         need <<= 1;
                 if (BOOKS_PER_NODE(need) > FAME_MAX_BOOKS_PER_NODE) {
-                        snprintf(err, errlen, "FAM size %s is more than %" PRIu32 " node(s) can address (8192 books of at most 8G each per node); use a smaller --size or more --nodes",
+                        snprintf(err, errlen, "FAM size %s is more than %" PRIu32 " node(s) can address (8192 books of at most 8G each per node); use a smaller fam_size or more nodes",
                                  format_size_compact(total, a, sizeof a), nodes);
                         return K_FAM_SIZE;
                 }
@@ -541,6 +542,21 @@ bool config_has_arch(const struct fame_config *c, enum fame_arch a) {
                 if (c->node[i].arch == a)
                         return true;
         return false;
+}
+
+static uint64_t fam_size_needed(const struct fame_config *c) {
+        uint64_t book = c->book_size;
+        uint64_t book_area = book > CONFIG_META_MIN ? book : CONFIG_META_MIN;
+        uint64_t min_size = book_area + (uint64_t) c->nodes * 4 * book;
+        return UINT64_C(1) << (64 - __builtin_clzll(min_size - 1));
+}
+
+void config_size_fam(struct fame_config *c) {
+        if (c->origin[K_FAM_SIZE] || !is_power_of_two_u64(c->book_size) || c->nodes < 1 || c->nodes > FAME_MAX_NODES)
+                return;
+        uint64_t need = fam_size_needed(c);
+        if (need > c->fam_size)
+                c->fam_size = need;
 }
 
 int config_check(const struct fame_config *c) {

@@ -98,6 +98,10 @@ int config_set(struct fame_config *c, const char *key, const char *value, const 
 /* Cross-key checks after everything is applied (e.g. fam_size vs nodes and book_size, via
  * fame_geometry_compute); logs one line and returns -EINVAL. */
 int config_check(const struct fame_config *c);
+/* A fam_size nobody set grows to what the nodes need (metadata plus 4 books per node, rounded up
+ * to a power of two), so that `fame up -n 40` works with defaults; one that was set stays as it
+ * is (config_check() then says if it is too small). */
+void config_size_fam(struct fame_config *c);
 
 /* Whether any of the c->nodes nodes is of architecture a. */
 bool config_has_arch(const struct fame_config *c, enum fame_arch a);

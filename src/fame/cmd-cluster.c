@@ -92,6 +92,7 @@ int load_config(const struct cluster_opts *o, const char *const *extra, struct f
                 if (r < 0)
                         goto fail;
         }
+        config_size_fam(c);
         r = config_check(c);
         if (r < 0)
                 goto fail;
@@ -263,10 +264,12 @@ static void print_line(const char *line, void *userdata) {
         printf("%s\n", line);
 }
 
-enum { O_ADD = 0x100, O_ACCEL, O_KIND, O_RESET, O_BACKEND, O_ARCH, O_CHECK };
+enum { O_ADD = 0x100, O_ACCEL, O_KIND, O_RESET, O_BACKEND, O_ARCH, O_CHECK, O_FAM_SIZE };
 const struct verb_options up_options = {
         .list = (const struct verb_option[]) {
                 { "nodes", 'n', "N", "number of nodes (the nodes key)", VERB_OPT_SHORT },
+                { "fam-size", O_FAM_SIZE, "SIZE", "size of a new FAM (the fam_size key; by default 1G, or\n"
+                                                  "what the nodes need when that is more)" },
                 { "kind", O_KIND, "diskless|debian", "the kind key" },
                 { "accel", O_ACCEL, "auto|kvm|tcg", "the accel key" },
                 { "backend", O_BACKEND, "qemu|libvirt", "the backend key: fame's own QEMU processes, or libvirt domains" },
@@ -298,7 +301,8 @@ int cmd_up(const struct verb *v, int argc, char **argv) {
                         continue;
                 /* the options that stand for a configuration key: KEY=VALUE */
                 const char *key = ch == 'n' ? "nodes" : ch == O_ACCEL ? "accel" : ch == O_KIND ? "kind" :
-                                  ch == O_BACKEND ? "backend" : ch == O_ARCH ? "arch" : ch == O_CHECK ? "check" : NULL;
+                                  ch == O_BACKEND ? "backend" : ch == O_ARCH ? "arch" : ch == O_CHECK ? "check" :
+                                  ch == O_FAM_SIZE ? "fam_size" : NULL;
                 if (key) {
                         if (n_extra + 2 >= ELEMENTSOF(extra))
                                 return cli_usage_error(v, "too many options");

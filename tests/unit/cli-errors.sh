@@ -132,6 +132,10 @@ FAME_CHECK_PLUGIN="$tmp/none.so" expect 1 "^fame: check = coherence needs the ch
         up --check --set nodes=2 --set fam_size=64M --set book_size=2M
 [ ! -e "$state/fam" ] && [ ! -e "$XDG_CACHE_HOME/fame" ] && echo "ok: up --check without its plugin made no FAM and no image" \
         || fail "up --check without its plugin left $(ls "$state" "$XDG_CACHE_HOME" 2>&1 | tr '\n' ' ')"
+# fame up --fam-size: the fam_size key, checked the same way; too small for the nodes says what fits
+expect 2 "^fame: command line: fam_size = 3G: expected a power of two such as 512M, 1G or 2G$" up --fam-size 3G
+expect 2 "^fame: fam_size = 1G: FAM size 1G is too small for 40 node\(s\) with 8M books \(metadata plus 4 books per node\); use fam_size = 2G or more \(fame up --fam-size 2G\), or leave fam_size unset$" \
+        up -n 40 --fam-size 1G
 expect 2 "^fame: command line: accel = kvm, but check = coherence: the checker runs in TCG: set accel = tcg or auto$" up --check --accel kvm
 # a cluster with the checker: kill --crash of a node that does not run
 plan coherence
