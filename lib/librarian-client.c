@@ -206,38 +206,46 @@ int librarian_dial(const char *address, int *ret_fd, char *err, size_t err_len) 
 }
 
 static struct json_object *context(struct fame_librarian *l);
-static int send_all(int fd, const char *p, size_t len);
-static int receive(struct fame_librarian *l, struct json_object **ret);
+static int receive_on(int fd, struct proto_stream *in, struct json_object **ret);
 
-/* The first request of every connection that has a secret. */
-static int authenticate(struct fame_librarian *l) {
+int librarian_authenticate_fd(int fd, struct proto_stream *in, const char *secret, struct json_object *ctx,
+                              char *err, size_t err_len) {
         _cleanup_(json_object_putp) struct json_object *req = json_object_new_object();
         _cleanup_(json_object_putp) struct json_object *reply = NULL;
         struct json_object *v;
 
+        err[0] = 0;
         json_object_object_add(req, "command", json_object_new_string(librarian_command_name(LIBRARIAN_CMD_authenticate)));
-        json_object_object_add(req, "context", context(l));
-        json_object_object_add(req, "secret", json_object_new_string(l->secret));
+        json_object_object_add(req, "context", ctx);
+        json_object_object_add(req, "secret", json_object_new_string(secret));
         const char *text = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
-        int r = send_all(l->fd, text, strlen(text));
+        int r = librarian_send_all(fd, text, strlen(text));
         if (r >= 0)
-                r = receive(l, &reply);
-        if (r < 0) {
-                librarian_set_error(l, "Lost the Librarian at %s while authenticating: %s", l->address, strerror(-r));
+                r = receive_on(fd, in, &reply);
+        if (r < 0)
                 return r;
-        }
         if (json_object_object_get_ex(reply, "errmsg", &v)) {
                 struct json_object *en = NULL;
                 json_object_object_get_ex(reply, "errno", &en);
                 int e = en ? json_object_get_int(en) : 0;
-                if (e == EACCES)
-                        librarian_set_error(l, "The Librarian at %s refused this connection's secret: %s", l->address,
-                                            json_object_get_string(v));
-                else            /* e.g. "Librarian full", answered before the request was read */
-                        librarian_set_error(l, "%s", json_object_get_string(v));
+                snprintf(err, err_len, "%s", json_object_get_string(v));
                 return e > 0 ? -e : -EACCES;
         }
         return 0;
+}
+
+/* The first request of every connection that has a secret. */
+static int authenticate(struct fame_librarian *l) {
+        char why[512];
+        int r = librarian_authenticate_fd(l->fd, &l->in, l->secret, context(l), why, sizeof why);
+
+        if (r < 0 && !why[0])
+                librarian_set_error(l, "Lost the Librarian at %s while authenticating: %s", l->address, strerror(-r));
+        else if (r == -EACCES)
+                librarian_set_error(l, "The Librarian at %s refused this connection's secret: %s", l->address, why);
+        else if (r < 0)         /* e.g. "Librarian full", answered before the request was read */
+                librarian_set_error(l, "%s", why);
+        return r;
 }
 
 static int do_connect(struct fame_librarian *l) {
@@ -417,7 +425,7 @@ static struct json_object *context(struct fame_librarian *l) {
         return c;
 }
 
-static int send_all(int fd, const char *p, size_t len) {
+int librarian_send_all(int fd, const char *p, size_t len) {
         while (len) {
                 ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
                 if (n < 0) {
@@ -432,9 +440,9 @@ static int send_all(int fd, const char *p, size_t len) {
 }
 
 /* The next reply that is not an OOB message. */
-static int receive(struct fame_librarian *l, struct json_object **ret) {
+static int receive_on(int fd, struct proto_stream *in, struct json_object **ret) {
         for (;;) {
-                struct json_object *o = proto_next(&l->in);
+                struct json_object *o = proto_next(in);
                 if (o) {
                         struct json_object *oob;
                         if (json_object_object_get_ex(o, "OOBmsg", &oob) && json_object_get_boolean(oob)) {
@@ -444,7 +452,7 @@ static int receive(struct fame_librarian *l, struct json_object **ret) {
                         *ret = o;
                         return 0;
                 }
-                struct pollfd p = { .fd = l->fd, .events = POLLIN };
+                struct pollfd p = { .fd = fd, .events = POLLIN };
                 int r = poll(&p, 1, REPLY_TIMEOUT_MS);
                 if (r < 0) {
                         if (errno == EINTR)
@@ -454,7 +462,7 @@ static int receive(struct fame_librarian *l, struct json_object **ret) {
                 if (r == 0)
                         return -ETIMEDOUT;
                 char buf[65536];
-                ssize_t n = recv(l->fd, buf, sizeof buf, 0);
+                ssize_t n = recv(fd, buf, sizeof buf, 0);
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;
@@ -462,10 +470,14 @@ static int receive(struct fame_librarian *l, struct json_object **ret) {
                 }
                 if (n == 0)
                         return -ECONNRESET;
-                r = proto_feed(&l->in, buf, (size_t) n);
+                r = proto_feed(in, buf, (size_t) n);
                 if (r < 0)
                         return r;
         }
+}
+
+static int receive(struct fame_librarian *l, struct json_object **ret) {
+        return receive_on(l->fd, &l->in, ret);
 }
 
 static void reclaim_held(struct fame_librarian *l);
@@ -485,7 +497,7 @@ static int exchange(struct fame_librarian *l, const char *text, size_t len, stru
                                 return -ECONNRESET;
                 }
         }
-        r = send_all(l->fd, text, len);
+        r = librarian_send_all(l->fd, text, len);
         if (r >= 0)
                 r = receive(l, ret);
         if (r < 0) {

@@ -81,6 +81,14 @@ size_t librarian_held_handles(const struct fame_librarian *l);
 /* Connects to "HOST:PORT" or "unix:PATH"; on failure err says why.  fame-lfs's relay uses it
  * for its own connections. */
 int librarian_dial(const char *address, int *ret_fd, char *err, size_t err_len);
+/* All of p on socket fd (no SIGPIPE); 0 or -errno. */
+int librarian_send_all(int fd, const char *p, size_t len);
+/* Sends "authenticate" with secret and context ctx (consumed) on fd and reads until its reply
+ * from the connection's stream in (what follows the reply stays there).  0; the Librarian's
+ * -errno with its errmsg in err; or a transport's -errno with err "". */
+struct proto_stream;
+int librarian_authenticate_fd(int fd, struct proto_stream *in, const char *secret, struct json_object *ctx,
+                              char *err, size_t err_len);
 /* The address the connection uses ("HOST:PORT", or "unix:PATH" through fame-lfs's relay). */
 const char *librarian_address(const struct fame_librarian *l);
 uint32_t librarian_node(const struct fame_librarian *l);

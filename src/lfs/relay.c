@@ -43,25 +43,20 @@ struct conn {
         struct ucred cred;
 };
 
-static int send_all(int fd, const char *p, size_t len) {
-        while (len) {
-                ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return -errno;
-                p += n;
-                len -= (size_t) n;
-        }
-        return 0;
-}
-
 /* Tells the caller why it cannot be relayed, in the protocol's error form. */
 static void refuse(int fd, const char *why, int err) {
         _cleanup_free_ char *text = NULL;
         size_t len;
         if (proto_error(why, err, &text, &len) >= 0)
-                (void) send_all(fd, text, len);
+                (void) librarian_send_all(fd, text, len);
+}
+
+/* The caller's credentials, as a request's context says them. */
+static struct json_object *caller(const struct conn *c, struct json_object *ctx) {
+        json_object_object_add(ctx, "uid", json_object_new_int64(c->cred.uid));
+        json_object_object_add(ctx, "gid", json_object_new_int64(c->cred.gid));
+        json_object_object_add(ctx, "pid", json_object_new_int64(c->cred.pid));
+        return ctx;
 }
 
 /* The Librarian connection of one caller, authenticated with the node's secret. */
@@ -74,33 +69,9 @@ static int connect_up(struct conn *c, struct proto_stream *upin) {
         }
         if (!c->relay->secret[0])
                 return 0;
-        _cleanup_(json_object_putp) struct json_object *req = json_object_new_object();
-        struct json_object *ctx = json_object_new_object();
-        json_object_object_add(ctx, "uid", json_object_new_int64(c->cred.uid));
-        json_object_object_add(ctx, "gid", json_object_new_int64(c->cred.gid));
-        json_object_object_add(ctx, "pid", json_object_new_int64(c->cred.pid));
-        json_object_object_add(req, "command", json_object_new_string(librarian_command_name(LIBRARIAN_CMD_authenticate)));
-        json_object_object_add(req, "context", ctx);
-        json_object_object_add(req, "secret", json_object_new_string(c->relay->secret));
-        const char *text = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
-        r = send_all(c->up, text, strlen(text));
-        while (r >= 0) {
-                struct json_object *reply = proto_next(upin);
-                if (reply) {
-                        struct json_object *v;
-                        bool failed = json_object_object_get_ex(reply, "errmsg", &v);
-                        if (failed)
-                                refuse(c->fd, json_object_get_string(v), EACCES);
-                        json_object_put(reply);
-                        return failed ? -EACCES : 0;
-                }
-                char buf[4096];
-                ssize_t n = recv(c->up, buf, sizeof buf, 0);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                r = n < 0 ? -errno : n == 0 ? -ECONNRESET : proto_feed(upin, buf, (size_t) n);
-        }
-        refuse(c->fd, "fame-lfs's relay lost the Librarian while authenticating", -r);
+        r = librarian_authenticate_fd(c->up, upin, c->relay->secret, caller(c, json_object_new_object()), err, sizeof err);
+        if (r < 0)
+                refuse(c->fd, err[0] ? err : "fame-lfs's relay lost the Librarian while authenticating", -r);
         return r;
 }
 
@@ -112,11 +83,9 @@ static int forward_request(struct conn *c, struct json_object *req) {
                 ctx = json_object_new_object();
                 json_object_object_add(req, "context", ctx);
         }
-        json_object_object_add(ctx, "uid", json_object_new_int64(c->cred.uid));
-        json_object_object_add(ctx, "gid", json_object_new_int64(c->cred.gid));
-        json_object_object_add(ctx, "pid", json_object_new_int64(c->cred.pid));
+        caller(c, ctx);
         const char *text = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
-        return send_all(c->up, text, strlen(text));
+        return librarian_send_all(c->up, text, strlen(text));
 }
 
 static void relay_conn(struct conn *c) {
@@ -129,7 +98,7 @@ static void relay_conn(struct conn *c) {
         proto_stream_init(&upin);
         r = connect_up(c, &upin);
         if (r >= 0 && upin.len > upin.off)      /* sent after the authentication's reply */
-                r = send_all(c->fd, upin.buf + upin.off, upin.len - upin.off);
+                r = librarian_send_all(c->fd, upin.buf + upin.off, upin.len - upin.off);
         while (r >= 0) {
                 struct pollfd p[3] = {
                         { .fd = client_open ? c->fd : -1, .events = POLLIN },
@@ -149,7 +118,7 @@ static void relay_conn(struct conn *c) {
                                 continue;
                         if (n <= 0)
                                 break;          /* the Librarian closed: so does the caller's */
-                        r = send_all(c->fd, buf, (size_t) n);
+                        r = librarian_send_all(c->fd, buf, (size_t) n);
                         continue;
                 }
                 if (p[0].revents) {
