@@ -15,8 +15,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fame-constants.h"
+
 #define LIBRARIAN_SECRET_LEN 64                 /* hex digits: 256 random bits */
-#define LIBRARIAN_SECRET_ENV "FAME_LIBRARIAN_SECRET_FILE"
+#define LIBRARIAN_SECRET_ENV FAME_LIBRARIAN_SECRET_ENV
 /* in a node: the node's secret, readable by root only (the kernel's qemu_fw_cfg) */
 #define LIBRARIAN_SECRET_FW_CFG "/sys/firmware/qemu_fw_cfg/by_name/opt/org.fame/secret/raw"
 /* in a node: fame-lfs's relay for everyone else (it asserts the caller's SO_PEERCRED) */

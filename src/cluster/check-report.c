@@ -15,7 +15,6 @@
 #include "fame.h"
 #include "librarian-client.h"
 #include "proto.h"
-#include "librarian-secret.h"
 #include "log.h"
 #include "macro.h"
 #include "util.h"
@@ -392,9 +391,7 @@ int cluster_check_report(const struct fame_config *c, const char *node, struct c
         char address[64] = "";
         if (planned && cl.plan.librarian_port) {
                 snprintf(address, sizeof address, "127.0.0.1:%u", cl.plan.librarian_port);
-                _cleanup_free_ char *secret = cl.plan.librarian_dir ? strf("%s/secrets/host.secret", cl.plan.librarian_dir) : NULL;
-                if (secret)
-                        setenv(LIBRARIAN_SECRET_ENV, secret, 0);
+                plan_use_host_secret(&cl.plan);
         }
         r = check_report_map(findings.f, findings.n, id, db, *address ? address : NULL, have_geo ? &geo : NULL, ret);
         ret->overflow = findings.overflow;

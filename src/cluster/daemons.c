@@ -277,7 +277,7 @@ int librarian_start(struct cluster_plan *p) {
         if (p->librarian_auth == FAME_LIBRARIAN_AUTH_NONE)
                 cmd_arg(c, "--trust-clients");
         else
-                cmd_argf(c, "--secrets=%s/secrets", p->librarian_dir);
+                cmd_argf(c, "--secrets=%s/" PLAN_SECRETS_DIR, p->librarian_dir);
         cmd_argf(c, "--port-file=%s", h.ready_path);
         /* the checker learns of the books the Librarian zeroes (cluster_check_prepare() made
          * STATE/check already) */

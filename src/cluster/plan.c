@@ -284,8 +284,15 @@ char *plan_kernel_cmdline(const struct cluster_plan *p, const struct node_plan *
 bool plan_librarian_secret(const struct cluster_plan *p, const struct node_plan *n, char *buf, size_t len) {
         if (p->librarian_auth != FAME_LIBRARIAN_AUTH_SECRET || !n->librarian_port || !n->librarian_node || !p->librarian_dir)
                 return false;
-        int k = snprintf(buf, len, "%s/secrets/node-%" PRIu32 ".secret", p->librarian_dir, n->librarian_node);
+        int k = snprintf(buf, len, "%s/" PLAN_SECRETS_DIR "/node-%" PRIu32 ".secret", p->librarian_dir, n->librarian_node);
         return k > 0 && (size_t) k < len;
+}
+
+void plan_use_host_secret(const struct cluster_plan *p) {
+        char path[4096];
+        if (p->librarian_dir &&
+            snprintf(path, sizeof path, "%s/" PLAN_SECRETS_DIR "/host.secret", p->librarian_dir) < (int) sizeof path)
+                setenv(FAME_LIBRARIAN_SECRET_ENV, path, 0);
 }
 
 size_t plan_fw_cfg(const struct cluster_plan *p, const struct node_plan *n, struct fw_cfg_entry out[PLAN_MAX_FW_CFG]) {

@@ -108,6 +108,11 @@ size_t plan_fw_cfg(const struct cluster_plan *p, const struct node_plan *n, stru
 /* The file of node n's Librarian secret (STATE/librarian/secrets/node-ID.secret); false when
  * the node has none (no Librarian, or librarian_auth = none). */
 bool plan_librarian_secret(const struct cluster_plan *p, const struct node_plan *n, char *buf, size_t len);
+/* The directory of the cluster's Librarian secrets (STATE/librarian/secrets), and a host
+ * program's way in: $FAME_LIBRARIAN_SECRET_FILE names the host's secret unless it is set
+ * already (fame shelf, fame check report). */
+#define PLAN_SECRETS_DIR "secrets"
+void plan_use_host_secret(const struct cluster_plan *p);
 /* -object/-device of the FAM (file-backed ivshmem-plain at PCI 00:10.0 of the node's root bus). */
 /* s with ',' doubled for a QEMU option string (KEY=VALUE,...); malloc'ed, NULL when out of memory */
 char *plan_opt_escaped(const char *s);

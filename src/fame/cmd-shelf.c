@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <json-c/json.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +18,6 @@
 #include "config.h"
 #include "fame.h"
 #include "librarian-client.h"
-#include "librarian-secret.h"
 #include "log.h"
 #include "plan.h"
 #include "proto.h"
@@ -156,10 +154,7 @@ static int shelf_connect(const struct verb *v, const struct shelf_opts *o, struc
                         snprintf(address, sizeof address, "127.0.0.1:%u", p.librarian_port);
                         addr = address;
                         /* the cluster's host port wants the owner's secret (docs/librarian.md) */
-                        char secret[PATH_MAX];
-                        if (p.librarian_dir &&
-                            snprintf(secret, sizeof secret, "%s/secrets/host.secret", p.librarian_dir) < (int) sizeof secret)
-                                setenv(LIBRARIAN_SECRET_ENV, secret, 0);
+                        plan_use_host_secret(&p);
                 }
                 if (r >= 0)
                         plan_done(&p);

@@ -13,6 +13,8 @@
  * fame-librarian started without --port listens there. */
 #define FAME_LIBRARIAN_PORT 9093
 #define FAME_LIBRARIAN_DEFAULT_ADDRESS "torms:9093"
+/* names the file of the secret a host program sends the Librarian (lib/librarian-secret.h) */
+#define FAME_LIBRARIAN_SECRET_ENV "FAME_LIBRARIAN_SECRET_FILE"
 /* The nodes' private segment: node N is FAME_PRIVATE_NET.N. */
 #define FAME_PRIVATE_NET "10.11.0"
 /* Node ids the Librarian's topology can hold (The Machine: 80 nodes, in tm-librarian too). */
