@@ -124,6 +124,144 @@ static bool ssh_port_free(uint16_t port) {
         return port && fd >= 0 && bind(fd, (struct sockaddr *) &a, sizeof a) == 0;
 }
 
+/* How many nodes boot at once: a TCG boot keeps a host core busy, and booting more nodes than
+ * the host has cores only makes every boot longer (and starves vCPUs past what a kernel
+ * tolerates).  Two per core keeps the cores busy while a node waits on its agent. */
+static uint32_t boots_at_once(void) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        return cpus > 0 && cpus < 64 ? (uint32_t) cpus * 2 : 2;
+}
+
+/* $FAME_FAULT_BOOT (docs/cluster.md, "When a node fails to boot"): NODE[:N][,NODE[:N]...],
+ * the first N (default 1) boots of NODE in this `fame up` fail on purpose. */
+static int parse_fault_boot(const struct cluster_plan *p, unsigned faults[FAME_MAX_NODES]) {
+        const char *env = getenv("FAME_FAULT_BOOT");
+        memset(faults, 0, sizeof(unsigned) * FAME_MAX_NODES);
+        if (!env || !*env)
+                return 0;
+        _cleanup_free_ char *copy = strdup(env);
+        if (!copy)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        char *save = NULL;
+        for (char *w = strtok_r(copy, ",", &save); w; w = strtok_r(NULL, ",", &save)) {
+                char *colon = strchr(w, ':'), *end = NULL;
+                unsigned long count = 1;
+                if (colon) {
+                        *colon = 0;
+                        errno = 0;
+                        count = strtoul(colon + 1, &end, 10);
+                        if (errno || !end || *end || count < 1 || count > 9)
+                                return log_error_errno(-EINVAL, "FAME_FAULT_BOOT: '%s' is not a count of failing boots (1..9); use NODE or NODE:N",
+                                                       colon + 1);
+                }
+                uint32_t i = 0;
+                while (i < p->nodes && strcmp(p->node[i].name, w) != 0)
+                        i++;
+                if (i == p->nodes)
+                        return log_error_errno(-EINVAL, "FAME_FAULT_BOOT: this cluster has no node '%s' (node01..node%02" PRIu32 ")",
+                                               w, p->nodes);
+                faults[i] = (unsigned) count;
+        }
+        return 0;
+}
+
+/* A failure's text with its console lines indented under it. */
+static void log_node_failure(bool final, const struct node_plan *n, const struct ready_state *s) {
+        char buf[2048];
+        size_t w = 0;
+        for (const char *r = s->why; *r && w + 8 < sizeof buf; r++) {
+                buf[w++] = *r;
+                if (*r == '\n') {
+                        memcpy(buf + w, "  | ", 4);
+                        w += 4;
+                }
+        }
+        buf[w] = 0;
+        if (final)
+                log_error("%s is down after %u boots: %s\n  bring it back with 'fame start %s' (fame logs %s)",
+                          n->name, s->attempts, buf, n->name, n->name);
+        else
+                log_warning("%s failed to boot: %s\n  starting %s again", n->name, buf, n->name);
+}
+
+/* Starts the plan's nodes, at most boots_at_once() booting at a time, and waits until each is
+ * ready or has failed twice.  A node that fails is stopped, told to the checker, and started
+ * once more; one that fails again stays down (*ret_down counts them; st[i].failed).  Errors
+ * that are not a node's boot (QEMU cannot be started, the FAM is not shared) are returned. */
+static int boot_nodes(struct cluster *cl, struct fame *fam, struct ready_state *st, const unsigned *faults,
+                      uint32_t timeout_s, uint32_t *ret_down) {
+        struct cluster_plan *p = &cl->plan;
+        uint32_t admit = boots_at_once(), next = 0, down = 0;
+        bool again[FAME_MAX_NODES] = { false }, checked = false;
+        int r;
+
+        for (;;) {
+                uint32_t booting = 0, queued = 0;
+                for (uint32_t i = 0; i < p->nodes; i++) {
+                        booting += st[i].started && !st[i].ready && !st[i].failed && !again[i];
+                        queued += again[i];
+                }
+                while (booting < admit && (queued > 0 || next < p->nodes)) {
+                        uint32_t i = 0;
+                        if (queued > 0) {
+                                while (!again[i])
+                                        i++;
+                                again[i] = false;
+                                queued--;
+                        } else
+                                i = next++;
+                        struct node_plan *n = &p->node[i];
+                        struct ready_state *s = &st[i];
+                        n->fault_boot = s->attempts < faults[i];
+                        s->attempts++;
+                        s->joined = s->agent = false;
+                        s->t_start = now_seconds();
+                        r = spawn_node(cl, n);
+                        if (r < 0)
+                                return r;
+                        s->started = true;
+                        booting++;
+                        if (!checked && (r = check_shared(cl, n)) < 0)
+                                return r;
+                        checked = true;
+                        if ((r = plan_save(p)) < 0)
+                                return r;
+                }
+                uint32_t pending = queued;
+                for (uint32_t i = 0; i < p->nodes; i++) {
+                        struct node_plan *n = &p->node[i];
+                        struct ready_state *s = &st[i];
+                        if (!s->started || s->ready || s->failed || again[i])
+                                continue;
+                        enum ready_step k = ready_check(cl, fam, n, s, timeout_s);
+                        if (k == READY_WAITING)
+                                pending++;
+                        if (k != READY_FAILED)
+                                continue;
+                        /* stopped (a node that timed out still runs), its lines given up */
+                        bool which[FAME_MAX_NODES] = { false };
+                        which[i] = true;
+                        cluster_stop_node_hard(cl, n, 2000);
+                        (void) cluster_check_stopped(p, which, NULL, NULL);
+                        slot_mark_down(fam, n->id);
+                        bool last = s->attempts >= 2;
+                        log_node_failure(last, n, s);
+                        if (last) {
+                                s->failed = true;
+                                down++;
+                        } else {
+                                again[i] = true;
+                                pending++;
+                        }
+                }
+                if (pending == 0 && next >= p->nodes)
+                        break;
+                sleep_ms(20);       /* polling remote state: node slots and agents */
+        }
+        *ret_down = down;
+        return 0;
+}
+
 /* ---- the plan ------------------------------------------------------------------------------ */
 
 /* What `fame up` (and `fame libvirt export`) prepare before starting anything: the image, the
@@ -235,6 +373,10 @@ int cluster_up(const struct fame_config *c, const struct up_options *o, struct c
         r = prepare_plan(c, o, &img, &img_arm, p);
         if (r < 0)
                 goto out;
+        unsigned faults[FAME_MAX_NODES];
+        r = parse_fault_boot(p, faults);
+        if (r < 0)
+                goto out;
         /* the FAM has its final size; nothing has started yet */
         r = cluster_check_prepare(p);
         if (r < 0)
@@ -251,32 +393,25 @@ int cluster_up(const struct fame_config *c, const struct up_options *o, struct c
         if (r < 0)
                 goto out;
 
-        log_progress("starting %" PRIu32 " node%s (%s)", p->nodes, p->nodes == 1 ? "" : "s", accel_to_string(p->accel));
-        for (uint32_t i = 0; i < p->nodes; i++) {
-                st[i].t_start = now_seconds();
-                r = spawn_node(&cl, &p->node[i]);
-                if (r < 0)
-                        goto fail;
-                st[i].started = true;
-                if (i == 0) {
-                        r = check_shared(&cl, &p->node[0]);
-                        if (r < 0)
-                                goto fail;
-                }
+        uint32_t admit = boots_at_once();
+        log_progress("starting %" PRIu32 " node%s (%s), %" PRIu32 " at a time; waiting for each to join the FAM and its guest agent to answer",
+                     p->nodes, p->nodes == 1 ? "" : "s", accel_to_string(p->accel), admit < p->nodes ? admit : p->nodes);
+        uint32_t down = 0;
+        r = boot_nodes(&cl, fam, st, faults, c->ready_timeout, &down);
+        if (r < 0)
+                goto fail;
+        if (down == p->nodes) {
+                r = log_error_errno(-EIO, "No node of cluster '%s' booted; see the errors above", c->name);
+                goto fail;
         }
-        r = plan_save(p);
-        if (r < 0)
-                goto fail;
-        log_progress("waiting for the nodes to join the FAM and their guest agents to answer");
-        r = wait_ready(&cl, fam, st, c->ready_timeout);
-        if (r < 0)
-                goto fail;
 
         for (uint32_t i = 0; i < p->nodes; i++) {
                 ret->node[i].pid = cluster_node_pid(&cl, &p->node[i]);
                 ret->node[i].ready = st[i].ready;
-                ret->node[i].ready_seconds = st[i].t_ready - st[i].t_start;
+                ret->node[i].attempts = st[i].attempts;
+                ret->node[i].ready_seconds = st[i].ready ? st[i].t_ready - st[i].t_start : 0;
         }
+        ret->down = down;
         ret->seconds = now_seconds() - t0;
         cluster_take_plan(&cl, &ret->plan);
         r = 0;

@@ -35,8 +35,10 @@ struct cluster_up_result {
         struct {
                 pid_t pid;
                 bool ready;
-                double ready_seconds;   /* from its start */
+                unsigned attempts;      /* boots it took (2: the first failed) */
+                double ready_seconds;   /* from the start of its last boot */
         } node[FAME_MAX_NODES];
+        uint32_t down;                  /* nodes that failed to boot twice and are stopped */
         double seconds;                 /* the whole `fame up` */
 };
 int cluster_up(const struct fame_config *c, const struct up_options *o, struct cluster_up_result *ret);

@@ -30,7 +30,11 @@ struct node_plan {
         char *qmp_sock, *qga_sock, *console_sock, *console_log, *pidfile;
         char *net_sock;                 /* the node's end of the private segment */
         char *disk, *seed;              /* debian: qcow2 overlay, fw_cfg seed (tar) */
+        bool fault_boot;                /* this boot fails on purpose ($FAME_FAULT_BOOT; not saved) */
 };
+
+/* A boot that must fail (node_plan.fault_boot) runs this init, which no image has. */
+#define PLAN_FAULT_INIT "/fame-fault-boot"
 
 /* The private segment's addresses, torms and the Librarian's port: fame-constants.h. */
 

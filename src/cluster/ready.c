@@ -17,29 +17,85 @@
 #include "ready.h"
 #include "util.h"
 
-/* The node's last console line, for errors (never NULL unless out of memory). */
-static char *last_console_line(const struct node_plan *n) {
-        int fd = open(n->console_log, O_RDONLY | O_CLOEXEC);
-        char buf[4096];
-        if (fd < 0)
+/* A console line as it reads: escape sequences (ESC [ ... letter) and control characters out,
+ * trailing blanks trimmed. */
+static void clean_line(char *l) {
+        char *w = l;
+        for (char *r = l; *r; r++) {
+                if (*r == 0x1b) {
+                        if (r[1] == '[') {
+                                r += 2;
+                                while (*r && !((*r >= '@' && *r <= '~') && *r != '['))
+                                        r++;
+                                if (!*r)
+                                        break;
+                        }
+                        continue;
+                }
+                if ((unsigned char) *r < 0x20)
+                        continue;
+                *w++ = *r;
+        }
+        while (w > l && w[-1] == ' ')
+                w--;
+        *w = 0;
+}
+
+/* A shell prompt ("node01:~# ") says nothing about why a node failed. */
+static bool is_prompt(const char *l) {
+        size_t n = strlen(l);
+        return n > 0 && (l[n - 1] == '#' || l[n - 1] == '$') && strchr(l, ':') && !strchr(l, ' ');
+}
+
+char *console_last_lines(const char *path, int lines) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        char buf[8192];
+        ssize_t k = 0;
+        if (fd >= 0) {
+                off_t end = lseek(fd, 0, SEEK_END);
+                off_t start = end > (off_t) sizeof buf - 1 ? end - (off_t) sizeof buf + 1 : 0;
+                k = pread(fd, buf, sizeof buf - 1, start);
+        }
+        buf[k > 0 ? k : 0] = 0;
+        /* a kernel panic says why in its first line; what follows is its stack trace */
+        char *panic = NULL;
+        for (char *q = strstr(buf, "Kernel panic - not syncing"); q; q = strstr(q + 1, "Kernel panic - not syncing"))
+                panic = q;
+        if (panic) {
+                char *eol = strchr(panic, '\n');
+                if (eol)
+                        k = eol - buf;
+        }
+        /* from the end backwards: the last `lines` lines that say something */
+        char *found[16];
+        int n = 0;
+        if (lines > (int) ELEMENTSOF(found))
+                lines = ELEMENTSOF(found);
+        for (char *end = buf + (k > 0 ? k : 0); end > buf && n < lines;) {
+                *end = 0;
+                char *l = end;
+                while (l > buf && l[-1] != '\n')
+                        l--;
+                char *next = l > buf ? l - 1 : buf;
+                clean_line(l);
+                if (*l && !is_prompt(l))
+                        found[n++] = l;
+                end = next;
+                if (l == buf)
+                        break;
+        }
+        if (n == 0)
                 return strdup("(no console output)");
-        off_t end = lseek(fd, 0, SEEK_END);
-        off_t start = end > (off_t) sizeof buf - 1 ? end - (off_t) sizeof buf + 1 : 0;
-        ssize_t k = pread(fd, buf, sizeof buf - 1, start);
-        close(fd);
-        if (k <= 0)
-                return strdup("(no console output)");
-        buf[k] = 0;
-        /* last non-empty line, without control characters */
-        char *end_p = buf + k;
-        while (end_p > buf && (end_p[-1] == '\n' || end_p[-1] == '\r' || end_p[-1] == ' '))
-                *--end_p = 0;
-        char *line = strrchr(buf, '\n');
-        line = line ? line + 1 : buf;
-        for (char *p = line; *p; p++)
-                if ((unsigned char) *p < 0x20)
-                        *p = ' ';
-        return strdup(*line ? line : "(no console output)");
+        size_t len = 1;
+        for (int i = 0; i < n; i++)
+                len += strlen(found[i]) + 1;
+        char *out = malloc(len), *w = out;
+        if (!out)
+                return NULL;
+        for (int i = n - 1; i >= 0; i--)
+                w += sprintf(w, "%s%s", found[i], i ? "\n" : "");
+        *w = 0;
+        return out;
 }
 
 bool qga_answers(const struct cluster *cl, const struct node_plan *n, int timeout_ms) {
@@ -96,49 +152,52 @@ static bool ssh_probe(const struct node_plan *n, struct ready_state *s) {
         return false;
 }
 
-/* Waits until every started node has joined the FAM (its slot carries this boot's nonce) and its
- * guest agent answers.  Fails fast when a QEMU exits. */
+enum ready_step ready_check(const struct cluster *cl, struct fame *fam, const struct node_plan *n, struct ready_state *s,
+                            uint32_t timeout_s) {
+        const struct cluster_plan *p = &cl->plan;
+        if (!cluster_node_pid(cl, n)) {
+                _cleanup_free_ char *last = console_last_lines(n->console_log, 3);
+                snprintf(s->why, sizeof s->why, "QEMU exited while booting; its console's last lines:\n%s", last ? last : "");
+                return READY_FAILED;
+        }
+        if (!s->joined)
+                s->joined = slot_boot(fam, n->id) == n->boot;
+        if (s->joined && !s->agent)
+                s->agent = qga_answers(cl, n, QGA_PING_MS);
+        if (s->agent && (p->kind != FAME_KIND_DEBIAN || ssh_probe(n, s))) {
+                s->ready = true;
+                s->t_ready = now_seconds();
+                return READY_DONE;
+        }
+        if (now_seconds() - s->t_start > timeout_s) {
+                _cleanup_free_ char *last = console_last_lines(n->console_log, 3);
+                snprintf(s->why, sizeof s->why, "not ready within %" PRIu32 " s: %s; its console's last lines:\n%s", timeout_s,
+                         s->agent ? "its sshd does not answer" : s->joined ? "its guest agent does not answer" : "it did not join the FAM",
+                         last ? last : "");
+                return READY_FAILED;
+        }
+        return READY_WAITING;
+}
+
+/* Waits until every started node is ready; the first failure ends the wait. */
 static int wait_ready_inner(const struct cluster *cl, struct fame *fam, struct ready_state *st, uint32_t timeout_s) {
         const struct cluster_plan *p = &cl->plan;
-        double deadline = now_seconds() + timeout_s;
-        uint32_t pending;
-
         for (;;) {
-                pending = 0;
+                uint32_t pending = 0;
                 for (uint32_t i = 0; i < p->nodes; i++) {
                         const struct node_plan *n = &p->node[i];
                         struct ready_state *s = &st[i];
                         if (!s->started || s->ready)
                                 continue;
-                        if (!cluster_node_pid(cl, n)) {
-                                _cleanup_free_ char *last = last_console_line(n);
-                                return log_error_errno(-EIO, "%s: QEMU exited while booting; last console line: %s (fame logs %s)", n->name, last, n->name);
+                        enum ready_step k = ready_check(cl, fam, n, s, timeout_s);
+                        if (k == READY_FAILED) {
+                                s->failed = true;
+                                return log_error_errno(-EIO, "%s: %s (fame logs %s)", n->name, s->why, n->name);
                         }
-                        if (!s->joined)
-                                s->joined = slot_boot(fam, n->id) == n->boot;
-                        if (s->joined && !s->agent)
-                                s->agent = qga_answers(cl, n, QGA_PING_MS);
-                        if (s->agent && (p->kind != FAME_KIND_DEBIAN || ssh_probe(n, s))) {
-                                s->ready = true;
-                                s->t_ready = now_seconds();
-                                continue;
-                        }
-                        pending++;
+                        pending += k == READY_WAITING;
                 }
                 if (pending == 0)
                         return 0;
-                if (now_seconds() > deadline) {
-                        for (uint32_t i = 0; i < p->nodes; i++) {
-                                const struct node_plan *n = &p->node[i];
-                                if (!st[i].started || st[i].ready)
-                                        continue;
-                                _cleanup_free_ char *last = last_console_line(n);
-                                return log_error_errno(-ETIMEDOUT, "%s did not become ready within %" PRIu32 " s: %s; last console line: %s",
-                                                       n->name, timeout_s,
-                                                       st[i].agent ? "its sshd does not answer" :
-                                                       st[i].joined ? "its guest agent does not answer" : "it did not join the FAM", last);
-                        }
-                }
                 sleep_ms(20);       /* polling remote state: node slots and agents */
         }
 }

@@ -121,11 +121,14 @@ static void print_up(const struct cluster_up_result *u, bool json) {
                 json_object_object_add(out, "accel", json_object_new_string(accel_to_string(p->accel)));
                 json_object_object_add(out, "backend", json_object_new_string(backend_to_string(p->backend)));
                 json_object_object_add(out, "seconds", json_object_new_double(u->seconds));
+                json_object_object_add(out, "down", json_object_new_int((int) u->down));
                 json_object_object_add(out, "librarian_port", json_object_new_int(p->librarian_port));
                 for (uint32_t i = 0; i < p->nodes; i++) {
                         json_object *n = json_object_new_object();
                         json_object_object_add(n, "name", json_object_new_string(p->node[i].name));
                         json_object_object_add(n, "pid", json_object_new_int(u->node[i].pid));
+                        json_object_object_add(n, "ready", json_object_new_boolean(u->node[i].ready));
+                        json_object_object_add(n, "boots", json_object_new_int((int) u->node[i].attempts));
                         json_object_object_add(n, "ready_seconds", json_object_new_double(u->node[i].ready_seconds));
                         json_object_array_add(nodes, n);
                 }
@@ -138,11 +141,15 @@ static void print_up(const struct cluster_up_result *u, bool json) {
                 const struct node_plan *n = &p->node[i];
                 pid_t pid = u->node[i].pid;
                 printf("%-8s %8d  %-7s  %-5s  %-8s %7.2fs\n", n->name, (int) pid, arch_to_string(n->arch), node_accel(p, n),
-                       u->node[i].ready ? "ready" : pid ? "running" : "stopped", u->node[i].ready_seconds);
+                       u->node[i].ready ? "ready" : pid ? "running" : "down", u->node[i].ready_seconds);
         }
         char sz[32];
-        printf("%" PRIu32 " node%s ready in %.2fs on FAM %s (%s)\n", p->nodes, p->nodes == 1 ? "" : "s", u->seconds,
-               p->fam_path, format_bytes(p->fam_size, sz, sizeof sz));
+        if (u->down)
+                printf("%" PRIu32 " of %" PRIu32 " nodes ready in %.2fs on FAM %s (%s); %" PRIu32 " down (see above; fame start NODE)\n",
+                       p->nodes - u->down, p->nodes, u->seconds, p->fam_path, format_bytes(p->fam_size, sz, sizeof sz), u->down);
+        else
+                printf("%" PRIu32 " node%s ready in %.2fs on FAM %s (%s)\n", p->nodes, p->nodes == 1 ? "" : "s", u->seconds,
+                       p->fam_path, format_bytes(p->fam_size, sz, sizeof sz));
         if (p->librarian_port)
                 printf("Librarian on 127.0.0.1:%u, torms:%u in the nodes (fame shelf ls)\n", p->librarian_port,
                        FAME_LIBRARIAN_PORT);
@@ -339,7 +346,8 @@ int cmd_up(const struct verb *v, int argc, char **argv) {
                 print_up(&u, json);
         plan_done(&u.plan);
         config_done(&c);
-        return r < 0 ? r : 0;
+        /* the cluster is up, but not all of it: say so in the exit status */
+        return r < 0 ? r : u.down ? EXIT_FAIL : 0;
 }
 
 /* The options of status and config, and of logs. */

@@ -26,7 +26,7 @@ struct cmd {
         size_t envc;
         struct fdmap fds[16];
         size_t nfds;
-        bool pdeathsig, setsid;
+        bool pdeathsig, setsid, no_thp;
         bool oom;
         char *cwd;
 };
@@ -132,6 +132,7 @@ void cmd_map_fd(struct cmd *c, int child_fd, int parent_fd) {
 
 void cmd_die_with_parent(struct cmd *c) { if (c) c->pdeathsig = true; }
 void cmd_new_session(struct cmd *c) { if (c) c->setsid = true; }
+void cmd_no_huge_pages(struct cmd *c) { if (c) c->no_thp = true; }
 
 void cmd_chdir(struct cmd *c, const char *dir) {
         if (!c)
@@ -201,6 +202,8 @@ static void __attribute__((noreturn)) child(struct cmd *c, char **envp, int out_
                         signal(s, SIG_DFL);
         if (c->setsid)
                 setsid();
+        if (c->no_thp)
+                (void) prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);   /* inherited across execve */
         if (c->pdeathsig && prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
                 _exit(127);
         if (c->cwd && chdir(c->cwd) < 0)

@@ -36,6 +36,9 @@ void cmd_map_fd(struct cmd *c, int child_fd, int parent_fd);
 void cmd_die_with_parent(struct cmd *c);
 /* The child starts a new session (setsid): it survives the terminal and the parent. */
 void cmd_new_session(struct cmd *c);
+/* The child and what it execs get no transparent huge pages (PR_SET_THP_DISABLE): a guest's
+ * RAM is then backed page by page as the guest touches it, not in 2 MiB steps. */
+void cmd_no_huge_pages(struct cmd *c);
 /* The child starts in dir (exit status 127 if it cannot). */
 void cmd_chdir(struct cmd *c, const char *dir);
 
