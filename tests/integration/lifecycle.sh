@@ -1,7 +1,8 @@
 #!/bin/bash
 # The cluster lifecycle on 4 real nodes (TCG): up, slots seen by every node, exact cross-node
 # fetch_add, kill/start of one node, down + up keeping FAM byte for byte, `fame up` twice and
-# exec on a stopped node refused, no QEMU left behind.
+# exec on a stopped node refused, a node failing its boot once or twice ($FAME_FAULT_BOOT), no
+# QEMU left behind.
 . "$(dirname "$0")/lib.sh"
 fam="$state/fam"
 
@@ -137,5 +138,29 @@ run exec node03 -- fame node checksum "$data" 1M
 run down
 h2=$(tail -c +$((book_area + 1)) "$fam" | sha256sum)
 [ "$h1" = "$h2" ] && ok "book area byte for byte identical across down/up" || fail "book area changed across down/up"
+[ -z "$(qemu_pids)" ] || fail "QEMU left after the last down"
+
+step "(f) a node that fails its first boot is started again; the cluster comes up"
+FAME_FAULT_BOOT=node02 run up -n 2
+[ "$rc" -eq 0 ] && grep -q "^fame: warning: node02 failed to boot: QEMU exited while booting" "$err" \
+        && grep -q "Kernel panic - not syncing" "$err" && grep -q "starting node02 again" "$err" \
+        && [ "$(grep -cE '^node0[12] .* ready ' "$out")" -eq 2 ] \
+        && ok "node02 failed once, with its panic line, and is ready after its second boot" \
+        || fail "up with node02 failing once: rc $rc: $(cat "$out" "$err")"
+run down
+
+step "(g) a node that fails twice stays down; the others stay up; fame start brings it back"
+FAME_FAULT_BOOT=node02:2 run up -n 2
+[ "$rc" -eq 1 ] && grep -q "^fame: node02 is down after 2 boots: QEMU exited while booting" "$err" \
+        && grep -q "fame start node02" "$err" && grep -qE '^node01 .* ready ' "$out" && grep -qE '^node02 .* down ' "$out" \
+        && grep -q "1 of 2 nodes ready" "$out" && [ "$(qemu_pids | wc -l)" -eq 1 ] \
+        && ok "up exits 1 with node02 down and node01 ready" || fail "up with node02 failing twice: rc $rc: $(cat "$out" "$err")"
+run up --json -n 2
+[ "$rc" -ne 0 ] && grep -q "already up" "$err" || fail "up while partly up: rc $rc: $(cat "$err")"
+run start node02
+[ "$rc" -eq 0 ] && [ "$(qemu_pids | wc -l)" -eq 2 ] && ok "fame start node02: $(cat "$out")" || fail "start node02: rc $rc: $(cat "$out" "$err")"
+run exec node02 -- hostname
+[ "$(cat "$out")" = node02 ] && ok "node02 answers" || fail "exec node02: $(cat "$out" "$err")"
+run down
 [ -z "$(qemu_pids)" ] || fail "QEMU left after the last down"
 finish
