@@ -136,10 +136,12 @@ static void accept_client(struct keeper_node *n) {
         n->to_client.len = 0;
 }
 
-/* Moves what fits from fd into b; false on EOF or an error. */
-static bool read_into(int fd, struct buffer *b) {
+/* Moves what fits from fd into b; false on EOF or an error.  revents: poll's for fd. */
+static bool read_into(int fd, struct buffer *b, short revents) {
+        /* Full (POLLIN was not asked for): a hangup now would be reported on every poll until
+         * the other side drained the buffer, so the peer is taken as gone at once. */
         if (b->len == sizeof b->data)
-                return true;    /* a hangup with a full buffer: seen again once there is room */
+                return !(revents & (POLLHUP | POLLERR));
         ssize_t k = read(fd, b->data + b->len, sizeof b->data - b->len);
         if (k > 0) {
                 b->len += (size_t) k;
@@ -191,7 +193,7 @@ static void node_handle(struct keeper_node *n, const struct pollfd pfd[3]) {
         if (n->up_fd >= 0 && pfd[2].revents) {
                 bool ok = true;
                 if (pfd[2].revents & (POLLIN | POLLHUP | POLLERR))
-                        ok = n->client_fd >= 0 ? read_into(n->up_fd, &n->to_client) : discard(n->up_fd);
+                        ok = n->client_fd >= 0 ? read_into(n->up_fd, &n->to_client, pfd[2].revents) : discard(n->up_fd);
                 if (ok && (pfd[2].revents & POLLOUT))
                         ok = write_from(n->up_fd, &n->to_up);
                 if (!ok)
@@ -200,7 +202,7 @@ static void node_handle(struct keeper_node *n, const struct pollfd pfd[3]) {
         if (n->client_fd >= 0 && pfd[1].revents) {
                 bool ok = true;
                 if (pfd[1].revents & (POLLIN | POLLHUP | POLLERR))
-                        ok = read_into(n->client_fd, &n->to_up);
+                        ok = read_into(n->client_fd, &n->to_up, pfd[1].revents);
                 if (ok && (pfd[1].revents & POLLOUT))
                         ok = write_from(n->client_fd, &n->to_client);
                 /* A client that left: the connection to the agent stays, and what the client sent
