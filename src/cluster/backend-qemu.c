@@ -46,17 +46,22 @@ static int qemu_monitor(void *data, const struct cluster_plan *p, const struct n
         return qmp_connect(n->qmp_sock, timeout_ms, ret);
 }
 
+/* The node's agent: through the agent keeper while it runs (it holds qga.sock, where QEMU takes
+ * one client at a time: connecting there would wait for ever), else qga.sock itself (a cluster
+ * started before the keeper existed, or a keeper that was killed). */
+static const char *agent_socket(const struct cluster_plan *p, const struct node_plan *n) {
+        return agents_pid(p) > 0 ? n->agent_sock : n->qga_sock;
+}
+
 static int qemu_agent(void *data, const struct cluster_plan *p, const struct node_plan *n, int timeout_ms, struct qmp **ret) {
         (void) data;
-        (void) p;
-        return qga_connect(n->qga_sock, timeout_ms, ret);
+        return qga_connect(agent_socket(p, n), timeout_ms, ret);
 }
 
 static void qemu_shutdown(void *data, const struct cluster_plan *p, const struct node_plan *n) {
         struct qmp *q = NULL;
         (void) data;
-        (void) p;
-        if (qga_connect(n->qga_sock, 1000, &q) >= 0) {
+        if (qga_connect(agent_socket(p, n), 1000, &q) >= 0) {
                 json_object *args = json_object_new_object();
                 json_object_object_add(args, "mode", json_object_new_string("powerdown"));
                 (void) qmp_execute(q, "guest-shutdown", args, 500, NULL, NULL);  /* no reply on success */

@@ -384,9 +384,15 @@ int cluster_up(const struct fame_config *c, const struct up_options *o, struct c
         r = switch_start(p);
         if (r < 0)
                 goto out;
+        r = agents_start(p);
+        if (r < 0) {
+                switch_stop(p);
+                goto out;
+        }
         r = librarian_start(p);
         if (r < 0) {
                 switch_stop(p);
+                agents_stop(p);
                 goto out;
         }
         r = fame_open(p->fam_path, 0, &fam);
@@ -422,6 +428,7 @@ fail:
                 if (st[i].started)
                         cluster_stop_node_hard(&cl, &p->node[i], 2000);
         switch_stop(p);
+        agents_stop(p);
         librarian_stop(p);
 out:
         fame_close(fam);
@@ -472,6 +479,7 @@ int cluster_down(const struct fame_config *c, bool crash, struct cluster_down_re
         int k = cluster_check_stopped(p, which, ret->crashed, ret->restored);
         ret->check_told = k > 0;
         switch_stop(p);
+        agents_stop(p);
         librarian_stop(p);
         if (fame_open(p->fam_path, 0, &fam) >= 0) {
                 for (uint32_t i = 0; i < p->nodes; i++)
@@ -557,6 +565,10 @@ int cluster_start_node(const struct fame_config *c, const char *node, struct clu
         if (r < 0)
                 goto out;
         r = switch_start(&cl.plan);
+        if (r < 0)
+                goto out;
+        /* a cluster started before fame had the keeper, or one whose keeper was killed */
+        r = agents_start(&cl.plan);
         if (r < 0)
                 goto out;
         if (cl.plan.kind == FAME_KIND_DEBIAN && !ssh_port_free(n->ssh_port)) {

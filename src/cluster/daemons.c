@@ -146,6 +146,54 @@ int switch_start(const struct cluster_plan *p) {
         return helper_start(&h, c, lfd);
 }
 
+/* ---- the agent keeper --------------------------------------------------------------------------- */
+
+/* STATE/agents.pid, .ready (made once every node's agent.sock is bound; also in its command
+ * line, which no other process has), .log */
+static void agents_helper(const struct cluster_plan *p, struct helper *h) {
+        *h = (struct helper) { .what = "agent keeper", .ready_ms = 5000, .stop_ms = 1000 };
+        snprintf(h->pidfile, sizeof h->pidfile, "%s", p->agents_pid);
+        snprintf(h->needle, sizeof h->needle, "%s", p->agents_ready);
+        snprintf(h->ready_path, sizeof h->ready_path, "%s", p->agents_ready);
+        snprintf(h->log_path, sizeof h->log_path, "%s/agents.log", p->state_dir);
+        snprintf(h->not_ready, sizeof h->not_ready, "did not bind the nodes' agent.sock");
+}
+
+pid_t agents_pid(const struct cluster_plan *p) {
+        struct helper h;
+        if (p->backend != FAME_BACKEND_QEMU)
+                return 0;
+        agents_helper(p, &h);
+        return helper_pid(&h);
+}
+
+void agents_stop(const struct cluster_plan *p) {
+        struct helper h;
+        if (p->backend != FAME_BACKEND_QEMU)
+                return;
+        agents_helper(p, &h);
+        helper_stop(&h);
+}
+
+int agents_start(const struct cluster_plan *p) {
+        struct helper h;
+        /* libvirt keeps a connection to each guest agent itself */
+        if (p->backend != FAME_BACKEND_QEMU)
+                return 0;
+        agents_helper(p, &h);
+        if (helper_pid(&h))
+                return 0;
+        helper_stop(&h);
+        _cleanup_close_ int lfd = open(h.log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (lfd < 0)
+                return log_error_errno(-errno, "Failed to open '%s': %m", h.log_path);
+        _cleanup_cmd_ struct cmd *c = cmd_new(p->fame_bin);
+        cmd_args(c, (const char *const[]) { "debug", "agents", p->agents_ready, NULL });
+        for (uint32_t i = 0; i < p->nodes; i++)
+                cmd_arg(c, p->node[i].dir);
+        return helper_start(&h, c, lfd);
+}
+
 /* ---- the Librarian ------------------------------------------------------------------------------ */
 
 /* STATE/librarian/librarian.pid, librarian.db (in its command line), port (written once it

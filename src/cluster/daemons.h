@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Processes fame starts in the background with a pidfile, and the cluster's two helper daemons:
- * the private segment's switch (`fame debug net-switch`, STATE/switch.{sock,pid,log}) and the
- * Librarian (`fame-librarian serve`, STATE/librarian/: database, topology, pid, log, port).
+ * Processes fame starts in the background with a pidfile, and the cluster's helper daemons: the
+ * private segment's switch (`fame debug net-switch`, STATE/switch.{sock,pid,log}), the agent
+ * keeper (`fame debug agents`, STATE/agents.{pid,ready,log}) and the Librarian (`fame-librarian
+ * serve`, STATE/librarian/: database, topology, pid, log, port).
  */
 #ifndef FAME_DAEMONS_H
 #define FAME_DAEMONS_H
@@ -22,6 +23,13 @@ void sleep_ms(long ms);
 int switch_start(const struct cluster_plan *p);
 pid_t switch_pid(const struct cluster_plan *p);
 void switch_stop(const struct cluster_plan *p);
+
+/* The agent keeper (agent-keeper.h, `fame debug agents`, STATE/agents.{pid,ready,log}), direct
+ * backend only (libvirt keeps its own connection to each guest agent: these do nothing, and
+ * agents_pid() is 0): started unless it runs; its pid or 0; stopped. */
+int agents_start(const struct cluster_plan *p);
+pid_t agents_pid(const struct cluster_plan *p);
+void agents_stop(const struct cluster_plan *p);
 
 /* The Librarian (docs/librarian.md): fills p->librarian_port and every node's librarian_node and
  * librarian_port (all 0 when the FAM's topology cannot have a Librarian: a warning, not an

@@ -29,6 +29,7 @@ static const struct {
 } node_files[] = {
         { offsetof(struct node_plan, qmp_sock), "qmp.sock" },
         { offsetof(struct node_plan, qga_sock), "qga.sock" },
+        { offsetof(struct node_plan, agent_sock), "agent.sock" },
         { offsetof(struct node_plan, console_sock), "console.sock" },
         { offsetof(struct node_plan, console_log), "console.log" },
         { offsetof(struct node_plan, pidfile), "qemu.pid" },
@@ -48,6 +49,7 @@ static int node_paths(struct cluster_plan *p, struct node_plan *n) {
         for (size_t i = 0; i < ELEMENTSOF(node_files); i++)
                 if (!(*NODE_FILE(n, i) = path_join(n->dir, node_files[i].file)))
                         return -ENOMEM;
+        /* console.sock is the longest socket name (agent.sock, the agent keeper's, is shorter) */
         if (strlen(n->console_sock) > SUN_PATH_MAX)
                 return log_error_errno(-ENAMETOOLONG, "State directory '%s' is too long for QEMU's sockets (%zu > %d bytes); set state_dir to a shorter path",
                                        p->state_dir, strlen(n->console_sock), SUN_PATH_MAX);
@@ -62,6 +64,8 @@ static const struct {
 } state_files[] = {
         { offsetof(struct cluster_plan, switch_sock), "switch.sock" },
         { offsetof(struct cluster_plan, switch_pid), "switch.pid" },
+        { offsetof(struct cluster_plan, agents_pid), "agents.pid" },
+        { offsetof(struct cluster_plan, agents_ready), "agents.ready" },
         { offsetof(struct cluster_plan, librarian_dir), "librarian" },
 };
 

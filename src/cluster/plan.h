@@ -28,6 +28,7 @@ struct node_plan {
         char machine_id[33];            /* debian: the node's /etc/machine-id */
         char *dir;                      /* STATE/nodes/node01 */
         char *qmp_sock, *qga_sock, *console_sock, *console_log, *pidfile;
+        char *agent_sock;               /* direct backend: the agent keeper's socket for this node */
         char *net_sock;                 /* the node's end of the private segment */
         char *disk, *seed;              /* debian: qcow2 overlay, fw_cfg seed (tar) */
         bool fault_boot;                /* this boot fails on purpose ($FAME_FAULT_BOOT; not saved) */
@@ -63,6 +64,7 @@ struct cluster_plan {
         char *user;                     /* debian: the account in every node */
         char *fame_bin;                 /* this fame, which QEMU runs for guestfwd relays */
         char *switch_sock, *switch_pid; /* the private segment's switch */
+        char *agents_pid, *agents_ready;        /* the agent keeper (direct backend) */
         char *librarian_dir;            /* STATE/librarian: database, topology, pid, log, port */
         uint16_t librarian_port;        /* 127.0.0.1 port of the Librarian (host clients), 0: none */
         struct forward forward[CONFIG_MAX_FORWARDS];

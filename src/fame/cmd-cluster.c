@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "agent-keeper.h"
 #include "backend.h"
 #include "cli.h"
 #include "cluster.h"
@@ -766,6 +767,13 @@ int cmd_debug_net_switch(const struct verb *v, int argc, char **argv) {
         if (argc < 3)
                 return cli_usage_error(v, "usage: fame debug net-switch SOCKET NODESOCKET...");
         return netswitch_run(argv[1], argv + 2) < 0 ? 1 : 0;
+}
+
+/* fame debug agents READYFILE NODEDIR... (started by fame up, direct backend) */
+int cmd_debug_agents(const struct verb *v, int argc, char **argv) {
+        if (argc < 3)
+                return cli_usage_error(v, "usage: fame debug agents READYFILE NODEDIR...");
+        return agent_keeper_run(argv[1], argv + 2) < 0 ? 1 : 0;
 }
 
 /* fame debug relay PORT: QEMU's guestfwd command; stdin/stdout <-> 127.0.0.1:PORT */

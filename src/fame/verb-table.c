@@ -127,6 +127,14 @@ static const struct verb node_verbs[] = {
 
 static const struct verb debug_verbs[] = {
         {
+                .name = "agents", .fn = cmd_debug_agents, .min_args = 2, .max_args = -1,
+                .usage = "READYFILE NODEDIR...",
+                .summary = "the nodes' guest agent keeper (started by fame up)",
+                .help = "Holds one connection to each node's guest agent (NODEDIR/qga.sock) and lends it to one\n"
+                        "client at a time on NODEDIR/agent.sock; creates READYFILE once every socket is bound,\n"
+                        "and serves until SIGTERM.  `fame up` starts it (direct backend); see docs/cluster.md.\n",
+        },
+        {
                 .name = "net-switch", .fn = cmd_debug_net_switch, .min_args = 2, .max_args = -1,
                 .usage = "SOCKET NODESOCKET...",
                 .summary = "the private segment's Ethernet switch (started by fame up)",

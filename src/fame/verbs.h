@@ -123,6 +123,7 @@ int cmd_cp(const struct verb *v, int argc, char **argv);
 int cmd_image_build(const struct verb *v, int argc, char **argv);
 int cmd_ssh(const struct verb *v, int argc, char **argv);
 int cmd_debug_net_switch(const struct verb *v, int argc, char **argv);
+int cmd_debug_agents(const struct verb *v, int argc, char **argv);
 int cmd_debug_relay(const struct verb *v, int argc, char **argv);
 int cmd_debug_image_populate(const struct verb *v, int argc, char **argv);
 int cmd_debug_qemu_args(const struct verb *v, int argc, char **argv);
