@@ -1,6 +1,8 @@
 #!/bin/bash
-# Benchmark (not a test): wall time from `fame up` to all nodes ready for 1, 4, 8 and 16 nodes,
-# host RSS per node, and memcpy bandwidth into FAM inside a node vs into the node's RAM.
+# Benchmark (not a test): wall time from `fame up` to all nodes ready for 1, 4, 16 and 40 nodes,
+# host RSS and PSS per node, `fame exec` on one node and on all of them (median of runs, beside
+# `fame status --json`, the cost of starting fame itself), and memcpy bandwidth into FAM inside a
+# node vs into the node's RAM.
 # Runs on a private cluster ("bench-up") with its own state directory.
 #   bench/bench-up.sh [NODE COUNTS...]      (default: 1 4 16 40)
 set -u
@@ -9,6 +11,7 @@ counts=("$@")
 [ ${#counts[@]} -gt 0 ] || counts=(1 4 16 40)
 work=$(mktemp -d "${TMPDIR:-/tmp}/fame-bench-XXXXXX")
 export XDG_STATE_HOME="$work/state" FAME_CLUSTER_NAME=bench-up
+exec_lines=()
 trap '"$FAME" down > /dev/null 2>&1; rm -rf "$work"' EXIT
 
 # RSS counts the kernel and initramfs files QEMU maps, which all nodes share in the page
@@ -31,8 +34,23 @@ for n in "${counts[@]}"; do
         done
         awk -v n="$n" -v s="$start" -v e="$end" -v t="$total" -v p="$pss" \
                 'BEGIN { printf "%-6s %10.2f %15.0f %15.0f\n", n, e - s, t / n / 1024, p / n / 1024 }'
+        # `fame exec` wall time, median of runs: one node, all nodes, and fame's own start-up
+        median_ms() {   # median_ms RUNS COMMAND...
+                local runs=$1 t0 t1
+                shift
+                for _ in $(seq "$runs"); do
+                        t0=$(date +%s%N)
+                        "$@" > /dev/null 2>&1
+                        t1=$(date +%s%N)
+                        echo $(((t1 - t0) / 1000))
+                done | sort -n | awk '{ v[NR] = $1 } END { printf "%.1f", v[int((NR + 1) / 2)] / 1000 }'
+        }
+        exec_lines+=("$(printf '%-6s exec node01: %s ms, exec --all: %s ms, status --json: %s ms' "$n" \
+                "$(median_ms 20 "$FAME" exec node01 -- true)" "$(median_ms 5 "$FAME" exec --all -- true)" \
+                "$(median_ms 20 "$FAME" status --json)")")
         if [ "$n" -eq "${counts[0]}" ]; then
                 "$FAME" exec node01 -- fame node memcpy-bench 16M > "$work/memcpy" 2>&1 && memcpy_line=$(cat "$work/memcpy")
         fi
 done
+printf '%s\n' "${exec_lines[@]}"
 echo "inside node01: ${memcpy_line:-memcpy benchmark failed}"
