@@ -42,11 +42,6 @@ struct keeper_node {
 
 static volatile sig_atomic_t stop_flag;
 
-static void on_signal(int sig) {
-        (void) sig;
-        stop_flag = 1;
-}
-
 static int64_t now_ms(void) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -223,7 +218,7 @@ int agent_keeper_run(const char *ready_file, char *const *node_dirs) {
         struct keeper_node *nodes = NULL;
         struct pollfd *pfd = NULL;
         size_t n = 0;
-        sigset_t block, orig;
+        sigset_t orig;
         int r = 0;
 
         while (node_dirs[n])
@@ -237,16 +232,8 @@ int agent_keeper_run(const char *ready_file, char *const *node_dirs) {
         for (size_t i = 0; i < n; i++)
                 nodes[i].listen_fd = nodes[i].client_fd = nodes[i].up_fd = -1;
 
-        /* SIGTERM/SIGINT arrive only inside ppoll(): no stop request is lost between the check
-         * and the wait */
-        sigemptyset(&block);
-        sigaddset(&block, SIGTERM);
-        sigaddset(&block, SIGINT);
-        sigprocmask(SIG_BLOCK, &block, &orig);
-        struct sigaction sa = { .sa_handler = on_signal };
-        sigaction(SIGTERM, &sa, NULL);
-        sigaction(SIGINT, &sa, NULL);
-        signal(SIGPIPE, SIG_IGN);
+        /* SIGTERM/SIGINT arrive only inside ppoll() */
+        stop_signals_setup(&stop_flag, &orig);
 
         for (size_t i = 0; i < n; i++) {
                 struct keeper_node *k = &nodes[i];

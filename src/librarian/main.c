@@ -42,11 +42,6 @@
 
 static volatile sig_atomic_t stop;
 
-static void on_signal(int sig) {
-        (void) sig;
-        stop = 1;
-}
-
 static int usage_error(const char *verb, const char *fmt, ...) _printf_(2, 3);
 static int usage_error(const char *verb, const char *fmt, ...) {
         char buf[256];
@@ -175,15 +170,8 @@ static int verb_serve(int argc, char **argv) {
         if (o.secrets_dir && o.trust_clients)
                 return usage_error("serve", "%s", "--secrets and --trust-clients: choose one (the second believes every caller)");
 
-        sigset_t block, orig;
-        sigemptyset(&block);
-        sigaddset(&block, SIGTERM);
-        sigaddset(&block, SIGINT);
-        sigprocmask(SIG_BLOCK, &block, &orig);
-        struct sigaction sa = { .sa_handler = on_signal };
-        sigaction(SIGTERM, &sa, NULL);
-        sigaction(SIGINT, &sa, NULL);
-        signal(SIGPIPE, SIG_IGN);
+        sigset_t orig;
+        stop_signals_setup(&stop, &orig);
         /* one descriptor per client: the soft limit (often 1,024) up to the hard one */
         struct rlimit rl;
         if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {

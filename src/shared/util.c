@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -290,4 +291,25 @@ bool process_cmdline_has(pid_t pid, const char *needle) {
                         cmdline[i] = ' ';
         cmdline[k] = 0;
         return strstr(cmdline, needle) != NULL;
+}
+
+static volatile sig_atomic_t *stop_target;
+
+static void on_stop_signal(int sig) {
+        (void) sig;
+        if (stop_target)
+                *stop_target = 1;
+}
+
+void stop_signals_setup(volatile sig_atomic_t *flag, sigset_t *ret_orig) {
+        sigset_t block;
+        stop_target = flag;
+        sigemptyset(&block);
+        sigaddset(&block, SIGTERM);
+        sigaddset(&block, SIGINT);
+        sigprocmask(SIG_BLOCK, &block, ret_orig);
+        struct sigaction sa = { .sa_handler = on_stop_signal };
+        sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGINT, &sa, NULL);
+        signal(SIGPIPE, SIG_IGN);
 }

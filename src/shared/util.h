@@ -5,8 +5,14 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
+
+/* For a daemon's poll loop: SIGTERM and SIGINT set *flag, and are blocked except inside a
+ * ppoll() given *ret_orig, so no stop request falls between the check of *flag and the wait.
+ * SIGPIPE is ignored (a peer that went away is an EPIPE). */
+void stop_signals_setup(volatile sig_atomic_t *flag, sigset_t *ret_orig);
 
 /* "1G", "512M", "8MiB", "4096", "0x1000": K/M/G/T/P are powers of 1024. */
 int parse_size(const char *s, uint64_t *ret);
