@@ -32,6 +32,12 @@ int cluster_lock(struct cluster *cl, const char *state_dir) {
         return 0;
 }
 
+int cluster_lock_existing(struct cluster *cl, const char *state_dir) {
+        if (access(state_dir, F_OK) < 0 && errno == ENOENT)
+                return 0;
+        return cluster_lock(cl, state_dir);
+}
+
 int cluster_open_backend(struct cluster *cl) {
         if (cl->be)
                 return 0;

@@ -31,6 +31,10 @@ struct cluster {
 /* Takes STATE/lock (made with the state directory if need be), or fails at once with one line
  * when another fame command holds it. */
 int cluster_lock(struct cluster *cl, const char *state_dir);
+/* The same for verbs that need a cluster that was started (down, kill, start): a state
+ * directory that does not exist is not made, and nothing is locked (cluster_load() then says
+ * the cluster was never started). */
+int cluster_lock_existing(struct cluster *cl, const char *state_dir);
 /* Opens the backend of cl->plan (no-op when open). */
 int cluster_open_backend(struct cluster *cl);
 /* The plan from STATE/cluster.json and its backend; "has never been started" is an error here. */

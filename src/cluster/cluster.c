@@ -453,7 +453,7 @@ int cluster_down(const struct fame_config *c, bool crash, struct cluster_down_re
         int r;
 
         *ret = (struct cluster_down_result) { .crash = crash };
-        r = cluster_lock(&cl, c->state_dir);
+        r = cluster_lock_existing(&cl, c->state_dir);
         if (r < 0)
                 return r;
         r = cluster_load(&cl, c);
@@ -496,7 +496,7 @@ int cluster_down(const struct fame_config *c, bool crash, struct cluster_down_re
 
 /* Locks the cluster and finds the node in its plan: the start of kill and start. */
 static int lock_node(struct cluster *cl, const struct fame_config *c, const char *node, struct node_plan **ret) {
-        int r = cluster_lock(cl, c->state_dir);
+        int r = cluster_lock_existing(cl, c->state_dir);
         return r < 0 ? r : cluster_load_node(cl, c, node, ret);
 }
 

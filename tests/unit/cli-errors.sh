@@ -120,6 +120,13 @@ for args in "config --set nodes=3${esc}[2J" "config --set no${esc}[31mde=1" "con
                 fail "fame ${args//$esc/<ESC>}: exit $rc, expected one line with \\x1b and no raw escape: $(od -c "$tmp/err" | head -3)"
         fi
 done
+# down, kill and start of a cluster never started: one line, and no state directory made for it
+for verb in down "kill node01" "start node01"; do
+        read -r -a a <<< "$verb"
+        expect 1 "^fame: Cluster 'never' has never been started \(no $XDG_STATE_HOME/fame/never/cluster.json\); start it with 'fame up'$" "${a[@]}" -c never
+done
+[ ! -e "$XDG_STATE_HOME/fame/never" ] && echo "ok: down/kill/start of a cluster never started made no state directory" \
+        || fail "down/kill/start of a cluster never started left $(ls -la "$XDG_STATE_HOME/fame/never" 2>&1 | tr '\n' ' ')"
 expect 2 "^fame: --crash needs a cluster started with --check \(fame up --check\): only the checker knows what was written back$" kill node02 --crash
 expect 2 "^fame: --crash needs a cluster started with --check" down --crash
 expect 1 "^fame: No checker state in $state: start the cluster with fame up --check$" check report
