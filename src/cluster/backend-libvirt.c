@@ -37,12 +37,64 @@
 #include "fame.h"
 #include "log.h"
 #include "macro.h"
+#include "dl.h"
 #include "plan.h"
 #include "qmp.h"
 #include "spawn.h"
 #include "util.h"
 
 #define FAME_XML_NS "https://fame.dev/libvirt/1"
+
+/* ---- the libraries, loaded when first used (dl.h) ------------------------------------------- */
+
+/* Every function of libvirt, libvirt-qemu and libxml2 this file calls, as api.NAME. */
+#define LIBVIRT_FUNCS(X) X(virConnectClose) \
+        X(virConnectDomainXMLToNative) \
+        X(virConnectGetType) \
+        X(virConnectOpen) \
+        X(virDomainCreateXML) \
+        X(virDomainDestroy) \
+        X(virDomainFree) \
+        X(virDomainGetMetadata) \
+        X(virDomainIsActive) \
+        X(virDomainIsPersistent) \
+        X(virDomainLookupByName) \
+        X(virDomainOpenConsole) \
+        X(virDomainShutdownFlags) \
+        X(virGetLastErrorCode) \
+        X(virGetLastErrorMessage) \
+        X(virSetErrorFunc) \
+        X(virStreamFree) \
+        X(virStreamNew) \
+        X(virStreamRecv) \
+        X(virStreamSend)
+#define LIBVIRT_QEMU_FUNCS(X) X(virDomainQemuAgentCommand) \
+        X(virDomainQemuMonitorCommand)
+#define LIBXML2_FUNCS(X) X(xmlBufferContent) \
+        X(xmlBufferCreate) \
+        X(xmlBufferFree) \
+        X(xmlFreeTextWriter) \
+        X(xmlNewTextWriterMemory) \
+        X(xmlTextWriterEndDocument) \
+        X(xmlTextWriterEndElement) \
+        X(xmlTextWriterSetIndent) \
+        X(xmlTextWriterSetIndentString) \
+        X(xmlTextWriterStartElement) \
+        X(xmlTextWriterWriteAttribute) \
+        X(xmlTextWriterWriteString)
+#define API_MEMBER(f) __typeof__(f) *f;
+static struct {
+        LIBVIRT_FUNCS(API_MEMBER)
+        LIBVIRT_QEMU_FUNCS(API_MEMBER)
+        LIBXML2_FUNCS(API_MEMBER)
+} api;
+#define API_SYM(f) DL_SYM(api, f),
+static const struct dl_sym libvirt_syms[] = { LIBVIRT_FUNCS(API_SYM) };
+static const struct dl_sym libvirt_qemu_syms[] = { LIBVIRT_QEMU_FUNCS(API_SYM) };
+static const struct dl_sym libxml2_syms[] = { LIBXML2_FUNCS(API_SYM) };
+static struct dl_lib libvirt_lib = { "libvirt.so.0", "libvirt0", libvirt_syms, ELEMENTSOF(libvirt_syms), 0 };
+static struct dl_lib libvirt_qemu_lib = { "libvirt-qemu.so.0", "libvirt0", libvirt_qemu_syms, ELEMENTSOF(libvirt_qemu_syms), 0 };
+static struct dl_lib libxml2_lib = { "libxml2.so.2", "libxml2", libxml2_syms, ELEMENTSOF(libxml2_syms), 0 };
 
 /* ---- domain XML ---------------------------------------------------------------------------- */
 
@@ -65,17 +117,17 @@ struct xw {
 };
 
 static void start(struct xw *x, const char *name) {
-        if (xmlTextWriterStartElement(x->w, BAD_CAST name) < 0)
+        if (api.xmlTextWriterStartElement(x->w, BAD_CAST name) < 0)
                 x->err = -ENOMEM;
 }
 
 static void end(struct xw *x) {
-        if (xmlTextWriterEndElement(x->w) < 0)
+        if (api.xmlTextWriterEndElement(x->w) < 0)
                 x->err = -ENOMEM;
 }
 
 static void attr(struct xw *x, const char *name, const char *value) {
-        if (xmlTextWriterWriteAttribute(x->w, BAD_CAST name, BAD_CAST value) < 0)
+        if (api.xmlTextWriterWriteAttribute(x->w, BAD_CAST name, BAD_CAST value) < 0)
                 x->err = -ENOMEM;
 }
 
@@ -92,7 +144,7 @@ static void attrf(struct xw *x, const char *name, const char *fmt, ...) {
 }
 
 static void text(struct xw *x, const char *t) {
-        if (xmlTextWriterWriteString(x->w, BAD_CAST t) < 0)
+        if (api.xmlTextWriterWriteString(x->w, BAD_CAST t) < 0)
                 x->err = -ENOMEM;
 }
 
@@ -297,25 +349,27 @@ static void write_domain(struct xw *x, const struct cluster_plan *p, const struc
 }
 
 char *domain_xml(const struct cluster_plan *p, const struct node_plan *n, const char *emulator) {
-        xmlBufferPtr b = xmlBufferCreate();
-        struct xw x = { .w = b ? xmlNewTextWriterMemory(b, 0) : NULL };
+        if (dl_bind(&libxml2_lib) < 0)
+                return NULL;
+        xmlBufferPtr b = api.xmlBufferCreate();
+        struct xw x = { .w = b ? api.xmlNewTextWriterMemory(b, 0) : NULL };
         char *s = NULL;
 
         if (!x.w) {
                 if (b)
-                        xmlBufferFree(b);
+                        api.xmlBufferFree(b);
                 log_error("Out of memory");
                 return NULL;
         }
-        xmlTextWriterSetIndent(x.w, 1);
-        xmlTextWriterSetIndentString(x.w, BAD_CAST "  ");
+        api.xmlTextWriterSetIndent(x.w, 1);
+        api.xmlTextWriterSetIndentString(x.w, BAD_CAST "  ");
         write_domain(&x, p, n, emulator);
-        if (xmlTextWriterEndDocument(x.w) < 0)
+        if (api.xmlTextWriterEndDocument(x.w) < 0)
                 x.err = -ENOMEM;
-        xmlFreeTextWriter(x.w);
+        api.xmlFreeTextWriter(x.w);
         if (x.err == 0)
-                s = strdup((const char *) xmlBufferContent(b));
-        xmlBufferFree(b);
+                s = strdup((const char *) api.xmlBufferContent(b));
+        api.xmlBufferFree(b);
         if (!s)
                 log_error("Out of memory");
         return s;
@@ -375,7 +429,7 @@ static void quiet(void *data, virErrorPtr e) {
 }
 
 static const char *last_error(void) {
-        const char *m = virGetLastErrorMessage();
+        const char *m = api.virGetLastErrorMessage();
         return m && *m ? m : "unknown error";
 }
 
@@ -384,7 +438,10 @@ static int lv_open(const char *cluster, const char *libvirt_uri, void **ret_data
         const char *after = strstr(uri, "://");
 
         (void) cluster;
-        virSetErrorFunc(NULL, quiet);
+        int r = dl_bind(&libvirt_lib);
+        if (r < 0 || (r = dl_bind(&libvirt_qemu_lib)) < 0)
+                return r;
+        api.virSetErrorFunc(NULL, quiet);
         if (!after || after[3] != '/')
                 return log_error_errno(-EINVAL, "libvirt_uri = %s names another host; FAM/E's nodes share a file on this machine, so use a local libvirtd (qemu:///system or qemu:///session)",
                                        uri);
@@ -393,17 +450,17 @@ static int lv_open(const char *cluster, const char *libvirt_uri, void **ret_data
                 free(lv);
                 return log_error_errno(-ENOMEM, "Out of memory");
         }
-        lv->conn = virConnectOpen(uri);
+        lv->conn = api.virConnectOpen(uri);
         if (!lv->conn) {
-                int r = log_error_errno(-ECONNREFUSED, "Cannot connect to libvirt at %s: %s; start libvirtd ('systemctl start libvirtd', or as root 'virtlogd -d && libvirtd -d'; scripts/install-deps installs it), or set libvirt_uri",
+                r = log_error_errno(-ECONNREFUSED, "Cannot connect to libvirt at %s: %s; start libvirtd ('systemctl start libvirtd', or as root 'virtlogd -d && libvirtd -d'; scripts/install-deps installs it), or set libvirt_uri",
                                         uri, last_error());
                 free(lv->uri);
                 free(lv);
                 return r;
         }
-        const char *type = virConnectGetType(lv->conn);
+        const char *type = api.virConnectGetType(lv->conn);
         if (!type || strcmp(type, "QEMU") != 0) {
-                virConnectClose(lv->conn);
+                api.virConnectClose(lv->conn);
                 free(lv->uri);
                 free(lv);
                 return log_error_errno(-EINVAL, "libvirt_uri = %s is a %s connection; FAM/E needs libvirt's QEMU driver (qemu:///system or qemu:///session)",
@@ -417,7 +474,7 @@ static void lv_close(void *data) {
         struct lv *lv = data;
         if (!lv)
                 return;
-        virConnectClose(lv->conn);
+        api.virConnectClose(lv->conn);
         free(lv->uri);
         free(lv);
 }
@@ -426,12 +483,12 @@ static void lv_close(void *data) {
 static virDomainPtr lookup(struct lv *lv, const struct cluster_plan *p, const struct node_plan *n) {
         char name[128];
         domain_name(p, n, name, sizeof name);
-        return virDomainLookupByName(lv->conn, name);
+        return api.virDomainLookupByName(lv->conn, name);
 }
 
 /* Whether the domain named so is one of ours: its metadata names this cluster and node. */
 static bool ours(virDomainPtr d, const struct cluster_plan *p, const struct node_plan *n) {
-        _cleanup_free_ char *meta = virDomainGetMetadata(d, VIR_DOMAIN_METADATA_ELEMENT, FAME_XML_NS, VIR_DOMAIN_AFFECT_CURRENT);
+        _cleanup_free_ char *meta = api.virDomainGetMetadata(d, VIR_DOMAIN_METADATA_ELEMENT, FAME_XML_NS, VIR_DOMAIN_AFFECT_CURRENT);
         _cleanup_free_ char *want = strf("id=\"%" PRIu32 "\"", n->id);
         return meta && want && strstr(meta, want) && strstr(meta, p->state_dir);
 }
@@ -445,7 +502,7 @@ static bool ours(virDomainPtr d, const struct cluster_plan *p, const struct node
 static int check_native(struct lv *lv, const struct cluster_plan *p, const struct node_plan *n, const char *xml) {
         if (lv->checked)
                 return 0;
-        _cleanup_free_ char *argv = virConnectDomainXMLToNative(lv->conn, "qemu-argv", xml, 0);
+        _cleanup_free_ char *argv = api.virConnectDomainXMLToNative(lv->conn, "qemu-argv", xml, 0);
         if (!argv) {
                 log_debug("libvirt: cannot show the QEMU command line: %s", last_error());
                 lv->checked = true;
@@ -465,11 +522,11 @@ static int lv_start(void *data, const struct cluster_plan *p, const struct node_
         virDomainPtr d;
 
         domain_name(p, n, name, sizeof name);
-        d = virDomainLookupByName(lv->conn, name);
+        d = api.virDomainLookupByName(lv->conn, name);
         if (d) {
-                int active = virDomainIsActive(d), persistent = virDomainIsPersistent(d);
+                int active = api.virDomainIsActive(d), persistent = api.virDomainIsPersistent(d);
                 bool mine = ours(d, p, n);
-                virDomainFree(d);
+                api.virDomainFree(d);
                 if (active == 1)
                         return log_error_errno(-EEXIST, "%s: libvirt domain %s is already running%s; stop it with 'fame kill %s'%s",
                                                n->name, name, mine ? "" : " and is not this cluster's", n->name,
@@ -488,10 +545,10 @@ static int lv_start(void *data, const struct cluster_plan *p, const struct node_
         if (r < 0)
                 return r;
         log_debug("%s: %s", n->name, xml);
-        d = virDomainCreateXML(lv->conn, xml, VIR_DOMAIN_NONE);
+        d = api.virDomainCreateXML(lv->conn, xml, VIR_DOMAIN_NONE);
         if (!d)
                 return log_error_errno(-EIO, "%s: libvirt could not start domain %s: %s", n->name, name, last_error());
-        virDomainFree(d);
+        api.virDomainFree(d);
         lv->pid[n->id - 1] = 0;
         return 0;
 }
@@ -518,9 +575,9 @@ static pid_t find_process(const char *needle) {
 static pid_t lv_pid(void *data, const struct cluster_plan *p, const struct node_plan *n) {
         struct lv *lv = data;
         virDomainPtr d = lookup(lv, p, n);
-        int active = d ? virDomainIsActive(d) : 0;
+        int active = d ? api.virDomainIsActive(d) : 0;
         if (d)
-                virDomainFree(d);
+                api.virDomainFree(d);
         if (active != 1) {
                 lv->pid[n->id - 1] = 0;
                 return 0;
@@ -546,7 +603,7 @@ static void call_free(void *data) {
         struct call *c = data;
         if (c) {
                 if (c->d)
-                        virDomainFree(c->d);
+                        api.virDomainFree(c->d);
                 free(c);
         }
 }
@@ -555,9 +612,9 @@ static int monitor_call(void *data, const char *request, int timeout_ms, char **
         struct call *c = data;
         (void) timeout_ms;
         (void) ret_error;
-        if (virDomainQemuMonitorCommand(c->d, request, ret_reply, VIR_DOMAIN_QEMU_MONITOR_COMMAND_DEFAULT) < 0) {
+        if (api.virDomainQemuMonitorCommand(c->d, request, ret_reply, VIR_DOMAIN_QEMU_MONITOR_COMMAND_DEFAULT) < 0) {
                 log_debug("libvirt monitor: %s", last_error());
-                return virGetLastErrorCode() == VIR_ERR_OPERATION_INVALID ? -ESRCH : -EIO;
+                return api.virGetLastErrorCode() == VIR_ERR_OPERATION_INVALID ? -ESRCH : -EIO;
         }
         return 0;
 }
@@ -565,13 +622,13 @@ static int monitor_call(void *data, const char *request, int timeout_ms, char **
 static int agent_call(void *data, const char *request, int timeout_ms, char **ret_reply, char **ret_error) {
         struct call *c = data;
         int timeout_s = (timeout_ms + 999) / 1000;
-        char *reply = virDomainQemuAgentCommand(c->d, request, timeout_s > 0 ? timeout_s : 1, 0);
+        char *reply = api.virDomainQemuAgentCommand(c->d, request, timeout_s > 0 ? timeout_s : 1, 0);
         if (reply) {
                 *ret_reply = reply;
                 return 0;
         }
         const char *m = last_error();
-        int code = virGetLastErrorCode();
+        int code = api.virGetLastErrorCode();
         log_debug("libvirt agent: %s", m);
         /* The agent answered with an error: libvirt says "unable to execute QEMU agent command
          * 'NAME': DESC". */
@@ -594,7 +651,7 @@ static int open_call(struct lv *lv, const struct cluster_plan *p, const struct n
         if (!c)
                 return -ENOMEM;
         domain_name(p, n, name, sizeof name);
-        c->d = virDomainLookupByName(lv->conn, name);
+        c->d = api.virDomainLookupByName(lv->conn, name);
         if (!c->d) {
                 free(c);
                 return -ESRCH;
@@ -628,9 +685,9 @@ static void lv_shutdown(void *data, const struct cluster_plan *p, const struct n
         virDomainPtr d = lookup(data, p, n);
         if (!d)
                 return;
-        if (virDomainShutdownFlags(d, VIR_DOMAIN_SHUTDOWN_GUEST_AGENT) < 0)
+        if (api.virDomainShutdownFlags(d, VIR_DOMAIN_SHUTDOWN_GUEST_AGENT) < 0)
                 log_debug("%s: libvirt could not ask the guest agent to power off: %s", n->name, last_error());
-        virDomainFree(d);
+        api.virDomainFree(d);
 }
 
 static void lv_destroy(void *data, const struct cluster_plan *p, const struct node_plan *n, int timeout_ms) {
@@ -639,9 +696,9 @@ static void lv_destroy(void *data, const struct cluster_plan *p, const struct no
         if (!d)
                 return;
         /* destroy waits for QEMU to exit (SIGTERM, then SIGKILL after 10 s) */
-        if (virDomainDestroy(d) < 0 && virDomainIsActive(d) == 1)
+        if (api.virDomainDestroy(d) < 0 && api.virDomainIsActive(d) == 1)
                 log_warning("%s: libvirt could not stop the domain: %s", n->name, last_error());
-        virDomainFree(d);
+        api.virDomainFree(d);
         (void) timeout_ms;
         lv->pid[n->id - 1] = 0;
 }
@@ -655,9 +712,9 @@ static int lv_crash(void *data, const struct cluster_plan *p, const struct node_
 
         if (!d)
                 return 0;
-        if (virDomainDestroy(d) < 0 && virDomainIsActive(d) == 1)
+        if (api.virDomainDestroy(d) < 0 && api.virDomainIsActive(d) == 1)
                 r = log_error_errno(-EIO, "%s: libvirt could not stop the domain: %s", n->name, last_error());
-        virDomainFree(d);
+        api.virDomainFree(d);
         lv->pid[n->id - 1] = 0;
         return r;
 }
@@ -675,7 +732,7 @@ static void *stream_to_fd(void *arg) {
         struct bridge *b = arg;
         char buf[4096];
         for (;;) {
-                int k = virStreamRecv(b->st, buf, sizeof buf);
+                int k = api.virStreamRecv(b->st, buf, sizeof buf);
                 if (k <= 0 || write_all(b->fd, buf, (size_t) k) < 0)
                         break;
         }
@@ -691,7 +748,7 @@ static void *fd_to_stream(void *arg) {
                 if (k <= 0)
                         break;
                 for (ssize_t off = 0; off < k;) {
-                        int w = virStreamSend(b->st, buf + off, (size_t) (k - off));
+                        int w = api.virStreamSend(b->st, buf + off, (size_t) (k - off));
                         if (w <= 0)
                                 return NULL;
                         off += w;
@@ -707,17 +764,17 @@ static int lv_console(void *data, const struct cluster_plan *p, const struct nod
         virDomainPtr d = lookup(lv, p, n);
         if (!d)
                 return log_error_errno(-ESRCH, "%s is not running", n->name);
-        virStreamPtr st = virStreamNew(lv->conn, 0);
-        if (!st || virDomainOpenConsole(d, NULL, st, VIR_DOMAIN_CONSOLE_FORCE) < 0) {
+        virStreamPtr st = api.virStreamNew(lv->conn, 0);
+        if (!st || api.virDomainOpenConsole(d, NULL, st, VIR_DOMAIN_CONSOLE_FORCE) < 0) {
                 int r = log_error_errno(-EIO, "%s: libvirt cannot open the console: %s", n->name, last_error());
                 if (st)
-                        virStreamFree(st);
-                virDomainFree(d);
+                        api.virStreamFree(st);
+                api.virDomainFree(d);
                 return r;
         }
-        virDomainFree(d);
+        api.virDomainFree(d);
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0) {
-                virStreamFree(st);
+                api.virStreamFree(st);
                 return log_error_errno(-errno, "socketpair: %m");
         }
         /* The bridge lives as long as the process (fame console exits when the console closes). */
@@ -725,7 +782,7 @@ static int lv_console(void *data, const struct cluster_plan *p, const struct nod
         if (!b) {
                 close(sp[0]);
                 close(sp[1]);
-                virStreamFree(st);
+                api.virStreamFree(st);
                 return log_error_errno(-ENOMEM, "Out of memory");
         }
         *b = (struct bridge) { .st = st, .fd = sp[1] };

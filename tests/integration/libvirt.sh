@@ -164,6 +164,11 @@ run status
         && ok "status: $(cat "$err")" || fail "status without libvirtd: rc $rc $(cat "$err")"
 run up
 [ "$rc" -ne 0 ] && grep -q "Cannot connect to libvirt" "$err" && ok "up refuses too" || fail "up without libvirtd: rc $rc $(cat "$err")"
+# fame loads libvirt when the backend is first used (src/shared/dl.h); without it, one line
+mkdir -p "$work/nolibs"
+FAME_DL_PATH=$work/nolibs run status
+[ "$rc" -ne 0 ] && [ "$(wc -l < "$err")" -eq 1 ] && grep -q "^fame: Cannot load libvirt\.so\.0 (.*): install the Debian package libvirt0" "$err" \
+        && ok "without libvirt0: $(cat "$err")" || fail "status without libvirt.so.0: rc $rc $(cat "$err")"
 
 step "libvirtd's default seccomp sandbox: said before any node starts"
 sed -i '/^seccomp_sandbox/d' "$lv/etc/qemu.conf"

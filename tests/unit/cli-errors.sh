@@ -192,5 +192,20 @@ expect 2 "^fame: librarian serve: --max-output lots: use a size from 4K to 1G, e
         librarian serve --db "$tmp/x.db" --max-output lots
 expect 2 "^fame librarian: which one: serve, init, topology, bench or fsck\?" librarian
 
+# libvirt and libxml2 are loaded only when used (src/shared/dl.h): fame links none of their ~50
+# libraries, and a missing or wrong one is one line naming the Debian package
+if LD_TRACE_LOADED_OBJECTS=1 "$FAME" > "$tmp/libs" 2>&1 && ! grep -Eq "libvirt|libxml2|libgnutls|libicu" "$tmp/libs"; then
+        echo "ok: fame links $(wc -l < "$tmp/libs") libraries, none of libvirt's"
+else
+        fail "fame is linked against libvirt's libraries: $(grep -E 'libvirt|libxml2|libgnutls|libicu' "$tmp/libs" | tr -s ' \t\n' ' ')"
+fi
+mkdir -p "$tmp/nolibs" "$tmp/oldlibs"
+FAME_DL_PATH=$tmp/nolibs expect 1 "^fame: Cannot load libxml2\.so\.2 \(.*\): install the Debian package libxml2 \(scripts/install-deps does\)$" \
+        debug domain-xml --node 1
+json=$(LD_TRACE_LOADED_OBJECTS=1 "$FAME" | awk '/libjson-c/ {print $3}')
+cp "$json" "$tmp/oldlibs/libxml2.so.2"
+FAME_DL_PATH=$tmp/oldlibs expect 1 "^fame: libxml2\.so\.2 has no xml[A-Za-z]+: it is older than FAM/E needs; upgrade the Debian package libxml2$" \
+        debug domain-xml --node 1
+
 echo "$failures failure(s)"
 exit $((failures > 0))
