@@ -7,5 +7,7 @@ extern const char image_init_script[];          /* /init */
 extern const char image_shutdown_script[];      /* /sbin/shutdown */
 extern const char image_passwd[];               /* /etc/passwd */
 extern const char image_group[];                /* /etc/group */
+extern const char image_nsswitch[];             /* /etc/nsswitch.conf */
+extern const char image_resolv_conf[];          /* /etc/resolv.conf */
 
 #endif

@@ -248,6 +248,8 @@ static int collect(const struct image_params *p, const char *release, const char
             (r = cpio_add_data(l, "sbin/shutdown", 0755, image_shutdown_script, strlen(image_shutdown_script))) < 0 ||
             (r = cpio_add_data(l, "etc/passwd", 0644, image_passwd, strlen(image_passwd))) < 0 ||
             (r = cpio_add_data(l, "etc/group", 0644, image_group, strlen(image_group))) < 0 ||
+            (r = cpio_add_data(l, "etc/nsswitch.conf", 0644, image_nsswitch, strlen(image_nsswitch))) < 0 ||
+            (r = cpio_add_data(l, "etc/resolv.conf", 0644, image_resolv_conf, strlen(image_resolv_conf))) < 0 ||
             (r = cpio_add_file(l, "usr/bin/qemu-ga", 0755, qemu_ga)) < 0 ||
             (r = cpio_add_symlink(l, "usr/sbin/qemu-ga", "../bin/qemu-ga")) < 0 ||
             (r = cpio_add_file(l, "usr/bin/fame", 0755, p->fame_static)) < 0)

@@ -37,6 +37,9 @@ run exec node01 -- ping -c 1 -W 5 node04
 [ "$rc" -eq 0 ] && ok "node01 pings node04 (10.11.0.4) through the cluster's switch" || fail "ping node04: rc $rc: $(cat "$out" "$err")"
 run exec node03 -- cat /etc/hosts
 grep -Eq "^10\.11\.0\.2\s+node02$" "$out" && grep -Eq "^10\.0\.2\.100\s+torms$" "$out" && ok "/etc/hosts lists the nodes and torms" || fail "/etc/hosts: $(cat "$out")"
+# no DNS: names come from /etc/hosts alone, and no lookup leaves the node for slirp's resolver
+run exec node03 -- sh -c 'cat /etc/nsswitch.conf /etc/resolv.conf'
+grep -q "^hosts: files$" "$out" && ! grep -q "^nameserver" "$out" && ok "no name server: hosts from files" || fail "DNS in a node: $(cat "$out")"
 
 step "files into nodes: --add, cp, logs, console"
 run exec node03 -- cat /etc/hello.txt
