@@ -256,7 +256,7 @@ static void write_domain(struct xw *x, const struct cluster_plan *p, const struc
         if (!kvm) {
                 /* The same translation cache as the direct backend (plan.h). */
                 start(x, "tcg");
-                snprintf(buf, sizeof buf, "%d", PLAN_TB_SIZE_MIB);
+                snprintf(buf, sizeof buf, "%" PRIu32, plan_tb_size(p));
                 element(x, "tb-cache", "unit", "MiB", buf);
                 end(x);
         }

@@ -28,6 +28,7 @@ enum {
         K_ENCLOSURES_PER_RACK,
         K_MEMORY,
         K_CPUS,
+        K_TB_SIZE,
         K_ACCEL,
         K_CHECK,
         K_LIBRARIAN_AUTH,

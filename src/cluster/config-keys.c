@@ -41,6 +41,7 @@ const struct key_def config_keys[_K_MAX] = {
         [K_MEMORY]              = { "memory", T_MEMORY, FIELD(memory), 0, 0,
                                     "a size of at least 64M in whole megabytes, such as 256M or 1G" },
         [K_CPUS]                = { "cpus", T_UINT, FIELD(cpus), 1, CONFIG_MAX_CPUS, "a number" },
+        [K_TB_SIZE]             = { "tb_size", T_UINT, FIELD(tb_size), 8, 1024, "a number of MiB" },
         [K_ACCEL]               = { "accel", T_ENUM, FIELD(accel), .names = &accel_names },
         [K_CHECK]               = { "check", T_ENUM, FIELD(check), .names = &check_names },
         [K_LIBRARIAN_AUTH]      = { "librarian_auth", T_ENUM, FIELD(librarian_auth), .names = &librarian_auth_names },

@@ -133,6 +133,7 @@ int config_init(struct fame_config *c, const char *name) {
         c->enclosures_per_rack = FAME_DEFAULT_ENCLOSURES_PER_RACK;
         c->memory = UINT64_C(256) << 20;
         c->cpus = 1;
+        c->tb_size = CONFIG_DEFAULT_TB_SIZE_MIB;
         c->accel = FAME_ACCEL_AUTO;
         c->check = FAME_CHECK_OFF;
         c->librarian_auth = FAME_LIBRARIAN_AUTH_SECRET;

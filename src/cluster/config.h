@@ -21,7 +21,9 @@
 
 enum fame_accel { FAME_ACCEL_AUTO, FAME_ACCEL_KVM, FAME_ACCEL_TCG };
 /* The number of cluster keys (state_dir ... down_timeout); sizes the private origin table. */
-#define CONFIG_N_KEYS 29
+#define CONFIG_N_KEYS 30
+/* key tb_size's default, MiB (plan.h says why) */
+#define CONFIG_DEFAULT_TB_SIZE_MIB 32u
 /* Node keys: memory, cpus, arch. */
 #define CONFIG_N_NODE_KEYS 3
 #define CONFIG_MAX_FORWARDS 16u
@@ -52,6 +54,7 @@ struct fame_config {
         uint32_t enclosures_per_rack;   /* key enclosures_per_rack: 4 */
         uint64_t memory;                /* key memory: 256M per node */
         uint32_t cpus;                  /* key cpus: 1 vCPU per node (TCG adds maxcpus >= 2) */
+        uint32_t tb_size;               /* key tb_size: 32 MiB of TCG translation cache per node */
         enum fame_accel accel;          /* key accel: auto | kvm | tcg */
         enum fame_check check;          /* key check: off | coherence (fame up --check); TCG only */
         enum fame_librarian_auth librarian_auth; /* key librarian_auth: secret | none */

@@ -134,6 +134,7 @@ static const struct field plan_fields[] = {
         { "librarian_port", F_U16, PLAN(librarian_port) },
         { "nodes_per_enclosure", F_U32, PLAN(nodes_per_enclosure) },
         { "enclosures_per_rack", F_U32, PLAN(enclosures_per_rack) },
+        { "tb_size", F_U32, PLAN(tb_size) },
         { "nodes", F_NODES, PLAN(node), .required = true },
 };
 
@@ -192,6 +193,7 @@ int plan_build(const struct fame_config *c, enum fame_accel accel, const struct 
                 .nodes = c->nodes,
                 .nodes_per_enclosure = c->nodes_per_enclosure,
                 .enclosures_per_rack = c->enclosures_per_rack,
+                .tb_size = c->tb_size,
         };
         int r;
 
@@ -466,13 +468,13 @@ struct cmd *qemu_command(const struct cluster_plan *p, const struct node_plan *n
         cmd_arg(c, "-accel");
         /* Plain TCG with one vCPU does not make guest atomics atomic across QEMU processes
          * (2,097,511 instead of 4,000,000 in two nodes' 2M lock xadd each): multi-threaded TCG
-         * with room for a second vCPU emits real host atomics.  A 32 MiB translation cache
-         * (QEMU's default grows to ~60 MiB while a node boots) keeps each node's memory down:
-         * 178 instead of 209 MiB PSS per node with 4 nodes, boot time within noise. */
+         * with room for a second vCPU emits real host atomics.  The translation cache is
+         * tb_size, 32 MiB by default (QEMU's default grows to ~60 MiB while a node boots:
+         * 178 instead of 209 MiB PSS per node with 4 nodes, boot time within noise). */
         if (kvm)
                 cmd_arg(c, "kvm");
         else
-                cmd_argf(c, "tcg,thread=multi,tb-size=%d", PLAN_TB_SIZE_MIB);
+                cmd_argf(c, "tcg,thread=multi,tb-size=%" PRIu32, plan_tb_size(p));
         cmd_arg(c, "-cpu");
         /* aarch64: "max" with QEMU's cheap pointer authentication (a node boots in ~2 s, not ~7 s) */
         cmd_arg(c, kvm ? "host" : arm ? "max,pauth-impdef=on" : "max");

@@ -191,6 +191,7 @@ static void test_defaults(void) {
         CHECK(c.book_size == UINT64_C(8) << 20, "%" PRIu64, c.book_size);
         CHECK(c.nodes == 4 && c.nodes_per_enclosure == 10 && c.enclosures_per_rack == 4, "topology");
         CHECK(c.memory == UINT64_C(256) << 20 && c.cpus == 1, "memory/cpus");
+        CHECK(c.tb_size == 32, "tb_size default %u", c.tb_size);
         CHECK(c.accel == FAME_ACCEL_AUTO && c.kind == FAME_KIND_DISKLESS, "accel/kind");
         CHECK(c.check == FAME_CHECK_OFF, "check is off by default");
         CHECK(c.librarian_auth == FAME_LIBRARIAN_AUTH_SECRET, "librarian_auth is secret by default");
@@ -301,6 +302,8 @@ static void test_set(void) {
         SET_OK(&c, "memory", "1G");
         SET_OK(&c, "cpus", "64");
         CHECK(c.cpus == 64, "cpus");
+        SET_OK(&c, "tb_size", "16");
+        CHECK(c.tb_size == 16, "tb_size");
         SET_OK(&c, "accel", "kvm");
         CHECK(c.accel == FAME_ACCEL_KVM, "kvm");
         SET_OK(&c, "accel", "tcg");
@@ -370,6 +373,8 @@ static void test_set(void) {
         SET_FAILS("memory", "", NULL);
         SET_FAILS("cpus", "0", "cpus = 0: expected a number from 1 to 64");
         SET_FAILS("cpus", "65", NULL);
+        SET_FAILS("tb_size", "4", "tb_size = 4: expected a number of MiB from 8 to 1024");
+        SET_FAILS("tb_size", "16M", NULL);
         SET_FAILS("accel", "hvf", "accel = hvf: expected auto, kvm or tcg");
         SET_FAILS("accel", "KVM", NULL);
         SET_FAILS("check", "on", "check = on: expected off or coherence");
@@ -399,12 +404,12 @@ static void test_set(void) {
         SET_FAILS("node03.cpus", "100", "node03.cpus = 100: expected a number from 1 to 64");
         SET_FAILS("nodez", "3", "unknown key 'nodez'; did you mean 'nodes'?");
         SET_FAILS("name", "x", "unknown key 'name'; known keys: state_dir, cache_dir, fam, fam_size, "
-                  "book_size, nodes, nodes_per_enclosure, enclosures_per_rack, memory, cpus, accel, check, librarian_auth, kind, arch, backend, libvirt_uri, kernel, qemu, "
+                  "book_size, nodes, nodes_per_enclosure, enclosures_per_rack, memory, cpus, tb_size, accel, check, librarian_auth, kind, arch, backend, libvirt_uri, kernel, qemu, "
                   "qemu_aarch64, overlay, release, mirror, packages, disk_size, user, forward, ready_timeout, down_timeout, nodeNN.memory, nodeNN.cpus, nodeNN.arch");
         SET_FAILS("memroy", "1G", "unknown key 'memroy'; did you mean 'memory'?");
         SET_FAILS("ready_timout", "1", "unknown key 'ready_timout'; did you mean 'ready_timeout'?");
         SET_FAILS("xyzzy_plugh", "x", "unknown key 'xyzzy_plugh'; known keys: state_dir, cache_dir, fam, fam_size, "
-                  "book_size, nodes, nodes_per_enclosure, enclosures_per_rack, memory, cpus, accel, check, librarian_auth, kind, arch, backend, libvirt_uri, kernel, qemu, "
+                  "book_size, nodes, nodes_per_enclosure, enclosures_per_rack, memory, cpus, tb_size, accel, check, librarian_auth, kind, arch, backend, libvirt_uri, kernel, qemu, "
                   "qemu_aarch64, overlay, release, mirror, packages, disk_size, user, forward, ready_timeout, down_timeout, nodeNN.memory, nodeNN.cpus, nodeNN.arch");
         SET_FAILS("node3.memory", "1G", "unknown key 'node3.memory'; node keys are node01.memory to node128.memory, node01.cpus to node128.cpus and node01.arch to node128.arch");
         SET_FAILS("node129.memory", "1G", "unknown key 'node129.memory'; node keys are node01.memory to node128.memory, node01.cpus to node128.cpus and node01.arch to node128.arch");
@@ -860,7 +865,7 @@ static void test_print(void) {
 
         _cleanup_free_ char *text = dump(&c, false);
         CHECK(strncmp(text, "# cluster default\n", 18) == 0, "%s", text);
-        CHECK(count_lines(text) == 1 + 29 + 2, "%u lines:\n%s", count_lines(text), text);
+        CHECK(count_lines(text) == 1 + CONFIG_N_KEYS + 2, "%u lines:\n%s", count_lines(text), text);
         snprintf(want, sizeof want, "%s/.local/state/fame/default", home);
         CHECK(has_line(text, "state_dir", want, "default"), "state_dir:\n%s", text);
         CHECK(has_line(text, "fam_size", "2G", "command line"), "fam_size");
@@ -905,7 +910,7 @@ static void test_print(void) {
         json_object *root = json_tokener_parse(js), *keys = NULL, *nodes = NULL, *v;
         CHECK(root && json_object_is_type(root, json_type_object), "JSON:\n%s", js);
         CHECK(json_object_object_get_ex(root, "cluster", &v) && strcmp(json_object_get_string(v), "default") == 0, "cluster");
-        CHECK(json_object_object_get_ex(root, "keys", &keys) && json_object_object_length(keys) == 29, "29 keys");
+        CHECK(json_object_object_get_ex(root, "keys", &keys) && json_object_object_length(keys) == CONFIG_N_KEYS, "%d keys", CONFIG_N_KEYS);
         CHECK(json_object_object_get_ex(root, "nodes", &nodes) && json_object_array_length(nodes) == 3, "3 nodes");
         struct { const char *key; json_type type; const char *value; const char *origin; } want_keys[] = {
                 { "state_dir", json_type_string, NULL, "default" },

@@ -8,3 +8,5 @@ debug domain-xml --accel tcg --node 3 --set forward=9000,8080:18080
 # guest-shutdown powers off through PSCI), qemu-system-aarch64, and QEMU's cheap pointer
 # authentication as a -global of the max CPU.
 debug domain-xml --accel tcg --set node02.arch=aarch64 --node 2
+# the translation cache: key tb_size (docs/config.md)
+debug domain-xml --accel tcg --set tb_size=16
