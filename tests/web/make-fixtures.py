@@ -8,7 +8,8 @@ assets, so a static file server rooted at DIR serves the page and its data just 
 C server would.  The generated trees are large (the big one is ~1 MB of JSON) and are
 therefore never committed; tests generate them into a temp dir.
 
-  make-fixtures.py small|large DIR [--generation N] [--add-shelf PATH] [--no-assets]
+  make-fixtures.py small|large DIR [--generation N] [--add-shelf PATH] [--node-state NAME=STATE]
+                  [--no-assets]
 
 Every file is written to a temp name and renamed, so a page polling while the test
 rewrites the tree never reads half a file.
@@ -101,9 +102,15 @@ def main():
     ap.add_argument("dir")
     ap.add_argument("--generation", type=int, default=1)
     ap.add_argument("--add-shelf", action="append", default=[])
+    ap.add_argument("--node-state", action="append", default=[], metavar="NAME=STATE")
     ap.add_argument("--no-assets", action="store_true")
     a = ap.parse_args()
     nodes, shelves, groups = small() if a.kind == "small" else large()
+    for ns in a.node_state:   # e.g. node01=down: a node changing state without a new generation
+        name, state = ns.split("=", 1)
+        for n in nodes:
+            if n["name"] == name:
+                n["state"] = state
     for p in a.add_shelf:     # a new one-book shelf in the first free cell found
         idx = len(shelves)
         shelves.append(shelf(1000 + idx, p, 1, uid=4242, gid=4242))

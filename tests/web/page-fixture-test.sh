@@ -151,12 +151,14 @@ esac
 out=$($cdp "$base" --timeout 20 --wait 'document.body.dataset.generation === "1"' \
     --run "$py '$here/make-fixtures.py' small '$small' --no-assets --generation 2 --add-shelf /live-added" \
     --wait 'document.querySelector("#shelves tr[data-shelf-path=\"/live-added\"]") && document.body.dataset.generation === "2"' \
+    --run "$py '$here/make-fixtures.py' small '$small' --no-assets --generation 2 --add-shelf /live-added --node-state node01=down" \
+    --wait 'document.querySelector("#machine [data-node-name=\"node01\"]").dataset.state === "down"' \
     --run "mv '$small/api' '$small/api.off'" \
     --wait '!document.querySelector("#error").hidden && document.querySelector("#error").textContent.includes("server unreachable")' \
     --run "mv '$small/api.off' '$small/api'" \
     --wait 'document.querySelector("#error").hidden' \
     --eval 'document.body.dataset.generation' 2>&1)
-[ "$out" = '"2"' ] && ok "small: live update drew generation 2 with /live-added; error banner shown and cleared" \
+[ "$out" = '"2"' ] && ok "small: live update drew generation 2 with /live-added, then node01 going down; error banner shown and cleared" \
     || fail "small: live update: $out"
 
 serve "$large"

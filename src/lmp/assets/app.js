@@ -176,7 +176,7 @@ function select(path) {
 // One canvas per interleave group, painted through ImageData (one putImageData per group
 // instead of 3277 fillRect calls), plus a collapsed DOM table of per-shelf counts.
 function cellGeometry(map) {
-  const width = Math.max(300, $('#fam-map').clientWidth - 200);
+  const width = Math.max(300, $("#fam-map").clientWidth - 260);   // minus the group label
   const maxBooks = Math.max(1, ...map.groups.map((g) => g.books));
   // Square-ish cells: big for small FAMs, down to 4 px (3 + 1 gap) for 128 Ki books.
   const cell = Math.max(4, Math.min(16, Math.floor(Math.sqrt((width * 48) / maxBooks))));
