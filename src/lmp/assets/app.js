@@ -327,7 +327,9 @@ async function pollNodesOnce() {
   S.nodes = d.nodes;
   drawMachine(d.nodes);
   document.body.dataset.nodes = String(d.nodes.length);
-  if (!first && S.generation !== null) await refreshData(S.generation);   // offline books follow nodes
+  if (!first && S.generation !== null) {   // offline books follow node state: refetch the map
+    try { await refreshData(S.generation); } catch (err) { S.generation = null; throw err; }  // summary poll retries
+  }
   return true;
 }
 async function pollNodes() {
