@@ -327,6 +327,14 @@ int librarian_start(struct cluster_plan *p) {
         else
                 cmd_argf(c, "--secrets=%s/" PLAN_SECRETS_DIR, p->librarian_dir);
         cmd_argf(c, "--port-file=%s", h.ready_path);
+        /* its management view (docs/lmp.md): listening before the port file is written */
+        p->lmp_port = free_port_except(used, n_used);
+        used[n_used++] = p->lmp_port;
+        if (!p->lmp_port)
+                return log_error_errno(-EADDRNOTAVAIL, "No free TCP port on 127.0.0.1 for the management view");
+        cmd_argf(c, "--http-port=%u", p->lmp_port);
+        cmd_argf(c, "--cluster=%s", p->name);
+        cmd_argf(c, "--cluster-state=%s", p->state_dir);
         /* the checker learns of the books the Librarian zeroes (cluster_check_prepare() made
          * STATE/check already) */
         if (p->check != FAME_CHECK_OFF)

@@ -132,6 +132,7 @@ static const struct field plan_fields[] = {
         { "fame_bin", F_STRING, PLAN(fame_bin), .fallback = "fame" },
         { "forward", F_FORWARDS, PLAN(forward) },
         { "librarian_port", F_U16, PLAN(librarian_port) },
+        { "lmp_port", F_U16, PLAN(lmp_port) },
         { "nodes_per_enclosure", F_U32, PLAN(nodes_per_enclosure) },
         { "enclosures_per_rack", F_U32, PLAN(enclosures_per_rack) },
         { "tb_size", F_U32, PLAN(tb_size) },

@@ -67,6 +67,7 @@ struct cluster_plan {
         char *agents_pid, *agents_ready;        /* the agent keeper (direct backend) */
         char *librarian_dir;            /* STATE/librarian: database, topology, pid, log, port */
         uint16_t librarian_port;        /* 127.0.0.1 port of the Librarian (host clients), 0: none */
+        uint16_t lmp_port;              /* 127.0.0.1 port of its management view (docs/lmp.md), 0: none */
         struct forward forward[CONFIG_MAX_FORWARDS];
         uint32_t n_forward;
         uint32_t nodes;

@@ -114,6 +114,15 @@ static const char *node_accel(const struct cluster_plan *p, const struct node_pl
         return plan_node_kvm(p, n) ? "kvm" : "tcg";
 }
 
+/* The management view's address, or JSON null when the Librarian serves none. */
+static json_object *lmp_url(const struct cluster_plan *p) {
+        char url[64];
+        if (!p->lmp_port)
+                return NULL;
+        snprintf(url, sizeof url, "http://127.0.0.1:%u/", p->lmp_port);
+        return json_object_new_string(url);
+}
+
 static void print_up(const struct cluster_up_result *u, bool json) {
         const struct cluster_plan *p = &u->plan;
         if (json) {
@@ -124,6 +133,7 @@ static void print_up(const struct cluster_up_result *u, bool json) {
                 json_object_object_add(out, "seconds", json_object_new_double(u->seconds));
                 json_object_object_add(out, "down", json_object_new_int((int) u->down));
                 json_object_object_add(out, "librarian_port", json_object_new_int(p->librarian_port));
+                json_object_object_add(out, "lmp_url", lmp_url(p));
                 for (uint32_t i = 0; i < p->nodes; i++) {
                         json_object *n = json_object_new_object();
                         json_object_object_add(n, "name", json_object_new_string(p->node[i].name));
@@ -154,6 +164,8 @@ static void print_up(const struct cluster_up_result *u, bool json) {
         if (p->librarian_port)
                 printf("Librarian on 127.0.0.1:%u, torms:%u in the nodes (fame shelf ls)\n", p->librarian_port,
                        FAME_LIBRARIAN_PORT);
+        if (p->lmp_port)
+                printf("The Machine and its FAM: http://127.0.0.1:%u/ (tm-lmp's API under /lmp/)\n", p->lmp_port);
         if (p->backend == FAME_BACKEND_LIBVIRT)
                 printf("libvirt domains fame-%s-node01..%02" PRIu32 " at %s (virsh -c %s list)\n", p->name, p->nodes,
                        p->libvirt_uri, p->libvirt_uri);
@@ -210,6 +222,7 @@ static void print_status_json(const struct fame_config *c, const struct cluster_
         json_object_object_add(lib, "pid", json_object_new_int(st->librarian_pid));
         json_object_object_add(lib, "port", json_object_new_int(st->librarian_pid ? p->librarian_port : 0));
         json_object_object_add(lib, "db", json_object_new_string(p->librarian_dir));
+        json_object_object_add(lib, "lmp_url", st->librarian_pid ? lmp_url(p) : NULL);
         json_object_object_add(o, "librarian", lib);
         json_object_object_add(o, "fam", json_object_new_string(p->fam_path));
         json_object_object_add(o, "fam_size", json_object_new_uint64(p->fam_size));
@@ -254,6 +267,8 @@ static void print_status(const struct fame_config *c, const struct cluster_statu
         if (st->librarian_pid)
                 printf("librarian: pid %d, 127.0.0.1:%u for the host, torms:%u in the nodes; %s\n", (int) st->librarian_pid,
                        p->librarian_port, FAME_LIBRARIAN_PORT, p->librarian_dir);
+        if (st->librarian_pid && p->lmp_port)
+                printf("the Machine and its FAM: http://127.0.0.1:%u/\n", p->lmp_port);
         else
                 printf("librarian: not running\n");
         if (check)

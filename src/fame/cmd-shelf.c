@@ -606,6 +606,26 @@ static int fsck_defaults(const struct verb *v, char **args, int *n, char **ret_d
         return 0;
 }
 
+/* fame lmp serve ARGS: runs fame-librarian lmp ARGS. */
+int cmd_lmp_serve(const struct verb *v, int argc, char **argv) {
+        (void) v;
+        _cleanup_free_ char *bin = cluster_librarian_binary();
+        if (!bin)
+                return cli_fail(-ENOENT, "Cannot find fame-librarian next to fame; rebuild with 'make' or set FAME_LIBRARIAN_BINARY");
+        char **args = calloc((size_t) argc + 2, sizeof *args);
+        if (!args)
+                return -ENOMEM;
+        args[0] = bin;
+        args[1] = (char *) "lmp";
+        for (int i = 1; i < argc; i++)
+                args[i + 1] = argv[i];
+        fflush(stdout);
+        execv(bin, args);
+        int r = negative_errno();
+        free(args);
+        return cli_fail(r, "Cannot run %s: %s", bin, strerror(-r));
+}
+
 /* fame librarian VERB ARGS: runs fame-librarian VERB ARGS. */
 int cmd_librarian(const struct verb *v, int argc, char **argv) {
         _cleanup_free_ char *bin = cluster_librarian_binary();

@@ -176,6 +176,21 @@ static const struct verb debug_verbs[] = {
         {}
 };
 
+static const struct verb lmp_verbs[] = {
+        {
+                .name = "serve", .fn = cmd_lmp_serve, .min_args = 0, .max_args = -1,
+                .usage = "--db PATH [--fam FILE] [--port 31179] [--bind 127.0.0.1] [--port-file FILE]",
+                .summary = "serve the management view of a Librarian database by hand",
+                .help =
+"Serves the page of the Machine and its FAM at http://BIND:PORT/, FAM/E's API under /api/v1/ and\n"
+"tm-lmp's under /lmp/ (docs/lmp.md) for the Librarian database PATH, read-only; with --fam, the\n"
+"FAM's node slots too.  --port 0 takes any free port (--port-file FILE gets it).  `fame up` needs\n"
+"none of this: the cluster's Librarian serves the view itself (fame status shows where), and\n"
+"its database cannot be read by another process while it runs.\n",
+        },
+        {}
+};
+
 static const struct verb libvirt_verbs[] = {
         {
                 .name = "export", .fn = cmd_libvirt_export, .min_args = 1, .max_args = 1,
@@ -498,6 +513,9 @@ const struct verb fame_verbs[] = {
 "      without --insecure-remote.\n"
 "      --check-state: the state directory of a cluster started with --check, whose checker\n"
 "      then learns of every book zeroed (fame up passes it).\n"
+"      --http-port PORT [--http-bind 127.0.0.1] [--http-port-file FILE] [--cluster NAME]\n"
+"      [--cluster-state DIR]: also serve the management view, the page of the Machine and its\n"
+"      FAM and tm-lmp's API, from the same poll loop (docs/lmp.md; fame up passes them).\n"
 "      Limits (docs/librarian.md, \"Limits and fairness\"): --max-per-peer, connections from\n"
 "      one address to one port (1-1024); --idle-timeout, seconds a connection may hold a\n"
 "      partial request without sending more (0.1-86400); --max-output, unsent replies held\n"
@@ -529,6 +547,13 @@ const struct verb fame_verbs[] = {
                 .usage = "build ...",
                 .summary = "build node images",
                 .help = "Verbs that build the images nodes boot.\n",
+        },
+        {
+                .name = "lmp", .sub = lmp_verbs,
+                .usage = "serve ...",
+                .summary = "the management view: the Machine and its FAM in a browser, tm-lmp's API",
+                .help = "`fame up` starts it with the Librarian (fame status shows its address); `fame lmp serve`\n"
+                        "serves a database by hand.  See docs/lmp.md.\n",
         },
         {
                 .name = "libvirt", .sub = libvirt_verbs,

@@ -104,6 +104,7 @@ int cmd_shelf_mv(const struct verb *v, int argc, char **argv);
 int cmd_shelf_fill(const struct verb *v, int argc, char **argv);
 int cmd_shelf_checksum(const struct verb *v, int argc, char **argv);
 int cmd_librarian(const struct verb *v, int argc, char **argv);
+int cmd_lmp_serve(const struct verb *v, int argc, char **argv);
 int cmd_fam_create(const struct verb *v, int argc, char **argv);
 int cmd_fam_info(const struct verb *v, int argc, char **argv);
 int cmd_fam_dump(const struct verb *v, int argc, char **argv);

@@ -129,6 +129,35 @@ void engine_get_geometry(const struct engine *e, struct engine_geometry *ret);
  * -EINVAL in PHYSADDR mode or for an unknown id. */
 int engine_book_offset(const struct engine *e, uint64_t book_id, uint64_t *ret_offset);
 
+/* Read-only JSON views for the management API (engine-views.c, docs/lmp.md): a new object, or
+ * NULL with errno set (ENOENT: no shelf at that path; ENOMEM; EIO: the database failed).  They
+ * write nothing and check no access (the API is loopback only and changes nothing). */
+struct json_object;
+struct json_object *engine_view_summary(struct engine *e);      /* geometry and book counts */
+struct json_object *engine_view_nodes(struct engine *e);        /* {"nodes": [...]}: the topology */
+struct json_object *engine_view_shelves(struct engine *e);      /* {"shelves": [...]}, with paths */
+/* fam_base: the FAM offset of the book area (fame_geometry.book_area_offset), -1 when unknown
+ * (then "fam_offset" and "first_offset" are null) */
+struct json_object *engine_view_shelf(struct engine *e, const char *path, int64_t fam_base);  /* "/a/b", with books */
+struct json_object *engine_view_fam_map(struct engine *e, int64_t fam_base);  /* every book, by interleave group */
+/* tm-lmp's views (engine-lmp.c; /lmp/ in docs/lmp.md), same contract.  allocated: the media
+ * controllers whose coordinate starts with "/" COORDINATE; active: the SOC whose coordinate is
+ * "/" SOC, or the whole machine for NULL; shelf: by name (ENOENT: none); books: one interleave
+ * group, or every book for ig < 0 (ENOENT: no book). */
+struct json_object *engine_lmp_global(struct engine *e);
+struct json_object *engine_lmp_nodes(struct engine *e);
+struct json_object *engine_lmp_interleave_groups(struct engine *e);
+struct json_object *engine_lmp_allocated(struct engine *e, const char *coordinate);
+struct json_object *engine_lmp_active(struct engine *e, const char *soc);
+struct json_object *engine_lmp_directory(struct engine *e);
+struct json_object *engine_lmp_shelf(struct engine *e, const char *name);
+struct json_object *engine_lmp_books(struct engine *e, int64_t ig);
+/* All of the above, as the management view takes them (src/lmp/lmp.h). */
+struct lmp_views;
+extern const struct lmp_views engine_views;
+/* Grows whenever the database changes (this connection's writes and other connections' commits). */
+uint64_t engine_generation(struct engine *e);
+
 /* Node ids of the topology, ascending. */
 size_t engine_node_ids(const struct engine *e, const uint32_t **ret);
 

@@ -7,6 +7,9 @@
  *                        [--node-port NODE=PORT]... [--port-file FILE] [--check-state DIR]
  *                        [--max-per-peer N] [--idle-timeout SECONDS] [--max-output BYTES]
  *                        [--handle-grace SECONDS] [--secrets DIR | --trust-clients]
+ *                        [--http-port PORT [--http-bind ADDR] [--http-port-file FILE]
+ *                         [--cluster NAME] [--cluster-state DIR]]
+ *   fame-librarian lmp --db PATH [--fam FILE] [--port PORT] [--bind ADDR]   (fame lmp serve)
  *   fame-librarian init --db PATH --topology FILE [--force]
  *   fame-librarian topology --fam FILE
  *   fame-librarian bench [--address HOST:PORT [--server-pid PID]] [--clients LIST] [--seconds S] [--fam-size SIZE]
@@ -17,6 +20,7 @@
 #include <stdbool.h>
 #include <getopt.h>
 #include <json-c/json.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -33,6 +37,7 @@
 #include "log.h"
 #include "macro.h"
 #include "librarian-secret.h"
+#include "lmp.h"
 #include "server.h"
 #include "topology.h"
 #include "util.h"
@@ -50,7 +55,11 @@ static int usage_error(const char *verb, const char *fmt, ...) {
         va_start(ap, fmt);
         vsnprintf(buf, sizeof buf, fmt, ap);
         va_end(ap);
-        log_error("librarian %s: %s; see fame help librarian", verb, buf);
+        /* "lmp serve" is fame lmp serve; the rest are fame librarian VERB */
+        if (strncmp(verb, "lmp ", 4) == 0)
+                log_error("%s: %s; see fame help lmp", verb, buf);
+        else
+                log_error("librarian %s: %s; see fame help librarian", verb, buf);
         return 2;
 }
 
@@ -79,6 +88,12 @@ static int verb_serve(int argc, char **argv) {
                 { "idle-timeout", required_argument, NULL, 'T' },
                 { "max-output", required_argument, NULL, 'O' },
                 { "handle-grace", required_argument, NULL, 'G' },
+                /* the management view (docs/lmp.md) */
+                { "http-port", required_argument, NULL, 'h' },
+                { "http-bind", required_argument, NULL, 'H' },
+                { "http-port-file", required_argument, NULL, 'F' },
+                { "cluster", required_argument, NULL, 'c' },
+                { "cluster-state", required_argument, NULL, 's' },
                 {}
         };
         struct server_options o = { .port = FAME_LIBRARIAN_PORT };
@@ -97,6 +112,15 @@ static int verb_serve(int argc, char **argv) {
                 case 'I': insecure_remote = true; break;
                 case 'S': o.secrets_dir = optarg; break;
                 case 't': o.trust_clients = true; break;
+                case 'H': o.http_bind = optarg; break;
+                case 'F': o.http_port_file = optarg; break;
+                case 'c': o.cluster_name = optarg; break;
+                case 's': o.cluster_state = optarg; break;
+                case 'h':
+                        if (parse_port(optarg, &o.http_port) < 0)
+                                return usage_error("serve", "--http-port %s: not a port number (0-65535; 0: any free one)", optarg);
+                        o.http = true;
+                        break;
                 case 'G': {
                         char *end = NULL;
                         errno = 0;
@@ -155,6 +179,8 @@ static int verb_serve(int argc, char **argv) {
                 return usage_error("serve", "unexpected argument '%s'", argv[optind]);
         if (!o.db_path)
                 return usage_error("serve", "%s", "--db PATH is required");
+        if (!o.http && (o.http_bind || o.http_port_file || o.cluster_name || o.cluster_state))
+                return usage_error("serve", "%s", "--http-bind, --http-port-file, --cluster and --cluster-state need --http-port");
         /* Who may say what (docs/librarian.md).  With --trust-clients a request's node, uid and
          * gid are what it says: beyond loopback that is anyone on the network. */
         struct in_addr a;
@@ -191,6 +217,9 @@ static int verb_serve(int argc, char **argv) {
         fprintf(stderr, "fame-librarian: serving '%s' on %s:%u%s%s%s (pid %d)\n", o.db_path,
                 o.bind ? o.bind : "127.0.0.1", server_port(s), o.fam_path ? ", FAM " : ", no FAM: freed books are not zeroed",
                 o.fam_path ? o.fam_path : "", o.check_state ? ", with the checker" : "", (int) getpid());
+        if (server_http_port(s))
+                fprintf(stderr, "fame-librarian: the management view is at http://%s:%u/\n",
+                        o.http_bind ? o.http_bind : "127.0.0.1", server_http_port(s));
         if (server_secrets_dir(s))
                 fprintf(stderr, "fame-librarian: callers authenticate with the secrets in %s (libfame: %s=%s/host.secret)\n",
                         server_secrets_dir(s), LIBRARIAN_SECRET_ENV, server_secrets_dir(s));
@@ -382,6 +411,90 @@ static int verb_fsck(int argc, char **argv) {
         return r;
 }
 
+/* fame lmp serve: the management view of a database by hand, without a Librarian port (docs/lmp.md).
+ * The database of a running Librarian is locked by it: its own view is served by fame up. */
+static int verb_lmp(int argc, char **argv) {
+        static const struct option opts[] = {
+                { "db", required_argument, NULL, 'd' },
+                { "fam", required_argument, NULL, 'f' },
+                { "port", required_argument, NULL, 'p' },
+                { "bind", required_argument, NULL, 'b' },
+                { "port-file", required_argument, NULL, 'P' },
+                {}
+        };
+        const char *db = NULL, *fam_path = NULL, *port_file = NULL;
+        struct lmp_options lo = { .port = FAME_LMP_PORT };
+        int c;
+
+        while ((c = getopt_long(argc, argv, "", opts, NULL)) >= 0)
+                switch (c) {
+                case 'd': db = optarg; break;
+                case 'f': fam_path = optarg; break;
+                case 'b': lo.bind = optarg; break;
+                case 'P': port_file = optarg; break;
+                case 'p':
+                        if (parse_port(optarg, &lo.port) < 0)
+                                return usage_error("lmp serve", "--port %s: not a port number (0-65535; 0: any free one)", optarg);
+                        break;
+                default:
+                        return 2;
+                }
+        if (optind < argc)
+                return usage_error("lmp serve", "unexpected argument '%s'", argv[optind]);
+        if (!db)
+                return usage_error("lmp serve", "%s", "--db PATH is required");
+        if (access(db, R_OK) < 0)
+                return log_error("lmp serve: cannot read the database '%s': %m; give a Librarian database (fame status --json shows the cluster's)", db), 1;
+
+        _cleanup_free_ char *err = NULL;
+        struct engine *e = NULL;
+        struct fame *fam = NULL;
+        struct lmp *l = NULL;
+        int r = engine_open(db, &e, &err);
+        if (r < 0) {
+                log_error("lmp serve: %s", err ? err : strerror(-r));
+                return 1;
+        }
+        if (fam_path && (r = fame_open(fam_path, FAME_OPEN_RDONLY, &fam)) < 0) {
+                log_error("lmp serve: cannot map FAM '%s': %s", fam_path, strerror(-r));
+                engine_free(e);
+                return 1;
+        }
+        struct lmp_source src = { .views = &engine_views, .engine = e, .fam = fam };
+        r = lmp_new(&lo, &src, &l, &err);
+        if (r >= 0 && port_file) {
+                char buf[16];
+                int n = snprintf(buf, sizeof buf, "%u\n", lmp_port(l));
+                if ((r = write_file_atomic(port_file, 0644, buf, (size_t) n)) < 0)
+                        err = strf("Failed to write '%s': %s", port_file, strerror(-r));
+        }
+        if (r < 0) {
+                log_error("lmp serve: %s", err ? err : strerror(-r));
+                lmp_free(l);
+                fame_close(fam);
+                engine_free(e);
+                return 1;
+        }
+        sigset_t orig;
+        stop_signals_setup(&stop, &orig);
+        fprintf(stderr, "fame lmp: serving '%s' at http://%s:%u/ (pid %d)\n", db, lo.bind ? lo.bind : "127.0.0.1", lmp_port(l),
+                (int) getpid());
+        while (!stop) {
+                struct pollfd pfd = { .fd = lmp_poll_fd(l), .events = POLLIN };
+                int ms = lmp_timeout_ms(l);
+                struct timespec ts = { ms / 1000, (long) (ms % 1000) * 1000000L };
+                if (ppoll(&pfd, 1, ms >= 0 ? &ts : NULL, &orig) < 0 && errno != EINTR) {
+                        log_error("lmp serve: poll failed: %m");
+                        break;
+                }
+                lmp_run(l);
+        }
+        lmp_free(l);
+        fame_close(fam);
+        engine_free(e);
+        return 0;
+}
+
 int main(int argc, char **argv) {
         const char *verb = argc > 1 ? argv[1] : NULL;
 
@@ -402,6 +515,8 @@ int main(int argc, char **argv) {
                 return librarian_bench_main(argc, argv);
         if (streq(verb, "fsck"))
                 return verb_fsck(argc, argv);
-        log_error("librarian: unknown verb '%s'; use serve, init, topology, bench or fsck", verb);
+        if (streq(verb, "lmp"))
+                return verb_lmp(argc, argv);
+        log_error("librarian: unknown verb '%s'; use serve, init, topology, bench, fsck or lmp", verb);
         return 2;
 }

@@ -32,6 +32,7 @@
 #include "check.h"
 #include "engine.h"
 #include "fame.h"
+#include "lmp.h"
 #include "log.h"
 #include "macro.h"
 #include "proto.h"
@@ -187,6 +188,7 @@ static int client_serve(struct server *s, struct client *c) {
                         json_object_put(req);
                         break;
                 }
+                s->requests++;
                 c->authenticated = info.authenticated;
                 if (info.auth_failed) {
                         /* no second guess on this connection: the reply, then it closes */
@@ -384,7 +386,7 @@ static void earlier(double *t, double at) {
 }
 
 static int round_(struct server *s, const struct timespec *timeout, const sigset_t *mask) {
-        struct pollfd pfd[SERVER_MAX_PINS + 2 + MAX_CLIENTS];
+        struct pollfd pfd[SERVER_MAX_PINS + 3 + MAX_CLIENTS];
         size_t n = 0, nl = s->n_listeners, nc = s->n_clients;
         double now = now_seconds(), wake = -1;        /* when to wake up at the latest */
         bool listening = !s->accept_resume || now >= s->accept_resume;
@@ -401,6 +403,13 @@ static int round_(struct server *s, const struct timespec *timeout, const sigset
                         earlier(&wake, now);    /* requests wait: do not sleep */
                 else if (!c->eof && holds_partial(c) && !blocked(s, c))
                         earlier(&wake, c->last_input + s->opt.idle_timeout);
+        }
+        /* the management view (lmp.h): one epoll descriptor for all its sockets, and its deadline */
+        if (s->lmp) {
+                pfd[n++] = (struct pollfd) { .fd = lmp_poll_fd(s->lmp), .events = POLLIN };
+                int ms = lmp_timeout_ms(s->lmp);
+                if (ms >= 0)
+                        earlier(&wake, now + ms / 1000.0);
         }
         /* zombies that could not be zeroed or freed: again a second later */
         earlier(&wake, s->retry_at);
@@ -420,6 +429,8 @@ static int round_(struct server *s, const struct timespec *timeout, const sigset
         int r = ppoll(pfd, n, t, mask);
         if (r < 0)
                 return negative_errno();
+        if (s->lmp)
+                lmp_run(s->lmp);        /* what is ready and what timed out; never blocks */
         handle_events(s, pfd, nl, nc, listening);
         if (s->unclaimed_until && now_seconds() >= s->unclaimed_until) {
                 size_t dropped = 0;

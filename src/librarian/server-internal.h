@@ -15,6 +15,9 @@
 #include "proto.h"
 #include "server.h"
 
+struct lmp;
+struct fame;
+
 #define MAX_CLIENTS SERVER_MAX_CLIENTS
 
 struct client {
@@ -67,6 +70,10 @@ struct server {
         double accept_resume;           /* listeners rest until then after EMFILE (0: polled) */
         bool accept_failing;            /* logged; until a connection is accepted again */
         struct server_limits limits;
+        uint64_t requests;              /* answered since the start */
+        double started;                 /* now_seconds() at server_new() */
+        struct lmp *lmp;                /* the management view, or NULL */
+        struct fame *fam;               /* the FAM mapped read-only for the view's node slots */
         double unclaimed_until;         /* the previous run's handles not reclaimed by then are
                                          * dropped (0: none left to wait for) */
 

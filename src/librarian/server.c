@@ -21,6 +21,7 @@
 #include "check.h"
 #include "engine.h"
 #include "fame.h"
+#include "lmp.h"
 #include "log.h"
 #include "macro.h"
 #include "proto.h"
@@ -328,6 +329,7 @@ int server_new(const struct server_options *o, struct server **ret, char **ret_e
         if (s->opt.handle_grace == 0)
                 s->opt.handle_grace = SERVER_HANDLE_GRACE;
         s->fam_fd = s->lock_fd = -1;
+        s->started = now_seconds();
         s->wake[0] = s->wake[1] = -1;
         pthread_mutex_init(&s->lock, NULL);
         pthread_cond_init(&s->cond, NULL);
@@ -427,6 +429,43 @@ static int listen_on(const char *bind_addr, uint16_t port, int *ret_fd, uint16_t
         return 0;
 }
 
+static int write_port(const char *path, uint16_t port, char **ret_error) {
+        char buf[16];
+        int n = snprintf(buf, sizeof buf, "%u\n", port);
+        int r = write_file_atomic(path, 0644, buf, (size_t) n);
+        if (r < 0)
+                return set_message(ret_error, "Failed to write '%s': %s", path, strerror(-r)), r;
+        return 0;
+}
+
+static void http_counters(void *userdata, struct lmp_counters *ret) {
+        const struct server *s = userdata;
+        *ret = (struct lmp_counters) {
+                .uptime_s = now_seconds() - s->started,
+                .connections = s->n_clients,
+                .requests_total = s->requests,
+        };
+}
+
+/* The management view (src/lmp): served from this poll loop, so the engine needs no lock. */
+static int start_http(struct server *s, char **ret_error) {
+        int r;
+        /* the node slots, read-only: what each node says of itself */
+        if (s->opt.fam_path && (r = fame_open(s->opt.fam_path, FAME_OPEN_RDONLY, &s->fam)) < 0)
+                return set_message(ret_error, "Cannot map FAM '%s' for the management view: %s", s->opt.fam_path, strerror(-r)), r;
+        struct lmp_options o = { .bind = s->opt.http_bind, .port = s->opt.http_port };
+        struct lmp_source src = {
+                .views = &engine_views, .engine = s->engine, .fam = s->fam, .cluster = s->opt.cluster_name, .state_dir = s->opt.cluster_state,
+                .counters = http_counters, .userdata = s,
+        };
+        r = lmp_new(&o, &src, &s->lmp, ret_error);
+        if (r < 0)
+                return r;
+        if (s->opt.http_port_file && (r = write_port(s->opt.http_port_file, lmp_port(s->lmp), ret_error)) < 0)
+                return r;
+        return 0;
+}
+
 int server_start(struct server *s, char **ret_error) {
         int r;
 
@@ -454,14 +493,15 @@ int server_start(struct server *s, char **ret_error) {
         r = queue_zombies(s);
         if (r < 0)
                 return set_message(ret_error, "Failed to read the freed books: %s", strerror(-r)), r;
-        if (s->opt.port_file) {
-                char buf[16];
-                int n = snprintf(buf, sizeof buf, "%u\n", s->listeners[0].port);
-                r = write_file_atomic(s->opt.port_file, 0644, buf, (size_t) n);
-                if (r < 0)
-                        return set_message(ret_error, "Failed to write '%s': %s", s->opt.port_file, strerror(-r)), r;
-        }
+        if (s->opt.http && (r = start_http(s, ret_error)) < 0)
+                return r;
+        if (s->opt.port_file && (r = write_port(s->opt.port_file, s->listeners[0].port, ret_error)) < 0)
+                return r;
         return 0;
+}
+
+uint16_t server_http_port(const struct server *s) {
+        return s->lmp ? lmp_port(s->lmp) : 0;
 }
 
 uint16_t server_port(const struct server *s) {
@@ -506,6 +546,8 @@ void server_free(struct server *s) {
                 close(s->wake[0]);
         if (s->wake[1] >= 0)
                 close(s->wake[1]);
+        lmp_free(s->lmp);
+        fame_close(s->fam);
         if (s->fam_fd >= 0)
                 close(s->fam_fd);
         if (s->check)

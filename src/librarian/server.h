@@ -50,6 +50,13 @@ struct server_options {
                                          * without sending more (30) */
         size_t max_output;              /* unsent replies held for one connection before its
                                          * requests are no longer read (256 KiB) */
+        /* The management view (src/lmp, docs/lmp.md): HTTP on http_bind:http_port when http */
+        bool http;
+        const char *http_bind;          /* default 127.0.0.1 */
+        uint16_t http_port;             /* 0: any free port (server_http_port) */
+        const char *http_port_file;     /* if set, its port is written there when listening */
+        const char *cluster_name;       /* for the page; NULL: served by hand */
+        const char *cluster_state;      /* the cluster's state directory (node states), or NULL */
         double handle_grace;            /* seconds after the start during which the open handles
                                          * of the previous run wait to be reclaimed by their
                                          * reconnecting clients (and keep their shelves from
@@ -73,6 +80,7 @@ int server_step(struct server *s, int timeout_ms);
 /* Polls until *stop becomes non-zero; signals in `blocked` are unblocked only while polling. */
 int server_run(struct server *s, volatile sig_atomic_t *stop, const sigset_t *unblocked_mask);
 uint16_t server_port(const struct server *s);
+uint16_t server_http_port(const struct server *s);     /* 0: no management view */
 uint16_t server_pin_port(const struct server *s, size_t i);
 /* The secrets directory in use (NULL with trust_clients). */
 const char *server_secrets_dir(const struct server *s);

@@ -12,6 +12,8 @@
 /* The Librarian's TCP port: nodes reach the cluster's Librarian as torms:9093, and a
  * fame-librarian started without --port listens there. */
 #define FAME_LIBRARIAN_PORT 9093
+/* The management view served by hand (fame lmp serve): tm-lmp's port */
+#define FAME_LMP_PORT 31179
 #define FAME_LIBRARIAN_DEFAULT_ADDRESS "torms:9093"
 /* names the file of the secret a host program sends the Librarian (lib/librarian-secret.h) */
 #define FAME_LIBRARIAN_SECRET_ENV "FAME_LIBRARIAN_SECRET_FILE"

@@ -9,7 +9,7 @@ screenshot / console_errors / close.
 CLI: the actions run in the order given, so a test can change the server's data between
 two waits in one browser session:
 
-  cdp.py URL [--wait JS] [--eval JS] [--run SHELLCMD] [--screenshot FILE] ...
+  cdp.py URL [--wait JS] [--eval JS] [--run 'PROGRAM ARG...'] [--screenshot FILE] ...
          [--timeout SECONDS] [--size WxH]
 
 Each --eval prints its value as one JSON line.  Exit 1 with a message on stderr when a
@@ -18,6 +18,7 @@ wait times out, the page threw, or it logged an error/CSP violation.
 import base64
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -198,7 +199,7 @@ def main(argv):
             elif opt == "--eval":
                 print(json.dumps(b.evaluate(val)), flush=True)
             elif opt == "--run":
-                subprocess.run(val, shell=True, check=True)
+                subprocess.run(shlex.split(val), check=True)   # an argv, never a shell
             else:
                 b.screenshot(val)
         errs = b.console_errors()

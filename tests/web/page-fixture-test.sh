@@ -16,7 +16,8 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 py=/usr/bin/python3            # Debian's python: it has python3-websocket
 cdp="$py $here/cdp.py"
-logdir=${FAME_TEST_LOG_DIR:-/tmp}
+logdir=${FAME_TEST_LOG_DIR:-${FAME_BUILD_ROOT:+$FAME_BUILD_ROOT/meson-logs}}
+logdir=${logdir:-/tmp}
 mkdir -p "$logdir"
 work=$(mktemp -d /tmp/fame-page-test.XXXXXX)
 failed=0

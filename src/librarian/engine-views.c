@@ -1,0 +1,383 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Read-only views of the Librarian's database for the management API (src/lmp, docs/lmp.md):
+ * the FAM's geometry and book counts, the topology's nodes and interleave groups, the shelves
+ * with their paths, one shelf with its books, and the FAM map (every book and the shelf holding
+ * it).  They run outside any request (no access check: the management API is loopback only and
+ * changes nothing) and never write.  Statements are prepared per call: a view is asked for a few
+ * times a second at most, and the engine's statement cache is kept for the request path.
+ */
+#include <errno.h>
+#include <json-c/json.h>
+#include <sqlite3.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "engine-internal.h"
+#include "lmp.h"
+
+/* Every shelf and directory with its path ("" for the root, "/a/b" below it). */
+#define TREE_CTE                                                                                \
+        "WITH RECURSIVE tree(id, path) AS ("                                                    \
+        " SELECT id, '' FROM shelves WHERE id = 2"                                              \
+        " UNION ALL"                                                                            \
+        " SELECT s.id, tree.path || '/' || s.name FROM shelves s JOIN tree ON s.parent_id = tree.id" \
+        " WHERE s.id != s.parent_id) "
+
+#define SHELF_VIEW_COLUMNS                                                                      \
+        "s.id, t.path, s.name, s.uid, s.gid, s.mode, s.creator_id, s.size_bytes, s.book_count," \
+        " s.ctime, s.mtime, (SELECT count(*) FROM opened_shelves o WHERE o.shelf_id = s.id)"
+
+static struct json_object *fail_null(int err) {
+        errno = err;
+        return NULL;
+}
+
+static sqlite3_stmt *prepare(struct engine *e, const char *sql) {
+        sqlite3_stmt *st = NULL;
+        if (sqlite3_prepare_v2(e->db, sql, -1, &st, NULL) != SQLITE_OK) {
+                sqlite3_finalize(st);
+                errno = EIO;
+                return NULL;
+        }
+        return st;
+}
+
+static void add_int(struct json_object *o, const char *key, int64_t v) {
+        json_object_object_add(o, key, json_object_new_int64(v));
+}
+
+static void add_str(struct json_object *o, const char *key, const char *v) {
+        json_object_object_add(o, key, json_object_new_string(v ? v : ""));
+}
+
+static const char *col_text(sqlite3_stmt *st, int i) {
+        const unsigned char *t = sqlite3_column_text(st, i);
+        return t ? (const char *) t : "";
+}
+
+uint64_t engine_generation(struct engine *e) {
+        /* total_changes: every row this connection wrote; data_version: commits of any other
+         * connection (a database served by hand while something else writes it).  Both only
+         * grow, and so does their sum. */
+        int64_t other = 0;
+        sqlite3_stmt *st = prepare(e, "PRAGMA data_version");
+        if (st && sqlite3_step(st) == SQLITE_ROW)
+                other = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+        return (uint64_t) sqlite3_total_changes64(e->db) + (uint64_t) other;
+}
+
+struct json_object *engine_view_summary(struct engine *e) {
+        struct json_object *o = json_object_new_object();
+        int64_t n[4] = { 0 };
+        sqlite3_stmt *st = prepare(e, "SELECT allocated, count(*) FROM books GROUP BY allocated");
+        if (!o || !st) {
+                json_object_put(o);
+                sqlite3_finalize(st);
+                return fail_null(o ? EIO : ENOMEM);
+        }
+        int k;
+        while ((k = sqlite3_step(st)) == SQLITE_ROW) {
+                int64_t state = sqlite3_column_int64(st, 0);
+                if (state >= 0 && state < 4)
+                        n[state] = sqlite3_column_int64(st, 1);
+        }
+        sqlite3_finalize(st);
+        if (k != SQLITE_DONE) {
+                json_object_put(o);
+                return fail_null(EIO);
+        }
+        add_int(o, "size_bytes", (int64_t) e->geo.nvm_bytes_total);
+        add_int(o, "book_size", (int64_t) e->geo.book_size);
+        add_int(o, "books_total", (int64_t) e->geo.books_total);
+        add_int(o, "books_free", n[BOOK_FREE]);
+        add_int(o, "books_allocated", n[BOOK_INUSE]);
+        add_int(o, "books_zombie", n[BOOK_ZOMBIE]);
+        add_int(o, "books_offline", n[BOOK_OFFLINE]);
+        add_int(o, "nodes_total", (int64_t) e->geo.nodes_total);
+        add_str(o, "book_addressing", e->geo.bii_mode ? "PHYSADDR" : "LZA");
+        return o;
+}
+
+/* The interleave groups of one node, as JSON integers (low 16 bits, as the engine uses them). */
+static struct json_object *node_igs(struct engine *e, int64_t node_id) {
+        struct json_object *a = json_object_new_array();
+        sqlite3_stmt *st = prepare(e, "SELECT DISTINCT IG & 65535 FROM FAModules WHERE node_id = ? ORDER BY 1");
+        if (!a || !st) {
+                json_object_put(a);
+                sqlite3_finalize(st);
+                return NULL;
+        }
+        sqlite3_bind_int64(st, 1, node_id);
+        while (sqlite3_step(st) == SQLITE_ROW)
+                json_object_array_add(a, json_object_new_int64(sqlite3_column_int64(st, 0) & 0xFFFF));
+        sqlite3_finalize(st);
+        return a;
+}
+
+struct json_object *engine_view_nodes(struct engine *e) {
+        struct json_object *o = json_object_new_object(), *a = json_object_new_array();
+        sqlite3_stmt *st = prepare(e,
+                "SELECT f.node_id, f.rack, f.enc, f.node, f.coordinate, f.serialNumber, s.status, s.heartbeat"
+                " FROM FRDnodes f LEFT JOIN SOCs s ON s.node_id = f.node_id ORDER BY f.node_id");
+        if (!o || !a || !st) {
+                json_object_put(o);
+                json_object_put(a);
+                sqlite3_finalize(st);
+                return fail_null(st ? ENOMEM : EIO);
+        }
+        json_object_object_add(o, "nodes", a);
+        int k;
+        while ((k = sqlite3_step(st)) == SQLITE_ROW) {
+                struct json_object *n = json_object_new_object();
+                if (!n)
+                        break;
+                json_object_array_add(a, n);
+                int64_t id = sqlite3_column_int64(st, 0);
+                add_int(n, "node_id", id);
+                add_int(n, "rack", sqlite3_column_int64(st, 1));
+                add_int(n, "enclosure", sqlite3_column_int64(st, 2));
+                add_int(n, "node", sqlite3_column_int64(st, 3));
+                add_str(n, "coordinate", col_text(st, 4));
+                add_str(n, "serial_number", col_text(st, 5));
+                add_int(n, "soc_status", sqlite3_column_int64(st, 6));
+                if (sqlite3_column_type(st, 7) == SQLITE_NULL || sqlite3_column_int64(st, 7) == 0)
+                        json_object_object_add(n, "heartbeat", NULL);
+                else
+                        add_int(n, "heartbeat", sqlite3_column_int64(st, 7));
+                json_object_object_add(n, "interleave_groups", node_igs(e, id));
+        }
+        sqlite3_finalize(st);
+        if (k != SQLITE_DONE) {
+                json_object_put(o);
+                return fail_null(EIO);
+        }
+        return o;
+}
+
+static struct json_object *shelf_row(sqlite3_stmt *st) {
+        struct json_object *s = json_object_new_object();
+        if (!s)
+                return NULL;
+        int64_t mode = sqlite3_column_int64(st, 5);
+        char m[16];
+        snprintf(m, sizeof m, "%04llo", (unsigned long long) (mode & 07777));
+        add_int(s, "id", sqlite3_column_int64(st, 0));
+        add_str(s, "path", col_text(st, 1));
+        add_str(s, "name", col_text(st, 2));
+        add_int(s, "uid", sqlite3_column_int64(st, 3));
+        add_int(s, "gid", sqlite3_column_int64(st, 4));
+        add_str(s, "mode", m);
+        json_object_object_add(s, "is_dir", json_object_new_boolean(S_ISDIR((mode_t) mode)));
+        add_int(s, "creator_node", sqlite3_column_int64(st, 6));
+        add_int(s, "size_bytes", sqlite3_column_int64(st, 7));
+        add_int(s, "book_count", sqlite3_column_int64(st, 8));
+        add_int(s, "ctime", sqlite3_column_int64(st, 9));
+        add_int(s, "mtime", sqlite3_column_int64(st, 10));
+        add_int(s, "open_count", sqlite3_column_int64(st, 11));
+        return s;
+}
+
+struct json_object *engine_view_shelves(struct engine *e) {
+        struct json_object *o = json_object_new_object(), *a = json_object_new_array();
+        sqlite3_stmt *st = prepare(e, TREE_CTE "SELECT " SHELF_VIEW_COLUMNS
+                                   " FROM tree t JOIN shelves s ON s.id = t.id WHERE s.id != 2 ORDER BY t.path");
+        if (!o || !a || !st) {
+                json_object_put(o);
+                json_object_put(a);
+                sqlite3_finalize(st);
+                return fail_null(st ? ENOMEM : EIO);
+        }
+        json_object_object_add(o, "shelves", a);
+        int k;
+        while ((k = sqlite3_step(st)) == SQLITE_ROW)
+                json_object_array_add(a, shelf_row(st));
+        sqlite3_finalize(st);
+        if (k != SQLITE_DONE) {
+                json_object_put(o);
+                return fail_null(EIO);
+        }
+        return o;
+}
+
+/* A book's offset in the FAM; false in PHYSADDR mode or when the book area's place is unknown. */
+static bool book_offset(const struct engine *e, int64_t fam_base, int64_t ig, int64_t num, uint64_t *ret) {
+        const struct ig_info *g = engine_find_ig(e, (uint32_t) (ig & 0xFFFF));
+        if (fam_base < 0 || e->geo.bii_mode != 0 || !g || num < 0 || (uint64_t) num >= g->books)
+                return false;
+        *ret = (uint64_t) fam_base + (g->start + (uint64_t) num) * e->geo.book_size;
+        return true;
+}
+
+struct json_object *engine_view_shelf(struct engine *e, const char *path, int64_t fam_base) {
+        sqlite3_stmt *st = prepare(e, TREE_CTE "SELECT " SHELF_VIEW_COLUMNS
+                                   " FROM tree t JOIN shelves s ON s.id = t.id WHERE s.id != 2 AND t.path = ?");
+        if (!st)
+                return fail_null(EIO);
+        sqlite3_bind_text(st, 1, path, -1, SQLITE_TRANSIENT);
+        int k = sqlite3_step(st);
+        struct json_object *s = k == SQLITE_ROW ? shelf_row(st) : NULL;
+        int64_t id = k == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+        sqlite3_finalize(st);
+        if (k == SQLITE_DONE)
+                return fail_null(ENOENT);
+        if (!s)
+                return fail_null(k == SQLITE_ROW ? ENOMEM : EIO);
+
+        struct json_object *books = json_object_new_array();
+        st = prepare(e, "SELECT b.id, b.intlv_group, b.book_num, o.seq_num FROM books_on_shelves o"
+                        " JOIN books b ON b.id = o.book_id WHERE o.shelf_id = ? ORDER BY o.seq_num");
+        if (!books || !st) {
+                json_object_put(s);
+                json_object_put(books);
+                sqlite3_finalize(st);
+                return fail_null(st ? ENOMEM : EIO);
+        }
+        json_object_object_add(s, "books", books);
+        sqlite3_bind_int64(st, 1, id);
+        while ((k = sqlite3_step(st)) == SQLITE_ROW) {
+                struct json_object *b = json_object_new_object();
+                if (!b)
+                        break;
+                json_object_array_add(books, b);
+                int64_t ig = sqlite3_column_int64(st, 1), num = sqlite3_column_int64(st, 2);
+                uint64_t off;
+                add_int(b, "seq", sqlite3_column_int64(st, 3));
+                add_int(b, "lza", sqlite3_column_int64(st, 0));
+                add_int(b, "interleave_group", ig & 0xFFFF);
+                add_int(b, "book_num", num);
+                if (book_offset(e, fam_base, ig, num, &off))
+                        add_int(b, "fam_offset", (int64_t) off);
+                else
+                        json_object_object_add(b, "fam_offset", NULL);
+        }
+        sqlite3_finalize(st);
+        if (k != SQLITE_DONE) {
+                json_object_put(s);
+                return fail_null(EIO);
+        }
+        return s;
+}
+
+/* Cell values of the FAM map besides a shelf's index. */
+enum { CELL_FREE = -1, CELL_ZOMBIE = -2, CELL_OFFLINE = -3 };
+
+struct json_object *engine_view_fam_map(struct engine *e, int64_t fam_base) {
+        struct json_object *o = json_object_new_object(), *shelves = json_object_new_array(),
+                           *groups = json_object_new_array();
+        sqlite3_stmt *st = prepare(e, TREE_CTE
+                "SELECT b.intlv_group, b.book_num, b.allocated, o.shelf_id, t.path, s.uid"
+                " FROM books b LEFT JOIN books_on_shelves o ON o.book_id = b.id"
+                " LEFT JOIN shelves s ON s.id = o.shelf_id LEFT JOIN tree t ON t.id = o.shelf_id"
+                " ORDER BY b.intlv_group, b.book_num");
+        if (!o || !shelves || !groups || !st) {
+                json_object_put(o);
+                json_object_put(shelves);
+                json_object_put(groups);
+                sqlite3_finalize(st);
+                return fail_null(st ? ENOMEM : EIO);
+        }
+        add_int(o, "book_size", (int64_t) e->geo.book_size);
+        json_object_object_add(o, "shelves", shelves);
+        json_object_object_add(o, "groups", groups);
+
+        /* shelf id → its index in "shelves", in order of first appearance */
+        struct { int64_t id; int64_t index; } *seen = NULL;
+        size_t n_seen = 0, allocated = 0, last = 0;
+        struct json_object *cells = NULL;
+        int64_t cur_ig = -1;
+        int k;
+        while ((k = sqlite3_step(st)) == SQLITE_ROW) {
+                int64_t ig = sqlite3_column_int64(st, 0) & 0xFFFF, state = sqlite3_column_int64(st, 2);
+                if (ig != cur_ig || !cells) {
+                        const struct ig_info *g = engine_find_ig(e, (uint32_t) ig);
+                        struct json_object *grp = json_object_new_object();
+                        cells = json_object_new_array();
+                        if (!grp || !cells) {
+                                json_object_put(grp);
+                                json_object_put(cells);
+                                k = SQLITE_NOMEM;
+                                break;
+                        }
+                        add_int(grp, "ig", ig);
+                        int64_t node = 0;
+                        (void) engine_query_int(e, "SELECT node_id FROM FAModules WHERE (IG & 65535) = ? LIMIT 1", 0, &node, 1, ig);
+                        add_int(grp, "node_id", node);
+                        add_int(grp, "books", g ? (int64_t) g->books : 0);
+                        if (g && fam_base >= 0 && e->geo.bii_mode == 0)
+                                add_int(grp, "first_offset", fam_base + (int64_t) (g->start * e->geo.book_size));
+                        else
+                                json_object_object_add(grp, "first_offset", NULL);
+                        json_object_object_add(grp, "cells", cells);
+                        json_object_array_add(groups, grp);
+                        cur_ig = ig;
+                }
+                int64_t cell;
+                if (state == BOOK_ZOMBIE)
+                        cell = CELL_ZOMBIE;
+                else if (state == BOOK_OFFLINE)
+                        cell = CELL_OFFLINE;
+                else if (sqlite3_column_type(st, 3) == SQLITE_NULL)
+                        cell = CELL_FREE;
+                else {
+                        int64_t id = sqlite3_column_int64(st, 3);
+                        size_t i;
+                        if (last < n_seen && seen[last].id == id)
+                                i = last;       /* a shelf's books tend to be neighbours */
+                        else
+                                for (i = 0; i < n_seen && seen[i].id != id; i++)
+                                        ;
+                        if (i == n_seen) {
+                                if (n_seen == allocated) {
+                                        size_t na = allocated ? allocated * 2 : 64;
+                                        void *p = realloc(seen, na * sizeof *seen);
+                                        if (!p) {
+                                                k = SQLITE_NOMEM;
+                                                break;
+                                        }
+                                        seen = p;
+                                        allocated = na;
+                                }
+                                struct json_object *sh = json_object_new_object();
+                                add_int(sh, "id", id);
+                                add_str(sh, "path", col_text(st, 4));
+                                add_int(sh, "uid", sqlite3_column_int64(st, 5));
+                                json_object_array_add(shelves, sh);
+                                seen[n_seen].id = id;
+                                seen[n_seen].index = (int64_t) n_seen;
+                                n_seen++;
+                        }
+                        cell = seen[i].index;
+                        last = i;
+                }
+                json_object_array_add(cells, json_object_new_int64(cell));
+        }
+        free(seen);
+        sqlite3_finalize(st);
+        if (k != SQLITE_DONE) {
+                json_object_put(o);
+                return fail_null(k == SQLITE_NOMEM ? ENOMEM : EIO);
+        }
+        return o;
+}
+
+const struct lmp_views engine_views = {
+        .summary = engine_view_summary,
+        .nodes = engine_view_nodes,
+        .shelves = engine_view_shelves,
+        .shelf = engine_view_shelf,
+        .fam_map = engine_view_fam_map,
+        .generation = engine_generation,
+        .tm_global = engine_lmp_global,
+        .tm_nodes = engine_lmp_nodes,
+        .tm_interleave_groups = engine_lmp_interleave_groups,
+        .tm_allocated = engine_lmp_allocated,
+        .tm_active = engine_lmp_active,
+        .tm_directory = engine_lmp_directory,
+        .tm_shelf = engine_lmp_shelf,
+        .tm_books = engine_lmp_books,
+};
