@@ -232,21 +232,38 @@ static uint16_t free_port_except(const uint16_t *used, size_t n) {
         return 0;
 }
 
-/* The FAM's topology in topo; a database db made for another FAM or topology is moved aside,
- * never overwritten. */
-static int librarian_topology(const struct cluster_plan *p, const struct fame_geometry *geo, const char *db, const char *topo) {
-        _cleanup_free_ char *ini = NULL, *err = NULL, *old = NULL;
+/* The topology the cluster's Librarian database is made from, in STATE/librarian: topology.json,
+ * the TMCF form with The Machine's full coordinates (topology_tmcf_for_geometry).  A database
+ * made before from topology.ini (FAM/E before 2026-12-04, coordinates relative to the node) for
+ * this same FAM is kept with it: nothing is lost.  A database made for another FAM or topology
+ * is moved aside; the topology file is never overwritten while its database is kept.  *ret: the
+ * file in use. */
+static int librarian_topology(const struct cluster_plan *p, const struct fame_geometry *geo, const char *db, char **ret) {
+        _cleanup_free_ char *ini = NULL, *json = NULL, *err = NULL, *old_json = NULL, *old_ini = NULL;
+        _cleanup_free_ char *json_path = strf("%s/topology.json", p->librarian_dir), *ini_path = strf("%s/topology.ini", p->librarian_dir);
         char uuid[37], comment[256];
         int r;
 
+        if (!json_path || !ini_path)
+                return log_error_errno(-ENOMEM, "Out of memory");
         fame_uuid_format(geo->uuid, uuid);
         snprintf(comment, sizeof comment, "cluster %s, FAM %s (uuid %s)", p->name, p->fam_path, uuid);
-        r = topology_ini_for_geometry(geo, comment, &ini, &err);
+        r = topology_tmcf_for_geometry(geo, &json, &err);
+        if (r >= 0)
+                r = topology_ini_for_geometry(geo, comment, &ini, &err);
         if (r < 0)
                 return log_error_errno(r, "Cannot make the Librarian topology: %s", err ? err : "?");
-        size_t old_len = 0;
-        old = read_file(topo, 1 << 20, &old_len);
-        if (access(db, F_OK) == 0 && (!old || strcmp(old, ini) != 0)) {
+        old_json = read_file(json_path, 1 << 20, NULL);
+        old_ini = read_file(ini_path, 1 << 20, NULL);
+        if (access(db, F_OK) == 0) {
+                if (old_json && strcmp(old_json, json) == 0) {
+                        *ret = TAKE_PTR(json_path);
+                        return 0;
+                }
+                if (!old_json && old_ini && strcmp(old_ini, ini) == 0) {
+                        *ret = TAKE_PTR(ini_path);
+                        return 0;
+                }
                 char aside[PATH_MAX];
                 snprintf(aside, sizeof aside, "%s.old-%lld", db, (long long) time(NULL));
                 /* with its -wal: its last commits, which the new database must not get */
@@ -256,19 +273,21 @@ static int librarian_topology(const struct cluster_plan *p, const struct fame_ge
                                                "move them by hand", db, aside);
                 log_warning("The Librarian database was made for another FAM or topology; kept as %s, starting a new one", aside);
         }
-        r = write_file_atomic(topo, 0644, ini, strlen(ini));
+        (void) unlink(ini_path);
+        r = write_file_atomic(json_path, 0644, json, strlen(json));
         if (r < 0)
-                return log_error_errno(r, "Failed to write '%s': %m", topo);
+                return log_error_errno(r, "Failed to write '%s': %m", json_path);
+        *ret = TAKE_PTR(json_path);
         return 0;
 }
 
 /*
  * Starts the cluster's Librarian (docs/librarian.md): the topology of the FAM in
- * STATE/librarian/topology.ini, the database initialised once from it, the daemon on a free
+ * STATE/librarian/topology.json, the database initialised once from it, the daemon on a free
  * loopback port for host clients and one port per node that accepts only that node's id.
  */
 int librarian_start(struct cluster_plan *p) {
-        char topo[PATH_MAX];
+        _cleanup_free_ char *topo = NULL;
         struct fame_geometry geo;
         struct helper h;
         _cleanup_free_ char *err = NULL, *bin = NULL;
@@ -294,11 +313,10 @@ int librarian_start(struct cluster_plan *p) {
         if (r < 0)
                 return log_error_errno(r, "Failed to create '%s': %m", p->librarian_dir);
         librarian_helper(p, &h);
-        snprintf(topo, sizeof topo, "%s/topology.ini", p->librarian_dir);
         helper_stop(&h);
 
         const char *db = h.needle;
-        r = librarian_topology(p, &geo, db, topo);
+        r = librarian_topology(p, &geo, db, &topo);
         if (r < 0)
                 return r;
         _cleanup_close_ int lfd = open(h.log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);

@@ -11,7 +11,7 @@
  *                         [--cluster NAME] [--cluster-state DIR]]
  *   fame-librarian lmp --db PATH [--fam FILE] [--port PORT] [--bind ADDR]   (fame lmp serve)
  *   fame-librarian init --db PATH --topology FILE [--force]
- *   fame-librarian topology --fam FILE
+ *   fame-librarian topology --fam FILE [--comment TEXT | --tmcf]
  *   fame-librarian bench [--address HOST:PORT [--server-pid PID]] [--clients LIST] [--seconds S] [--fam-size SIZE]
  *   fame-librarian fsck --db PATH [--fam FILE] [--repair] [--json]
  */
@@ -292,9 +292,11 @@ static int verb_topology(int argc, char **argv) {
         static const struct option opts[] = {
                 { "fam", required_argument, NULL, 'f' },
                 { "comment", required_argument, NULL, 'c' },
+                { "tmcf", no_argument, NULL, 't' },
                 {}
         };
         const char *fam = NULL, *comment = NULL;
+        bool tmcf = false;
         struct fame_geometry geo;
         _cleanup_free_ char *err = NULL, *ini = NULL;
         int c, r;
@@ -303,6 +305,7 @@ static int verb_topology(int argc, char **argv) {
                 switch (c) {
                 case 'f': fam = optarg; break;
                 case 'c': comment = optarg; break;
+                case 't': tmcf = true; break;
                 default: return 2;
                 }
         if (optind < argc)
@@ -320,7 +323,9 @@ static int verb_topology(int argc, char **argv) {
                         log_error("Cannot read FAM '%s': %s", fam, strerror(-r));
                 return 1;
         }
-        r = topology_ini_for_geometry(&geo, comment ? comment : fam, &ini, &err);
+        if (tmcf && comment)
+                return usage_error("topology", "%s", "--comment and --tmcf: JSON has no comments; drop --comment");
+        r = tmcf ? topology_tmcf_for_geometry(&geo, &ini, &err) : topology_ini_for_geometry(&geo, comment ? comment : fam, &ini, &err);
         if (r < 0) {
                 log_error("%s", err ? err : strerror(-r));
                 return 1;

@@ -447,6 +447,45 @@ static void http_counters(void *userdata, struct lmp_counters *ret) {
         };
 }
 
+/* The checker's findings for the management view (docs/check.md has their fields). */
+static struct json_object *http_findings(void *userdata) {
+        struct server *s = userdata;
+        struct check_report rep = { 0 };
+        errno = 0;
+        if (!s->check)
+                return NULL;
+        int r = check_read_findings(s->check, &rep);
+        if (r < 0) {
+                errno = -r;
+                return NULL;
+        }
+        struct json_object *o = json_object_new_object(), *a = json_object_new_array();
+        for (size_t i = 0; o && a && i < rep.n; i++) {
+                const struct check_finding *f = &rep.f[i];
+                struct json_object *x = json_object_new_object();
+                json_object_object_add(x, "kind", json_object_new_string(check_kind_name(f->kind)));
+                json_object_object_add(x, "what", json_object_new_string(check_kind_words(f->kind)));
+                json_object_object_add(x, "a_node", json_object_new_int(f->node_a));
+                json_object_object_add(x, "b_node", json_object_new_int(f->node_b));
+                json_object_object_add(x, "b_store", json_object_new_boolean(f->b_store));
+                json_object_object_add(x, "fam_offset", json_object_new_int64((int64_t) f->fam_offset));
+                json_object_object_add(x, "count", json_object_new_int64((int64_t) f->count));
+                json_object_object_add(x, "first", json_object_new_double((double) f->first_ns / 1e9));
+                json_object_array_add(a, x);
+        }
+        if (o && a) {
+                json_object_object_add(o, "findings", a);
+                json_object_object_add(o, "overflow", json_object_new_int64((int64_t) rep.overflow));
+        } else {
+                json_object_put(o);
+                json_object_put(a);
+                o = NULL;
+                errno = ENOMEM;
+        }
+        check_report_done(&rep);
+        return o;
+}
+
 /* The management view (src/lmp): served from this poll loop, so the engine needs no lock. */
 static int start_http(struct server *s, char **ret_error) {
         int r;
@@ -456,7 +495,7 @@ static int start_http(struct server *s, char **ret_error) {
         struct lmp_options o = { .bind = s->opt.http_bind, .port = s->opt.http_port };
         struct lmp_source src = {
                 .views = &engine_views, .engine = s->engine, .fam = s->fam, .cluster = s->opt.cluster_name, .state_dir = s->opt.cluster_state,
-                .counters = http_counters, .userdata = s,
+                .counters = http_counters, .findings = http_findings, .userdata = s,
         };
         r = lmp_new(&o, &src, &s->lmp, ret_error);
         if (r < 0)

@@ -50,7 +50,11 @@ static int api_summary(const struct lmp_request *q, struct lmp_reply *ret) {
         json_object_object_add(lib, "requests_per_second",
                                json_object_new_double(c.uptime_s > 0 ? (double) c.requests_total / c.uptime_s : 0));
         json_object_object_add(o, "librarian", lib);
-        json_object_object_add(check, "enabled", json_object_new_boolean(false));
+        struct json_object *f = q->src->findings ? q->src->findings(q->src->userdata) : NULL, *list;
+        json_object_object_add(check, "enabled", json_object_new_boolean(f != NULL));
+        if (f && json_object_object_get_ex(f, "findings", &list))
+                json_object_object_add(check, "findings", json_object_new_int64((int64_t) json_object_array_length(list)));
+        json_object_put(f);
         json_object_object_add(o, "check", check);
         return lmp_reply_json(ret, 200, o);
 }
@@ -91,10 +95,13 @@ static int api_fam_map(const struct lmp_request *q, struct lmp_reply *ret) {
 }
 
 static int api_check(const struct lmp_request *q, struct lmp_reply *ret) {
-        (void) q;
-        struct json_object *o = json_object_new_object();
-        if (o)
-                json_object_object_add(o, "enabled", json_object_new_boolean(false));
+        errno = 0;
+        struct json_object *o = q->src->findings ? q->src->findings(q->src->userdata) : NULL;
+        if (!o && errno)
+                return view_failed(q, ret, "the checker's findings");
+        if (!o && !(o = json_object_new_object()))
+                return -ENOMEM;
+        json_object_object_add(o, "enabled", json_object_new_boolean(json_object_object_get_ex(o, "findings", NULL)));
         return lmp_reply_json(ret, 200, o);
 }
 

@@ -56,6 +56,9 @@ struct lmp_source {
         const char *cluster;            /* the cluster's name, NULL or "": served by hand */
         const char *state_dir;          /* the cluster's state directory (node pids, plan), NULL: none */
         void (*counters)(void *userdata, struct lmp_counters *ret);     /* NULL: none */
+        /* The coherence checker's findings as {"findings": [...], "overflow": N}, or NULL
+         * (errno 0) when the cluster runs without the checker; NULL callback: never. */
+        struct json_object *(*findings)(void *userdata);
         void *userdata;
 };
 

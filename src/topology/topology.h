@@ -35,6 +35,8 @@ enum topology_mode {
 #define TOPOLOGY_MAX_IGS        128u
 #define TOPOLOGY_MAX_BOOKS_PER_IG 8192u
 #define TOPOLOGY_MCS_PER_NODE   4u
+/* The datacenter FAM/E's generated TMCF topology places its racks in (HPE's fame.json: pa1) */
+#define TOPOLOGY_DATACENTER     "/MachineVersion/1/Datacenter/pa1"
 
 /* One FAModules row (LZA only). */
 struct topology_mc {
@@ -118,6 +120,15 @@ int topology_node_id_for(const struct fame_geometry *geo, uint32_t n, uint32_t *
  */
 int topology_ini_for_geometry(const struct fame_geometry *geo, const char *comment, char **ret,
                               char **ret_error);
+
+/*
+ * The same topology in TMCF JSON (what `fame up` gives its Librarian, STATE/librarian/
+ * topology.json): the same node ids, interleave groups (node_id - 1), books and FAM offsets,
+ * with The Machine's full coordinates (TOPOLOGY_DATACENTER/Rack/R/Enclosure/E/EncNum/N/Node/K,
+ * SocBoard/1/Soc/1 and four MemoryBoard/1/MediaController/M under each node), serial numbers
+ * R:N:K and the MACs tm-book-register gives INI nodes.
+ */
+int topology_tmcf_for_geometry(const struct fame_geometry *geo, char **ret, char **ret_error);
 
 /*
  * The byte offset of book `book_id` in the FAM file / BAR2 (librarian-model.md §12, shifted

@@ -4,7 +4,10 @@
 #      (FAM/E's generated INI and every configfiles/ example the original accepts);
 #   2. FAM/E's Librarian serves a database made by book_register.py (upgraded in place);
 #   3. the original's client classes (socket_handling.Client, cmdproto, TMShelf/TMBook) drive
-#      FAM/E's Librarian as lfs_fuse does (tests/compat/tm-librarian-client.py).
+#      FAM/E's Librarian as lfs_fuse does (tests/compat/tm-librarian-client.py);
+#   4. the original's tm-lmp (lmp.py, through Flask's test client; needs python3-flask) and
+#      `fame lmp serve` answer alike on one database made from FAM/E's TMCF topology
+#      (tests/compat/tm-lmp-compare.py).
 # Needs FAME_TM_LIBRARIAN_SRC = a checkout of FabricAttachedMemory/tm-librarian (FAM/E does not
 # ship it) and python3; skipped otherwise.
 set -u
@@ -84,5 +87,28 @@ serve "$work/ours.db" --fam "$work/fam" --trust-clients
 python3 "$FAME_SOURCE_ROOT/tests/compat/tm-librarian-client.py" "$src" "$port" 2 $((8 << 20)) > "$work/client.log" 2>&1 \
         && ok "the original client against FAM/E ($(grep -c '^ok' "$work/client.log") checks)" \
         || { fail "client:"; grep -v '^ok' "$work/client.log"; }
+echo "== 4. tm-lmp: the original's lmp.py and fame lmp serve, one database"
+kill "${pids[@]}" 2> /dev/null; wait 2> /dev/null; pids=()
+# FAM/E's TMCF topology (fame up's): book_register.py makes the same rows from it
+"$FAME" librarian topology --fam "$work/fam" --tmcf > "$work/fame.json"
+same_rows "FAM/E's TMCF topology" "$work/fame.json"
+if ! python3 -c 'import flask' 2> /dev/null; then
+        echo "SKIP-STEP: tm-librarian-compat: tm-lmp's lmp.py needs Flask (apt-get install python3-flask)"
+else
+        python3 "$src/src/book_register.py" -d "$work/lmp.db" "$work/fame.json" > /dev/null 2>&1
+        serve "$work/lmp.db" --fam "$work/fam" --trust-clients
+        for s in lmp-a:16M lmp-b:8M; do
+                FAME_LIBRARIAN=127.0.0.1:$port "$FAME" shelf create "/${s%%:*}" --size "${s#*:}" > /dev/null 2>&1 || fail "shelf create ${s%%:*}"
+        done
+        kill "${pids[@]}" 2> /dev/null; wait 2> /dev/null; pids=()
+        rm -f "$work/lmp-port"
+        "$FAME" lmp serve --db "$work/lmp.db" --fam "$work/fam" --port 0 --port-file "$work/lmp-port" > "$work/lmp.log" 2>&1 &
+        pids+=($!)
+        for _ in $(seq 100); do [ -s "$work/lmp-port" ] && break; sleep 0.05; done    # waiting for another process to listen
+        node2=$(jq -r '.interleaveGroups[1].mediaControllers[0]' "$work/fame.json" | sed 's|^/||; s|/MemoryBoard/.*||')
+        python3 "$FAME_SOURCE_ROOT/tests/compat/tm-lmp-compare.py" "$src" "$work/lmp.db" "http://127.0.0.1:$(cat "$work/lmp-port")/" "$node2" \
+                > "$work/lmp-compare.log" 2>&1 && ok "lmp.py and fame lmp serve: $(grep -c '^ok' "$work/lmp-compare.log") answers alike" \
+                || { fail "lmp.py and fame lmp serve differ:"; grep -v '^ok' "$work/lmp-compare.log"; }
+fi
 echo "$failures failure(s)"
 exit $((failures > 0))

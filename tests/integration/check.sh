@@ -115,6 +115,13 @@ grep -q "read of unflushed data" "$state/check.log" && ok "findings stream to ch
 run status --json
 [ "$(jq '[.nodes[] | .check_findings] | .[0] > 0 and .[1] > 0' "$out")" = true ] && ok "status counts findings per node" \
         || fail "status: $(jq -c '.nodes' "$out")"
+# the management view (docs/lmp.md) shows the same findings
+url=$(jq -r .librarian.lmp_url "$out")
+curl -s "${url}api/v1/check" > "$work/check.json"
+[ "$(jq '.enabled and (.findings | length) > 0' "$work/check.json")" = true ] &&
+        [ "$(jq '.findings | length' "$work/check.json")" = "$(nfindings)" ] &&
+        [ "$(curl -s "${url}api/v1/summary" | jq .check.findings)" = "$(nfindings)" ] &&
+        ok "/api/v1/check and the summary show the $(nfindings) findings" || fail "/api/v1/check: $(cat "$work/check.json")"
 
 step "a libpmem program, unmodified: its flushes are seen through libfame-pmem.so"
 if [ -z "${FAME_CHECK_SEEDED_PMEM:-}" ]; then

@@ -15,8 +15,12 @@ grep -Eq "^librarian: pid [0-9]+, 127\.0\.0\.1:[0-9]+ for the host, torms:9093 i
         || fail "status: $(cat "$out")"
 run status --json
 grep -Eq '"port": ?[1-9]' "$out" && ok "status --json has the Librarian's port" || fail "status --json: $(cat "$out")"
-[ -f "$state/librarian/topology.ini" ] && grep -q "^node_count = 3" "$state/librarian/topology.ini" \
-        && ok "topology.ini generated from the FAM" || fail "topology: $(cat "$state/librarian/topology.ini" 2>&1)"
+topo="$state/librarian/topology.json"
+[ -f "$topo" ] && [ "$(jq '[.racks[].enclosures[].nodes[]] | length' "$topo")" = 3 ] &&
+        [ "$(jq -r '.interleaveGroups[2].mediaControllers[0]' "$topo")" = \
+          /MachineVersion/1/Datacenter/pa1/Rack/1/Enclosure/1/EncNum/1/Node/3/MemoryBoard/1/MediaController/1 ] &&
+        [ ! -e "$state/librarian/topology.ini" ] \
+        && ok "topology.json (TMCF) generated from the FAM, The Machine's coordinates" || fail "topology: $(cat "$topo" 2>&1)"
 
 step "a shelf created on node01 is the same on node02 and on the host"
 run exec node01 -- fame shelf create /demo --size 64M

@@ -41,6 +41,15 @@ code() { curl -s -o "$work/body" -w '%{http_code}' "$@"; }
         [ "$(jq .memory.allocated "$work/body")" = $((6 * 8388608)) ] && ok "tm-lmp /lmp/global/: the 6 books of 3 shelves allocated" ||
         fail "/lmp/global/: $(cat "$work/body")"
 [ "$(code -X POST "${url}api/v1/summary")" = 405 ] && ok "POST: 405" || fail "POST"
+# coordinates in The Machine's form: node 2's memory, and the whole machine's open shelves
+node2=MachineVersion/1/Datacenter/pa1/Rack/1/Enclosure/1/EncNum/1/Node/2
+[ "$(code "${url}api/v1/nodes")" = 200 ] && [ "$(jq -r '.nodes[1].coordinate' "$work/body")" = "/$node2" ] &&
+        ok "/api/v1/nodes: /$node2" || fail "coordinates: $(cat "$work/body")"
+[ "$(code -H 'Accept: application/json;version=1.0' "${url}lmp/allocated/$node2/")" = 200 ] &&
+        [ "$(jq '.memory.total > 0 and .memory.total < '"$(jq .memory.total <<< "$(curl -s -H 'Accept: application/json;version=1.0' "${url}lmp/global/")")" "$work/body")" = true ] &&
+        ok "/lmp/allocated/ of node 2: its share of the FAM" || fail "/lmp/allocated/$node2/: $(cat "$work/body")"
+[ "$(code -H 'Accept: application/json;version=1.0' "${url}lmp/active/$node2/SocBoard/1/Soc/1")" = 200 ] &&
+        jq -e '.active | has("shelves")' "$work/body" > /dev/null && ok "/lmp/active/ of node 2's SOC" || fail "/lmp/active: $(cat "$work/body")"
 
 step "the page in Chromium"
 run shelf ls --json

@@ -809,7 +809,9 @@ static void test_node_ids(void) {
         }
 }
 
-/* The INI of a geometry parses into books at exactly the FAM/E offsets. */
+static void check_parsed(const char *name, const struct fame_geometry *gp, const struct topology *t, uint32_t nodes);
+
+/* The INI and the TMCF JSON of a geometry parse into books at exactly the FAM/E offsets. */
 static void round_trip(uint64_t size, uint64_t book, uint32_t nodes, uint32_t per_enclosure, bool want_long) {
         struct fame_geometry geo;
         struct topology *t = NULL;
@@ -832,6 +834,37 @@ static void round_trip(uint64_t size, uint64_t book, uint32_t nodes, uint32_t pe
                 free(ini);
                 return;
         }
+        check_parsed(name, &geo, t, nodes);
+        topology_free(t);
+        t = NULL;
+
+        /* the TMCF form fame up gives the Librarian: the same books, The Machine's coordinates */
+        char *json = NULL;
+        CHECK(topology_tmcf_for_geometry(&geo, &json, &err) == 0 && json && !err, "%s TMCF: %s", name, err ? err : "");
+        free(err);
+        err = NULL;
+        CHECK(json && topology_parse(json, strlen(json), name, &t, &err) == 0 && t, "%s TMCF: parse: %s\n%s", name, err ? err : "",
+              json ? json : "");
+        free(err);
+        if (t) {
+                check_parsed(name, &geo, t, nodes);
+                for (size_t i = 0; i < t->n_nodes; i++) {
+                        const struct topology_node *tn = &t->nodes[i];
+                        char want[256];
+                        snprintf(want, sizeof want, "/MachineVersion/1/Datacenter/pa1/Rack/%u/Enclosure/", tn->rack);
+                        CHECK(strncmp(tn->coordinate, want, strlen(want)) == 0 && tn->ig == tn->node_id - 1 &&
+                              strstr(tn->soc_coordinate, "/SocBoard/1/Soc/1") && tn->soc_coordinate[0] == '/',
+                              "%s TMCF: node %u at %s, IG %u", name, tn->node_id, tn->coordinate, tn->ig);
+                }
+                topology_free(t);
+        }
+        free(json);
+        free(ini);
+}
+
+/* A parsed topology of a FAM/E geometry: its totals, nodes and every book's FAM offset. */
+static void check_parsed(const char *name, const struct fame_geometry *gp, const struct topology *t, uint32_t nodes) {
+        const struct fame_geometry geo = *gp;
         CHECK(t->mode == TOPOLOGY_LZA && t->book_size == geo.book_size && t->n_nodes == nodes &&
               t->books_total == (uint64_t) nodes * geo.books_per_node, "%s: totals", name);
         for (uint32_t n = 1; n <= nodes; n++) {
@@ -852,8 +885,6 @@ static void round_trip(uint64_t size, uint64_t book, uint32_t nodes, uint32_t pe
                       "%s: node %u has no book %u", name, n, geo.books_per_node);
         }
         check_books_lza(name, t);
-        topology_free(t);
-        free(ini);
 }
 
 static void test_round_trip(void) {
