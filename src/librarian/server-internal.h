@@ -18,6 +18,8 @@
 struct lmp;
 struct fame;
 
+#define SERVER_RATE_SECONDS 10          /* the management view's requests per second: over these */
+
 #define MAX_CLIENTS SERVER_MAX_CLIENTS
 
 struct client {
@@ -71,6 +73,9 @@ struct server {
         bool accept_failing;            /* logged; until a connection is accepted again */
         struct server_limits limits;
         uint64_t requests;              /* answered since the start */
+        /* requests answered in each of the last SERVER_RATE_SECONDS seconds (slot = second % N) */
+        uint64_t rate_count[SERVER_RATE_SECONDS];
+        int64_t rate_second[SERVER_RATE_SECONDS];
         double started;                 /* now_seconds() at server_new() */
         struct lmp *lmp;                /* the management view, or NULL */
         struct fame *fam;               /* the FAM mapped read-only for the view's node slots */

@@ -440,10 +440,18 @@ static int write_port(const char *path, uint16_t port, char **ret_error) {
 
 static void http_counters(void *userdata, struct lmp_counters *ret) {
         const struct server *s = userdata;
+        double now = now_seconds();
+        int64_t sec = (int64_t) now;
+        uint64_t recent = 0;
+        for (size_t i = 0; i < SERVER_RATE_SECONDS; i++)
+                if (s->rate_second[i] > sec - SERVER_RATE_SECONDS && s->rate_second[i] <= sec)
+                        recent += s->rate_count[i];
+        double span = now - s->started < SERVER_RATE_SECONDS ? now - s->started : SERVER_RATE_SECONDS;
         *ret = (struct lmp_counters) {
-                .uptime_s = now_seconds() - s->started,
+                .uptime_s = now - s->started,
                 .connections = s->n_clients,
                 .requests_total = s->requests,
+                .requests_per_second = span > 0 ? (double) recent / span : 0,
         };
 }
 

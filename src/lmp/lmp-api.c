@@ -7,6 +7,7 @@
  * text (src/lmp/assets/app.js), never as markup.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -47,8 +48,7 @@ static int api_summary(const struct lmp_request *q, struct lmp_reply *ret) {
         json_object_object_add(lib, "uptime_s", json_object_new_double(c.uptime_s));
         json_object_object_add(lib, "connections", json_object_new_int64((int64_t) c.connections));
         json_object_object_add(lib, "requests_total", json_object_new_int64((int64_t) c.requests_total));
-        json_object_object_add(lib, "requests_per_second",
-                               json_object_new_double(c.uptime_s > 0 ? (double) c.requests_total / c.uptime_s : 0));
+        json_object_object_add(lib, "requests_per_second", json_object_new_double(c.requests_per_second));
         json_object_object_add(o, "librarian", lib);
         struct json_object *f = q->src->findings ? q->src->findings(q->src->userdata) : NULL, *list;
         json_object_object_add(check, "enabled", json_object_new_boolean(f != NULL));
@@ -94,6 +94,51 @@ static int api_fam_map(const struct lmp_request *q, struct lmp_reply *ret) {
         return o ? lmp_reply_json(ret, 200, o) : view_failed(q, ret, "the FAM map");
 }
 
+static void add_region(struct json_object *regions, const char *name, uint64_t offset, uint64_t size, const char *what) {
+        struct json_object *r = json_object_new_object();
+        if (!r)
+                return;
+        json_object_object_add(r, "name", json_object_new_string(name));
+        json_object_object_add(r, "offset", json_object_new_int64((int64_t) offset));
+        json_object_object_add(r, "size", json_object_new_int64((int64_t) size));
+        json_object_object_add(r, "what", json_object_new_string(what));
+        json_object_array_add(regions, r);
+}
+
+/* The FAM's layout (docs/fam-format.md): its geometry and regions, from its header. */
+static int api_fam(const struct lmp_request *q, struct lmp_reply *ret) {
+        if (!q->src->fam)
+                return lmp_reply_error(ret, 404, q->path, "No FAM is attached to this view (fame lmp serve --fam FILE)");
+        const struct fame_geometry *g = fame_get_geometry(q->src->fam);
+        struct json_object *o = json_object_new_object(), *regions = json_object_new_array();
+        if (!o || !regions) {
+                json_object_put(o);
+                json_object_put(regions);
+                return -ENOMEM;
+        }
+        char uuid[37];
+        fame_uuid_format(g->uuid, uuid);
+        json_object_object_add(o, "uuid", json_object_new_string(uuid));
+        json_object_object_add(o, "created", json_object_new_int64((int64_t) g->created));
+        json_object_object_add(o, "size_bytes", json_object_new_int64((int64_t) g->total_size));
+        json_object_object_add(o, "book_size", json_object_new_int64((int64_t) g->book_size));
+        json_object_object_add(o, "books_total", json_object_new_int64((int64_t) g->books_total));
+        json_object_object_add(o, "books_per_node", json_object_new_int64(g->books_per_node));
+        json_object_object_add(o, "nodes", json_object_new_int64(g->node_count));
+        json_object_object_add(o, "nodes_per_enclosure", json_object_new_int64(g->nodes_per_enclosure));
+        json_object_object_add(o, "enclosures_per_rack", json_object_new_int64(g->enclosures_per_rack));
+        add_region(regions, "header", 0, g->meta_offset, "the FAM's header");
+        add_region(regions, "slots", g->slots_offset, (uint64_t) g->slot_count * g->slot_size, "one slot per node: join, heartbeat, boot");
+        add_region(regions, "doorbells", g->doorbell_offset, g->doorbell_size, "reserved");
+        add_region(regions, "librarian", g->librarian_offset, g->librarian_size, "reserved");
+        add_region(regions, "books", g->book_area_offset, g->books_total * g->book_size, "the books the Librarian hands out");
+        json_object_object_add(o, "regions", regions);
+        char v[16];
+        snprintf(v, sizeof v, "%u.%u", g->version_major, g->version_minor);
+        json_object_object_add(o, "version", json_object_new_string(v));
+        return lmp_reply_json(ret, 200, o);
+}
+
 static int api_check(const struct lmp_request *q, struct lmp_reply *ret) {
         errno = 0;
         struct json_object *o = q->src->findings ? q->src->findings(q->src->userdata) : NULL;
@@ -129,6 +174,7 @@ const struct lmp_route lmp_routes[] = {
         { "/api/v1/nodes", false, api_nodes },
         { "/api/v1/shelves", false, api_shelves },
         { "/api/v1/shelves/", true, api_shelf },
+        { "/api/v1/fam", false, api_fam },
         { "/api/v1/fam/map", false, api_fam_map },
         { "/api/v1/check", false, api_check },
 };

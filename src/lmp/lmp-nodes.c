@@ -76,14 +76,21 @@ static void add_node_state(const struct lmp_source *src, struct json_object *pla
         double started = 0, now = lmp_realtime();
         const char *state = "unknown", *accel = "";
 
-        if (planned)
+        if (!planned && src->fam) {
+                /* served by hand: the FAM's geometry says which FAM/E node has this Librarian id */
+                const struct fame_geometry *geo = fame_get_geometry(src->fam);
+                for (uint32_t k = 1; k <= geo->node_count && !pn.id; k++)
+                        if (fame_librarian_node_id(geo, k) == (uint32_t) lib_id)
+                                pn.id = k;
+        }
+        if (pn.id)
                 snprintf(name, sizeof name, "node%02" PRIu32, pn.id);
         if (plan && json_object_object_get_ex(plan, "accel", &v))
                 accel = json_object_get_string(v);
         int runs = planned && src->state_dir ? qemu_runs(src->state_dir, name, &started) : -1;
 
         /* the FAM slot: the node's own word */
-        const struct fame_slot_header *slot = src->fam && planned ? fame_slot(src->fam, pn.id) : NULL;
+        const struct fame_slot_header *slot = src->fam && pn.id ? fame_slot(src->fam, pn.id) : NULL;
         uint32_t slot_state = slot ? __atomic_load_n(&slot->state, __ATOMIC_RELAXED) : FAME_SLOT_NEVER;
         uint64_t slot_boot = slot ? __atomic_load_n(&slot->boot, __ATOMIC_RELAXED) : 0;
         uint64_t beat = slot ? __atomic_load_n(&slot->heartbeat_ns, __ATOMIC_RELAXED) : 0;
@@ -103,6 +110,20 @@ static void add_node_state(const struct lmp_source *src, struct json_object *pla
         json_object_object_add(n, "booted_at", runs == 1 && started > 0 ? json_object_new_double(started) : NULL);
         json_object_object_add(n, "heartbeat_age_s",
                                slot_state == FAME_SLOT_UP && beat ? json_object_new_double(now - (double) beat / 1e9) : NULL);
+        /* the slot itself (docs/fam-format.md); the boot nonce as text: 64 bits do not fit a
+         * JavaScript number */
+        struct json_object *so = NULL;
+        if (slot && (so = json_object_new_object())) {
+                char nonce[32];
+                snprintf(nonce, sizeof nonce, "%" PRIu64, slot_boot);
+                json_object_object_add(so, "node", json_object_new_int((int32_t) pn.id));
+                json_object_object_add(so, "state", json_object_new_string(slot_state == FAME_SLOT_UP ? "up" :
+                                                                           slot_state == FAME_SLOT_DOWN ? "down" : "never"));
+                json_object_object_add(so, "joins", json_object_new_int64((int64_t) __atomic_load_n(&slot->join_count, __ATOMIC_RELAXED)));
+                json_object_object_add(so, "boot", json_object_new_string(nonce));
+                json_object_object_add(so, "heartbeat", beat ? json_object_new_double((double) beat / 1e9) : NULL);
+        }
+        json_object_object_add(n, "slot", so);
 }
 
 struct json_object *lmp_nodes(const struct lmp_source *src) {

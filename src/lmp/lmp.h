@@ -47,6 +47,7 @@ struct lmp_counters {
         double uptime_s;
         uint64_t connections;           /* clients connected now */
         uint64_t requests_total;        /* requests answered since the start */
+        double requests_per_second;     /* over the last few seconds */
 };
 
 struct lmp_source {

@@ -174,8 +174,20 @@ static void test_api(const struct fame_geometry *geo) {
         CHECK(cells == geo->books_per_node * geo->node_count && of_a == 2, "map: %zu cells, %zu of /a", cells, of_a);
         json_object_put(o);
 
+        /* no cluster state: the FAM's geometry names the nodes, their slots say they never joined */
         o = get("/api/v1/nodes", NULL, 200, NULL);
-        CHECK(json_object_array_length(at(o, "nodes")) == geo->node_count, "nodes");
+        CHECK(json_object_array_length(at(o, "nodes")) == geo->node_count &&
+              strcmp(json_object_get_string(at(o, "nodes.1.name")), "node02") == 0 &&
+              strcmp(json_object_get_string(at(o, "nodes.1.slot.state")), "never") == 0 && ival(o, "nodes.1.slot.node") == 2 &&
+              strcmp(json_object_get_string(at(o, "nodes.1.state")), "unknown") == 0, "nodes: %s", json_object_to_json_string(o));
+        json_object_put(o);
+
+        o = get("/api/v1/fam", NULL, 200, NULL);
+        struct json_object *regions = at(o, "regions");
+        struct json_object *books = regions ? json_object_array_get_idx(regions, json_object_array_length(regions) - 1) : NULL;
+        CHECK(books && strcmp(json_object_get_string(at(books, "name")), "books") == 0 &&
+              ival(books, "offset") == (int64_t) geo->book_area_offset && ival(o, "nodes") == (int64_t) geo->node_count &&
+              ival(o, "size_bytes") == (int64_t) geo->total_size, "fam: %s", json_object_to_json_string(o));
         json_object_put(o);
 
         /* bad paths and methods: one JSON error each */
