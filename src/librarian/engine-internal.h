@@ -188,4 +188,12 @@ typedef int (*command_fn)(struct engine *e, struct req *r, struct json_object **
 LIBRARIAN_COMMANDS(CMD_PROTOTYPE_)
 #undef CMD_PROTOTYPE_
 
+/* ---- engine-views.c: helpers of the read-only views (also engine-lmp.c) -------------------- */
+
+/* NULL with errno = err */
+struct json_object *view_fail(int err);
+/* A statement prepared for one view (not cached); NULL with errno EIO */
+sqlite3_stmt *view_prepare(struct engine *e, const char *sql);
+void view_add_int(struct json_object *o, const char *key, int64_t v);
+
 #endif

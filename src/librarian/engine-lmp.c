@@ -20,24 +20,10 @@
 #define SOC_HEARTBEAT_SECS 10       /* a SOC whose heartbeat is older is "indeterminate" */
 #define POLICY_XATTR "user.LFS.AllocationPolicy"
 
-static struct json_object *fail_null(int err) {
-        errno = err;
-        return NULL;
-}
-
-static sqlite3_stmt *prepare(struct engine *e, const char *sql) {
-        sqlite3_stmt *st = NULL;
-        if (sqlite3_prepare_v2(e->db, sql, -1, &st, NULL) != SQLITE_OK) {
-                sqlite3_finalize(st);
-                return NULL;
-        }
-        return st;
-}
-
 /* One integer from a query with up to two text or integer parameters (NULL text: unbound). */
 static int64_t one_int(struct engine *e, const char *sql, const char *text, int64_t def) {
         int64_t v = def;
-        sqlite3_stmt *st = prepare(e, sql);
+        sqlite3_stmt *st = view_prepare(e, sql);
         if (!st)
                 return def;
         if (text)
@@ -46,10 +32,6 @@ static int64_t one_int(struct engine *e, const char *sql, const char *text, int6
                 v = sqlite3_column_int64(st, 0);
         sqlite3_finalize(st);
         return v;
-}
-
-static void add_int(struct json_object *o, const char *k, int64_t v) {
-        json_object_object_add(o, k, json_object_new_int64(v));
 }
 
 /* A column as the original's JSON gives it: an integer, a float, a string or null. */
@@ -83,46 +65,46 @@ struct json_object *engine_lmp_global(struct engine *e) {
                 json_object_put(memory);
                 json_object_put(pools);
                 json_object_put(socs);
-                return fail_null(ENOMEM);
+                return view_fail(ENOMEM);
         }
         /* every open counts (a shelf open on two nodes twice), as in the original */
-        add_int(active, "books", one_int(e, "SELECT sum(s.book_count) FROM shelves s JOIN opened_shelves o ON s.id = o.shelf_id", NULL, 0));
-        add_int(active, "shelves", one_int(e, "SELECT count(*) FROM shelves s JOIN opened_shelves o ON s.id = o.shelf_id", NULL, 0));
+        view_add_int(active, "books", one_int(e, "SELECT sum(s.book_count) FROM shelves s JOIN opened_shelves o ON s.id = o.shelf_id", NULL, 0));
+        view_add_int(active, "shelves", one_int(e, "SELECT count(*) FROM shelves s JOIN opened_shelves o ON s.id = o.shelf_id", NULL, 0));
         json_object_object_add(o, "active", active);
 
-        add_int(memory, "allocated", bs * one_int(e, "SELECT count(*) FROM books WHERE allocated = 1", NULL, 0));
-        add_int(memory, "available", bs * one_int(e, "SELECT count(*) FROM books WHERE allocated = 0", NULL, 0));
-        add_int(memory, "notready", bs * one_int(e, "SELECT count(*) FROM books WHERE allocated = 2", NULL, 0));
-        add_int(memory, "offline", bs * one_int(e, "SELECT count(*) FROM books WHERE allocated = 3", NULL, 0));
-        add_int(memory, "total", bs * (int64_t) e->geo.books_total);
+        view_add_int(memory, "allocated", bs * one_int(e, "SELECT count(*) FROM books WHERE allocated = 1", NULL, 0));
+        view_add_int(memory, "available", bs * one_int(e, "SELECT count(*) FROM books WHERE allocated = 0", NULL, 0));
+        view_add_int(memory, "notready", bs * one_int(e, "SELECT count(*) FROM books WHERE allocated = 2", NULL, 0));
+        view_add_int(memory, "offline", bs * one_int(e, "SELECT count(*) FROM books WHERE allocated = 3", NULL, 0));
+        view_add_int(memory, "total", bs * (int64_t) e->geo.books_total);
         json_object_object_add(o, "memory", memory);
 
-        add_int(pools, "active", one_int(e, "SELECT count(*) FROM FAModules WHERE status = 1", NULL, 0));
-        add_int(pools, "offline", one_int(e, "SELECT count(*) FROM FAModules WHERE status = 0", NULL, 0));
-        add_int(pools, "total", one_int(e, "SELECT count(*) FROM FAModules", NULL, 0));
+        view_add_int(pools, "active", one_int(e, "SELECT count(*) FROM FAModules WHERE status = 1", NULL, 0));
+        view_add_int(pools, "offline", one_int(e, "SELECT count(*) FROM FAModules WHERE status = 0", NULL, 0));
+        view_add_int(pools, "total", one_int(e, "SELECT count(*) FROM FAModules", NULL, 0));
         json_object_object_add(o, "pools", pools);
 
         char sql[160];
         snprintf(sql, sizeof sql, "SELECT count(*) FROM SOCs WHERE status = 1 AND heartbeat >= %lld",
                  (long long) (now - SOC_HEARTBEAT_SECS));
-        add_int(socs, "active", one_int(e, sql, NULL, 0));
-        sqlite3_stmt *st = prepare(e, "SELECT avg(cpu_percent) FROM SOCs");
+        view_add_int(socs, "active", one_int(e, sql, NULL, 0));
+        sqlite3_stmt *st = view_prepare(e, "SELECT avg(cpu_percent) FROM SOCs");
         json_object_object_add(socs, "cpu_percent",
                                st && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL
                                        ? json_object_new_double(sqlite3_column_double(st, 0)) : NULL);
         sqlite3_finalize(st);
         snprintf(sql, sizeof sql, "SELECT count(*) FROM SOCs WHERE status = 1 AND heartbeat < %lld",
                  (long long) (now - SOC_HEARTBEAT_SECS));
-        add_int(socs, "indeterminate", one_int(e, sql, NULL, 0));
-        add_int(socs, "offline", one_int(e, "SELECT count(*) FROM SOCs WHERE status = 0", NULL, 0));
-        add_int(socs, "total", one_int(e, "SELECT count(*) FROM FRDnodes", NULL, 0));
+        view_add_int(socs, "indeterminate", one_int(e, sql, NULL, 0));
+        view_add_int(socs, "offline", one_int(e, "SELECT count(*) FROM SOCs WHERE status = 0", NULL, 0));
+        view_add_int(socs, "total", one_int(e, "SELECT count(*) FROM FRDnodes", NULL, 0));
         json_object_object_add(o, "socs", socs);
         return o;
 }
 
 static struct json_object *node_mcs(struct engine *e, int64_t node_id) {
         struct json_object *a = json_object_new_array();
-        sqlite3_stmt *st = prepare(e, "SELECT coordinate, memorySize FROM FAModules WHERE node_id = ?");
+        sqlite3_stmt *st = view_prepare(e, "SELECT coordinate, memorySize FROM FAModules WHERE node_id = ?");
         if (!a || !st) {
                 sqlite3_finalize(st);
                 return a;
@@ -142,7 +124,7 @@ static struct json_object *node_soc(struct engine *e, int64_t node_id) {
         static const char *const names[] = { "coordinate", "cpu_percent", "macAddress", "mem_percent", "network_in",
                                              "network_out", "rootfs_percent", "tlsPublicCertificate" };
         struct json_object *s = json_object_new_object();
-        sqlite3_stmt *st = prepare(e, "SELECT coordinate, cpu_percent, MAC, mem_percent, network_in, network_out,"
+        sqlite3_stmt *st = view_prepare(e, "SELECT coordinate, cpu_percent, MAC, mem_percent, network_in, network_out,"
                                       " rootfs_percent, tlsPublicCertificate FROM SOCs WHERE node_id = ?");
         if (!s || !st) {
                 sqlite3_finalize(st);
@@ -158,12 +140,12 @@ static struct json_object *node_soc(struct engine *e, int64_t node_id) {
 
 struct json_object *engine_lmp_nodes(struct engine *e) {
         struct json_object *o = json_object_new_object(), *a = json_object_new_array();
-        sqlite3_stmt *st = prepare(e, "SELECT coordinate, enc, node_id, node, rack, serialNumber FROM FRDnodes");
+        sqlite3_stmt *st = view_prepare(e, "SELECT coordinate, enc, node_id, node, rack, serialNumber FROM FRDnodes");
         if (!o || !a || !st) {
                 json_object_put(o);
                 json_object_put(a);
                 sqlite3_finalize(st);
-                return fail_null(st ? ENOMEM : EIO);
+                return view_fail(st ? ENOMEM : EIO);
         }
         json_object_object_add(o, "nodes", a);
         while (sqlite3_step(st) == SQLITE_ROW) {
@@ -186,12 +168,12 @@ struct json_object *engine_lmp_nodes(struct engine *e) {
 struct json_object *engine_lmp_interleave_groups(struct engine *e) {
         struct json_object *o = json_object_new_object(), *a = json_object_new_array();
         /* grouped in order of first appearance, as the original walks the rows */
-        sqlite3_stmt *st = prepare(e, "SELECT IG, coordinate, memorySize FROM FAModules ORDER BY rowid");
+        sqlite3_stmt *st = view_prepare(e, "SELECT IG, coordinate, memorySize FROM FAModules ORDER BY rowid");
         if (!o || !a || !st) {
                 json_object_put(o);
                 json_object_put(a);
                 sqlite3_finalize(st);
-                return fail_null(st ? ENOMEM : EIO);
+                return view_fail(st ? ENOMEM : EIO);
         }
         json_object_object_add(o, "interleaveGroups", a);
         while (sqlite3_step(st) == SQLITE_ROW) {
@@ -204,10 +186,10 @@ struct json_object *engine_lmp_interleave_groups(struct engine *e) {
                 }
                 if (!g) {
                         g = json_object_new_object();
-                        add_int(g, "baseAddress", ig << 46);
-                        add_int(g, "groupId", ig);
+                        view_add_int(g, "baseAddress", ig << 46);
+                        view_add_int(g, "groupId", ig);
                         json_object_object_add(g, "mediaControllers", json_object_new_array());
-                        add_int(g, "size", 0);
+                        view_add_int(g, "size", 0);
                         json_object_array_add(a, g);
                 }
                 json_object_object_get_ex(g, "mediaControllers", &v);
@@ -226,12 +208,12 @@ struct json_object *engine_lmp_allocated(struct engine *e, const char *coordinat
         double sum[5] = { 0 };          /* available, allocated, notready, offline, total */
         char *like = NULL;
         if (asprintf(&like, "/%s%%", coordinate) < 0)
-                return fail_null(ENOMEM);
-        sqlite3_stmt *st = prepare(e, "SELECT b.allocated, (SELECT count(*) FROM FAModules m2 WHERE m2.IG = b.intlv_group)"
+                return view_fail(ENOMEM);
+        sqlite3_stmt *st = view_prepare(e, "SELECT b.allocated, (SELECT count(*) FROM FAModules m2 WHERE m2.IG = b.intlv_group)"
                                       " FROM books b JOIN FAModules m ON b.intlv_group = m.IG WHERE m.coordinate LIKE ?");
         if (!st) {
                 free(like);
-                return fail_null(EIO);
+                return view_fail(EIO);
         }
         sqlite3_bind_text(st, 1, like, -1, SQLITE_TRANSIENT);
         free(like);
@@ -247,13 +229,13 @@ struct json_object *engine_lmp_allocated(struct engine *e, const char *coordinat
         if (!o || !m) {
                 json_object_put(o);
                 json_object_put(m);
-                return fail_null(ENOMEM);
+                return view_fail(ENOMEM);
         }
-        add_int(m, "allocated", (int64_t) sum[1]);
-        add_int(m, "available", (int64_t) sum[0]);
-        add_int(m, "notready", (int64_t) sum[2]);
-        add_int(m, "offline", (int64_t) sum[3]);
-        add_int(m, "total", (int64_t) sum[4]);
+        view_add_int(m, "allocated", (int64_t) sum[1]);
+        view_add_int(m, "available", (int64_t) sum[0]);
+        view_add_int(m, "notready", (int64_t) sum[2]);
+        view_add_int(m, "offline", (int64_t) sum[3]);
+        view_add_int(m, "total", (int64_t) sum[4]);
         json_object_object_add(o, "memory", m);
         return o;
 }
@@ -262,15 +244,15 @@ struct json_object *engine_lmp_active(struct engine *e, const char *soc_coordina
         /* soc_coordinate NULL: the whole machine; else the SOC whose coordinate is exactly it */
         char *soc = NULL;
         if (soc_coordinate && asprintf(&soc, "/%s", soc_coordinate) < 0)
-                return fail_null(ENOMEM);
-        sqlite3_stmt *st = prepare(e, soc
+                return view_fail(ENOMEM);
+        sqlite3_stmt *st = view_prepare(e, soc
                 ? "SELECT count(*), sum(book_count) FROM (SELECT DISTINCT o.shelf_id, s.book_count FROM opened_shelves o"
                   " JOIN shelves s ON s.id = o.shelf_id JOIN SOCs c ON c.node_id = o.node_id WHERE c.coordinate = ?)"
                 : "SELECT count(*), sum(book_count) FROM (SELECT DISTINCT o.shelf_id, s.book_count FROM opened_shelves o"
                   " JOIN shelves s ON s.id = o.shelf_id JOIN SOCs c ON c.node_id = o.node_id)");
         if (!st) {
                 free(soc);
-                return fail_null(EIO);
+                return view_fail(EIO);
         }
         if (soc)
                 sqlite3_bind_text(st, 1, soc, -1, SQLITE_TRANSIENT);
@@ -285,16 +267,16 @@ struct json_object *engine_lmp_active(struct engine *e, const char *soc_coordina
         if (!o || !a) {
                 json_object_put(o);
                 json_object_put(a);
-                return fail_null(ENOMEM);
+                return view_fail(ENOMEM);
         }
-        add_int(a, "books", books);
-        add_int(a, "shelves", shelves);
+        view_add_int(a, "books", books);
+        view_add_int(a, "shelves", shelves);
         json_object_object_add(o, "active", a);
         return o;
 }
 
 static struct json_object *policy_of(struct engine *e, int64_t shelf_id) {
-        sqlite3_stmt *st = prepare(e, "SELECT value FROM shelf_xattrs WHERE shelf_id = ? AND xattr = '" POLICY_XATTR "'");
+        sqlite3_stmt *st = view_prepare(e, "SELECT value FROM shelf_xattrs WHERE shelf_id = ? AND xattr = '" POLICY_XATTR "'");
         struct json_object *p = NULL;
         if (st) {
                 sqlite3_bind_int64(st, 1, shelf_id);
@@ -307,46 +289,46 @@ static struct json_object *policy_of(struct engine *e, int64_t shelf_id) {
 
 struct json_object *engine_lmp_directory(struct engine *e) {
         struct json_object *o = json_object_new_object(), *a = json_object_new_array();
-        sqlite3_stmt *st = prepare(e, "SELECT id, name, mode, size_bytes, uid, gid FROM shelves ORDER BY id");
+        sqlite3_stmt *st = view_prepare(e, "SELECT id, name, mode, size_bytes, uid, gid FROM shelves ORDER BY id");
         if (!o || !a || !st) {
                 json_object_put(o);
                 json_object_put(a);
                 sqlite3_finalize(st);
-                return fail_null(st ? ENOMEM : EIO);
+                return view_fail(st ? ENOMEM : EIO);
         }
         json_object_object_add(o, "entries", a);
         while (sqlite3_step(st) == SQLITE_ROW) {
                 struct json_object *x = json_object_new_object();
                 int64_t id = sqlite3_column_int64(st, 0), mode = sqlite3_column_int64(st, 2);
-                add_int(x, "group", sqlite3_column_int64(st, 5));
-                add_int(x, "id", id);
-                add_int(x, "mode", mode);
+                view_add_int(x, "group", sqlite3_column_int64(st, 5));
+                view_add_int(x, "id", id);
+                view_add_int(x, "mode", mode);
                 json_object_object_add(x, "name", column_json(st, 1));
-                add_int(x, "owner", sqlite3_column_int64(st, 4));
+                view_add_int(x, "owner", sqlite3_column_int64(st, 4));
                 json_object_object_add(x, "policy", policy_of(e, id));
-                add_int(x, "size", sqlite3_column_int64(st, 3));
+                view_add_int(x, "size", sqlite3_column_int64(st, 3));
                 json_object_object_add(x, "type", json_object_new_string(S_ISDIR((mode_t) mode) ? "directory" : "file"));
                 json_object_array_add(a, x);
         }
         sqlite3_finalize(st);
         /* the directory itself: the root's owner and mode */
-        add_int(o, "group", one_int(e, "SELECT gid FROM shelves WHERE id = 2", NULL, 0));
+        view_add_int(o, "group", one_int(e, "SELECT gid FROM shelves WHERE id = 2", NULL, 0));
         char m[16];
         snprintf(m, sizeof m, "%04llo", (unsigned long long) (one_int(e, "SELECT mode FROM shelves WHERE id = 2", NULL, 0777) & 07777));
         json_object_object_add(o, "mode", json_object_new_string(m));
-        add_int(o, "owner", one_int(e, "SELECT uid FROM shelves WHERE id = 2", NULL, 0));
+        view_add_int(o, "owner", one_int(e, "SELECT uid FROM shelves WHERE id = 2", NULL, 0));
         return o;
 }
 
 struct json_object *engine_lmp_shelf(struct engine *e, const char *name) {
         /* by name, as the original (its one flat directory): the last of equal names */
-        sqlite3_stmt *st = prepare(e, "SELECT id, mode, size_bytes, uid, gid FROM shelves WHERE name = ? ORDER BY id DESC LIMIT 1");
+        sqlite3_stmt *st = view_prepare(e, "SELECT id, mode, size_bytes, uid, gid FROM shelves WHERE name = ? ORDER BY id DESC LIMIT 1");
         if (!st)
-                return fail_null(EIO);
+                return view_fail(EIO);
         sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
         if (sqlite3_step(st) != SQLITE_ROW) {
                 sqlite3_finalize(st);
-                return fail_null(ENOENT);
+                return view_fail(ENOENT);
         }
         int64_t id = sqlite3_column_int64(st, 0), mode = sqlite3_column_int64(st, 1), size = sqlite3_column_int64(st, 2),
                 uid = sqlite3_column_int64(st, 3), gid = sqlite3_column_int64(st, 4);
@@ -357,16 +339,16 @@ struct json_object *engine_lmp_shelf(struct engine *e, const char *name) {
                 json_object_put(o);
                 json_object_put(active);
                 json_object_put(books);
-                return fail_null(ENOMEM);
+                return view_fail(ENOMEM);
         }
-        st = prepare(e, "SELECT DISTINCT c.coordinate FROM opened_shelves o JOIN SOCs c ON c.node_id = o.node_id WHERE o.shelf_id = ?");
+        st = view_prepare(e, "SELECT DISTINCT c.coordinate FROM opened_shelves o JOIN SOCs c ON c.node_id = o.node_id WHERE o.shelf_id = ?");
         if (st) {
                 sqlite3_bind_int64(st, 1, id);
                 while (sqlite3_step(st) == SQLITE_ROW)
                         json_object_array_add(active, column_json(st, 0));
         }
         sqlite3_finalize(st);
-        st = prepare(e, "SELECT book_id FROM books_on_shelves WHERE shelf_id = ? ORDER BY seq_num");
+        st = view_prepare(e, "SELECT book_id FROM books_on_shelves WHERE shelf_id = ? ORDER BY seq_num");
         if (st) {
                 sqlite3_bind_int64(st, 1, id);
                 while (sqlite3_step(st) == SQLITE_ROW)
@@ -375,18 +357,18 @@ struct json_object *engine_lmp_shelf(struct engine *e, const char *name) {
         sqlite3_finalize(st);
         json_object_object_add(o, "active", active);
         json_object_object_add(o, "books", books);
-        add_int(o, "booksize", (int64_t) e->geo.book_size);
-        add_int(o, "group", gid);
-        add_int(o, "mode", mode);
-        add_int(o, "owner", uid);
+        view_add_int(o, "booksize", (int64_t) e->geo.book_size);
+        view_add_int(o, "group", gid);
+        view_add_int(o, "mode", mode);
+        view_add_int(o, "owner", uid);
         json_object_object_add(o, "policy", policy_of(e, id));
-        add_int(o, "size", size);
+        view_add_int(o, "size", size);
         return o;
 }
 
 struct json_object *engine_lmp_books(struct engine *e, int64_t ig) {
         /* ig < 0: every book, each with its "ig" */
-        sqlite3_stmt *st = prepare(e, ig < 0
+        sqlite3_stmt *st = view_prepare(e, ig < 0
                 ? "SELECT b.id, b.intlv_group, b.allocated, o.seq_num, s.name FROM books b"
                   " LEFT JOIN books_on_shelves o ON o.book_id = b.id LEFT JOIN shelves s ON s.id = o.shelf_id ORDER BY b.id"
                 : "SELECT b.id, b.intlv_group, b.allocated, o.seq_num, s.name FROM books b"
@@ -397,22 +379,22 @@ struct json_object *engine_lmp_books(struct engine *e, int64_t ig) {
                 json_object_put(o);
                 json_object_put(a);
                 sqlite3_finalize(st);
-                return fail_null(st ? ENOMEM : EIO);
+                return view_fail(st ? ENOMEM : EIO);
         }
         if (ig >= 0)
                 sqlite3_bind_int64(st, 1, ig);
-        add_int(o, "book_size", (int64_t) e->geo.book_size);
+        view_add_int(o, "book_size", (int64_t) e->geo.book_size);
         json_object_object_add(o, "books", a);
         while (sqlite3_step(st) == SQLITE_ROW) {
                 struct json_object *b = json_object_new_object();
                 int64_t state = sqlite3_column_int64(st, 2);
                 if (ig < 0)
-                        add_int(b, "ig", sqlite3_column_int64(st, 1) & 0xFF);
-                add_int(b, "lza", sqlite3_column_int64(st, 0));
+                        view_add_int(b, "ig", sqlite3_column_int64(st, 1) & 0xFF);
+                view_add_int(b, "lza", sqlite3_column_int64(st, 0));
                 /* where it is on its shelf: for a book on one (never a not-ready one) */
                 if (sqlite3_column_type(st, 4) != SQLITE_NULL && state != 2) {
                         /* seq_num counts from 1: the first book is at offset 0 of its shelf */
-                        add_int(b, "offset", (sqlite3_column_int64(st, 3) - 1) * (int64_t) e->geo.book_size);
+                        view_add_int(b, "offset", (sqlite3_column_int64(st, 3) - 1) * (int64_t) e->geo.book_size);
                         json_object_object_add(b, "shelf", column_json(st, 4));
                 }
                 json_object_object_add(b, "state", json_object_new_string(state_name(state)));
@@ -421,7 +403,7 @@ struct json_object *engine_lmp_books(struct engine *e, int64_t ig) {
         sqlite3_finalize(st);
         if (json_object_array_length(a) == 0) {
                 json_object_put(o);
-                return fail_null(ENOENT);
+                return view_fail(ENOENT);
         }
         return o;
 }

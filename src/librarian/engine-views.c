@@ -31,12 +31,12 @@
         "s.id, t.path, s.name, s.uid, s.gid, s.mode, s.creator_id, s.size_bytes, s.book_count," \
         " s.ctime, s.mtime, (SELECT count(*) FROM opened_shelves o WHERE o.shelf_id = s.id)"
 
-static struct json_object *fail_null(int err) {
+struct json_object *view_fail(int err) {
         errno = err;
         return NULL;
 }
 
-static sqlite3_stmt *prepare(struct engine *e, const char *sql) {
+sqlite3_stmt *view_prepare(struct engine *e, const char *sql) {
         sqlite3_stmt *st = NULL;
         if (sqlite3_prepare_v2(e->db, sql, -1, &st, NULL) != SQLITE_OK) {
                 sqlite3_finalize(st);
@@ -46,7 +46,7 @@ static sqlite3_stmt *prepare(struct engine *e, const char *sql) {
         return st;
 }
 
-static void add_int(struct json_object *o, const char *key, int64_t v) {
+void view_add_int(struct json_object *o, const char *key, int64_t v) {
         json_object_object_add(o, key, json_object_new_int64(v));
 }
 
@@ -64,7 +64,7 @@ uint64_t engine_generation(struct engine *e) {
          * connection (a database served by hand while something else writes it).  Both only
          * grow, and so does their sum. */
         int64_t other = 0;
-        sqlite3_stmt *st = prepare(e, "PRAGMA data_version");
+        sqlite3_stmt *st = view_prepare(e, "PRAGMA data_version");
         if (st && sqlite3_step(st) == SQLITE_ROW)
                 other = sqlite3_column_int64(st, 0);
         sqlite3_finalize(st);
@@ -74,11 +74,11 @@ uint64_t engine_generation(struct engine *e) {
 struct json_object *engine_view_summary(struct engine *e) {
         struct json_object *o = json_object_new_object();
         int64_t n[4] = { 0 };
-        sqlite3_stmt *st = prepare(e, "SELECT allocated, count(*) FROM books GROUP BY allocated");
+        sqlite3_stmt *st = view_prepare(e, "SELECT allocated, count(*) FROM books GROUP BY allocated");
         if (!o || !st) {
                 json_object_put(o);
                 sqlite3_finalize(st);
-                return fail_null(o ? EIO : ENOMEM);
+                return view_fail(o ? EIO : ENOMEM);
         }
         int k;
         while ((k = sqlite3_step(st)) == SQLITE_ROW) {
@@ -89,16 +89,16 @@ struct json_object *engine_view_summary(struct engine *e) {
         sqlite3_finalize(st);
         if (k != SQLITE_DONE) {
                 json_object_put(o);
-                return fail_null(EIO);
+                return view_fail(EIO);
         }
-        add_int(o, "size_bytes", (int64_t) e->geo.nvm_bytes_total);
-        add_int(o, "book_size", (int64_t) e->geo.book_size);
-        add_int(o, "books_total", (int64_t) e->geo.books_total);
-        add_int(o, "books_free", n[BOOK_FREE]);
-        add_int(o, "books_allocated", n[BOOK_INUSE]);
-        add_int(o, "books_zombie", n[BOOK_ZOMBIE]);
-        add_int(o, "books_offline", n[BOOK_OFFLINE]);
-        add_int(o, "nodes_total", (int64_t) e->geo.nodes_total);
+        view_add_int(o, "size_bytes", (int64_t) e->geo.nvm_bytes_total);
+        view_add_int(o, "book_size", (int64_t) e->geo.book_size);
+        view_add_int(o, "books_total", (int64_t) e->geo.books_total);
+        view_add_int(o, "books_free", n[BOOK_FREE]);
+        view_add_int(o, "books_allocated", n[BOOK_INUSE]);
+        view_add_int(o, "books_zombie", n[BOOK_ZOMBIE]);
+        view_add_int(o, "books_offline", n[BOOK_OFFLINE]);
+        view_add_int(o, "nodes_total", (int64_t) e->geo.nodes_total);
         add_str(o, "book_addressing", e->geo.bii_mode ? "PHYSADDR" : "LZA");
         return o;
 }
@@ -106,7 +106,7 @@ struct json_object *engine_view_summary(struct engine *e) {
 /* The interleave groups of one node, as JSON integers (low 16 bits, as the engine uses them). */
 static struct json_object *node_igs(struct engine *e, int64_t node_id) {
         struct json_object *a = json_object_new_array();
-        sqlite3_stmt *st = prepare(e, "SELECT DISTINCT IG & 65535 FROM FAModules WHERE node_id = ? ORDER BY 1");
+        sqlite3_stmt *st = view_prepare(e, "SELECT DISTINCT IG & 65535 FROM FAModules WHERE node_id = ? ORDER BY 1");
         if (!a || !st) {
                 json_object_put(a);
                 sqlite3_finalize(st);
@@ -121,14 +121,14 @@ static struct json_object *node_igs(struct engine *e, int64_t node_id) {
 
 struct json_object *engine_view_nodes(struct engine *e) {
         struct json_object *o = json_object_new_object(), *a = json_object_new_array();
-        sqlite3_stmt *st = prepare(e,
+        sqlite3_stmt *st = view_prepare(e,
                 "SELECT f.node_id, f.rack, f.enc, f.node, f.coordinate, f.serialNumber, s.status, s.heartbeat"
                 " FROM FRDnodes f LEFT JOIN SOCs s ON s.node_id = f.node_id ORDER BY f.node_id");
         if (!o || !a || !st) {
                 json_object_put(o);
                 json_object_put(a);
                 sqlite3_finalize(st);
-                return fail_null(st ? ENOMEM : EIO);
+                return view_fail(st ? ENOMEM : EIO);
         }
         json_object_object_add(o, "nodes", a);
         int k;
@@ -138,23 +138,23 @@ struct json_object *engine_view_nodes(struct engine *e) {
                         break;
                 json_object_array_add(a, n);
                 int64_t id = sqlite3_column_int64(st, 0);
-                add_int(n, "node_id", id);
-                add_int(n, "rack", sqlite3_column_int64(st, 1));
-                add_int(n, "enclosure", sqlite3_column_int64(st, 2));
-                add_int(n, "node", sqlite3_column_int64(st, 3));
+                view_add_int(n, "node_id", id);
+                view_add_int(n, "rack", sqlite3_column_int64(st, 1));
+                view_add_int(n, "enclosure", sqlite3_column_int64(st, 2));
+                view_add_int(n, "node", sqlite3_column_int64(st, 3));
                 add_str(n, "coordinate", col_text(st, 4));
                 add_str(n, "serial_number", col_text(st, 5));
-                add_int(n, "soc_status", sqlite3_column_int64(st, 6));
+                view_add_int(n, "soc_status", sqlite3_column_int64(st, 6));
                 if (sqlite3_column_type(st, 7) == SQLITE_NULL || sqlite3_column_int64(st, 7) == 0)
                         json_object_object_add(n, "heartbeat", NULL);
                 else
-                        add_int(n, "heartbeat", sqlite3_column_int64(st, 7));
+                        view_add_int(n, "heartbeat", sqlite3_column_int64(st, 7));
                 json_object_object_add(n, "interleave_groups", node_igs(e, id));
         }
         sqlite3_finalize(st);
         if (k != SQLITE_DONE) {
                 json_object_put(o);
-                return fail_null(EIO);
+                return view_fail(EIO);
         }
         return o;
 }
@@ -166,31 +166,31 @@ static struct json_object *shelf_row(sqlite3_stmt *st) {
         int64_t mode = sqlite3_column_int64(st, 5);
         char m[16];
         snprintf(m, sizeof m, "%04llo", (unsigned long long) (mode & 07777));
-        add_int(s, "id", sqlite3_column_int64(st, 0));
+        view_add_int(s, "id", sqlite3_column_int64(st, 0));
         add_str(s, "path", col_text(st, 1));
         add_str(s, "name", col_text(st, 2));
-        add_int(s, "uid", sqlite3_column_int64(st, 3));
-        add_int(s, "gid", sqlite3_column_int64(st, 4));
+        view_add_int(s, "uid", sqlite3_column_int64(st, 3));
+        view_add_int(s, "gid", sqlite3_column_int64(st, 4));
         add_str(s, "mode", m);
         json_object_object_add(s, "is_dir", json_object_new_boolean(S_ISDIR((mode_t) mode)));
-        add_int(s, "creator_node", sqlite3_column_int64(st, 6));
-        add_int(s, "size_bytes", sqlite3_column_int64(st, 7));
-        add_int(s, "book_count", sqlite3_column_int64(st, 8));
-        add_int(s, "ctime", sqlite3_column_int64(st, 9));
-        add_int(s, "mtime", sqlite3_column_int64(st, 10));
-        add_int(s, "open_count", sqlite3_column_int64(st, 11));
+        view_add_int(s, "creator_node", sqlite3_column_int64(st, 6));
+        view_add_int(s, "size_bytes", sqlite3_column_int64(st, 7));
+        view_add_int(s, "book_count", sqlite3_column_int64(st, 8));
+        view_add_int(s, "ctime", sqlite3_column_int64(st, 9));
+        view_add_int(s, "mtime", sqlite3_column_int64(st, 10));
+        view_add_int(s, "open_count", sqlite3_column_int64(st, 11));
         return s;
 }
 
 struct json_object *engine_view_shelves(struct engine *e) {
         struct json_object *o = json_object_new_object(), *a = json_object_new_array();
-        sqlite3_stmt *st = prepare(e, TREE_CTE "SELECT " SHELF_VIEW_COLUMNS
+        sqlite3_stmt *st = view_prepare(e, TREE_CTE "SELECT " SHELF_VIEW_COLUMNS
                                    " FROM tree t JOIN shelves s ON s.id = t.id WHERE s.id != 2 ORDER BY t.path");
         if (!o || !a || !st) {
                 json_object_put(o);
                 json_object_put(a);
                 sqlite3_finalize(st);
-                return fail_null(st ? ENOMEM : EIO);
+                return view_fail(st ? ENOMEM : EIO);
         }
         json_object_object_add(o, "shelves", a);
         int k;
@@ -199,7 +199,7 @@ struct json_object *engine_view_shelves(struct engine *e) {
         sqlite3_finalize(st);
         if (k != SQLITE_DONE) {
                 json_object_put(o);
-                return fail_null(EIO);
+                return view_fail(EIO);
         }
         return o;
 }
@@ -214,28 +214,28 @@ static bool book_offset(const struct engine *e, int64_t fam_base, int64_t ig, in
 }
 
 struct json_object *engine_view_shelf(struct engine *e, const char *path, int64_t fam_base) {
-        sqlite3_stmt *st = prepare(e, TREE_CTE "SELECT " SHELF_VIEW_COLUMNS
+        sqlite3_stmt *st = view_prepare(e, TREE_CTE "SELECT " SHELF_VIEW_COLUMNS
                                    " FROM tree t JOIN shelves s ON s.id = t.id WHERE s.id != 2 AND t.path = ?");
         if (!st)
-                return fail_null(EIO);
+                return view_fail(EIO);
         sqlite3_bind_text(st, 1, path, -1, SQLITE_TRANSIENT);
         int k = sqlite3_step(st);
         struct json_object *s = k == SQLITE_ROW ? shelf_row(st) : NULL;
         int64_t id = k == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
         sqlite3_finalize(st);
         if (k == SQLITE_DONE)
-                return fail_null(ENOENT);
+                return view_fail(ENOENT);
         if (!s)
-                return fail_null(k == SQLITE_ROW ? ENOMEM : EIO);
+                return view_fail(k == SQLITE_ROW ? ENOMEM : EIO);
 
         struct json_object *books = json_object_new_array();
-        st = prepare(e, "SELECT b.id, b.intlv_group, b.book_num, o.seq_num FROM books_on_shelves o"
+        st = view_prepare(e, "SELECT b.id, b.intlv_group, b.book_num, o.seq_num FROM books_on_shelves o"
                         " JOIN books b ON b.id = o.book_id WHERE o.shelf_id = ? ORDER BY o.seq_num");
         if (!books || !st) {
                 json_object_put(s);
                 json_object_put(books);
                 sqlite3_finalize(st);
-                return fail_null(st ? ENOMEM : EIO);
+                return view_fail(st ? ENOMEM : EIO);
         }
         json_object_object_add(s, "books", books);
         sqlite3_bind_int64(st, 1, id);
@@ -246,19 +246,19 @@ struct json_object *engine_view_shelf(struct engine *e, const char *path, int64_
                 json_object_array_add(books, b);
                 int64_t ig = sqlite3_column_int64(st, 1), num = sqlite3_column_int64(st, 2);
                 uint64_t off;
-                add_int(b, "seq", sqlite3_column_int64(st, 3));
-                add_int(b, "lza", sqlite3_column_int64(st, 0));
-                add_int(b, "interleave_group", ig & 0xFFFF);
-                add_int(b, "book_num", num);
+                view_add_int(b, "seq", sqlite3_column_int64(st, 3));
+                view_add_int(b, "lza", sqlite3_column_int64(st, 0));
+                view_add_int(b, "interleave_group", ig & 0xFFFF);
+                view_add_int(b, "book_num", num);
                 if (book_offset(e, fam_base, ig, num, &off))
-                        add_int(b, "fam_offset", (int64_t) off);
+                        view_add_int(b, "fam_offset", (int64_t) off);
                 else
                         json_object_object_add(b, "fam_offset", NULL);
         }
         sqlite3_finalize(st);
         if (k != SQLITE_DONE) {
                 json_object_put(s);
-                return fail_null(EIO);
+                return view_fail(EIO);
         }
         return s;
 }
@@ -269,7 +269,7 @@ enum { CELL_FREE = -1, CELL_ZOMBIE = -2, CELL_OFFLINE = -3 };
 struct json_object *engine_view_fam_map(struct engine *e, int64_t fam_base) {
         struct json_object *o = json_object_new_object(), *shelves = json_object_new_array(),
                            *groups = json_object_new_array();
-        sqlite3_stmt *st = prepare(e, TREE_CTE
+        sqlite3_stmt *st = view_prepare(e, TREE_CTE
                 "SELECT b.intlv_group, b.book_num, b.allocated, o.shelf_id, t.path, s.uid"
                 " FROM books b LEFT JOIN books_on_shelves o ON o.book_id = b.id"
                 " LEFT JOIN shelves s ON s.id = o.shelf_id LEFT JOIN tree t ON t.id = o.shelf_id"
@@ -279,9 +279,9 @@ struct json_object *engine_view_fam_map(struct engine *e, int64_t fam_base) {
                 json_object_put(shelves);
                 json_object_put(groups);
                 sqlite3_finalize(st);
-                return fail_null(st ? ENOMEM : EIO);
+                return view_fail(st ? ENOMEM : EIO);
         }
-        add_int(o, "book_size", (int64_t) e->geo.book_size);
+        view_add_int(o, "book_size", (int64_t) e->geo.book_size);
         json_object_object_add(o, "shelves", shelves);
         json_object_object_add(o, "groups", groups);
 
@@ -303,13 +303,13 @@ struct json_object *engine_view_fam_map(struct engine *e, int64_t fam_base) {
                                 k = SQLITE_NOMEM;
                                 break;
                         }
-                        add_int(grp, "ig", ig);
+                        view_add_int(grp, "ig", ig);
                         int64_t node = 0;
                         (void) engine_query_int(e, "SELECT node_id FROM FAModules WHERE (IG & 65535) = ? LIMIT 1", 0, &node, 1, ig);
-                        add_int(grp, "node_id", node);
-                        add_int(grp, "books", g ? (int64_t) g->books : 0);
+                        view_add_int(grp, "node_id", node);
+                        view_add_int(grp, "books", g ? (int64_t) g->books : 0);
                         if (g && fam_base >= 0 && e->geo.bii_mode == 0)
-                                add_int(grp, "first_offset", fam_base + (int64_t) (g->start * e->geo.book_size));
+                                view_add_int(grp, "first_offset", fam_base + (int64_t) (g->start * e->geo.book_size));
                         else
                                 json_object_object_add(grp, "first_offset", NULL);
                         json_object_object_add(grp, "cells", cells);
@@ -343,9 +343,9 @@ struct json_object *engine_view_fam_map(struct engine *e, int64_t fam_base) {
                                         allocated = na;
                                 }
                                 struct json_object *sh = json_object_new_object();
-                                add_int(sh, "id", id);
+                                view_add_int(sh, "id", id);
                                 add_str(sh, "path", col_text(st, 4));
-                                add_int(sh, "uid", sqlite3_column_int64(st, 5));
+                                view_add_int(sh, "uid", sqlite3_column_int64(st, 5));
                                 json_object_array_add(shelves, sh);
                                 seen[n_seen].id = id;
                                 seen[n_seen].index = (int64_t) n_seen;
@@ -360,7 +360,7 @@ struct json_object *engine_view_fam_map(struct engine *e, int64_t fam_base) {
         sqlite3_finalize(st);
         if (k != SQLITE_DONE) {
                 json_object_put(o);
-                return fail_null(k == SQLITE_NOMEM ? ENOMEM : EIO);
+                return view_fail(k == SQLITE_NOMEM ? ENOMEM : EIO);
         }
         return o;
 }
