@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "db.h"
 #include "engine.h"
 #include "fsck.h"
 #include "fame.h"
@@ -452,10 +453,20 @@ static int verb_lmp(int argc, char **argv) {
                 return log_error("lmp serve: cannot read the database '%s': %m; give a Librarian database (fame status --json shows the cluster's)", db), 1;
 
         _cleanup_free_ char *err = NULL;
+        _cleanup_close_ int lock_fd = -1;
         struct engine *e = NULL;
         struct fame *fam = NULL;
         struct lmp *l = NULL;
-        int r = engine_open(db, &e, &err);
+        /* a Librarian serving this database holds it (and its lock) for itself */
+        int r = librarian_db_lock(db, &lock_fd, &err);
+        if (r < 0) {
+                log_error("lmp serve: %s%s", err ? err : strerror(-r),
+                          r == -EBUSY ? "; a running cluster's Librarian serves this view itself: 'fame status' shows its address" : "");
+                return 1;
+        }
+        free(err);
+        err = NULL;
+        r = engine_open(db, &e, &err);
         if (r < 0) {
                 log_error("lmp serve: %s", err ? err : strerror(-r));
                 return 1;

@@ -76,6 +76,11 @@ else
         fail "the page: $(cat "$work/cdp.err")"
 fi
 
+step "fame lmp serve of the running cluster's database: one line saying where the view is"
+run lmp serve --db "$state/librarian/librarian.db" --port 0
+[ "$rc" -eq 1 ] && [ "$(wc -l < "$err")" -eq 1 ] && grep -q "in use by another Librarian.*'fame status' shows its address" "$err" &&
+        ok "$(cat "$err")" || fail "lmp serve of a served database: rc $rc: $(cat "$err")"
+
 step "fame down stops it"
 run down
 code "$url" > /dev/null
