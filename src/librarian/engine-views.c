@@ -17,7 +17,6 @@
 #include <sys/stat.h>
 
 #include "engine-internal.h"
-#include "lmp.h"
 
 /* Every shelf and directory with its path ("" for the root, "/a/b" below it). */
 #define TREE_CTE                                                                                \
@@ -364,20 +363,3 @@ struct json_object *engine_view_fam_map(struct engine *e, int64_t fam_base) {
         }
         return o;
 }
-
-const struct lmp_views engine_views = {
-        .summary = engine_view_summary,
-        .nodes = engine_view_nodes,
-        .shelves = engine_view_shelves,
-        .shelf = engine_view_shelf,
-        .fam_map = engine_view_fam_map,
-        .generation = engine_generation,
-        .tm_global = engine_lmp_global,
-        .tm_nodes = engine_lmp_nodes,
-        .tm_interleave_groups = engine_lmp_interleave_groups,
-        .tm_allocated = engine_lmp_allocated,
-        .tm_active = engine_lmp_active,
-        .tm_directory = engine_lmp_directory,
-        .tm_shelf = engine_lmp_shelf,
-        .tm_books = engine_lmp_books,
-};
