@@ -26,7 +26,7 @@
 /* qemu-ga's libraries, by package (what `ldd qemu-ga` lists on Debian 12, through dpkg -S). */
 static const char *const arm64_packages[] = {
         "busybox-static", "qemu-guest-agent", "libc6", "libglib2.0-0", "libnuma1", "libpcre2-8-0", "libudev1",
-        "liburing2", NULL,
+        "liburing2", "libjson-c5", NULL,
 };
 
 /* The newest DIR/boot/vmlinuz-RELEASE's release. */
@@ -59,16 +59,25 @@ int image_arch_root(const char *cache_dir, const char *arch, char **ret_root) {
         const char *deb_arch = "arm64";
         _cleanup_free_ char *dir = strf("%s/arch/%s", cache_dir, arch), *root = strf("%s/root", dir ? dir : ""),
                             *stamp = strf("%s/.complete", root ? root : ""), *tmp = NULL, *debs = NULL, *troot = NULL,
-                            *meta = NULL, *depends = NULL, *release = NULL, *tstamp = NULL;
+                            *meta = NULL, *depends = NULL, *release = NULL, *tstamp = NULL, *stamp_text = NULL;
         const char *fix = "run scripts/install-deps (it adds the arm64 architecture to dpkg and apt)";
         int r;
 
         if (!dir || !root || !stamp)
                 return log_error_errno(-ENOMEM, "Out of memory");
-        if (access(stamp, F_OK) == 0) {
+        /* the stamp: the kernel release, then the package list it was made from; another list
+         * (a FAM/E that needs more in its nodes) fetches them again */
+        char pkgs[512] = "";
+        for (const char *const *p = arm64_packages; *p; p++)
+                snprintf(pkgs + strlen(pkgs), sizeof pkgs - strlen(pkgs), "%s%s", *pkgs ? " " : "", *p);
+        _cleanup_free_ char *have = read_file(stamp, 4096, NULL);
+        const char *have_pkgs = have ? strchr(have, '\n') : NULL;
+        if (have_pkgs && strcmp(have_pkgs + 1, pkgs) == 0) {
                 *ret_root = TAKE_PTR(root);
                 return 0;
         }
+        if (have)
+                log_progress("aarch64 nodes: the node packages changed (%s); fetching them again", pkgs);
         r = mkdir_p(dir, 0755);
         if (r < 0)
                 return log_error_errno(r, "Cannot create '%s': %m", dir);
@@ -168,7 +177,8 @@ int image_arch_root(const char *cache_dir, const char *arch, char **ret_root) {
                         goto fail;
         }
         tstamp = strf("%s/.complete", troot);
-        r = tstamp ? write_file_atomic(tstamp, 0644, release, strlen(release)) : -ENOMEM;
+        stamp_text = strf("%s\n%s", release, pkgs);
+        r = tstamp && stamp_text ? write_file_atomic(tstamp, 0644, stamp_text, strlen(stamp_text)) : -ENOMEM;
         if (r < 0) {
                 log_error_errno(r, "Cannot write '%s': %m", tstamp ? tstamp : "?");
                 goto fail;

@@ -60,7 +60,7 @@ static int node_library(const char *dir, const char *fame_static, const char *en
  * $FAME_NODE_LFS, $FAME_MMAP_SHIM and $FAME_PMEM_SHIM win for nodes of the host's architecture
  * (they name files built for it; env_ok false ignores them). */
 int image_lfs_files(const char *fame_static, bool env_ok, struct image_lfs_files *ret) {
-        _cleanup_free_ char *dir = path_dirname(fame_static), *lfs = NULL, *mmap_shim = NULL, *pmem_shim = NULL;
+        _cleanup_free_ char *dir = path_dirname(fame_static), *lfs = NULL, *mmap_shim = NULL, *pmem_shim = NULL, *libfame = NULL;
         const char *env_lfs = env_ok ? getenv("FAME_NODE_LFS") : NULL;
         int r;
         if (!dir)
@@ -70,9 +70,10 @@ int image_lfs_files(const char *fame_static, bool env_ok, struct image_lfs_files
         if (access(lfs, R_OK) < 0)
                 return log_error_errno(-ENOENT, "fame-lfs-static is missing next to the node binary %s: rebuild with 'make'", fame_static);
         if ((r = node_library(dir, fame_static, env_ok ? "FAME_MMAP_SHIM" : NULL, "libfame-mmap.so", &mmap_shim)) < 0 ||
-            (r = node_library(dir, fame_static, env_ok ? "FAME_PMEM_SHIM" : NULL, "libfame-pmem.so", &pmem_shim)) < 0)
+            (r = node_library(dir, fame_static, env_ok ? "FAME_PMEM_SHIM" : NULL, "libfame-pmem.so", &pmem_shim)) < 0 ||
+            (r = node_library(dir, fame_static, NULL, "libfame.so.0", &libfame)) < 0)
                 return r;
-        *ret = (struct image_lfs_files) { TAKE_PTR(lfs), TAKE_PTR(mmap_shim), TAKE_PTR(pmem_shim) };
+        *ret = (struct image_lfs_files) { TAKE_PTR(lfs), TAKE_PTR(mmap_shim), TAKE_PTR(pmem_shim), TAKE_PTR(libfame) };
         return 0;
 }
 
@@ -80,6 +81,7 @@ void image_lfs_files_done(struct image_lfs_files *f) {
         free(f->lfs);
         free(f->mmap_shim);
         free(f->pmem_shim);
+        free(f->libfame);
         *f = (struct image_lfs_files) { 0 };
 }
 

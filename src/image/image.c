@@ -270,6 +270,27 @@ static int collect(const struct image_params *p, const char *release, const char
             (r = cpio_add_file(l, "usr/lib/fame/libfame-pmem.so", 0644, files.pmem_shim)) < 0 ||
             (r = cpio_add_data(l, "etc/ld.so.preload", 0644, preload, strlen(preload))) < 0)
                 return r;
+        /* libfame for programs built with pkg-config --libs fame: they run after a plain fame cp
+         * (its json-c: ldd's on the host, the arm64 package for aarch64 nodes) */
+        if ((r = cpio_add_file(l, p->root ? "lib/aarch64-linux-gnu/libfame.so.0" : "lib/x86_64-linux-gnu/libfame.so.0", 0644,
+                               files.libfame)) < 0)
+                return r;
+        if (!p->root) {
+                char **fame_libs = NULL;
+                if ((r = ldd_libraries(files.libfame, &fame_libs)) < 0)
+                        return r;
+                for (char **fl = fame_libs; *fl && r >= 0; fl++) {
+                        bool have = false;
+                        for (char **lib = libs; *lib && !have; lib++)
+                                have = strcmp(*lib, *fl) == 0;
+                        struct stat st;
+                        if (!have && stat(*fl, &st) == 0)
+                                r = cpio_add_file(l, *fl, st.st_mode & 0777, *fl);
+                }
+                image_strv_free(fame_libs);
+                if (r < 0)
+                        return r;
+        }
 
         /* shared libraries at the paths ldd shows (the loader's own search path); another
          * architecture's: every library its packages hold, at their paths in the packages */

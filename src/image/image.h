@@ -42,9 +42,10 @@ int image_arch_release(const char *root, char **ret);
 
 /* The files of /lfs that go with the node binary fame_static: fame-lfs-static and the two
  * libraries every node process preloads (/etc/ld.so.preload, in this order): libfame-mmap.so
- * (mmap of /lfs is FAM) and libfame-pmem.so (libpmem's flushes seen by the checker). */
+ * (mmap of /lfs is FAM) and libfame-pmem.so (libpmem's flushes seen by the checker); and
+ * libfame.so.0, for programs built with pkg-config --libs fame. */
 struct image_lfs_files {
-        char *lfs, *mmap_shim, *pmem_shim;      /* paths, malloc'ed */
+        char *lfs, *mmap_shim, *pmem_shim, *libfame;    /* paths, malloc'ed */
 };
 /* The architecture this fame runs on: the one whose node files $FAME_NODE_LFS and the
  * $FAME_*_SHIM overrides name. */

@@ -43,6 +43,18 @@ sum_x86=$(tail -1 "$out")
 [ -n "$sum_arm" ] && [ "$sum_arm" = "$sum_x86" ] && ok "16 MiB mapped and filled on aarch64, same checksum on x86_64 ($sum_x86)" \
         || fail "checksums: aarch64 '$sum_arm', x86_64 '$sum_x86' $(cat "$err")"
 
+step "a program cross-built with -lfame runs in an aarch64 node as built"
+printf '#include <fame.h>\n#include <stdio.h>\nint main(void) { struct fame *f; if (fame_open(NULL, 0, &f) < 0) return 1;\n  printf("%%u nodes\\n", fame_get_geometry(f)->node_count); return 0; }\n' > "$work/famenodes.c"
+if aarch64-linux-gnu-gcc -o "$work/famenodes" "$work/famenodes.c" -I"$FAME_SOURCE_ROOT/include/fame" \
+        -L"${FAME_BUILD_ROOT}-aarch64/lib" -lfame 2> "$work/cc.err"; then
+        run cp "$work/famenodes" node01:/tmp/famenodes
+        run exec node01 -- /tmp/famenodes
+        [ "$rc" -eq 0 ] && [ "$(cat "$out")" = "3 nodes" ] && ok "libfame.so.0 and json-c are in aarch64 nodes" \
+                || fail "-lfame program in node01: rc $rc: $(cat "$out" "$err")"
+else
+        fail "cannot cross-build a libfame program: $(cat "$work/cc.err")"
+fi
+
 step "exact fetch_add across architectures: 3 nodes x 200000"
 exact_fetch_add 200000 600000
 

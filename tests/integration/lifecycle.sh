@@ -58,6 +58,28 @@ run exec node02 -- cat /tmp/h
 [ "$(cat "$out")" = "hello from the host" ] && ok "cp to one node" || fail "cp to node02: $(cat "$out" "$err")"
 run cp "$work/hello.txt" node09:/tmp/h
 [ "$rc" -ne 0 ] && grep -q "no node09" "$err" && ok "cp to a node that does not exist: $(cat "$err")" || fail "cp node09: $(cat "$err")"
+# a program linked with libfame (pkg-config --libs fame) runs after a plain cp: nodes carry
+# libfame.so.0 and json-c
+cat > "$work/famenodes.c" <<'C'
+#include <fame.h>
+#include <stdio.h>
+int main(void) {
+        struct fame *f;
+        if (fame_open(NULL, 0, &f) < 0)
+                return 1;
+        printf("%u nodes\n", fame_get_geometry(f)->node_count);
+        fame_close(f);
+        return 0;
+}
+C
+if cc -o "$work/famenodes" "$work/famenodes.c" -I"$FAME_SOURCE_ROOT/include/fame" -L"$FAME_BUILD_ROOT/lib" -lfame 2> "$work/cc.err"; then
+        run cp "$work/famenodes" node02:/tmp/famenodes
+        run exec node02 -- /tmp/famenodes
+        [ "$rc" -eq 0 ] && [ "$(cat "$out")" = "4 nodes" ] && ok "a program linked with -lfame runs in a node as built" \
+                || fail "-lfame program in node02: rc $rc: $(cat "$out" "$err")"
+else
+        fail "cannot build a libfame program: $(cat "$work/cc.err")"
+fi
 run logs node01
 grep -q "fame-node: ready node01" "$out" && ok "logs show the node's console" || fail "logs node01 lacks the ready line"
 run console node01 < /dev/null
