@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Cluster verbs: parse options, load the configuration, call src/cluster. */
+#include <dirent.h>
 #include <inttypes.h>
 #include <json-c/json.h>
 #include <stdio.h>
@@ -737,6 +738,131 @@ int cmd_image_build(const struct verb *v, int argc, char **argv) {
         if (!kind)
                 kind = "all";
         r = cluster_image_build(&c, strcmp(kind, "debian") != 0, strcmp(kind, "diskless") != 0, print_image, NULL);
+        config_done(&c);
+        return r < 0 ? 1 : 0;
+}
+
+const struct verb_options image_prune_options = {
+        .list = (const struct verb_option[]) {
+                { "dry-run", 'n', NULL, "say what would be removed, remove nothing", VERB_OPT_SHORT },
+                { "json", VERB_JSON, NULL, "print the result as JSON" },
+                { .group = &cluster_options },
+                {}
+        },
+};
+
+struct prune_out {
+        bool json, dry_run;
+        json_object *list;
+};
+
+static void print_pruned(const char *path, const char *what, uint64_t bytes, void *userdata) {
+        struct prune_out *po = userdata;
+        char sz[32];
+        if (po->json) {
+                json_object *o = json_object_new_object();
+                json_object_object_add(o, "path", json_object_new_string(path));
+                json_object_object_add(o, "what", json_object_new_string(what));
+                json_object_object_add(o, "bytes", json_object_new_uint64(bytes));
+                json_object_array_add(po->list, o);
+        } else
+                printf("%s %-22s %10s  %s\n", po->dry_run ? "would remove" : "removed", what, format_bytes(bytes, sz, sizeof sz), path);
+}
+
+/* Adds the image paths the plan in FILE names (its kernels, initrds, image directory, base). */
+static int add_plan_paths(const char *file, char ***v, size_t *n) {
+        static const char *const keys[] = { "kernel", "initrd", "kernel_aarch64", "initrd_aarch64", "image_dir", "base", NULL };
+        json_object *plan = access(file, R_OK) == 0 ? json_object_from_file(file) : NULL, *s;
+        int r = 0;
+        for (const char *const *k = keys; plan && *k && r == 0; k++) {
+                if (!json_object_object_get_ex(plan, *k, &s) || !json_object_is_type(s, json_type_string) || !*json_object_get_string(s))
+                        continue;
+                char **nv = realloc(*v, (*n + 2) * sizeof *nv);
+                if (!nv || !(nv[*n] = strdup(json_object_get_string(s)))) {
+                        if (nv)
+                                *v = nv;
+                        r = -ENOMEM;
+                        break;
+                }
+                *v = nv;
+                (*v)[++*n] = NULL;
+        }
+        json_object_put(plan);
+        return r;
+}
+
+/* The paths every cluster boots from: the plans in STATE_ROOT/NAME/cluster.json, and the
+ * configured state directory's (state_dir may lie elsewhere). */
+static int used_image_paths(const struct fame_config *c, char ***ret) {
+        _cleanup_free_ char *root = path_dirname(c->state_dir), *mine = strf("%s/cluster.json", c->state_dir);
+        char **v = calloc(1, sizeof *v);
+        size_t n = 0;
+        int r = v && root && mine ? add_plan_paths(mine, &v, &n) : -ENOMEM;
+        DIR *d = r == 0 ? opendir(root) : NULL;
+        struct dirent *de;
+        while (d && r == 0 && (de = readdir(d))) {
+                _cleanup_free_ char *file = strf("%s/%s/cluster.json", root, de->d_name);
+                r = file ? add_plan_paths(file, &v, &n) : -ENOMEM;
+        }
+        if (d)
+                closedir(d);
+        if (r < 0) {
+                for (size_t i = 0; v && i < n; i++)
+                        free(v[i]);
+                free(v);
+                return log_error_errno(r, "Out of memory");
+        }
+        *ret = v;
+        return 0;
+}
+
+/* fame image prune [--dry-run] [--json] */
+int cmd_image_prune(const struct verb *v, int argc, char **argv) {
+        struct cluster_opts o = { 0 };
+        struct prune_out po = { 0 };
+        bool first = true;
+        struct fame_config c;
+        int ch, r;
+
+        while ((ch = verb_getopt(v, argc, argv, &first)) != -1) {
+                r = cluster_opt(v, ch, &o);
+                if (r < 0)
+                        return r;
+                if (r > 0)
+                        continue;
+                switch (ch) {
+                case 'n': po.dry_run = true; break;
+                case VERB_JSON: po.json = true; break;
+                default: return -EINVAL;
+                }
+        }
+        r = load_config(&o, NULL, &c);
+        if (r < 0)
+                return r;
+        char **used = NULL;
+        uint64_t freed = 0;
+        r = used_image_paths(&c, &used);
+        if (r >= 0 && po.json && !(po.list = json_object_new_array()))
+                r = -ENOMEM;
+        if (r >= 0)
+                r = image_prune(c.cache_dir, used, po.dry_run, print_pruned, &po, &freed);
+        if (r >= 0) {
+                char sz[32];
+                if (po.json) {
+                        json_object *out = json_object_new_object();
+                        json_object_object_add(out, "cache_dir", json_object_new_string(c.cache_dir));
+                        json_object_object_add(out, "dry_run", json_object_new_boolean(po.dry_run));
+                        json_object_object_add(out, "removed", po.list);
+                        json_object_object_add(out, "bytes", json_object_new_uint64(freed));
+                        po.list = NULL;
+                        put_json(out);
+                } else
+                        printf("%s %s in %s\n", po.dry_run ? "would free" : "freed", format_bytes(freed, sz, sizeof sz), c.cache_dir);
+        }
+        json_object_put(po.list);
+        for (char **u = used; u && *u; u++)
+                free(*u);
+        free(used);
         config_done(&c);
         return r < 0 ? 1 : 0;
 }

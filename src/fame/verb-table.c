@@ -227,6 +227,19 @@ static const struct verb image_verbs[] = {
 "rebuild after a FAM/E change takes seconds.  See docs/debian.md.\n",
                 .options = &image_build_options,
         },
+        {
+                .name = "prune", .fn = cmd_image_prune, .min_args = 0, .max_args = 0,
+                .usage = "[--dry-run] [--json] [cluster options]",
+                .summary = "remove the node images no cluster uses from the cache",
+                .help =
+"Every rebuild of a node image (a new FAM/E, kernel or overlay) leaves the old one in the cache\n"
+"(cache_dir): about 15 MB for a diskless image, about 600 MB for a Debian one.  This removes\n"
+"every image that no cluster's plan (STATE/cluster.json of each cluster, running or not) boots\n"
+"from, the kernels only they shared, and every Debian stage-1 tree but the newest.  Package\n"
+"downloads stay.  The next `fame up` of a cluster whose image was removed builds it again.\n"
+"With --dry-run, nothing is removed and each line says \"would remove\".\n",
+                .options = &image_prune_options,
+        },
         {}
 };
 

@@ -78,7 +78,7 @@ extern const struct verb_options fam_create_options, fam_info_options, fam_dump_
 extern const struct verb_options bench_fam_options, info_options, node_setup_options;
 extern const struct verb_options help_options, version_options;
 extern const struct verb_options up_options, cluster_json_options, logs_options, exec_options;
-extern const struct verb_options cp_options, debug_node_options, image_build_options, ssh_options;
+extern const struct verb_options cp_options, debug_node_options, image_build_options, image_prune_options, ssh_options;
 extern const struct verb_options shelf_create_options, crash_options, check_report_options;
 
 struct cluster_opts {
@@ -122,6 +122,7 @@ int cmd_console(const struct verb *v, int argc, char **argv);
 int cmd_exec(const struct verb *v, int argc, char **argv);
 int cmd_cp(const struct verb *v, int argc, char **argv);
 int cmd_image_build(const struct verb *v, int argc, char **argv);
+int cmd_image_prune(const struct verb *v, int argc, char **argv);
 int cmd_ssh(const struct verb *v, int argc, char **argv);
 int cmd_debug_net_switch(const struct verb *v, int argc, char **argv);
 int cmd_debug_agents(const struct verb *v, int argc, char **argv);

@@ -59,6 +59,14 @@ struct image_lfs_files {
 int image_lfs_files(const char *fame_static, bool env_ok, struct image_lfs_files *ret);
 void image_lfs_files_done(struct image_lfs_files *f);
 
+/* fame image prune (image-prune.c): removes from cache_dir the images no path in used (the
+ * kernels, initrds, image directories and bases the clusters' plans name; NULL-terminated) lies
+ * in, the shared kernels only they linked, and every Debian stage-1 tree but the newest.  each()
+ * is told of every one (path, what it is, bytes on disk); dry_run removes nothing.  *ret_freed:
+ * the bytes. */
+typedef void (*image_prune_fn)(const char *path, const char *what, uint64_t bytes, void *userdata);
+int image_prune(const char *cache_dir, char *const *used, bool dry_run, image_prune_fn each, void *userdata, uint64_t *ret_freed);
+
 struct image {
         char *kernel;                   /* uncompressed ELF vmlinux to pass to -kernel */
         char *initrd;                   /* the initramfs to pass to -initrd */
