@@ -9,12 +9,14 @@
 #include <unistd.h>
 
 #include "cluster.h"
+#include "config-internal.h"
 #include "fame.h"
 #include "log.h"
 #include "macro.h"
 #include "node-images.h"
 #include "programs.h"
 #include "seed.h"
+#include "util.h"
 
 int fam_ensure(const struct fame_config *c) {
         struct fame_geometry g;
@@ -41,9 +43,23 @@ int fam_ensure(const struct fame_config *c) {
         r = fame_file_inspect(c->fam_path, &g);
         if (r < 0)
                 return r;
+        /* A FAM does not grow in place: its geometry places every book, and a larger one would
+         * move them.  Say how to start afresh. */
+        char have[32], want[32];
         if (g.node_count < c->nodes)
-                return log_error_errno(-EINVAL, "FAM '%s' was made for %" PRIu32 " nodes, but nodes = %" PRIu32 "; remove it to start afresh (its content is lost) or use another cluster (-c NAME)",
-                                       c->fam_path, g.node_count, c->nodes);
+                return log_error_errno(-EINVAL, "FAM '%s' was made for %" PRIu32 " node%s, but nodes = %" PRIu32 "; a FAM does not grow in place: "
+                                       "'fame down', remove it (its content is lost) and 'fame up' again, or use another cluster (-c NAME)",
+                                       c->fam_path, g.node_count, g.node_count == 1 ? "" : "s", c->nodes);
+        if (c->origin[K_FAM_SIZE] && c->fam_size > g.total_size) {
+                /* as --fam-size takes it: a power of two in M or G */
+                if (c->fam_size % (UINT64_C(1) << 30) == 0)
+                        snprintf(want, sizeof want, "%" PRIu64 "G", c->fam_size >> 30);
+                else
+                        snprintf(want, sizeof want, "%" PRIu64 "M", c->fam_size >> 20);
+                return log_error_errno(-EINVAL, "FAM '%s' holds %s, and fam_size = %s asks for more; a FAM does not grow in place: "
+                                       "'fame down', remove it (its content is lost) and 'fame up --fam-size %s' again, or use another cluster (-c NAME)",
+                                       c->fam_path, format_bytes(g.total_size, have, sizeof have), want, want);
+        }
         return 0;
 }
 

@@ -38,7 +38,9 @@ mkdir -p "$state"
 truncate -s 100M "$fam"
 expect_error "FAM file without a header" "no FAM header" up
 "$FAME" fam create "$fam" --size 64M --book-size 2M --nodes 2 --force > /dev/null
-expect_error "FAM made for fewer nodes" "made for 2 nodes" up -n 4
+expect_error "FAM made for fewer nodes" "made for 2 nodes, but nodes = 4; a FAM does not grow in place" up -n 4
+expect_error "FAM smaller than --fam-size" "holds 64 MiB, and fam_size = 128M asks for more; .*'fame up --fam-size 128M' again" \
+        up -n 2 --fam-size 128M
 truncate -s 67108865 "$fam"
 expect_error "FAM file not a power of two" "header says 64M" up -n 2
 rm -f "$fam"
