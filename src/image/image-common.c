@@ -57,7 +57,7 @@ static int node_library(const char *dir, const char *fame_static, const char *en
 
 /* fame-lfs, libfame-mmap.so and libfame-pmem.so next to the node binary: a build tree
  * (BUILD/fame-lfs-static, BUILD/lib/) or an installation (LIBEXECDIR/fame/, LIBDIR/);
- * $FAME_NODE_LFS, $FAME_MMAP_SHIM and $FAME_PMEM_SHIM win for nodes of the host's architecture
+ * $FAME_NODE_LFS, $FAME_MMAP_SHIM, $FAME_PMEM_SHIM and $FAME_LIBFAME win for nodes of the host's architecture
  * (they name files built for it; env_ok false ignores them). */
 int image_lfs_files(const char *fame_static, bool env_ok, struct image_lfs_files *ret) {
         _cleanup_free_ char *dir = path_dirname(fame_static), *lfs = NULL, *mmap_shim = NULL, *pmem_shim = NULL, *libfame = NULL;
@@ -71,7 +71,7 @@ int image_lfs_files(const char *fame_static, bool env_ok, struct image_lfs_files
                 return log_error_errno(-ENOENT, "fame-lfs-static is missing next to the node binary %s: rebuild with 'make'", fame_static);
         if ((r = node_library(dir, fame_static, env_ok ? "FAME_MMAP_SHIM" : NULL, "libfame-mmap.so", &mmap_shim)) < 0 ||
             (r = node_library(dir, fame_static, env_ok ? "FAME_PMEM_SHIM" : NULL, "libfame-pmem.so", &pmem_shim)) < 0 ||
-            (r = node_library(dir, fame_static, NULL, "libfame.so.0", &libfame)) < 0)
+            (r = node_library(dir, fame_static, env_ok ? "FAME_LIBFAME" : NULL, "libfame.so.0", &libfame)) < 0)
                 return r;
         *ret = (struct image_lfs_files) { TAKE_PTR(lfs), TAKE_PTR(mmap_shim), TAKE_PTR(pmem_shim), TAKE_PTR(libfame) };
         return 0;
