@@ -606,42 +606,23 @@ static int fsck_defaults(const struct verb *v, char **args, int *n, char **ret_d
         return 0;
 }
 
-/* fame lmp serve ARGS: runs fame-librarian lmp ARGS. */
-int cmd_lmp_serve(const struct verb *v, int argc, char **argv) {
-        (void) v;
-        _cleanup_free_ char *bin = cluster_librarian_binary();
-        if (!bin)
-                return cli_fail(-ENOENT, "Cannot find fame-librarian next to fame; rebuild with 'make' or set FAME_LIBRARIAN_BINARY");
-        char **args = calloc((size_t) argc + 2, sizeof *args);
-        if (!args)
-                return -ENOMEM;
-        args[0] = bin;
-        args[1] = (char *) "lmp";
-        for (int i = 1; i < argc; i++)
-                args[i + 1] = argv[i];
-        fflush(stdout);
-        execv(bin, args);
-        int r = negative_errno();
-        free(args);
-        return cli_fail(r, "Cannot run %s: %s", bin, strerror(-r));
-}
-
 /* fame librarian VERB ARGS: runs fame-librarian VERB ARGS. */
-int cmd_librarian(const struct verb *v, int argc, char **argv) {
+/* Runs fame-librarian [VERB] ARGS: argv[1..] after verb (NULL: argv[1] is the verb). */
+static int exec_librarian(const struct verb *v, const char *verb, int argc, char **argv) {
         _cleanup_free_ char *bin = cluster_librarian_binary();
         _cleanup_free_ char *db = NULL, *fam = NULL;
         if (!bin)
                 return cli_fail(-ENOENT, "Cannot find fame-librarian next to fame; rebuild with 'make' or set FAME_LIBRARIAN_BINARY");
-        if (argc < 2)
-                return cli_usage_error(v, "which one: serve, init, topology, bench or fsck?");
-        char **args = calloc((size_t) argc + 5, sizeof *args);
+        char **args = calloc((size_t) argc + 6, sizeof *args);
         if (!args)
                 return -ENOMEM;
-        args[0] = bin;
+        int n = 0;
+        args[n++] = bin;
+        if (verb)
+                args[n++] = (char *) verb;
         for (int i = 1; i < argc; i++)
-                args[i] = argv[i];
-        int n = argc;
-        if (!strcmp(argv[1], "fsck")) {
+                args[n++] = argv[i];
+        if (!verb && !strcmp(argv[1], "fsck")) {
                 int r = fsck_defaults(v, args, &n, &db, &fam);
                 if (r != 0) {
                         free(args);
@@ -654,4 +635,15 @@ int cmd_librarian(const struct verb *v, int argc, char **argv) {
         int r = negative_errno();
         free(args);
         return cli_fail(r, "Cannot run %s: %s", bin, strerror(-r));
+}
+
+int cmd_librarian(const struct verb *v, int argc, char **argv) {
+        if (argc < 2)
+                return cli_usage_error(v, "which one: serve, init, topology, bench or fsck?");
+        return exec_librarian(v, NULL, argc, argv);
+}
+
+/* fame lmp serve ARGS: runs fame-librarian lmp ARGS (docs/lmp.md). */
+int cmd_lmp_serve(const struct verb *v, int argc, char **argv) {
+        return exec_librarian(v, "lmp", argc, argv);
 }

@@ -195,5 +195,10 @@ struct json_object *view_fail(int err);
 /* A statement prepared for one view (not cached); NULL with errno EIO */
 sqlite3_stmt *view_prepare(struct engine *e, const char *sql);
 void view_add_int(struct json_object *o, const char *key, int64_t v);
+/* One integer from a query (def when it fails or gives no row or NULL); binds n int64_t
+ * arguments.  Not cached, as every view statement. */
+int64_t view_query_int(struct engine *e, const char *sql, int64_t def, int n, ...);
+/* The books in each state (BOOK_FREE ... BOOK_OFFLINE); -EIO when the query fails. */
+int view_book_counts(struct engine *e, int64_t ret[4]);
 
 #endif

@@ -20,20 +20,6 @@
 #define SOC_HEARTBEAT_SECS 10       /* a SOC whose heartbeat is older is "indeterminate" */
 #define POLICY_XATTR "user.LFS.AllocationPolicy"
 
-/* One integer from a query with up to two text or integer parameters (NULL text: unbound). */
-static int64_t one_int(struct engine *e, const char *sql, const char *text, int64_t def) {
-        int64_t v = def;
-        sqlite3_stmt *st = view_prepare(e, sql);
-        if (!st)
-                return def;
-        if (text)
-                sqlite3_bind_text(st, 1, text, -1, SQLITE_TRANSIENT);
-        if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
-                v = sqlite3_column_int64(st, 0);
-        sqlite3_finalize(st);
-        return v;
-}
-
 /* A column as the original's JSON gives it: an integer, a float, a string or null. */
 static struct json_object *column_json(sqlite3_stmt *st, int i) {
         switch (sqlite3_column_type(st, i)) {
@@ -68,36 +54,40 @@ struct json_object *engine_lmp_global(struct engine *e) {
                 return view_fail(ENOMEM);
         }
         /* every open counts (a shelf open on two nodes twice), as in the original */
-        view_add_int(active, "books", one_int(e, "SELECT sum(s.book_count) FROM shelves s JOIN opened_shelves o ON s.id = o.shelf_id", NULL, 0));
-        view_add_int(active, "shelves", one_int(e, "SELECT count(*) FROM shelves s JOIN opened_shelves o ON s.id = o.shelf_id", NULL, 0));
+        view_add_int(active, "books", view_query_int(e, "SELECT sum(s.book_count) FROM shelves s JOIN opened_shelves o ON s.id = o.shelf_id", 0, 0));
+        view_add_int(active, "shelves", view_query_int(e, "SELECT count(*) FROM shelves s JOIN opened_shelves o ON s.id = o.shelf_id", 0, 0));
         json_object_object_add(o, "active", active);
 
-        view_add_int(memory, "allocated", bs * one_int(e, "SELECT count(*) FROM books WHERE allocated = 1", NULL, 0));
-        view_add_int(memory, "available", bs * one_int(e, "SELECT count(*) FROM books WHERE allocated = 0", NULL, 0));
-        view_add_int(memory, "notready", bs * one_int(e, "SELECT count(*) FROM books WHERE allocated = 2", NULL, 0));
-        view_add_int(memory, "offline", bs * one_int(e, "SELECT count(*) FROM books WHERE allocated = 3", NULL, 0));
+        int64_t n[4];
+        if (view_book_counts(e, n) < 0) {
+                json_object_put(o);
+                json_object_put(memory);
+                json_object_put(pools);
+                json_object_put(socs);
+                return view_fail(EIO);
+        }
+        view_add_int(memory, "allocated", bs * n[BOOK_INUSE]);
+        view_add_int(memory, "available", bs * n[BOOK_FREE]);
+        view_add_int(memory, "notready", bs * n[BOOK_ZOMBIE]);
+        view_add_int(memory, "offline", bs * n[BOOK_OFFLINE]);
         view_add_int(memory, "total", bs * (int64_t) e->geo.books_total);
         json_object_object_add(o, "memory", memory);
 
-        view_add_int(pools, "active", one_int(e, "SELECT count(*) FROM FAModules WHERE status = 1", NULL, 0));
-        view_add_int(pools, "offline", one_int(e, "SELECT count(*) FROM FAModules WHERE status = 0", NULL, 0));
-        view_add_int(pools, "total", one_int(e, "SELECT count(*) FROM FAModules", NULL, 0));
+        view_add_int(pools, "active", view_query_int(e, "SELECT count(*) FROM FAModules WHERE status = 1", 0, 0));
+        view_add_int(pools, "offline", view_query_int(e, "SELECT count(*) FROM FAModules WHERE status = 0", 0, 0));
+        view_add_int(pools, "total", view_query_int(e, "SELECT count(*) FROM FAModules", 0, 0));
         json_object_object_add(o, "pools", pools);
 
-        char sql[160];
-        snprintf(sql, sizeof sql, "SELECT count(*) FROM SOCs WHERE status = 1 AND heartbeat >= %lld",
-                 (long long) (now - SOC_HEARTBEAT_SECS));
-        view_add_int(socs, "active", one_int(e, sql, NULL, 0));
+        int64_t stale = now - SOC_HEARTBEAT_SECS;
+        view_add_int(socs, "active", view_query_int(e, "SELECT count(*) FROM SOCs WHERE status = 1 AND heartbeat >= ?", 0, 1, stale));
         sqlite3_stmt *st = view_prepare(e, "SELECT avg(cpu_percent) FROM SOCs");
         json_object_object_add(socs, "cpu_percent",
                                st && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL
                                        ? json_object_new_double(sqlite3_column_double(st, 0)) : NULL);
         sqlite3_finalize(st);
-        snprintf(sql, sizeof sql, "SELECT count(*) FROM SOCs WHERE status = 1 AND heartbeat < %lld",
-                 (long long) (now - SOC_HEARTBEAT_SECS));
-        view_add_int(socs, "indeterminate", one_int(e, sql, NULL, 0));
-        view_add_int(socs, "offline", one_int(e, "SELECT count(*) FROM SOCs WHERE status = 0", NULL, 0));
-        view_add_int(socs, "total", one_int(e, "SELECT count(*) FROM FRDnodes", NULL, 0));
+        view_add_int(socs, "indeterminate", view_query_int(e, "SELECT count(*) FROM SOCs WHERE status = 1 AND heartbeat < ?", 0, 1, stale));
+        view_add_int(socs, "offline", view_query_int(e, "SELECT count(*) FROM SOCs WHERE status = 0", 0, 0));
+        view_add_int(socs, "total", view_query_int(e, "SELECT count(*) FROM FRDnodes", 0, 0));
         json_object_object_add(o, "socs", socs);
         return o;
 }
@@ -312,11 +302,11 @@ struct json_object *engine_lmp_directory(struct engine *e) {
         }
         sqlite3_finalize(st);
         /* the directory itself: the root's owner and mode */
-        view_add_int(o, "group", one_int(e, "SELECT gid FROM shelves WHERE id = 2", NULL, 0));
+        view_add_int(o, "group", view_query_int(e, "SELECT gid FROM shelves WHERE id = 2", 0, 0));
         char m[16];
-        snprintf(m, sizeof m, "%04llo", (unsigned long long) (one_int(e, "SELECT mode FROM shelves WHERE id = 2", NULL, 0777) & 07777));
+        snprintf(m, sizeof m, "%04llo", (unsigned long long) (view_query_int(e, "SELECT mode FROM shelves WHERE id = 2", 0777, 0) & 07777));
         json_object_object_add(o, "mode", json_object_new_string(m));
-        view_add_int(o, "owner", one_int(e, "SELECT uid FROM shelves WHERE id = 2", NULL, 0));
+        view_add_int(o, "owner", view_query_int(e, "SELECT uid FROM shelves WHERE id = 2", 0, 0));
         return o;
 }
 

@@ -8,6 +8,7 @@
  * times a second at most, and the engine's statement cache is kept for the request path.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <json-c/json.h>
 #include <sqlite3.h>
 #include <stdint.h>
@@ -70,26 +71,44 @@ uint64_t engine_generation(struct engine *e) {
         return (uint64_t) sqlite3_total_changes64(e->db) + (uint64_t) other;
 }
 
-struct json_object *engine_view_summary(struct engine *e) {
-        struct json_object *o = json_object_new_object();
-        int64_t n[4] = { 0 };
+int64_t view_query_int(struct engine *e, const char *sql, int64_t def, int n, ...) {
+        sqlite3_stmt *st = view_prepare(e, sql);
+        int64_t v = def;
+        va_list ap;
+        if (!st)
+                return def;
+        va_start(ap, n);
+        for (int i = 0; i < n; i++)
+                sqlite3_bind_int64(st, i + 1, va_arg(ap, int64_t));
+        va_end(ap);
+        if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+                v = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+        return v;
+}
+
+int view_book_counts(struct engine *e, int64_t ret[4]) {
         sqlite3_stmt *st = view_prepare(e, "SELECT allocated, count(*) FROM books GROUP BY allocated");
-        if (!o || !st) {
-                json_object_put(o);
-                sqlite3_finalize(st);
-                return view_fail(o ? EIO : ENOMEM);
-        }
         int k;
+        memset(ret, 0, 4 * sizeof *ret);
+        if (!st)
+                return -EIO;
         while ((k = sqlite3_step(st)) == SQLITE_ROW) {
                 int64_t state = sqlite3_column_int64(st, 0);
                 if (state >= 0 && state < 4)
-                        n[state] = sqlite3_column_int64(st, 1);
+                        ret[state] = sqlite3_column_int64(st, 1);
         }
         sqlite3_finalize(st);
-        if (k != SQLITE_DONE) {
-                json_object_put(o);
+        return k == SQLITE_DONE ? 0 : -EIO;
+}
+
+struct json_object *engine_view_summary(struct engine *e) {
+        int64_t n[4];
+        if (view_book_counts(e, n) < 0)
                 return view_fail(EIO);
-        }
+        struct json_object *o = json_object_new_object();
+        if (!o)
+                return view_fail(ENOMEM);
         view_add_int(o, "size_bytes", (int64_t) e->geo.nvm_bytes_total);
         view_add_int(o, "book_size", (int64_t) e->geo.book_size);
         view_add_int(o, "books_total", (int64_t) e->geo.books_total);
@@ -303,8 +322,7 @@ struct json_object *engine_view_fam_map(struct engine *e, int64_t fam_base) {
                                 break;
                         }
                         view_add_int(grp, "ig", ig);
-                        int64_t node = 0;
-                        (void) engine_query_int(e, "SELECT node_id FROM FAModules WHERE (IG & 65535) = ? LIMIT 1", 0, &node, 1, ig);
+                        int64_t node = view_query_int(e, "SELECT node_id FROM FAModules WHERE (IG & 65535) = ? LIMIT 1", 0, 1, ig);
                         view_add_int(grp, "node_id", node);
                         view_add_int(grp, "books", g ? (int64_t) g->books : 0);
                         if (g && fam_base >= 0 && e->geo.bii_mode == 0)

@@ -478,12 +478,8 @@ static int verb_lmp(int argc, char **argv) {
         }
         struct lmp_source src = { .views = &engine_views, .engine = e, .fam = fam };
         r = lmp_new(&lo, &src, &l, &err);
-        if (r >= 0 && port_file) {
-                char buf[16];
-                int n = snprintf(buf, sizeof buf, "%u\n", lmp_port(l));
-                if ((r = write_file_atomic(port_file, 0644, buf, (size_t) n)) < 0)
-                        err = strf("Failed to write '%s': %s", port_file, strerror(-r));
-        }
+        if (r >= 0 && port_file)
+                r = server_write_port(port_file, lmp_port(l), &err);
         if (r < 0) {
                 log_error("lmp serve: %s", err ? err : strerror(-r));
                 lmp_free(l);

@@ -189,13 +189,15 @@ static int client_serve(struct server *s, struct client *c) {
                         break;
                 }
                 s->requests++;
-                int64_t sec = (int64_t) now_seconds();
-                size_t slot = (size_t) (sec % SERVER_RATE_SECONDS);
-                if (s->rate_second[slot] != sec) {
-                        s->rate_second[slot] = sec;
-                        s->rate_count[slot] = 0;
+                if (s->lmp) {   /* the management view's recent rate: a clock read only for it */
+                        int64_t sec = (int64_t) now_seconds();
+                        size_t slot = (size_t) (sec % SERVER_RATE_SECONDS);
+                        if (s->rate_second[slot] != sec) {
+                                s->rate_second[slot] = sec;
+                                s->rate_count[slot] = 0;
+                        }
+                        s->rate_count[slot]++;
                 }
-                s->rate_count[slot]++;
                 c->authenticated = info.authenticated;
                 if (info.auth_failed) {
                         /* no second guess on this connection: the reply, then it closes */

@@ -429,7 +429,7 @@ static int listen_on(const char *bind_addr, uint16_t port, int *ret_fd, uint16_t
         return 0;
 }
 
-static int write_port(const char *path, uint16_t port, char **ret_error) {
+int server_write_port(const char *path, uint16_t port, char **ret_error) {
         char buf[16];
         int n = snprintf(buf, sizeof buf, "%u\n", port);
         int r = write_file_atomic(path, 0644, buf, (size_t) n);
@@ -508,7 +508,7 @@ static int start_http(struct server *s, char **ret_error) {
         r = lmp_new(&o, &src, &s->lmp, ret_error);
         if (r < 0)
                 return r;
-        if (s->opt.http_port_file && (r = write_port(s->opt.http_port_file, lmp_port(s->lmp), ret_error)) < 0)
+        if (s->opt.http_port_file && (r = server_write_port(s->opt.http_port_file, lmp_port(s->lmp), ret_error)) < 0)
                 return r;
         return 0;
 }
@@ -542,7 +542,7 @@ int server_start(struct server *s, char **ret_error) {
                 return set_message(ret_error, "Failed to read the freed books: %s", strerror(-r)), r;
         if (s->opt.http && (r = start_http(s, ret_error)) < 0)
                 return r;
-        if (s->opt.port_file && (r = write_port(s->opt.port_file, s->listeners[0].port, ret_error)) < 0)
+        if (s->opt.port_file && (r = server_write_port(s->opt.port_file, s->listeners[0].port, ret_error)) < 0)
                 return r;
         return 0;
 }

@@ -81,6 +81,8 @@ int server_step(struct server *s, int timeout_ms);
 int server_run(struct server *s, volatile sig_atomic_t *stop, const sigset_t *unblocked_mask);
 uint16_t server_port(const struct server *s);
 uint16_t server_http_port(const struct server *s);     /* 0: no management view */
+/* Writes "PORT\n" to path atomically (--port-file and its kin); sets *ret_error on failure. */
+int server_write_port(const char *path, uint16_t port, char **ret_error);
 uint16_t server_pin_port(const struct server *s, size_t i);
 /* The secrets directory in use (NULL with trust_clients). */
 const char *server_secrets_dir(const struct server *s);
