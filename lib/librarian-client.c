@@ -54,6 +54,7 @@ struct fame_librarian {
         struct held_handle { int64_t id, handle; } *held;
         size_t n_held, allocated_held;
         bool connected;                 /* a connection was made before: the next one reclaims */
+        char origin[LIBRARIAN_ORIGIN_MAX + 1];  /* librarian_set_origin() */
         bool reclaiming;
 };
 
@@ -422,6 +423,8 @@ static struct json_object *context(struct fame_librarian *l) {
         json_object_object_add(c, "gid", json_object_new_int64(l->gid));
         json_object_object_add(c, "pid", json_object_new_int64(l->pid ? l->pid : getpid()));
         json_object_object_add(c, "tid", json_object_new_int64((int64_t) (uintptr_t) pthread_self()));
+        if (l->origin[0])
+                json_object_object_add(c, LIBRARIAN_ORIGIN_KEY, json_object_new_string(l->origin));
         return c;
 }
 
@@ -792,6 +795,56 @@ int librarian_fame_chmod(struct fame_librarian *l, const char *path, int64_t mod
 int librarian_fame_chown(struct fame_librarian *l, const char *path, int64_t uid, int64_t gid,
                          struct json_object **ret) {
         return REQUEST(l, fame_chown, ret, STR(path), INT(uid), INT(gid));
+}
+
+int librarian_fame_list_dir(struct fame_librarian *l, const char *path, struct json_object **ret) {
+        return REQUEST(l, fame_list_dir, ret, STR(path));
+}
+
+void librarian_set_origin(struct fame_librarian *l, const char *origin) {
+        snprintf(l->origin, sizeof l->origin, "%s", origin ? origin : "");
+}
+
+int librarian_watch(struct fame_librarian *l, const char *origin, librarian_notice_fn fn, void *userdata) {
+        int r = REQUEST(l, fame_watch, NULL, STR(origin ? origin : ""));
+        if (r < 0)
+                return r;
+        if (fn(NULL, NULL, userdata) < 0)       /* watching: whatever was missed before, now */
+                return -ECANCELED;
+        for (;;) {
+                struct json_object *o = proto_next(&l->in), *oob, *paths;
+                if (o) {
+                        if (json_object_object_get_ex(o, "OOBmsg", &oob) &&
+                            json_object_object_get_ex(oob, LIBRARIAN_NOTICE_KEY, &paths) &&
+                            json_object_is_type(paths, json_type_array)) {
+                                struct json_object *by = NULL;
+                                json_object_object_get_ex(oob, "command", &by);
+                                r = fn(paths, json_object_get_string(by), userdata);
+                        }
+                        json_object_put(o);     /* anything else (send_OOB's messages): not ours */
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
+                char buf[65536];
+                ssize_t n = recv(l->fd, buf, sizeof buf, 0);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0) {
+                        r = n < 0 ? negative_errno() : -ECONNRESET;
+                        librarian_set_error(l, "Lost the Librarian at %s while watching: %s", l->address, strerror(-r));
+                        return r;       /* the descriptor stays until the disconnect */
+                }
+                r = proto_feed(&l->in, buf, (size_t) n);
+                if (r < 0)
+                        return r;
+        }
+}
+
+void librarian_shutdown(struct fame_librarian *l) {
+        int fd = l ? __atomic_load_n(&l->fd, __ATOMIC_ACQUIRE) : -1;
+        if (fd >= 0)
+                shutdown(fd, SHUT_RDWR);
 }
 
 int librarian_fame_reclaim_shelf(struct fame_librarian *l, int64_t id, int64_t open_handle, struct json_object **ret) {

@@ -72,6 +72,24 @@ int librarian_fame_chmod(struct fame_librarian *l, const char *path, int64_t mod
 int librarian_fame_chown(struct fame_librarian *l, const char *path, int64_t uid, int64_t gid,
                          struct json_object **ret);
 
+/* FAM/E's: list_shelves with each entry's uid and gid. */
+int librarian_fame_list_dir(struct fame_librarian *l, const char *path, struct json_object **ret);
+
+/* FAM/E's: this connection watches (fame_watch) for changes not made by origin ("": by
+ * anyone); from then on it only reads, and hands every
+ * notice (librarian-protocol.h: a change by another connection) to fn: the paths (a JSON array
+ * of strings) and the command that changed them, valid during the call.  Once the Librarian
+ * has said it watches, fn is called with paths NULL: anything before may have been missed.
+ * Returns when the connection breaks or is shut down (librarian_shutdown()), with a negative
+ * errno; fn returning <0 stops it too. */
+typedef int (*librarian_notice_fn)(struct json_object *paths, const char *command, void *userdata);
+int librarian_watch(struct fame_librarian *l, const char *origin, librarian_notice_fn fn, void *userdata);
+/* Every change this connection makes names origin in its context: the watcher that watches
+ * with the same origin (fame-lfs's own) is not told of it. */
+void librarian_set_origin(struct fame_librarian *l, const char *origin);
+/* Shuts the connection down (another thread's librarian_watch() returns). */
+void librarian_shutdown(struct fame_librarian *l);
+
 /* FAM/E's: takes back, on this connection, a handle held before the Librarian restarted.  The
  * client does it by itself on every reconnection for the handles it opened and has not closed. */
 int librarian_fame_reclaim_shelf(struct fame_librarian *l, int64_t id, int64_t open_handle, struct json_object **ret);

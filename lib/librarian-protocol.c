@@ -12,8 +12,9 @@
 #define UNPAREN_(...) __VA_ARGS__
 
 const struct librarian_command_info librarian_commands[LIBRARIAN_N_COMMANDS] = {
-#define INFO_(name, access, resend, params) \
-        [LIBRARIAN_CMD_##name] = { #name, LIBRARIAN_##access, LIBRARIAN_RESEND_##resend, { UNPAREN_ params } },
+#define INFO_(name, access, resend, notice, params) \
+        [LIBRARIAN_CMD_##name] = { #name, LIBRARIAN_##access, LIBRARIAN_RESEND_##resend, LIBRARIAN_##notice, \
+                                   { UNPAREN_ params } },
         LIBRARIAN_COMMANDS(INFO_)
 #undef INFO_
 };

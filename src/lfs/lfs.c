@@ -6,11 +6,13 @@
 #include <fuse.h>
 #include <inttypes.h>
 #include <json-c/json.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/random.h>
 #include <sys/statvfs.h>
 #include <sys/sysinfo.h>
 #include <time.h>
@@ -40,11 +42,32 @@ struct lfs {
         pthread_mutex_t hb_lock;
         pthread_cond_t hb_cond;
         bool stopping;
+        /* caching (docs/lfs.md, "Caching"): the kernel keeps entries and attributes for
+         * cache_timeout seconds; the watcher drops them when the Librarian says another
+         * connection changed them */
+        double cache_timeout;
+        struct fuse *fuse;
+        const char *address;            /* the Librarian's, for the watcher's own connection */
+        pthread_t watcher;
+        bool watcher_started;
+        struct fame_librarian *watch;   /* the watcher's connection, under hb_lock */
+        uint64_t notices;               /* handled, for --debug */
+        char origin[33];                /* this mount's: the Librarian does not tell the watcher
+                                         * of the changes the mount itself made */
 };
+
+/* What the operation just made (create_shelf, mkdir, symlink) says of it: libfuse asks for its
+ * attributes right after, in the same thread, and gets these without another request. */
+static _Thread_local struct {
+        char path[4096];
+        struct stat st;
+        bool valid;
+} fresh;
 
 struct lfs_file {
         int64_t id, handle;
         uint64_t size, generation;
+        bool loaded;                    /* offsets hold the books (open leaves it for the first use) */
         uint64_t *offsets;              /* FAM offset of each book */
         size_t n;
         pthread_mutex_t lock;
@@ -104,10 +127,31 @@ static void fill_stat(struct lfs *l, struct json_object *s, struct stat *st) {
         st->st_ctim.tv_sec = (time_t) member(s, "ctime");
 }
 
+/* What a shelf the current operation made looks like: its record, owned by the caller (the
+ * Librarian makes it so), for the getattr that follows. */
+static void remember_fresh(struct lfs *l, const char *path, struct json_object *s) {
+        struct fuse_context *ctx = fuse_get_context();
+        fresh.valid = false;
+        if (!s || strlen(path) >= sizeof fresh.path)
+                return;
+        fill_stat(l, s, &fresh.st);
+        fresh.st.st_uid = ctx->uid;
+        fresh.st.st_gid = ctx->gid;
+        snprintf(fresh.path, sizeof fresh.path, "%s", path);
+        fresh.valid = true;
+}
+
 static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *fi) {
         struct lfs *l = L();
         _cleanup_(json_object_putp) struct json_object *s = NULL;
         (void) fi;
+        if (fresh.valid) {
+                fresh.valid = false;
+                if (strcmp(fresh.path, path) == 0) {
+                        *st = fresh.st;
+                        return 0;
+                }
+        }
         int r = LCALL(l, librarian_fame_stat_shelf, path, &s);
         if (r < 0)
                 return r;
@@ -115,18 +159,37 @@ static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *
         return 0;
 }
 
+static int op_opendir(const char *path, struct fuse_file_info *fi) {
+        (void) path;
+        /* the kernel keeps the listing while the directory's attributes are valid (its mtime
+         * unchanged): the watcher drops it with them */
+        if (L()->cache_timeout > 0) {
+                fi->cache_readdir = 1;
+                fi->keep_cache = 1;
+        }
+        return 0;
+}
+
 static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t off, struct fuse_file_info *fi,
                       enum fuse_readdir_flags flags) {
+        struct lfs *l = L();
         _cleanup_(json_object_putp) struct json_object *list = NULL;
-        (void) off; (void) fi; (void) flags;
-        int r = LCALL(L(), librarian_list_shelves, path, &list);
+        (void) off; (void) fi;
+        /* one request gives names and attributes: `ls -l` asks for nothing more */
+        int r = LCALL(l, librarian_fame_list_dir, path, &list);
         if (r < 0)
                 return r;
         filler(buf, ".", NULL, 0, 0);
         filler(buf, "..", NULL, 0, 0);
         for (size_t i = 2; i < json_object_array_length(list); i++) {
                 struct json_object *s = json_object_array_get_idx(list, i), *name = NULL;
-                if (json_object_object_get_ex(s, "name", &name))
+                if (!json_object_object_get_ex(s, "name", &name))
+                        continue;
+                if (flags & FUSE_READDIR_PLUS) {
+                        struct stat st;
+                        fill_stat(l, s, &st);
+                        filler(buf, json_object_get_string(name), &st, 0, FUSE_FILL_DIR_PLUS);
+                } else
                         filler(buf, json_object_get_string(name), NULL, 0, 0);
         }
         return 0;
@@ -151,6 +214,7 @@ static int load_books(struct lfs *l, const char *path, struct lfs_file *f) {
         f->n = n;
         f->size = (uint64_t) member(s, "size_bytes");
         f->generation = gen;
+        f->loaded = true;
         return 0;
 }
 
@@ -160,6 +224,7 @@ static struct lfs_file *file_new(struct json_object *shelf) {
                 return NULL;
         f->id = member(shelf, "id");
         f->handle = member(shelf, "open_handle");
+        f->size = (uint64_t) member(shelf, "size_bytes");
         pthread_mutex_init(&f->lock, NULL);
         return f;
 }
@@ -177,12 +242,12 @@ static int open_common(const char *path, struct fuse_file_info *fi, struct json_
         struct lfs_file *f = file_new(shelf);
         if (!f)
                 return -ENOMEM;
-        int r = load_books(l, path, f);
-        if (r < 0) {
-                (void) LCALL(l, librarian_close_shelf, f->id, f->handle, NULL);
-                file_free(f);
-                return r;
+        /* no books yet: nothing to ask; else they are asked for at the first read or write */
+        if (member(shelf, "book_count") == 0) {
+                f->generation = __atomic_load_n(&l->generation, __ATOMIC_ACQUIRE);
+                f->loaded = true;
         }
+        (void) path;
         fi->fh = (uint64_t) (uintptr_t) f;
         fi->direct_io = 1;      /* every read and write goes to FAM: other nodes' stores are seen */
         fi->keep_cache = 0;
@@ -190,16 +255,22 @@ static int open_common(const char *path, struct fuse_file_info *fi, struct json_
 }
 
 static int op_create(const char *path, mode_t mode, struct fuse_file_info *fi) {
+        struct lfs *l = L();
         _cleanup_(json_object_putp) struct json_object *s = NULL;
-        int r = LCALL(L(), librarian_create_shelf, path, S_IFREG | (mode & 07777), &s);
-        return r < 0 ? r : open_common(path, fi, s);
+        int r = LCALL(l, librarian_create_shelf, path, S_IFREG | (mode & 07777), &s);
+        if (r < 0)
+                return r;
+        remember_fresh(l, path, s);
+        return open_common(path, fi, s);
 }
 
 static int op_open(const char *path, struct fuse_file_info *fi) {
         struct lfs *l = L();
         _cleanup_(json_object_putp) struct json_object *s = NULL;
-        int acc = fi->flags & O_ACCMODE, want = acc == O_RDONLY ? 4 : acc == O_WRONLY ? 2 : 6;
-        int r = LCALL(l, librarian_fame_access, path, want, NULL);
+        int acc = fi->flags & O_ACCMODE, want = acc == O_RDONLY ? 4 : acc == O_WRONLY ? 2 : 6, r = 0;
+        /* caching, the kernel checks permissions (default_permissions) */
+        if (l->cache_timeout <= 0)
+                r = LCALL(l, librarian_fame_access, path, want, NULL);
         if (r >= 0)
                 r = LCALL(l, librarian_open_shelf, path, &s);
         if (r < 0)
@@ -219,7 +290,7 @@ static int op_release(const char *path, struct fuse_file_info *fi) {
 
 /* The cached books are good for [0, size) while nobody shrank any shelf since. */
 static int ensure_books(struct lfs *l, const char *path, struct lfs_file *f, uint64_t end) {
-        if (f->generation == __atomic_load_n(&l->generation, __ATOMIC_ACQUIRE) && end <= f->size)
+        if (f->loaded && f->generation == __atomic_load_n(&l->generation, __ATOMIC_ACQUIRE) && end <= f->size)
                 return 0;
         return load_books(l, path, f);
 }
@@ -361,7 +432,12 @@ static int op_mkdir(const char *path, mode_t mode) {
         struct stat st;
         if (op_getattr(path, &st, NULL) == 0)
                 return -EEXIST;         /* the Librarian's mkdir returns an existing path */
-        return LCALL(L(), librarian_mkdir, path, S_IFDIR | (mode & 07777), NULL);
+        struct lfs *l = L();
+        _cleanup_(json_object_putp) struct json_object *s = NULL;
+        int r = LCALL(l, librarian_mkdir, path, S_IFDIR | (mode & 07777), &s);
+        if (r >= 0)
+                remember_fresh(l, path, s);
+        return r;
 }
 
 static int op_rmdir(const char *path) {
@@ -372,7 +448,12 @@ static int op_symlink(const char *target, const char *path) {
         struct stat st;
         if (op_getattr(path, &st, NULL) == 0)
                 return -EEXIST;
-        return LCALL(L(), librarian_symlink, path, target, NULL);
+        struct lfs *l = L();
+        _cleanup_(json_object_putp) struct json_object *s = NULL;
+        int r = LCALL(l, librarian_symlink, path, target, &s);
+        if (r >= 0)
+                remember_fresh(l, path, s);
+        return r;
 }
 
 static int op_readlink(const char *path, char *buf, size_t size) {
@@ -561,12 +642,105 @@ static void *heartbeat(void *userdata) {
         return NULL;
 }
 
+/* The parent directory of path ("/" for "/x"), in buf. */
+static const char *parent_of(const char *path, char *buf, size_t size) {
+        const char *slash = strrchr(path, '/');
+        size_t n = slash && slash != path ? (size_t) (slash - path) : 1;
+        if (n >= size)
+                return NULL;
+        memcpy(buf, path, n);
+        buf[n] = 0;
+        return buf;
+}
+
+/* A notice: another connection changed these shelves.  What the kernel holds of them and of
+ * their directories (attributes, a directory's listing) goes; entries are path names here
+ * (libfuse's path interface), so an entry that now names another shelf or none is found out
+ * by the attributes asked for again.  Called in the watcher's thread only: never while a FUSE
+ * operation waits for it. */
+static int on_notice(struct json_object *paths, const char *command, void *userdata) {
+        struct lfs *l = userdata;
+        char parent[4096];
+
+        if (!paths) {
+                /* (re)connected: notices may have been missed; what the kernel cached expires
+                 * within cache_timeout, and the books of open files are asked for again */
+                __atomic_add_fetch(&l->generation, 1, __ATOMIC_ACQ_REL);
+                (void) fuse_invalidate_path(l->fuse, "/");
+                return 0;
+        }
+        if (command && strcmp(command, "resize_shelf") == 0)
+                __atomic_add_fetch(&l->generation, 1, __ATOMIC_ACQ_REL);
+        for (size_t i = 0; i < json_object_array_length(paths); i++) {
+                const char *p = json_object_get_string(json_object_array_get_idx(paths, i));
+                if (!p || p[0] != '/')
+                        continue;
+                (void) fuse_invalidate_path(l->fuse, p);
+                if (strcmp(p, "/") != 0 && parent_of(p, parent, sizeof parent))
+                        (void) fuse_invalidate_path(l->fuse, parent);
+        }
+        l->notices++;
+        return 0;
+}
+
+static bool wait_stopping(struct lfs *l, int seconds) {
+        struct timespec ts;
+        pthread_mutex_lock(&l->hb_lock);
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += seconds;
+        while (!l->stopping && pthread_cond_timedwait(&l->hb_cond, &l->hb_lock, &ts) == 0)
+                ;
+        bool stopping = l->stopping;
+        pthread_mutex_unlock(&l->hb_lock);
+        return stopping;
+}
+
+/* The watcher: its own connection to the Librarian, which sends it notices (fame_watch);
+ * reconnected a second after it breaks. */
+static void *watcher(void *userdata) {
+        struct lfs *l = userdata;
+        bool logged = false;
+
+        for (;;) {
+                struct fame_librarian *w = NULL;
+                pthread_mutex_lock(&l->hb_lock);
+                bool stopping = l->stopping;
+                pthread_mutex_unlock(&l->hb_lock);
+                if (stopping)
+                        break;
+                int r = fame_librarian_connect(l->address, &w);
+                if (r >= 0) {
+                        if (l->node)
+                                fame_librarian_set_node(w, l->node);
+                        pthread_mutex_lock(&l->hb_lock);
+                        l->watch = l->stopping ? NULL : w;
+                        pthread_mutex_unlock(&l->hb_lock);
+                        if (l->watch) {
+                                r = librarian_watch(w, l->origin, on_notice, l);
+                                if (r < 0 && !logged)
+                                        log_warning("fame-lfs: %s; what the kernel caches is kept at most %g s until "
+                                                    "it is back", fame_librarian_error(w), l->cache_timeout);
+                                logged = r < 0;
+                        }
+                        pthread_mutex_lock(&l->hb_lock);
+                        l->watch = NULL;
+                        pthread_mutex_unlock(&l->hb_lock);
+                        fame_librarian_disconnect(w);
+                }
+                if (wait_stopping(l, 1))
+                        break;
+        }
+        return NULL;
+}
+
 static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg) {
         struct lfs *l = fuse_get_context()->private_data;
         (void) conn;
-        /* nothing cached: other nodes change shelves at any time */
-        cfg->entry_timeout = 0;
-        cfg->attr_timeout = 0;
+        /* entries and attributes are kept cache_timeout seconds (0: not at all) and dropped
+         * as soon as the Librarian says another connection changed them (the watcher);
+         * a name that is not there is never remembered */
+        cfg->entry_timeout = l->cache_timeout;
+        cfg->attr_timeout = l->cache_timeout;
         cfg->negative_timeout = 0;
         cfg->use_ino = 1;
         cfg->hard_remove = 0;   /* an open file that is unlinked is hidden, removed at its last close */
@@ -574,6 +748,9 @@ static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg) {
         soc_status(l, 1);
         if (pthread_create(&l->heartbeat, NULL, heartbeat, l) == 0)
                 l->heartbeat_started = true;
+        l->fuse = fuse_get_context()->fuse;
+        if (l->cache_timeout > 0 && pthread_create(&l->watcher, NULL, watcher, l) == 0)
+                l->watcher_started = true;
         return l;
 }
 
@@ -581,10 +758,13 @@ static void op_destroy(void *userdata) {
         struct lfs *l = userdata;
         pthread_mutex_lock(&l->hb_lock);
         l->stopping = true;
-        pthread_cond_signal(&l->hb_cond);
+        pthread_cond_broadcast(&l->hb_cond);
+        librarian_shutdown(l->watch);
         pthread_mutex_unlock(&l->hb_lock);
         if (l->heartbeat_started)
                 pthread_join(l->heartbeat, NULL);
+        if (l->watcher_started)
+                pthread_join(l->watcher, NULL);
         soc_status(l, 0);
 }
 
@@ -608,6 +788,7 @@ static const struct fuse_operations ops = {
         .getxattr = op_getxattr,
         .listxattr = op_listxattr,
         .removexattr = op_removexattr,
+        .opendir = op_opendir,
         .readdir = op_readdir,
         .init = op_init,
         .destroy = op_destroy,
@@ -636,6 +817,12 @@ static int prepare(struct lfs *l, const struct lfs_options *o) {
          * before the request that reconnected, and the heartbeat reconnects an idle mount within
          * the Librarian's grace period (docs/librarian-protocol.md, "Open handles"). */
         librarian_set_restart_wait(l->lib, LFS_RESTART_WAIT_SECONDS);
+        uint64_t tag[2];
+        if (getrandom(tag, sizeof tag, 0) != sizeof tag)
+                return log_error_errno(-EIO, "fame-lfs: no random numbers for this mount's tag: %m");
+        snprintf(l->origin, sizeof l->origin, "%016" PRIx64 "%016" PRIx64, tag[0], tag[1]);
+        if (o->cache_timeout > 0)
+                librarian_set_origin(l->lib, l->origin);
         r = librarian_get_fs_stats(l->lib, &stats);
         l->stats = stats;
         if (r < 0)
@@ -667,12 +854,24 @@ int lfs_run(const struct lfs_options *o) {
         struct relay *relay = NULL;
         int r;
 
+        l.cache_timeout = o->cache_timeout;
+        l.address = o->librarian;
+        /* read(2) and write(2) go through buffers of up to 1 MiB that libfuse allocates for each
+         * request: from the heap, kept, rather than mapped and faulted in every time */
+        mallopt(M_MMAP_THRESHOLD, 4 << 20);
+        mallopt(M_TRIM_THRESHOLD, 64 << 20);
         r = prepare(&l, o);
         if (r < 0)
                 goto out;
         fuse_opt_add_arg(&args, "fame-lfs");
         fuse_opt_add_arg(&args, "-o");
+        /* caching, the kernel checks permissions against the attributes it holds (the
+         * Librarian still checks every change) */
         fuse_opt_add_arg(&args, getuid() == 0 ? "fsname=lfs,subtype=fame,allow_other,noatime" : "fsname=lfs,subtype=fame,noatime");
+        if (l.cache_timeout > 0) {
+                fuse_opt_add_arg(&args, "-o");
+                fuse_opt_add_arg(&args, "default_permissions");
+        }
         if (o->debug)
                 fuse_opt_add_arg(&args, "-d");
         fuse = fuse_new(&args, &ops, sizeof ops, &l);

@@ -19,6 +19,9 @@
 #define LFS_HEARTBEAT_SECONDS 10
 /* How long an idempotent change waits for a Librarian that restarts before it is EIO. */
 #define LFS_RESTART_WAIT_SECONDS 10
+/* How long the kernel keeps what it was told of a shelf when no notice says it changed (the
+ * bound on staleness while the watcher's connection is down; docs/lfs.md, "Caching"). */
+#define LFS_CACHE_TIMEOUT_SECONDS 1.0
 
 struct lfs_options {
         const char *mountpoint;
@@ -30,6 +33,7 @@ struct lfs_options {
         const char *ready_file;         /* written once mounted */
         const char *relay;              /* a unix socket for the node's other processes
                                          * (relay.h), NULL: none */
+        double cache_timeout;           /* seconds; 0: nothing cached (every call asks) */
 };
 
 /* Mounts and serves until unmounted or signalled; returns 0 or a negative errno. */

@@ -630,6 +630,31 @@ bool librarian_db_sync_pending(sqlite3 *db) {
         return g && g->sync_pending;
 }
 
+void librarian_db_sync_later(sqlite3 *db) {
+        struct gather_file *g = gather_wal(db);
+
+        if (g && g->sync_pending) {
+                g->sync_pending = false;
+                g->written = true;      /* the next commit's sync is made */
+        }
+}
+
+bool librarian_db_unsynced(sqlite3 *db) {
+        struct gather_file *g = gather_wal(db);
+        return g && (g->written || g->sync_pending);
+}
+
+int librarian_db_sync_now(sqlite3 *db) {
+        struct gather_file *g = gather_wal(db);
+
+        if (!g || !(g->written || g->sync_pending))
+                return 0;
+        if (gather_flush(g) != SQLITE_OK || g->real->pMethods->xSync(g->real, SQLITE_SYNC_NORMAL) != SQLITE_OK)
+                return -EIO;
+        g->written = g->sync_pending = false;
+        return 0;
+}
+
 int librarian_db_sync(sqlite3 *db) {
         struct gather_file *g = gather_wal(db);
 

@@ -22,5 +22,15 @@ bool librarian_db_sync_pending(sqlite3 *db);
 /* Makes the deferred syncs: 0, or -EIO (then what was committed since the last sync may not
  * survive a power loss). */
 int librarian_db_sync(sqlite3 *db);
+/* The commit just made need not reach the disk before its reply (it records open handles or a
+ * node's status, which a power loss makes stale anyway): its deferred sync is left to the next
+ * commit that must be durable, whose fdatasync covers it (the WAL is written in order).  Only
+ * when no earlier commit's sync is pending (the caller checks librarian_db_sync_pending()
+ * before the transaction). */
+void librarian_db_sync_later(sqlite3 *db);
+/* Whether commits were made since the last sync; librarian_db_sync_now() makes it whatever
+ * was deferred (0 or -EIO). */
+bool librarian_db_unsynced(sqlite3 *db);
+int librarian_db_sync_now(sqlite3 *db);
 
 #endif

@@ -55,6 +55,7 @@ struct cached_stmt {
 struct engine {
         sqlite3 *db;
         bool fail_zeroed;               /* test hook: engine_set_fail_zeroed() (atomic) */
+        bool sync_each_change;          /* engine_set_sync_each_change() */
         struct cached_stmt stmts[96];
         size_t n_stmts;
 
@@ -183,7 +184,7 @@ int xattr_set(struct engine *e, int64_t shelf, const char *name, const char *val
 /* One handler per command of LIBRARIAN_COMMANDS, cmd_<name>(): the request's parameters are
  * there (exactly those of the table) and its node is checked; *ret is the reply's value. */
 typedef int (*command_fn)(struct engine *e, struct req *r, struct json_object **ret);
-#define CMD_PROTOTYPE_(name, access, resend, params) \
+#define CMD_PROTOTYPE_(name, access, resend, notice, params) \
         int cmd_##name(struct engine *e, struct req *r, struct json_object **ret);
 LIBRARIAN_COMMANDS(CMD_PROTOTYPE_)
 #undef CMD_PROTOTYPE_

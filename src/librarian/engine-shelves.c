@@ -441,7 +441,17 @@ int cmd_fame_reclaim_shelf(struct engine *e, struct req *r, struct json_object *
         return 0;
 }
 
-int cmd_list_shelves(struct engine *e, struct req *r, struct json_object **ret) {
+static struct json_object *entry_json(const struct shelf *s, bool with_owner) {
+        struct json_object *o = shelf_json(s, -1);
+        if (with_owner) {
+                json_object_object_add(o, "uid", json_object_new_int64(s->uid));
+                json_object_object_add(o, "gid", json_object_new_int64(s->gid));
+        }
+        return o;
+}
+
+/* The directory's entries, "." and ".." first; with_owner: each with its uid and gid too. */
+static int list_dir(struct engine *e, struct req *r, bool with_owner, struct json_object **ret) {
         static const char sql[] = "SELECT " SHELF_COLUMNS
                 " FROM shelves WHERE parent_id = ? AND id != parent_id AND id > 1 ORDER BY id";
         struct resolved res;
@@ -459,8 +469,8 @@ int cmd_list_shelves(struct engine *e, struct req *r, struct json_object **ret) 
         snprintf(dot.name, sizeof dot.name, ".");
         snprintf(dotdot.name, sizeof dotdot.name, "..");
         struct json_object *a = json_object_new_array();
-        json_object_array_add(a, shelf_json(&dot, -1));
-        json_object_array_add(a, shelf_json(&dotdot, -1));
+        json_object_array_add(a, entry_json(&dot, with_owner));
+        json_object_array_add(a, entry_json(&dotdot, with_owner));
         *ret = a;
         if (!shelf_is_dir(&res.shelf))
                 return 0;
@@ -473,10 +483,20 @@ int cmd_list_shelves(struct engine *e, struct req *r, struct json_object **ret) 
         while ((s = sqlite3_step(st)) == SQLITE_ROW) {
                 struct shelf c;
                 shelf_from_row(st, &c);
-                json_object_array_add(a, shelf_json(&c, -1));
+                json_object_array_add(a, entry_json(&c, with_owner));
         }
         sqlite3_reset(st);
         return s == SQLITE_DONE ? 0 : engine_dbfail(e, "list shelves");
+}
+
+int cmd_list_shelves(struct engine *e, struct req *r, struct json_object **ret) {
+        return list_dir(e, r, false, ret);
+}
+
+/* FAM/E: list_shelves with each entry's owner (uid, gid), as fame_stat_shelf gives them: one
+ * request gives fame-lfs a directory's names and attributes (readdirplus). */
+int cmd_fame_list_dir(struct engine *e, struct req *r, struct json_object **ret) {
+        return list_dir(e, r, true, ret);
 }
 
 int cmd_list_open_shelves(struct engine *e, struct req *r, struct json_object **ret) {

@@ -229,6 +229,20 @@ int cmd_send_OOB(struct engine *e, struct req *r, struct json_object **ret) {
         return 0;
 }
 
+/* FAM/E: the connection watches (the server sends it a notice of every change by others; see
+ * librarian-protocol.h and engine_request_info.watch). */
+int cmd_fame_watch(struct engine *e, struct req *r, struct json_object **ret) {
+        const char *origin;
+        int k = req_str(e, r, "origin", &origin);
+        if (k < 0)
+                return k;
+        if (strlen(origin) > LIBRARIAN_ORIGIN_MAX)
+                return engine_fail(e, EINVAL, "fame_watch: \"origin\" is longer than %d bytes", LIBRARIAN_ORIGIN_MAX);
+        *ret = json_object_new_object();
+        json_object_object_add(*ret, "watching", json_object_new_boolean(true));
+        return 0;
+}
+
 int cmd_update_node_soc_status(struct engine *e, struct req *r, struct json_object **ret) {
         int64_t v[6];
         static const char *const names[] = { "status", "cpu_percent", "rootfs_percent", "network_in",
@@ -260,7 +274,7 @@ int cmd_update_node_mc_status(struct engine *e, struct req *r, struct json_objec
 
 /* The handlers, by command (librarian-protocol.h). */
 static const command_fn handlers[LIBRARIAN_N_COMMANDS] = {
-#define HANDLER_(name, access, resend, params) [LIBRARIAN_CMD_##name] = cmd_##name,
+#define HANDLER_(name, access, resend, notice, params) [LIBRARIAN_CMD_##name] = cmd_##name,
         LIBRARIAN_COMMANDS(HANDLER_)
 #undef HANDLER_
 };
@@ -388,6 +402,52 @@ static int run(struct engine *e, struct req *r, uint32_t pinned, struct json_obj
         return 0;
 }
 
+/* A path as a notice names it: "/a/b", whatever "//a/./c/../b/" a client sent (the Librarian
+ * resolves ".." by the parent link and follows no symbolic links: the two agree). */
+static struct json_object *notice_path(const char *path) {
+        size_t n = strlen(path);
+        _cleanup_free_ char *out = malloc(n + 2);
+        size_t len = 0;
+
+        if (!out)
+                return NULL;
+        for (const char *p = path; *p; ) {
+                while (*p == '/')
+                        p++;
+                size_t k = strcspn(p, "/");
+                if (k == 0)
+                        break;
+                if (k == 1 && p[0] == '.') {
+                } else if (k == 2 && p[0] == '.' && p[1] == '.') {
+                        while (len > 0 && out[len - 1] != '/')
+                                len--;
+                        if (len > 0)
+                                len--;  /* the slash before it */
+                } else {
+                        out[len++] = '/';
+                        memcpy(out + len, p, k);
+                        len += k;
+                }
+                p += k;
+        }
+        if (len == 0)
+                out[len++] = '/';
+        return json_object_new_string_len(out, (int) len);
+}
+
+/* The paths a successful NOTICE command changed. */
+static struct json_object *notice_paths(const struct req *r) {
+        struct json_object *a = json_object_new_array();
+        static const char *const keys[] = { "path", "newpath" };
+
+        for (size_t i = 0; a && i < ELEMENTSOF(keys); i++) {
+                struct json_object *v = req_param(r, keys[i]);
+                if (v && json_object_is_type(v, json_type_string))
+                        json_object_array_add(a, notice_path(json_object_get_string(v)));
+        }
+        return a;
+}
+
 int engine_handle(struct engine *e, struct json_object *request, struct engine_request_info *info,
                   char **ret_reply, size_t *ret_len) {
         struct req r = { .obj = request, .conn = info->conn, .secret = info->secret,
@@ -401,10 +461,20 @@ int engine_handle(struct engine *e, struct json_object *request, struct engine_r
         e->tail_book = e->tail_from = e->tail_len = e->tail_shelf = 0;
         info->tail_book = info->tail_from = info->tail_len = info->tail_shelf = 0;
         info->oob = NULL;
+        info->notice = NULL;
+        info->watch = false;
+        info->origin = NULL;
         info->node_id = 0;
         info->command = NULL;
         info->auth_failed = false;
+        bool was_pending = librarian_db_sync_pending(e->db);
         k = run(e, &r, info->pinned_node, &value, &has_value);
+        /* what must survive a power loss before the reply goes out (engine_set_sync_each_change):
+         * a change to shelves (a NOTICE command's); never open handles, a node's status or its
+         * heartbeat */
+        if (!was_pending && !(e->sync_each_change && k >= 0 && has_value &&
+                              librarian_commands[r.cmd].notice == LIBRARIAN_NOTICE))
+                librarian_db_sync_later(e->db);
         info->authenticated = r.authenticated;
         info->auth_failed = r.auth_failed;
         if (k < 0 || !has_value) {
@@ -420,6 +490,16 @@ int engine_handle(struct engine *e, struct json_object *request, struct engine_r
         info->tail_shelf = e->tail_shelf;
         if (r.cmd == LIBRARIAN_CMD_send_OOB)
                 info->oob = json_object_get(req_param(&r, "msg"));
+        if (librarian_commands[r.cmd].notice == LIBRARIAN_NOTICE) {
+                struct json_object *o = NULL;
+                info->notice = notice_paths(&r);
+                if (json_object_object_get_ex(r.context, LIBRARIAN_ORIGIN_KEY, &o) && json_object_is_type(o, json_type_string))
+                        info->origin = json_object_get_string(o);
+        }
+        if (r.cmd == LIBRARIAN_CMD_fame_watch) {
+                info->watch = true;
+                info->origin = json_object_get_string(req_param(&r, "origin"));
+        }
         k = proto_reply(value, r.context, ret_reply, ret_len);
         json_object_put(value);
         if (k == -EINVAL)
@@ -437,6 +517,7 @@ int engine_handle_text(struct engine *e, const char *request, char **ret_reply) 
                 return -EINVAL;
         r = engine_handle(e, o, &info, ret_reply, &len);
         json_object_put(info.oob);
+        json_object_put(info.notice);
         json_object_put(o);
         return r;
 }
@@ -688,6 +769,18 @@ void engine_set_clock(struct engine *e, double (*clock)(void)) {
 
 void engine_set_fail_zeroed(struct engine *e, bool on) {
         __atomic_store_n(&e->fail_zeroed, on, __ATOMIC_RELAXED);
+}
+
+void engine_set_sync_each_change(struct engine *e, bool on) {
+        e->sync_each_change = on;
+}
+
+bool engine_unsynced(struct engine *e) {
+        return librarian_db_unsynced(e->db);
+}
+
+int engine_sync_now(struct engine *e) {
+        return librarian_db_sync_now(e->db);
 }
 
 int engine_set_group_sync(struct engine *e, bool on) {

@@ -70,6 +70,13 @@ struct engine_request_info {
         bool authenticated;             /* in/out: it has sent the secret */
         bool auth_failed;               /* out: it sent a wrong one (the server closes it) */
         struct json_object *oob;        /* out: send_OOB's message, to broadcast (caller puts) */
+        /* out: a NOTICE command changed these paths (a JSON array of normalised paths), to send
+         * to every watching connection but this one (caller puts); NULL: nothing changed */
+        struct json_object *notice;
+        bool watch;                     /* out: this connection now watches (fame_watch) */
+        /* out: fame_watch's origin, or a NOTICE request's context's; valid until the request
+         * is put, NULL: none */
+        const char *origin;
         uint32_t node_id;               /* out: the request's node, 0 if none */
         const char *command;            /* out: valid until the request object is put */
         /* out: a shrink that ends inside a book: bytes [tail_from, tail_from + tail_len) of book
@@ -175,5 +182,13 @@ int engine_set_group_sync(struct engine *e, bool on);
 bool engine_sync_pending(struct engine *e);
 /* 0, or -EIO: the commits since the last sync may not survive a power loss. */
 int engine_sync(struct engine *e);
+/* With group sync: on, the reply to a change to shelves (a NOTICE command) waits for its
+ * commit's sync (durable across a power loss of the host); off (the default), no reply waits
+ * for a sync and the server makes one at most a second after a commit (engine_sync_now()): a
+ * Librarian that is killed loses nothing either way, a host that loses power loses at most
+ * that last second, as it loses what the FAM file had not written back. */
+void engine_set_sync_each_change(struct engine *e, bool on);
+bool engine_unsynced(struct engine *e);
+int engine_sync_now(struct engine *e);
 
 #endif

@@ -89,6 +89,7 @@ static int verb_serve(int argc, char **argv) {
                 { "idle-timeout", required_argument, NULL, 'T' },
                 { "max-output", required_argument, NULL, 'O' },
                 { "handle-grace", required_argument, NULL, 'G' },
+                { "sync", required_argument, NULL, 'Y' },
                 /* the management view (docs/lmp.md) */
                 { "http-port", required_argument, NULL, 'h' },
                 { "http-bind", required_argument, NULL, 'H' },
@@ -121,6 +122,13 @@ static int verb_serve(int argc, char **argv) {
                         if (parse_port(optarg, &o.http_port) < 0)
                                 return usage_error("serve", "--http-port %s: not a port number (0-65535; 0: any free one)", optarg);
                         o.http = true;
+                        break;
+                case 'Y':
+                        if (streq(optarg, "each-change"))
+                                o.sync_each_change = true;
+                        else if (!streq(optarg, "second"))
+                                return usage_error("serve", "--sync %s: use \"second\" (the default: commits reach the disk "
+                                                   "within a second) or \"each-change\" (every change before its reply)", optarg);
                         break;
                 case 'G': {
                         char *end = NULL;

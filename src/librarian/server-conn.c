@@ -32,6 +32,7 @@
 #include "check.h"
 #include "engine.h"
 #include "fame.h"
+#include "librarian-protocol.h"
 #include "lmp.h"
 #include "log.h"
 #include "macro.h"
@@ -116,16 +117,33 @@ static bool blocked(const struct server *s, const struct client *c) {
         return pending(c) >= s->opt.max_output;
 }
 
-static void broadcast_oob(struct server *s, struct client *from, struct json_object *msg) {
-        struct json_object *o = json_object_new_object();
-        _cleanup_free_ char *text = NULL;
-        size_t len;
+/* Whether c is to get an OOB message from from: every client but from, or (watchers_only) each
+ * watcher but from and the one of origin. */
+static bool oob_to(const struct client *c, const struct client *from, bool watchers_only, const char *origin) {
+        if (c == from)
+                return false;
+        if (!watchers_only)
+                return true;
+        return c->watching && !(origin && *origin && strcmp(c->origin, origin) == 0);
+}
 
+/* msg as an OOB message to every client but from (watchers_only: to those that watch, but not
+ * the one of origin). */
+static void broadcast_oob(struct server *s, struct client *from, struct json_object *msg, bool watchers_only,
+                          const char *origin) {
+        _cleanup_free_ char *text = NULL;
+        size_t len, to = 0;
+
+        for (size_t i = 0; i < s->n_clients; i++)
+                to += oob_to(s->clients[i], from, watchers_only, origin);
+        if (to == 0)
+                return;
+        struct json_object *o = json_object_new_object();
         json_object_object_add(o, "OOBmsg", json_object_get(msg));
         if (proto_dumps(o, &text, &len) >= 0)
                 for (size_t i = 0; i < s->n_clients; i++) {
                         struct client *c = s->clients[i];
-                        if (c == from)
+                        if (!oob_to(c, from, watchers_only, origin))
                                 continue;
                         if (pending(c) + len > s->opt.max_output || client_queue(s, c, text, len) < 0) {
                                 s->limits.oob_dropped++;
@@ -211,9 +229,22 @@ static int client_serve(struct server *s, struct client *c) {
                         zero_tail(s, &t);
                 }
                 r = client_queue(s, c, reply, len);
+                if (info.watch) {
+                        c->watching = true;
+                        snprintf(c->origin, sizeof c->origin, "%s", info.origin ? info.origin : "");
+                }
                 if (info.oob) {
-                        broadcast_oob(s, c, info.oob);
+                        broadcast_oob(s, c, info.oob, false, NULL);
                         json_object_put(info.oob);
+                }
+                if (info.notice) {
+                        /* queued before the reply goes out: a watcher hears of the change no
+                         * later than the one who made it */
+                        struct json_object *n = json_object_new_object();
+                        json_object_object_add(n, LIBRARIAN_NOTICE_KEY, info.notice);
+                        json_object_object_add(n, "command", json_object_new_string(info.command));
+                        broadcast_oob(s, c, n, true, info.origin);
+                        json_object_put(n);
                 }
                 json_object_put(req);
                 if (r < 0)
@@ -424,6 +455,13 @@ static int round_(struct server *s, const struct timespec *timeout, const sigset
         earlier(&wake, s->retry_at);
         /* the previous run's handles: dropped when their grace period ends */
         earlier(&wake, s->unclaimed_until);
+        /* commits not synced before their replies: at most SERVER_SYNC_SECONDS later */
+        if (engine_unsynced(s->engine)) {
+                if (!s->unsynced_since)
+                        s->unsynced_since = now;
+                earlier(&wake, s->unsynced_since + SERVER_SYNC_SECONDS);
+        } else
+                s->unsynced_since = 0;
         struct timespec at;
         const struct timespec *t = timeout;
         if (wake >= 0) {
@@ -452,6 +490,12 @@ static int round_(struct server *s, const struct timespec *timeout, const sigset
                                 log_info("Librarian: dropped %zu open handle(s) of the previous run that no client reclaimed",
                                          dropped);
                 }
+        }
+        if (s->unsynced_since && now_seconds() >= s->unsynced_since + SERVER_SYNC_SECONDS) {
+                int k = engine_sync_now(s->engine);
+                if (k < 0)
+                        log_error("Librarian: syncing the database failed: %s", strerror(-k));
+                s->unsynced_since = 0;
         }
         if (s->retry_at && now_seconds() >= s->retry_at) {
                 s->retry_at = 0;

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "librarian-protocol.h"
 #include "librarian-secret.h"
 #include "proto.h"
 #include "server.h"
@@ -38,6 +39,8 @@ struct client {
         bool eof;                       /* it half-closed: answer what it sent, then close */
         bool more;                      /* requests may wait in `in` (the per-round limit) */
         bool oob_logged;                /* its dropped OOB messages were logged */
+        bool watching;                  /* it asked for notices of others' changes (fame_watch) */
+        char origin[LIBRARIAN_ORIGIN_MAX + 1];  /* its fame_watch's: changes from there are not sent */
         char peer[64];
 };
 
@@ -69,6 +72,7 @@ struct server {
         size_t n_listeners;
         struct client *clients[MAX_CLIENTS];
         size_t n_clients;
+        double unsynced_since;          /* when a commit was first left unsynced, 0: none */
         double accept_resume;           /* listeners rest until then after EMFILE (0: polled) */
         bool accept_failing;            /* logged; until a connection is accepted again */
         struct server_limits limits;

@@ -346,6 +346,7 @@ int server_new(const struct server_options *o, struct server **ret, char **ret_e
         /* one fdatasync per round of the loop, before its replies (server-conn.c) */
         if (engine_set_group_sync(s->engine, true) < 0)
                 log_debug("Librarian: no group sync; each commit is synced on its own");
+        engine_set_sync_each_change(s->engine, o->sync_each_change);
         engine_get_geometry(s->engine, &s->geo);
         if (o->fam_path) {
                 r = open_fam(s, ret_error);

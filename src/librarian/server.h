@@ -57,6 +57,7 @@ struct server_options {
         const char *http_port_file;     /* if set, its port is written there when listening */
         const char *cluster_name;       /* for the page; NULL: served by hand */
         const char *cluster_state;      /* the cluster's state directory (node states), or NULL */
+        bool sync_each_change;          /* engine_set_sync_each_change(); else SERVER_SYNC_SECONDS */
         double handle_grace;            /* seconds after the start during which the open handles
                                          * of the previous run wait to be reclaimed by their
                                          * reconnecting clients (and keep their shelves from
@@ -64,6 +65,8 @@ struct server_options {
 };
 
 #define SERVER_MAX_CLIENTS 1024
+/* Commits not synced before their replies are synced at most this long after (--sync second). */
+#define SERVER_SYNC_SECONDS 1.0
 #define SERVER_MAX_PER_PEER 64
 #define SERVER_IDLE_TIMEOUT 30.0
 #define SERVER_MAX_OUTPUT (256u << 10)

@@ -707,6 +707,7 @@ static void test_group_sync(void) {
         CHECK(!engine_sync_pending(e), "each commit synced without group sync");
 
         CHECK(engine_set_group_sync(e, true) == 0, "group sync on");
+        engine_set_sync_each_change(e, true);
         put(ok(req("{'command': 'version', 'context': " C1 "}"), "version"));
         CHECK(!engine_sync_pending(e), "a read leaves no sync pending");
         put(ok(req("{'command': 'create_shelf', 'context': " C1 ", 'path': '/gs2', 'mode': 33188}"), "create /gs2"));
@@ -721,6 +722,22 @@ static void test_group_sync(void) {
         put(ok(req("{'command': 'create_shelf', 'context': " C1 ", 'path': '/gs3', 'mode': 33188}"), "create /gs3"));
         put(ok(req("{'command': 'create_shelf', 'context': " C1 ", 'path': '/gs6', 'mode': 33188}"), "create /gs6"));
         CHECK(!engine_sync_pending(e), "off: each commit synced again");
+
+        /* --sync second (the server's default): no reply waits; the server syncs within a second */
+        CHECK(engine_set_group_sync(e, true) == 0, "group sync on again");
+        engine_set_sync_each_change(e, false);
+        put(ok(req("{'command': 'create_shelf', 'context': " C1 ", 'path': '/gs7', 'mode': 33188}"), "create /gs7"));
+        CHECK(!engine_sync_pending(e) && engine_unsynced(e), "a change waits for no sync, and is not synced yet");
+        CHECK(engine_sync_now(e) == 0 && !engine_unsynced(e), "engine_sync_now() makes it");
+        /* each-change: open handles and status still wait for nothing */
+        engine_set_sync_each_change(e, true);
+        struct json_object *o = ok(req("{'command': 'open_shelf', 'context': " C1 ", 'path': '/gs7'}"), "open /gs7");
+        CHECK(!engine_sync_pending(e) && engine_unsynced(e), "an open handle's commit waits for no sync");
+        put(o);
+        put(ok(req("{'command': 'mkdir', 'context': " C1 ", 'path': '/gs8', 'mode': 16877}"), "mkdir /gs8"));
+        CHECK(engine_sync_pending(e), "a change to shelves waits for its sync (each-change)");
+        CHECK(engine_sync(e) == 0 && !engine_unsynced(e), "that sync covers the open's commit before it");
+        CHECK(engine_set_group_sync(e, false) == 0, "group sync off");
 }
 
 /* Issue 16 #4: init --force and fame up's move-aside of a database an unclean stop left with a
