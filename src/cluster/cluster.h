@@ -112,6 +112,9 @@ int cluster_image_build(const struct fame_config *c, bool diskless, bool debian,
  * highest over all nodes), or a negative errno. */
 int cluster_exec(const struct fame_config *c, const char *node, char *const *argv, int timeout_s, int out_fd, int err_fd);
 int cluster_cp(const struct fame_config *c, const char *host_path, const char *node, const char *node_path);
+/* The kind of the nodes the cluster was started with (its saved plan), for verbs that run
+ * programs in them. */
+int cluster_kind(const struct fame_config *c, enum fame_kind *ret);
 /* The node's serial console: in_fd (raw when a terminal) to it, it to out_fd; Ctrl-] leaves. */
 int cluster_console(const struct fame_config *c, const char *node, int in_fd, int out_fd);
 /* The node's console log to out_fd; follow: then what it writes while it runs. */

@@ -189,6 +189,15 @@ int cluster_exec(const struct fame_config *c, const char *node, char *const *arg
         return r < 0 ? r : worst == 255 ? -EIO : worst;
 }
 
+int cluster_kind(const struct fame_config *c, enum fame_kind *ret) {
+        _cleanup_(cluster_done) struct cluster cl = CLUSTER_INIT;
+        int r = cluster_load(&cl, c);
+        if (r < 0)
+                return r;
+        *ret = cl.plan.kind;
+        return 0;
+}
+
 int cluster_cp(const struct fame_config *c, const char *host_path, const char *node, const char *node_path) {
         _cleanup_(cluster_done) struct cluster cl = CLUSTER_INIT;
         struct stat st;

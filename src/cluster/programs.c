@@ -88,6 +88,12 @@ char *cluster_librarian_binary(void) {
         return find_companion("FAME_LIBRARIAN_BINARY", candidates, ELEMENTSOF(candidates));
 }
 
+/* fame-lfs next to this fame (build tree) or in PREFIX/sbin; $FAME_LFS_BINARY wins. */
+char *program_lfs_binary(void) {
+        static const char *const candidates[] = { "/fame-lfs", "/../sbin/fame-lfs" };
+        return find_companion("FAME_LFS_BINARY", candidates, ELEMENTSOF(candidates));
+}
+
 /* fame-check.so: the build tree's src/check/ beside this fame, or PREFIX/libexec/fame. */
 int program_check_plugin(char **ret) {
         static const char *const candidates[] = { "/src/check/fame-check.so", "/../libexec/fame/fame-check.so" };

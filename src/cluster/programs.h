@@ -21,6 +21,9 @@ char *program_node_binary_aarch64(void);
 /* fame-librarian: next to this fame, or PREFIX/libexec/fame, or $FAME_LIBRARIAN_BINARY; NULL if
  * not found. */
 char *cluster_librarian_binary(void);
+/* fame-lfs for the host (`fame bench lfs`): next to this fame (build tree), or PREFIX/sbin, or
+ * $FAME_LFS_BINARY; NULL if not found. */
+char *program_lfs_binary(void);
 
 /* The checker's QEMU plugin (fame up --check): $FAME_CHECK_PLUGIN, else src/check/fame-check.so
  * in the build tree of this fame, else PREFIX/libexec/fame/fame-check.so.  0 and its path in

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * fame bench fam: figures, not a test.  Every FAM figure comes with a baseline measured in
- * the same run (malloc'd memory for memcpy, anonymous shared memory for fetch_add).
+ * fame bench fam and fame bench lfs: figures, not tests.  Every FAM figure comes with a
+ * baseline measured in the same run (malloc'd memory for memcpy, anonymous shared memory for
+ * fetch_add); every /lfs figure with the same one in a tmpfs (bench-lfs.c).
  */
 #include <inttypes.h>
 #include <json-c/json.h>
@@ -9,8 +10,11 @@
 #include <stdio.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
+#include "bench-lfs.h"
 #include "cli.h"
+#include "cluster.h"
 #include "fam_atomic.h"
 #include "fame.h"
 #include "util.h"
@@ -265,4 +269,140 @@ out:
         unlink(path);
         (void) rmdir(tmpdir);
         return r;
+}
+
+enum { O_AT = 0x100, O_BASELINE, O_NODE, O_QUICK };
+const struct verb_options bench_lfs_options = {
+        .list = (const struct verb_option[]) {
+                { "at", O_AT, "DIR", "measure in DIR (a subdirectory made and removed again)" },
+                { "baseline", O_BASELINE, "DIR", "the same in DIR, in the same run (with --at; a tmpfs)" },
+                { "node", O_NODE, "NODE", "run the measurements in NODE of a running cluster:\n"
+                                          "its /lfs against its tmpfs" },
+                { "quick", O_QUICK, NULL, "fewer iterations and a 16 MiB file (under 10 s on the host)" },
+                { "json", VERB_JSON, NULL, "machine-readable output" },
+                { .group = &cluster_options },
+                {}
+        },
+};
+
+static void bench_lfs_stop(int sig) {
+        (void) sig;
+        lfs_bench_stop = 1;
+}
+
+/* A stop request (SIGINT, SIGTERM, SIGHUP) ends the measurements, which then clean up. */
+static void bench_lfs_catch_signals(void) {
+        struct sigaction sa = { .sa_handler = bench_lfs_stop, .sa_flags = SA_RESTART };
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGHUP, &sa, NULL);
+}
+
+/* Where a node has fame (src/image/image.c puts it in diskless nodes, image-debian.c in Debian
+ * ones) and a tmpfs for the baseline (diskless nodes mount one on /tmp; Debian's /tmp is on
+ * its disk). */
+static const struct {
+        const char *fame, *tmpfs;
+} node_paths[] = {
+        [FAME_KIND_DISKLESS] = { "/usr/bin/fame", "/tmp" },
+        [FAME_KIND_DEBIAN] = { "/usr/local/bin/fame", "/dev/shm" },
+};
+
+/* fame bench lfs --at /lfs --baseline TMPFS --json in the node, through the guest agent (as
+ * fame exec); its JSON as it printed it in *ret_json. */
+static int bench_lfs_node(const struct cluster_opts *o, const char *node, bool quick, char **ret_json) {
+        struct fame_config c;
+        enum fame_kind kind;
+        int r = load_config(o, NULL, &c);
+        if (r < 0)
+                return r;
+        r = cluster_kind(&c, &kind);
+        if (r < 0) {
+                config_done(&c);
+                return r;
+        }
+        char *argv[] = { (char *) node_paths[kind].fame, (char *) "bench", (char *) "lfs", (char *) "--at", (char *) "/lfs",
+                         (char *) "--baseline", (char *) node_paths[kind].tmpfs, (char *) "--json",
+                         quick ? (char *) "--quick" : NULL, NULL };
+        /* its output in memory: the agent hands it over only once the command has ended */
+        _cleanup_close_ int out = memfd_create("fame-bench-lfs", MFD_CLOEXEC);
+        if (out < 0) {
+                config_done(&c);
+                return cli_fail(negative_errno(), "memfd_create: %m");
+        }
+        r = cluster_exec(&c, node, argv, quick ? 600 : 3600, out, STDERR_FILENO);
+        config_done(&c);
+        if (r < 0)
+                return r;
+        if (r > 0)      /* it said why on stderr, which is ours */
+                return cli_fail(-EIO, "%s: '%s bench lfs' failed (exit status %d)", node, argv[0], r);
+        off_t len = lseek(out, 0, SEEK_END);
+        _cleanup_free_ char *text = len >= 0 ? malloc((size_t) len + 1) : NULL;
+        if (!text || pread(out, text, (size_t) len, 0) != len)
+                return cli_fail(-EIO, "Cannot read what '%s bench lfs' printed in %s", argv[0], node);
+        text[len] = 0;
+        *ret_json = TAKE_PTR(text);
+        return 0;
+}
+
+/* fame bench lfs [--at DIR --baseline DIR | --node NODE] [--quick] [--json] */
+int cmd_bench_lfs(const struct verb *v, int argc, char **argv) {
+        struct cluster_opts o = { 0 };
+        const char *at = NULL, *baseline = NULL, *node = NULL;
+        bool first = true, json = false, quick = false;
+        struct lfs_bench_result res;
+        int c, r;
+
+        while ((c = verb_getopt_json(v, argc, argv, &first, &json)) != -1) {
+                r = cluster_opt(v, c, &o);
+                if (r < 0)
+                        return r;
+                if (r > 0)
+                        continue;
+                switch (c) {
+                case O_AT:
+                        at = optarg;
+                        break;
+                case O_BASELINE:
+                        baseline = optarg;
+                        break;
+                case O_NODE:
+                        node = optarg;
+                        break;
+                case O_QUICK:
+                        quick = true;
+                        break;
+                default:
+                        return -EINVAL;
+                }
+        }
+        if (!at != !baseline)
+                return cli_usage_error(v, "--at and --baseline go together: the figures of DIR beside a baseline's");
+        if (node && at)
+                return cli_usage_error(v, "--node measures the node's /lfs itself; leave out --at and --baseline");
+        if (!node && (o.cluster || o.config_file || o.n_sets))
+                return cli_usage_error(v, "the cluster options go with --node NODE");
+
+        if (node) {
+                _cleanup_free_ char *text = NULL;
+                r = bench_lfs_node(&o, node, quick, &text);
+                if (r < 0)
+                        return r;
+                if (lfs_bench_from_json(text, &res) < 0)
+                        return cli_fail(-EBADMSG, "%s printed no figures of fame bench lfs (is its fame older than this one?)", node);
+                if (json) {
+                        fputs(text, stdout);
+                        return 0;
+                }
+        } else {
+                bench_lfs_catch_signals();
+                r = at ? lfs_bench_run(at, baseline, quick, &res) : lfs_bench_host(quick, &res);
+                if (r < 0)
+                        return r == -EINVAL ? -EIO : r;    /* not a usage error */
+                if (json)
+                        return print_json(lfs_bench_to_json(&res));
+        }
+        lfs_bench_print(&res);
+        return 0;
 }

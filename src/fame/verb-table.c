@@ -62,6 +62,36 @@ static const struct verb bench_verbs[] = {
 "This is a benchmark, not a test: it prints figures.\n",
                 .options = &bench_fam_options,
         },
+        {
+                .name = "lfs", .fn = cmd_bench_lfs, .min_args = 0, .max_args = 0,
+                .usage = "[--at DIR --baseline DIR | --node NODE [cluster options]] [--quick] [--json]",
+                .summary = "metadata and bandwidth figures of /lfs beside a tmpfs",
+                .help =
+"Measures a directory and a baseline directory in the same run, each in a subdirectory made\n"
+"for it and removed after, and prints one table: figure, value, baseline, ratio.\n"
+"  stat                  stat(2) of an unchanged 4 KiB file, us (median);\n"
+"  listdir (10 entries)  opendir, readdir of all, closedir, us (median);\n"
+"  create+close+unlink   open(O_CREAT|O_EXCL), close, unlink of a new file, us (median);\n"
+"  workload (8 procs)    8 processes at once, each 2000 stat, open+close and readdir\n"
+"                        over 4 directories of 25 files: wall seconds (median of 3), and\n"
+"                        the same as operations per second (workload rate);\n"
+"  write(2), read(2)     a 64 MiB file in 1 MiB blocks, pwrite then pread, MB/s (best of 3);\n"
+"  memcpy (RAM)          the same size between two malloc'd buffers, MB/s (best of 3);\n"
+"  write / RAM, read / RAM  the bandwidths as a fraction of memcpy's.\n"
+"--quick: fewer iterations, 250 operations per workload process and a 16 MiB file.\n"
+"Then its goals, each PASS or MISS (stat <= 20 us and create+close+unlink <= 250 us on\n"
+"the host, the workload within 5x its baseline, read and write >= 0.5 of RAM in a node);\n"
+"the exit status does not depend on them.\n"
+"\n"
+"With --at DIR --baseline DIR: DIR against the baseline (a tmpfs), where fame runs.\n"
+"Without --at or --node: the host.  A FAM file, a Librarian and fame-lfs mounted in a\n"
+"temporary directory, measured against /dev/shm (or a tmpfs mounted for the run), then all\n"
+"stopped and removed, also when interrupted; needs root and /dev/fuse.\n"
+"With --node NODE: the node's fame runs 'fame bench lfs --at /lfs --baseline TMPFS --json'\n"
+"through its guest agent (as 'fame exec'); its figures are printed here.\n"
+"This is a benchmark, not a test: it prints figures.  See docs/lfs.md, \"Measuring /lfs\".\n",
+                .options = &bench_lfs_options,
+        },
         {}
 };
 
@@ -602,7 +632,7 @@ const struct verb fame_verbs[] = {
         },
         {
                 .name = "bench", .sub = bench_verbs,
-                .usage = "fam ...",
+                .usage = "fam|lfs ...",
                 .summary = "benchmarks that print figures",
                 .help = "Benchmarks; each prints its figures and ratios against a baseline measured in the same run.\n",
         },

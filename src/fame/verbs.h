@@ -75,7 +75,7 @@ void verb_print_help(const struct verb *v, bool man);
 extern const struct verb_options cluster_options;       /* every cluster verb's (a group) */
 extern const struct verb_options shelf_options;         /* every shelf verb's (a group) */
 extern const struct verb_options fam_create_options, fam_info_options, fam_dump_options;
-extern const struct verb_options bench_fam_options, info_options, node_setup_options;
+extern const struct verb_options bench_fam_options, bench_lfs_options, info_options, node_setup_options;
 extern const struct verb_options help_options, version_options;
 extern const struct verb_options up_options, cluster_json_options, logs_options, exec_options;
 extern const struct verb_options cp_options, debug_node_options, image_build_options, image_prune_options, ssh_options;
@@ -110,6 +110,7 @@ int cmd_fam_info(const struct verb *v, int argc, char **argv);
 int cmd_fam_dump(const struct verb *v, int argc, char **argv);
 int cmd_info(const struct verb *v, int argc, char **argv);
 int cmd_bench_fam(const struct verb *v, int argc, char **argv);
+int cmd_bench_lfs(const struct verb *v, int argc, char **argv);
 int cmd_help(const struct verb *v, int argc, char **argv);
 int cmd_up(const struct verb *v, int argc, char **argv);
 int cmd_down(const struct verb *v, int argc, char **argv);
