@@ -181,6 +181,7 @@ enum {
         SLOT_VIRTIO_SERIAL = 0x04,
         SLOT_DISK = 0x05,               /* plan.c: the same for the direct backend */
         /* 0x06, 0x07: the two networks; 0x10: the FAM (plan.c) */
+        SLOT_SHARE = 0x08,              /* key share's 9p export; plan.c: the same */
 };
 
 static void write_domain(struct xw *x, const struct cluster_plan *p, const struct node_plan *n, const char *emulator) {
@@ -314,6 +315,18 @@ static void write_domain(struct xw *x, const struct cluster_plan *p, const struc
                 snprintf(buf, sizeof buf, "%" PRIu64, p->fam_size);
                 element(x, "size", "unit", "B", buf);
                 pci_address(x, 0x10);
+                end(x);
+        }
+        if (*p->share) {
+                /* Key share, read-only at /share: the direct backend's -fsdev (plan_share_args());
+                 * accessmode squash is its security_model=none. */
+                start(x, "filesystem");
+                attr(x, "type", "mount");
+                attr(x, "accessmode", "squash");
+                element(x, "source", "dir", p->share, NULL);
+                element(x, "target", "dir", FAME_SHARE_TAG, NULL);
+                element(x, "readonly", NULL, NULL, NULL);
+                pci_address(x, SLOT_SHARE);
                 end(x);
         }
         element(x, "memballoon", "model", "none", NULL);

@@ -115,6 +115,12 @@ int cluster_cp(const struct fame_config *c, const char *host_path, const char *n
 /* The kind of the nodes the cluster was started with (its saved plan), for verbs that run
  * programs in them. */
 int cluster_kind(const struct fame_config *c, enum fame_kind *ret);
+/* cluster_cp() of a program with the shared libraries it needs that the node lacks
+ * (guest-libs.c): each goes to the node's /usr/lib/TRIPLET, never over a file there.  report
+ * (may be NULL) is told of every file: copied, or already in the node (copied false). */
+typedef void (*cluster_cp_report_fn)(void *userdata, const char *node, const char *from, const char *to, bool copied);
+int cluster_cp_libs(const struct fame_config *c, const char *host_path, const char *node, const char *node_path,
+                    cluster_cp_report_fn report, void *userdata);
 /* The node's serial console: in_fd (raw when a terminal) to it, it to out_fd; Ctrl-] leaves. */
 int cluster_console(const struct fame_config *c, const char *node, int in_fd, int out_fd);
 /* The node's console log to out_fd; follow: then what it writes while it runs. */

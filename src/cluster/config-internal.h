@@ -40,6 +40,7 @@ enum {
         K_QEMU,
         K_QEMU_AARCH64,
         K_OVERLAY,
+        K_SHARE,
         K_RELEASE,
         K_MIRROR,
         K_PACKAGES,

@@ -55,6 +55,8 @@ const struct key_def config_keys[_K_MAX] = {
         [K_QEMU]                = { "qemu", T_PROGRAM, FIELD(qemu), 0, 0, "a program name or path" },
         [K_QEMU_AARCH64]        = { "qemu_aarch64", T_PROGRAM, FIELD(qemu_aarch64), 0, 0, "a program name or path" },
         [K_OVERLAY]             = { "overlay", T_PATH_OR_EMPTY, FIELD(overlay), 0, 0, "a directory, or \"\" for none" },
+        [K_SHARE]               = { "share", T_PATH_OR_EMPTY, FIELD(share), 0, 0,
+                                    "a host directory every node sees read-only at /share, or \"\" for none" },
         [K_RELEASE]             = { "release", T_WORD, FIELD(release), 0, 0, "a Debian release name such as bookworm" },
         [K_MIRROR]              = { "mirror", T_URL_OR_EMPTY, FIELD(mirror), 0, 0,
                                     "an http://, https:// or file:// URL of a Debian archive, or \"\" for the one apt uses" },

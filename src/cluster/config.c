@@ -114,6 +114,7 @@ int config_init(struct fame_config *c, const char *name) {
         c->kernel = strdup("");
         c->qemu = strdup("qemu-system-x86_64");
         c->overlay = strdup("");
+        c->share = strdup("");
         c->release = strdup("bookworm");
         c->mirror = strdup("");
         c->packages = strdup("");
@@ -121,7 +122,7 @@ int config_init(struct fame_config *c, const char *name) {
         c->forward = strdup("");
         c->libvirt_uri = strdup("qemu:///system");
         c->qemu_aarch64 = strdup("qemu-system-aarch64");
-        if (!c->libvirt_uri || !c->qemu_aarch64 || !c->name || !c->state_dir || !c->cache_dir || !c->fam_path || !c->kernel || !c->qemu || !c->overlay ||
+        if (!c->libvirt_uri || !c->qemu_aarch64 || !c->name || !c->state_dir || !c->cache_dir || !c->fam_path || !c->kernel || !c->qemu || !c->overlay || !c->share ||
             !c->release || !c->mirror || !c->packages || !c->user || !c->forward) {
                 config_done(c);
                 return log_error_errno(-ENOMEM, "Out of memory");

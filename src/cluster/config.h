@@ -21,7 +21,7 @@
 
 enum fame_accel { FAME_ACCEL_AUTO, FAME_ACCEL_KVM, FAME_ACCEL_TCG };
 /* The number of cluster keys (state_dir ... down_timeout); sizes the private origin table. */
-#define CONFIG_N_KEYS 30
+#define CONFIG_N_KEYS 31
 /* key tb_size's default, MiB (plan.h says why) */
 #define CONFIG_DEFAULT_TB_SIZE_MIB 32u
 /* Node keys: memory, cpus, arch. */
@@ -66,6 +66,7 @@ struct fame_config {
         char *kernel;                   /* key kernel: "" = the newest /boot/vmlinuz-* */
         char *qemu;                     /* key qemu: qemu-system-x86_64 */
         char *overlay;                  /* key overlay: "" or a directory copied into every node */
+        char *share;                    /* key share: "" or a host directory every node mounts read-only at /share */
         char *release;                  /* key release: Debian release of kind=debian images (bookworm) */
         char *mirror;                   /* key mirror: "" = the Debian mirror the host's apt uses */
         char *packages;                 /* key packages: extra packages for debian images ("") */

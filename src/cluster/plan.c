@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -128,6 +129,7 @@ static const struct field plan_fields[] = {
         { "gid", F_U32, PLAN(gid) },
         { "image_dir", F_STRING, PLAN(image_dir), .fallback = "" },
         { "base", F_STRING, PLAN(base), .fallback = "" },
+        { "share", F_STRING, PLAN(share), .fallback = "" },
         { "user", F_STRING, PLAN(user), .fallback = "fame" },
         { "fame_bin", F_STRING, PLAN(fame_bin), .fallback = "fame" },
         { "forward", F_FORWARDS, PLAN(forward) },
@@ -209,6 +211,7 @@ int plan_build(const struct fame_config *c, enum fame_accel accel, const struct 
         p.initrd_aarch64 = strdup(img_aarch64 && img_aarch64->initrd ? img_aarch64->initrd : "");
         p.image_dir = strdup(img && img->dir ? img->dir : "");
         p.base = strdup(img && img->base ? img->base : "");
+        p.share = strdup(c->share ? c->share : "");
         p.user = strdup(c->user);
         p.libvirt_uri = strdup(c->libvirt_uri ? c->libvirt_uri : "qemu:///system");
         p.fame_bin = strdup(fame_bin ? fame_bin : "fame");
@@ -221,6 +224,17 @@ int plan_build(const struct fame_config *c, enum fame_accel accel, const struct 
                 plan_done(&p);
                 return log_error_errno(-EINVAL, "The fame binary's path '%s' holds a quote, comma or backslash, which QEMU's command line cannot carry; install or build FAM/E elsewhere",
                                        fame_bin);
+        }
+        if (*p.share) {
+                /* the one look at the disk here: QEMU would only say so once a node starts */
+                struct stat st;
+                r = stat(p.share, &st) < 0 ? -errno : S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+                if (r < 0) {
+                        plan_done(&p);
+                        return log_error_errno(r, "share = %s: %s; %s, or set share = \"\" for none", c->share,
+                                               r == -ENOTDIR ? "not a directory" : strerror(-r),
+                                               r == -ENOTDIR ? "name a directory" : "make the directory");
+                }
         }
         if (check && !*p.check_plugin) {
                 plan_done(&p);
@@ -430,6 +444,19 @@ void plan_net_args(const struct cluster_plan *p, const struct node_plan *n, stru
         cmd_argf(c, "virtio-net-pci,netdev=net1,mac=52:54:00:fb:%02x:%02x,addr=0x7", (n->id >> 8) & 0xff, n->id & 0xff);
 }
 
+void plan_share_args(const struct cluster_plan *p, struct cmd *c) {
+        if (!*p->share)
+                return;
+        /* Key share: the host directory, read-only, as the 9p tag the node mounts at /share.
+         * security_model=none: files keep the host's owners and modes, and QEMU (fame's user)
+         * reads only what that user may read.  At 00:08.0 with either backend. */
+        _cleanup_free_ char *path = plan_opt_escaped(p->share);
+        cmd_arg(c, "-fsdev");
+        cmd_argf(c, "local,id=share,path=%s,security_model=none,readonly=on", path ? path : "");
+        cmd_arg(c, "-device");
+        cmd_arg(c, "virtio-9p-pci,fsdev=share,mount_tag=" FAME_SHARE_TAG ",addr=0x8");
+}
+
 void plan_check_args(const struct cluster_plan *p, const struct node_plan *n, bool libvirt, struct cmd *c) {
         if (p->check == FAME_CHECK_OFF)
                 return;
@@ -534,6 +561,7 @@ struct cmd *qemu_command(const struct cluster_plan *p, const struct node_plan *n
         cmd_arg(c, "virtserialport,bus=vser0.0,chardev=qga,name=org.qemu.guest_agent.0");
 
         plan_net_args(p, n, c);
+        plan_share_args(p, c);
 
         cmd_arg(c, "-pidfile");
         cmd_arg(c, n->pidfile);

@@ -61,6 +61,8 @@ struct cluster_plan {
         char *libvirt_uri;              /* libvirt: the connection URI */
         uint32_t uid, gid;              /* libvirt: QEMU runs as fame's user (the owner of the state) */
         char *image_dir, *base;         /* debian: the image and its qcow2 base */
+        char *share;                    /* key share: a host directory exported read-only to every
+                                         * node (virtio 9p, tag FAME_SHARE_TAG; "" for none) */
         char *user;                     /* debian: the account in every node */
         char *fame_bin;                 /* this fame, which QEMU runs for guestfwd relays */
         char *switch_sock, *switch_pid; /* the private segment's switch */
@@ -137,6 +139,8 @@ void plan_net_args(const struct cluster_plan *p, const struct node_plan *n, stru
  * size=BYTES,state=STATE" with ',' in the paths doubled (QEMU's option syntax). */
 /* libvirt: for a libvirt domain, whose RAM backend comes before the FAM in QEMU's RAM blocks
  * (bar= is then BAR2 + the node's memory: see plan.c). */
+/* -fsdev/-device of key share's directory, read-only (nothing without it). */
+void plan_share_args(const struct cluster_plan *p, struct cmd *c);
 void plan_check_args(const struct cluster_plan *p, const struct node_plan *n, bool libvirt, struct cmd *c);
 /* Whether QEMU must start relay processes for the node (guestfwd cmd: the Librarian, forward=). */
 bool plan_needs_relays(const struct cluster_plan *p, const struct node_plan *n);

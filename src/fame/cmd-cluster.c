@@ -548,52 +548,6 @@ int cmd_exec(const struct verb *v, int argc, char **argv) {
         return r;
 }
 
-/* --all: in the description, not under Options */
-const struct verb_options cp_options = {
-        .list = (const struct verb_option[]) {
-                { "all", 'a', NULL, NULL, VERB_OPT_SHORT },
-                { .group = &cluster_options },
-                {}
-        },
-};
-
-/* fame cp HOSTFILE NODE:PATH | fame cp --all HOSTFILE PATH */
-int cmd_cp(const struct verb *v, int argc, char **argv) {
-        struct cluster_opts o = { 0 };
-        bool first = true, all = false;
-        struct fame_config c;
-        int ch, r;
-
-        while ((ch = verb_getopt(v, argc, argv, &first)) != -1) {
-                r = cluster_opt(v, ch, &o);
-                if (r < 0)
-                        return r;
-                if (r > 0)
-                        continue;
-                if (ch == 'a')
-                        all = true;
-                else
-                        return -EINVAL;
-        }
-        const char *src = argv[optind], *dst = argv[optind + 1];
-        _cleanup_free_ char *node = NULL;
-        const char *path = dst;
-        if (!all) {
-                const char *colon = strchr(dst, ':');
-                if (!colon || colon[1] != '/')
-                        return cli_usage_error(v, "'%s' is not NODE:/PATH (or use --all HOSTFILE /PATH)", dst);
-                node = strndup(dst, (size_t) (colon - dst));
-                path = colon + 1;
-        } else if (dst[0] != '/')
-                return cli_usage_error(v, "'%s' is not an absolute path in the nodes", dst);
-        r = load_config(&o, NULL, &c);
-        if (r < 0)
-                return r;
-        r = cluster_cp(&c, src, node, path);
-        config_done(&c);
-        return r < 0 ? r : 0;
-}
-
 /* Prints s with the state directory replaced by @STATE@. */
 static void put_replacing(const char *s, const char *state_dir) {
         size_t sl = strlen(state_dir);

@@ -449,9 +449,20 @@ const struct verb fame_verbs[] = {
         },
         {
                 .name = "cp", .fn = cmd_cp, .min_args = 2, .max_args = 2,
-                .usage = "HOSTFILE NODE:/PATH | --all HOSTFILE /PATH",
-                .summary = "copy a host file into nodes",
-                .help = "Writes HOSTFILE to PATH in one node (or every node with --all), keeping its mode.\n",
+                .usage = "[--libs [-q] [--json]] HOSTFILE NODE:/PATH | --all HOSTFILE /PATH",
+                .summary = "copy a host file, or a program with its libraries, into nodes",
+                .help =
+"Writes HOSTFILE to PATH in one node (or every node with --all), keeping its mode.\n"
+"\n"
+"With --libs, HOSTFILE is a program built on the host, and the shared libraries it needs come\n"
+"with it.  The program's dynamic loader lists them on the host (LOADER --list HOSTFILE, as a\n"
+"run of it would find them); each one the node lacks where its own loader looks (/lib/TRIPLET,\n"
+"/usr/lib/TRIPLET, /lib, /usr/lib) is copied to the node's /usr/lib/TRIPLET (x86_64-linux-gnu\n"
+"or aarch64-linux-gnu), which the node's loader searches without ldconfig.  Files the node has\n"
+"are never replaced: its own libc stays.  The program last, once its libraries are there; one\n"
+"line per file copied (none with -q; --json lists every file, copied or not).  The program must\n"
+"be of the node's architecture.  For many programs, or files that change, key share (a host\n"
+"directory every node sees at /share) may suit better: see docs/config.md.\n",
                 .options = &cp_options,
         },
         {

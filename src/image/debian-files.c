@@ -16,6 +16,7 @@
  */
 #include <stddef.h>
 
+#include "fame-constants.h"
 #include "image-debian.h"
 
 #define SETUP_UNIT \
@@ -87,6 +88,36 @@
 "[Install]\n" \
 "WantedBy=multi-user.target\n"
 
+/* /share: the host directory of key share, read-only (virtio 9p).  Only when the node has a
+ * 9p device (virtio device id 9): without key share nothing is loaded and nothing fails. */
+#define SHARE_UNIT \
+"[Unit]\n" \
+"Description=FAM/E: the host's shared directory at /share (key share)\n" \
+"After=fame-setup.service systemd-udevd.service\n" \
+"Before=fame-node.service ssh.service\n" \
+"\n" \
+"[Service]\n" \
+"Type=oneshot\n" \
+"RemainAfterExit=yes\n" \
+"ExecStart=/usr/local/sbin/fame-share\n" \
+"StandardOutput=journal+console\n" \
+"\n" \
+"[Install]\n" \
+"WantedBy=multi-user.target\n"
+
+#define SHARE_SCRIPT \
+"#!/bin/sh\n" \
+"# FAM/E: mounts the host directory of key share at /share, read-only (fame-share.service).\n" \
+"for d in /sys/bus/virtio/devices/*; do\n" \
+"        [ \"$(cat \"$d/device\" 2>/dev/null)\" = 0x0009 ] || continue\n" \
+"        modprobe -q 9pnet_virtio && modprobe -q 9p || { echo 'fame-share: no 9p modules'; exit 0; }\n" \
+"        mkdir -p /share\n" \
+"        mountpoint -q /share && exit 0\n" \
+"        mount -t 9p -o trans=virtio,version=9p2000.L,ro " FAME_SHARE_TAG " /share ||\n" \
+"                echo 'fame-share: cannot mount /share (9p tag " FAME_SHARE_TAG ")'\n" \
+"        exit 0\n" \
+"done\n"
+
 /* Every process maps /lfs files from FAM (lib/mmap-shim.c), and libpmem's flushes are seen by
  * the coherence checker (lib/pmem-shim.c).  image-debian.c copies both, in this order. */
 #define LD_SO_PRELOAD \
@@ -146,6 +177,9 @@ const struct debian_file debian_files[] = {
         { "etc/systemd/system/fame-ldconfig.service", 0644, LDCONFIG_UNIT, NULL },
         { "etc/systemd/system/fame-lfs.service", 0644, LFS_UNIT, NULL },
         { "etc/ld.so.preload", 0644, LD_SO_PRELOAD, NULL },
+        { "etc/systemd/system/fame-share.service", 0644, SHARE_UNIT, NULL },
+        { "usr/local/sbin/fame-share", 0755, SHARE_SCRIPT, NULL },
+        WANTS("multi-user.target", "fame-share.service", "/etc/systemd/system/fame-share.service"),
         WANTS("multi-user.target", "fame-lfs.service", "/etc/systemd/system/fame-lfs.service"),
         WANTS("sysinit.target", "fame-setup.service", "/etc/systemd/system/fame-setup.service"),
         WANTS("multi-user.target", "fame-node.service", "/etc/systemd/system/fame-node.service"),

@@ -395,16 +395,18 @@ int image_resolve_modules(const char *moddir, const char *const *names, char ***
         if (r < 0)
                 goto out;
         for (const char *const *n = names; n && *n; n++) {
-                _cleanup_free_ char *name = module_name(*n, strlen(*n));
+                bool optional = **n == '?';
+                const char *want = *n + optional;
+                _cleanup_free_ char *name = module_name(want, strlen(want));
                 if (!name) {
                         r = log_error_errno(-ENOMEM, "Out of memory");
                         goto out;
                 }
                 struct moddep *d = modtab_find(&t, name);
                 if (!d) {
-                        if (modtab_builtin(&t, name))
+                        if (modtab_builtin(&t, name) || optional)
                                 continue;
-                        r = log_error_errno(-ENOENT, "Kernel module '%s' is neither in %s/modules.dep nor built in", *n, moddir);
+                        r = log_error_errno(-ENOENT, "Kernel module '%s' is neither in %s/modules.dep nor built in", want, moddir);
                         goto out;
                 }
                 r = visit(&t, d, moddir, &out);

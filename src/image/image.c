@@ -38,6 +38,10 @@ static const char *const node_modules[] = {
         "virtio_net",           /* user-mode networking */
         "qemu_fw_cfg",          /* node identity: /sys/firmware/qemu_fw_cfg */
         "fuse",                 /* /lfs (fame-lfs) */
+        /* /share (key share): 9p over virtio; 9p.ko needs 9pnet, netfs and fscache, modules.dep
+         * says so.  Optional ('?'): a kernel= without 9p boots, with no /share. */
+        "?9pnet_virtio",
+        "?9p",
         NULL,
 };
 

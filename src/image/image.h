@@ -110,7 +110,8 @@ char *image_debian_host_mirror(const char *release, const char *apt_dir);
 int image_extract_vmlinux(const char *vmlinuz, const char *out_path);
 /* The modules (absolute paths, in load order: dependencies first) that the named modules need,
  * from MODDIR/modules.dep.  Names are as in modinfo (virtio_pci, qemu_fw_cfg, ...). Builtins
- * (listed in modules.builtin) are skipped.  Caller frees with image_strv_free(). */
+ * (listed in modules.builtin) are skipped; "?NAME" is optional: left out when the kernel lacks
+ * it.  Caller frees with image_strv_free(). */
 int image_resolve_modules(const char *moddir, const char *const *names, char ***ret_paths);
 /* Frees a NULL-terminated string array; accepts NULL. */
 void image_strv_free(char **l);

@@ -9,6 +9,10 @@
 
 /* The host as nodes see it on their user-mode network; /etc/hosts calls it torms. */
 #define FAME_TORMS_ADDR "10.0.2.100"
+/* Key share: the 9p mount tag of the host directory, which every node mounts read-only at
+ * /share (the diskless init, the Debian image's fame-share.service). */
+#define FAME_SHARE_TAG "fame-share"
+
 /* The Librarian's TCP port: nodes reach the cluster's Librarian as torms:9093, and a
  * fame-librarian started without --port listens there. */
 #define FAME_LIBRARIAN_PORT 9093

@@ -2,13 +2,15 @@
 # The cluster lifecycle on 4 real nodes (TCG): up, slots seen by every node, exact cross-node
 # fetch_add, kill/start of one node, down + up keeping FAM byte for byte, `fame up` twice and
 # exec on a stopped node refused, a node failing its boot once or twice ($FAME_FAULT_BOOT), no
-# QEMU left behind.
+# QEMU left behind.  Host files in nodes: --add, cp, cp --libs, key share (/share).
 . "$(dirname "$0")/lib.sh"
 fam="$state/fam"
 
 step "fame up -n 4"
 echo "hello from the host" > "$work/hello.txt"
-run up -n 4 --add "$work/hello.txt:/etc/hello.txt"
+mkdir -p "$work/share"
+echo "shared by the host" > "$work/share/note.txt"
+run up -n 4 --add "$work/hello.txt:/etc/hello.txt" --set share="$work/share"
 cat "$out" "$err"
 [ "$rc" -eq 0 ] || { fail "fame up exited $rc"; finish; }
 [ "$(grep -cE '^node0[1-4] .* ready ' "$out")" -eq 4 ] && ok "4 nodes ready" || fail "table does not show 4 ready nodes"
@@ -79,6 +81,38 @@ if cc -o "$work/famenodes" "$work/famenodes.c" -I"$FAME_SOURCE_ROOT/include/fame
                 || fail "-lfame program in node02: rc $rc: $(cat "$out" "$err")"
 else
         fail "cannot build a libfame program: $(cat "$work/cc.err")"
+fi
+# key share: the host directory, read-only at /share in every node
+run exec node01 -- cat /share/note.txt
+[ "$rc" -eq 0 ] && [ "$(cat "$out")" = "shared by the host" ] && ok "share: node01 reads the host's file at /share" \
+        || fail "share: cat /share/note.txt in node01: rc $rc: $(cat "$out" "$err")"
+run exec node02 -- touch /share/x
+[ "$rc" -ne 0 ] && [ ! -e "$work/share/x" ] && ok "share: /share is read-only" || fail "share: touch /share/x in node02 succeeded"
+# cp --libs: a program linked with libsqlite3, which diskless nodes lack, runs after the copy;
+# the node's own libc is not replaced
+cat > "$work/sqlver.c" <<'C'
+#include <sqlite3.h>
+#include <stdio.h>
+int main(void) {
+        printf("sqlite %s\n", sqlite3_libversion());
+        return 0;
+}
+C
+if cc -o "$work/sqlver" "$work/sqlver.c" -lsqlite3 2> "$work/cc.err"; then
+        run exec node03 -- ls /usr/lib/x86_64-linux-gnu/libsqlite3.so.0
+        [ "$rc" -ne 0 ] || fail "cp --libs: node03 already has libsqlite3.so.0; the step proves nothing"
+        run cp --libs "$work/sqlver" node03:/tmp/sqlver
+        cat "$out" "$err"
+        [ "$rc" -eq 0 ] && grep -q "^node03: .*libsqlite3.so.0 -> /usr/lib/x86_64-linux-gnu/libsqlite3.so.0$" "$out" \
+                && ! grep -q "libc.so.6" "$out" && ok "cp --libs copied libsqlite3 and not libc" || fail "cp --libs: rc $rc: $(cat "$out" "$err")"
+        run exec node03 -- /tmp/sqlver
+        [ "$rc" -eq 0 ] && grep -q "^sqlite 3" "$out" && ok "a program needing libsqlite3 runs after cp --libs: $(cat "$out")" \
+                || fail "sqlver in node03: rc $rc: $(cat "$out" "$err")"
+        run cp --libs --json "$work/sqlver" node03:/tmp/sqlver
+        [ "$rc" -eq 0 ] && grep -q '"copied": false' "$out" && ok "cp --libs again: the libraries are there (--json)" \
+                || fail "cp --libs --json: rc $rc: $(cat "$out" "$err")"
+else
+        fail "cannot build a program with -lsqlite3 (libsqlite3-dev): $(cat "$work/cc.err")"
 fi
 run logs node01
 grep -q "fame-node: ready node01" "$out" && ok "logs show the node's console" || fail "logs node01 lacks the ready line"

@@ -164,6 +164,17 @@ plan off
 grep -q '^  "check": "off",$' "$tmp/out" && ! grep -q check_findings "$tmp/out" && echo "ok: status --json says check off" \
         || fail "status --json without the checker: $(cat "$tmp/out")"
 
+# fame cp --libs: what is wrong with the program is said before any node is asked (the plan's
+# two x86_64 nodes do not run).  An aarch64 program: a 64-byte ELF header with e_machine 183.
+printf '\177ELF\002\001\001\000\000\000\000\000\000\000\000\000\002\000\267\000\001\000\000\000' > "$tmp/arm64.elf"
+head -c 40 /dev/zero >> "$tmp/arm64.elf"
+expect 1 "^fame: '$tmp/arm64.elf' is an aarch64 program, and node01 is an x86_64 node: build it for x86_64" cp --libs "$tmp/arm64.elf" node01:/usr/bin/x
+expect 1 "^fame: Cannot read '$tmp/none': No such file or directory$" cp --libs "$tmp/none" node01:/usr/bin/x
+expect 1 "^fame: '$tmp/esc.conf' is not a program \(no ELF header\): --libs copies ELF programs$" cp --libs "$tmp/esc.conf" node01:/usr/bin/x
+expect 2 "^fame cp: --json goes with --libs" cp --json "$tmp/esc.conf" node01:/usr/bin/x
+# a host program: its libraries are listed, then the node is found not running
+expect 1 "^fame: node02 is not running; start it" cp --libs /bin/ls node02:/usr/bin/ls2
+
 # fame librarian fsck: usage errors, and without --db the cluster's database (none here)
 expect 2 "^fame: librarian fsck: unexpected argument 'extra'; see fame help librarian$" librarian fsck --db "$tmp/x.db" extra
 expect 2 "unrecognized option '--bogus'$" librarian fsck --db "$tmp/x.db" --bogus

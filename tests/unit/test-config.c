@@ -405,12 +405,12 @@ static void test_set(void) {
         SET_FAILS("nodez", "3", "unknown key 'nodez'; did you mean 'nodes'?");
         SET_FAILS("name", "x", "unknown key 'name'; known keys: state_dir, cache_dir, fam, fam_size, "
                   "book_size, nodes, nodes_per_enclosure, enclosures_per_rack, memory, cpus, tb_size, accel, check, librarian_auth, kind, arch, backend, libvirt_uri, kernel, qemu, "
-                  "qemu_aarch64, overlay, release, mirror, packages, disk_size, user, forward, ready_timeout, down_timeout, nodeNN.memory, nodeNN.cpus, nodeNN.arch");
+                  "qemu_aarch64, overlay, share, release, mirror, packages, disk_size, user, forward, ready_timeout, down_timeout, nodeNN.memory, nodeNN.cpus, nodeNN.arch");
         SET_FAILS("memroy", "1G", "unknown key 'memroy'; did you mean 'memory'?");
         SET_FAILS("ready_timout", "1", "unknown key 'ready_timout'; did you mean 'ready_timeout'?");
         SET_FAILS("xyzzy_plugh", "x", "unknown key 'xyzzy_plugh'; known keys: state_dir, cache_dir, fam, fam_size, "
                   "book_size, nodes, nodes_per_enclosure, enclosures_per_rack, memory, cpus, tb_size, accel, check, librarian_auth, kind, arch, backend, libvirt_uri, kernel, qemu, "
-                  "qemu_aarch64, overlay, release, mirror, packages, disk_size, user, forward, ready_timeout, down_timeout, nodeNN.memory, nodeNN.cpus, nodeNN.arch");
+                  "qemu_aarch64, overlay, share, release, mirror, packages, disk_size, user, forward, ready_timeout, down_timeout, nodeNN.memory, nodeNN.cpus, nodeNN.arch");
         SET_FAILS("node3.memory", "1G", "unknown key 'node3.memory'; node keys are node01.memory to node128.memory, node01.cpus to node128.cpus and node01.arch to node128.arch");
         SET_FAILS("node129.memory", "1G", "unknown key 'node129.memory'; node keys are node01.memory to node128.memory, node01.cpus to node128.cpus and node01.arch to node128.arch");
         SET_FAILS("node00.cpus", "1", "unknown key 'node00.cpus'; node keys are node01.memory to node128.memory, node01.cpus to node128.cpus and node01.arch to node128.arch");
