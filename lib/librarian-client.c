@@ -55,6 +55,8 @@ struct fame_librarian {
         size_t n_held, allocated_held;
         bool connected;                 /* a connection was made before: the next one reclaims */
         char origin[LIBRARIAN_ORIGIN_MAX + 1];  /* librarian_set_origin() */
+        unsigned unanswered;            /* requests sent without waiting (librarian_call_nowait()):
+                                         * their replies come before the next call's */
         bool reclaiming;
 };
 
@@ -256,6 +258,7 @@ static int do_connect(struct fame_librarian *l) {
         if (r < 0)
                 return r;
         l->fd = fd;
+        l->unanswered = 0;              /* went with the old connection */
         proto_stream_done(&l->in);
         proto_stream_init(&l->in);
         proto_stream_set_max(&l->in, PROTO_MAX_REPLY);  /* replies it asked for: large ones too */
@@ -480,6 +483,14 @@ static int receive_on(int fd, struct proto_stream *in, struct json_object **ret)
 }
 
 static int receive(struct fame_librarian *l, struct json_object **ret) {
+        while (l->unanswered > 0) {
+                struct json_object *o = NULL;
+                int r = receive_on(l->fd, &l->in, &o);
+                if (r < 0)
+                        return r;
+                l->unanswered--;
+                json_object_put(o);     /* nobody waits for it (its failure changes nothing) */
+        }
         return receive_on(l->fd, &l->in, ret);
 }
 
@@ -669,6 +680,33 @@ int librarian_call(struct fame_librarian *l, enum librarian_command c, struct js
         return r;
 }
 
+int librarian_call_nowait(struct fame_librarian *l, enum librarian_command c, struct json_object *params) {
+        if (!l || (unsigned) c >= LIBRARIAN_N_COMMANDS)
+                return -EINVAL;
+        if (l->fd < 0)          /* (re)connecting and reclaiming: the ordinary way */
+                return librarian_call(l, c, params, NULL);
+        struct json_object *req = json_object_new_object();
+        json_object_object_add(req, "command", json_object_new_string(librarian_command_name(c)));
+        json_object_object_add(req, "context", context(l));
+        if (params) {
+                json_object_object_foreach(params, key, val)
+                        json_object_object_add(req, key, json_object_get(val));
+        }
+        const char *text = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
+        l->last = c;
+        int r = librarian_send_all(l->fd, text, strlen(text));
+        json_object_put(req);
+        if (r < 0) {
+                librarian_set_error(l, "Lost the Librarian at %s during %s: %s", l->address,
+                                    librarian_command_name(c), strerror(-r));
+                close(l->fd);
+                l->fd = -1;
+        } else
+                l->unanswered++;
+        track_handles(l, c, params, NULL, r);
+        return r;
+}
+
 /* A request with the command's parameters in the table's order, from values (consumed). */
 static int request(struct fame_librarian *l, enum librarian_command c, struct json_object **ret,
                    struct json_object *const *values, size_t n) {
@@ -703,6 +741,13 @@ int librarian_create_shelf(struct fame_librarian *l, const char *path, int64_t m
 
 int librarian_open_shelf(struct fame_librarian *l, const char *path, struct json_object **ret) {
         return REQUEST(l, open_shelf, ret, STR(path));
+}
+
+int librarian_close_shelf_nowait(struct fame_librarian *l, int64_t id, int64_t open_handle) {
+        _cleanup_(json_object_putp) struct json_object *params = json_object_new_object();
+        json_object_object_add(params, "id", INT(id));
+        json_object_object_add(params, "open_handle", INT(open_handle));
+        return librarian_call_nowait(l, LIBRARIAN_CMD_close_shelf, params);
 }
 
 int librarian_close_shelf(struct fame_librarian *l, int64_t id, int64_t open_handle, struct json_object **ret) {

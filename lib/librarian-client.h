@@ -72,6 +72,13 @@ int librarian_fame_chmod(struct fame_librarian *l, const char *path, int64_t mod
 int librarian_fame_chown(struct fame_librarian *l, const char *path, int64_t uid, int64_t gid,
                          struct json_object **ret);
 
+/* close_shelf without waiting for the reply (fame-lfs's release): the request is sent, its reply
+ * read and dropped before the next call's.  The connection's requests are answered in order,
+ * so anything after it sees the handle closed; if the connection breaks first, the Librarian
+ * drops the handle with it.  <0 only if it could not be sent. */
+int librarian_close_shelf_nowait(struct fame_librarian *l, int64_t id, int64_t open_handle);
+int librarian_call_nowait(struct fame_librarian *l, enum librarian_command c, struct json_object *params);
+
 /* FAM/E's: list_shelves with each entry's uid and gid. */
 int librarian_fame_list_dir(struct fame_librarian *l, const char *path, struct json_object **ret);
 

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dircache.h"
 #include "fame.h"
 #include "lfs.h"
 #include "librarian-client.h"
@@ -46,6 +47,7 @@ struct lfs {
          * cache_timeout seconds; the watcher drops them when the Librarian says another
          * connection changed them */
         double cache_timeout;
+        struct dircache *dirs;          /* NULL: not caching */
         struct fuse *fuse;
         const char *address;            /* the Librarian's, for the watcher's own connection */
         pthread_t watcher;
@@ -152,11 +154,26 @@ static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *
                         return 0;
                 }
         }
+        if (l->dirs) {
+                int k = dircache_lookup(l->dirs, path, &s);
+                if (k == 0)
+                        return -ENOENT;
+                if (k > 0) {
+                        fill_stat(l, s, st);
+                        return 0;
+                }
+        }
         int r = LCALL(l, librarian_fame_stat_shelf, path, &s);
         if (r < 0)
                 return r;
         fill_stat(l, s, st);
         return 0;
+}
+
+/* This mount changed path: what is cached of it goes (the kernel's is dropped by the kernel). */
+static void changed(struct lfs *l, const char *path) {
+        if (l->dirs)
+                dircache_drop(l->dirs, path);
 }
 
 static int op_opendir(const char *path, struct fuse_file_info *fi) {
@@ -176,7 +193,15 @@ static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t
         _cleanup_(json_object_putp) struct json_object *list = NULL;
         (void) off; (void) fi;
         /* one request gives names and attributes: `ls -l` asks for nothing more */
-        int r = LCALL(l, librarian_fame_list_dir, path, &list);
+        int r = 0;
+        if (l->dirs && (list = dircache_listing(l->dirs, path)))
+                ;
+        else {
+                uint64_t epoch = l->dirs ? dircache_epoch(l->dirs) : 0;
+                r = LCALL(l, librarian_fame_list_dir, path, &list);
+                if (r >= 0 && l->dirs)
+                        dircache_put(l->dirs, path, list, epoch);
+        }
         if (r < 0)
                 return r;
         filler(buf, ".", NULL, 0, 0);
@@ -258,6 +283,7 @@ static int op_create(const char *path, mode_t mode, struct fuse_file_info *fi) {
         struct lfs *l = L();
         _cleanup_(json_object_putp) struct json_object *s = NULL;
         int r = LCALL(l, librarian_create_shelf, path, S_IFREG | (mode & 07777), &s);
+        changed(l, path);
         if (r < 0)
                 return r;
         remember_fresh(l, path, s);
@@ -283,7 +309,8 @@ static int op_release(const char *path, struct fuse_file_info *fi) {
         (void) path;
         if (!f)
                 return 0;
-        (void) LCALL(L(), librarian_close_shelf, f->id, f->handle, NULL);
+        /* the reply is not waited for: the next request on the connection comes after it */
+        (void) LCALL(L(), librarian_close_shelf_nowait, f->id, f->handle);
         file_free(f);
         return 0;
 }
@@ -297,6 +324,7 @@ static int ensure_books(struct lfs *l, const char *path, struct lfs_file *f, uin
 
 static int resize(struct lfs *l, const char *path, int64_t id, uint64_t size) {
         int r = LCALL(l, librarian_resize_shelf, path, id, (int64_t) size, false, NULL);
+        changed(l, path);
         __atomic_add_fetch(&l->generation, 1, __ATOMIC_ACQ_REL);
         return r;
 }
@@ -425,7 +453,10 @@ static int op_fallocate(const char *path, int mode, off_t off, off_t len, struct
 }
 
 static int op_unlink(const char *path) {
-        return LCALL(L(), librarian_destroy_shelf, path, NULL);
+        struct lfs *l = L();
+        int r = LCALL(l, librarian_destroy_shelf, path, NULL);
+        changed(l, path);
+        return r;
 }
 
 static int op_mkdir(const char *path, mode_t mode) {
@@ -435,13 +466,17 @@ static int op_mkdir(const char *path, mode_t mode) {
         struct lfs *l = L();
         _cleanup_(json_object_putp) struct json_object *s = NULL;
         int r = LCALL(l, librarian_mkdir, path, S_IFDIR | (mode & 07777), &s);
+        changed(l, path);
         if (r >= 0)
                 remember_fresh(l, path, s);
         return r;
 }
 
 static int op_rmdir(const char *path) {
-        return LCALL(L(), librarian_rmdir, path, NULL);
+        struct lfs *l = L();
+        int r = LCALL(l, librarian_rmdir, path, NULL);
+        changed(l, path);
+        return r;
 }
 
 static int op_symlink(const char *target, const char *path) {
@@ -451,6 +486,7 @@ static int op_symlink(const char *target, const char *path) {
         struct lfs *l = L();
         _cleanup_(json_object_putp) struct json_object *s = NULL;
         int r = LCALL(l, librarian_symlink, path, target, &s);
+        changed(l, path);
         if (r >= 0)
                 remember_fresh(l, path, s);
         return r;
@@ -478,21 +514,31 @@ static int op_rename(const char *from, const char *to, unsigned int flags) {
                         return -EEXIST;
                 /* POSIX rename replaces the target: the Librarian wants it gone first */
                 int r = S_ISDIR(st.st_mode) ? LCALL(l, librarian_rmdir, to, NULL) : LCALL(l, librarian_destroy_shelf, to, NULL);
+                changed(l, to);
                 if (r < 0)
                         return r;
         }
-        return LCALL(l, librarian_rename_shelf, from, 0, to, NULL);
+        int r = LCALL(l, librarian_rename_shelf, from, 0, to, NULL);
+        if (l->dirs)
+                dircache_drop_all(l->dirs);     /* whole trees move */
+        return r;
 }
 
 static int op_chmod(const char *path, mode_t mode, struct fuse_file_info *fi) {
+        struct lfs *l = L();
         (void) fi;
-        return LCALL(L(), librarian_fame_chmod, path, mode & 07777, NULL);
+        int r = LCALL(l, librarian_fame_chmod, path, mode & 07777, NULL);
+        changed(l, path);
+        return r;
 }
 
 static int op_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi) {
+        struct lfs *l = L();
         (void) fi;
-        return LCALL(L(), librarian_fame_chown, path, uid == (uid_t) -1 ? -1 : (int64_t) uid,
-                     gid == (gid_t) -1 ? -1 : (int64_t) gid, NULL);
+        int r = LCALL(l, librarian_fame_chown, path, uid == (uid_t) -1 ? -1 : (int64_t) uid,
+                      gid == (gid_t) -1 ? -1 : (int64_t) gid, NULL);
+        changed(l, path);
+        return r;
 }
 
 static int op_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi) {
@@ -500,7 +546,10 @@ static int op_utimens(const char *path, const struct timespec tv[2], struct fuse
         if (tv && tv[1].tv_nsec == UTIME_OMIT)
                 return 0;
         int64_t mtime = !tv || tv[1].tv_nsec == UTIME_NOW ? 0 : (int64_t) tv[1].tv_sec;
-        return LCALL(L(), librarian_set_am_time, path, 0, mtime, NULL);
+        struct lfs *l = L();
+        int r = LCALL(l, librarian_set_am_time, path, 0, mtime, NULL);
+        changed(l, path);
+        return r;
 }
 
 static int op_access(const char *path, int mask) {
@@ -666,15 +715,19 @@ static int on_notice(struct json_object *paths, const char *command, void *userd
                 /* (re)connected: notices may have been missed; what the kernel cached expires
                  * within cache_timeout, and the books of open files are asked for again */
                 __atomic_add_fetch(&l->generation, 1, __ATOMIC_ACQ_REL);
+                dircache_drop_all(l->dirs);
                 (void) fuse_invalidate_path(l->fuse, "/");
                 return 0;
         }
         if (command && strcmp(command, "resize_shelf") == 0)
                 __atomic_add_fetch(&l->generation, 1, __ATOMIC_ACQ_REL);
+        if (command && strcmp(command, "rename_shelf") == 0)
+                dircache_drop_all(l->dirs);
         for (size_t i = 0; i < json_object_array_length(paths); i++) {
                 const char *p = json_object_get_string(json_object_array_get_idx(paths, i));
                 if (!p || p[0] != '/')
                         continue;
+                dircache_drop(l->dirs, p);
                 (void) fuse_invalidate_path(l->fuse, p);
                 if (strcmp(p, "/") != 0 && parent_of(p, parent, sizeof parent))
                         (void) fuse_invalidate_path(l->fuse, parent);
@@ -856,6 +909,10 @@ int lfs_run(const struct lfs_options *o) {
 
         l.cache_timeout = o->cache_timeout;
         l.address = o->librarian;
+        if (l.cache_timeout > 0 && !(l.dirs = dircache_new(l.cache_timeout))) {
+                r = log_error_errno(-ENOMEM, "fame-lfs: out of memory");
+                goto out;
+        }
         /* read(2) and write(2) go through buffers of up to 1 MiB that libfuse allocates for each
          * request: from the heap, kept, rather than mapped and faulted in every time */
         mallopt(M_MMAP_THRESHOLD, 4 << 20);
@@ -929,5 +986,6 @@ out:
         fame_close(l.fam);
         json_object_put(l.stats);
         free(l.source_buf);
+        dircache_free(l.dirs);
         return r;
 }
