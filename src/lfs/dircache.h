@@ -3,7 +3,7 @@
  * fame-lfs's directory cache (docs/lfs.md, "Caching"): the last listings fame_list_dir gave
  * (names with each entry's attributes), each kept for the mount's cache timeout at most.  A
  * readdir is answered from it, and so is the attribute lookup of a name in a listed directory
- * (a name that is not there: ENOENT without asking).  Whatever changes a shelf drops what is
+ * (a name it lacks is asked for: what another node just made is found at once).  Whatever changes a shelf drops what is
  * cached of it: the mount's own operations, and the Librarian's notices of others' changes.
  * Thread-safe.
  */

@@ -154,14 +154,11 @@ static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *
                         return 0;
                 }
         }
-        if (l->dirs) {
-                int k = dircache_lookup(l->dirs, path, &s);
-                if (k == 0)
-                        return -ENOENT;
-                if (k > 0) {
-                        fill_stat(l, s, st);
-                        return 0;
-                }
+        /* a name a kept listing has; one it lacks is asked for (never remembered missing: a
+         * shelf another node just made is there at once) */
+        if (l->dirs && dircache_lookup(l->dirs, path, &s) > 0) {
+                fill_stat(l, s, st);
+                return 0;
         }
         int r = LCALL(l, librarian_fame_stat_shelf, path, &s);
         if (r < 0)

@@ -502,6 +502,10 @@ int engine_handle(struct engine *e, struct json_object *request, struct engine_r
         }
         k = proto_reply(value, r.context, ret_reply, ret_len);
         json_object_put(value);
+        if (k < 0 && k != -EINVAL) {
+                json_object_put(info->notice);  /* no reply: nothing changed as far as anyone hears */
+                info->notice = NULL;
+        }
         if (k == -EINVAL)
                 return proto_error("Librarian could not encode its reply", EPROTO, ret_reply, ret_len);
         return k;

@@ -6,7 +6,8 @@
  *   fame-librarian serve --db PATH [--fam FILE] [--port 9093] [--bind 127.0.0.1 [--insecure-remote]]
  *                        [--node-port NODE=PORT]... [--port-file FILE] [--check-state DIR]
  *                        [--max-per-peer N] [--idle-timeout SECONDS] [--max-output BYTES]
- *                        [--handle-grace SECONDS] [--secrets DIR | --trust-clients]
+ *                        [--handle-grace SECONDS] [--sync second|each-change]
+ *                        [--secrets DIR | --trust-clients]
  *                        [--http-port PORT [--http-bind ADDR] [--http-port-file FILE]
  *                         [--cluster NAME] [--cluster-state DIR]]
  *   fame-librarian lmp --db PATH [--fam FILE] [--port PORT] [--bind ADDR]   (fame lmp serve)

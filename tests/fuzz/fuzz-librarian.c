@@ -73,6 +73,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                         __builtin_trap();
                 json_object_put(back);
                 json_object_put(info.oob);
+                json_object_put(info.notice);
                 free(reply);
                 /* freed books: zero them (nothing to zero here) so that the database keeps moving */
                 uint64_t *ids = NULL;

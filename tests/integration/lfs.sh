@@ -33,6 +33,26 @@ off=$(awk '$1 == "1" && $5 ~ /^0x/ {print $5}' "$out")
 [ -n "$off" ] && [ "$(tail -c +$((off + 10485760 - 8388608 + 1)) "$state/fam" | head -c 9)" = "from-mmap" ] \
         && ok "the bytes are in the shelf's book in the FAM file ($off)" || fail "FAM file at book 1: $(cat "$out")"
 
+step "caching: another node's changes within the bound (docs/lfs.md, \"Caching\": 1 s)"
+# node02's kernel and fame-lfs keep the directory's listing, the entry and its attributes
+run exec node02 -- sh -c 'mkdir -p /lfs/c && echo 1 > /lfs/c/f && ls -l /lfs/c > /dev/null && stat -c "%s %a" /lfs/c/f'
+[ "$(cat "$out")" = "2 644" ] || fail "node02 caches /lfs/c/f: $(cat "$out" "$err")"
+run exec node01 -- sh -c 'echo 12345678 > /lfs/c/f && chmod 600 /lfs/c/f && echo x > /lfs/c/g && mv /lfs/c/g /lfs/c/h'
+# node02 looks until it sees all of it, for at most the bound; it says how long it took
+seen='s=$(cat /proc/uptime); s=${s%% *}; i=0; while [ $i -lt 100 ]; do
+        [ "$(stat -c "%s %a" /lfs/c/f 2>/dev/null)/$(ls /lfs/c | tr "\n" " ")" = "$1" ] && break
+        i=$((i + 1)); usleep 10000; done
+        e=$(cat /proc/uptime); echo "${e%% *} $s" | awk "{ printf \"%d\\n\", (\$1 - \$2) * 1000 }"
+        [ "$(stat -c "%s %a" /lfs/c/f 2>/dev/null)/$(ls /lfs/c | tr "\n" " ")" = "$1" ]'
+run exec node02 -- sh -c "$seen" seen "9 600/f h "
+[ "$rc" -eq 0 ] && [ "$(cat "$out")" -le 1000 ] && ok "node02 sees node01's write, chmod, create and rename (after $(cat "$out") ms of looking)" \
+        || fail "node02 after node01's changes: rc $rc $(cat "$out" "$err")"
+run exec node01 -- sh -c 'rm /lfs/c/h'
+run exec node02 -- sh -c "$seen" seen "9 600/f "
+[ "$rc" -eq 0 ] && [ "$(cat "$out")" -le 1000 ] && ok "node02 sees node01's rm (after $(cat "$out") ms of looking)" \
+        || fail "node02 after node01's rm: rc $rc $(cat "$out" "$err")"
+run exec node01 -- sh -c 'rm -r /lfs/c'
+
 step "resizing a file another node has open"
 run exec node02 -- sh -c 'sleep 600 < /lfs/data > /dev/null 2>&1 & echo $! > /tmp/holder.pid'
 run exec node01 -- truncate -s 1M /lfs/data

@@ -3,7 +3,8 @@
  * fame-lfs on the host, against a real Librarian and a FAM file: POSIX operations through the
  * kernel's FUSE, an fsx-style random test against an in-memory model, permissions of another
  * uid, xattrs, statfs, and mmap through libfame-mmap.so landing in the shelf's books in the FAM
- * file; readdir of a directory of 24,000 shelves (a list_shelves reply over 4 MiB, issue 14).
+ * file; readdir of a directory of 24,000 shelves (a list_shelves reply over 4 MiB, issue 14);
+ * another node's changes seen through a mount that caches for 600 s (the Librarian's notices).
  * Needs root and /dev/fuse (skipped otherwise).
  */
 #include <dirent.h>
@@ -335,6 +336,76 @@ static void test_librarian_restart(void) {
         CHECK(unlink(path_in("keep")) == 0, "unlink after the restart: %m");
 }
 
+static bool dir_has(const char *path, const char *name) {
+        DIR *d = opendir(path);
+        bool found = false;
+        for (struct dirent *e; d && (e = readdir(d)); )
+                found = found || strcmp(e->d_name, name) == 0;
+        if (d)
+                closedir(d);
+        return found;
+}
+
+/* Waits up to 2 s for cond: the mount keeps what it was told for 600 s (--cache-timeout), so only
+ * the Librarian's notice can make it true in time. */
+#define SEEN_SOON(cond) ({                                                                          \
+        bool ok_ = false;                                                                           \
+        for (double end_ = now_seconds() + 2; !(ok_ = (cond)) && now_seconds() < end_; ) {          \
+                struct timespec ts_ = { 0, 1000 * 1000 };                                           \
+                nanosleep(&ts_, NULL);  /* another thread (the mount's watcher) acts */             \
+        }                                                                                           \
+        ok_;                                                                                        \
+})
+
+/* Another node's changes through the Librarian, seen through the mount (docs/lfs.md, "Caching"). */
+static void test_notices(void) {
+        struct fame_librarian *other = NULL;
+        struct json_object *v = NULL, *id = NULL;
+        struct stat st;
+        int fd;
+
+        CHECK(mkdir(path_in("n"), 0755) == 0, "mkdir n: %m");
+        fd = open(path_in("n/a"), O_CREAT | O_WRONLY, 0644);
+        CHECK(fd >= 0 && write(fd, "abc", 3) == 3, "create n/a: %m");
+        close(fd);
+        /* cached: the entry, its attributes, the listing */
+        CHECK(stat(path_in("n/a"), &st) == 0 && st.st_size == 3, "stat n/a");
+        CHECK(dir_has(path_in("n"), "a") && !dir_has(path_in("n"), "b"), "listing of n");
+        CHECK(stat(path_in("n/b"), &st) < 0 && errno == ENOENT, "n/b is not there yet");
+
+        CHECK(fame_librarian_connect(librarian_addr, &other) == 0, "connect as another node");
+        if (!other)
+                return;
+        fame_librarian_set_node(other, 2);
+        librarian_set_caller(other, 0, 0, 4242);
+        /* a new name is there at once (names that are not there are never remembered) */
+        CHECK(librarian_create_shelf(other, "/n/b", 0100644, &v) == 0, "another node creates /n/b");
+        CHECK(stat(path_in("n/b"), &st) == 0, "n/b at once: %m");
+        CHECK(SEEN_SOON(dir_has(path_in("n"), "b")), "n/b in the listing of n");
+        if (v && json_object_object_get_ex(v, "id", &id))
+                (void) librarian_close_shelf(other, json_object_get_int64(id), json_object_get_int64(json_object_object_get(v, "open_handle")), NULL);
+        json_object_put(v);
+        v = NULL;
+        /* attributes the kernel holds: size, mode */
+        CHECK(librarian_get_shelf(other, "/n/a", &v) == 0 && json_object_object_get_ex(v, "id", &id), "get /n/a");
+        CHECK(librarian_resize_shelf(other, "/n/a", json_object_get_int64(id), 4 << 20, false, NULL) == 0, "another node grows /n/a");
+        CHECK(SEEN_SOON(stat(path_in("n/a"), &st) == 0 && st.st_size == 4 << 20), "n/a's new size: %lld", (long long) st.st_size);
+        json_object_put(v);
+        v = NULL;
+        CHECK(librarian_fame_chmod(other, "/n/a", 0600, NULL) == 0, "another node chmods /n/a");
+        CHECK(SEEN_SOON(stat(path_in("n/a"), &st) == 0 && (st.st_mode & 0777) == 0600), "n/a's new mode: %o", st.st_mode);
+        /* renamed and removed */
+        CHECK(librarian_rename_shelf(other, "/n/b", 0, "/n/c", NULL) == 0, "another node renames /n/b");
+        CHECK(SEEN_SOON(stat(path_in("n/b"), &st) < 0 && errno == ENOENT), "n/b gone after the rename");
+        CHECK(stat(path_in("n/c"), &st) == 0, "n/c there: %m");
+        CHECK(SEEN_SOON(dir_has(path_in("n"), "c") && !dir_has(path_in("n"), "b")), "the listing after the rename");
+        CHECK(librarian_destroy_shelf(other, "/n/c", NULL) == 0, "another node removes /n/c");
+        CHECK(SEEN_SOON(stat(path_in("n/c"), &st) < 0 && errno == ENOENT), "n/c gone");
+        CHECK(SEEN_SOON(!dir_has(path_in("n"), "c")), "n/c out of the listing");
+        fame_librarian_disconnect(other);
+        CHECK(unlink(path_in("n/a")) == 0 && rmdir(path_in("n")) == 0, "cleanup: %m");
+}
+
 /* An ordinary program's mmap (libfame-mmap.so preloaded) lands in the shelf's books. */
 static void test_mmap(void) {
         const char *helper = getenv("FAME_LFS_MMAP"), *shim = getenv("FAME_MMAP_SHIM");
@@ -457,7 +528,7 @@ int main(void) {
         snprintf(secret, sizeof secret, "%s.secrets/host.secret", db);
         setenv(LIBRARIAN_SECRET_ENV, secret, 1);
         char *mount_argv[] = { (char *) lfs_bin, "--foreground", "--fam", fam, "--librarian", addr, "--node", "1",
-                               "--ready-file", ready, "--relay", relay, mnt, NULL };
+                               "--ready-file", ready, "--relay", relay, "--cache-timeout", "600", mnt, NULL };
         lfs = spawn(mount_argv, log, NULL);
         CHECK(wait_file(ready), "fame-lfs did not mount; see %s", log);
         if (test_failures)
@@ -465,6 +536,7 @@ int main(void) {
         test_basics();
         test_permissions();
         test_relay();
+        test_notices();
         test_fsx();
         test_librarian_restart();
         test_mmap();
