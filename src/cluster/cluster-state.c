@@ -79,6 +79,17 @@ void cluster_take_plan(struct cluster *cl, struct cluster_plan *ret) {
         cl->plan = (struct cluster_plan) { 0 };
 }
 
+int cluster_node_range(const struct cluster_plan *p, const char *name, uint32_t *ret_first, uint32_t *ret_last) {
+        *ret_first = 1;
+        *ret_last = p->nodes;
+        if (!name)
+                return 0;
+        int r = cluster_node_id(p, name, ret_first);
+        if (r >= 0)
+                *ret_last = *ret_first;
+        return r;
+}
+
 int cluster_node_id(const struct cluster_plan *p, const char *name, uint32_t *ret) {
         uint32_t v;
 

@@ -49,6 +49,8 @@ void cluster_take_plan(struct cluster *cl, struct cluster_plan *ret);
 /* The node called name in plan p: "node02", "2", "02" -> 2 (1..nodes); logs and returns -EINVAL
  * otherwise. */
 int cluster_node_id(const struct cluster_plan *p, const char *name, uint32_t *ret);
+/* The node ids a verb acts on: name's, or (name NULL) every node's. */
+int cluster_node_range(const struct cluster_plan *p, const char *name, uint32_t *ret_first, uint32_t *ret_last);
 
 /* The node's QEMU process, or 0. */
 pid_t cluster_node_pid(const struct cluster *cl, const struct node_plan *n);

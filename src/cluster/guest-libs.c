@@ -188,13 +188,10 @@ int cluster_cp_libs(const struct fame_config *c, const char *host_path, const ch
         r = cluster_load(&cl, c);
         if (r < 0)
                 return r;
-        uint32_t first = 1, last = cl.plan.nodes;
-        if (node) {
-                r = cluster_node_id(&cl.plan, node, &first);
-                if (r < 0)
-                        return r;
-                last = first;
-        }
+        uint32_t first, last;
+        r = cluster_node_range(&cl.plan, node, &first, &last);
+        if (r < 0)
+                return r;
         /* every node's architecture before anything is copied */
         for (uint32_t id = first; id <= last; id++) {
                 const struct node_plan *n = &cl.plan.node[id - 1];

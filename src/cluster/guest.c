@@ -211,13 +211,10 @@ int cluster_cp(const struct fame_config *c, const char *host_path, const char *n
         data = malloc((size_t) st.st_size + 1);
         if (!data || read(fd, data, (size_t) st.st_size) != st.st_size)
                 return log_error_errno(-EIO, "Cannot read '%s': %m", host_path);
-        uint32_t first = 1, last = cl.plan.nodes;
-        if (node) {
-                r = cluster_node_id(&cl.plan, node, &first);
-                if (r < 0)
-                        return r;
-                last = first;
-        }
+        uint32_t first, last;
+        r = cluster_node_range(&cl.plan, node, &first, &last);
+        if (r < 0)
+                return r;
         for (uint32_t id = first; id <= last; id++) {
                 const struct node_plan *n = &cl.plan.node[id - 1];
                 struct qmp *q = NULL;

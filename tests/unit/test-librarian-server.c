@@ -176,6 +176,60 @@ static void test_stream(uint16_t port) {
         close(other);
 }
 
+/* Notices (fame_watch): a watcher hears of others' changes to shelves, with normalised paths,
+ * before the changer's reply; not of its own origin's; non-watchers and quiet commands hear
+ * nothing. */
+static void test_notices(uint16_t port) {
+        int w = connect_to(port), x = connect_to(port), plain = connect_to(port);
+        char *r;
+
+        send_str(w, "{\"command\": \"fame_watch\", \"context\": " CTX(1, 1) ", \"origin\": \"mount-w\"}");
+        r = read_objects(w, 1);
+        CHECK(strstr(r, "\"watching\": true"), "fame_watch: %s", r);
+        send_str(x, "{\"command\": \"mkdir\", \"context\": " CTX(2, 2) ", \"path\": \"//nd/./\", \"mode\": 16877}");
+        read_objects(x, 1);
+        r = read_objects(w, 1);
+        CHECK(streq(r, "{\"OOBmsg\": {\"fame_changed\": [\"/nd\"], \"command\": \"mkdir\"}}"), "mkdir's notice: %s", r);
+        send_str(x, "{\"command\": \"symlink\", \"context\": " CTX(2, 3) ", \"path\": \"/nd/../nd/a\", \"target\": \"t\"}"
+                    "{\"command\": \"rename_shelf\", \"context\": " CTX(2, 4) ", \"path\": \"/nd/a\", \"id\": 0, \"newpath\": \"/nd/b\"}"
+                    "{\"command\": \"get_shelf\", \"context\": " CTX(2, 5) ", \"path\": \"/nd/b\"}");
+        read_objects(x, 3);
+        r = read_objects(w, 2);
+        CHECK(streq(r, "{\"OOBmsg\": {\"fame_changed\": [\"/nd/a\"], \"command\": \"symlink\"}}"
+                       "{\"OOBmsg\": {\"fame_changed\": [\"/nd/a\", \"/nd/b\"], \"command\": \"rename_shelf\"}}"),
+              "symlink's and rename's notices, nothing for get_shelf: %s", r);
+        /* a failed change sends nothing; the watcher's own origin's change neither */
+        send_str(x, "{\"command\": \"rmdir\", \"context\": " CTX(2, 6) ", \"path\": \"/nd\"}"
+                    "{\"command\": \"fame_chmod\", \"context\": {\"node_id\": 2, \"uid\": 0, \"gid\": 0, \"seq\": 7,"
+                    " \"fame_origin\": \"mount-w\"}, \"path\": \"/nd/b\", \"mode\": 384}"
+                    "{\"command\": \"set_am_time\", \"context\": " CTX(2, 8) ", \"path\": \"/nd/b\", \"atime\": 0, \"mtime\": 5}");
+        r = read_objects(x, 3);
+        CHECK(strstr(r, "\"errno\": 39"), "rmdir of a directory with entries fails: %s", r);
+        r = read_objects(w, 1);
+        CHECK(streq(r, "{\"OOBmsg\": {\"fame_changed\": [\"/nd/b\"], \"command\": \"set_am_time\"}}"),
+              "only set_am_time's notice (not the failed rmdir's, not mount-w's own chmod): %s", r);
+        /* a change made on the watching connection itself is not sent back to it */
+        send_str(w, "{\"command\": \"destroy_shelf\", \"context\": " CTX(1, 9) ", \"path\": \"/nd/b\"}");
+        r = read_objects(w, 1);
+        CHECK(strstr(r, "\"seq\": 9") && !strstr(r, "OOBmsg"), "the watcher's own destroy: only its reply: %s", r);
+        send_str(x, "{\"command\": \"rmdir\", \"context\": " CTX(2, 10) ", \"path\": \"/nd\"}");
+        read_objects(x, 1);
+        r = read_objects(w, 1);
+        CHECK(streq(r, "{\"OOBmsg\": {\"fame_changed\": [\"/nd\"], \"command\": \"rmdir\"}}"), "rmdir's notice: %s", r);
+        /* the connection that does not watch got nothing of all this */
+        send_str(plain, "{\"command\": \"version\", \"context\": " CTX(1, 11) "}");
+        r = read_objects(plain, 1);
+        CHECK(strstr(r, "\"seq\": 11") && !strstr(r, "OOBmsg"), "no notices without fame_watch: %s", r);
+        /* an origin longer than 64 bytes is refused */
+        send_str(x, "{\"command\": \"fame_watch\", \"context\": " CTX(2, 12) ", \"origin\": "
+                    "\"0123456789012345678901234567890123456789012345678901234567890123456789\"}");
+        r = read_objects(x, 1);
+        CHECK(strstr(r, "\"errno\": 22"), "a long origin: %s", r);
+        close(w);
+        close(x);
+        close(plain);
+}
+
 static void test_pinned(uint16_t pin_port) {
         int fd = connect_to(pin_port);
         send_str(fd, "{\"command\": \"version\", \"context\": " CTX(3, 1) "}{\"command\": \"version\", \"context\": " CTX(2, 2) "}");
@@ -512,6 +566,7 @@ int main(void) {
                 return test_exit();
         pthread_create(&th, NULL, serve, NULL);
         test_stream(server_port(srv));
+        test_notices(server_port(srv));
         test_pinned(server_pin_port(srv, 0));
         test_handles(server_port(srv));
         test_zeroing_retries(server_port(srv), fam, db, &geo);

@@ -612,6 +612,10 @@ static void test_connections(void) {
         size_t len;
         CHECK(engine_handle(e, r, &info, &reply, &len) == 0 && strstr(reply, "\"open_handle\": "), "open on connection 7: %s", reply);
         free(reply);
+        CHECK(info.notice && json_object_array_length(info.notice) == 1 &&
+              strcmp(json_object_get_string(json_object_array_get_idx(info.notice, 0)), "/conn") == 0,
+              "a notice of /conn for the watchers");
+        json_object_put(info.notice);
         put(r);
         /* another connection cannot close it, even with the right ids */
         struct json_object *o = ok(req("{'command': 'list_open_shelves', 'context': " C1 "}"), "list");
