@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -18,9 +19,21 @@
 #include "fame-internal.h"
 
 
+/* The mappings of a FAME_OPEN_LAZY handle: unit u is FAM [u * book_size, (u + 1) * book_size)
+ * (book u - 1 of the book area for u >= 1, since book_area_offset = book_size); unit 0 beyond
+ * head is mapped on demand like a book. */
+struct lazy {
+        pthread_mutex_t lock;           /* taken to map; mapped[] is read without it */
+        int prot, mflags;
+        uint64_t head;                  /* [0, head) mapped at fame_open() */
+        uint64_t units;
+        uint8_t mapped[];               /* 1 once unit u is mapped (release/acquire) */
+};
+
 struct fame {
-        void *base;
+        void *base;                     /* the whole FAM, or (lazy) the reserved range */
         uint64_t size;
+        struct lazy *lazy;
         struct fame_geometry geo;
         int fd;
         bool registered;
@@ -147,12 +160,48 @@ int fame_read_node_identity(uint32_t *ret_node, char **ret_cluster) {
         return 0;
 }
 
+/* Lazy: reserves address space for all of FAM and maps its head, the header page up to the
+ * end of the librarian area (page-aligned; never past book 0's place). */
+static int map_lazy(struct fame *f, int fd, uint64_t size, int prot, int mflags) {
+        uint64_t page = (uint64_t) sysconf(_SC_PAGESIZE);
+        uint64_t head = (f->geo.librarian_offset + f->geo.librarian_size + page - 1) / page * page;
+        uint64_t units = size / f->geo.book_size;
+        void *p;
+
+        if (head > f->geo.book_size)
+                head = f->geo.book_size;
+        if (units > SIZE_MAX - sizeof(struct lazy))
+                return -EFBIG;
+        f->lazy = calloc(1, sizeof(struct lazy) + (size_t) units);
+        if (!f->lazy)
+                return -ENOMEM;
+        pthread_mutex_init(&f->lazy->lock, NULL);
+        f->lazy->prot = prot;
+        f->lazy->mflags = mflags;
+        f->lazy->head = head;
+        f->lazy->units = units;
+        f->base = mmap(NULL, (size_t) size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (f->base == MAP_FAILED) {
+                f->base = NULL;
+                return negative_errno();
+        }
+        f->size = size;
+        p = mmap(f->base, (size_t) head, prot, mflags | MAP_FIXED, fd, 0);
+        if (p == MAP_FAILED)
+                return negative_errno();
+        if (head == f->geo.book_size)
+                f->lazy->mapped[0] = 1;
+        return 0;
+}
+
 static int map_checked(struct fame *f, int fd, uint64_t size, unsigned flags) {
         int prot = PROT_READ | ((flags & FAME_OPEN_RDONLY) ? 0 : PROT_WRITE);
         int mflags = MAP_SHARED | ((flags & FAME_OPEN_POPULATE) ? MAP_POPULATE : 0);
 
         if (size > SIZE_MAX)
                 return -EFBIG;
+        if (flags & FAME_OPEN_LAZY)
+                return map_lazy(f, fd, size, prot, mflags);
         f->base = mmap(NULL, (size_t) size, prot, mflags, fd, 0);
         if (f->base == MAP_FAILED) {
                 f->base = NULL;
@@ -160,6 +209,18 @@ static int map_checked(struct fame *f, int fd, uint64_t size, unsigned flags) {
         }
         f->size = size;
         return 0;
+}
+
+/* Drops the mapping(s) and the lazy table: after a failed map_checked() too. */
+static void unmap(struct fame *f) {
+        if (f->base)
+                munmap(f->base, (size_t) f->size);
+        f->base = NULL;
+        if (f->lazy) {
+                pthread_mutex_destroy(&f->lazy->lock);
+                free(f->lazy);
+                f->lazy = NULL;
+        }
 }
 
 static int open_file(struct fame *f, const char *path, unsigned flags) {
@@ -266,14 +327,14 @@ static int open_pci_device(struct fame *f, const char *dir, unsigned flags, char
         }
         r = map_checked(f, fd, size, flags);
         if (r < 0) {
+                unmap(f);
                 snprintf(why, whylen, "cannot map %s: %s", path, strerror(-r));
                 return r;
         }
         f->kind = "pci";
         f->path = strdup(dir);
         if (!f->path) {
-                munmap(f->base, (size_t) f->size);
-                f->base = NULL;
+                unmap(f);
                 snprintf(why, whylen, "out of memory");
                 return -ENOMEM;
         }
@@ -386,8 +447,7 @@ _public_ void fame_close(struct fame *f) {
                 return;
         if (f->registered)
                 fam_atomic_unregister_region(f->base, f->size);
-        if (f->base)
-                munmap(f->base, (size_t) f->size);
+        unmap(f);
         if (f->fd >= 0)
                 close(f->fd);
         free(f->path);
@@ -396,7 +456,7 @@ _public_ void fame_close(struct fame *f) {
         free(f);
 }
 
-_public_ void *fame_base(const struct fame *f) { return f ? f->base : NULL; }
+_public_ void *fame_base(const struct fame *f) { return f && !f->lazy ? f->base : NULL; }
 _public_ uint64_t fame_size(const struct fame *f) { return f ? f->size : 0; }
 _public_ const struct fame_geometry *fame_get_geometry(const struct fame *f) { return f ? &f->geo : NULL; }
 _public_ const char *fame_source_kind(const struct fame *f) { return f ? f->kind : NULL; }
@@ -414,11 +474,70 @@ _public_ void *fame_slot(const struct fame *f, uint32_t node_id) {
         return (uint8_t *) f->base + f->geo.slots_offset + (uint64_t) (node_id - 1) * f->geo.slot_size;
 }
 
+/* Maps units [first, last] of a lazy handle that are not mapped yet. */
+static int map_units(const struct fame *f, uint64_t first, uint64_t last) {
+        struct lazy *z = f->lazy;
+        uint64_t bs = f->geo.book_size;
+        int r = 0;
+
+        pthread_mutex_lock(&z->lock);
+        for (uint64_t u = first; u <= last && r >= 0; u++) {
+                if (__atomic_load_n(&z->mapped[u], __ATOMIC_RELAXED))
+                        continue;
+                uint64_t start = u == 0 ? z->head : u * bs;   /* unit 0's head is always mapped */
+                void *p = mmap((uint8_t *) f->base + start, (size_t) ((u + 1) * bs - start), z->prot,
+                               z->mflags | MAP_FIXED, f->fd, (off_t) start);
+                if (p == MAP_FAILED) {
+                        r = negative_errno();
+                        log_err(r, "Failed to map FAM bytes 0x%" PRIx64 "-0x%" PRIx64 " from %s: %m%s", start,
+                                (u + 1) * bs - 1, f->path,
+                                r == -ENOMEM ? " (too many mappings? see /proc/sys/vm/max_map_count)" : "");
+                } else
+                        __atomic_store_n(&z->mapped[u], 1, __ATOMIC_RELEASE);
+        }
+        pthread_mutex_unlock(&z->lock);
+        return r;
+}
+
+static int map_range(const struct fame *f, uint64_t offset, uint64_t len, void **ret) {
+        if (offset > f->size || len > f->size - offset)
+                return log_err(-ERANGE, "FAM bytes 0x%" PRIx64 " (+%" PRIu64 ") are outside the FAM of %" PRIu64 " bytes",
+                               offset, len, f->size);
+        if (f->lazy && len > 0 && offset + len > f->lazy->head) {
+                uint64_t first = offset / f->geo.book_size, last = (offset + len - 1) / f->geo.book_size;
+                for (uint64_t u = first; u <= last; u++)
+                        if (!__atomic_load_n(&f->lazy->mapped[u], __ATOMIC_ACQUIRE)) {
+                                int r = map_units(f, u, last);
+                                if (r < 0)
+                                        return r;
+                                break;
+                        }
+        }
+        *ret = (uint8_t *) f->base + offset;
+        return 0;
+}
+
+_public_ int fame_map_range(struct fame *f, uint64_t offset, uint64_t len, void **ret) {
+        if (!f || !ret)
+                return -EINVAL;
+        return map_range(f, offset, len, ret);
+}
+
 _public_ void *fame_book(const struct fame *f, uint32_t ig, uint64_t book_num) {
+        void *p;
+        int r;
+
         if (!f)
                 return NULL;
         int64_t off = fame_geometry_book_offset(&f->geo, ig, book_num);
-        return off < 0 ? NULL : (uint8_t *) f->base + off;
+        if (off < 0)
+                return NULL;
+        r = map_range(f, (uint64_t) off, f->geo.book_size, &p);
+        if (r < 0) {
+                errno = -r;
+                return NULL;
+        }
+        return p;
 }
 
 _public_ const char *fame_version(void) {

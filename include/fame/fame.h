@@ -134,7 +134,8 @@ struct fame;
 enum {
         FAME_OPEN_RDONLY   = 1 << 0,    /* map read-only; implies FAME_OPEN_NOREGISTER */
         FAME_OPEN_NOREGISTER = 1 << 1,  /* do not register the mapping for fam_atomic_* */
-        FAME_OPEN_POPULATE = 1 << 2,    /* pre-fault the whole mapping */
+        FAME_OPEN_POPULATE = 1 << 2,    /* pre-fault the whole mapping (with LAZY: each part as mapped) */
+        FAME_OPEN_LAZY     = 1 << 3,    /* map the header and node slots now, books at first use */
 };
 
 /*
@@ -151,7 +152,32 @@ int fame_open(const char *path, unsigned flags, struct fame **ret);
 /* Unmaps and frees; accepts NULL. */
 void fame_close(struct fame *fam);
 
+/*
+ * The whole FAM as one mapping: FAM byte x at fame_base() + x.  NULL on a handle opened with
+ * FAME_OPEN_LAZY, which maps only part of FAM: use fame_map_range() (or fame_slot(),
+ * fame_book()) there.
+ *
+ * FAME_OPEN_LAZY is for processes that touch little of a large FAM.  In a node, mapping BAR2
+ * through sysfs fills every page-table entry at once (8 bytes per 4 KiB page: 32 MiB for
+ * 16 GiB, and the time to fill them); a lazy handle maps the header page, the node slots and
+ * the doorbell and librarian areas at fame_open(), and each book (a book_size-aligned,
+ * book_size-long part of FAM; the metadata area counts as book 0's place) the first time
+ * fame_map_range() or fame_book() asks for a byte of it.  Mappings stay until fame_close().
+ * Address space for the whole FAM is reserved at once (PROT_NONE, no memory and no page
+ * tables), so that every part sits at the same place relative to the others as in FAM: a
+ * range may span books, and fam_atomic_* (unless FAME_OPEN_NOREGISTER) work on every mapped
+ * part.  In a node each mapped book is one entry of the process's mappings
+ * (vm.max_map_count, 65530 by default).
+ */
 void *fame_base(const struct fame *fam);
+
+/*
+ * Points *ret at FAM bytes [offset, offset + len), mapping what is not mapped yet (lazy
+ * handles; thread-safe), else fame_base() + offset.  The pointer stays valid until
+ * fame_close().  Errors: -ERANGE when the range is not inside FAM, -EINVAL without fam or
+ * ret, or the mmap error (-ENOMEM when the process has too many mappings).
+ */
+int fame_map_range(struct fame *fam, uint64_t offset, uint64_t len, void **ret);
 uint64_t fame_size(const struct fame *fam);
 const struct fame_geometry *fame_get_geometry(const struct fame *fam);
 
@@ -191,7 +217,8 @@ struct fame_slot_header {
 enum { FAME_SLOT_NEVER = 0, FAME_SLOT_UP = 1, FAME_SLOT_DOWN = 2 };
 #define FAME_SLOT_APP_OFFSET 64u
 
-/* Address of a book, or NULL when out of the geometry. */
+/* Address of a book, or NULL when out of the geometry.  On a lazy handle the book is mapped
+ * first (only that book: for several, use fame_map_range()); NULL (errno set) if that fails. */
 void *fame_book(const struct fame *fam, uint32_t ig, uint64_t book_num);
 
 /* ---- the Librarian: shelves of books (docs/librarian.md) --------------------------------- */

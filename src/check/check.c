@@ -326,6 +326,48 @@ const char *check_kind_name(uint32_t kind) {
         return check_model_kind_name(kind);
 }
 
-uint64_t check_bar2_base(bool is_aarch64) {
-        return is_aarch64 ? UINT64_C(0x8000000000) : UINT64_C(0x80000000);
+/*
+ * Where BAR2 lands.
+ *
+ * aarch64 (virt, QEMU 7.2, direct kernel boot: no firmware): Linux assigns the BARs; a 64-bit
+ * prefetchable BAR goes to the board's high PCIe window, 512 GiB at 0x8000000000 for the RAM
+ * sizes nodes have (hw/arm/virt.c, VIRT_HIGH_PCIE_MMIO after the 256 GiB of RAM space), and the
+ * largest BAR, BAR2, first.  The address does not depend on the FAM's size.
+ *
+ * x86_64 (QEMU 7.2's "pc" = i440fx, SeaBIOS 1.16.0-1.16.2: QEMU 7.2's own and Debian 12's
+ * 1.16.2; src/fw/pciinit.c, i440fx_mem_addr_setup() and pci_bios_map_devices()):
+ *  - RAM split (hw/i386/pc_piix.c, pc_init1()): all RAM below 4 GiB when it is less than
+ *    3.5 GiB; else 3 GiB below and the rest from 4 GiB up.
+ *  - The 32-bit PCI window is [0x80000000 when the RAM below 4 GiB is at most 2 GiB,
+ *    0xc0000000 when at most 3 GiB, else 0xe0000000; 0xfec00000).  SeaBIOS puts the
+ *    non-prefetchable BARs at its top, the prefetchable ones below them, aligned to the largest
+ *    (BAR2, which is listed first): with the other devices' BARs under 1 MiB each kind (a few
+ *    virtio devices), BAR2 = align_down(0xfe800000, F) - F for a FAM of F bytes: 0x80000000
+ *    for 1 GiB, 0xc0000000 for 512 MiB.
+ *  - When that is below the window, every 64-bit BAR moves above RAM: the window starts at
+ *    4 GiB + the RAM above 4 GiB ("etc/reserved-memory-end" would raise it: QEMU gives it only
+ *    with hotpluggable memory, which nodes have not), aligned to 1 GiB, then to the largest
+ *    BAR: BAR2 = align_up(4 GiB + RAM above 4 GiB, max(F, 1 GiB)).  Measured: 0x400000000 for
+ *    16 GiB with 256M of RAM.
+ * SeaBIOS 1.16.3 (QEMU 8.2 and later) puts the 64-bit window at the top of the CPU's physical
+ * address space instead; `fame node join` warns when BAR2 is not where this rule says.
+ */
+uint64_t check_bar2_base(bool is_aarch64, uint64_t fam_size, uint64_t memory) {
+        const uint64_t G = UINT64_C(1) << 30;
+        uint64_t low, high, window, bar;
+
+        if (is_aarch64)
+                return UINT64_C(0x8000000000);
+        if (fam_size == 0 || (fam_size & (fam_size - 1)))
+                return 0;
+        low = memory < 3 * G + G / 2 ? memory : 3 * G;
+        high = memory - low;
+        window = low <= 2 * G ? 2 * G : low <= 3 * G ? 3 * G : UINT64_C(0xe0000000);
+        if (fam_size <= 2 * G) {
+                bar = (UINT64_C(0xfe800000) & ~(fam_size - 1)) - fam_size;
+                if (bar >= window)
+                        return bar;
+        }
+        uint64_t align = fam_size > G ? fam_size : G;
+        return (4 * G + high + align - 1) & ~(align - 1);
 }

@@ -53,9 +53,9 @@ void check_report_done(struct check_report *r);
 const char *check_kind_words(uint32_t kind);
 const char *check_kind_name(uint32_t kind);
 
-/* The guest-physical address of the FAM (ivshmem BAR2) in a node of that architecture, as
- * the node's firmware assigns it with FAM/E's machine (x86_64: 0x80000000, aarch64 virt:
- * 0x8000000000). is_aarch64: the node's architecture. */
-uint64_t check_bar2_base(bool is_aarch64);
+/* The guest-physical address of the FAM (ivshmem BAR2) in a node of that architecture with a
+ * FAM of fam_size bytes (a power of two) and memory bytes of RAM, as the node's firmware or
+ * kernel assigns it on FAM/E's machines (the rule and its sources: check.c). */
+uint64_t check_bar2_base(bool is_aarch64, uint64_t fam_size, uint64_t memory);
 
 #endif

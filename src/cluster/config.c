@@ -127,7 +127,9 @@ int config_init(struct fame_config *c, const char *name) {
                 config_done(c);
                 return log_error_errno(-ENOMEM, "Out of memory");
         }
-        c->fam_size = UINT64_C(1) << 30;
+        /* what FAM software of The Machine's era expects (HPE's NVMM tests want more than
+         * 13 GiB); a sparse file, and the nodes map it lazily (FAME_OPEN_LAZY) */
+        c->fam_size = UINT64_C(16) << 30;
         c->book_size = FAME_DEFAULT_BOOK_SIZE;
         c->nodes = FAME_DEFAULT_NODES;
         c->nodes_per_enclosure = FAME_DEFAULT_NODES_PER_ENCLOSURE;

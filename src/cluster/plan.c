@@ -473,7 +473,7 @@ void plan_check_args(const struct cluster_plan *p, const struct node_plan *n, bo
         cmd_arg(c, "-plugin");
         cmd_argf(c, "file=%s,node=%" PRIu32 ",arch=%s,bar=0x%" PRIx64 ",fam=%s,size=%" PRIu64 ",state=%s",
                  plugin ? plugin : "", n->id, arch_to_string(n->arch),
-                 check_bar2_base(n->arch == FAME_ARCH_AARCH64) + ram_offset, fam ? fam : "", p->fam_size, state ? state : "");
+                 check_bar2_base(n->arch == FAME_ARCH_AARCH64, p->fam_size, n->memory) + ram_offset, fam ? fam : "", p->fam_size, state ? state : "");
 }
 
 bool plan_needs_relays(const struct cluster_plan *p, const struct node_plan *n) {

@@ -32,7 +32,7 @@ int cmd_info(const struct verb *v, int argc, char **argv) {
                         return -EINVAL;
                 }
         }
-        r = fame_open(path, FAME_OPEN_RDONLY | FAME_OPEN_NOREGISTER, &fam);
+        r = fame_open(path, FAME_OPEN_RDONLY | FAME_OPEN_NOREGISTER | FAME_OPEN_LAZY, &fam);
         if (r < 0)
                 return r;
 

@@ -120,7 +120,7 @@ static int shelf_connect(const struct verb *v, const struct shelf_opts *o, struc
         }
         if (node_side) {
                 struct fame *fam = NULL;
-                if (fame_open(NULL, FAME_OPEN_RDONLY, &fam) >= 0) {
+                if (fame_open(NULL, FAME_OPEN_RDONLY | FAME_OPEN_LAZY, &fam) >= 0) {
                         x->geo = *fame_get_geometry(fam);
                         x->have_geo = true;
                         fame_close(fam);
@@ -525,7 +525,7 @@ static int shelf_bytes(const struct verb *v, int argc, char **argv, bool fill) {
                 r = cli_usage_error(v, "SEED '%s' is not a number", argv[optind + 1]);
                 goto out;
         }
-        r = fame_open(x.fam_path, fill ? 0 : FAME_OPEN_NOREGISTER, &fam);
+        r = fame_open(x.fam_path, FAME_OPEN_LAZY | (fill ? 0 : FAME_OPEN_NOREGISTER), &fam);
         if (r < 0)
                 goto out;
         r = fame_shelf_open(fam, x.lib, argv[optind], 0, 0, &s);

@@ -327,12 +327,15 @@ static int resize(struct lfs *l, const char *path, int64_t id, uint64_t size) {
 }
 
 /* Copies between buf and the shelf's bytes [off, off+len) (within its books). */
-static void copy(struct lfs *l, struct lfs_file *f, char *buf, size_t len, uint64_t off, bool to_fam) {
-        char *base = fame_base(l->fam);
+static int copy(struct lfs *l, struct lfs_file *f, char *buf, size_t len, uint64_t off, bool to_fam) {
         while (len) {
                 uint64_t i = off / l->book_size, within = off % l->book_size;
                 size_t n = (size_t) (l->book_size - within) < len ? (size_t) (l->book_size - within) : len;
-                char *p = base + f->offsets[i] + within;
+                /* FAM is mapped lazily (prepare()): a book at its first use */
+                char *p;
+                int r = fame_map_range(l->fam, f->offsets[i] + within, n, (void **) &p);
+                if (r < 0)
+                        return r;
                 /* FAM is not coherent across nodes: write(2) returns with the data written
                  * back, read(2) reads FAM rather than lines this node cached before */
                 if (to_fam) {
@@ -346,6 +349,7 @@ static void copy(struct lfs *l, struct lfs_file *f, char *buf, size_t len, uint6
                 off += n;
                 len -= n;
         }
+        return 0;
 }
 
 static int op_read(const char *path, char *buf, size_t size, off_t off, struct fuse_file_info *fi) {
@@ -362,8 +366,8 @@ static int op_read(const char *path, char *buf, size_t size, off_t off, struct f
                         r = 0;
                 else {
                         size_t n = (uint64_t) off + size > f->size ? (size_t) (f->size - (uint64_t) off) : size;
-                        copy(l, f, buf, n, (uint64_t) off, false);
-                        r = (int) n;
+                        r = copy(l, f, buf, n, (uint64_t) off, false);
+                        r = r < 0 ? r : (int) n;
                 }
         }
         pthread_mutex_unlock(&f->lock);
@@ -391,8 +395,8 @@ static int op_write(const char *path, const char *buf, size_t size, off_t off, s
                         r = load_books(l, path, f);
         }
         if (r >= 0) {
-                copy(l, f, (char *) buf, size, (uint64_t) off, true);
-                r = (int) size;
+                r = copy(l, f, (char *) buf, size, (uint64_t) off, true);
+                r = r < 0 ? r : (int) size;
         }
         pthread_mutex_unlock(&f->lock);
         return r;
@@ -852,7 +856,7 @@ static int prepare(struct lfs *l, const struct lfs_options *o) {
         struct json_object *stats = NULL;
         int r;
 
-        r = fame_open(o->fam, FAME_OPEN_NOREGISTER, &l->fam);
+        r = fame_open(o->fam, FAME_OPEN_NOREGISTER | FAME_OPEN_LAZY, &l->fam);
         if (r < 0)
                 return log_error_errno(r, "fame-lfs: cannot map FAM%s%s: %m", o->fam ? " " : "", o->fam ? o->fam : "");
         r = fame_librarian_connect(o->librarian, &l->lib);

@@ -14,8 +14,10 @@
 #include <json-c/json.h>
 
 #include "config.h"
+#include "config-internal.h"
 #include "fame.h"
 #include "macro.h"
+#include "node-images.h"
 #include "testlib.h"
 #include "util.h"
 
@@ -187,7 +189,7 @@ static void test_defaults(void) {
         CHECK(strcmp(c.cache_dir, want) == 0, "%s", c.cache_dir);
         snprintf(want, sizeof want, "%s/.local/state/fame/default/fam", home);
         CHECK(strcmp(c.fam_path, want) == 0, "%s", c.fam_path);
-        CHECK(c.fam_size == UINT64_C(1) << 30, "%" PRIu64, c.fam_size);
+        CHECK(c.fam_size == UINT64_C(16) << 30, "%" PRIu64, c.fam_size);
         CHECK(c.book_size == UINT64_C(8) << 20, "%" PRIu64, c.book_size);
         CHECK(c.nodes == 4 && c.nodes_per_enclosure == 10 && c.enclosures_per_rack == 4, "topology");
         CHECK(c.memory == UINT64_C(256) << 20 && c.cpus == 1, "memory/cpus");
@@ -730,23 +732,26 @@ static void test_check(void) {
         CHECK_GEOMETRY("1024T", NULL, "1", "fam_size");
         CHECK_GEOMETRY("4P", "8G", "2", "fam_size");
 
-        /* a fam_size nobody set grows with the nodes (issue 17: fame up -n 40 with defaults) */
+        /* a fam_size nobody set grows with the nodes (issue 17: fame up -n 40 with 1G's default;
+         * the default 16G holds 128 nodes of 8M books, so 1G books here) */
         init(&c);
-        SET_OK(&c, "nodes", "40");
+        SET_OK(&c, "book_size", "1G");
         capture_start();
-        CHECK(config_check(&c) < 0, "40 nodes do not fit the default 1G");
+        CHECK(config_check(&c) < 0, "4 nodes of 1G books do not fit the default 16G");
         (void) capture_end();
         config_size_fam(&c);
-        CHECK(c.fam_size == UINT64_C(2) << 30 && config_check(&c) == 0, "40 nodes: fam_size %" PRIu64, c.fam_size);
+        CHECK(c.fam_size == UINT64_C(32) << 30 && config_check(&c) == 0, "4 nodes of 1G books: fam_size %" PRIu64, c.fam_size);
+        config_done(&c);
+        init(&c);
+        SET_OK(&c, "book_size", "1G");
+        SET_OK(&c, "nodes", "8");
+        config_size_fam(&c);
+        CHECK(c.fam_size == UINT64_C(64) << 30 && config_check(&c) == 0, "8 nodes of 1G books: fam_size %" PRIu64, c.fam_size);
         config_done(&c);
         init(&c);
         SET_OK(&c, "nodes", "128");
         config_size_fam(&c);
-        CHECK(c.fam_size == UINT64_C(8) << 30 && config_check(&c) == 0, "128 nodes: fam_size %" PRIu64, c.fam_size);
-        config_done(&c);
-        init(&c);
-        config_size_fam(&c);
-        CHECK(c.fam_size == UINT64_C(1) << 30, "4 nodes keep 1G: %" PRIu64, c.fam_size);
+        CHECK(c.fam_size == UINT64_C(16) << 30 && config_check(&c) == 0, "128 nodes keep 16G: %" PRIu64, c.fam_size);
         config_done(&c);
         init(&c);           /* one that was set stays, and is refused */
         SET_OK(&c, "nodes", "40");
@@ -849,6 +854,32 @@ static bool has_line(const char *text, const char *key, const char *value, const
                         return strcmp(v, value) == 0 && strcmp(o, origin) == 0;
         }
         return false;
+}
+
+/* A FAM made before the default fam_size grew keeps its size when nobody sets one; asking for
+ * more is refused with the way out. */
+static void test_existing_fam(void) {
+        struct fame_config c;
+        struct fame_geometry g;
+        char path[PATH_MAX];
+        struct fame_create_params p = { .total_size = UINT64_C(1) << 30, .created = 0 };
+
+        snprintf(path, sizeof path, "%s/old.fam", test_tmpdir());
+        CHECK(fame_file_create(path, &p, 0, NULL) == 0, "create %s", path);
+        init(&c);
+        SET_OK(&c, "fam", path);
+        CHECK(c.fam_size > p.total_size && !c.origin[K_FAM_SIZE], "the default is larger than the old FAM");
+        CHECK(config_check(&c) == 0 && fam_ensure(&c) == 0, "an old FAM comes up with the default fam_size");
+        CHECK(fame_file_inspect(path, &g) == 0 && g.total_size == p.total_size, "its size stays: %" PRIu64, g.total_size);
+        config_done(&c);
+        init(&c);
+        SET_OK(&c, "fam", path);
+        SET_OK(&c, "fam_size", "16G");
+        capture_start();
+        CHECK(fam_ensure(&c) < 0, "a set fam_size larger than the FAM");
+        const char *e = capture_end();
+        CHECK(strstr(e, "holds 1 GiB, and fam_size = 16G asks for more; a FAM does not grow in place"), "%s", e);
+        config_done(&c);
 }
 
 static void test_print(void) {
@@ -990,6 +1021,7 @@ int main(void) {
         test_file_atomic();
         test_file_unreadable();
         test_check();
+        test_existing_fam();
         test_print();
         return test_exit();
 }
