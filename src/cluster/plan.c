@@ -411,6 +411,19 @@ void plan_fam_args(const struct cluster_plan *p, const struct node_plan *n, stru
          * address (libvirt assigns its own devices around it). */
         cmd_arg(c, "-object");
         cmd_argf(c, "memory-backend-file,id=fam,mem-path=%s,size=%" PRIu64 ",share=on", opt_esc(&e, p->fam_path), p->fam_size);
+        /* The checker: QEMU 7.2 tells a TCG plugin a RAM access's address as its RAM block's
+         * offset among all RAM blocks plus the address of the block's region (plan_check_args()).
+         * The FAM's block comes first (or right after libvirt's RAM), so every block after it
+         * is offset by the FAM's size: with a FAM of 4 GiB or more an x86_64 node's BAR2 sits
+         * at that very size (above RAM, aligned to it), and the node's RAM and firmware would be
+         * reported inside the FAM's range.  A reserved, never-used block as large as BAR2's
+         * address right after the FAM moves every later block past it (address space only:
+         * reserve=off, nothing is touched). */
+        if (p->check != FAME_CHECK_OFF && n->arch != FAME_ARCH_AARCH64) {
+                cmd_arg(c, "-object");
+                cmd_argf(c, "memory-backend-ram,id=fam-check-pad,size=%" PRIu64 ",reserve=off",
+                         check_bar2_base(false, p->fam_size, n->memory));
+        }
         cmd_arg(c, "-device");
         cmd_argf(c, "ivshmem-plain,id=fam0,memdev=fam,bus=%s,addr=0x10", n->arch == FAME_ARCH_AARCH64 ? "pcie.0" : "pci.0");
 }

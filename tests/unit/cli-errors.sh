@@ -186,6 +186,8 @@ expect 2 "^fame: librarian serve: --bind 0.0.0.0 with --trust-clients: the Libra
         librarian serve --db "$tmp/x.db" --bind 0.0.0.0 --trust-clients
 expect 2 "^fame: librarian serve: --bind 10.1.2.3 with --trust-clients: the Librarian then authenticates no caller" \
         librarian serve --db "$tmp/x.db" --bind 10.1.2.3 --trust-clients
+expect 2 "^fame: librarian serve: --sync always: use \"second\" \\(the default: commits reach the disk within a second\\) or \"each-change\" \\(every change before its reply\\)" \
+        librarian serve --db "$tmp/x.db" --sync always
 expect 2 "^fame: librarian serve: --secrets and --trust-clients: choose one" \
         librarian serve --db "$tmp/x.db" --secrets "$tmp/s" --trust-clients
 # the connection limits: one error line for a bad value, before anything is opened
