@@ -346,11 +346,7 @@ static void write_domain(struct xw *x, const struct cluster_plan *p, const struc
         if (!shm)
                 plan_fam_args(p, n, c);
         plan_net_args(p, n, c);
-        if (arm) {
-                /* QEMU's cheap pointer authentication, as -cpu max,pauth-impdef=on (plan.c) */
-                cmd_arg(c, "-global");
-                cmd_arg(c, "max-arm-cpu.pauth-impdef=on");
-        }
+        plan_cpu_args(p, n, c);     /* the TCG CPU's tuning, as the direct backend's */
         /* the checker's TCG plugin (a TCG domain: type qemu) */
         plan_check_args(p, n, true, c);
         start(x, "qemu:commandline");

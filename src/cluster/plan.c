@@ -493,6 +493,24 @@ bool plan_needs_relays(const struct cluster_plan *p, const struct node_plan *n) 
         return p->n_forward > 0 || n->librarian_port;
 }
 
+void plan_cpu_args(const struct cluster_plan *p, const struct node_plan *n, struct cmd *c) {
+        if (plan_node_kvm(p, n))
+                return;
+        if (n->arch == FAME_ARCH_AARCH64) {
+                /* QEMU's cheap pointer authentication: a node boots in ~2 s, not ~7 s */
+                cmd_arg(c, "-global");
+                cmd_arg(c, "max-arm-cpu.pauth-impdef=on");
+                return;
+        }
+        /* Without ERMS and FSRM the node's kernel copies with rep movsq, which TCG runs 8 bytes
+         * at a time, instead of rep movsb, byte by byte: read(2) from tmpfs 482 -> 2170 MB/s,
+         * write(2) 469 -> 1787 MB/s, /lfs 336/310 -> 877/809 MB/s (docs/cluster.md) */
+        cmd_arg(c, "-global");
+        cmd_arg(c, "max-x86_64-cpu.erms=off");
+        cmd_arg(c, "-global");
+        cmd_arg(c, "max-x86_64-cpu.fsrm=off");
+}
+
 struct cmd *qemu_command(const struct cluster_plan *p, const struct node_plan *n) {
         bool arm = n->arch == FAME_ARCH_AARCH64;
         struct cmd *c = cmd_new(arm ? p->qemu_aarch64 : p->qemu);
@@ -517,8 +535,8 @@ struct cmd *qemu_command(const struct cluster_plan *p, const struct node_plan *n
         else
                 cmd_argf(c, "tcg,thread=multi,tb-size=%" PRIu32, plan_tb_size(p));
         cmd_arg(c, "-cpu");
-        /* aarch64: "max" with QEMU's cheap pointer authentication (a node boots in ~2 s, not ~7 s) */
-        cmd_arg(c, kvm ? "host" : arm ? "max,pauth-impdef=on" : "max");
+        cmd_arg(c, kvm ? "host" : "max");
+        plan_cpu_args(p, n, c);
         cmd_arg(c, "-smp");
         if (kvm)
                 cmd_argf(c, "%" PRIu32, n->cpus);

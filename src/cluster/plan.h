@@ -142,6 +142,9 @@ void plan_net_args(const struct cluster_plan *p, const struct node_plan *n, stru
 /* -fsdev/-device of key share's directory, read-only (nothing without it). */
 void plan_share_args(const struct cluster_plan *p, struct cmd *c);
 void plan_check_args(const struct cluster_plan *p, const struct node_plan *n, bool libvirt, struct cmd *c);
+/* The TCG CPU's tuning, as -global properties of QEMU's "max" CPU (both backends; nothing under
+ * KVM). */
+void plan_cpu_args(const struct cluster_plan *p, const struct node_plan *n, struct cmd *c);
 /* Whether QEMU must start relay processes for the node (guestfwd cmd: the Librarian, forward=). */
 bool plan_needs_relays(const struct cluster_plan *p, const struct node_plan *n);
 
