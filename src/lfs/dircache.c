@@ -10,11 +10,22 @@
 
 /* Listings kept at once; the least recently used goes first. */
 #define DIRCACHE_SLOTS 64
+/* Attributes of single paths kept at once (those not in a kept listing). */
+#define DIRCACHE_ATTRS 256
+
+struct attr {
+        char *path;                     /* NULL: free */
+        struct stat st;
+        double expires;
+        uint64_t used;
+};
 
 struct slot {
         char *dir;                      /* NULL: free */
-        struct json_object *list;       /* the reply, in its order (readdir) */
-        struct json_object *by_name;    /* name -> entry (json-c's hash table) */
+        struct dircache_entry *entries; /* in the reply's order (readdir) */
+        size_t n;
+        struct json_object *by_name;    /* name -> index in entries (json-c's hash table) */
+        char *names;                    /* the entries' names, one after another */
         double expires;
         uint64_t used;
 };
@@ -22,8 +33,11 @@ struct slot {
 struct dircache {
         pthread_mutex_t lock;
         double timeout;
+        dircache_stat_fn fill;
+        void *userdata;
         uint64_t epoch, clock;
         struct slot slots[DIRCACHE_SLOTS];
+        struct attr attrs[DIRCACHE_ATTRS];
 };
 
 static double monotonic(void) {
@@ -34,18 +48,26 @@ static double monotonic(void) {
 
 static void slot_clear(struct slot *s) {
         free(s->dir);
-        json_object_put(s->list);
+        free(s->entries);
+        free(s->names);
         json_object_put(s->by_name);
         *s = (struct slot) {};
 }
 
-struct dircache *dircache_new(double timeout) {
+struct dircache *dircache_new(double timeout, dircache_stat_fn fill, void *userdata) {
         struct dircache *d = calloc(1, sizeof *d);
         if (!d)
                 return NULL;
         pthread_mutex_init(&d->lock, NULL);
         d->timeout = timeout;
+        d->fill = fill;
+        d->userdata = userdata;
         return d;
+}
+
+static void attr_clear(struct attr *a) {
+        free(a->path);
+        *a = (struct attr) {};
 }
 
 void dircache_free(struct dircache *d) {
@@ -53,6 +75,8 @@ void dircache_free(struct dircache *d) {
                 return;
         for (size_t i = 0; i < DIRCACHE_SLOTS; i++)
                 slot_clear(&d->slots[i]);
+        for (size_t i = 0; i < DIRCACHE_ATTRS; i++)
+                attr_clear(&d->attrs[i]);
         pthread_mutex_destroy(&d->lock);
         free(d);
 }
@@ -84,47 +108,64 @@ static struct slot *find(struct dircache *d, const char *dir) {
 void dircache_put(struct dircache *d, const char *dir, struct json_object *list, uint64_t epoch) {
         if (!json_object_is_type(list, json_type_array))
                 return;
-        struct json_object *by_name = json_object_new_object();
-        char *copy = strdup(dir);
-        if (!by_name || !copy) {
-                json_object_put(by_name);
-                free(copy);
+        size_t n = json_object_array_length(list), len = 0, k = 0;
+        n = n > 2 ? n - 2 : 0;
+        for (size_t i = 0; i < n; i++) {
+                struct json_object *name = NULL;
+                if (json_object_object_get_ex(json_object_array_get_idx(list, i + 2), "name", &name))
+                        len += strlen(json_object_get_string(name)) + 1;
+        }
+        struct slot s = { .dir = strdup(dir), .entries = calloc(n ? n : 1, sizeof *s.entries),
+                          .names = malloc(len ? len : 1), .by_name = json_object_new_object() };
+        if (!s.dir || !s.entries || !s.names || !s.by_name) {
+                slot_clear(&s);
                 return;
         }
-        for (size_t i = 2; i < json_object_array_length(list); i++) {
-                struct json_object *e = json_object_array_get_idx(list, i), *name = NULL;
-                if (json_object_object_get_ex(e, "name", &name) && json_object_is_type(name, json_type_string))
-                        json_object_object_add(by_name, json_object_get_string(name), json_object_get(e));
+        char *p = s.names;
+        for (size_t i = 0; i < n; i++) {
+                struct json_object *e = json_object_array_get_idx(list, i + 2), *name = NULL;
+                if (!json_object_object_get_ex(e, "name", &name) || !json_object_is_type(name, json_type_string))
+                        continue;
+                size_t l = strlen(json_object_get_string(name)) + 1;
+                memcpy(p, json_object_get_string(name), l);
+                s.entries[k].name = p;
+                d->fill(e, &s.entries[k].st, d->userdata);
+                json_object_object_add(s.by_name, p, json_object_new_int64((int64_t) k));
+                p += l;
+                k++;
         }
+        s.n = k;
         pthread_mutex_lock(&d->lock);
         if (d->epoch != epoch) {
                 pthread_mutex_unlock(&d->lock);
-                json_object_put(by_name);
-                free(copy);
+                slot_clear(&s);
                 return;
         }
-        struct slot *s = NULL;
+        struct slot *t = NULL;
         for (size_t i = 0; i < DIRCACHE_SLOTS; i++) {
-                struct slot *t = &d->slots[i];
-                if (t->dir && strcmp(t->dir, dir) == 0) {
-                        s = t;
+                struct slot *u = &d->slots[i];
+                if (u->dir && strcmp(u->dir, dir) == 0) {
+                        t = u;
                         break;
                 }
-                if (!s || (s->dir && (!t->dir || t->used < s->used)))
-                        s = t;
+                if (!t || (t->dir && (!u->dir || u->used < t->used)))
+                        t = u;
         }
-        slot_clear(s);
-        *s = (struct slot) { .dir = copy, .list = json_object_get(list), .by_name = by_name,
-                             .expires = monotonic() + d->timeout, .used = ++d->clock };
+        slot_clear(t);
+        *t = s;
+        t->expires = monotonic() + d->timeout;
+        t->used = ++d->clock;
         pthread_mutex_unlock(&d->lock);
 }
 
-struct json_object *dircache_listing(struct dircache *d, const char *dir) {
+int dircache_each(struct dircache *d, const char *dir, void (*fn)(const struct dircache_entry *e, void *userdata),
+                  void *userdata) {
         pthread_mutex_lock(&d->lock);
         struct slot *s = find(d, dir);
-        struct json_object *l = s ? json_object_get(s->list) : NULL;
+        for (size_t i = 0; s && i < s->n; i++)
+                fn(&s->entries[i], userdata);
         pthread_mutex_unlock(&d->lock);
-        return l;
+        return s ? 1 : 0;
 }
 
 /* path's directory ("/" for "/x") into buf and its last component, or NULL for "/". */
@@ -140,17 +181,66 @@ static const char *split(const char *path, char *buf, size_t size) {
         return slash + 1;
 }
 
-int dircache_lookup(struct dircache *d, const char *path, struct json_object **ret) {
+void dircache_put_attr(struct dircache *d, const char *path, const struct stat *st, uint64_t epoch) {
+        char *copy = strdup(path);
+        if (!copy)
+                return;
+        pthread_mutex_lock(&d->lock);
+        if (d->epoch != epoch) {
+                pthread_mutex_unlock(&d->lock);
+                free(copy);
+                return;
+        }
+        struct attr *t = NULL;
+        for (size_t i = 0; i < DIRCACHE_ATTRS; i++) {
+                struct attr *u = &d->attrs[i];
+                if (u->path && strcmp(u->path, path) == 0) {
+                        t = u;
+                        break;
+                }
+                if (!t || (t->path && (!u->path || u->used < t->used)))
+                        t = u;
+        }
+        attr_clear(t);
+        *t = (struct attr) { .path = copy, .st = *st, .expires = monotonic() + d->timeout, .used = ++d->clock };
+        pthread_mutex_unlock(&d->lock);
+}
+
+/* The kept attributes of path itself (with the lock held), or NULL. */
+static struct attr *find_attr(struct dircache *d, const char *path) {
+        for (size_t i = 0; i < DIRCACHE_ATTRS; i++) {
+                struct attr *a = &d->attrs[i];
+                if (!a->path || strcmp(a->path, path) != 0)
+                        continue;
+                if (monotonic() >= a->expires) {
+                        attr_clear(a);
+                        return NULL;
+                }
+                a->used = ++d->clock;
+                return a;
+        }
+        return NULL;
+}
+
+int dircache_lookup(struct dircache *d, const char *path, struct stat *ret) {
         char dir[4096];
         const char *name = split(path, dir, sizeof dir);
-        if (!name)
-                return -ENODATA;
         pthread_mutex_lock(&d->lock);
+        struct attr *a = find_attr(d, path);
+        if (a) {
+                *ret = a->st;
+                pthread_mutex_unlock(&d->lock);
+                return 1;
+        }
+        if (!name) {
+                pthread_mutex_unlock(&d->lock);
+                return -ENODATA;
+        }
         struct slot *s = find(d, dir);
         struct json_object *e = NULL;
         int r = !s ? -ENODATA : json_object_object_get_ex(s->by_name, name, &e) ? 1 : 0;
         if (r > 0)
-                *ret = json_object_get(e);
+                *ret = s->entries[json_object_get_int64(e)].st;
         pthread_mutex_unlock(&d->lock);
         return r;
 }
@@ -171,6 +261,12 @@ void dircache_drop(struct dircache *d, const char *path) {
                 if (s->dir && (below(s->dir, path) || (name && strcmp(s->dir, parent) == 0)))
                         slot_clear(s);
         }
+        /* the path's own attributes, those below it, its directory's (mtime, links) */
+        for (size_t i = 0; i < DIRCACHE_ATTRS; i++) {
+                struct attr *a = &d->attrs[i];
+                if (a->path && (below(a->path, path) || (name && strcmp(a->path, parent) == 0)))
+                        attr_clear(a);
+        }
         pthread_mutex_unlock(&d->lock);
 }
 
@@ -179,5 +275,7 @@ void dircache_drop_all(struct dircache *d) {
         d->epoch++;
         for (size_t i = 0; i < DIRCACHE_SLOTS; i++)
                 slot_clear(&d->slots[i]);
+        for (size_t i = 0; i < DIRCACHE_ATTRS; i++)
+                attr_clear(&d->attrs[i]);
         pthread_mutex_unlock(&d->lock);
 }

@@ -156,14 +156,15 @@ static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *
         }
         /* a name a kept listing has; one it lacks is asked for (never remembered missing: a
          * shelf another node just made is there at once) */
-        if (l->dirs && dircache_lookup(l->dirs, path, &s) > 0) {
-                fill_stat(l, s, st);
+        if (l->dirs && dircache_lookup(l->dirs, path, st) > 0)
                 return 0;
-        }
+        uint64_t epoch = l->dirs ? dircache_epoch(l->dirs) : 0;
         int r = LCALL(l, librarian_fame_stat_shelf, path, &s);
         if (r < 0)
                 return r;
         fill_stat(l, s, st);
+        if (l->dirs)
+                dircache_put_attr(l->dirs, path, st, epoch);
         return 0;
 }
 
@@ -173,36 +174,42 @@ static void changed(struct lfs *l, const char *path) {
                 dircache_drop(l->dirs, path);
 }
 
-static int op_opendir(const char *path, struct fuse_file_info *fi) {
-        (void) path;
-        /* the kernel keeps the listing while the directory's attributes are valid (its mtime
-         * unchanged): the watcher drops it with them */
-        if (L()->cache_timeout > 0) {
-                fi->cache_readdir = 1;
-                fi->keep_cache = 1;
-        }
-        return 0;
+struct fill {
+        void *buf;
+        fuse_fill_dir_t filler;
+        bool plus;
+};
+
+static void fill_entry(const struct dircache_entry *e, void *userdata) {
+        struct fill *f = userdata;
+        if (f->plus)
+                f->filler(f->buf, e->name, &e->st, 0, FUSE_FILL_DIR_PLUS);
+        else
+                f->filler(f->buf, e->name, NULL, 0, 0);
+}
+
+static void dircache_fill(struct json_object *record, struct stat *st, void *userdata) {
+        fill_stat(userdata, record, st);
 }
 
 static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t off, struct fuse_file_info *fi,
                       enum fuse_readdir_flags flags) {
         struct lfs *l = L();
         _cleanup_(json_object_putp) struct json_object *list = NULL;
+        struct fill f = { buf, filler, flags & FUSE_READDIR_PLUS };
         (void) off; (void) fi;
-        /* one request gives names and attributes: `ls -l` asks for nothing more */
-        int r = 0;
-        if (l->dirs && (list = dircache_listing(l->dirs, path)))
-                ;
-        else {
-                uint64_t epoch = l->dirs ? dircache_epoch(l->dirs) : 0;
-                r = LCALL(l, librarian_fame_list_dir, path, &list);
-                if (r >= 0 && l->dirs)
-                        dircache_put(l->dirs, path, list, epoch);
-        }
-        if (r < 0)
-                return r;
         filler(buf, ".", NULL, 0, 0);
         filler(buf, "..", NULL, 0, 0);
+        /* a kept listing, its attributes converted once */
+        if (l->dirs && dircache_each(l->dirs, path, fill_entry, &f) > 0)
+                return 0;
+        /* one request gives names and attributes: `ls -l` asks for nothing more */
+        uint64_t epoch = l->dirs ? dircache_epoch(l->dirs) : 0;
+        int r = LCALL(l, librarian_fame_list_dir, path, &list);
+        if (r < 0)
+                return r;
+        if (l->dirs)
+                dircache_put(l->dirs, path, list, epoch);
         for (size_t i = 2; i < json_object_array_length(list); i++) {
                 struct json_object *s = json_object_array_get_idx(list, i), *name = NULL;
                 if (!json_object_object_get_ex(s, "name", &name))
@@ -842,7 +849,6 @@ static const struct fuse_operations ops = {
         .getxattr = op_getxattr,
         .listxattr = op_listxattr,
         .removexattr = op_removexattr,
-        .opendir = op_opendir,
         .readdir = op_readdir,
         .init = op_init,
         .destroy = op_destroy,
@@ -910,7 +916,7 @@ int lfs_run(const struct lfs_options *o) {
 
         l.cache_timeout = o->cache_timeout;
         l.address = o->librarian;
-        if (l.cache_timeout > 0 && !(l.dirs = dircache_new(l.cache_timeout))) {
+        if (l.cache_timeout > 0 && !(l.dirs = dircache_new(l.cache_timeout, dircache_fill, &l))) {
                 r = log_error_errno(-ENOMEM, "fame-lfs: out of memory");
                 goto out;
         }
