@@ -250,7 +250,7 @@ static bool below(const char *dir, const char *path) {
         return strncmp(dir, path, n) == 0 && (dir[n] == 0 || dir[n] == '/' || strcmp(path, "/") == 0);
 }
 
-void dircache_drop(struct dircache *d, const char *path) {
+static void drop(struct dircache *d, const char *path, bool parent_attrs) {
         char parent[4096];
         const char *name = split(path, parent, sizeof parent);
 
@@ -264,10 +264,18 @@ void dircache_drop(struct dircache *d, const char *path) {
         /* the path's own attributes, those below it, its directory's (mtime, links) */
         for (size_t i = 0; i < DIRCACHE_ATTRS; i++) {
                 struct attr *a = &d->attrs[i];
-                if (a->path && (below(a->path, path) || (name && strcmp(a->path, parent) == 0)))
+                if (a->path && (below(a->path, path) || (parent_attrs && name && strcmp(a->path, parent) == 0)))
                         attr_clear(a);
         }
         pthread_mutex_unlock(&d->lock);
+}
+
+void dircache_drop(struct dircache *d, const char *path) {
+        drop(d, path, true);
+}
+
+void dircache_drop_entry(struct dircache *d, const char *path) {
+        drop(d, path, false);
 }
 
 void dircache_drop_all(struct dircache *d) {

@@ -50,6 +50,10 @@ int dircache_lookup(struct dircache *d, const char *path, struct stat *ret);
 /* path changed (its attributes, or it appeared or went): its directory's listing goes, and
  * its own listing and those below it if it is a directory. */
 void dircache_drop(struct dircache *d, const char *path);
+/* The mount itself made or removed path, a file or a link: as dircache_drop(), but the
+ * directory's own attributes stay (their times then lag up to the timeout behind; its link
+ * count is not touched by files). */
+void dircache_drop_entry(struct dircache *d, const char *path);
 /* Everything goes (a rename moves whole trees; a notice may have been missed). */
 void dircache_drop_all(struct dircache *d);
 

@@ -174,6 +174,14 @@ static void changed(struct lfs *l, const char *path) {
                 dircache_drop(l->dirs, path);
 }
 
+/* This mount made or removed the file or link path: its directory's listing goes, not the
+ * directory's attributes (docs/lfs.md, "Caching": its times lag behind for up to the cache
+ * timeout), which the kernel asks for again after every such change. */
+static void changed_entry(struct lfs *l, const char *path) {
+        if (l->dirs)
+                dircache_drop_entry(l->dirs, path);
+}
+
 struct fill {
         void *buf;
         fuse_fill_dir_t filler;
@@ -287,7 +295,7 @@ static int op_create(const char *path, mode_t mode, struct fuse_file_info *fi) {
         struct lfs *l = L();
         _cleanup_(json_object_putp) struct json_object *s = NULL;
         int r = LCALL(l, librarian_create_shelf, path, S_IFREG | (mode & 07777), &s);
-        changed(l, path);
+        changed_entry(l, path);
         if (r < 0)
                 return r;
         remember_fresh(l, path, s);
@@ -463,7 +471,7 @@ static int op_fallocate(const char *path, int mode, off_t off, off_t len, struct
 static int op_unlink(const char *path) {
         struct lfs *l = L();
         int r = LCALL(l, librarian_destroy_shelf, path, NULL);
-        changed(l, path);
+        changed_entry(l, path);
         return r;
 }
 
@@ -494,7 +502,7 @@ static int op_symlink(const char *target, const char *path) {
         struct lfs *l = L();
         _cleanup_(json_object_putp) struct json_object *s = NULL;
         int r = LCALL(l, librarian_symlink, path, target, &s);
-        changed(l, path);
+        changed_entry(l, path);
         if (r >= 0)
                 remember_fresh(l, path, s);
         return r;
