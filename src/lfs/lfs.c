@@ -53,7 +53,6 @@ struct lfs {
         pthread_t watcher;
         bool watcher_started;
         struct fame_librarian *watch;   /* the watcher's connection, under hb_lock */
-        uint64_t notices;               /* handled, for --debug */
         char origin[33];                /* this mount's: the Librarian does not tell the watcher
                                          * of the changes the mount itself made */
 };
@@ -748,7 +747,7 @@ static int on_notice(struct json_object *paths, const char *command, void *userd
                 if (strcmp(p, "/") != 0 && parent_of(p, parent, sizeof parent))
                         (void) fuse_invalidate_path(l->fuse, parent);
         }
-        l->notices++;
+        log_debug("fame-lfs: notice of %s: %s", command ? command : "a change", json_object_to_json_string(paths));
         return 0;
 }
 
