@@ -14,7 +14,6 @@
 #include <sys/stat.h>
 #include <sys/random.h>
 #include <sys/statvfs.h>
-#include <sys/sysinfo.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,34 +27,31 @@
 #include "proto.h"
 #include "util.h"
 
-struct lfs {
-        struct fame *fam;
-        struct fame_librarian *lib;
-        pthread_mutex_t lock;
-        uint32_t node;
-        uint64_t book_size, book_area;
-        struct json_object *stats;      /* get_fs_stats at mount: book size and interleave groups */
-        const char *source;             /* what the mmap shim maps */
-        char *source_buf;
-        uint64_t generation;            /* bumped by every shrink: cached book lists are refreshed */
-        pthread_t heartbeat;
-        bool heartbeat_started;
-        pthread_mutex_t hb_lock;
-        pthread_cond_t hb_cond;
-        bool stopping;
-        /* caching (docs/lfs.md, "Caching"): the kernel keeps entries and attributes for
-         * cache_timeout seconds; the watcher drops them when the Librarian says another
-         * connection changed them */
-        double cache_timeout;
-        struct dircache *dirs;          /* NULL: not caching */
-        struct fuse *fuse;
-        const char *address;            /* the Librarian's, for the watcher's own connection */
-        pthread_t watcher;
-        bool watcher_started;
-        struct fame_librarian *watch;   /* the watcher's connection, under hb_lock */
-        char origin[33];                /* this mount's: the Librarian does not tell the watcher
-                                         * of the changes the mount itself made */
-};
+#include "lfs-internal.h"
+
+/* Before a Librarian request of the current FUSE operation: the shared connection, acting as
+ * the operation's caller (uid, gid, pid on this node). */
+struct fame_librarian *lcall_begin(struct lfs *l) {
+        struct fuse_context *ctx = fuse_get_context();
+
+        pthread_mutex_lock(&l->lock);
+        librarian_set_caller(l->lib, ctx ? ctx->uid : getuid(), ctx ? ctx->gid : getgid(), ctx && ctx->pid ? ctx->pid : getpid());
+        return l->lib;
+}
+
+/* After it: a lost Librarian is EIO (the connection resent reads once and retried idempotent
+ * changes for up to LFS_RESTART_WAIT_SECONDS). */
+int lcall_end(struct lfs *l, int r) {
+        if (r < 0) {
+                if (librarian_transport_error(r)) {
+                        log_error("fame-lfs: %s: %s", librarian_last_command(l->lib), fame_librarian_error(l->lib));
+                        r = -EIO;
+                } else
+                        log_debug("fame-lfs: %s: %s", librarian_last_command(l->lib), fame_librarian_error(l->lib));
+        }
+        pthread_mutex_unlock(&l->lock);
+        return r;
+}
 
 /* What the operation just made (create_shelf, mkdir, symlink) says of it: libfuse asks for its
  * attributes right after, in the same thread, and gets these without another request. */
@@ -78,33 +74,6 @@ static struct lfs *L(void) {
         return fuse_get_context()->private_data;
 }
 
-/* Before a Librarian request of the current FUSE operation: the shared connection, acting as
- * the operation's caller (uid, gid, pid on this node). */
-static struct fame_librarian *lcall_begin(struct lfs *l) {
-        struct fuse_context *ctx = fuse_get_context();
-
-        pthread_mutex_lock(&l->lock);
-        librarian_set_caller(l->lib, ctx ? ctx->uid : getuid(), ctx ? ctx->gid : getgid(), ctx && ctx->pid ? ctx->pid : getpid());
-        return l->lib;
-}
-
-/* After it: a lost Librarian is EIO (the connection resent reads once and retried idempotent
- * changes for up to LFS_RESTART_WAIT_SECONDS). */
-static int lcall_end(struct lfs *l, int r) {
-        if (r < 0) {
-                if (librarian_transport_error(r)) {
-                        log_error("fame-lfs: %s: %s", librarian_last_command(l->lib), fame_librarian_error(l->lib));
-                        r = -EIO;
-                } else
-                        log_debug("fame-lfs: %s: %s", librarian_last_command(l->lib), fame_librarian_error(l->lib));
-        }
-        pthread_mutex_unlock(&l->lock);
-        return r;
-}
-
-/* One Librarian request as the caller of the current FUSE operation: LCALL(l, librarian_get_shelf,
- * path, &s) is librarian_get_shelf(l->lib, path, &s) between lcall_begin() and lcall_end(). */
-#define LCALL(l, call, ...) lcall_end((l), call(lcall_begin(l), __VA_ARGS__))
 
 static int64_t member(struct json_object *o, const char *key) {
         struct json_object *v = NULL;
@@ -679,128 +648,6 @@ static int op_removexattr(const char *path, const char *name) {
         return LCALL(L(), librarian_remove_xattr, path, name, NULL);
 }
 
-static void soc_status(struct lfs *l, int status) {
-        struct sysinfo si;
-        int mem = 0;
-        if (status && sysinfo(&si) == 0 && si.totalram)
-                mem = (int) (100 - (uint64_t) si.freeram * 100 / si.totalram);
-        (void) LCALL(l, librarian_update_node_soc_status, status, 0, 0, 0, 0, mem, NULL);
-        (void) LCALL(l, librarian_update_node_mc_status, status, NULL);
-}
-
-static void *heartbeat(void *userdata) {
-        struct lfs *l = userdata;
-        pthread_mutex_lock(&l->hb_lock);
-        while (!l->stopping) {
-                struct timespec ts;
-                clock_gettime(CLOCK_REALTIME, &ts);
-                ts.tv_sec += LFS_HEARTBEAT_SECONDS;
-                pthread_cond_timedwait(&l->hb_cond, &l->hb_lock, &ts);
-                if (l->stopping)
-                        break;
-                pthread_mutex_unlock(&l->hb_lock);
-                soc_status(l, 1);
-                pthread_mutex_lock(&l->hb_lock);
-        }
-        pthread_mutex_unlock(&l->hb_lock);
-        return NULL;
-}
-
-/* The parent directory of path ("/" for "/x"), in buf. */
-static const char *parent_of(const char *path, char *buf, size_t size) {
-        const char *slash = strrchr(path, '/');
-        size_t n = slash && slash != path ? (size_t) (slash - path) : 1;
-        if (n >= size)
-                return NULL;
-        memcpy(buf, path, n);
-        buf[n] = 0;
-        return buf;
-}
-
-/* A notice: another connection changed these shelves.  What the kernel holds of them and of
- * their directories (attributes, a directory's listing) goes; entries are path names here
- * (libfuse's path interface), so an entry that now names another shelf or none is found out
- * by the attributes asked for again.  Called in the watcher's thread only: never while a FUSE
- * operation waits for it. */
-static int on_notice(struct json_object *paths, const char *command, void *userdata) {
-        struct lfs *l = userdata;
-        char parent[4096];
-
-        if (!paths) {
-                /* (re)connected: notices may have been missed; what the kernel cached expires
-                 * within cache_timeout, and the books of open files are asked for again */
-                __atomic_add_fetch(&l->generation, 1, __ATOMIC_ACQ_REL);
-                dircache_drop_all(l->dirs);
-                (void) fuse_invalidate_path(l->fuse, "/");
-                return 0;
-        }
-        if (command && strcmp(command, "resize_shelf") == 0)
-                __atomic_add_fetch(&l->generation, 1, __ATOMIC_ACQ_REL);
-        if (command && strcmp(command, "rename_shelf") == 0)
-                dircache_drop_all(l->dirs);
-        for (size_t i = 0; i < json_object_array_length(paths); i++) {
-                const char *p = json_object_get_string(json_object_array_get_idx(paths, i));
-                if (!p || p[0] != '/')
-                        continue;
-                dircache_drop(l->dirs, p);
-                (void) fuse_invalidate_path(l->fuse, p);
-                if (strcmp(p, "/") != 0 && parent_of(p, parent, sizeof parent))
-                        (void) fuse_invalidate_path(l->fuse, parent);
-        }
-        log_debug("fame-lfs: notice of %s: %s", command ? command : "a change", json_object_to_json_string(paths));
-        return 0;
-}
-
-static bool wait_stopping(struct lfs *l, int seconds) {
-        struct timespec ts;
-        pthread_mutex_lock(&l->hb_lock);
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += seconds;
-        while (!l->stopping && pthread_cond_timedwait(&l->hb_cond, &l->hb_lock, &ts) == 0)
-                ;
-        bool stopping = l->stopping;
-        pthread_mutex_unlock(&l->hb_lock);
-        return stopping;
-}
-
-/* The watcher: its own connection to the Librarian, which sends it notices (fame_watch);
- * reconnected a second after it breaks. */
-static void *watcher(void *userdata) {
-        struct lfs *l = userdata;
-        bool logged = false;
-
-        for (;;) {
-                struct fame_librarian *w = NULL;
-                pthread_mutex_lock(&l->hb_lock);
-                bool stopping = l->stopping;
-                pthread_mutex_unlock(&l->hb_lock);
-                if (stopping)
-                        break;
-                int r = fame_librarian_connect(l->address, &w);
-                if (r >= 0) {
-                        if (l->node)
-                                fame_librarian_set_node(w, l->node);
-                        pthread_mutex_lock(&l->hb_lock);
-                        l->watch = l->stopping ? NULL : w;
-                        pthread_mutex_unlock(&l->hb_lock);
-                        if (l->watch) {
-                                r = librarian_watch(w, l->origin, on_notice, l);
-                                if (r < 0 && !logged)
-                                        log_warning("fame-lfs: %s; what the kernel caches is kept at most %g s until "
-                                                    "it is back", fame_librarian_error(w), l->cache_timeout);
-                                logged = r < 0;
-                        }
-                        pthread_mutex_lock(&l->hb_lock);
-                        l->watch = NULL;
-                        pthread_mutex_unlock(&l->hb_lock);
-                        fame_librarian_disconnect(w);
-                }
-                if (wait_stopping(l, 1))
-                        break;
-        }
-        return NULL;
-}
-
 static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg) {
         struct lfs *l = fuse_get_context()->private_data;
         (void) conn;
@@ -813,27 +660,13 @@ static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg) {
         cfg->use_ino = 1;
         cfg->hard_remove = 0;   /* an open file that is unlinked is hidden, removed at its last close */
         cfg->direct_io = 1;
-        soc_status(l, 1);
-        if (pthread_create(&l->heartbeat, NULL, heartbeat, l) == 0)
-                l->heartbeat_started = true;
         l->fuse = fuse_get_context()->fuse;
-        if (l->cache_timeout > 0 && pthread_create(&l->watcher, NULL, watcher, l) == 0)
-                l->watcher_started = true;
+        lfs_threads_start(l);
         return l;
 }
 
 static void op_destroy(void *userdata) {
-        struct lfs *l = userdata;
-        pthread_mutex_lock(&l->hb_lock);
-        l->stopping = true;
-        pthread_cond_broadcast(&l->hb_cond);
-        librarian_shutdown(l->watch);
-        pthread_mutex_unlock(&l->hb_lock);
-        if (l->heartbeat_started)
-                pthread_join(l->heartbeat, NULL);
-        if (l->watcher_started)
-                pthread_join(l->watcher, NULL);
-        soc_status(l, 0);
+        lfs_threads_stop(userdata);
 }
 
 static const struct fuse_operations ops = {
