@@ -889,11 +889,11 @@ int cmd_debug_image_populate(const struct verb *v, int argc, char **argv) {
         return image_debian_populate(argv[1], argv[2], size, NULL) < 0 ? 1 : 0;
 }
 
-/* fame debug debian-arm-unpacked CACHE_DIR [RELEASE [MIRROR]]: the host side of an arm64 Debian
+/* fame debug arm-unpack CACHE_DIR [RELEASE [MIRROR]]: the host side of an arm64 Debian
  * image (image-debian-arm.h); prints the tree's path. */
 int cmd_debug_debian_arm_unpacked(const struct verb *v, int argc, char **argv) {
         if (argc < 2 || argc > 4)
-                return cli_usage_error(v, "usage: fame debug debian-arm-unpacked CACHE_DIR [RELEASE [MIRROR]]");
+                return cli_usage_error(v, "usage: fame debug arm-unpack CACHE_DIR [RELEASE [MIRROR]]");
         struct debian_arm_params p = {
                 .cache_dir = argv[1], .release = argc > 2 ? argv[2] : "bookworm", .mirror = argc > 3 ? argv[3] : NULL,
         };

@@ -180,7 +180,7 @@ static const struct verb debug_verbs[] = {
                         "root, so that mke2fs -d sees the files' real owners.  See docs/debian.md.\n",
         },
         {
-                .name = "debian-arm-unpacked", .fn = cmd_debug_debian_arm_unpacked, .min_args = 1, .max_args = 3,
+                .name = "arm-unpack", .fn = cmd_debug_debian_arm_unpacked, .min_args = 1, .max_args = 3,
                 .usage = "CACHE_DIR [RELEASE [MIRROR]]",
                 .summary = "the unconfigured arm64 Debian root (work in progress)",
                 .help = "Makes (or finds) the unconfigured arm64 root of a Debian node with debootstrap --foreign\n"

@@ -1,5 +1,5 @@
 #!/bin/bash
-# The host side of an arm64 Debian image (fame debug debian-arm-unpacked, docs/aarch64.md):
+# The host side of an arm64 Debian image (fame debug arm-unpack, docs/aarch64.md):
 # without a mirror, one error line naming debootstrap's message and the log.  With
 # FAME_TEST_NETWORK=1 and root, the real tree from the mirror apt uses: the second stage, the
 # packages a node needs as .debs, no arm64 program run (dpkg's status empty), and a second call
@@ -13,7 +13,7 @@ fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 ok() { echo "ok: $*"; }
 
 if [ "$(id -u)" != 0 ]; then
-        out=$("$FAME" debug debian-arm-unpacked "$tmp/c" 2>&1) && fail "no error without root"
+        out=$("$FAME" debug arm-unpack "$tmp/c" 2>&1) && fail "no error without root"
         [[ $out == *"needs root"* ]] && ok "without root: $out" || fail "without root: $out"
         echo "SKIP: the rest needs root (debootstrap)"
         exit 77
@@ -26,7 +26,7 @@ if [ "${FAME_TEST_NETWORK:-0}" != 1 ]; then
 fi
 
 # an unreachable mirror: one line, the Release file named, the log named
-out=$("$FAME" debug debian-arm-unpacked "$tmp/c" bookworm http://127.0.0.1:9/debian 2>&1)
+out=$("$FAME" debug arm-unpack "$tmp/c" bookworm http://127.0.0.1:9/debian 2>&1)
 rc=$?
 [ $rc -ne 0 ] || fail "unreachable mirror: exit 0"
 [ "$(printf '%s\n' "$out" | grep -c '^fame:')" = 1 ] || fail "unreachable mirror: not one error line: $out"
@@ -34,7 +34,7 @@ rc=$?
 ls "$tmp/c/debian" | grep -q '^\.arm64-unpacked' && fail "a temporary tree was left behind"
 
 start=$(date +%s)
-tree=$("$FAME" debug debian-arm-unpacked "$tmp/c") || fail "debootstrap --foreign failed"
+tree=$("$FAME" debug arm-unpack "$tmp/c") || fail "debootstrap --foreign failed"
 echo "host side from scratch: $(( $(date +%s) - start )) s, $(du -sh "$tree" | cut -f1)"
 [ -x "$tree/debootstrap/debootstrap" ] && ok "second stage in the tree" || fail "no /debootstrap/debootstrap"
 for p in systemd openssh-server gcc pkg-config qemu-guest-agent linux-image-6 initramfs-tools libjson-c5; do
@@ -44,6 +44,6 @@ done
 [ -s "$tree/var/lib/dpkg/status" ] && fail "dpkg's status is not empty: something was configured"
 file -L "$tree/bin/dash" 2>/dev/null | grep -q aarch64 && ok "an arm64 dash unpacked" || fail "no arm64 dash"
 start=$(date +%s)
-again=$("$FAME" debug debian-arm-unpacked "$tmp/c") && [ "$again" = "$tree" ] && [ $(( $(date +%s) - start )) -le 5 ] &&
+again=$("$FAME" debug arm-unpack "$tmp/c") && [ "$again" = "$tree" ] && [ $(( $(date +%s) - start )) -le 5 ] &&
         ok "reused" || fail "second call: $again"
 [ $failures = 0 ] && echo "PASS" || exit 1
