@@ -14,6 +14,7 @@
 #include "config.h"
 #include "fame.h"
 #include "image.h"
+#include "image-debian-arm.h"
 #include "log.h"
 #include "net.h"
 #include "plan.h"
@@ -886,4 +887,19 @@ int cmd_debug_image_populate(const struct verb *v, int argc, char **argv) {
         if (argc != 4 || parse_size(argv[3], &size) < 0)
                 return cli_usage_error(v, "usage: fame debug populate TREE TMPDIR SIZE");
         return image_debian_populate(argv[1], argv[2], size, NULL) < 0 ? 1 : 0;
+}
+
+/* fame debug arm-unpack CACHE_DIR [RELEASE [MIRROR]]: the host side of an arm64 Debian
+ * image (image-debian-arm.h); prints the tree's path. */
+int cmd_debug_debian_arm_unpacked(const struct verb *v, int argc, char **argv) {
+        if (argc < 2 || argc > 4)
+                return cli_usage_error(v, "usage: fame debug arm-unpack CACHE_DIR [RELEASE [MIRROR]]");
+        struct debian_arm_params p = {
+                .cache_dir = argv[1], .release = argc > 2 ? argv[2] : "bookworm", .mirror = argc > 3 ? argv[3] : NULL,
+        };
+        _cleanup_free_ char *tree = NULL;
+        if (image_debian_arm_unpacked(&p, &tree) < 0)
+                return 1;
+        printf("%s\n", tree);
+        return 0;
 }

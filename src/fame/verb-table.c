@@ -180,6 +180,14 @@ static const struct verb debug_verbs[] = {
                         "root, so that mke2fs -d sees the files' real owners.  See docs/debian.md.\n",
         },
         {
+                .name = "arm-unpack", .fn = cmd_debug_debian_arm_unpacked, .min_args = 1, .max_args = 3,
+                .usage = "CACHE_DIR [RELEASE [MIRROR]]",
+                .summary = "the unconfigured arm64 Debian root (work in progress)",
+                .help = "Makes (or finds) the unconfigured arm64 root of a Debian node with debootstrap --foreign\n"
+                        "in CACHE_DIR/debian/arm64-unpacked-KEY and prints its path.  RELEASE defaults to\n"
+                        "bookworm, MIRROR to the one apt uses.  Needs root.  See docs/aarch64.md.\n",
+        },
+        {
                 .name = "relay", .fn = cmd_debug_relay, .min_args = 1, .max_args = 1,
                 .usage = "PORT",
                 .summary = "join stdin/stdout to 127.0.0.1:PORT (QEMU guestfwd)",

@@ -129,6 +129,7 @@ int cmd_debug_net_switch(const struct verb *v, int argc, char **argv);
 int cmd_debug_agents(const struct verb *v, int argc, char **argv);
 int cmd_debug_relay(const struct verb *v, int argc, char **argv);
 int cmd_debug_image_populate(const struct verb *v, int argc, char **argv);
+int cmd_debug_debian_arm_unpacked(const struct verb *v, int argc, char **argv);
 int cmd_debug_qemu_args(const struct verb *v, int argc, char **argv);
 int cmd_debug_domain_xml(const struct verb *v, int argc, char **argv);
 int cmd_libvirt_export(const struct verb *v, int argc, char **argv);

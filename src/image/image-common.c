@@ -101,6 +101,13 @@ void image_rm_rf(const char *path) {
 
 /* ---- running a tool with its output in a log and its progress on the terminal ---------------- */
 
+static bool muted(const char *const *mute, const char *line) {
+        for (; mute && *mute; mute++)
+                if (strncmp(line, *mute, strlen(*mute)) == 0)
+                        return true;
+        return false;
+}
+
 int image_run_logged(struct cmd *c, const char *log_path, struct image_tool_run *t) {
         int pfd[2];
         /* NULL: our stderr (reopening /dev/stderr fails in a user namespace: the pipe's owner
@@ -141,7 +148,7 @@ int image_run_logged(struct cmd *c, const char *log_path, struct image_tool_run 
                 char *line = buf, *nl;
                 while ((nl = strchr(line, '\n'))) {
                         *nl = 0;
-                        if (strncmp(line, "I: ", 3) == 0)
+                        if (strncmp(line, "I: ", 3) == 0 && !muted(t->mute, line + 3))
                                 log_progress("%s: %s", t->what, line + 3);
                         else if (strncmp(line, "E: ", 3) == 0 || (!strncmp(line, "W: ", 3) && !*t->last_error))
                                 snprintf(t->last_error, sizeof t->last_error, "%s", line + 3);

@@ -232,8 +232,9 @@ char *image_debian_host_mirror(const char *release, const char *apt_dir) {
 
 /* ---- stage 1: mmdebstrap ------------------------------------------------------------------- */
 
-static char *package_list(const char *extra) {
-        size_t len = 1;
+/* The base list with `kernel` for linux-image-amd64, then `extra`: "a,b,c". */
+char *image_debian_package_list(const char *kernel, const char *extra) {
+        size_t len = 1 + strlen(kernel);
         for (size_t i = 0; base_packages[i]; i++)
                 len += strlen(base_packages[i]) + 1;
         len += extra ? strlen(extra) + 1 : 0;
@@ -242,7 +243,8 @@ static char *package_list(const char *extra) {
                 return NULL;
         *o = 0;
         for (size_t i = 0; base_packages[i]; i++)
-                o += sprintf(o, "%s%s", i ? "," : "", base_packages[i]);
+                o += sprintf(o, "%s%s", i ? "," : "",
+                             strcmp(base_packages[i], "linux-image-amd64") == 0 ? kernel : base_packages[i]);
         for (const char *q = extra ? extra : ""; *q;) {
                 size_t n = strcspn(q, ", ");
                 if (n) {
@@ -770,7 +772,7 @@ int image_debian_ensure(const struct debian_params *p, struct image *ret) {
                 return log_error_errno(-ENOENT, "The node-side fame binary '%s' is missing: build it (make)",
                                        p->fame_static ? p->fame_static : "(none given)");
         mirror = p->mirror && *p->mirror ? strdup(p->mirror) : image_debian_host_mirror(p->release, NULL);
-        packages = package_list(p->packages);
+        packages = image_debian_package_list("linux-image-amd64", p->packages);
         if (!mirror || !packages)
                 return log_error_errno(-ENOMEM, "Out of memory");
 

@@ -50,6 +50,7 @@ char *image_hook(const char *verb, const char *a, const char *b);
 /* What image_run_logged() saw of a tool's output. */
 struct image_tool_run {
         const char *what;               /* "mmdebstrap" */
+        const char *const *mute;        /* "I: " lines starting so are logged, not shown (NULL-terminated) */
         char last_error[512];           /* the last "E: ..." line (or the last line) */
         char mirror_error[512];         /* why apt could not fetch, from its first "Failed to fetch" */
         bool mirror_failed;

@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Debian arm64 node images, host side (design and status: docs/aarch64.md, "Debian arm64 nodes:
+ * how the image is made").  Work in progress: not yet used by `fame up`.
+ */
+#ifndef FAME_IMAGE_DEBIAN_ARM_H
+#define FAME_IMAGE_DEBIAN_ARM_H
+
+struct debian_arm_params {
+        const char *cache_dir;          /* CACHE_DIR: the tree goes to CACHE_DIR/debian/ */
+        const char *release;            /* "bookworm" */
+        const char *mirror;             /* "" or NULL: the mirror the host's apt uses */
+        const char *packages;           /* extra packages, separated by commas or spaces */
+};
+
+/* The unconfigured arm64 root, made without running any arm64 program on the host:
+ * `debootstrap --foreign --arch=arm64 --variant=minbase --include=<a Debian node's packages>`
+ * into CACHE_DIR/debian/arm64-unpacked-KEY (KEY: release, mirror, packages, recipe).  The tree
+ * holds the Essential set unpacked, /debootstrap/ (the second stage a node runs on its first
+ * boot) and every package as a .deb in var/cache/apt/archives; dpkg's status is empty.
+ * debootstrap is the host's, else Debian's package unpacked into CACHE_DIR/debian/debootstrap
+ * (apt-get download + dpkg-deb -x; nothing installed).  Needs root (debootstrap makes device
+ * nodes and owners).  Progress lines while it runs; on failure one error line naming
+ * debootstrap's message (the package it could not get) and the log.  Reused when present. */
+int image_debian_arm_unpacked(const struct debian_arm_params *p, char **ret_tree);
+
+#endif
