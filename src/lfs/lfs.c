@@ -3,7 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <fuse.h>
+#include <fuse_lowlevel.h>
 #include <inttypes.h>
 #include <json-c/json.h>
 #include <malloc.h>
@@ -20,6 +20,7 @@
 
 #include "dircache.h"
 #include "fame.h"
+#include "inodes.h"
 #include "lfs.h"
 #include "librarian-client.h"
 #include "relay.h"
@@ -43,12 +44,15 @@ struct lfs {
         pthread_mutex_t hb_lock;
         pthread_cond_t hb_cond;
         bool stopping;
+        /* the kernel's inode numbers: each one's parent and name (inodes.h) */
+        struct inodes *inodes;
+        uint64_t hidden;                /* names made for unlinked open files */
         /* caching (docs/lfs.md, "Caching"): the kernel keeps entries and attributes for
          * cache_timeout seconds; the watcher drops them when the Librarian says another
          * connection changed them */
         double cache_timeout;
         struct dircache *dirs;          /* NULL: not caching */
-        struct fuse *fuse;
+        struct fuse_session *se;
         const char *address;            /* the Librarian's, for the watcher's own connection */
         pthread_t watcher;
         bool watcher_started;
@@ -57,14 +61,6 @@ struct lfs {
         char origin[33];                /* this mount's: the Librarian does not tell the watcher
                                          * of the changes the mount itself made */
 };
-
-/* What the operation just made (create_shelf, mkdir, symlink) says of it: libfuse asks for its
- * attributes right after, in the same thread, and gets these without another request. */
-static _Thread_local struct {
-        char path[4096];
-        struct stat st;
-        bool valid;
-} fresh;
 
 struct lfs_file {
         int64_t id, handle;
@@ -75,14 +71,27 @@ struct lfs_file {
         pthread_mutex_t lock;
 };
 
-static struct lfs *L(void) {
-        return fuse_get_context()->private_data;
+/* An open directory: the listing readdir hands out, taken at the first readdir (the kernel
+ * asks for none when it keeps its own, see op_opendir()). */
+struct lfs_dir {
+        struct dircache_entry *entries;
+        size_t n, cap;
+        bool loaded;
+};
+
+/* The caller of the FUSE request this thread serves (NULL in the daemon's own threads). */
+static _Thread_local const struct fuse_ctx *caller;
+
+/* The mount, for a request; its Librarian requests are then made as its caller. */
+static struct lfs *begin(fuse_req_t req) {
+        caller = fuse_req_ctx(req);
+        return fuse_req_userdata(req);
 }
 
 /* Before a Librarian request of the current FUSE operation: the shared connection, acting as
  * the operation's caller (uid, gid, pid on this node). */
 static struct fame_librarian *lcall_begin(struct lfs *l) {
-        struct fuse_context *ctx = fuse_get_context();
+        const struct fuse_ctx *ctx = caller;
 
         pthread_mutex_lock(&l->lock);
         librarian_set_caller(l->lib, ctx ? ctx->uid : getuid(), ctx ? ctx->gid : getgid(), ctx && ctx->pid ? ctx->pid : getpid());
@@ -130,30 +139,17 @@ static void fill_stat(struct lfs *l, struct json_object *s, struct stat *st) {
 }
 
 /* What a shelf the current operation made looks like: its record, owned by the caller (the
- * Librarian makes it so), for the getattr that follows. */
-static void remember_fresh(struct lfs *l, const char *path, struct json_object *s) {
-        struct fuse_context *ctx = fuse_get_context();
-        fresh.valid = false;
-        if (!s || strlen(path) >= sizeof fresh.path)
-                return;
-        fill_stat(l, s, &fresh.st);
-        fresh.st.st_uid = ctx->uid;
-        fresh.st.st_gid = ctx->gid;
-        snprintf(fresh.path, sizeof fresh.path, "%s", path);
-        fresh.valid = true;
+ * Librarian makes it so). */
+static void fill_fresh(struct lfs *l, struct json_object *s, struct stat *st) {
+        fill_stat(l, s, st);
+        if (caller) {
+                st->st_uid = caller->uid;
+                st->st_gid = caller->gid;
+        }
 }
 
-static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *fi) {
-        struct lfs *l = L();
+static int get_attr(struct lfs *l, const char *path, struct stat *st) {
         _cleanup_(json_object_putp) struct json_object *s = NULL;
-        (void) fi;
-        if (fresh.valid) {
-                fresh.valid = false;
-                if (strcmp(fresh.path, path) == 0) {
-                        *st = fresh.st;
-                        return 0;
-                }
-        }
         /* a name a kept listing has; one it lacks is asked for (never remembered missing: a
          * shelf another node just made is there at once) */
         if (l->dirs && dircache_lookup(l->dirs, path, st) > 0)
@@ -182,54 +178,214 @@ static void changed_entry(struct lfs *l, const char *path) {
                 dircache_drop_entry(l->dirs, path);
 }
 
-struct fill {
-        void *buf;
-        fuse_fill_dir_t filler;
-        bool plus;
-};
-
-static void fill_entry(const struct dircache_entry *e, void *userdata) {
-        struct fill *f = userdata;
-        if (f->plus)
-                f->filler(f->buf, e->name, &e->st, 0, FUSE_FILL_DIR_PLUS);
-        else
-                f->filler(f->buf, e->name, NULL, 0, 0);
-}
-
 static void dircache_fill(struct json_object *record, struct stat *st, void *userdata) {
         fill_stat(userdata, record, st);
 }
 
-static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t off, struct fuse_file_info *fi,
-                      enum fuse_readdir_flags flags) {
-        struct lfs *l = L();
+/* Replies with the entry name in parent, whose attributes are st: the kernel holds it for the
+ * cache timeout (one lookup more of its inode). */
+static void reply_entry(struct lfs *l, fuse_req_t req, fuse_ino_t parent, const char *name, const struct stat *st) {
+        struct fuse_entry_param e = { .attr = *st, .attr_timeout = l->cache_timeout, .entry_timeout = l->cache_timeout };
+        int r = inodes_add(l->inodes, parent, name, (int64_t) st->st_ino, &e.ino);
+        if (r < 0) {
+                fuse_reply_err(req, -r);
+                return;
+        }
+        if (fuse_reply_entry(req, &e) < 0)
+                inodes_forget(l->inodes, e.ino, 1);
+}
+
+static void reply(fuse_req_t req, int r) {
+        fuse_reply_err(req, r < 0 ? -r : 0);
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name) {
+        struct lfs *l = begin(req);
+        _cleanup_free_ char *path = NULL;
+        struct stat st;
+        int r = inodes_path(l->inodes, parent, name, &path);
+        if (r >= 0)
+                r = get_attr(l, path, &st);
+        if (r == -ENOENT)
+                /* not there (now): never remembered missing, and no inode goes by it */
+                inodes_remove(l->inodes, parent, name);
+        if (r < 0)
+                return reply(req, r);
+        reply_entry(l, req, parent, name, &st);
+}
+
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
+        struct lfs *l = fuse_req_userdata(req);
+        inodes_forget(l->inodes, ino, nlookup);
+        fuse_reply_none(req);
+}
+
+static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets) {
+        struct lfs *l = fuse_req_userdata(req);
+        for (size_t i = 0; i < count; i++)
+                inodes_forget(l->inodes, forgets[i].ino, forgets[i].nlookup);
+        fuse_reply_none(req);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+        struct lfs *l = begin(req);
+        _cleanup_free_ char *path = NULL;
+        struct stat st;
+        (void) fi;
+        int r = inodes_path(l->inodes, ino, NULL, &path);
+        if (r >= 0)
+                r = get_attr(l, path, &st);
+        if (r < 0)
+                return reply(req, r);
+        fuse_reply_attr(req, &st, l->cache_timeout);
+}
+
+struct fill {
+        struct lfs_dir *d;
+        int r;
+};
+
+static void dir_add(const struct dircache_entry *e, void *userdata) {
+        struct fill *f = userdata;
+        struct lfs_dir *d = f->d;
+        if (f->r < 0)
+                return;
+        if (d->n == d->cap) {
+                size_t cap = d->cap ? d->cap * 2 : 16;
+                struct dircache_entry *n = reallocarray(d->entries, cap, sizeof *n);
+                if (!n) {
+                        f->r = -ENOMEM;
+                        return;
+                }
+                d->entries = n;
+                d->cap = cap;
+        }
+        d->entries[d->n] = *e;
+        if (!(d->entries[d->n].name = strdup(e->name))) {
+                f->r = -ENOMEM;
+                return;
+        }
+        d->n++;
+}
+
+static void dir_free(struct lfs_dir *d) {
+        if (!d)
+                return;
+        for (size_t i = 0; i < d->n; i++)
+                free((char *) d->entries[i].name);
+        free(d->entries);
+        free(d);
+}
+
+/* The listing of path into d: a kept one (its attributes converted once), else one request
+ * that gives names and attributes (`ls -l` asks for nothing more). */
+static int dir_load(struct lfs *l, const char *path, struct lfs_dir *d) {
         _cleanup_(json_object_putp) struct json_object *list = NULL;
-        struct fill f = { buf, filler, flags & FUSE_READDIR_PLUS };
-        (void) off; (void) fi;
-        filler(buf, ".", NULL, 0, 0);
-        filler(buf, "..", NULL, 0, 0);
-        /* a kept listing, its attributes converted once */
-        if (l->dirs && dircache_each(l->dirs, path, fill_entry, &f) > 0)
-                return 0;
-        /* one request gives names and attributes: `ls -l` asks for nothing more */
+        struct fill f = { d, 0 };
+        if (l->dirs && dircache_each(l->dirs, path, dir_add, &f) > 0)
+                return f.r;
         uint64_t epoch = l->dirs ? dircache_epoch(l->dirs) : 0;
         int r = LCALL(l, librarian_fame_list_dir, path, &list);
         if (r < 0)
                 return r;
         if (l->dirs)
                 dircache_put(l->dirs, path, list, epoch);
-        for (size_t i = 2; i < json_object_array_length(list); i++) {
+        for (size_t i = 2; i < json_object_array_length(list) && f.r >= 0; i++) {
                 struct json_object *s = json_object_array_get_idx(list, i), *name = NULL;
                 if (!json_object_object_get_ex(s, "name", &name))
                         continue;
-                if (flags & FUSE_READDIR_PLUS) {
-                        struct stat st;
-                        fill_stat(l, s, &st);
-                        filler(buf, json_object_get_string(name), &st, 0, FUSE_FILL_DIR_PLUS);
-                } else
-                        filler(buf, json_object_get_string(name), NULL, 0, 0);
+                struct dircache_entry e = { .name = json_object_get_string(name) };
+                fill_stat(l, s, &e.st);
+                dir_add(&e, &f);
         }
-        return 0;
+        return f.r;
+}
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+        struct lfs *l = begin(req);
+        _cleanup_free_ char *path = NULL;
+        int r = inodes_path(l->inodes, ino, NULL, &path);
+        if (r < 0)
+                return reply(req, r);
+        struct lfs_dir *d = calloc(1, sizeof *d);
+        if (!d)
+                return reply(req, -ENOMEM);
+        fi->fh = (uint64_t) (uintptr_t) d;
+        /* the kernel keeps the listing it was given (its readdir cache: an unchanged directory
+         * is listed without asking) as long as fame-lfs keeps its own: the mount's changes in
+         * the directory and the notices of others' drop both, and so does the cache timeout
+         * (an opendir after it makes the kernel drop its own) */
+        if (l->dirs) {
+                fi->cache_readdir = 1;
+                fi->keep_cache = dircache_has(l->dirs, path);
+        }
+        if (fuse_reply_open(req, fi) < 0)
+                dir_free(d);
+}
+
+static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi, bool plus) {
+        struct lfs *l = begin(req);
+        struct lfs_dir *d = (struct lfs_dir *) (uintptr_t) fi->fh;
+        int r;
+
+        if (!d->loaded || off == 0) {
+                _cleanup_free_ char *path = NULL;
+                for (size_t i = 0; i < d->n; i++)
+                        free((char *) d->entries[i].name);
+                d->n = 0;
+                d->loaded = false;
+                r = inodes_path(l->inodes, ino, NULL, &path);
+                if (r >= 0)
+                        r = dir_load(l, path, d);
+                if (r < 0)
+                        return reply(req, r);
+                d->loaded = true;
+        }
+        _cleanup_free_ char *buf = malloc(size);
+        if (!buf)
+                return reply(req, -ENOMEM);
+        size_t used = 0;
+        /* offsets: 0 the start, 1 after ".", 2 after "..", 2 + i after entry i */
+        for (size_t i = (size_t) (off < 0 ? 0 : off); i < d->n + 2; i++) {
+                const char *name = i == 0 ? "." : i == 1 ? ".." : d->entries[i - 2].name;
+                /* "." and "..": only a name and a number (readdir(3) skips entries numbered 0) */
+                struct fuse_entry_param e = { .attr.st_mode = S_IFDIR, .attr.st_ino = ino };
+                size_t n;
+                if (i >= 2)
+                        e.attr = d->entries[i - 2].st;
+                if (!plus) {
+                        n = fuse_add_direntry(req, buf + used, size - used, name, &e.attr, (off_t) i + 1);
+                        if (n > size - used)
+                                break;
+                        used += n;
+                        continue;
+                }
+                /* readdirplus: each entry but "." and ".." is a lookup the kernel will forget */
+                n = fuse_add_direntry_plus(req, NULL, 0, name, NULL, 0);
+                if (n > size - used)
+                        break;
+                if (i >= 2) {
+                        e.attr_timeout = e.entry_timeout = l->cache_timeout;
+                        if (inodes_add(l->inodes, ino, name, (int64_t) e.attr.st_ino, &e.ino) < 0)
+                                e.ino = 0;      /* then only the name */
+                }
+                used += fuse_add_direntry_plus(req, buf + used, size - used, name, &e, (off_t) i + 1);
+        }
+        fuse_reply_buf(req, buf, used);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi) {
+        readdir_common(req, ino, size, off, fi, false);
+}
+
+static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi) {
+        readdir_common(req, ino, size, off, fi, true);
+}
+
+static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+        (void) ino;
+        dir_free((struct lfs_dir *) (uintptr_t) fi->fh);
+        fuse_reply_err(req, 0);
 }
 
 /* The shelf's books and size, into f. */
@@ -255,6 +411,13 @@ static int load_books(struct lfs *l, const char *path, struct lfs_file *f) {
         return 0;
 }
 
+/* The same for the open file ino. */
+static int load_books_ino(struct lfs *l, fuse_ino_t ino, struct lfs_file *f) {
+        _cleanup_free_ char *path = NULL;
+        int r = inodes_path(l->inodes, ino, NULL, &path);
+        return r < 0 ? r : load_books(l, path, f);
+}
+
 static struct lfs_file *file_new(struct json_object *shelf) {
         struct lfs_file *f = calloc(1, sizeof *f);
         if (!f)
@@ -274,8 +437,8 @@ static void file_free(struct lfs_file *f) {
         free(f);
 }
 
-static int open_common(const char *path, struct fuse_file_info *fi, struct json_object *shelf) {
-        struct lfs *l = L();
+/* The file handle of shelf (its open_shelf or create_shelf reply) in fi, ino opened once more. */
+static int open_common(struct lfs *l, fuse_ino_t ino, struct fuse_file_info *fi, struct json_object *shelf) {
         struct lfs_file *f = file_new(shelf);
         if (!f)
                 return -ENOMEM;
@@ -284,54 +447,92 @@ static int open_common(const char *path, struct fuse_file_info *fi, struct json_
                 f->generation = __atomic_load_n(&l->generation, __ATOMIC_ACQUIRE);
                 f->loaded = true;
         }
-        (void) path;
         fi->fh = (uint64_t) (uintptr_t) f;
         fi->direct_io = 1;      /* every read and write goes to FAM: other nodes' stores are seen */
         fi->keep_cache = 0;
+        inodes_open(l->inodes, ino, 1, NULL);
         return 0;
 }
 
-static int op_create(const char *path, mode_t mode, struct fuse_file_info *fi) {
-        struct lfs *l = L();
-        _cleanup_(json_object_putp) struct json_object *s = NULL;
-        int r = LCALL(l, librarian_create_shelf, path, S_IFREG | (mode & 07777), &s);
+/* The last handle of ino was closed: an unlinked file hidden while open goes now. */
+static void close_common(struct lfs *l, fuse_ino_t ino, struct lfs_file *f) {
+        bool hidden;
+        if (f) {
+                /* the reply is not waited for: the next request on the connection comes after it */
+                (void) LCALL(l, librarian_close_shelf_nowait, f->id, f->handle);
+                file_free(f);
+        }
+        if (inodes_open(l->inodes, ino, -1, &hidden) > 0 || !hidden)
+                return;
+        _cleanup_free_ char *path = NULL;
+        if (inodes_path(l->inodes, ino, NULL, &path) < 0)
+                return;
+        (void) LCALL(l, librarian_destroy_shelf, path, NULL);
         changed_entry(l, path);
-        if (r < 0)
-                return r;
-        remember_fresh(l, path, s);
-        return open_common(path, fi, s);
+        inodes_remove_ino(l->inodes, ino);
 }
 
-static int op_open(const char *path, struct fuse_file_info *fi) {
-        struct lfs *l = L();
+static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi) {
+        struct lfs *l = begin(req);
         _cleanup_(json_object_putp) struct json_object *s = NULL;
-        int acc = fi->flags & O_ACCMODE, want = acc == O_RDONLY ? 4 : acc == O_WRONLY ? 2 : 6, r = 0;
+        _cleanup_free_ char *path = NULL;
+        int r = inodes_path(l->inodes, parent, name, &path);
+        if (r < 0)
+                return reply(req, r);
+        r = LCALL(l, librarian_create_shelf, path, S_IFREG | (mode & 07777), &s);
+        changed_entry(l, path);
+        if (r < 0)
+                return reply(req, r);
+        /* what create_shelf said of it is its attributes: no request more */
+        struct fuse_entry_param e = { .attr_timeout = l->cache_timeout, .entry_timeout = l->cache_timeout };
+        fill_fresh(l, s, &e.attr);
+        r = inodes_add(l->inodes, parent, name, (int64_t) e.attr.st_ino, &e.ino);
+        if (r >= 0) {
+                r = open_common(l, e.ino, fi, s);
+                if (r < 0)
+                        inodes_forget(l->inodes, e.ino, 1);
+        }
+        if (r < 0) {
+                (void) LCALL(l, librarian_close_shelf_nowait, member(s, "id"), member(s, "open_handle"));
+                return reply(req, r);
+        }
+        if (fuse_reply_create(req, &e, fi) < 0) {
+                /* the caller was interrupted: nobody will close it */
+                close_common(l, e.ino, (struct lfs_file *) (uintptr_t) fi->fh);
+                inodes_forget(l->inodes, e.ino, 1);
+        }
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+        struct lfs *l = begin(req);
+        _cleanup_(json_object_putp) struct json_object *s = NULL;
+        _cleanup_free_ char *path = NULL;
+        int acc = fi->flags & O_ACCMODE, want = acc == O_RDONLY ? 4 : acc == O_WRONLY ? 2 : 6;
+        int r = inodes_path(l->inodes, ino, NULL, &path);
         /* caching, the kernel checks permissions (default_permissions) */
-        if (l->cache_timeout <= 0)
+        if (r >= 0 && l->cache_timeout <= 0)
                 r = LCALL(l, librarian_fame_access, path, want, NULL);
         if (r >= 0)
                 r = LCALL(l, librarian_open_shelf, path, &s);
+        if (r >= 0)
+                r = open_common(l, ino, fi, s);
         if (r < 0)
-                return r;
-        return open_common(path, fi, s);
+                return reply(req, r);
+        if (fuse_reply_open(req, fi) < 0)
+                close_common(l, ino, (struct lfs_file *) (uintptr_t) fi->fh);
 }
 
-static int op_release(const char *path, struct fuse_file_info *fi) {
-        struct lfs_file *f = (struct lfs_file *) (uintptr_t) fi->fh;
-        (void) path;
-        if (!f)
-                return 0;
-        /* the reply is not waited for: the next request on the connection comes after it */
-        (void) LCALL(L(), librarian_close_shelf_nowait, f->id, f->handle);
-        file_free(f);
-        return 0;
+static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+        struct lfs *l = begin(req);
+        close_common(l, ino, (struct lfs_file *) (uintptr_t) fi->fh);
+        fuse_reply_err(req, 0);
 }
 
 /* The cached books are good for [0, size) while nobody shrank any shelf since. */
-static int ensure_books(struct lfs *l, const char *path, struct lfs_file *f, uint64_t end) {
+static int ensure_books(struct lfs *l, fuse_ino_t ino, struct lfs_file *f, uint64_t end) {
         if (f->loaded && f->generation == __atomic_load_n(&l->generation, __ATOMIC_ACQUIRE) && end <= f->size)
                 return 0;
-        return load_books(l, path, f);
+        return load_books_ino(l, ino, f);
 }
 
 static int resize(struct lfs *l, const char *path, int64_t id, uint64_t size) {
@@ -341,80 +542,94 @@ static int resize(struct lfs *l, const char *path, int64_t id, uint64_t size) {
         return r;
 }
 
-/* Copies between buf and the shelf's bytes [off, off+len) (within its books). */
-static int copy(struct lfs *l, struct lfs_file *f, char *buf, size_t len, uint64_t off, bool to_fam) {
+/* The shelf's bytes [off, off+len) (within its books) in FAM, as up to max pieces (one for
+ * each book): the number of pieces. */
+static int fam_pieces(struct lfs *l, struct lfs_file *f, uint64_t off, size_t len, struct fuse_buf *pieces, size_t max) {
+        size_t k = 0;
         while (len) {
                 uint64_t i = off / l->book_size, within = off % l->book_size;
                 size_t n = (size_t) (l->book_size - within) < len ? (size_t) (l->book_size - within) : len;
                 /* FAM is mapped lazily (prepare()): a book at its first use */
-                char *p;
-                int r = fame_map_range(l->fam, f->offsets[i] + within, n, (void **) &p);
+                void *p;
+                if (k == max)
+                        return -EINVAL;
+                int r = fame_map_range(l->fam, f->offsets[i] + within, n, &p);
                 if (r < 0)
                         return r;
-                /* FAM is not coherent across nodes: write(2) returns with the data written
-                 * back, read(2) reads FAM rather than lines this node cached before */
-                if (to_fam) {
-                        memcpy(p, buf, n);
-                        fame_persist(p, n);
-                } else {
-                        fame_invalidate(p, n);
-                        memcpy(buf, p, n);
-                }
-                buf += n;
+                pieces[k++] = (struct fuse_buf) { .size = n, .mem = p };
                 off += n;
                 len -= n;
         }
-        return 0;
+        return (int) k;
 }
 
-static int op_read(const char *path, char *buf, size_t size, off_t off, struct fuse_file_info *fi) {
-        struct lfs *l = L();
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi) {
+        struct lfs *l = begin(req);
         struct lfs_file *f = (struct lfs_file *) (uintptr_t) fi->fh;
+        size_t max = size / l->book_size + 2;
+        _cleanup_free_ struct fuse_bufvec *v = malloc(sizeof *v + max * sizeof v->buf[0]);
         int r;
 
         if (off < 0)
-                return -EINVAL;
+                return reply(req, -EINVAL);
+        if (!v)
+                return reply(req, -ENOMEM);
+        *v = (struct fuse_bufvec) {};
         pthread_mutex_lock(&f->lock);
-        r = ensure_books(l, path, f, (uint64_t) off + size);
-        if (r >= 0) {
-                if ((uint64_t) off >= f->size)
-                        r = 0;
-                else {
-                        size_t n = (uint64_t) off + size > f->size ? (size_t) (f->size - (uint64_t) off) : size;
-                        r = copy(l, f, buf, n, (uint64_t) off, false);
-                        r = r < 0 ? r : (int) n;
-                }
+        r = ensure_books(l, ino, f, (uint64_t) off + size);
+        if (r >= 0 && (uint64_t) off < f->size) {
+                size_t n = (uint64_t) off + size > f->size ? (size_t) (f->size - (uint64_t) off) : size;
+                r = fam_pieces(l, f, (uint64_t) off, n, v->buf, max);
+                if (r >= 0)
+                        v->count = (size_t) r;
         }
         pthread_mutex_unlock(&f->lock);
-        return r;
+        if (r < 0)
+                return reply(req, r);
+        /* FAM is not coherent across nodes: read(2) reads FAM rather than lines this node
+         * cached before; the kernel copies from FAM itself (no buffer of fame-lfs's between) */
+        for (size_t i = 0; i < v->count; i++)
+                fame_invalidate(v->buf[i].mem, v->buf[i].size);
+        fuse_reply_data(req, v, FUSE_BUF_SPLICE_MOVE);
 }
 
-static int op_write(const char *path, const char *buf, size_t size, off_t off, struct fuse_file_info *fi) {
-        struct lfs *l = L();
+static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off, struct fuse_file_info *fi) {
+        struct lfs *l = begin(req);
         struct lfs_file *f = (struct lfs_file *) (uintptr_t) fi->fh;
+        struct fuse_buf pieces[8];
         int r;
 
         if (off < 0)
-                return -EINVAL;
+                return reply(req, -EINVAL);
         if (fi->flags & O_APPEND)
                 off = -1;
         pthread_mutex_lock(&f->lock);
-        r = ensure_books(l, path, f, off < 0 ? UINT64_MAX : (uint64_t) off + size);
+        r = ensure_books(l, ino, f, off < 0 ? UINT64_MAX : (uint64_t) off + size);
         if (r >= 0 && off < 0)
                 off = (off_t) f->size;
         uint64_t end = (uint64_t) off + size;
         if (r >= 0 && end > f->size) {
                 /* a write past the end grows the shelf first, as lfs_fuse does */
-                r = resize(l, path, f->id, end);
+                _cleanup_free_ char *path = NULL;
+                r = inodes_path(l->inodes, ino, NULL, &path);
+                if (r >= 0)
+                        r = resize(l, path, f->id, end);
                 if (r >= 0)
                         r = load_books(l, path, f);
         }
-        if (r >= 0) {
-                r = copy(l, f, (char *) buf, size, (uint64_t) off, true);
-                r = r < 0 ? r : (int) size;
+        /* FAM is not coherent across nodes: write(2) returns with the data written back */
+        for (size_t done = 0; r >= 0 && done < size; ) {
+                r = fam_pieces(l, f, (uint64_t) off + done, size - done < l->book_size ? size - done : (size_t) l->book_size, pieces, ELEMENTSOF(pieces));
+                for (int i = 0; i < r; i++) {
+                        memcpy(pieces[i].mem, buf + done, pieces[i].size);
+                        fame_persist(pieces[i].mem, pieces[i].size);
+                        done += pieces[i].size;
+                }
         }
         pthread_mutex_unlock(&f->lock);
-        return r;
+        if (r < 0)
+                return reply(req, r);
+        fuse_reply_write(req, size);
 }
 
 static int shelf_id(struct lfs *l, const char *path, int64_t *ret) {
@@ -425,9 +640,7 @@ static int shelf_id(struct lfs *l, const char *path, int64_t *ret) {
         return r;
 }
 
-static int op_truncate(const char *path, off_t size, struct fuse_file_info *fi) {
-        struct lfs *l = L();
-        struct lfs_file *f = fi ? (struct lfs_file *) (uintptr_t) fi->fh : NULL;
+static int do_truncate(struct lfs *l, const char *path, off_t size, struct lfs_file *f) {
         int64_t id;
         int r;
 
@@ -446,148 +659,251 @@ static int op_truncate(const char *path, off_t size, struct fuse_file_info *fi) 
         return r;
 }
 
-static int op_fallocate(const char *path, int mode, off_t off, off_t len, struct fuse_file_info *fi) {
-        struct lfs *l = L();
+static int do_utimens(struct lfs *l, const char *path, const struct timespec tv[2]) {
+        if (tv && tv[1].tv_nsec == UTIME_OMIT)
+                return 0;
+        int64_t mtime = !tv || tv[1].tv_nsec == UTIME_NOW ? 0 : (int64_t) tv[1].tv_sec;
+        int r = LCALL(l, librarian_set_am_time, path, 0, mtime, NULL);
+        changed(l, path);
+        return r;
+}
+
+/* chmod, chown, truncate and utimens, in that order (as libfuse's path interface), then the
+ * attributes they left. */
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, struct fuse_file_info *fi) {
+        struct lfs *l = begin(req);
         struct lfs_file *f = fi ? (struct lfs_file *) (uintptr_t) fi->fh : NULL;
+        _cleanup_free_ char *path = NULL;
+        struct stat st;
+        int r = inodes_path(l->inodes, ino, NULL, &path);
+
+        if (r >= 0 && (to_set & FUSE_SET_ATTR_MODE)) {
+                r = LCALL(l, librarian_fame_chmod, path, attr->st_mode & 07777, NULL);
+                changed(l, path);
+        }
+        if (r >= 0 && (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))) {
+                int64_t uid = to_set & FUSE_SET_ATTR_UID ? (int64_t) attr->st_uid : -1;
+                int64_t gid = to_set & FUSE_SET_ATTR_GID ? (int64_t) attr->st_gid : -1;
+                r = LCALL(l, librarian_fame_chown, path, uid, gid, NULL);
+                changed(l, path);
+        }
+        if (r >= 0 && (to_set & FUSE_SET_ATTR_SIZE))
+                r = do_truncate(l, path, attr->st_size, f);
+        if (r >= 0 && (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW))) {
+                struct timespec tv[2] = { { 0, UTIME_OMIT }, { 0, UTIME_OMIT } };
+                if (to_set & FUSE_SET_ATTR_ATIME_NOW)
+                        tv[0].tv_nsec = UTIME_NOW;
+                else if (to_set & FUSE_SET_ATTR_ATIME)
+                        tv[0] = attr->st_atim;
+                if (to_set & FUSE_SET_ATTR_MTIME_NOW)
+                        tv[1].tv_nsec = UTIME_NOW;
+                else if (to_set & FUSE_SET_ATTR_MTIME)
+                        tv[1] = attr->st_mtim;
+                r = do_utimens(l, path, tv);
+        }
+        if (r >= 0)
+                r = get_attr(l, path, &st);
+        if (r < 0)
+                return reply(req, r);
+        fuse_reply_attr(req, &st, l->cache_timeout);
+}
+
+static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len, struct fuse_file_info *fi) {
+        struct lfs *l = begin(req);
+        struct lfs_file *f = fi ? (struct lfs_file *) (uintptr_t) fi->fh : NULL;
+        _cleanup_free_ char *path = NULL;
         struct stat st;
         int r;
 
         if (mode != 0)
-                return -EOPNOTSUPP;
+                return reply(req, -EOPNOTSUPP);
         if (off < 0 || len <= 0)
-                return -EINVAL;
-        r = op_getattr(path, &st, NULL);
+                return reply(req, -EINVAL);
+        r = inodes_path(l->inodes, ino, NULL, &path);
+        if (r >= 0)
+                r = get_attr(l, path, &st);
         if (r < 0 || (uint64_t) off + (uint64_t) len <= (uint64_t) st.st_size)
-                return r;
+                return reply(req, r);
         r = resize(l, path, (int64_t) st.st_ino, (uint64_t) off + (uint64_t) len);
         if (r >= 0 && f) {
                 pthread_mutex_lock(&f->lock);
                 r = load_books(l, path, f);
                 pthread_mutex_unlock(&f->lock);
         }
-        return r;
+        reply(req, r);
 }
 
-static int op_unlink(const char *path) {
-        struct lfs *l = L();
-        int r = LCALL(l, librarian_destroy_shelf, path, NULL);
-        changed_entry(l, path);
-        return r;
-}
-
-static int op_mkdir(const char *path, mode_t mode) {
+/* An open file that is unlinked (or renamed over) is renamed .fuse_hidden… in its directory
+ * and removed at its last close (inodes_move(), close_common()), as libfuse's path interface
+ * did (hard_remove off). */
+static int hide(struct lfs *l, fuse_ino_t parent, const char *name, const char *path) {
+        char hidden[64];
+        _cleanup_free_ char *to = NULL;
         struct stat st;
-        if (op_getattr(path, &st, NULL) == 0)
-                return -EEXIST;         /* the Librarian's mkdir returns an existing path */
-        struct lfs *l = L();
-        _cleanup_(json_object_putp) struct json_object *s = NULL;
-        int r = LCALL(l, librarian_mkdir, path, S_IFDIR | (mode & 07777), &s);
-        changed(l, path);
-        if (r >= 0)
-                remember_fresh(l, path, s);
-        return r;
-}
+        int r = -EBUSY;
 
-static int op_rmdir(const char *path) {
-        struct lfs *l = L();
-        int r = LCALL(l, librarian_rmdir, path, NULL);
-        changed(l, path);
-        return r;
-}
-
-static int op_symlink(const char *target, const char *path) {
-        struct stat st;
-        if (op_getattr(path, &st, NULL) == 0)
-                return -EEXIST;
-        struct lfs *l = L();
-        _cleanup_(json_object_putp) struct json_object *s = NULL;
-        int r = LCALL(l, librarian_symlink, path, target, &s);
-        changed_entry(l, path);
-        if (r >= 0)
-                remember_fresh(l, path, s);
-        return r;
-}
-
-static int op_readlink(const char *path, char *buf, size_t size) {
-        _cleanup_(json_object_putp) struct json_object *v = NULL;
-        int r = LCALL(L(), librarian_readlink, path, &v);
-        if (r < 0)
-                return r;
-        if (size == 0)
-                return -EINVAL;
-        snprintf(buf, size, "%s", json_object_get_string(v));
-        return 0;
-}
-
-static int op_rename(const char *from, const char *to, unsigned int flags) {
-        struct lfs *l = L();
-        struct stat st;
-
-        if (flags & RENAME_EXCHANGE)
-                return -EINVAL;
-        if (op_getattr(to, &st, NULL) == 0) {
-                if (flags & RENAME_NOREPLACE)
-                        return -EEXIST;
-                /* POSIX rename replaces the target: the Librarian wants it gone first */
-                int r = S_ISDIR(st.st_mode) ? LCALL(l, librarian_rmdir, to, NULL) : LCALL(l, librarian_destroy_shelf, to, NULL);
-                changed(l, to);
+        for (int tries = 0; tries < 10; tries++) {
+                snprintf(hidden, sizeof hidden, ".fuse_hidden%08x%08x", (unsigned) parent,
+                         (unsigned) __atomic_add_fetch(&l->hidden, 1, __ATOMIC_RELAXED));
+                free(to);
+                to = NULL;
+                r = inodes_path(l->inodes, parent, hidden, &to);
                 if (r < 0)
                         return r;
+                r = get_attr(l, to, &st);
+                if (r == -ENOENT)
+                        break;
+                r = r < 0 ? r : -EBUSY;
         }
-        int r = LCALL(l, librarian_rename_shelf, from, 0, to, NULL);
+        if (r != -ENOENT)
+                return r;
+        r = LCALL(l, librarian_rename_shelf, path, 0, to, NULL);
+        if (l->dirs)
+                dircache_drop_all(l->dirs);
+        if (r >= 0)
+                inodes_move(l->inodes, parent, name, parent, hidden, true);
+        return r;
+}
+
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name) {
+        struct lfs *l = begin(req);
+        _cleanup_free_ char *path = NULL;
+        uint64_t ino;
+        int r = inodes_path(l->inodes, parent, name, &path);
+        if (r < 0)
+                return reply(req, r);
+        if (inodes_open_count(l->inodes, parent, name, &ino) > 0)
+                return reply(req, hide(l, parent, name, path));
+        r = LCALL(l, librarian_destroy_shelf, path, NULL);
+        changed_entry(l, path);
+        if (r >= 0)
+                inodes_remove(l->inodes, parent, name);
+        reply(req, r);
+}
+
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode) {
+        struct lfs *l = begin(req);
+        _cleanup_(json_object_putp) struct json_object *s = NULL;
+        _cleanup_free_ char *path = NULL;
+        struct stat st;
+        int r = inodes_path(l->inodes, parent, name, &path);
+        if (r < 0)
+                return reply(req, r);
+        if (get_attr(l, path, &st) == 0)
+                return reply(req, -EEXIST);     /* the Librarian's mkdir returns an existing path */
+        r = LCALL(l, librarian_mkdir, path, S_IFDIR | (mode & 07777), &s);
+        changed(l, path);
+        if (r < 0)
+                return reply(req, r);
+        fill_fresh(l, s, &st);
+        reply_entry(l, req, parent, name, &st);
+}
+
+static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name) {
+        struct lfs *l = begin(req);
+        _cleanup_free_ char *path = NULL;
+        int r = inodes_path(l->inodes, parent, name, &path);
+        if (r < 0)
+                return reply(req, r);
+        r = LCALL(l, librarian_rmdir, path, NULL);
+        changed(l, path);
+        if (r >= 0)
+                inodes_remove(l->inodes, parent, name);
+        reply(req, r);
+}
+
+static void op_symlink(fuse_req_t req, const char *target, fuse_ino_t parent, const char *name) {
+        struct lfs *l = begin(req);
+        _cleanup_(json_object_putp) struct json_object *s = NULL;
+        _cleanup_free_ char *path = NULL;
+        struct stat st;
+        int r = inodes_path(l->inodes, parent, name, &path);
+        if (r < 0)
+                return reply(req, r);
+        if (get_attr(l, path, &st) == 0)
+                return reply(req, -EEXIST);
+        r = LCALL(l, librarian_symlink, path, target, &s);
+        changed_entry(l, path);
+        if (r < 0)
+                return reply(req, r);
+        fill_fresh(l, s, &st);
+        reply_entry(l, req, parent, name, &st);
+}
+
+static void op_readlink(fuse_req_t req, fuse_ino_t ino) {
+        struct lfs *l = begin(req);
+        _cleanup_(json_object_putp) struct json_object *v = NULL;
+        _cleanup_free_ char *path = NULL;
+        int r = inodes_path(l->inodes, ino, NULL, &path);
+        if (r >= 0)
+                r = LCALL(l, librarian_readlink, path, &v);
+        if (r < 0)
+                return reply(req, r);
+        fuse_reply_readlink(req, json_object_get_string(v));
+}
+
+static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent, const char *newname,
+                      unsigned int flags) {
+        struct lfs *l = begin(req);
+        _cleanup_free_ char *from = NULL, *to = NULL;
+        struct stat st;
+        uint64_t ino;
+        int r;
+
+        if (flags & RENAME_EXCHANGE)
+                return reply(req, -EINVAL);
+        r = inodes_path(l->inodes, parent, name, &from);
+        if (r >= 0)
+                r = inodes_path(l->inodes, newparent, newname, &to);
+        if (r < 0)
+                return reply(req, r);
+        if (get_attr(l, to, &st) == 0) {
+                if (flags & RENAME_NOREPLACE)
+                        return reply(req, -EEXIST);
+                /* POSIX rename replaces the target: the Librarian wants it gone first (hidden
+                 * if it is open) */
+                if (!S_ISDIR(st.st_mode) && inodes_open_count(l->inodes, newparent, newname, &ino) > 0)
+                        r = hide(l, newparent, newname, to);
+                else {
+                        r = S_ISDIR(st.st_mode) ? LCALL(l, librarian_rmdir, to, NULL) : LCALL(l, librarian_destroy_shelf, to, NULL);
+                        changed(l, to);
+                }
+                if (r < 0)
+                        return reply(req, r);
+        }
+        r = LCALL(l, librarian_rename_shelf, from, 0, to, NULL);
         if (l->dirs)
                 dircache_drop_all(l->dirs);     /* whole trees move */
-        return r;
+        if (r >= 0)
+                inodes_move(l->inodes, parent, name, newparent, newname, false);
+        reply(req, r);
 }
 
-static int op_chmod(const char *path, mode_t mode, struct fuse_file_info *fi) {
-        struct lfs *l = L();
-        (void) fi;
-        int r = LCALL(l, librarian_fame_chmod, path, mode & 07777, NULL);
-        changed(l, path);
-        return r;
+static void op_access(fuse_req_t req, fuse_ino_t ino, int mask) {
+        struct lfs *l = begin(req);
+        _cleanup_free_ char *path = NULL;
+        int r = inodes_path(l->inodes, ino, NULL, &path);
+        if (r >= 0)
+                r = LCALL(l, librarian_fame_access, path, mask & 7, NULL);
+        reply(req, r);
 }
 
-static int op_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi) {
-        struct lfs *l = L();
-        (void) fi;
-        int r = LCALL(l, librarian_fame_chown, path, uid == (uid_t) -1 ? -1 : (int64_t) uid,
-                      gid == (gid_t) -1 ? -1 : (int64_t) gid, NULL);
-        changed(l, path);
-        return r;
-}
-
-static int op_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi) {
-        (void) fi;
-        if (tv && tv[1].tv_nsec == UTIME_OMIT)
-                return 0;
-        int64_t mtime = !tv || tv[1].tv_nsec == UTIME_NOW ? 0 : (int64_t) tv[1].tv_sec;
-        struct lfs *l = L();
-        int r = LCALL(l, librarian_set_am_time, path, 0, mtime, NULL);
-        changed(l, path);
-        return r;
-}
-
-static int op_access(const char *path, int mask) {
-        return LCALL(L(), librarian_fame_access, path, mask & 7, NULL);
-}
-
-static int op_statfs(const char *path, struct statvfs *st) {
-        struct lfs *l = L();
+static void op_statfs(fuse_req_t req, fuse_ino_t ino) {
+        struct lfs *l = begin(req);
         _cleanup_(json_object_putp) struct json_object *s = NULL;
-        (void) path;
+        struct statvfs st = {};
+        (void) ino;
         int r = LCALL(l, librarian_get_fs_stats, &s);
         if (r < 0)
-                return r;
+                return reply(req, r);
         uint64_t per = l->book_size / 4096, total = (uint64_t) member(s, "books_total"), used = (uint64_t) member(s, "books_used");
-        memset(st, 0, sizeof *st);
-        st->f_bsize = st->f_frsize = 4096;
-        st->f_blocks = total * per;
-        st->f_bfree = st->f_bavail = (total > used ? total - used : 0) * per;
-        st->f_files = st->f_blocks;
-        st->f_ffree = st->f_bfree;
-        st->f_namemax = 255;
-        return 0;
+        st.f_bsize = st.f_frsize = 4096;
+        st.f_blocks = total * per;
+        st.f_bfree = st.f_bavail = (total > used ? total - used : 0) * per;
+        st.f_files = st.f_blocks;
+        st.f_ffree = st.f_bfree;
+        st.f_namemax = 255;
+        fuse_reply_statfs(req, &st);
 }
 
 /* "FAMEBOOKS 1 SOURCE BOOK_SIZE SIZE N OFFSET..." for the mmap shim. */
@@ -620,8 +936,7 @@ static int books_xattr(struct lfs *l, const char *path, char *value, size_t size
         return (int) len;
 }
 
-static int op_getxattr(const char *path, const char *name, char *value, size_t size) {
-        struct lfs *l = L();
+static int get_xattr(struct lfs *l, const char *path, const char *name, char *value, size_t size) {
         if (strcmp(name, LFS_BOOKS_XATTR) == 0)
                 return books_xattr(l, path, value, size);
         if (strncmp(name, "user.", 5) != 0)
@@ -642,18 +957,9 @@ static int op_getxattr(const char *path, const char *name, char *value, size_t s
         return (int) len;
 }
 
-static int op_setxattr(const char *path, const char *name, const char *value, size_t size, int flags) {
-        (void) flags;
-        if (strcmp(name, LFS_BOOKS_XATTR) == 0)
-                return -EPERM;
-        if (strncmp(name, "user.", 5) != 0)
-                return -ENOTSUP;
-        return LCALL(L(), librarian_set_xattr, path, name, value, size, NULL);
-}
-
-static int op_listxattr(const char *path, char *list, size_t size) {
+static int list_xattrs(struct lfs *l, const char *path, char *list, size_t size) {
         _cleanup_(json_object_putp) struct json_object *v = NULL;
-        int r = LCALL(L(), librarian_list_xattrs, path, &v);
+        int r = LCALL(l, librarian_list_xattrs, path, &v);
         if (r < 0)
                 return r;
         struct json_object *names = NULL;
@@ -674,10 +980,57 @@ static int op_listxattr(const char *path, char *list, size_t size) {
         return (int) len;
 }
 
-static int op_removexattr(const char *path, const char *name) {
+/* getxattr and listxattr: size 0 asks for the length only. */
+static void reply_xattr(fuse_req_t req, int r, const char *value, size_t size) {
+        if (r < 0)
+                return reply(req, r);
+        if (size == 0)
+                fuse_reply_xattr(req, (size_t) r);
+        else
+                fuse_reply_buf(req, value, (size_t) r);
+}
+
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size) {
+        struct lfs *l = begin(req);
+        _cleanup_free_ char *path = NULL, *value = size ? malloc(size) : NULL;
+        int r = size && !value ? -ENOMEM : inodes_path(l->inodes, ino, NULL, &path);
+        if (r >= 0)
+                r = get_xattr(l, path, name, value, size);
+        reply_xattr(req, r, value, size);
+}
+
+static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
+        struct lfs *l = begin(req);
+        _cleanup_free_ char *path = NULL, *list = size ? malloc(size) : NULL;
+        int r = size && !list ? -ENOMEM : inodes_path(l->inodes, ino, NULL, &path);
+        if (r >= 0)
+                r = list_xattrs(l, path, list, size);
+        reply_xattr(req, r, list, size);
+}
+
+static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size, int flags) {
+        struct lfs *l = begin(req);
+        _cleanup_free_ char *path = NULL;
+        (void) flags;
+        if (strcmp(name, LFS_BOOKS_XATTR) == 0)
+                return reply(req, -EPERM);
         if (strncmp(name, "user.", 5) != 0)
-                return -ENOTSUP;
-        return LCALL(L(), librarian_remove_xattr, path, name, NULL);
+                return reply(req, -ENOTSUP);
+        int r = inodes_path(l->inodes, ino, NULL, &path);
+        if (r >= 0)
+                r = LCALL(l, librarian_set_xattr, path, name, value, size, NULL);
+        reply(req, r);
+}
+
+static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name) {
+        struct lfs *l = begin(req);
+        _cleanup_free_ char *path = NULL;
+        if (strncmp(name, "user.", 5) != 0)
+                return reply(req, -ENOTSUP);
+        int r = inodes_path(l->inodes, ino, NULL, &path);
+        if (r >= 0)
+                r = LCALL(l, librarian_remove_xattr, path, name, NULL);
+        reply(req, r);
 }
 
 static void soc_status(struct lfs *l, int status) {
@@ -707,32 +1060,33 @@ static void *heartbeat(void *userdata) {
         return NULL;
 }
 
-/* The parent directory of path ("/" for "/x"), in buf. */
-static const char *parent_of(const char *path, char *buf, size_t size) {
-        const char *slash = strrchr(path, '/');
-        size_t n = slash && slash != path ? (size_t) (slash - path) : 1;
-        if (n >= size)
-                return NULL;
-        memcpy(buf, path, n);
-        buf[n] = 0;
-        return buf;
+/* What the kernel holds of path (another connection changed it) goes: its attributes, its
+ * entry in its directory, and the directory's attributes and listing (its readdir cache). */
+static void invalidate(struct lfs *l, const char *path) {
+        uint64_t parent, ino;
+        inodes_find(l->inodes, path, &parent, &ino);
+        if (ino)
+                (void) fuse_lowlevel_notify_inval_inode(l->se, ino, 0, 0);
+        if (parent) {
+                const char *name = strrchr(path, '/') + 1;
+                (void) fuse_lowlevel_notify_inval_entry(l->se, parent, name, strlen(name));
+                (void) fuse_lowlevel_notify_inval_inode(l->se, parent, 0, 0);
+        }
 }
 
-/* A notice: another connection changed these shelves.  What the kernel holds of them and of
- * their directories (attributes, a directory's listing) goes; entries are path names here
- * (libfuse's path interface), so an entry that now names another shelf or none is found out
- * by the attributes asked for again.  Called in the watcher's thread only: never while a FUSE
- * operation waits for it. */
+/* A notice: another connection changed these shelves.  What the kernel and the directory
+ * cache hold of them and of their directories (attributes, entries, a directory's listing)
+ * goes.  Called in the watcher's thread only: never while a FUSE operation waits for it. */
 static int on_notice(struct json_object *paths, const char *command, void *userdata) {
         struct lfs *l = userdata;
-        char parent[4096];
 
         if (!paths) {
                 /* (re)connected: notices may have been missed; what the kernel cached expires
-                 * within cache_timeout, and the books of open files are asked for again */
+                 * within cache_timeout (its listings too: op_opendir()), and the books of open
+                 * files are asked for again */
                 __atomic_add_fetch(&l->generation, 1, __ATOMIC_ACQ_REL);
                 dircache_drop_all(l->dirs);
-                (void) fuse_invalidate_path(l->fuse, "/");
+                (void) fuse_lowlevel_notify_inval_inode(l->se, FUSE_ROOT_ID, 0, 0);
                 return 0;
         }
         if (command && strcmp(command, "resize_shelf") == 0)
@@ -744,9 +1098,7 @@ static int on_notice(struct json_object *paths, const char *command, void *userd
                 if (!p || p[0] != '/')
                         continue;
                 dircache_drop(l->dirs, p);
-                (void) fuse_invalidate_path(l->fuse, p);
-                if (strcmp(p, "/") != 0 && parent_of(p, parent, sizeof parent))
-                        (void) fuse_invalidate_path(l->fuse, parent);
+                invalidate(l, p);
         }
         l->notices++;
         return 0;
@@ -802,25 +1154,14 @@ static void *watcher(void *userdata) {
         return NULL;
 }
 
-static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg) {
-        struct lfs *l = fuse_get_context()->private_data;
+static void op_init(void *userdata, struct fuse_conn_info *conn) {
+        struct lfs *l = userdata;
         (void) conn;
-        /* entries and attributes are kept cache_timeout seconds (0: not at all) and dropped
-         * as soon as the Librarian says another connection changed them (the watcher);
-         * a name that is not there is never remembered */
-        cfg->entry_timeout = l->cache_timeout;
-        cfg->attr_timeout = l->cache_timeout;
-        cfg->negative_timeout = 0;
-        cfg->use_ino = 1;
-        cfg->hard_remove = 0;   /* an open file that is unlinked is hidden, removed at its last close */
-        cfg->direct_io = 1;
         soc_status(l, 1);
         if (pthread_create(&l->heartbeat, NULL, heartbeat, l) == 0)
                 l->heartbeat_started = true;
-        l->fuse = fuse_get_context()->fuse;
         if (l->cache_timeout > 0 && pthread_create(&l->watcher, NULL, watcher, l) == 0)
                 l->watcher_started = true;
-        return l;
 }
 
 static void op_destroy(void *userdata) {
@@ -837,32 +1178,38 @@ static void op_destroy(void *userdata) {
         soc_status(l, 0);
 }
 
-static const struct fuse_operations ops = {
+/* Entries and attributes are kept cache_timeout seconds (0: not at all: every reply says so)
+ * and dropped as soon as the Librarian says another connection changed them (the watcher); a
+ * name that is not there is never remembered (a lookup's ENOENT carries no timeout). */
+static const struct fuse_lowlevel_ops ops = {
+        .init = op_init,
+        .destroy = op_destroy,
+        .lookup = op_lookup,
+        .forget = op_forget,
+        .forget_multi = op_forget_multi,
         .getattr = op_getattr,
+        .setattr = op_setattr,
         .readlink = op_readlink,
         .mkdir = op_mkdir,
         .unlink = op_unlink,
         .rmdir = op_rmdir,
         .symlink = op_symlink,
         .rename = op_rename,
-        .chmod = op_chmod,
-        .chown = op_chown,
-        .truncate = op_truncate,
         .open = op_open,
         .read = op_read,
         .write = op_write,
-        .statfs = op_statfs,
         .release = op_release,
+        .opendir = op_opendir,
+        .readdir = op_readdir,
+        .readdirplus = op_readdirplus,
+        .releasedir = op_releasedir,
+        .statfs = op_statfs,
         .setxattr = op_setxattr,
         .getxattr = op_getxattr,
         .listxattr = op_listxattr,
         .removexattr = op_removexattr,
-        .readdir = op_readdir,
-        .init = op_init,
-        .destroy = op_destroy,
         .access = op_access,
         .create = op_create,
-        .utimens = op_utimens,
         .fallocate = op_fallocate,
 };
 
@@ -918,18 +1265,20 @@ int lfs_run(const struct lfs_options *o) {
         struct lfs l = { .lock = PTHREAD_MUTEX_INITIALIZER, .hb_lock = PTHREAD_MUTEX_INITIALIZER,
                          .hb_cond = PTHREAD_COND_INITIALIZER };
         struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
-        struct fuse *fuse = NULL;
+        struct fuse_session *se = NULL;
         struct relay *relay = NULL;
         int r;
 
         l.cache_timeout = o->cache_timeout;
         l.address = o->librarian;
-        if (l.cache_timeout > 0 && !(l.dirs = dircache_new(l.cache_timeout, dircache_fill, &l))) {
+        l.inodes = inodes_new();
+        if (!l.inodes || (l.cache_timeout > 0 && !(l.dirs = dircache_new(l.cache_timeout, dircache_fill, &l)))) {
                 r = log_error_errno(-ENOMEM, "fame-lfs: out of memory");
                 goto out;
         }
-        /* read(2) and write(2) go through buffers of up to 1 MiB that libfuse allocates for each
-         * request: from the heap, kept, rather than mapped and faulted in every time */
+        /* write(2) goes through buffers of up to 1 MiB that libfuse allocates for each request:
+         * from the heap, kept, rather than mapped and faulted in every time (read(2) is
+         * answered from FAM itself) */
         mallopt(M_MMAP_THRESHOLD, 4 << 20);
         mallopt(M_TRIM_THRESHOLD, 64 << 20);
         r = prepare(&l, o);
@@ -946,12 +1295,13 @@ int lfs_run(const struct lfs_options *o) {
         }
         if (o->debug)
                 fuse_opt_add_arg(&args, "-d");
-        fuse = fuse_new(&args, &ops, sizeof ops, &l);
-        if (!fuse) {
-                r = log_error_errno(-EINVAL, "fame-lfs: fuse_new failed");
+        se = fuse_session_new(&args, &ops, sizeof ops, &l);
+        if (!se) {
+                r = log_error_errno(-EINVAL, "fame-lfs: fuse_session_new failed");
                 goto out;
         }
-        if (fuse_mount(fuse, o->mountpoint) != 0) {
+        l.se = se;
+        if (fuse_session_mount(se, o->mountpoint) != 0) {
                 r = log_error_errno(-EIO, "fame-lfs: cannot mount %s (is /dev/fuse there and the fuse module loaded?)", o->mountpoint);
                 goto out_destroy;
         }
@@ -967,7 +1317,7 @@ int lfs_run(const struct lfs_options *o) {
                 if (r < 0)
                         goto out_unmount;
         }
-        if (fuse_set_signal_handlers(fuse_get_session(fuse)) != 0) {
+        if (fuse_set_signal_handlers(se) != 0) {
                 r = -EIO;
                 goto out_unmount;
         }
@@ -986,15 +1336,15 @@ int lfs_run(const struct lfs_options *o) {
         struct fuse_loop_config *cfg = fuse_loop_cfg_create();
         fuse_loop_cfg_set_clone_fd(cfg, 0);
         fuse_loop_cfg_set_max_threads(cfg, 16);
-        r = fuse_loop_mt(fuse, cfg) == 0 ? 0 : -EIO;
+        r = fuse_session_loop_mt(se, cfg) == 0 ? 0 : -EIO;
         fuse_loop_cfg_destroy(cfg);
 out_signals:
-        fuse_remove_signal_handlers(fuse_get_session(fuse));
+        fuse_remove_signal_handlers(se);
 out_unmount:
         relay_stop(relay);
-        fuse_unmount(fuse);
+        fuse_session_unmount(se);
 out_destroy:
-        fuse_destroy(fuse);
+        fuse_session_destroy(se);
 out:
         fuse_opt_free_args(&args);
         fame_librarian_disconnect(l.lib);
@@ -1002,5 +1352,6 @@ out:
         json_object_put(l.stats);
         free(l.source_buf);
         dircache_free(l.dirs);
+        inodes_free(l.inodes);
         return r;
 }
