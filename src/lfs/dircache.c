@@ -158,6 +158,13 @@ void dircache_put(struct dircache *d, const char *dir, struct json_object *list,
         pthread_mutex_unlock(&d->lock);
 }
 
+int dircache_has(struct dircache *d, const char *dir) {
+        pthread_mutex_lock(&d->lock);
+        bool kept = find(d, dir);
+        pthread_mutex_unlock(&d->lock);
+        return kept;
+}
+
 int dircache_each(struct dircache *d, const char *dir, void (*fn)(const struct dircache_entry *e, void *userdata),
                   void *userdata) {
         pthread_mutex_lock(&d->lock);

@@ -35,6 +35,8 @@ uint64_t dircache_epoch(struct dircache *d);
 /* Keeps list (a fame_list_dir reply: ".", "..", then the entries) as dir's listing, unless
  * anything was dropped since epoch. */
 void dircache_put(struct dircache *d, const char *dir, struct json_object *list, uint64_t epoch);
+/* Whether a listing of dir is kept and not expired (the kernel may then keep its own). */
+int dircache_has(struct dircache *d, const char *dir);
 /* Calls fn for each entry of dir's listing (not "." and ".."), if one is kept and not expired:
  * 1; 0 when none is.  fn runs under the cache's lock: it must not call the cache. */
 int dircache_each(struct dircache *d, const char *dir, void (*fn)(const struct dircache_entry *e, void *userdata),

@@ -1,24 +1,23 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * fame-lfs's parts: lfs.c (the FUSE operations, the mount) and threads.c (the heartbeat and the
- * watcher of the Librarian's notices, which run beside them).
+ * fame-lfs inside: the mount (lfs.c: the Librarian connection, the heartbeat, the watcher of
+ * notices, mounting and serving) and its FUSE operations (ops.c, libfuse's low-level
+ * interface, inodes named by inodes.h).
  */
 #ifndef FAME_LFS_INTERNAL_H
 #define FAME_LFS_INTERNAL_H
 
-#ifndef FUSE_USE_VERSION
 #define FUSE_USE_VERSION 312
-#endif
 
-#include <fuse.h>
+#include <fuse_lowlevel.h>
 #include <json-c/json.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "dircache.h"
-#include "fame.h"
-#include "librarian-client.h"
+#include "inodes.h"
 
 struct lfs {
         struct fame *fam;
@@ -35,12 +34,15 @@ struct lfs {
         pthread_mutex_t hb_lock;
         pthread_cond_t hb_cond;
         bool stopping;
+        /* the kernel's inode numbers: each one's parent and name (inodes.h) */
+        struct inodes *inodes;
+        uint64_t hidden;                /* names made for unlinked open files */
         /* caching (docs/lfs.md, "Caching"): the kernel keeps entries and attributes for
          * cache_timeout seconds; the watcher drops them when the Librarian says another
          * connection changed them */
         double cache_timeout;
         struct dircache *dirs;          /* NULL: not caching */
-        struct fuse *fuse;
+        struct fuse_session *se;
         const char *address;            /* the Librarian's, for the watcher's own connection */
         pthread_t watcher;
         bool watcher_started;
@@ -49,19 +51,21 @@ struct lfs {
                                          * of the changes the mount itself made */
 };
 
-/* Before a Librarian request of the current FUSE operation: the shared connection, acting as
- * the operation's caller (uid, gid, pid on this node); after it, the result (a lost Librarian
- * is EIO).  Between the two the connection is the caller's alone. */
+/* The caller of the FUSE request this thread serves (NULL in the daemon's own threads). */
+extern _Thread_local const struct fuse_ctx *caller;
+
+/* Before and after a Librarian request of the current FUSE operation (LCALL()). */
 struct fame_librarian *lcall_begin(struct lfs *l);
 int lcall_end(struct lfs *l, int r);
 /* One Librarian request as the caller of the current FUSE operation: LCALL(l, librarian_get_shelf,
  * path, &s) is librarian_get_shelf(l->lib, path, &s) between lcall_begin() and lcall_end(). */
 #define LCALL(l, call, ...) lcall_end((l), call(lcall_begin(l), __VA_ARGS__))
 
-/* The node's status to the Librarian (1 at the mount, 0 at the end). */
-void lfs_soc_status(struct lfs *l, int status);
-/* Starts the heartbeat, and the watcher when caching (l->fuse set); stops and joins them. */
-void lfs_threads_start(struct lfs *l);
-void lfs_threads_stop(struct lfs *l);
+int64_t member(struct json_object *o, const char *key);
+/* A shelf's record as attributes. */
+void fill_stat(struct lfs *l, struct json_object *s, struct stat *st);
+
+/* The operations (ops.c), but init and destroy (the mount's, lfs.c). */
+extern const struct fuse_lowlevel_ops lfs_ops;
 
 #endif

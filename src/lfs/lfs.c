@@ -1,25 +1,18 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-#define FUSE_USE_VERSION 312
-
 #include <errno.h>
-#include <fcntl.h>
-#include <fuse.h>
 #include <inttypes.h>
-#include <json-c/json.h>
 #include <malloc.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/random.h>
-#include <sys/statvfs.h>
+#include <sys/sysinfo.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "dircache.h"
 #include "fame.h"
 #include "lfs.h"
+#include "lfs-internal.h"
 #include "librarian-client.h"
 #include "relay.h"
 #include "log.h"
@@ -27,12 +20,13 @@
 #include "proto.h"
 #include "util.h"
 
-#include "lfs-internal.h"
+/* The caller of the FUSE request this thread serves (NULL in the daemon's own threads). */
+_Thread_local const struct fuse_ctx *caller;
 
 /* Before a Librarian request of the current FUSE operation: the shared connection, acting as
  * the operation's caller (uid, gid, pid on this node). */
 struct fame_librarian *lcall_begin(struct lfs *l) {
-        struct fuse_context *ctx = fuse_get_context();
+        const struct fuse_ctx *ctx = caller;
 
         pthread_mutex_lock(&l->lock);
         librarian_set_caller(l->lib, ctx ? ctx->uid : getuid(), ctx ? ctx->gid : getgid(), ctx && ctx->pid ? ctx->pid : getpid());
@@ -53,35 +47,13 @@ int lcall_end(struct lfs *l, int r) {
         return r;
 }
 
-/* What the operation just made (create_shelf, mkdir, symlink) says of it: libfuse asks for its
- * attributes right after, in the same thread, and gets these without another request. */
-static _Thread_local struct {
-        char path[4096];
-        struct stat st;
-        bool valid;
-} fresh;
-
-struct lfs_file {
-        int64_t id, handle;
-        uint64_t size, generation;
-        bool loaded;                    /* offsets hold the books (open leaves it for the first use) */
-        uint64_t *offsets;              /* FAM offset of each book */
-        size_t n;
-        pthread_mutex_t lock;
-};
-
-static struct lfs *L(void) {
-        return fuse_get_context()->private_data;
-}
-
-
-static int64_t member(struct json_object *o, const char *key) {
+int64_t member(struct json_object *o, const char *key) {
         struct json_object *v = NULL;
         json_object_object_get_ex(o, key, &v);
         return json_object_get_int64(v);
 }
 
-static void fill_stat(struct lfs *l, struct json_object *s, struct stat *st) {
+void fill_stat(struct lfs *l, struct json_object *s, struct stat *st) {
         memset(st, 0, sizeof *st);
         st->st_ino = (ino_t) member(s, "id");
         st->st_mode = (mode_t) member(s, "mode");
@@ -97,606 +69,154 @@ static void fill_stat(struct lfs *l, struct json_object *s, struct stat *st) {
         st->st_ctim.tv_sec = (time_t) member(s, "ctime");
 }
 
-/* What a shelf the current operation made looks like: its record, owned by the caller (the
- * Librarian makes it so), for the getattr that follows. */
-static void remember_fresh(struct lfs *l, const char *path, struct json_object *s) {
-        struct fuse_context *ctx = fuse_get_context();
-        fresh.valid = false;
-        if (!s || strlen(path) >= sizeof fresh.path)
-                return;
-        fill_stat(l, s, &fresh.st);
-        fresh.st.st_uid = ctx->uid;
-        fresh.st.st_gid = ctx->gid;
-        snprintf(fresh.path, sizeof fresh.path, "%s", path);
-        fresh.valid = true;
-}
-
-static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *fi) {
-        struct lfs *l = L();
-        _cleanup_(json_object_putp) struct json_object *s = NULL;
-        (void) fi;
-        if (fresh.valid) {
-                fresh.valid = false;
-                if (strcmp(fresh.path, path) == 0) {
-                        *st = fresh.st;
-                        return 0;
-                }
-        }
-        /* a name a kept listing has; one it lacks is asked for (never remembered missing: a
-         * shelf another node just made is there at once) */
-        if (l->dirs && dircache_lookup(l->dirs, path, st) > 0)
-                return 0;
-        uint64_t epoch = l->dirs ? dircache_epoch(l->dirs) : 0;
-        int r = LCALL(l, librarian_fame_stat_shelf, path, &s);
-        if (r < 0)
-                return r;
-        fill_stat(l, s, st);
-        if (l->dirs)
-                dircache_put_attr(l->dirs, path, st, epoch);
-        return 0;
-}
-
-/* This mount changed path: what is cached of it goes (the kernel's is dropped by the kernel). */
-static void changed(struct lfs *l, const char *path) {
-        if (l->dirs)
-                dircache_drop(l->dirs, path);
-}
-
-/* This mount made or removed the file or link path: its directory's listing goes, not the
- * directory's attributes (docs/lfs.md, "Caching": its times lag behind for up to the cache
- * timeout), which the kernel asks for again after every such change. */
-static void changed_entry(struct lfs *l, const char *path) {
-        if (l->dirs)
-                dircache_drop_entry(l->dirs, path);
-}
-
-struct fill {
-        void *buf;
-        fuse_fill_dir_t filler;
-        bool plus;
-};
-
-static void fill_entry(const struct dircache_entry *e, void *userdata) {
-        struct fill *f = userdata;
-        if (f->plus)
-                f->filler(f->buf, e->name, &e->st, 0, FUSE_FILL_DIR_PLUS);
-        else
-                f->filler(f->buf, e->name, NULL, 0, 0);
-}
-
 static void dircache_fill(struct json_object *record, struct stat *st, void *userdata) {
         fill_stat(userdata, record, st);
 }
 
-static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t off, struct fuse_file_info *fi,
-                      enum fuse_readdir_flags flags) {
-        struct lfs *l = L();
-        _cleanup_(json_object_putp) struct json_object *list = NULL;
-        struct fill f = { buf, filler, flags & FUSE_READDIR_PLUS };
-        (void) off; (void) fi;
-        filler(buf, ".", NULL, 0, 0);
-        filler(buf, "..", NULL, 0, 0);
-        /* a kept listing, its attributes converted once */
-        if (l->dirs && dircache_each(l->dirs, path, fill_entry, &f) > 0)
+static void soc_status(struct lfs *l, int status) {
+        struct sysinfo si;
+        int mem = 0;
+        if (status && sysinfo(&si) == 0 && si.totalram)
+                mem = (int) (100 - (uint64_t) si.freeram * 100 / si.totalram);
+        (void) LCALL(l, librarian_update_node_soc_status, status, 0, 0, 0, 0, mem, NULL);
+        (void) LCALL(l, librarian_update_node_mc_status, status, NULL);
+}
+
+static void *heartbeat(void *userdata) {
+        struct lfs *l = userdata;
+        pthread_mutex_lock(&l->hb_lock);
+        while (!l->stopping) {
+                struct timespec ts;
+                clock_gettime(CLOCK_REALTIME, &ts);
+                ts.tv_sec += LFS_HEARTBEAT_SECONDS;
+                pthread_cond_timedwait(&l->hb_cond, &l->hb_lock, &ts);
+                if (l->stopping)
+                        break;
+                pthread_mutex_unlock(&l->hb_lock);
+                soc_status(l, 1);
+                pthread_mutex_lock(&l->hb_lock);
+        }
+        pthread_mutex_unlock(&l->hb_lock);
+        return NULL;
+}
+
+/* What the kernel holds of path (another connection changed it) goes: its attributes, its
+ * entry in its directory, and the directory's attributes and listing (its readdir cache). */
+static void invalidate(struct lfs *l, const char *path) {
+        uint64_t parent, ino;
+        inodes_find(l->inodes, path, &parent, &ino);
+        if (ino)
+                (void) fuse_lowlevel_notify_inval_inode(l->se, ino, 0, 0);
+        if (parent) {
+                const char *name = strrchr(path, '/') + 1;
+                (void) fuse_lowlevel_notify_inval_entry(l->se, parent, name, strlen(name));
+                (void) fuse_lowlevel_notify_inval_inode(l->se, parent, 0, 0);
+        }
+}
+
+/* A notice: another connection changed these shelves.  What the kernel and the directory
+ * cache hold of them and of their directories (attributes, entries, a directory's listing)
+ * goes.  Called in the watcher's thread only: never while a FUSE operation waits for it. */
+static int on_notice(struct json_object *paths, const char *command, void *userdata) {
+        struct lfs *l = userdata;
+
+        if (!paths) {
+                /* (re)connected: notices may have been missed; what the kernel cached expires
+                 * within cache_timeout (its listings too: op_opendir()), and the books of open
+                 * files are asked for again */
+                __atomic_add_fetch(&l->generation, 1, __ATOMIC_ACQ_REL);
+                dircache_drop_all(l->dirs);
+                (void) fuse_lowlevel_notify_inval_inode(l->se, FUSE_ROOT_ID, 0, 0);
                 return 0;
-        /* one request gives names and attributes: `ls -l` asks for nothing more */
-        uint64_t epoch = l->dirs ? dircache_epoch(l->dirs) : 0;
-        int r = LCALL(l, librarian_fame_list_dir, path, &list);
-        if (r < 0)
-                return r;
-        if (l->dirs)
-                dircache_put(l->dirs, path, list, epoch);
-        for (size_t i = 2; i < json_object_array_length(list); i++) {
-                struct json_object *s = json_object_array_get_idx(list, i), *name = NULL;
-                if (!json_object_object_get_ex(s, "name", &name))
+        }
+        if (command && strcmp(command, "resize_shelf") == 0)
+                __atomic_add_fetch(&l->generation, 1, __ATOMIC_ACQ_REL);
+        if (command && strcmp(command, "rename_shelf") == 0)
+                dircache_drop_all(l->dirs);
+        for (size_t i = 0; i < json_object_array_length(paths); i++) {
+                const char *p = json_object_get_string(json_object_array_get_idx(paths, i));
+                if (!p || p[0] != '/')
                         continue;
-                if (flags & FUSE_READDIR_PLUS) {
-                        struct stat st;
-                        fill_stat(l, s, &st);
-                        filler(buf, json_object_get_string(name), &st, 0, FUSE_FILL_DIR_PLUS);
-                } else
-                        filler(buf, json_object_get_string(name), NULL, 0, 0);
+                dircache_drop(l->dirs, p);
+                invalidate(l, p);
         }
+        log_debug("fame-lfs: notice of %s: %s", command ? command : "a change", json_object_to_json_string(paths));
         return 0;
 }
 
-/* The shelf's books and size, into f. */
-static int load_books(struct lfs *l, const char *path, struct lfs_file *f) {
-        _cleanup_(json_object_putp) struct json_object *s = NULL, *books = NULL;
-        uint64_t gen = __atomic_load_n(&l->generation, __ATOMIC_ACQUIRE);
-        int r = LCALL(l, librarian_get_shelf, path, &s);
-        if (r >= 0)
-                r = LCALL(l, librarian_list_shelf_books, path, &books);
-        if (r < 0)
-                return r;
-        uint64_t *o = NULL;
-        size_t n = 0;
-        r = librarian_book_offsets(l->stats, books, l->book_area, fame_size(l->fam), &o, &n, NULL);
-        if (r < 0)
-                return r;
-        free(f->offsets);
-        f->offsets = o;
-        f->n = n;
-        f->size = (uint64_t) member(s, "size_bytes");
-        f->generation = gen;
-        f->loaded = true;
-        return 0;
+static bool wait_stopping(struct lfs *l, int seconds) {
+        struct timespec ts;
+        pthread_mutex_lock(&l->hb_lock);
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += seconds;
+        while (!l->stopping && pthread_cond_timedwait(&l->hb_cond, &l->hb_lock, &ts) == 0)
+                ;
+        bool stopping = l->stopping;
+        pthread_mutex_unlock(&l->hb_lock);
+        return stopping;
 }
 
-static struct lfs_file *file_new(struct json_object *shelf) {
-        struct lfs_file *f = calloc(1, sizeof *f);
-        if (!f)
-                return NULL;
-        f->id = member(shelf, "id");
-        f->handle = member(shelf, "open_handle");
-        f->size = (uint64_t) member(shelf, "size_bytes");
-        pthread_mutex_init(&f->lock, NULL);
-        return f;
-}
+/* The watcher: its own connection to the Librarian, which sends it notices (fame_watch);
+ * reconnected a second after it breaks. */
+static void *watcher(void *userdata) {
+        struct lfs *l = userdata;
+        bool logged = false;
 
-static void file_free(struct lfs_file *f) {
-        if (!f)
-                return;
-        pthread_mutex_destroy(&f->lock);
-        free(f->offsets);
-        free(f);
-}
-
-static int open_common(const char *path, struct fuse_file_info *fi, struct json_object *shelf) {
-        struct lfs *l = L();
-        struct lfs_file *f = file_new(shelf);
-        if (!f)
-                return -ENOMEM;
-        /* no books yet: nothing to ask; else they are asked for at the first read or write */
-        if (member(shelf, "book_count") == 0) {
-                f->generation = __atomic_load_n(&l->generation, __ATOMIC_ACQUIRE);
-                f->loaded = true;
-        }
-        (void) path;
-        fi->fh = (uint64_t) (uintptr_t) f;
-        fi->direct_io = 1;      /* every read and write goes to FAM: other nodes' stores are seen */
-        fi->keep_cache = 0;
-        return 0;
-}
-
-static int op_create(const char *path, mode_t mode, struct fuse_file_info *fi) {
-        struct lfs *l = L();
-        _cleanup_(json_object_putp) struct json_object *s = NULL;
-        int r = LCALL(l, librarian_create_shelf, path, S_IFREG | (mode & 07777), &s);
-        changed_entry(l, path);
-        if (r < 0)
-                return r;
-        remember_fresh(l, path, s);
-        return open_common(path, fi, s);
-}
-
-static int op_open(const char *path, struct fuse_file_info *fi) {
-        struct lfs *l = L();
-        _cleanup_(json_object_putp) struct json_object *s = NULL;
-        int acc = fi->flags & O_ACCMODE, want = acc == O_RDONLY ? 4 : acc == O_WRONLY ? 2 : 6, r = 0;
-        /* caching, the kernel checks permissions (default_permissions) */
-        if (l->cache_timeout <= 0)
-                r = LCALL(l, librarian_fame_access, path, want, NULL);
-        if (r >= 0)
-                r = LCALL(l, librarian_open_shelf, path, &s);
-        if (r < 0)
-                return r;
-        return open_common(path, fi, s);
-}
-
-static int op_release(const char *path, struct fuse_file_info *fi) {
-        struct lfs_file *f = (struct lfs_file *) (uintptr_t) fi->fh;
-        (void) path;
-        if (!f)
-                return 0;
-        /* the reply is not waited for: the next request on the connection comes after it */
-        (void) LCALL(L(), librarian_close_shelf_nowait, f->id, f->handle);
-        file_free(f);
-        return 0;
-}
-
-/* The cached books are good for [0, size) while nobody shrank any shelf since. */
-static int ensure_books(struct lfs *l, const char *path, struct lfs_file *f, uint64_t end) {
-        if (f->loaded && f->generation == __atomic_load_n(&l->generation, __ATOMIC_ACQUIRE) && end <= f->size)
-                return 0;
-        return load_books(l, path, f);
-}
-
-static int resize(struct lfs *l, const char *path, int64_t id, uint64_t size) {
-        int r = LCALL(l, librarian_resize_shelf, path, id, (int64_t) size, false, NULL);
-        changed(l, path);
-        __atomic_add_fetch(&l->generation, 1, __ATOMIC_ACQ_REL);
-        return r;
-}
-
-/* Copies between buf and the shelf's bytes [off, off+len) (within its books). */
-static int copy(struct lfs *l, struct lfs_file *f, char *buf, size_t len, uint64_t off, bool to_fam) {
-        while (len) {
-                uint64_t i = off / l->book_size, within = off % l->book_size;
-                size_t n = (size_t) (l->book_size - within) < len ? (size_t) (l->book_size - within) : len;
-                /* FAM is mapped lazily (prepare()): a book at its first use */
-                char *p;
-                int r = fame_map_range(l->fam, f->offsets[i] + within, n, (void **) &p);
-                if (r < 0)
-                        return r;
-                /* FAM is not coherent across nodes: write(2) returns with the data written
-                 * back, read(2) reads FAM rather than lines this node cached before */
-                if (to_fam) {
-                        memcpy(p, buf, n);
-                        fame_persist(p, n);
-                } else {
-                        fame_invalidate(p, n);
-                        memcpy(buf, p, n);
+        for (;;) {
+                struct fame_librarian *w = NULL;
+                pthread_mutex_lock(&l->hb_lock);
+                bool stopping = l->stopping;
+                pthread_mutex_unlock(&l->hb_lock);
+                if (stopping)
+                        break;
+                int r = fame_librarian_connect(l->address, &w);
+                if (r >= 0) {
+                        if (l->node)
+                                fame_librarian_set_node(w, l->node);
+                        pthread_mutex_lock(&l->hb_lock);
+                        l->watch = l->stopping ? NULL : w;
+                        pthread_mutex_unlock(&l->hb_lock);
+                        if (l->watch) {
+                                r = librarian_watch(w, l->origin, on_notice, l);
+                                if (r < 0 && !logged)
+                                        log_warning("fame-lfs: %s; what the kernel caches is kept at most %g s until "
+                                                    "it is back", fame_librarian_error(w), l->cache_timeout);
+                                logged = r < 0;
+                        }
+                        pthread_mutex_lock(&l->hb_lock);
+                        l->watch = NULL;
+                        pthread_mutex_unlock(&l->hb_lock);
+                        fame_librarian_disconnect(w);
                 }
-                buf += n;
-                off += n;
-                len -= n;
+                if (wait_stopping(l, 1))
+                        break;
         }
-        return 0;
+        return NULL;
 }
 
-static int op_read(const char *path, char *buf, size_t size, off_t off, struct fuse_file_info *fi) {
-        struct lfs *l = L();
-        struct lfs_file *f = (struct lfs_file *) (uintptr_t) fi->fh;
-        int r;
-
-        if (off < 0)
-                return -EINVAL;
-        pthread_mutex_lock(&f->lock);
-        r = ensure_books(l, path, f, (uint64_t) off + size);
-        if (r >= 0) {
-                if ((uint64_t) off >= f->size)
-                        r = 0;
-                else {
-                        size_t n = (uint64_t) off + size > f->size ? (size_t) (f->size - (uint64_t) off) : size;
-                        r = copy(l, f, buf, n, (uint64_t) off, false);
-                        r = r < 0 ? r : (int) n;
-                }
-        }
-        pthread_mutex_unlock(&f->lock);
-        return r;
-}
-
-static int op_write(const char *path, const char *buf, size_t size, off_t off, struct fuse_file_info *fi) {
-        struct lfs *l = L();
-        struct lfs_file *f = (struct lfs_file *) (uintptr_t) fi->fh;
-        int r;
-
-        if (off < 0)
-                return -EINVAL;
-        if (fi->flags & O_APPEND)
-                off = -1;
-        pthread_mutex_lock(&f->lock);
-        r = ensure_books(l, path, f, off < 0 ? UINT64_MAX : (uint64_t) off + size);
-        if (r >= 0 && off < 0)
-                off = (off_t) f->size;
-        uint64_t end = (uint64_t) off + size;
-        if (r >= 0 && end > f->size) {
-                /* a write past the end grows the shelf first, as lfs_fuse does */
-                r = resize(l, path, f->id, end);
-                if (r >= 0)
-                        r = load_books(l, path, f);
-        }
-        if (r >= 0) {
-                r = copy(l, f, (char *) buf, size, (uint64_t) off, true);
-                r = r < 0 ? r : (int) size;
-        }
-        pthread_mutex_unlock(&f->lock);
-        return r;
-}
-
-static int shelf_id(struct lfs *l, const char *path, int64_t *ret) {
-        _cleanup_(json_object_putp) struct json_object *s = NULL;
-        int r = LCALL(l, librarian_get_shelf, path, &s);
-        if (r >= 0)
-                *ret = member(s, "id");
-        return r;
-}
-
-static int op_truncate(const char *path, off_t size, struct fuse_file_info *fi) {
-        struct lfs *l = L();
-        struct lfs_file *f = fi ? (struct lfs_file *) (uintptr_t) fi->fh : NULL;
-        int64_t id;
-        int r;
-
-        if (size < 0)
-                return -EINVAL;
-        if (f)
-                id = f->id;
-        else if ((r = shelf_id(l, path, &id)) < 0)
-                return r;
-        r = resize(l, path, id, (uint64_t) size);
-        if (r >= 0 && f) {
-                pthread_mutex_lock(&f->lock);
-                r = load_books(l, path, f);
-                pthread_mutex_unlock(&f->lock);
-        }
-        return r;
-}
-
-static int op_fallocate(const char *path, int mode, off_t off, off_t len, struct fuse_file_info *fi) {
-        struct lfs *l = L();
-        struct lfs_file *f = fi ? (struct lfs_file *) (uintptr_t) fi->fh : NULL;
-        struct stat st;
-        int r;
-
-        if (mode != 0)
-                return -EOPNOTSUPP;
-        if (off < 0 || len <= 0)
-                return -EINVAL;
-        r = op_getattr(path, &st, NULL);
-        if (r < 0 || (uint64_t) off + (uint64_t) len <= (uint64_t) st.st_size)
-                return r;
-        r = resize(l, path, (int64_t) st.st_ino, (uint64_t) off + (uint64_t) len);
-        if (r >= 0 && f) {
-                pthread_mutex_lock(&f->lock);
-                r = load_books(l, path, f);
-                pthread_mutex_unlock(&f->lock);
-        }
-        return r;
-}
-
-static int op_unlink(const char *path) {
-        struct lfs *l = L();
-        int r = LCALL(l, librarian_destroy_shelf, path, NULL);
-        changed_entry(l, path);
-        return r;
-}
-
-static int op_mkdir(const char *path, mode_t mode) {
-        struct stat st;
-        if (op_getattr(path, &st, NULL) == 0)
-                return -EEXIST;         /* the Librarian's mkdir returns an existing path */
-        struct lfs *l = L();
-        _cleanup_(json_object_putp) struct json_object *s = NULL;
-        int r = LCALL(l, librarian_mkdir, path, S_IFDIR | (mode & 07777), &s);
-        changed(l, path);
-        if (r >= 0)
-                remember_fresh(l, path, s);
-        return r;
-}
-
-static int op_rmdir(const char *path) {
-        struct lfs *l = L();
-        int r = LCALL(l, librarian_rmdir, path, NULL);
-        changed(l, path);
-        return r;
-}
-
-static int op_symlink(const char *target, const char *path) {
-        struct stat st;
-        if (op_getattr(path, &st, NULL) == 0)
-                return -EEXIST;
-        struct lfs *l = L();
-        _cleanup_(json_object_putp) struct json_object *s = NULL;
-        int r = LCALL(l, librarian_symlink, path, target, &s);
-        changed_entry(l, path);
-        if (r >= 0)
-                remember_fresh(l, path, s);
-        return r;
-}
-
-static int op_readlink(const char *path, char *buf, size_t size) {
-        _cleanup_(json_object_putp) struct json_object *v = NULL;
-        int r = LCALL(L(), librarian_readlink, path, &v);
-        if (r < 0)
-                return r;
-        if (size == 0)
-                return -EINVAL;
-        snprintf(buf, size, "%s", json_object_get_string(v));
-        return 0;
-}
-
-static int op_rename(const char *from, const char *to, unsigned int flags) {
-        struct lfs *l = L();
-        struct stat st;
-
-        if (flags & RENAME_EXCHANGE)
-                return -EINVAL;
-        if (op_getattr(to, &st, NULL) == 0) {
-                if (flags & RENAME_NOREPLACE)
-                        return -EEXIST;
-                /* POSIX rename replaces the target: the Librarian wants it gone first */
-                int r = S_ISDIR(st.st_mode) ? LCALL(l, librarian_rmdir, to, NULL) : LCALL(l, librarian_destroy_shelf, to, NULL);
-                changed(l, to);
-                if (r < 0)
-                        return r;
-        }
-        int r = LCALL(l, librarian_rename_shelf, from, 0, to, NULL);
-        if (l->dirs)
-                dircache_drop_all(l->dirs);     /* whole trees move */
-        return r;
-}
-
-static int op_chmod(const char *path, mode_t mode, struct fuse_file_info *fi) {
-        struct lfs *l = L();
-        (void) fi;
-        int r = LCALL(l, librarian_fame_chmod, path, mode & 07777, NULL);
-        changed(l, path);
-        return r;
-}
-
-static int op_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi) {
-        struct lfs *l = L();
-        (void) fi;
-        int r = LCALL(l, librarian_fame_chown, path, uid == (uid_t) -1 ? -1 : (int64_t) uid,
-                      gid == (gid_t) -1 ? -1 : (int64_t) gid, NULL);
-        changed(l, path);
-        return r;
-}
-
-static int op_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi) {
-        (void) fi;
-        if (tv && tv[1].tv_nsec == UTIME_OMIT)
-                return 0;
-        int64_t mtime = !tv || tv[1].tv_nsec == UTIME_NOW ? 0 : (int64_t) tv[1].tv_sec;
-        struct lfs *l = L();
-        int r = LCALL(l, librarian_set_am_time, path, 0, mtime, NULL);
-        changed(l, path);
-        return r;
-}
-
-static int op_access(const char *path, int mask) {
-        return LCALL(L(), librarian_fame_access, path, mask & 7, NULL);
-}
-
-static int op_statfs(const char *path, struct statvfs *st) {
-        struct lfs *l = L();
-        _cleanup_(json_object_putp) struct json_object *s = NULL;
-        (void) path;
-        int r = LCALL(l, librarian_get_fs_stats, &s);
-        if (r < 0)
-                return r;
-        uint64_t per = l->book_size / 4096, total = (uint64_t) member(s, "books_total"), used = (uint64_t) member(s, "books_used");
-        memset(st, 0, sizeof *st);
-        st->f_bsize = st->f_frsize = 4096;
-        st->f_blocks = total * per;
-        st->f_bfree = st->f_bavail = (total > used ? total - used : 0) * per;
-        st->f_files = st->f_blocks;
-        st->f_ffree = st->f_bfree;
-        st->f_namemax = 255;
-        return 0;
-}
-
-/* "FAMEBOOKS 1 SOURCE BOOK_SIZE SIZE N OFFSET..." for the mmap shim. */
-static int books_xattr(struct lfs *l, const char *path, char *value, size_t size) {
-        struct lfs_file f = {};
-        int r = load_books(l, path, &f);
-        if (r < 0)
-                return r;
-        size_t cap = 128 + strlen(l->source) + f.n * 24, len = 0;
-        char *s = malloc(cap);
-        if (!s) {
-                free(f.offsets);
-                return -ENOMEM;
-        }
-        len += (size_t) snprintf(s + len, cap - len, "FAMEBOOKS 1 %s %" PRIu64 " %" PRIu64 " %zu", l->source, l->book_size,
-                                 f.size, f.n);
-        for (size_t i = 0; i < f.n; i++)
-                len += (size_t) snprintf(s + len, cap - len, " %" PRIu64, f.offsets[i]);
-        free(f.offsets);
-        if (size == 0) {
-                free(s);
-                return (int) len;
-        }
-        if (len > size) {
-                free(s);
-                return -ERANGE;
-        }
-        memcpy(value, s, len);
-        free(s);
-        return (int) len;
-}
-
-static int op_getxattr(const char *path, const char *name, char *value, size_t size) {
-        struct lfs *l = L();
-        if (strcmp(name, LFS_BOOKS_XATTR) == 0)
-                return books_xattr(l, path, value, size);
-        if (strncmp(name, "user.", 5) != 0)
-                return -ENODATA;
-        _cleanup_(json_object_putp) struct json_object *v = NULL;
-        int r = LCALL(l, librarian_get_xattr, path, name, &v);
-        if (r < 0)
-                return r == -EINVAL ? -ENODATA : r;
-        struct json_object *val = NULL;
-        if (!json_object_object_get_ex(v, "value", &val) || !val)
-                return -ENODATA;
-        size_t len = (size_t) json_object_get_string_len(val);
-        if (size == 0)
-                return (int) len;
-        if (len > size)
-                return -ERANGE;
-        memcpy(value, json_object_get_string(val), len);
-        return (int) len;
-}
-
-static int op_setxattr(const char *path, const char *name, const char *value, size_t size, int flags) {
-        (void) flags;
-        if (strcmp(name, LFS_BOOKS_XATTR) == 0)
-                return -EPERM;
-        if (strncmp(name, "user.", 5) != 0)
-                return -ENOTSUP;
-        return LCALL(L(), librarian_set_xattr, path, name, value, size, NULL);
-}
-
-static int op_listxattr(const char *path, char *list, size_t size) {
-        _cleanup_(json_object_putp) struct json_object *v = NULL;
-        int r = LCALL(L(), librarian_list_xattrs, path, &v);
-        if (r < 0)
-                return r;
-        struct json_object *names = NULL;
-        json_object_object_get_ex(v, "value", &names);
-        size_t len = 0;
-        for (size_t i = 0; i < json_object_array_length(names); i++)
-                len += strlen(json_object_get_string(json_object_array_get_idx(names, i))) + 1;
-        if (size == 0)
-                return (int) len;
-        if (len > size)
-                return -ERANGE;
-        char *p = list;
-        for (size_t i = 0; i < json_object_array_length(names); i++) {
-                const char *n = json_object_get_string(json_object_array_get_idx(names, i));
-                memcpy(p, n, strlen(n) + 1);
-                p += strlen(n) + 1;
-        }
-        return (int) len;
-}
-
-static int op_removexattr(const char *path, const char *name) {
-        if (strncmp(name, "user.", 5) != 0)
-                return -ENOTSUP;
-        return LCALL(L(), librarian_remove_xattr, path, name, NULL);
-}
-
-static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg) {
-        struct lfs *l = fuse_get_context()->private_data;
+static void op_init(void *userdata, struct fuse_conn_info *conn) {
+        struct lfs *l = userdata;
         (void) conn;
-        /* entries and attributes are kept cache_timeout seconds (0: not at all) and dropped
-         * as soon as the Librarian says another connection changed them (the watcher);
-         * a name that is not there is never remembered */
-        cfg->entry_timeout = l->cache_timeout;
-        cfg->attr_timeout = l->cache_timeout;
-        cfg->negative_timeout = 0;
-        cfg->use_ino = 1;
-        cfg->hard_remove = 0;   /* an open file that is unlinked is hidden, removed at its last close */
-        cfg->direct_io = 1;
-        l->fuse = fuse_get_context()->fuse;
-        lfs_threads_start(l);
-        return l;
+        soc_status(l, 1);
+        if (pthread_create(&l->heartbeat, NULL, heartbeat, l) == 0)
+                l->heartbeat_started = true;
+        if (l->cache_timeout > 0 && pthread_create(&l->watcher, NULL, watcher, l) == 0)
+                l->watcher_started = true;
 }
 
 static void op_destroy(void *userdata) {
-        lfs_threads_stop(userdata);
+        struct lfs *l = userdata;
+        pthread_mutex_lock(&l->hb_lock);
+        l->stopping = true;
+        pthread_cond_broadcast(&l->hb_cond);
+        librarian_shutdown(l->watch);
+        pthread_mutex_unlock(&l->hb_lock);
+        if (l->heartbeat_started)
+                pthread_join(l->heartbeat, NULL);
+        if (l->watcher_started)
+                pthread_join(l->watcher, NULL);
+        soc_status(l, 0);
 }
-
-static const struct fuse_operations ops = {
-        .getattr = op_getattr,
-        .readlink = op_readlink,
-        .mkdir = op_mkdir,
-        .unlink = op_unlink,
-        .rmdir = op_rmdir,
-        .symlink = op_symlink,
-        .rename = op_rename,
-        .chmod = op_chmod,
-        .chown = op_chown,
-        .truncate = op_truncate,
-        .open = op_open,
-        .read = op_read,
-        .write = op_write,
-        .statfs = op_statfs,
-        .release = op_release,
-        .setxattr = op_setxattr,
-        .getxattr = op_getxattr,
-        .listxattr = op_listxattr,
-        .removexattr = op_removexattr,
-        .readdir = op_readdir,
-        .init = op_init,
-        .destroy = op_destroy,
-        .access = op_access,
-        .create = op_create,
-        .utimens = op_utimens,
-        .fallocate = op_fallocate,
-};
 
 static int prepare(struct lfs *l, const struct lfs_options *o) {
         struct json_object *stats = NULL;
@@ -750,18 +270,20 @@ int lfs_run(const struct lfs_options *o) {
         struct lfs l = { .lock = PTHREAD_MUTEX_INITIALIZER, .hb_lock = PTHREAD_MUTEX_INITIALIZER,
                          .hb_cond = PTHREAD_COND_INITIALIZER };
         struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
-        struct fuse *fuse = NULL;
+        struct fuse_session *se = NULL;
         struct relay *relay = NULL;
         int r;
 
         l.cache_timeout = o->cache_timeout;
         l.address = o->librarian;
-        if (l.cache_timeout > 0 && !(l.dirs = dircache_new(l.cache_timeout, dircache_fill, &l))) {
+        l.inodes = inodes_new();
+        if (!l.inodes || (l.cache_timeout > 0 && !(l.dirs = dircache_new(l.cache_timeout, dircache_fill, &l)))) {
                 r = log_error_errno(-ENOMEM, "fame-lfs: out of memory");
                 goto out;
         }
-        /* read(2) and write(2) go through buffers of up to 1 MiB that libfuse allocates for each
-         * request: from the heap, kept, rather than mapped and faulted in every time */
+        /* write(2) goes through buffers of up to 1 MiB that libfuse allocates for each request:
+         * from the heap, kept, rather than mapped and faulted in every time (read(2) is
+         * answered from FAM itself) */
         mallopt(M_MMAP_THRESHOLD, 4 << 20);
         mallopt(M_TRIM_THRESHOLD, 64 << 20);
         r = prepare(&l, o);
@@ -778,12 +300,16 @@ int lfs_run(const struct lfs_options *o) {
         }
         if (o->debug)
                 fuse_opt_add_arg(&args, "-d");
-        fuse = fuse_new(&args, &ops, sizeof ops, &l);
-        if (!fuse) {
-                r = log_error_errno(-EINVAL, "fame-lfs: fuse_new failed");
+        struct fuse_lowlevel_ops ops = lfs_ops;
+        ops.init = op_init;
+        ops.destroy = op_destroy;
+        se = fuse_session_new(&args, &ops, sizeof ops, &l);
+        if (!se) {
+                r = log_error_errno(-EINVAL, "fame-lfs: fuse_session_new failed");
                 goto out;
         }
-        if (fuse_mount(fuse, o->mountpoint) != 0) {
+        l.se = se;
+        if (fuse_session_mount(se, o->mountpoint) != 0) {
                 r = log_error_errno(-EIO, "fame-lfs: cannot mount %s (is /dev/fuse there and the fuse module loaded?)", o->mountpoint);
                 goto out_destroy;
         }
@@ -799,7 +325,7 @@ int lfs_run(const struct lfs_options *o) {
                 if (r < 0)
                         goto out_unmount;
         }
-        if (fuse_set_signal_handlers(fuse_get_session(fuse)) != 0) {
+        if (fuse_set_signal_handlers(se) != 0) {
                 r = -EIO;
                 goto out_unmount;
         }
@@ -818,15 +344,15 @@ int lfs_run(const struct lfs_options *o) {
         struct fuse_loop_config *cfg = fuse_loop_cfg_create();
         fuse_loop_cfg_set_clone_fd(cfg, 0);
         fuse_loop_cfg_set_max_threads(cfg, 16);
-        r = fuse_loop_mt(fuse, cfg) == 0 ? 0 : -EIO;
+        r = fuse_session_loop_mt(se, cfg) == 0 ? 0 : -EIO;
         fuse_loop_cfg_destroy(cfg);
 out_signals:
-        fuse_remove_signal_handlers(fuse_get_session(fuse));
+        fuse_remove_signal_handlers(se);
 out_unmount:
         relay_stop(relay);
-        fuse_unmount(fuse);
+        fuse_session_unmount(se);
 out_destroy:
-        fuse_destroy(fuse);
+        fuse_session_destroy(se);
 out:
         fuse_opt_free_args(&args);
         fame_librarian_disconnect(l.lib);
@@ -834,5 +360,6 @@ out:
         json_object_put(l.stats);
         free(l.source_buf);
         dircache_free(l.dirs);
+        inodes_free(l.inodes);
         return r;
 }

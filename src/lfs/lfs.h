@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * fame-lfs: the Librarian's shelves as files under /lfs (docs/lfs.md).  A libfuse3 file
- * system whose every metadata operation is a Librarian request made as the calling process
- * (uid, gid, pid) on this node, and whose data is the shelf's books in FAM: read(2) and
- * write(2) copy straight from and to BAR2 (or the FAM file on the host).
+ * system (the low-level interface; inodes.h names its inodes) whose every metadata operation
+ * is a Librarian request made as the calling process (uid, gid, pid) on this node, and whose
+ * data is the shelf's books in FAM: read(2) is answered from BAR2 (or the FAM file on the
+ * host) itself, write(2) copies straight to it.
  *
  * mmap: FUSE cannot hand out FAM pages.  The extended attribute "user.fame.books" of a file
  * gives the FAM source and the offset of each book; libfame-mmap.so (lib/mmap-shim.c,

@@ -372,6 +372,12 @@ static void test_notices(void) {
         CHECK(stat(path_in("n/a"), &st) == 0 && st.st_size == 3, "stat n/a");
         CHECK(dir_has(path_in("n"), "a") && !dir_has(path_in("n"), "b"), "listing of n");
         CHECK(stat(path_in("n/b"), &st) < 0 && errno == ENOENT, "n/b is not there yet");
+        /* the kernel keeps listings (its readdir cache): the mount's own changes show at once */
+        fd = open(path_in("n/own"), O_CREAT | O_WRONLY, 0644);
+        CHECK(fd >= 0, "create n/own: %m");
+        close(fd);
+        CHECK(dir_has(path_in("n"), "own"), "n/own in the listing at once");
+        CHECK(unlink(path_in("n/own")) == 0 && !dir_has(path_in("n"), "own"), "n/own out of the listing at once");
 
         CHECK(fame_librarian_connect(librarian_addr, &other) == 0, "connect as another node");
         if (!other)
