@@ -34,6 +34,9 @@ struct lfs {
         pthread_mutex_t hb_lock;
         pthread_cond_t hb_cond;
         bool stopping;
+        /* in a node the FAM is BAR2 mapped from sysfs (a PFN map): the kernel cannot copy a
+         * reply out of it (get_user_pages refuses), so read(2) goes through a buffer */
+        bool bounce;
         /* the kernel's inode numbers: each one's parent and name (inodes.h) */
         struct inodes *inodes;
         uint64_t hidden;                /* names made for unlinked open files */

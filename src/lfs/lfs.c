@@ -256,6 +256,7 @@ static int prepare(struct lfs *l, const struct lfs_options *o) {
         l->book_area = geo->book_area_offset;
         /* what the mmap shim opens: BAR2's resource2 in a node, the FAM file on the host */
         const char *src = fame_source_path(l->fam);
+        l->bounce = strcmp(fame_source_kind(l->fam), "pci") == 0;
         if (strcmp(fame_source_kind(l->fam), "pci") == 0 && !strstr(src, "resource2")) {
                 l->source_buf = strf("%s/resource2", src);
                 if (!l->source_buf)

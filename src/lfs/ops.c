@@ -98,6 +98,13 @@ static void reply(fuse_req_t req, int r) {
         fuse_reply_err(req, r < 0 ? -r : 0);
 }
 
+/* reply(req, r), then the (void) operation returns. */
+#define REPLY_ERR(req, r)                       \
+        do {                                    \
+                reply((req), (r));              \
+                return;                         \
+        } while (0)
+
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name) {
         struct lfs *l = begin(req);
         _cleanup_free_ char *path = NULL;
@@ -109,7 +116,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name) {
                 /* not there (now): never remembered missing, and no inode goes by it */
                 inodes_remove(l->inodes, parent, name);
         if (r < 0)
-                return reply(req, r);
+                REPLY_ERR(req, r);
         reply_entry(l, req, parent, name, &st);
 }
 
@@ -135,7 +142,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
         if (r >= 0)
                 r = get_attr(l, path, &st);
         if (r < 0)
-                return reply(req, r);
+                REPLY_ERR(req, r);
         fuse_reply_attr(req, &st, l->cache_timeout);
 }
 
@@ -205,10 +212,10 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
         _cleanup_free_ char *path = NULL;
         int r = inodes_path(l->inodes, ino, NULL, &path);
         if (r < 0)
-                return reply(req, r);
+                REPLY_ERR(req, r);
         struct lfs_dir *d = calloc(1, sizeof *d);
         if (!d)
-                return reply(req, -ENOMEM);
+                REPLY_ERR(req, -ENOMEM);
         fi->fh = (uint64_t) (uintptr_t) d;
         /* the kernel keeps the listing it was given (its readdir cache: an unchanged directory
          * is listed without asking) as long as fame-lfs keeps its own: the mount's changes in
@@ -237,12 +244,12 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
                 if (r >= 0)
                         r = dir_load(l, path, d);
                 if (r < 0)
-                        return reply(req, r);
+                        REPLY_ERR(req, r);
                 d->loaded = true;
         }
         _cleanup_free_ char *buf = malloc(size);
         if (!buf)
-                return reply(req, -ENOMEM);
+                REPLY_ERR(req, -ENOMEM);
         size_t used = 0;
         /* offsets: 0 the start, 1 after ".", 2 after "..", 2 + i after entry i */
         for (size_t i = (size_t) (off < 0 ? 0 : off); i < d->n + 2; i++) {
@@ -377,11 +384,11 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
         _cleanup_free_ char *path = NULL;
         int r = inodes_path(l->inodes, parent, name, &path);
         if (r < 0)
-                return reply(req, r);
+                REPLY_ERR(req, r);
         r = LCALL(l, librarian_create_shelf, path, S_IFREG | (mode & 07777), &s);
         changed_entry(l, path);
         if (r < 0)
-                return reply(req, r);
+                REPLY_ERR(req, r);
         /* what create_shelf said of it is its attributes: no request more */
         struct fuse_entry_param e = { .attr_timeout = l->cache_timeout, .entry_timeout = l->cache_timeout };
         fill_fresh(l, s, &e.attr);
@@ -393,7 +400,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
         }
         if (r < 0) {
                 (void) LCALL(l, librarian_close_shelf_nowait, member(s, "id"), member(s, "open_handle"));
-                return reply(req, r);
+                REPLY_ERR(req, r);
         }
         if (fuse_reply_create(req, &e, fi) < 0) {
                 /* the caller was interrupted: nobody will close it */
@@ -416,7 +423,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
         if (r >= 0)
                 r = open_common(l, ino, fi, s);
         if (r < 0)
-                return reply(req, r);
+                REPLY_ERR(req, r);
         if (fuse_reply_open(req, fi) < 0)
                 close_common(l, ino, (struct lfs_file *) (uintptr_t) fi->fh);
 }
@@ -470,9 +477,9 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
         int r;
 
         if (off < 0)
-                return reply(req, -EINVAL);
+                REPLY_ERR(req, -EINVAL);
         if (!v)
-                return reply(req, -ENOMEM);
+                REPLY_ERR(req, -ENOMEM);
         *v = (struct fuse_bufvec) {};
         pthread_mutex_lock(&f->lock);
         r = ensure_books(l, ino, f, (uint64_t) off + size);
@@ -484,11 +491,24 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
         }
         pthread_mutex_unlock(&f->lock);
         if (r < 0)
-                return reply(req, r);
+                REPLY_ERR(req, r);
         /* FAM is not coherent across nodes: read(2) reads FAM rather than lines this node
-         * cached before; the kernel copies from FAM itself (no buffer of fame-lfs's between) */
-        for (size_t i = 0; i < v->count; i++)
+         * cached before; the kernel copies from FAM itself (no buffer of fame-lfs's between),
+         * except from a node's BAR2 (l->bounce) */
+        size_t total = 0;
+        for (size_t i = 0; i < v->count; i++) {
                 fame_invalidate(v->buf[i].mem, v->buf[i].size);
+                total += v->buf[i].size;
+        }
+        if (l->bounce && total > 0) {
+                _cleanup_free_ char *b = malloc(total);
+                if (!b)
+                        REPLY_ERR(req, -ENOMEM);
+                for (size_t i = 0, at = 0; i < v->count; at += v->buf[i].size, i++)
+                        memcpy(b + at, v->buf[i].mem, v->buf[i].size);
+                fuse_reply_buf(req, b, total);
+                return;
+        }
         fuse_reply_data(req, v, FUSE_BUF_NO_SPLICE);
 }
 
@@ -499,7 +519,7 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
         int r;
 
         if (off < 0)
-                return reply(req, -EINVAL);
+                REPLY_ERR(req, -EINVAL);
         if (fi->flags & O_APPEND)
                 off = -1;
         pthread_mutex_lock(&f->lock);
@@ -527,7 +547,7 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
         }
         pthread_mutex_unlock(&f->lock);
         if (r < 0)
-                return reply(req, r);
+                REPLY_ERR(req, r);
         fuse_reply_write(req, size);
 }
 
@@ -603,7 +623,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
         if (r >= 0)
                 r = get_attr(l, path, &st);
         if (r < 0)
-                return reply(req, r);
+                REPLY_ERR(req, r);
         fuse_reply_attr(req, &st, l->cache_timeout);
 }
 
@@ -615,14 +635,14 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, of
         int r;
 
         if (mode != 0)
-                return reply(req, -EOPNOTSUPP);
+                REPLY_ERR(req, -EOPNOTSUPP);
         if (off < 0 || len <= 0)
-                return reply(req, -EINVAL);
+                REPLY_ERR(req, -EINVAL);
         r = inodes_path(l->inodes, ino, NULL, &path);
         if (r >= 0)
                 r = get_attr(l, path, &st);
         if (r < 0 || (uint64_t) off + (uint64_t) len <= (uint64_t) st.st_size)
-                return reply(req, r);
+                REPLY_ERR(req, r);
         r = resize(l, path, (int64_t) st.st_ino, (uint64_t) off + (uint64_t) len);
         if (r >= 0 && f) {
                 pthread_mutex_lock(&f->lock);
@@ -670,9 +690,9 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name) {
         uint64_t ino;
         int r = inodes_path(l->inodes, parent, name, &path);
         if (r < 0)
-                return reply(req, r);
+                REPLY_ERR(req, r);
         if (inodes_open_count(l->inodes, parent, name, &ino) > 0)
-                return reply(req, hide(l, parent, name, path));
+                REPLY_ERR(req, hide(l, parent, name, path));
         r = LCALL(l, librarian_destroy_shelf, path, NULL);
         changed_entry(l, path);
         if (r >= 0)
@@ -687,13 +707,13 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
         struct stat st;
         int r = inodes_path(l->inodes, parent, name, &path);
         if (r < 0)
-                return reply(req, r);
+                REPLY_ERR(req, r);
         if (get_attr(l, path, &st) == 0)
-                return reply(req, -EEXIST);     /* the Librarian's mkdir returns an existing path */
+                REPLY_ERR(req, -EEXIST);     /* the Librarian's mkdir returns an existing path */
         r = LCALL(l, librarian_mkdir, path, S_IFDIR | (mode & 07777), &s);
         changed(l, path);
         if (r < 0)
-                return reply(req, r);
+                REPLY_ERR(req, r);
         fill_fresh(l, s, &st);
         reply_entry(l, req, parent, name, &st);
 }
@@ -703,7 +723,7 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name) {
         _cleanup_free_ char *path = NULL;
         int r = inodes_path(l->inodes, parent, name, &path);
         if (r < 0)
-                return reply(req, r);
+                REPLY_ERR(req, r);
         r = LCALL(l, librarian_rmdir, path, NULL);
         changed(l, path);
         if (r >= 0)
@@ -718,13 +738,13 @@ static void op_symlink(fuse_req_t req, const char *target, fuse_ino_t parent, co
         struct stat st;
         int r = inodes_path(l->inodes, parent, name, &path);
         if (r < 0)
-                return reply(req, r);
+                REPLY_ERR(req, r);
         if (get_attr(l, path, &st) == 0)
-                return reply(req, -EEXIST);
+                REPLY_ERR(req, -EEXIST);
         r = LCALL(l, librarian_symlink, path, target, &s);
         changed_entry(l, path);
         if (r < 0)
-                return reply(req, r);
+                REPLY_ERR(req, r);
         fill_fresh(l, s, &st);
         reply_entry(l, req, parent, name, &st);
 }
@@ -737,7 +757,7 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino) {
         if (r >= 0)
                 r = LCALL(l, librarian_readlink, path, &v);
         if (r < 0)
-                return reply(req, r);
+                REPLY_ERR(req, r);
         fuse_reply_readlink(req, json_object_get_string(v));
 }
 
@@ -750,15 +770,15 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
         int r;
 
         if (flags & RENAME_EXCHANGE)
-                return reply(req, -EINVAL);
+                REPLY_ERR(req, -EINVAL);
         r = inodes_path(l->inodes, parent, name, &from);
         if (r >= 0)
                 r = inodes_path(l->inodes, newparent, newname, &to);
         if (r < 0)
-                return reply(req, r);
+                REPLY_ERR(req, r);
         if (get_attr(l, to, &st) == 0) {
                 if (flags & RENAME_NOREPLACE)
-                        return reply(req, -EEXIST);
+                        REPLY_ERR(req, -EEXIST);
                 /* POSIX rename replaces the target: the Librarian wants it gone first (hidden
                  * if it is open) */
                 if (!S_ISDIR(st.st_mode) && inodes_open_count(l->inodes, newparent, newname, &ino) > 0)
@@ -768,7 +788,7 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
                         changed(l, to);
                 }
                 if (r < 0)
-                        return reply(req, r);
+                        REPLY_ERR(req, r);
         }
         r = LCALL(l, librarian_rename_shelf, from, 0, to, NULL);
         if (l->dirs)
@@ -794,7 +814,7 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino) {
         (void) ino;
         int r = LCALL(l, librarian_get_fs_stats, &s);
         if (r < 0)
-                return reply(req, r);
+                REPLY_ERR(req, r);
         uint64_t per = l->book_size / 4096, total = (uint64_t) member(s, "books_total"), used = (uint64_t) member(s, "books_used");
         st.f_bsize = st.f_frsize = 4096;
         st.f_blocks = total * per;
@@ -882,7 +902,7 @@ static int list_xattrs(struct lfs *l, const char *path, char *list, size_t size)
 /* getxattr and listxattr: size 0 asks for the length only. */
 static void reply_xattr(fuse_req_t req, int r, const char *value, size_t size) {
         if (r < 0)
-                return reply(req, r);
+                REPLY_ERR(req, r);
         if (size == 0)
                 fuse_reply_xattr(req, (size_t) r);
         else
@@ -912,9 +932,9 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
         _cleanup_free_ char *path = NULL;
         (void) flags;
         if (strcmp(name, LFS_BOOKS_XATTR) == 0)
-                return reply(req, -EPERM);
+                REPLY_ERR(req, -EPERM);
         if (strncmp(name, "user.", 5) != 0)
-                return reply(req, -ENOTSUP);
+                REPLY_ERR(req, -ENOTSUP);
         int r = inodes_path(l->inodes, ino, NULL, &path);
         if (r >= 0)
                 r = LCALL(l, librarian_set_xattr, path, name, value, size, NULL);
@@ -925,7 +945,7 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name) {
         struct lfs *l = begin(req);
         _cleanup_free_ char *path = NULL;
         if (strncmp(name, "user.", 5) != 0)
-                return reply(req, -ENOTSUP);
+                REPLY_ERR(req, -ENOTSUP);
         int r = inodes_path(l->inodes, ino, NULL, &path);
         if (r >= 0)
                 r = LCALL(l, librarian_remove_xattr, path, name, NULL);
