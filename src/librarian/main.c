@@ -146,12 +146,14 @@ static int verb_serve(int argc, char **argv) {
                                 return usage_error("serve", "--port %s: not a port number (0-65535)", optarg);
                         break;
                 case 'n': {
-                        char *eq = strchr(optarg, '=');
+                        const char *eq = strchr(optarg, '=');
+                        char id[16];
                         uint32_t node;
                         if (o.n_pins == SERVER_MAX_PINS || !eq)
                                 return usage_error("serve", "--node-port %s: use NODE=PORT", optarg);
-                        *eq = 0;
-                        if (parse_uint32(optarg, 1, 80, &node) < 0 || parse_port(eq + 1, &o.pins[o.n_pins].port) < 0)
+                        /* argv stays as given (ps shows it whole) */
+                        snprintf(id, sizeof id, "%.*s", (int) (eq - optarg < 15 ? eq - optarg : 15), optarg);
+                        if (parse_uint32(id, 1, 80, &node) < 0 || parse_port(eq + 1, &o.pins[o.n_pins].port) < 0)
                                 return usage_error("serve", "--node-port %s: use NODE=PORT with NODE 1-%d", optarg, FAME_LIBRARIAN_MAX_NODE);
                         o.pins[o.n_pins++].node_id = node;
                         break;
