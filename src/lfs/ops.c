@@ -700,22 +700,39 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name) {
         reply(req, r);
 }
 
-static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode) {
-        struct lfs *l = begin(req);
-        _cleanup_(json_object_putp) struct json_object *s = NULL;
+/* The path for a new entry name in parent, which must not exist yet: the Librarian's mkdir
+ * and symlink return an existing path instead of failing.  0, or a negative errno. */
+static int new_path(struct lfs *l, fuse_ino_t parent, const char *name, char **ret) {
         _cleanup_free_ char *path = NULL;
         struct stat st;
         int r = inodes_path(l->inodes, parent, name, &path);
         if (r < 0)
-                REPLY_ERR(req, r);
+                return r;
         if (get_attr(l, path, &st) == 0)
-                REPLY_ERR(req, -EEXIST);     /* the Librarian's mkdir returns an existing path */
-        r = LCALL(l, librarian_mkdir, path, S_IFDIR | (mode & 07777), &s);
-        changed(l, path);
+                return -EEXIST;
+        *ret = TAKE_PTR(path);
+        return 0;
+}
+
+/* The reply to mkdir or symlink: the new entry with the attributes its record gave. */
+static void reply_made(struct lfs *l, fuse_req_t req, fuse_ino_t parent, const char *name, int r, struct json_object *s) {
+        struct stat st;
         if (r < 0)
                 REPLY_ERR(req, r);
         fill_fresh(l, s, &st);
         reply_entry(l, req, parent, name, &st);
+}
+
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode) {
+        struct lfs *l = begin(req);
+        _cleanup_(json_object_putp) struct json_object *s = NULL;
+        _cleanup_free_ char *path = NULL;
+        int r = new_path(l, parent, name, &path);
+        if (r < 0)
+                REPLY_ERR(req, r);
+        r = LCALL(l, librarian_mkdir, path, S_IFDIR | (mode & 07777), &s);
+        changed(l, path);
+        reply_made(l, req, parent, name, r, s);
 }
 
 static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name) {
@@ -735,18 +752,12 @@ static void op_symlink(fuse_req_t req, const char *target, fuse_ino_t parent, co
         struct lfs *l = begin(req);
         _cleanup_(json_object_putp) struct json_object *s = NULL;
         _cleanup_free_ char *path = NULL;
-        struct stat st;
-        int r = inodes_path(l->inodes, parent, name, &path);
+        int r = new_path(l, parent, name, &path);
         if (r < 0)
                 REPLY_ERR(req, r);
-        if (get_attr(l, path, &st) == 0)
-                REPLY_ERR(req, -EEXIST);
         r = LCALL(l, librarian_symlink, path, target, &s);
         changed_entry(l, path);
-        if (r < 0)
-                REPLY_ERR(req, r);
-        fill_fresh(l, s, &st);
-        reply_entry(l, req, parent, name, &st);
+        reply_made(l, req, parent, name, r, s);
 }
 
 static void op_readlink(fuse_req_t req, fuse_ino_t ino) {
