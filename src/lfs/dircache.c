@@ -16,6 +16,7 @@
 struct attr {
         char *path;                     /* NULL: free */
         struct stat st;
+        bool missing;                   /* this mount removed path (st unused) */
         double expires;
         uint64_t used;
 };
@@ -188,16 +189,9 @@ static const char *split(const char *path, char *buf, size_t size) {
         return slash + 1;
 }
 
-void dircache_put_attr(struct dircache *d, const char *path, const struct stat *st, uint64_t epoch) {
-        char *copy = strdup(path);
-        if (!copy)
-                return;
-        pthread_mutex_lock(&d->lock);
-        if (d->epoch != epoch) {
-                pthread_mutex_unlock(&d->lock);
-                free(copy);
-                return;
-        }
+/* Keeps path's attributes, or that it is missing (st NULL), with the lock held. */
+static void put_attr_locked(struct dircache *d, char *copy, const struct stat *st) {
+        const char *path = copy;
         struct attr *t = NULL;
         for (size_t i = 0; i < DIRCACHE_ATTRS; i++) {
                 struct attr *u = &d->attrs[i];
@@ -209,7 +203,19 @@ void dircache_put_attr(struct dircache *d, const char *path, const struct stat *
                         t = u;
         }
         attr_clear(t);
-        *t = (struct attr) { .path = copy, .st = *st, .expires = monotonic() + d->timeout, .used = ++d->clock };
+        *t = (struct attr) { .path = copy, .st = st ? *st : (struct stat) {}, .missing = !st,
+                             .expires = monotonic() + d->timeout, .used = ++d->clock };
+}
+
+void dircache_put_attr(struct dircache *d, const char *path, const struct stat *st, uint64_t epoch) {
+        char *copy = strdup(path);
+        if (!copy)
+                return;
+        pthread_mutex_lock(&d->lock);
+        if (d->epoch != epoch)
+                free(copy);
+        else
+                put_attr_locked(d, copy, st);
         pthread_mutex_unlock(&d->lock);
 }
 
@@ -235,9 +241,11 @@ int dircache_lookup(struct dircache *d, const char *path, struct stat *ret) {
         pthread_mutex_lock(&d->lock);
         struct attr *a = find_attr(d, path);
         if (a) {
-                *ret = a->st;
+                int known = a->missing ? -ENOENT : 1;
+                if (!a->missing)
+                        *ret = a->st;
                 pthread_mutex_unlock(&d->lock);
-                return 1;
+                return known;
         }
         if (!name) {
                 pthread_mutex_unlock(&d->lock);
@@ -257,11 +265,11 @@ static bool below(const char *dir, const char *path) {
         return strncmp(dir, path, n) == 0 && (dir[n] == 0 || dir[n] == '/' || strcmp(path, "/") == 0);
 }
 
-static void drop(struct dircache *d, const char *path, bool parent_attrs) {
+/* With the lock held. */
+static void drop_locked(struct dircache *d, const char *path, bool parent_attrs) {
         char parent[4096];
         const char *name = split(path, parent, sizeof parent);
 
-        pthread_mutex_lock(&d->lock);
         d->epoch++;
         for (size_t i = 0; i < DIRCACHE_SLOTS; i++) {
                 struct slot *s = &d->slots[i];
@@ -274,6 +282,11 @@ static void drop(struct dircache *d, const char *path, bool parent_attrs) {
                 if (a->path && (below(a->path, path) || (parent_attrs && name && strcmp(a->path, parent) == 0)))
                         attr_clear(a);
         }
+}
+
+static void drop(struct dircache *d, const char *path, bool parent_attrs) {
+        pthread_mutex_lock(&d->lock);
+        drop_locked(d, path, parent_attrs);
         pthread_mutex_unlock(&d->lock);
 }
 
@@ -283,6 +296,19 @@ void dircache_drop(struct dircache *d, const char *path) {
 
 void dircache_drop_entry(struct dircache *d, const char *path) {
         drop(d, path, false);
+}
+
+void dircache_removed(struct dircache *d, const char *path, uint64_t epoch) {
+        char *copy = strdup(path);
+        pthread_mutex_lock(&d->lock);
+        bool unchanged = d->epoch == epoch;
+        drop_locked(d, path, false);
+        if (copy && unchanged) {
+                put_attr_locked(d, copy, NULL);
+                copy = NULL;
+        }
+        pthread_mutex_unlock(&d->lock);
+        free(copy);
 }
 
 void dircache_drop_all(struct dircache *d) {

@@ -4,7 +4,8 @@
  * (names with each entry's attributes) and the last attributes fame_stat_shelf gave, each kept
  * for the mount's cache timeout at most.  A
  * readdir is answered from it, and so is the attribute lookup of a name in a listed directory
- * (a name it lacks is asked for: what another node just made is found at once).  Whatever changes a shelf drops what is
+ * (a name it lacks is asked for: what another node just made is found at once, unless this
+ * mount removed that name itself).  Whatever changes a shelf drops what is
  * cached of it: the mount's own operations, and the Librarian's notices of others' changes.
  * Thread-safe.
  */
@@ -46,7 +47,8 @@ int dircache_each(struct dircache *d, const char *dir, void (*fn)(const struct d
  * atime, noatime or not), and a listing of its parent may not be kept. */
 void dircache_put_attr(struct dircache *d, const char *path, const struct stat *st, uint64_t epoch);
 /* The attributes of path: kept for itself, or from its directory's kept listing: 1 when they
- * are known, 0 when the listing says there is no such entry, -ENODATA when nothing is kept. */
+ * are known, 0 when the listing says there is no such entry, -ENOENT when this mount removed
+ * path itself (dircache_removed()), -ENODATA when nothing is kept. */
 int dircache_lookup(struct dircache *d, const char *path, struct stat *ret);
 
 /* path changed (its attributes, or it appeared or went): its directory's listing goes, and
@@ -56,6 +58,11 @@ void dircache_drop(struct dircache *d, const char *path);
  * directory's own attributes stay (their times then lag up to the timeout behind; its link
  * count is not touched by files). */
 void dircache_drop_entry(struct dircache *d, const char *path);
+/* The mount itself removed path (a file, a link or an empty directory) with a request begun
+ * at epoch (dircache_epoch() before it): as dircache_drop_entry(), and then, unless anything
+ * else was dropped since epoch (another node may have made it again), path is remembered
+ * missing until it expires or is dropped like any attributes: a lookup of it needs no request. */
+void dircache_removed(struct dircache *d, const char *path, uint64_t epoch);
 /* Everything goes (a rename moves whole trees; a notice may have been missed). */
 void dircache_drop_all(struct dircache *d);
 

@@ -53,10 +53,13 @@ static void fill_fresh(struct lfs *l, struct json_object *s, struct stat *st) {
 
 static int get_attr(struct lfs *l, const char *path, struct stat *st) {
         _cleanup_(json_object_putp) struct json_object *s = NULL;
-        /* a name a kept listing has; one it lacks is asked for (never remembered missing: a
-         * shelf another node just made is there at once) */
-        if (l->dirs && dircache_lookup(l->dirs, path, st) > 0)
+        /* a name a kept listing has; one it lacks is asked for (a shelf another node just made
+         * is there at once), unless this mount removed it itself (dircache_removed()) */
+        int known = l->dirs ? dircache_lookup(l->dirs, path, st) : -ENODATA;
+        if (known > 0)
                 return 0;
+        if (known == -ENOENT)
+                return -ENOENT;
         uint64_t epoch = l->dirs ? dircache_epoch(l->dirs) : 0;
         int r = LCALL(l, librarian_fame_stat_shelf, path, &s);
         if (r < 0)
@@ -79,6 +82,16 @@ static void changed(struct lfs *l, const char *path) {
 static void changed_entry(struct lfs *l, const char *path) {
         if (l->dirs)
                 dircache_drop_entry(l->dirs, path);
+}
+
+/* This mount tried to remove path with a request begun at epoch (dircache_epoch()) that
+ * returned r: as changed_entry(), and once it is gone the next create of the name (its lookup
+ * first) needs no request to learn it is not there. */
+static void removed(struct lfs *l, const char *path, int r, uint64_t epoch) {
+        if (l->dirs && r >= 0)
+                dircache_removed(l->dirs, path, epoch);
+        else
+                changed_entry(l, path);
 }
 
 /* Replies with the entry name in parent, whose attributes are st: the kernel holds it for the
@@ -693,8 +706,9 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name) {
                 REPLY_ERR(req, r);
         if (inodes_open_count(l->inodes, parent, name, &ino) > 0)
                 REPLY_ERR(req, hide(l, parent, name, path));
+        uint64_t epoch = l->dirs ? dircache_epoch(l->dirs) : 0;
         r = LCALL(l, librarian_destroy_shelf, path, NULL);
-        changed_entry(l, path);
+        removed(l, path, r, epoch);
         if (r >= 0)
                 inodes_remove(l->inodes, parent, name);
         reply(req, r);

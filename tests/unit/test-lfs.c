@@ -378,13 +378,30 @@ static void test_notices(void) {
         close(fd);
         CHECK(dir_has(path_in("n"), "own"), "n/own in the listing at once");
         CHECK(unlink(path_in("n/own")) == 0 && !dir_has(path_in("n"), "own"), "n/own out of the listing at once");
+        /* a name the mount removed itself is known to be missing: looking it up asks nothing (a
+         * stopped Librarian answers nothing, so a request would not return) */
+        CHECK(kill(server, SIGSTOP) == 0, "stop the Librarian: %m");
+        pid_t child = fork();
+        if (child == 0)
+                _exit(stat(path_in("n/own"), &st) < 0 && errno == ENOENT ? 0 : 1);
+        int status = -1;
+        for (double end = now_seconds() + 5; child > 0 && waitpid(child, &status, WNOHANG) == 0 && now_seconds() < end; ) {
+                struct timespec ts = { 0, 1000 * 1000 };
+                nanosleep(&ts, NULL);   /* the child's stat(2), which must not wait for the Librarian */
+        }
+        bool answered = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+        kill(server, SIGCONT);
+        if (!answered && child > 0)
+                waitpid(child, &status, 0);
+        CHECK(answered, "stat of n/own after the mount removed it waited for the Librarian (or did not say ENOENT)");
 
         CHECK(fame_librarian_connect(librarian_addr, &other) == 0, "connect as another node");
         if (!other)
                 return;
         fame_librarian_set_node(other, 2);
         librarian_set_caller(other, 0, 0, 4242);
-        /* a new name is there at once (names that are not there are never remembered) */
+        /* a new name is there at once (names that are not there are not remembered, unless the
+         * mount removed them itself) */
         CHECK(librarian_create_shelf(other, "/n/b", 0100644, &v) == 0, "another node creates /n/b");
         CHECK(stat(path_in("n/b"), &st) == 0, "n/b at once: %m");
         CHECK(SEEN_SOON(dir_has(path_in("n"), "b")), "n/b in the listing of n");
@@ -408,6 +425,15 @@ static void test_notices(void) {
         CHECK(librarian_destroy_shelf(other, "/n/c", NULL) == 0, "another node removes /n/c");
         CHECK(SEEN_SOON(stat(path_in("n/c"), &st) < 0 && errno == ENOENT), "n/c gone");
         CHECK(SEEN_SOON(!dir_has(path_in("n"), "c")), "n/c out of the listing");
+        /* a name the mount removed is made again by another node: the notice drops what the
+         * mount remembered (that it is missing) */
+        CHECK(librarian_create_shelf(other, "/n/own", 0100644, &v) == 0, "another node creates /n/own again");
+        CHECK(SEEN_SOON(stat(path_in("n/own"), &st) == 0), "n/own seen again: %m");
+        if (v && json_object_object_get_ex(v, "id", &id))
+                (void) librarian_close_shelf(other, json_object_get_int64(id), json_object_get_int64(json_object_object_get(v, "open_handle")), NULL);
+        json_object_put(v);
+        v = NULL;
+        CHECK(unlink(path_in("n/own")) == 0, "unlink n/own: %m");
         fame_librarian_disconnect(other);
         CHECK(unlink(path_in("n/a")) == 0 && rmdir(path_in("n")) == 0, "cleanup: %m");
 }
