@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <json-c/json.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -33,6 +34,10 @@
 
 #define REPLY_TIMEOUT_MS 60000
 #define RESTART_POLL_NS (200 * 1000 * 1000)
+/* How long a virtio-serial port's host end is waited for when it is opened, and how often it
+ * is looked at meanwhile. */
+#define VPORT_CONNECT_MS 2000
+#define VPORT_POLL_NS (10 * 1000 * 1000)
 
 struct fame_librarian {
         char *address;
@@ -142,12 +147,59 @@ static int split_address(const char *address, char *host, size_t host_len, char 
         return 0;
 }
 
-/* Connects to address: "HOST:PORT" (TCP) or "unix:PATH" (fame-lfs's relay in a node). */
+/* The node's virtio-serial port to its Librarian (vport:PATH): the guest end of a QEMU chardev
+ * whose host end connects to the Librarian's socket for this node.  Opened non-blocking (a
+ * write while the host end is disconnected would wait for ever); usable once the host end is
+ * connected, which is waited for up to VPORT_CONNECT_MS; what an earlier connection left
+ * unread is discarded. */
+static int dial_vport(const char *path, int *ret_fd, char *err, size_t err_len) {
+        int fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC | O_NOCTTY), r;
+        if (fd < 0) {
+                r = negative_errno();
+                snprintf(err, err_len, "Cannot open the node's Librarian port %s: %s%s", path, strerror(-r),
+                         r == -EBUSY ? " (another process has it open: only fame-lfs uses it)" : "");
+                return r;
+        }
+        for (struct timespec start = { 0 }, now; ; ) {
+                struct pollfd p = { .fd = fd, .events = POLLOUT };
+                if (poll(&p, 1, 0) > 0 && (p.revents & POLLOUT) && !(p.revents & POLLHUP))
+                        break;
+                /* POLLHUP while the host end is not connected: a port has no "connected" event
+                 * to wait for, so look again shortly */
+                clock_gettime(CLOCK_MONOTONIC, &now);
+                if (!start.tv_sec)
+                        start = now;
+                if ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000 >= VPORT_CONNECT_MS) {
+                        close(fd);
+                        snprintf(err, err_len, "The node's Librarian port %s is not connected on the host "
+                                 "(is the Librarian running? fame status shows it)", path);
+                        return -ECONNREFUSED;
+                }
+                struct timespec ts = { 0, VPORT_POLL_NS };
+                nanosleep(&ts, NULL);
+        }
+        char junk[4096];
+        while (read(fd, junk, sizeof junk) > 0)
+                ;
+        *ret_fd = fd;
+        return 0;
+}
+
+/* Connects to address: "HOST:PORT" (TCP), "unix:PATH" (fame-lfs's relay in a node) or
+ * "vport:PATH" (a node's virtio-serial port to its Librarian). */
 int librarian_dial(const char *address, int *ret_fd, char *err, size_t err_len) {
         char host[256], port[16];
         struct sockaddr_in sa = { .sin_family = AF_INET };
         char *end = NULL;
         int r;
+
+        if (strncmp(address, "vport:", 6) == 0) {
+                if (!address[6]) {
+                        snprintf(err, err_len, "Bad Librarian address \"%s\"; use vport:PATH", address);
+                        return -EINVAL;
+                }
+                return dial_vport(address + 6, ret_fd, err, err_len);
+        }
 
         if (strncmp(address, "unix:", 5) == 0) {
                 struct sockaddr_un su = { .sun_family = AF_UNIX };
@@ -431,13 +483,33 @@ static struct json_object *context(struct fame_librarian *l) {
         return c;
 }
 
+/* recv(), or read() when fd is not a socket (a virtio-serial port). */
+static ssize_t fd_recv(int fd, void *buf, size_t len) {
+        ssize_t n = recv(fd, buf, len, 0);
+        return n < 0 && errno == ENOTSOCK ? read(fd, buf, len) : n;
+}
+
+/* All of p, also to a non-blocking descriptor (a virtio-serial port): a port whose host end
+ * went away (POLLHUP), or that takes nothing for REPLY_TIMEOUT_MS, is a lost connection. */
 int librarian_send_all(int fd, const char *p, size_t len) {
         while (len) {
                 ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+                if (n < 0 && errno == ENOTSOCK)
+                        n = write(fd, p, len);
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;
-                        return negative_errno();
+                        if (errno != EAGAIN)
+                                return negative_errno();
+                        struct pollfd w = { .fd = fd, .events = POLLOUT };
+                        int k = poll(&w, 1, REPLY_TIMEOUT_MS);
+                        if (k < 0 && errno != EINTR)
+                                return negative_errno();
+                        if (k == 0)
+                                return -ETIMEDOUT;
+                        if (k > 0 && (w.revents & (POLLHUP | POLLERR)) && !(w.revents & POLLOUT))
+                                return -ECONNRESET;
+                        continue;
                 }
                 p += n;
                 len -= (size_t) n;
@@ -468,9 +540,9 @@ static int receive_on(int fd, struct proto_stream *in, struct json_object **ret)
                 if (r == 0)
                         return -ETIMEDOUT;
                 char buf[65536];
-                ssize_t n = recv(fd, buf, sizeof buf, 0);
+                ssize_t n = fd_recv(fd, buf, sizeof buf);
                 if (n < 0) {
-                        if (errno == EINTR)
+                        if (errno == EINTR || errno == EAGAIN)
                                 continue;
                         return negative_errno();
                 }
@@ -872,7 +944,7 @@ int librarian_watch(struct fame_librarian *l, const char *origin, librarian_noti
                         continue;
                 }
                 char buf[65536];
-                ssize_t n = recv(l->fd, buf, sizeof buf, 0);
+                ssize_t n = fd_recv(l->fd, buf, sizeof buf);
                 if (n < 0 && errno == EINTR)
                         continue;
                 if (n <= 0) {

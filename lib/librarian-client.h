@@ -103,10 +103,12 @@ int librarian_fame_reclaim_shelf(struct fame_librarian *l, int64_t id, int64_t o
 /* How many open handles the connection holds (and reclaims when it reconnects). */
 size_t librarian_held_handles(const struct fame_librarian *l);
 
-/* Connects to "HOST:PORT" or "unix:PATH"; on failure err says why.  fame-lfs's relay uses it
- * for its own connections. */
+/* Connects to "HOST:PORT", "unix:PATH" or "vport:PATH" (a node's virtio-serial port to its
+ * Librarian, FAME_LIBRARIAN_VPORT_NAME); on failure err says why.  fame-lfs's relay uses it for its own
+ * connections. */
 int librarian_dial(const char *address, int *ret_fd, char *err, size_t err_len);
-/* All of p on socket fd (no SIGPIPE); 0 or -errno. */
+/* All of p on fd: a socket (no SIGPIPE), or a virtio-serial port (non-blocking: a lost host end
+ * is -ECONNRESET); 0 or -errno. */
 int librarian_send_all(int fd, const char *p, size_t len);
 /* Sends "authenticate" with secret and context ctx (consumed) on fd and reads until its reply
  * from the connection's stream in (what follows the reply stays there).  0; the Librarian's

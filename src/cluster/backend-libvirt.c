@@ -35,6 +35,7 @@
 
 #include "backend.h"
 #include "fame.h"
+#include "fame-constants.h"
 #include "log.h"
 #include "macro.h"
 #include "dl.h"
@@ -305,6 +306,17 @@ static void write_domain(struct xw *x, const struct cluster_plan *p, const struc
         start(x, "channel");
         attr(x, "type", "unix");
         empty2(x, "target", "type", "virtio", "name", "org.qemu.guest_agent.0");
+        end(x);
+        /* fame-lfs's own requests to the Librarian: QEMU connects to the Librarian's socket for
+         * this node, and again a second after the Librarian restarts (docs/lfs.md) */
+        start(x, "channel");
+        attr(x, "type", "unix");
+        start(x, "source");
+        attr(x, "mode", "connect");
+        attr(x, "path", n->librarian_sock);
+        empty2(x, "reconnect", "enabled", "yes", "timeout", "1");
+        end(x);
+        empty2(x, "target", "type", "virtio", "name", FAME_LIBRARIAN_VPORT_NAME);
         end(x);
         const char *shm = shm_name(p);
         if (shm) {

@@ -365,6 +365,12 @@ int librarian_start(struct cluster_plan *p) {
                 if (!n->librarian_port || !n->librarian_node)
                         return log_error_errno(-EADDRNOTAVAIL, "No free TCP port on 127.0.0.1 for the Librarian of %s", n->name);
                 cmd_argf(c, "--node-port=%" PRIu32 "=%u", n->librarian_node, n->librarian_port);
+                /* the node's virtio-serial port (fame-lfs's own requests): QEMU connects to it,
+                 * in the node's directory, which may not be there yet */
+                r = mkdir_p(n->dir, 0755);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to create '%s': %m", n->dir);
+                cmd_argf(c, "--node-socket=%" PRIu32 "=%s", n->librarian_node, n->librarian_sock);
         }
         return helper_start(&h, c, lfd);
 }

@@ -12,6 +12,7 @@
 
 #include "check.h"
 #include "image.h"
+#include "fame-constants.h"
 #include "log.h"
 #include "macro.h"
 #include "plan.h"
@@ -30,6 +31,7 @@ static const struct {
 } node_files[] = {
         { offsetof(struct node_plan, qmp_sock), "qmp.sock" },
         { offsetof(struct node_plan, qga_sock), "qga.sock" },
+        { offsetof(struct node_plan, librarian_sock), "lib.sock" },
         { offsetof(struct node_plan, agent_sock), "agent.sock" },
         { offsetof(struct node_plan, console_sock), "console.sock" },
         { offsetof(struct node_plan, console_log), "console.log" },
@@ -590,6 +592,13 @@ struct cmd *qemu_command(const struct cluster_plan *p, const struct node_plan *n
         cmd_argf(c, "socket,id=qga,path=%s,server=on,wait=off", opt_esc(&e, n->qga_sock));
         cmd_arg(c, "-device");
         cmd_arg(c, "virtserialport,bus=vser0.0,chardev=qga,name=org.qemu.guest_agent.0");
+        /* fame-lfs's own requests to the Librarian: a port whose host end connects to the
+         * Librarian's socket for this node, again a second after the Librarian restarts
+         * (docs/lfs.md, "The Librarian's port") */
+        cmd_arg(c, "-chardev");
+        cmd_argf(c, "socket,id=librarian,path=%s,reconnect=1", opt_esc(&e, n->librarian_sock));
+        cmd_arg(c, "-device");
+        cmd_arg(c, "virtserialport,bus=vser0.0,chardev=librarian,name=" FAME_LIBRARIAN_VPORT_NAME);
 
         plan_net_args(p, n, c);
         plan_share_args(p, c);

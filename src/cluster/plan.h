@@ -28,6 +28,7 @@ struct node_plan {
         char machine_id[33];            /* debian: the node's /etc/machine-id */
         char *dir;                      /* STATE/nodes/node01 */
         char *qmp_sock, *qga_sock, *console_sock, *console_log, *pidfile;
+        char *librarian_sock;           /* the Librarian's socket for the node's port (--node-socket) */
         char *agent_sock;               /* direct backend: the agent keeper's socket for this node */
         char *net_sock;                 /* the node's end of the private segment */
         char *disk, *seed;              /* debian: qcow2 overlay, fw_cfg seed (tar) */

@@ -47,6 +47,7 @@ struct lfs {
         struct dircache *dirs;          /* NULL: not caching */
         struct fuse_session *se;
         const char *address;            /* the Librarian's, for the watcher's own connection */
+        const char *transport;          /* "vport": the node's virtio-serial port; NULL: TCP */
         pthread_t watcher;
         bool watcher_started;
         struct fame_librarian *watch;   /* the watcher's connection, under hb_lock */
@@ -70,5 +71,25 @@ void fill_stat(struct lfs *l, struct json_object *s, struct stat *st);
 
 /* The operations (ops.c), but init and destroy (the mount's, lfs.c). */
 extern const struct fuse_lowlevel_ops lfs_ops;
+/* The mount, for a request; its Librarian requests are then made as its caller. */
+struct lfs *lfs_begin(fuse_req_t req);
+/* The reply of an operation that returns no data: r < 0 is its error. */
+static inline void reply(fuse_req_t req, int r) {
+        fuse_reply_err(req, r < 0 ? -r : 0);
+}
+/* reply(req, r), then the (void) operation returns. */
+#define REPLY_ERR(req, r)                       \
+        do {                                    \
+                reply((req), (r));              \
+                return;                         \
+        } while (0)
+/* "FAMEBOOKS 1 SOURCE BOOK_SIZE SIZE N OFFSET..." of path for the mmap shim (ops.c): its
+ * length; size 0 asks for the length only. */
+int lfs_books_xattr(struct lfs *l, const char *path, char *value, size_t size);
+/* The extended attributes (xattrs.c). */
+void lfs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size);
+void lfs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
+void lfs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size, int flags);
+void lfs_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
 
 #endif

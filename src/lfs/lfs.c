@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <malloc.h>
@@ -218,6 +219,31 @@ static void op_destroy(void *userdata) {
         soc_status(l, 0);
 }
 
+/* "vport:/dev/vportNpM" for the node's port named FAME_LIBRARIAN_VPORT_NAME, found in sysfs
+ * (the kernel makes the device node; udev's /dev/virtio-ports/ link may come later): 0, or
+ * -ENOENT when the node has no such port. */
+static int find_vport(char *buf, size_t size) {
+        DIR *d = opendir("/sys/class/virtio-ports");
+        int r = -ENOENT;
+        for (struct dirent *e; d && r < 0 && (e = readdir(d)); ) {
+                char path[512], name[128] = "";
+                if (e->d_name[0] == '.')
+                        continue;
+                snprintf(path, sizeof path, "/sys/class/virtio-ports/%s/name", e->d_name);
+                FILE *f = fopen(path, "re");
+                if (!f)
+                        continue;
+                if (fgets(name, sizeof name, f) && (name[strcspn(name, "\n")] = 0, strcmp(name, FAME_LIBRARIAN_VPORT_NAME) == 0)) {
+                        snprintf(buf, size, "vport:/dev/%s", e->d_name);
+                        r = 0;
+                }
+                fclose(f);
+        }
+        if (d)
+                closedir(d);
+        return r;
+}
+
 static int prepare(struct lfs *l, const struct lfs_options *o) {
         struct json_object *stats = NULL;
         int r;
@@ -225,7 +251,19 @@ static int prepare(struct lfs *l, const struct lfs_options *o) {
         r = fame_open(o->fam, FAME_OPEN_NOREGISTER | FAME_OPEN_LAZY, &l->fam);
         if (r < 0)
                 return log_error_errno(r, "fame-lfs: cannot map FAM%s%s: %m", o->fam ? " " : "", o->fam ? o->fam : "");
-        r = fame_librarian_connect(o->librarian, &l->lib);
+        /* in a node whose QEMU carries the Librarian's virtio-serial port, the mount's own
+         * requests take it (a few times faster than TCP through slirp); its watcher and the
+         * relay for other users stay on TCP (a port has one user) */
+        char port[300];
+        if (!o->librarian && find_vport(port, sizeof port) == 0) {
+                r = fame_librarian_connect(port, &l->lib);
+                if (r < 0)
+                        log_warning("fame-lfs: the Librarian's port %s did not answer (%s): using the network", port + 6,
+                                    strerror(-r));
+                else
+                        l->transport = "vport";
+        }
+        r = l->lib ? 0 : fame_librarian_connect(o->librarian, &l->lib);
         if (r < 0)
                 return log_error_errno(r, "fame-lfs: cannot reach the Librarian%s%s: %m", o->librarian ? " at " : "",
                                        o->librarian ? o->librarian : "");
@@ -290,6 +328,7 @@ int lfs_run(const struct lfs_options *o) {
         r = prepare(&l, o);
         if (r < 0)
                 goto out;
+        log_info("fame-lfs: the Librarian through %s%s", l.transport ? "the virtio-serial port " : "", librarian_address(l.lib));
         fuse_opt_add_arg(&args, "fame-lfs");
         fuse_opt_add_arg(&args, "-o");
         /* caching, the kernel checks permissions against the attributes it holds (the
@@ -322,7 +361,16 @@ int lfs_run(const struct lfs_options *o) {
                                             "%s itself; run it as root", librarian_address(l.lib));
                         goto out_unmount;
                 }
-                r = relay_listen(o->relay, librarian_address(l.lib), librarian_secret(l.lib), &relay);
+                /* the relay's own connections go over TCP, as the node (the port has one user:
+                 * this mount's connection): what a connection there would use */
+                struct fame_librarian *tcp = NULL;
+                if (l.transport && (r = fame_librarian_connect(o->librarian, &tcp)) < 0) {
+                        log_error_errno(r, "fame-lfs: --relay: cannot reach the Librarian over TCP for the relay: %m");
+                        goto out_unmount;
+                }
+                const struct fame_librarian *up = tcp ? tcp : l.lib;
+                r = relay_listen(o->relay, librarian_address(up), librarian_secret(up), &relay);
+                fame_librarian_disconnect(tcp);
                 if (r < 0)
                         goto out_unmount;
         }

@@ -35,8 +35,7 @@ struct lfs_dir {
         bool loaded;
 };
 
-/* The mount, for a request; its Librarian requests are then made as its caller. */
-static struct lfs *begin(fuse_req_t req) {
+struct lfs *lfs_begin(fuse_req_t req) {
         caller = fuse_req_ctx(req);
         return fuse_req_userdata(req);
 }
@@ -107,19 +106,8 @@ static void reply_entry(struct lfs *l, fuse_req_t req, fuse_ino_t parent, const 
                 inodes_forget(l->inodes, e.ino, 1);
 }
 
-static void reply(fuse_req_t req, int r) {
-        fuse_reply_err(req, r < 0 ? -r : 0);
-}
-
-/* reply(req, r), then the (void) operation returns. */
-#define REPLY_ERR(req, r)                       \
-        do {                                    \
-                reply((req), (r));              \
-                return;                         \
-        } while (0)
-
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name) {
-        struct lfs *l = begin(req);
+        struct lfs *l = lfs_begin(req);
         _cleanup_free_ char *path = NULL;
         struct stat st;
         int r = inodes_path(l->inodes, parent, name, &path);
@@ -147,7 +135,7 @@ static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_dat
 }
 
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
-        struct lfs *l = begin(req);
+        struct lfs *l = lfs_begin(req);
         _cleanup_free_ char *path = NULL;
         struct stat st;
         (void) fi;
@@ -221,7 +209,7 @@ static int dir_load(struct lfs *l, const char *path, struct lfs_dir *d) {
 }
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
-        struct lfs *l = begin(req);
+        struct lfs *l = lfs_begin(req);
         _cleanup_free_ char *path = NULL;
         int r = inodes_path(l->inodes, ino, NULL, &path);
         if (r < 0)
@@ -243,7 +231,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 }
 
 static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi, bool plus) {
-        struct lfs *l = begin(req);
+        struct lfs *l = lfs_begin(req);
         struct lfs_dir *d = (struct lfs_dir *) (uintptr_t) fi->fh;
         int r;
 
@@ -392,7 +380,7 @@ static void close_common(struct lfs *l, fuse_ino_t ino, struct lfs_file *f) {
 }
 
 static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi) {
-        struct lfs *l = begin(req);
+        struct lfs *l = lfs_begin(req);
         _cleanup_(json_object_putp) struct json_object *s = NULL;
         _cleanup_free_ char *path = NULL;
         int r = inodes_path(l->inodes, parent, name, &path);
@@ -423,7 +411,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 }
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
-        struct lfs *l = begin(req);
+        struct lfs *l = lfs_begin(req);
         _cleanup_(json_object_putp) struct json_object *s = NULL;
         _cleanup_free_ char *path = NULL;
         int acc = fi->flags & O_ACCMODE, want = acc == O_RDONLY ? 4 : acc == O_WRONLY ? 2 : 6;
@@ -442,7 +430,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
-        struct lfs *l = begin(req);
+        struct lfs *l = lfs_begin(req);
         close_common(l, ino, (struct lfs_file *) (uintptr_t) fi->fh);
         fuse_reply_err(req, 0);
 }
@@ -483,7 +471,7 @@ static int fam_pieces(struct lfs *l, struct lfs_file *f, uint64_t off, size_t le
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi) {
-        struct lfs *l = begin(req);
+        struct lfs *l = lfs_begin(req);
         struct lfs_file *f = (struct lfs_file *) (uintptr_t) fi->fh;
         size_t max = size / l->book_size + 2;
         _cleanup_free_ struct fuse_bufvec *v = malloc(sizeof *v + max * sizeof v->buf[0]);
@@ -526,7 +514,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 }
 
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off, struct fuse_file_info *fi) {
-        struct lfs *l = begin(req);
+        struct lfs *l = lfs_begin(req);
         struct lfs_file *f = (struct lfs_file *) (uintptr_t) fi->fh;
         struct fuse_buf pieces[8];
         int r;
@@ -603,7 +591,7 @@ static int do_utimens(struct lfs *l, const char *path, const struct timespec tv[
 /* chmod, chown, truncate and utimens, in that order (as libfuse's path interface), then the
  * attributes they left. */
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, struct fuse_file_info *fi) {
-        struct lfs *l = begin(req);
+        struct lfs *l = lfs_begin(req);
         struct lfs_file *f = fi ? (struct lfs_file *) (uintptr_t) fi->fh : NULL;
         _cleanup_free_ char *path = NULL;
         struct stat st;
@@ -641,7 +629,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 }
 
 static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len, struct fuse_file_info *fi) {
-        struct lfs *l = begin(req);
+        struct lfs *l = lfs_begin(req);
         struct lfs_file *f = fi ? (struct lfs_file *) (uintptr_t) fi->fh : NULL;
         _cleanup_free_ char *path = NULL;
         struct stat st;
@@ -698,7 +686,7 @@ static int hide(struct lfs *l, fuse_ino_t parent, const char *name, const char *
 }
 
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name) {
-        struct lfs *l = begin(req);
+        struct lfs *l = lfs_begin(req);
         _cleanup_free_ char *path = NULL;
         uint64_t ino;
         int r = inodes_path(l->inodes, parent, name, &path);
@@ -738,7 +726,7 @@ static void reply_made(struct lfs *l, fuse_req_t req, fuse_ino_t parent, const c
 }
 
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode) {
-        struct lfs *l = begin(req);
+        struct lfs *l = lfs_begin(req);
         _cleanup_(json_object_putp) struct json_object *s = NULL;
         _cleanup_free_ char *path = NULL;
         int r = new_path(l, parent, name, &path);
@@ -750,7 +738,7 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 }
 
 static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name) {
-        struct lfs *l = begin(req);
+        struct lfs *l = lfs_begin(req);
         _cleanup_free_ char *path = NULL;
         int r = inodes_path(l->inodes, parent, name, &path);
         if (r < 0)
@@ -763,7 +751,7 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name) {
 }
 
 static void op_symlink(fuse_req_t req, const char *target, fuse_ino_t parent, const char *name) {
-        struct lfs *l = begin(req);
+        struct lfs *l = lfs_begin(req);
         _cleanup_(json_object_putp) struct json_object *s = NULL;
         _cleanup_free_ char *path = NULL;
         int r = new_path(l, parent, name, &path);
@@ -775,7 +763,7 @@ static void op_symlink(fuse_req_t req, const char *target, fuse_ino_t parent, co
 }
 
 static void op_readlink(fuse_req_t req, fuse_ino_t ino) {
-        struct lfs *l = begin(req);
+        struct lfs *l = lfs_begin(req);
         _cleanup_(json_object_putp) struct json_object *v = NULL;
         _cleanup_free_ char *path = NULL;
         int r = inodes_path(l->inodes, ino, NULL, &path);
@@ -788,7 +776,7 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino) {
 
 static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent, const char *newname,
                       unsigned int flags) {
-        struct lfs *l = begin(req);
+        struct lfs *l = lfs_begin(req);
         _cleanup_free_ char *from = NULL, *to = NULL;
         struct stat st;
         uint64_t ino;
@@ -824,7 +812,7 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 }
 
 static void op_access(fuse_req_t req, fuse_ino_t ino, int mask) {
-        struct lfs *l = begin(req);
+        struct lfs *l = lfs_begin(req);
         _cleanup_free_ char *path = NULL;
         int r = inodes_path(l->inodes, ino, NULL, &path);
         if (r >= 0)
@@ -833,7 +821,7 @@ static void op_access(fuse_req_t req, fuse_ino_t ino, int mask) {
 }
 
 static void op_statfs(fuse_req_t req, fuse_ino_t ino) {
-        struct lfs *l = begin(req);
+        struct lfs *l = lfs_begin(req);
         _cleanup_(json_object_putp) struct json_object *s = NULL;
         struct statvfs st = {};
         (void) ino;
@@ -851,7 +839,7 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino) {
 }
 
 /* "FAMEBOOKS 1 SOURCE BOOK_SIZE SIZE N OFFSET..." for the mmap shim. */
-static int books_xattr(struct lfs *l, const char *path, char *value, size_t size) {
+int lfs_books_xattr(struct lfs *l, const char *path, char *value, size_t size) {
         struct lfs_file f = {};
         int r = load_books(l, path, &f);
         if (r < 0)
@@ -880,103 +868,6 @@ static int books_xattr(struct lfs *l, const char *path, char *value, size_t size
         return (int) len;
 }
 
-static int get_xattr(struct lfs *l, const char *path, const char *name, char *value, size_t size) {
-        if (strcmp(name, LFS_BOOKS_XATTR) == 0)
-                return books_xattr(l, path, value, size);
-        if (strncmp(name, "user.", 5) != 0)
-                return -ENODATA;
-        _cleanup_(json_object_putp) struct json_object *v = NULL;
-        int r = LCALL(l, librarian_get_xattr, path, name, &v);
-        if (r < 0)
-                return r == -EINVAL ? -ENODATA : r;
-        struct json_object *val = NULL;
-        if (!json_object_object_get_ex(v, "value", &val) || !val)
-                return -ENODATA;
-        size_t len = (size_t) json_object_get_string_len(val);
-        if (size == 0)
-                return (int) len;
-        if (len > size)
-                return -ERANGE;
-        memcpy(value, json_object_get_string(val), len);
-        return (int) len;
-}
-
-static int list_xattrs(struct lfs *l, const char *path, char *list, size_t size) {
-        _cleanup_(json_object_putp) struct json_object *v = NULL;
-        int r = LCALL(l, librarian_list_xattrs, path, &v);
-        if (r < 0)
-                return r;
-        struct json_object *names = NULL;
-        json_object_object_get_ex(v, "value", &names);
-        size_t len = 0;
-        for (size_t i = 0; i < json_object_array_length(names); i++)
-                len += strlen(json_object_get_string(json_object_array_get_idx(names, i))) + 1;
-        if (size == 0)
-                return (int) len;
-        if (len > size)
-                return -ERANGE;
-        char *p = list;
-        for (size_t i = 0; i < json_object_array_length(names); i++) {
-                const char *n = json_object_get_string(json_object_array_get_idx(names, i));
-                memcpy(p, n, strlen(n) + 1);
-                p += strlen(n) + 1;
-        }
-        return (int) len;
-}
-
-/* getxattr and listxattr: size 0 asks for the length only. */
-static void reply_xattr(fuse_req_t req, int r, const char *value, size_t size) {
-        if (r < 0)
-                REPLY_ERR(req, r);
-        if (size == 0)
-                fuse_reply_xattr(req, (size_t) r);
-        else
-                fuse_reply_buf(req, value, (size_t) r);
-}
-
-static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size) {
-        struct lfs *l = begin(req);
-        _cleanup_free_ char *path = NULL, *value = size ? malloc(size) : NULL;
-        int r = size && !value ? -ENOMEM : inodes_path(l->inodes, ino, NULL, &path);
-        if (r >= 0)
-                r = get_xattr(l, path, name, value, size);
-        reply_xattr(req, r, value, size);
-}
-
-static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
-        struct lfs *l = begin(req);
-        _cleanup_free_ char *path = NULL, *list = size ? malloc(size) : NULL;
-        int r = size && !list ? -ENOMEM : inodes_path(l->inodes, ino, NULL, &path);
-        if (r >= 0)
-                r = list_xattrs(l, path, list, size);
-        reply_xattr(req, r, list, size);
-}
-
-static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size, int flags) {
-        struct lfs *l = begin(req);
-        _cleanup_free_ char *path = NULL;
-        (void) flags;
-        if (strcmp(name, LFS_BOOKS_XATTR) == 0)
-                REPLY_ERR(req, -EPERM);
-        if (strncmp(name, "user.", 5) != 0)
-                REPLY_ERR(req, -ENOTSUP);
-        int r = inodes_path(l->inodes, ino, NULL, &path);
-        if (r >= 0)
-                r = LCALL(l, librarian_set_xattr, path, name, value, size, NULL);
-        reply(req, r);
-}
-
-static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name) {
-        struct lfs *l = begin(req);
-        _cleanup_free_ char *path = NULL;
-        if (strncmp(name, "user.", 5) != 0)
-                REPLY_ERR(req, -ENOTSUP);
-        int r = inodes_path(l->inodes, ino, NULL, &path);
-        if (r >= 0)
-                r = LCALL(l, librarian_remove_xattr, path, name, NULL);
-        reply(req, r);
-}
-
 /* Entries and attributes are kept cache_timeout seconds (0: not at all: every reply says so)
  * and dropped as soon as the Librarian says another connection changed them (the watcher); a
  * name that is not there is never remembered (a lookup's ENOENT carries no timeout). */
@@ -1001,10 +892,10 @@ const struct fuse_lowlevel_ops lfs_ops = {
         .readdirplus = op_readdirplus,
         .releasedir = op_releasedir,
         .statfs = op_statfs,
-        .setxattr = op_setxattr,
-        .getxattr = op_getxattr,
-        .listxattr = op_listxattr,
-        .removexattr = op_removexattr,
+        .setxattr = lfs_op_setxattr,
+        .getxattr = lfs_op_getxattr,
+        .listxattr = lfs_op_listxattr,
+        .removexattr = lfs_op_removexattr,
         .access = op_access,
         .create = op_create,
         .fallocate = op_fallocate,

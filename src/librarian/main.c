@@ -4,7 +4,8 @@
  * it can also be run by itself.
  *
  *   fame-librarian serve --db PATH [--fam FILE] [--port 9093] [--bind 127.0.0.1 [--insecure-remote]]
- *                        [--node-port NODE=PORT]... [--port-file FILE] [--check-state DIR]
+ *                        [--node-port NODE=PORT]... [--node-socket NODE=PATH]... [--port-file FILE]
+ *                        [--check-state DIR]
  *                        [--max-per-peer N] [--idle-timeout SECONDS] [--max-output BYTES]
  *                        [--handle-grace SECONDS] [--sync second|each-change]
  *                        [--secrets DIR | --trust-clients]
@@ -81,6 +82,7 @@ static int verb_serve(int argc, char **argv) {
                 { "port", required_argument, NULL, 'p' },
                 { "bind", required_argument, NULL, 'b' },
                 { "node-port", required_argument, NULL, 'n' },
+                { "node-socket", required_argument, NULL, 'U' },
                 { "port-file", required_argument, NULL, 'P' },
                 { "check-state", required_argument, NULL, 'C' },
                 { "insecure-remote", no_argument, NULL, 'I' },
@@ -156,6 +158,20 @@ static int verb_serve(int argc, char **argv) {
                         if (parse_uint32(id, 1, 80, &node) < 0 || parse_port(eq + 1, &o.pins[o.n_pins].port) < 0)
                                 return usage_error("serve", "--node-port %s: use NODE=PORT with NODE 1-%d", optarg, FAME_LIBRARIAN_MAX_NODE);
                         o.pins[o.n_pins++].node_id = node;
+                        break;
+                }
+                case 'U': {
+                        const char *eq = strchr(optarg, '=');
+                        char id[16];
+                        uint32_t node;
+                        if (o.n_sockets == SERVER_MAX_PINS || !eq || !eq[1])
+                                return usage_error("serve", "--node-socket %s: use NODE=PATH", optarg);
+                        snprintf(id, sizeof id, "%.*s", (int) (eq - optarg < 15 ? eq - optarg : 15), optarg);
+                        if (parse_uint32(id, 1, FAME_LIBRARIAN_MAX_NODE, &node) < 0)
+                                return usage_error("serve", "--node-socket %s: use NODE=PATH with NODE 1-%d", optarg,
+                                                   FAME_LIBRARIAN_MAX_NODE);
+                        o.sockets[o.n_sockets].node_id = node;
+                        o.sockets[o.n_sockets++].path = eq + 1;
                         break;
                 }
                 /* the limits of docs/librarian.md, "Limits and fairness" */

@@ -280,7 +280,7 @@ static void refuse(struct server *s, int fd, const char *why) {
 
 static void accept_clients(struct server *s, struct listener *l) {
         for (;;) {
-                struct sockaddr_in sa;
+                struct sockaddr_in sa = { 0 };  /* a unix socket's peer: 0.0.0.0:0 */
                 socklen_t len = sizeof sa;
                 int fd = accept4(l->fd, (struct sockaddr *) &sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
                 if (fd < 0) {
@@ -298,7 +298,12 @@ static void accept_clients(struct server *s, struct listener *l) {
                 s->accept_resume = 0;
                 s->accept_failing = false;
                 char ip[INET_ADDRSTRLEN] = "?";
-                inet_ntop(AF_INET, &sa.sin_addr, ip, sizeof ip);
+                if (l->path)
+                        snprintf(ip, sizeof ip, "node %u", l->pinned);
+                else
+                        inet_ntop(AF_INET, &sa.sin_addr, ip, sizeof ip);
+                if (l->path)
+                        sa = (struct sockaddr_in) { 0 };
                 if (s->n_clients == MAX_CLIENTS) {
                         char why[160];
                         snprintf(why, sizeof why, "Librarian full (%u connections): try again when some have closed",
@@ -309,7 +314,7 @@ static void accept_clients(struct server *s, struct listener *l) {
                 }
                 unsigned same = 0;
                 for (size_t i = 0; i < s->n_clients; i++)
-                        same += s->clients[i]->addr.s_addr == sa.sin_addr.s_addr && s->clients[i]->port == l->port;
+                        same += s->clients[i]->addr.s_addr == sa.sin_addr.s_addr && s->clients[i]->from == l;
                 if (same >= s->opt.max_per_peer) {
                         char why[200];
                         snprintf(why, sizeof why, "Librarian full (%u connections from %s to port %u): "
@@ -321,7 +326,8 @@ static void accept_clients(struct server *s, struct listener *l) {
                         continue;
                 }
                 int one = 1;
-                setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+                if (!l->path)
+                        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
                 struct client *c = calloc(1, sizeof *c);
                 if (!c) {
                         close(fd);
@@ -331,11 +337,15 @@ static void accept_clients(struct server *s, struct listener *l) {
                 c->pinned = l->pinned;
                 c->secret = l->secret;
                 c->port = l->port;
+                c->from = l;
                 c->addr = sa.sin_addr;
                 c->conn = ++s->next_conn;
                 c->last_input = now_seconds();
                 proto_stream_init(&c->in);
-                snprintf(c->peer, sizeof c->peer, "%s:%u", ip, ntohs(sa.sin_port));
+                if (l->path)
+                        snprintf(c->peer, sizeof c->peer, "%s's port", ip);
+                else
+                        snprintf(c->peer, sizeof c->peer, "%s:%u", ip, ntohs(sa.sin_port));
                 s->clients[s->n_clients++] = c;
         }
 }
@@ -426,7 +436,7 @@ static void earlier(double *t, double at) {
 }
 
 static int round_(struct server *s, const struct timespec *timeout, const sigset_t *mask) {
-        struct pollfd pfd[SERVER_MAX_PINS + 3 + MAX_CLIENTS];
+        struct pollfd pfd[ELEMENTSOF(((struct server *) 0)->listeners) + 1 + MAX_CLIENTS];
         size_t n = 0, nl = s->n_listeners, nc = s->n_clients;
         double now = now_seconds(), wake = -1;        /* when to wake up at the latest */
         bool listening = !s->accept_resume || now >= s->accept_resume;

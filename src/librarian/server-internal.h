@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "librarian-protocol.h"
 #include "librarian-secret.h"
@@ -28,6 +29,7 @@ struct client {
         uint64_t conn;                  /* unique in this run; owns the handles it opened */
         uint32_t pinned;
         uint16_t port;                  /* of the listener it came through */
+        const struct listener *from;    /* that listener */
         const char *secret;             /* its listener's (NULL: none asked) */
         bool authenticated;             /* it sent the secret */
         bool closing;                   /* it sent a wrong secret: flush the reply, then close */
@@ -47,8 +49,11 @@ struct client {
 struct listener {
         int fd;
         uint32_t pinned;
-        uint16_t port;
+        uint16_t port;                  /* 0: a unix socket */
         const char *secret;             /* what its connections must send; NULL: none */
+        const char *path;               /* a unix socket's, which server_free() removes */
+        dev_t dev;                      /* ... if it is still this one */
+        ino_t ino;
 };
 
 struct job {
@@ -68,7 +73,7 @@ struct server {
         uint64_t book_area_offset, fam_size;
         struct check *check;            /* the cluster's checker (check_state), or NULL */
 
-        struct listener listeners[SERVER_MAX_PINS + 1];
+        struct listener listeners[2 * SERVER_MAX_PINS + 1];
         size_t n_listeners;
         struct client *clients[MAX_CLIENTS];
         size_t n_clients;

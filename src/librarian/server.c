@@ -15,6 +15,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -397,6 +398,17 @@ int server_new(const struct server_options *o, struct server **ret, char **ret_e
                         goto fail;
                 }
         }
+        for (size_t i = 0; i < o->n_sockets; i++) {
+                bool found = false;
+                for (size_t k = 0; k < n; k++)
+                        found = found || ids[k] == o->sockets[i].node_id;
+                if (!found) {
+                        set_message(ret_error, "--node-socket %u=%s: node %u is not in the Librarian's topology",
+                                    o->sockets[i].node_id, o->sockets[i].path, o->sockets[i].node_id);
+                        r = -EINVAL;
+                        goto fail;
+                }
+        }
         r = load_secrets(s, ret_error);
         if (r < 0)
                 goto fail;
@@ -514,6 +526,43 @@ static int start_http(struct server *s, char **ret_error) {
         return 0;
 }
 
+/* A unix socket at path, mode 0600 (its directory's permissions aside): a stale socket there
+ * (a killed Librarian's) is replaced, anything else is left alone and refused. */
+static int listen_unix(const char *path, struct listener *l, char **ret_error) {
+        struct sockaddr_un su = { .sun_family = AF_UNIX };
+        struct stat st;
+        int r;
+
+        if (!*path || strlen(path) >= sizeof su.sun_path)
+                return set_message(ret_error, "--node-socket %s: a socket path must have 1 to %zu bytes; choose a shorter one",
+                                   path, sizeof su.sun_path - 1), -ENAMETOOLONG;
+        if (lstat(path, &st) == 0) {
+                if (!S_ISSOCK(st.st_mode))
+                        return set_message(ret_error, "--node-socket %s: it exists and is not a socket; remove it or choose another path",
+                                           path), -EEXIST;
+                if (unlink(path) < 0 && errno != ENOENT)
+                        return r = negative_errno(), set_message(ret_error, "--node-socket %s: cannot replace the old socket: %s",
+                                                                 path, strerror(-r)), r;
+        }
+        strcpy(su.sun_path, path);
+        _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return negative_errno();
+        /* the server is single-threaded here: the umask bounds the mode from the start */
+        mode_t old = umask(0177);
+        r = bind(fd, (struct sockaddr *) &su, sizeof su) < 0 ? negative_errno() : 0;
+        umask(old);
+        if (r < 0)
+                return set_message(ret_error, "--node-socket %s: cannot listen there: %s", path, strerror(-r)), r;
+        if (listen(fd, 16) < 0 || stat(path, &st) < 0)
+                return negative_errno();
+        l->path = path;
+        l->dev = st.st_dev;
+        l->ino = st.st_ino;
+        l->fd = TAKE_FD(fd);
+        return 0;
+}
+
 int server_start(struct server *s, char **ret_error) {
         int r;
 
@@ -530,6 +579,16 @@ int server_start(struct server *s, char **ret_error) {
                 l->pinned = s->opt.pins[i].node_id;
                 l->secret = s->secrets_dir ? s->secrets[i + 1] : NULL;
                 s->n_listeners++;
+        }
+        for (size_t i = 0; i < s->opt.n_sockets; i++) {
+                struct listener *l = &s->listeners[s->n_listeners];
+                r = listen_unix(s->opt.sockets[i].path, l, ret_error);
+                if (r < 0)
+                        return r;
+                /* only the node's QEMU reaches it, from the node's root: no secret */
+                l->pinned = s->opt.sockets[i].node_id;
+                s->n_listeners++;
+                log_info("Librarian: listening for node %u on %s", l->pinned, l->path);
         }
         if (pipe2(s->wake, O_CLOEXEC | O_NONBLOCK) < 0)
                 return negative_errno();
@@ -557,7 +616,7 @@ uint16_t server_port(const struct server *s) {
 }
 
 uint16_t server_pin_port(const struct server *s, size_t i) {
-        return i + 1 < s->n_listeners ? s->listeners[i + 1].port : 0;
+        return i < s->opt.n_pins && i + 1 < s->n_listeners ? s->listeners[i + 1].port : 0;
 }
 
 void server_set_fail_marks(struct server *s, bool on) {
@@ -587,9 +646,15 @@ void server_free(struct server *s) {
         }
         for (size_t i = 0; i < s->n_clients; i++)
                 client_free(s->clients[i]);
-        for (size_t i = 0; i < s->n_listeners; i++)
-                if (s->listeners[i].fd >= 0)
-                        close(s->listeners[i].fd);
+        for (size_t i = 0; i < s->n_listeners; i++) {
+                struct listener *l = &s->listeners[i];
+                struct stat st;
+                if (l->fd >= 0)
+                        close(l->fd);
+                /* a newer Librarian's socket there stays */
+                if (l->path && lstat(l->path, &st) == 0 && st.st_dev == l->dev && st.st_ino == l->ino)
+                        (void) unlink(l->path);
+        }
         if (s->wake[0] >= 0)
                 close(s->wake[0]);
         if (s->wake[1] >= 0)

@@ -9,6 +9,8 @@
  * from taking the server are in server-conn.c and docs/librarian.md.  The one slow job,
  * zeroing freed books in FAM, runs in its own thread, so no request waits for it.
  *
+ * Listeners: TCP (the main port and --node-port) and unix sockets (--node-socket).
+ *
  * Life cycle (a daemon is a library first): server_new() opens the database and the FAM and
  * checks that they match, and opens the checker's state (check_state), then redoes the tail
  * zeroings a crash interrupted (fame_pending_zero) and starts the grace period of the previous
@@ -33,6 +35,12 @@ struct server_options {
         /* extra listeners whose connections may only act as one node */
         struct { uint32_t node_id; uint16_t port; } pins[SERVER_MAX_PINS];
         size_t n_pins;
+        /* unix sockets for one node each (--node-socket): a node's virtio-serial port to the
+         * Librarian, whose host end (QEMU's chardev) connects here.  What arrives can only come
+         * from that node's root, so its connections are pinned and trusted without a secret;
+         * made mode 0600, replacing a stale socket, removed by server_free() */
+        struct { uint32_t node_id; const char *path; } sockets[SERVER_MAX_PINS];
+        size_t n_sockets;
         const char *port_file;          /* if set, the bound port is written there when listening */
         const char *check_state;        /* the cluster's state directory when it runs with the
                                          * checker (fame up --check): what the zeroer writes into

@@ -19,6 +19,9 @@
 /* The management view served by hand (fame lmp serve): tm-lmp's port */
 #define FAME_LMP_PORT 31179
 #define FAME_LIBRARIAN_DEFAULT_ADDRESS "torms:9093"
+/* A node's virtio-serial port to its Librarian (QEMU's chardev to the Librarian's
+ * --node-socket for the node): fame-lfs's own requests take it when it is there (docs/lfs.md). */
+#define FAME_LIBRARIAN_VPORT_NAME "org.fame.librarian"
 /* names the file of the secret a host program sends the Librarian (lib/librarian-secret.h) */
 #define FAME_LIBRARIAN_SECRET_ENV "FAME_LIBRARIAN_SECRET_FILE"
 /* The nodes' private segment: node N is FAME_PRIVATE_NET.N. */

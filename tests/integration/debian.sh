@@ -135,6 +135,9 @@ done
 run ssh node01 -- 'echo "from $(id -un) on node01" > /lfs/note'
 run ssh node02 -- cat /lfs/note
 grep -q "on node01" "$out" && ok "node02 reads the user's /lfs/note: $(cat "$out")" || fail "/lfs/note: rc $rc $(cat "$out" "$err")"
+run exec --all -- sh -c 'ls -l /proc/$(pidof fame-lfs)/fd | grep -c /dev/vport'
+[ "$(grep -c '^node0[12]: 1$' "$out")" -eq 2 ] && ok "fame-lfs.service talks to the Librarian through the node's virtio-serial port" \
+        || fail "fame-lfs's port in Debian nodes: $(cat "$out" "$err")"
 "$FAME" ssh node01 -- 'cat > lfs-mmap.c' < "$FAME_SOURCE_ROOT/tests/integration/lfs-mmap.c"
 run ssh node01 -- 'cc -O2 -o lfs-mmap lfs-mmap.c && ./lfs-mmap write /lfs/mm 9437184 mapped-on-node01 && scp -q lfs-mmap node02:'
 [ "$rc" -eq 0 ] || fail "build/run lfs-mmap on node01: $(cat "$out" "$err")"

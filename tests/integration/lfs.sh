@@ -114,6 +114,32 @@ else
         run exec node01 -- rm /lfs/fam_atomic_mult_node_test.data
 fi
 
+step "fame-lfs's requests take the node's virtio-serial port, also after the Librarian restarts"
+through_port='p=$(pidof fame-lfs); ls -l /proc/$p/fd | grep -q /dev/vport && echo port'
+run exec node01 -- sh -c "$through_port"
+[ "$(cat "$out")" = port ] && ok "node01's fame-lfs has the port open" || fail "node01's fame-lfs: $(cat "$out" "$err")"
+lpid=$(librarian_pids)
+tr '\0' '\n' < "/proc/$lpid/cmdline" > "$work/librarian-argv"
+mapfile -t largv < "$work/librarian-argv"
+pfile=$(sed -n 's/^--port-file=//p' "$work/librarian-argv")
+# a handle node02 holds across the restart (fame-lfs reclaims it through the port)
+run exec node02 -- sh -c 'sleep 600 < /lfs/data > /dev/null 2>&1 & echo $! > /tmp/holder.pid'
+kill -9 "$lpid"
+while kill -0 "$lpid" 2> /dev/null; do sleep 0.1; done   # (reaped by init: fame up daemonised it)
+rm -f "$pfile"
+setsid "${largv[@]}" >> "$state/librarian/log" 2>&1 < /dev/null &
+echo $! > "$state/librarian/pid"
+for i in $(seq 100); do [ -s "$pfile" ] && break; sleep 0.1; done
+[ -s "$pfile" ] || fail "the Librarian did not start again: $(tail -5 "$state/librarian/log")"
+run exec node01 -- cat /lfs/greeting
+[ "$(cat "$out")" = hello ] && ok "node01 reads /lfs after the restart" || fail "cat after the restart: rc $rc $(cat "$out" "$err")"
+run exec node01 -- sh -c "$through_port"
+[ "$(cat "$out")" = port ] && ok "still through the port" || fail "node01's fame-lfs after the restart: $(cat "$out" "$err")"
+run exec node01 -- truncate -s 1M /lfs/data
+[ "$rc" -ne 0 ] && grep -qi "too many open files" "$err" && ok "node02's handle survived the restart: shrinking is refused" \
+        || fail "shrink after the restart: rc $rc $(cat "$out" "$err")"
+run exec node02 -- sh -c 'kill $(cat /tmp/holder.pid)'
+
 step "df, ls -l and fame shelf agree"
 run exec node03 -- ls -l /lfs
 grep -Eq "^-rw-r--r-- +1 +root +root +12582912 .* data$" "$out" && ok "ls -l: data 12582912 bytes" || fail "ls -l: $(cat "$out")"

@@ -61,6 +61,9 @@ run exec node02 -- cat /lfs/a
 run exec node02 -- sh -c 'echo from-node02 > /lfs/b'
 run exec node01 -- cat /lfs/b
 [ "$(cat "$out")" = from-node02 ] && ok "node01 reads what node02 wrote" || fail "node01 read '$(cat "$out" "$err")'"
+run exec --all -- sh -c 'ls -l /proc/$(pidof fame-lfs)/fd | grep -c /dev/vport'
+[ "$(grep -c '^node0[12]: 1$' "$out")" -eq 2 ] && ok "both nodes' fame-lfs talk through the Librarian's virtio-serial port (the domain's <channel>)" \
+        || fail "fame-lfs's port: $(cat "$out" "$err")"
 
 step "exact cross-node fetch_add: 2 nodes x 300000"
 exact_fetch_add 300000 600000

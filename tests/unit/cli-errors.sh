@@ -188,6 +188,12 @@ expect 2 "^fame: librarian serve: --bind 10.1.2.3 with --trust-clients: the Libr
         librarian serve --db "$tmp/x.db" --bind 10.1.2.3 --trust-clients
 expect 2 "^fame: librarian serve: --node-port 99=5: use NODE=PORT with NODE 1-80; see fame help librarian$" \
         librarian serve --db "$tmp/x.db" --node-port 99=5
+expect 2 "^fame: librarian serve: --node-socket 2: use NODE=PATH; see fame help librarian$" \
+        librarian serve --db "$tmp/x.db" --node-socket 2
+expect 2 "^fame: librarian serve: --node-socket 2=: use NODE=PATH; see fame help librarian$" \
+        librarian serve --db "$tmp/x.db" --node-socket 2=
+expect 2 "^fame: librarian serve: --node-socket x=/tmp/s: use NODE=PATH with NODE 1-80; see fame help librarian$" \
+        librarian serve --db "$tmp/x.db" --node-socket x=/tmp/s
 expect 2 "^fame: librarian serve: --sync always: use \"second\" \\(the default: commits reach the disk within a second\\) or \"each-change\" \\(every change before its reply\\)" \
         librarian serve --db "$tmp/x.db" --sync always
 expect 2 "^fame: librarian serve: --secrets and --trust-clients: choose one" \

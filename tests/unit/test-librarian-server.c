@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "engine.h"
@@ -72,6 +73,30 @@ static int connect_to(uint16_t port) {
                 return -1;
         }
         return fd;
+}
+
+static int connect_unix(const char *path) {
+        struct sockaddr_un su = { .sun_family = AF_UNIX };
+        snprintf(su.sun_path, sizeof su.sun_path, "%s", path);
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0 || connect(fd, (struct sockaddr *) &su, sizeof su) < 0) {
+                CHECK(0, "connect to %s: %m", path);
+                if (fd >= 0)
+                        close(fd);
+                return -1;
+        }
+        return fd;
+}
+
+/* A socket file nobody listens on, as a killed server leaves it. */
+static bool stale_socket(const char *path) {
+        struct sockaddr_un su = { .sun_family = AF_UNIX };
+        snprintf(su.sun_path, sizeof su.sun_path, "%s", path);
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        bool ok = fd >= 0 && bind(fd, (struct sockaddr *) &su, sizeof su) == 0;
+        if (fd >= 0)
+                close(fd);
+        return ok;
 }
 
 static void send_str(int fd, const char *s) {
@@ -483,8 +508,14 @@ static void test_auth(const char *fam, const char *db) {
         struct stat st;
 
         snprintf(dir, sizeof dir, "%s/secrets", test_tmpdir());
-        struct server_options o = { .db_path = db, .fam_path = fam, .port = 0, .n_pins = 1, .secrets_dir = dir };
+        struct server_options o = { .db_path = db, .fam_path = fam, .port = 0, .n_pins = 1, .secrets_dir = dir, .n_sockets = 1 };
         o.pins[0].node_id = 2;
+        /* node 2's socket for its virtio-serial port, where a killed Librarian left one */
+        char sock[700];
+        snprintf(sock, sizeof sock, "%s/node2.sock", test_tmpdir());
+        CHECK(stale_socket(sock), "a stale socket at %s", sock);
+        o.sockets[0].node_id = 2;
+        o.sockets[0].path = sock;
         CHECK(server_new(&o, &srv, &err) == 0 && server_start(srv, &err) == 0, "server with secrets: %s", err ? err : "");
         free(err);
         err = NULL;
@@ -534,10 +565,45 @@ static void test_auth(const char *fam, const char *db) {
         CHECK(strstr(r, "{\"value\": true") && strstr(r, "lost+found") && strstr(r, "belongs to node 2"),
               "node 2's secret: node 2 only: %s", r);
         close(fd);
+
+        /* node 2's socket: no secret, node 2's root (a caller's uid is believed), node 2 only */
+        CHECK(stat(sock, &st) == 0 && S_ISSOCK(st.st_mode) && (st.st_mode & 0777) == 0600, "node 2's socket, mode 0600: %o",
+              (unsigned) st.st_mode);
+        fd = connect_unix(sock);
+        send_str(fd, "{\"command\": \"mkdir\", \"context\": {\"node_id\": 2, \"uid\": 1234, \"gid\": 1234, \"pid\": 1, "
+                     "\"seq\": 1}, \"path\": \"/by-port\", \"mode\": 16877}"
+                     "{\"command\": \"fame_stat_shelf\", \"context\": " CTX(2, 2) ", \"path\": \"/by-port\"}"
+                     "{\"command\": \"list_shelves\", \"context\": " CTX(3, 3) ", \"path\": \"/\"}");
+        r = read_objects(fd, 3);
+        CHECK(!strstr(r, "not authenticated") && strstr(r, "\"uid\": 1234") && strstr(r, "belongs to node 2"),
+              "node 2's socket: %s", r);
+        /* an authenticating client (libfame always does, when it has a secret) still works */
+        auth_request(fd, node, 4);
+        send_str(fd, "{\"command\": \"rmdir\", \"context\": " CTX(2, 5) ", \"path\": \"/by-port\"}");
+        r = read_objects(fd, 2);
+        CHECK(strstr(r, "{\"value\": true") && !strstr(r, "errno"), "authenticate and rmdir on node 2's socket: %s", r);
+        close(fd);
         stop = 1;
         pthread_join(th, NULL);
         server_free(srv);
         srv = NULL;
+        CHECK(access(sock, F_OK) < 0 && errno == ENOENT, "node 2's socket removed with the server");
+
+        /* a file at the socket's path that is not a socket is left alone and refused */
+        FILE *g = fopen(sock, "w");
+        CHECK(g && fclose(g) == 0, "a file at %s", sock);
+        CHECK(server_new(&o, &srv, &err) == 0, "server: %s", err ? err : "");
+        free(err);
+        err = NULL;
+        CHECK(srv && server_start(srv, &err) == -EEXIST && err && strstr(err, "exists and is not a socket"),
+              "a file where the socket goes: %s", err ? err : "");
+        free(err);
+        err = NULL;
+        server_free(srv);
+        srv = NULL;
+        CHECK(stat(sock, &st) == 0 && S_ISREG(st.st_mode), "the file stays");
+        unlink(sock);
+        o.n_sockets = 0;
 
         /* a secrets directory others can read is refused, and so is a damaged secret */
         CHECK(chmod(dir, 0755) == 0, "chmod");
