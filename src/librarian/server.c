@@ -312,6 +312,16 @@ const char *server_secrets_dir(const struct server *s) {
         return s->secrets_dir;
 }
 
+/* Whether node is in the database's topology. */
+static bool node_known(struct engine *e, uint32_t node) {
+        const uint32_t *ids;
+        size_t n = engine_node_ids(e, &ids);
+        for (size_t k = 0; k < n; k++)
+                if (ids[k] == node)
+                        return true;
+        return false;
+}
+
 int server_new(const struct server_options *o, struct server **ret, char **ret_error) {
         struct server *s = calloc(1, sizeof *s);
         int r;
@@ -385,29 +395,18 @@ int server_new(const struct server_options *o, struct server **ret, char **ret_e
                 log_info("Librarian: %zu open handle(s) of the previous run wait %.0f s for their clients to reclaim them",
                          unclaimed, s->opt.handle_grace);
         }
-        const uint32_t *ids;
-        size_t n = engine_node_ids(s->engine, &ids);
-        for (size_t i = 0; i < o->n_pins; i++) {
-                bool found = false;
-                for (size_t k = 0; k < n; k++)
-                        found = found || ids[k] == o->pins[i].node_id;
-                if (!found) {
-                        set_message(ret_error, "--node-port %u=%u: node %u is not in the Librarian's topology",
-                                o->pins[i].node_id, o->pins[i].port, o->pins[i].node_id);
-                        r = -EINVAL;
-                        goto fail;
-                }
-        }
-        for (size_t i = 0; i < o->n_sockets; i++) {
-                bool found = false;
-                for (size_t k = 0; k < n; k++)
-                        found = found || ids[k] == o->sockets[i].node_id;
-                if (!found) {
-                        set_message(ret_error, "--node-socket %u=%s: node %u is not in the Librarian's topology",
-                                    o->sockets[i].node_id, o->sockets[i].path, o->sockets[i].node_id);
-                        r = -EINVAL;
-                        goto fail;
-                }
+        for (size_t i = 0; i < o->n_pins + o->n_sockets; i++) {
+                uint32_t node = i < o->n_pins ? o->pins[i].node_id : o->sockets[i - o->n_pins].node_id;
+                if (node_known(s->engine, node))
+                        continue;
+                if (i < o->n_pins)
+                        set_message(ret_error, "--node-port %u=%u: node %u is not in the Librarian's topology", node,
+                                    o->pins[i].port, node);
+                else
+                        set_message(ret_error, "--node-socket %u=%s: node %u is not in the Librarian's topology", node,
+                                    o->sockets[i - o->n_pins].path, node);
+                r = -EINVAL;
+                goto fail;
         }
         r = load_secrets(s, ret_error);
         if (r < 0)

@@ -603,6 +603,12 @@ static void test_auth(const char *fam, const char *db) {
         srv = NULL;
         CHECK(stat(sock, &st) == 0 && S_ISREG(st.st_mode), "the file stays");
         unlink(sock);
+        /* a node the topology does not have */
+        o.sockets[0].node_id = 77;
+        CHECK(server_new(&o, &srv, &err) == -EINVAL && !srv && err && strstr(err, "--node-socket 77=") &&
+              strstr(err, "node 77 is not in the Librarian's topology"), "node 77's socket: %s", err ? err : "");
+        free(err);
+        err = NULL;
         o.n_sockets = 0;
 
         /* a secrets directory others can read is refused, and so is a damaged secret */
