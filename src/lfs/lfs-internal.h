@@ -47,7 +47,7 @@ struct lfs {
         struct dircache *dirs;          /* NULL: not caching */
         struct fuse_session *se;
         const char *address;            /* the Librarian's, for the watcher's own connection */
-        const char *transport;          /* "vport": the node's virtio-serial port; NULL: TCP */
+        bool via_port;                  /* lib goes through the node's virtio-serial port, not TCP */
         pthread_t watcher;
         bool watcher_started;
         struct fame_librarian *watch;   /* the watcher's connection, under hb_lock */

@@ -261,7 +261,7 @@ static int prepare(struct lfs *l, const struct lfs_options *o) {
                         log_warning("fame-lfs: the Librarian's port %s did not answer (%s): using the network", port + 6,
                                     strerror(-r));
                 else
-                        l->transport = "vport";
+                        l->via_port = true;
         }
         r = l->lib ? 0 : fame_librarian_connect(o->librarian, &l->lib);
         if (r < 0)
@@ -328,7 +328,7 @@ int lfs_run(const struct lfs_options *o) {
         r = prepare(&l, o);
         if (r < 0)
                 goto out;
-        log_info("fame-lfs: the Librarian through %s%s", l.transport ? "the virtio-serial port " : "", librarian_address(l.lib));
+        log_info("fame-lfs: the Librarian at %s", librarian_address(l.lib));
         fuse_opt_add_arg(&args, "fame-lfs");
         fuse_opt_add_arg(&args, "-o");
         /* caching, the kernel checks permissions against the attributes it holds (the
@@ -364,7 +364,7 @@ int lfs_run(const struct lfs_options *o) {
                 /* the relay's own connections go over TCP, as the node (the port has one user:
                  * this mount's connection): what a connection there would use */
                 struct fame_librarian *tcp = NULL;
-                if (l.transport && (r = fame_librarian_connect(o->librarian, &tcp)) < 0) {
+                if (l.via_port && (r = fame_librarian_connect(o->librarian, &tcp)) < 0) {
                         log_error_errno(r, "fame-lfs: --relay: cannot reach the Librarian over TCP for the relay: %m");
                         goto out_unmount;
                 }

@@ -280,7 +280,7 @@ static void refuse(struct server *s, int fd, const char *why) {
 
 static void accept_clients(struct server *s, struct listener *l) {
         for (;;) {
-                struct sockaddr_in sa = { 0 };  /* a unix socket's peer: 0.0.0.0:0 */
+                struct sockaddr_in sa = { 0 };
                 socklen_t len = sizeof sa;
                 int fd = accept4(l->fd, (struct sockaddr *) &sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
                 if (fd < 0) {
@@ -298,12 +298,12 @@ static void accept_clients(struct server *s, struct listener *l) {
                 s->accept_resume = 0;
                 s->accept_failing = false;
                 char ip[INET_ADDRSTRLEN] = "?";
-                if (l->path)
+                if (l->path) {
+                        /* a node's socket: its peer is the node, and every connection of it one address */
                         snprintf(ip, sizeof ip, "node %u", l->pinned);
-                else
-                        inet_ntop(AF_INET, &sa.sin_addr, ip, sizeof ip);
-                if (l->path)
                         sa = (struct sockaddr_in) { 0 };
+                } else
+                        inet_ntop(AF_INET, &sa.sin_addr, ip, sizeof ip);
                 if (s->n_clients == MAX_CLIENTS) {
                         char why[160];
                         snprintf(why, sizeof why, "Librarian full (%u connections): try again when some have closed",
