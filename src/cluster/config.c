@@ -588,16 +588,6 @@ int config_check(const struct fame_config *c) {
                                                CHECK_MAX_NODES, CHECK_MAX_NODES);
         }
 
-        /* aarch64 nodes: diskless (so far) */
-        for (uint32_t i = 0; i < c->nodes; i++) {
-                if (c->node[i].arch != FAME_ARCH_AARCH64)
-                        continue;
-                const char *where = c->node_origin[i][NODE_ARCH] ? c->node_origin[i][NODE_ARCH] : config_origin_text(c->origin[K_ARCH]);
-                if (c->kind == FAME_KIND_DEBIAN)
-                        return log_error_errno(-EINVAL, "%s: node%02" PRIu32 " is aarch64, and aarch64 nodes are diskless only so far; use kind = diskless, or arch = x86_64 for Debian nodes",
-                                               where, i + 1);
-        }
-
         /* The authority is libfame; should the copy above ever disagree, it logs one line. */
         struct fame_create_params params = {
                 .total_size = c->fam_size,

@@ -105,10 +105,14 @@ static int ensure_image_aarch64(const struct fame_config *c, const char *const *
         return image_diskless_ensure(&p, img);
 }
 
-static int ensure_debian_image(const struct fame_config *c, struct image *img) {
-        _cleanup_free_ char *bin = require_node_binary();
+/* The Debian image of arch's nodes; aarch64 ones are configured by an aarch64 node on their
+ * first build (docs/aarch64.md). */
+static int ensure_debian_image(const struct fame_config *c, enum fame_arch arch, struct image *img) {
+        bool arm = arch == FAME_ARCH_AARCH64;
+        _cleanup_free_ char *bin = arm ? program_node_binary_aarch64() : require_node_binary();
         if (!bin)
-                return -ENOENT;
+                return arm ? log_error_errno(-ENOENT, "Cannot find the aarch64 node binary (build-aarch64/fame-static beside this fame's build directory); build it with 'make' or set FAME_NODE_BINARY_AARCH64")
+                           : -ENOENT;
         struct debian_params p = {
                 .cache_dir = c->cache_dir,
                 .release = c->release,
@@ -116,6 +120,8 @@ static int ensure_debian_image(const struct fame_config *c, struct image *img) {
                 .packages = c->packages,
                 .disk_size = c->disk_size,
                 .fame_static = bin,
+                .arch = arch_to_string(arch),
+                .qemu_aarch64 = c->qemu_aarch64,
         };
         return image_debian_ensure(&p, img);
 }
@@ -143,8 +149,11 @@ int cluster_image_build(const struct fame_config *c, bool diskless, bool debian,
                         return r;
                 hand_out("diskless", &img, each, userdata);
         }
-        if (debian) {
-                r = ensure_debian_image(c, &img);
+        for (int a = 0; debian && a < 2; a++) {
+                enum fame_arch arch = a ? FAME_ARCH_AARCH64 : FAME_ARCH_X86_64;
+                if (!config_has_arch(c, arch))
+                        continue;
+                r = ensure_debian_image(c, arch, &img);
                 if (r < 0)
                         return r;
                 hand_out("debian", &img, each, userdata);
@@ -154,11 +163,13 @@ int cluster_image_build(const struct fame_config *c, bool diskless, bool debian,
 
 /* The Debian image for `fame up`: the one the nodes' disks were made from while they exist
  * (so that what users changed in them is kept), else the current one, built if needed. */
-static int debian_image_for(const struct fame_config *c, bool reset, struct image *img) {
+static int debian_image_for(const struct fame_config *c, enum fame_arch arch, bool reset, struct image *img) {
         struct cluster_plan probe = { .state_dir = c->state_dir };
-        _cleanup_free_ char *recorded = reset ? NULL : seed_recorded_image(&probe);
+        _cleanup_free_ char *recorded = reset ? NULL : seed_recorded_image(&probe, arch);
         bool disks = false;
         for (uint32_t i = 0; i < c->nodes && !disks; i++) {
+                if (c->node[i].arch != arch)
+                        continue;
                 char path[PATH_MAX];
                 snprintf(path, sizeof path, "%s/nodes/node%02" PRIu32 "/disk.qcow2", c->state_dir, i + 1);
                 disks = access(path, F_OK) == 0;
@@ -170,7 +181,7 @@ static int debian_image_for(const struct fame_config *c, bool reset, struct imag
                 return log_error_errno(-ENOENT, "The nodes' disks were made from image %s, which is no longer in the cache; 'fame up --reset' gives them new disks from the current image (what was changed in them is lost)",
                                        recorded);
         }
-        return ensure_debian_image(c, img);
+        return ensure_debian_image(c, arch, img);
 }
 
 /* Keys, overlays, seeds and ports of Debian nodes. */
@@ -197,11 +208,13 @@ int debian_nodes_prepare(struct cluster_plan *p, bool reset) {
 int node_images_for_up(const struct fame_config *c, const char *const *adds, bool reset, struct image *img, struct image *img_arm) {
         int r;
 
-        if (c->kind == FAME_KIND_DEBIAN)
-                r = debian_image_for(c, reset, img);
-        else
-                r = config_has_arch(c, FAME_ARCH_X86_64) ? ensure_image(c, adds, img) : 0;
+        bool x86 = config_has_arch(c, FAME_ARCH_X86_64), arm = config_has_arch(c, FAME_ARCH_AARCH64);
+        if (c->kind == FAME_KIND_DEBIAN) {
+                r = x86 ? debian_image_for(c, FAME_ARCH_X86_64, reset, img) : 0;
+                return r < 0 || !arm ? r : debian_image_for(c, FAME_ARCH_AARCH64, reset, img_arm);
+        }
+        r = x86 ? ensure_image(c, adds, img) : 0;
         if (r < 0)
                 return r;
-        return config_has_arch(c, FAME_ARCH_AARCH64) ? ensure_image_aarch64(c, adds, img_arm) : 0;
+        return arm ? ensure_image_aarch64(c, adds, img_arm) : 0;
 }

@@ -131,6 +131,8 @@ static const struct field plan_fields[] = {
         { "gid", F_U32, PLAN(gid) },
         { "image_dir", F_STRING, PLAN(image_dir), .fallback = "" },
         { "base", F_STRING, PLAN(base), .fallback = "" },
+        { "image_dir_aarch64", F_STRING, PLAN(image_dir_aarch64), .fallback = "" },
+        { "base_aarch64", F_STRING, PLAN(base_aarch64), .fallback = "" },
         { "share", F_STRING, PLAN(share), .fallback = "" },
         { "user", F_STRING, PLAN(user), .fallback = "fame" },
         { "fame_bin", F_STRING, PLAN(fame_bin), .fallback = "fame" },
@@ -213,6 +215,8 @@ int plan_build(const struct fame_config *c, enum fame_accel accel, const struct 
         p.initrd_aarch64 = strdup(img_aarch64 && img_aarch64->initrd ? img_aarch64->initrd : "");
         p.image_dir = strdup(img && img->dir ? img->dir : "");
         p.base = strdup(img && img->base ? img->base : "");
+        p.image_dir_aarch64 = strdup(img_aarch64 && img_aarch64->dir && p.kind == FAME_KIND_DEBIAN ? img_aarch64->dir : "");
+        p.base_aarch64 = strdup(img_aarch64 && img_aarch64->base ? img_aarch64->base : "");
         p.share = strdup(c->share ? c->share : "");
         p.user = strdup(c->user);
         p.libvirt_uri = strdup(c->libvirt_uri ? c->libvirt_uri : "qemu:///system");
@@ -300,9 +304,9 @@ char *plan_kernel_cmdline(const struct cluster_plan *p, const struct node_plan *
         int k;
         if (p->kind == FAME_KIND_DEBIAN)
                 /* systemd takes the hostname and machine-id from here before it reads /etc */
-                k = asprintf(&s, "console=ttyS0 root=/dev/vda rw quiet panic=-1%s systemd.hostname=%s systemd.machine_id=%s "
+                k = asprintf(&s, "console=%s root=/dev/vda rw quiet panic=-1%s systemd.hostname=%s systemd.machine_id=%s "
                              "fame.node=%" PRIu32 " fame.nodes=%" PRIu32 " fame.cluster=%s fame.boot=%" PRIu64,
-                             tune, n->name, n->machine_id, n->id, p->nodes, p->name, n->boot);
+                             n->arch == FAME_ARCH_AARCH64 ? "ttyAMA0" : "ttyS0", tune, n->name, n->machine_id, n->id, p->nodes, p->name, n->boot);
         else
                 k = asprintf(&s, "console=%s quiet panic=-1%s fame.node=%" PRIu32 " fame.nodes=%" PRIu32 " fame.cluster=%s fame.boot=%" PRIu64,
                              n->arch == FAME_ARCH_AARCH64 ? "ttyAMA0" : "ttyS0", tune, n->id, p->nodes, p->name, n->boot);

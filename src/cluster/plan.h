@@ -62,6 +62,7 @@ struct cluster_plan {
         char *libvirt_uri;              /* libvirt: the connection URI */
         uint32_t uid, gid;              /* libvirt: QEMU runs as fame's user (the owner of the state) */
         char *image_dir, *base;         /* debian: the image and its qcow2 base */
+        char *image_dir_aarch64, *base_aarch64; /* debian: aarch64 nodes' ("" when none) */
         char *share;                    /* key share: a host directory exported read-only to every
                                          * node (virtio 9p, tag FAME_SHARE_TAG; "" for none) */
         char *user;                     /* debian: the account in every node */

@@ -195,22 +195,51 @@ char *seed_known_hosts(const char *state_dir) {
 
 /* ---- overlay ----------------------------------------------------------------------------------- */
 
+/* The backing file a qcow2 overlay names (its header: offset and size of the name, big-endian),
+ * or NULL. */
+static char *overlay_backing(const char *path) {
+        uint8_t h[20];
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || pread(fd, h, sizeof h, 0) != (ssize_t) sizeof h || memcmp(h, "QFI\xfb", 4) != 0)
+                return NULL;
+        uint64_t off = 0;
+        for (int i = 0; i < 8; i++)
+                off = off << 8 | h[8 + i];
+        uint32_t len = (uint32_t) h[16] << 24 | (uint32_t) h[17] << 16 | (uint32_t) h[18] << 8 | h[19];
+        if (!off || !len || len > 4096)
+                return NULL;
+        char *name = calloc(1, len + 1);
+        if (name && pread(fd, name, len, (off_t) off) != (ssize_t) len) {
+                free(name);
+                return NULL;
+        }
+        return name;
+}
+
 int seed_ensure_overlay(const struct cluster_plan *p, const struct node_plan *n, bool reset) {
-        if (!reset && access(n->disk, F_OK) == 0)
+        const char *base = n->arch == FAME_ARCH_AARCH64 ? p->base_aarch64 : p->base;
+        if (!reset && access(n->disk, F_OK) == 0) {
+                /* a disk of the other architecture's image (the node's arch changed) cannot boot */
+                _cleanup_free_ char *backing = overlay_backing(n->disk);
+                if (backing && strcmp(backing, base) != 0)
+                        return log_error_errno(-EINVAL, "%s's disk was made from %s, not from its %s image %s (was its arch changed?); "
+                                               "'fame up --reset' gives every node a new disk (what was changed inside the nodes is lost)",
+                                               n->name, backing, arch_to_string(n->arch), base);
                 return 0;
+        }
         _cleanup_free_ char *tmp = strf("%s.new", n->disk);
         if (!tmp)
                 return log_error_errno(-ENOMEM, "Out of memory");
         (void) unlink(tmp);
         _cleanup_cmd_ struct cmd *c = cmd_new("qemu-img");
-        cmd_args(c, (const char *const[]) { "create", "-q", "-f", "qcow2", "-b", p->base, "-F", "qcow2", tmp, NULL });
+        cmd_args(c, (const char *const[]) { "create", "-q", "-f", "qcow2", "-b", base, "-F", "qcow2", tmp, NULL });
         cmd_map_fd(c, 0, -1);
         int r = cmd_run_timeout(c, 60000, NULL);
         if (r == 127 || r == -ENOENT)
                 return log_error_errno(-ENOENT, "qemu-img not found: install qemu-utils (scripts/install-deps)");
         if (r != 0) {
                 unlink(tmp);
-                return log_error_errno(-EIO, "%s: qemu-img create of the overlay of '%s' failed (exit status %d)", n->name, p->base, r);
+                return log_error_errno(-EIO, "%s: qemu-img create of the overlay of '%s' failed (exit status %d)", n->name, base, r);
         }
         if (rename(tmp, n->disk) < 0) {
                 r = log_error_errno(-errno, "Cannot rename '%s': %m", tmp);
@@ -221,8 +250,13 @@ int seed_ensure_overlay(const struct cluster_plan *p, const struct node_plan *n,
         return 1;
 }
 
-char *seed_recorded_image(const struct cluster_plan *p) {
-        _cleanup_free_ char *path = strf("%s/image", p->state_dir);
+/* STATE/image, STATE/image-aarch64: the image each architecture's disks were made from */
+static char *recorded_path(const struct cluster_plan *p, enum fame_arch arch) {
+        return strf("%s/image%s", p->state_dir, arch == FAME_ARCH_AARCH64 ? "-aarch64" : "");
+}
+
+char *seed_recorded_image(const struct cluster_plan *p, enum fame_arch arch) {
+        _cleanup_free_ char *path = recorded_path(p, arch);
         char *s = path ? read_small_file(path, NULL) : NULL;
         if (s)
                 s[strcspn(s, "\n")] = 0;
@@ -230,11 +264,18 @@ char *seed_recorded_image(const struct cluster_plan *p) {
 }
 
 int seed_record_image(const struct cluster_plan *p) {
-        _cleanup_free_ char *path = strf("%s/image", p->state_dir), *line = strf("%s\n", p->image_dir);
-        if (!path || !line)
-                return log_error_errno(-ENOMEM, "Out of memory");
-        int r = write_file_atomic(path, 0644, line, strlen(line));
-        return r < 0 ? log_error_errno(r, "Cannot write '%s': %m", path) : 0;
+        for (int a = 0; a < 2; a++) {
+                const char *dir = a ? p->image_dir_aarch64 : p->image_dir;
+                if (!dir || !*dir)
+                        continue;
+                _cleanup_free_ char *path = recorded_path(p, a ? FAME_ARCH_AARCH64 : FAME_ARCH_X86_64), *line = strf("%s\n", dir);
+                if (!path || !line)
+                        return log_error_errno(-ENOMEM, "Out of memory");
+                int r = write_file_atomic(path, 0644, line, strlen(line));
+                if (r < 0)
+                        return log_error_errno(r, "Cannot write '%s': %m", path);
+        }
+        return 0;
 }
 
 unsigned seed_free_port(void) {

@@ -23,15 +23,16 @@
  * fills n->machine_id.  Needs ssh-keygen (package openssh-client). */
 int seed_ensure_keys(struct cluster_plan *p);
 
-/* Makes the node's overlay of p->base unless it exists (reset: always anew).  Returns 1 when it
+/* Makes the node's overlay of p->base (aarch64 nodes: p->base_aarch64) unless it exists (reset: always anew).  Returns 1 when it
  * was made, 0 when kept, or -errno (logged). */
 int seed_ensure_overlay(const struct cluster_plan *p, const struct node_plan *n, bool reset);
 
 /* Writes n->seed (atomically) from the keys and the plan. */
 int seed_write(const struct cluster_plan *p, const struct node_plan *n);
 
-/* The image an existing cluster's overlays were made from (STATE/image), or NULL. */
-char *seed_recorded_image(const struct cluster_plan *p);
+/* The image an existing cluster's overlays of arch were made from (STATE/image, for aarch64
+ * nodes STATE/image-aarch64), or NULL; recording writes those of the plan's images. */
+char *seed_recorded_image(const struct cluster_plan *p, enum fame_arch arch);
 int seed_record_image(const struct cluster_plan *p);
 
 /* A free TCP port on 127.0.0.1 (bound and released); 0 when none. */

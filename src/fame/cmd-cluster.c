@@ -608,7 +608,8 @@ static int debug_node(const struct verb *v, int argc, char **argv, bool xml) {
         }
         struct image img = { .kernel = (char *) "@KERNEL@", .initrd = (char *) "@INITRD@", .dir = (char *) "@IMAGE@",
                              .base = (char *) "@IMAGE@/base.qcow2" };
-        struct image img_arm = { .kernel = (char *) "@KERNEL_AARCH64@", .initrd = (char *) "@INITRD_AARCH64@" };
+        struct image img_arm = { .kernel = (char *) "@KERNEL_AARCH64@", .initrd = (char *) "@INITRD_AARCH64@",
+                                 .dir = (char *) "@IMAGE_AARCH64@", .base = (char *) "@IMAGE_AARCH64@/base.qcow2" };
         r = plan_build(&c, strcmp(accel, "kvm") == 0 ? FAME_ACCEL_KVM : FAME_ACCEL_TCG, &img, &img_arm, "@FAME@",
                        "@CHECK_PLUGIN@", &p);
         config_done(&c);
@@ -726,7 +727,8 @@ static void print_pruned(const char *path, const char *what, uint64_t bytes, voi
 
 /* Adds the image paths the plan in FILE names (its kernels, initrds, image directory, base). */
 static int add_plan_paths(const char *file, char ***v, size_t *n) {
-        static const char *const keys[] = { "kernel", "initrd", "kernel_aarch64", "initrd_aarch64", "image_dir", "base", NULL };
+        static const char *const keys[] = { "kernel", "initrd", "kernel_aarch64", "initrd_aarch64", "image_dir", "base",
+                                            "image_dir_aarch64", "base_aarch64", NULL };
         json_object *plan = access(file, R_OK) == 0 ? json_object_from_file(file) : NULL, *s;
         int r = 0;
         for (const char *const *k = keys; plan && *k && r == 0; k++) {
@@ -880,13 +882,14 @@ int cmd_debug_relay(const struct verb *v, int argc, char **argv) {
         return tcp_relay((uint16_t) port, STDIN_FILENO, STDOUT_FILENO) < 0 ? 1 : 0;
 }
 
-/* fame debug populate TREE TMP SIZE: stage 2 of a Debian image, run by `fame image build`
+/* fame debug populate TREE TMP SIZE [ARCH]: stage 2 of a Debian image, run by `fame image build`
  * itself as root, or in mmdebstrap's user namespace (--unshare-helper) without root. */
 int cmd_debug_image_populate(const struct verb *v, int argc, char **argv) {
         uint64_t size;
-        if (argc != 4 || parse_size(argv[3], &size) < 0)
-                return cli_usage_error(v, "usage: fame debug populate TREE TMPDIR SIZE");
-        return image_debian_populate(argv[1], argv[2], size, NULL) < 0 ? 1 : 0;
+        if (argc < 4 || argc > 5 || parse_size(argv[3], &size) < 0 ||
+            (argc == 5 && strcmp(argv[4], "x86_64") != 0 && strcmp(argv[4], "aarch64") != 0))
+                return cli_usage_error(v, "usage: fame debug populate TREE TMPDIR SIZE [x86_64|aarch64]");
+        return image_debian_populate(argv[1], argv[2], size, argc == 5 ? argv[4] : NULL, NULL) < 0 ? 1 : 0;
 }
 
 /* fame debug arm-unpack CACHE_DIR [RELEASE [MIRROR]]: the host side of an arm64 Debian

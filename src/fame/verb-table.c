@@ -172,8 +172,8 @@ static const struct verb debug_verbs[] = {
                         "the UNIX datagram socket SOCKET until SIGTERM.  `fame up` starts it; see docs/debian.md.\n",
         },
         {
-                .name = "populate", .fn = cmd_debug_image_populate, .min_args = 3, .max_args = 3,
-                .usage = "TREE TMPDIR SIZE",
+                .name = "populate", .fn = cmd_debug_image_populate, .min_args = 3, .max_args = 4,
+                .usage = "TREE TMPDIR SIZE [x86_64|aarch64]",
                 .summary = "stage 2 of a Debian image (run by fame image build)",
                 .help = "Makes a Debian base image in TMPDIR from the Debian tree TREE and FAM/E's files in\n"
                         "TMPDIR/payload.  `fame image build` runs it, in mmdebstrap's user namespace when not\n"
@@ -182,10 +182,11 @@ static const struct verb debug_verbs[] = {
         {
                 .name = "arm-unpack", .fn = cmd_debug_debian_arm_unpacked, .min_args = 1, .max_args = 3,
                 .usage = "CACHE_DIR [RELEASE [MIRROR]]",
-                .summary = "the unconfigured arm64 Debian root (work in progress)",
+                .summary = "the unconfigured arm64 Debian root (the host side of arm64 Debian images)",
                 .help = "Makes (or finds) the unconfigured arm64 root of a Debian node with debootstrap --foreign\n"
-                        "in CACHE_DIR/debian/arm64-unpacked-KEY and prints its path.  RELEASE defaults to\n"
-                        "bookworm, MIRROR to the one apt uses.  Needs root.  See docs/aarch64.md.\n",
+                        "in CACHE_DIR/debian/arm64-unpacked-KEY/root and prints its path.  RELEASE defaults to\n"
+                        "bookworm, MIRROR to the one apt uses.  Without root, debootstrap runs in mmdebstrap's\n"
+                        "user namespace.  See docs/aarch64.md.\n",
         },
         {
                 .name = "relay", .fn = cmd_debug_relay, .min_args = 1, .max_args = 1,

@@ -24,7 +24,7 @@
 "Description=FAM/E node setup (hostname, hosts, keys, network) from the fw_cfg seed\n" \
 "DefaultDependencies=no\n" \
 "After=local-fs.target systemd-remount-fs.service\n" \
-"Before=sysinit.target systemd-networkd.service ssh.service serial-getty@ttyS0.service systemd-logind.service\n" \
+"Before=sysinit.target systemd-networkd.service ssh.service serial-getty@ttyS0.service serial-getty@ttyAMA0.service systemd-logind.service\n" \
 "Wants=local-fs.target\n" \
 "\n" \
 "[Service]\n" \
@@ -52,7 +52,7 @@
 "[Install]\n" \
 "WantedBy=multi-user.target\n"
 
-/* libfame is in /usr/local/lib/x86_64-linux-gnu, which needs ld.so.cache: once, at first boot,
+/* libfame is in /usr/local/lib/TRIPLET, which needs ld.so.cache: once, at first boot,
  * beside the boot rather than before sshd (ldconfig takes seconds under TCG). */
 #define LDCONFIG_UNIT \
 "[Unit]\n" \
@@ -119,10 +119,11 @@
 "done\n"
 
 /* Every process maps /lfs files from FAM (lib/mmap-shim.c), and libpmem's flushes are seen by
- * the coherence checker (lib/pmem-shim.c).  image-debian.c copies both, in this order. */
+ * the coherence checker (lib/pmem-shim.c).  image-debian.c copies both, in this order, and
+ * writes the node's multiarch triplet (x86_64-linux-gnu, aarch64-linux-gnu) for @TRIPLET@. */
 #define LD_SO_PRELOAD \
-"/usr/local/lib/x86_64-linux-gnu/libfame-mmap.so\n" \
-"/usr/local/lib/x86_64-linux-gnu/libfame-pmem.so\n"
+"/usr/local/lib/@TRIPLET@/libfame-mmap.so\n" \
+"/usr/local/lib/@TRIPLET@/libfame-pmem.so\n"
 
 #define GETTY_AUTOLOGIN \
 "# The serial console (fame console) logs in as root: only the cluster's owner can reach it.\n" \
@@ -186,7 +187,9 @@ const struct debian_file debian_files[] = {
         WANTS("multi-user.target", "fame-ldconfig.service", "/etc/systemd/system/fame-ldconfig.service"),
         WANTS("multi-user.target", "systemd-networkd.service", "/lib/systemd/system/systemd-networkd.service"),
         WANTS("sockets.target", "systemd-networkd.socket", "/lib/systemd/system/systemd-networkd.socket"),
+        /* the serial console: ttyS0 on x86_64 nodes, the PL011 ttyAMA0 on aarch64 ones */
         { "etc/systemd/system/serial-getty@ttyS0.service.d/autologin.conf", 0644, GETTY_AUTOLOGIN, NULL },
+        { "etc/systemd/system/serial-getty@ttyAMA0.service.d/autologin.conf", 0644, GETTY_AUTOLOGIN, NULL },
         { "etc/ssh/sshd_config.d/fame.conf", 0644, SSHD_CONF, NULL },
         { "etc/modprobe.d/fame.conf", 0644, MODPROBE_CONF, NULL },
         { "etc/systemd/journald.conf.d/fame.conf", 0644, JOURNALD_CONF, NULL },
@@ -214,4 +217,16 @@ const struct debian_file debian_setup_files[] = {
         { "etc/initramfs-tools/conf.d/fame", 0644, INITRAMFS_CONF, NULL },
         { "etc/initramfs-tools/hooks/fame", 0755, INITRAMFS_HOOK, NULL },
         { NULL, 0, NULL, NULL }
+};
+
+/* Not needed in a VM node: documentation and drivers for hardware QEMU does not emulate. */
+const char *const debian_dpkg_excludes[] = {
+        "/usr/share/doc/*", "/usr/share/man/*", "/usr/share/info/*", "/usr/share/locale/*",
+        "/lib/modules/*/kernel/sound/*", "/lib/modules/*/kernel/drivers/gpu/*",
+        "/lib/modules/*/kernel/drivers/media/*", "/lib/modules/*/kernel/drivers/net/wireless/*",
+        "/lib/modules/*/kernel/drivers/net/ethernet/*", "/lib/modules/*/kernel/drivers/infiniband/*",
+        "/lib/modules/*/kernel/drivers/staging/*", "/lib/modules/*/kernel/drivers/bluetooth/*",
+        "/lib/modules/*/kernel/drivers/isdn/*", "/lib/modules/*/kernel/drivers/iio/*",
+        "/lib/modules/*/kernel/drivers/mtd/*", "/lib/modules/*/kernel/drivers/nfc/*",
+        "/lib/modules/*/kernel/net/wireless/*", "/lib/modules/*/kernel/net/bluetooth/*", NULL,
 };

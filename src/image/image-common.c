@@ -5,6 +5,7 @@
  * binary, removing a tree, and running a build tool with its output in a log.  It uses no
  * other file of the image builder, so they all depend on it and not on each other.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -85,6 +86,26 @@ void image_lfs_files_done(struct image_lfs_files *f) {
         *f = (struct image_lfs_files) { 0 };
 }
 
+/* ---- programs ------------------------------------------------------------------------- */
+
+/* A program from $PATH, else /usr/sbin or /sbin (mke2fs lives there; users' PATH may lack it). */
+char *image_find_program(const char *name) {
+        const char *path = getenv("PATH");
+        _cleanup_free_ char *dirs = NULL;
+        if (asprintf(&dirs, "%s:/usr/sbin:/sbin", path && *path ? path : "/usr/bin:/bin") < 0)
+                return NULL;
+        char *save = NULL;
+        for (char *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+                char *p = NULL;
+                if (!*d || asprintf(&p, "%s/%s", d, name) < 0)
+                        continue;
+                if (access(p, X_OK) == 0)
+                        return p;
+                free(p);
+        }
+        return NULL;
+}
+
 /* ---- removing a tree ------------------------------------------------------------------- */
 
 static int rm_rf_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
@@ -97,6 +118,75 @@ static int rm_rf_one(const char *path, const struct stat *st, int flag, struct F
 
 void image_rm_rf(const char *path) {
         (void) nftw(path, rm_rf_one, 64, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Removes a tree that may hold files of mmdebstrap's user namespace (built without root):
+ * their contents from inside it, then what is left from outside. */
+void image_rm_rf_unshared(const char *path, const char *mmdebstrap) {
+        if (geteuid() != 0 && mmdebstrap && access(path, F_OK) == 0) {
+                _cleanup_cmd_ struct cmd *c = cmd_new(mmdebstrap);
+                cmd_args(c, (const char *const[]) { "--unshare-helper", "rm", "-rf", path, NULL });
+                cmd_map_fd(c, 0, -1);
+                cmd_map_fd(c, 1, -1);
+                cmd_map_fd(c, 2, -1);
+                (void) cmd_run(c, NULL);
+        }
+        image_rm_rf(path);
+}
+
+/* In `dir` (made here, empty), the directory dir/root for a tree root fills: as root, ours; without
+ * root, made by the root of mmdebstrap's user namespace in a dir open to it, so that the tree's
+ * top directory is that root's and its owners stay root's.  Logs its errors. */
+int image_tree_dir(const char *dir, const char *mmdebstrap, char **ret_root) {
+        _cleanup_free_ char *root = strf("%s/root", dir);
+        if (!root)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        image_rm_rf_unshared(dir, mmdebstrap);
+        int r = mkdir_p(dir, 0755);
+        if (r < 0)
+                return log_error_errno(r, "Cannot create '%s': %m", dir);
+        if (geteuid() == 0)
+                r = mkdir(root, 0755) < 0 ? log_error_errno(-errno, "Cannot create '%s': %m", root) : 0;
+        else if (chmod(dir, 0777) < 0)
+                r = log_error_errno(-errno, "Cannot chmod '%s': %m", dir);
+        else {
+                _cleanup_cmd_ struct cmd *c = cmd_new(mmdebstrap);
+                cmd_args(c, (const char *const[]) { "--unshare-helper", "mkdir", "-m", "0755", root, NULL });
+                r = image_run_quiet(c, "mkdir in mmdebstrap's user namespace", NULL, "is this user in /etc/subuid?");
+        }
+        if (r < 0)
+                return r;
+        *ret_root = TAKE_PTR(root);
+        return 0;
+}
+
+size_t image_count_debs(const char *dir) {
+        DIR *d = opendir(dir);
+        struct dirent *de;
+        size_t n = 0;
+        while (d && (de = readdir(d))) {
+                size_t len = strlen(de->d_name);
+                n += len > 4 && strcmp(de->d_name + len - 4, ".deb") == 0;
+        }
+        if (d)
+                closedir(d);
+        return n;
+}
+
+char *image_opt_escaped(const char *s) {
+        size_t n = strlen(s) + 1;
+        for (const char *q = s; *q; q++)
+                n += *q == ',';
+        char *out = malloc(n), *o = out;
+        if (!out)
+                return NULL;
+        for (; *s; s++) {
+                *o++ = *s;
+                if (*s == ',')
+                        *o++ = ',';
+        }
+        *o = 0;
+        return out;
 }
 
 /* ---- running a tool with its output in a log and its progress on the terminal ---------------- */

@@ -27,7 +27,7 @@
 #include "util.h"
 
 /* Bump when the recipe changes in a way the inputs do not show. */
-#define ARM_UNPACKED_VERSION 1
+#define ARM_UNPACKED_VERSION 2
 
 /* linux-image-arm64 names initramfs-tools only as one alternative: named, so that the node's
  * first boot makes an initrd as the x86_64 image's has. */
@@ -103,23 +103,24 @@ static int find_debootstrap(const char *debian_dir, char **ret_prog, char **ret_
         return 0;
 }
 
-static size_t count_debs(const char *dir) {
-        DIR *d = opendir(dir);
-        struct dirent *de;
-        size_t n = 0;
-        while (d && (de = readdir(d))) {
-                size_t len = strlen(de->d_name);
-                n += len > 4 && strcmp(de->d_name + len - 4, ".deb") == 0;
-        }
-        if (d)
-                closedir(d);
-        return n;
+int image_debian_arm_unpacked_key(const struct debian_arm_params *p, char key[33]) {
+        _cleanup_free_ char *mirror = p->mirror && *p->mirror ? strdup(p->mirror) : image_debian_host_mirror(p->release, NULL),
+                            *packages = image_debian_package_list(ARM_KERNEL_PACKAGES, p->packages);
+        if (!mirror || !packages)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        struct hash128 h;
+        hash128_init(&h);
+        hash128_u64(&h, ARM_UNPACKED_VERSION);
+        hash128_str(&h, p->release);
+        hash128_str(&h, mirror);
+        hash128_str(&h, packages);
+        hash128_hex(&h, key);
+        return 0;
 }
 
 int image_debian_arm_unpacked(const struct debian_arm_params *p, char **ret_tree) {
-        _cleanup_free_ char *mirror = NULL, *packages = NULL, *debian = NULL, *tree = NULL, *tmp = NULL, *logp = NULL,
-                            *dslog = NULL, *prog = NULL, *dsdir = NULL;
-        struct hash128 h;
+        _cleanup_free_ char *mirror = NULL, *packages = NULL, *debian = NULL, *dir = NULL, *tree = NULL, *tmp = NULL,
+                            *logp = NULL, *dslog = NULL, *prog = NULL, *dsdir = NULL, *mmdebstrap = NULL;
         char key[33];
         int r;
 
@@ -129,27 +130,27 @@ int image_debian_arm_unpacked(const struct debian_arm_params *p, char **ret_tree
         packages = image_debian_package_list(ARM_KERNEL_PACKAGES, p->packages);
         if (!mirror || !packages)
                 return log_error_errno(-ENOMEM, "Out of memory");
-
-        hash128_init(&h);
-        hash128_u64(&h, ARM_UNPACKED_VERSION);
-        hash128_str(&h, p->release);
-        hash128_str(&h, mirror);
-        hash128_str(&h, packages);
-        hash128_hex(&h, key);
+        r = image_debian_arm_unpacked_key(p, key);
+        if (r < 0)
+                return r;
 
         debian = strf("%s/debian", p->cache_dir);
-        tree = strf("%s/arm64-unpacked-%s", debian ? debian : "", key);
+        dir = strf("%s/arm64-unpacked-%s", debian ? debian : "", key);
+        tree = strf("%s/root", dir ? dir : "");
         tmp = strf("%s/.arm64-unpacked-%s.%d", debian ? debian : "", key, (int) getpid());
         logp = strf("%s/arm64-unpacked-%s.log", debian ? debian : "", key);
         dslog = strf("%s/arm64-unpacked-%s.debootstrap.log", debian ? debian : "", key);
-        if (!debian || !tree || !tmp || !logp || !dslog)
+        if (!debian || !dir || !tree || !tmp || !logp || !dslog)
                 return log_error_errno(-ENOMEM, "Out of memory");
         if (access(tree, R_OK) == 0) {
                 *ret_tree = TAKE_PTR(tree);
                 return 0;
         }
-        if (geteuid() != 0)
-                return log_error_errno(-EPERM, "The arm64 Debian image is made with debootstrap, which needs root (run as root; without root: not yet, see docs/aarch64.md)");
+        /* without root: debootstrap as the root of mmdebstrap's user namespace, which makes no
+         * device nodes (container=lxc: debootstrap then binds them, and the node's /dev is a
+         * devtmpfs anyway) */
+        if (geteuid() != 0 && !(mmdebstrap = image_find_program("mmdebstrap")))
+                return log_error_errno(-ENOENT, "mmdebstrap not found: install it (scripts/install-deps); without root, debootstrap runs in its user namespace");
         r = mkdir_p(debian, 0755);
         if (r < 0)
                 return log_error_errno(r, "Cannot create '%s': %m", debian);
@@ -159,50 +160,63 @@ int image_debian_arm_unpacked(const struct debian_arm_params *p, char **ret_tree
                 return log_error_errno(r, "Cannot create '%s/debs-arm64': %m", debian);
         if (*debs != '/')
                 return log_error_errno(-EINVAL, "The cache directory '%s' must be an absolute path (debootstrap's --cache-dir)", p->cache_dir);
+        if (mmdebstrap)
+                (void) chmod(debs, 0777);       /* the namespace's root is "others" here */
         r = find_debootstrap(debian, &prog, &dsdir);
         if (r < 0)
                 return r;
 
-        log_progress("debian arm64 image, host side: debootstrap --foreign %s from %s (log: %s)", p->release, mirror, logp);
-        image_rm_rf(tmp);
-        _cleanup_cmd_ struct cmd *c = cmd_new(prog);
-        if (dsdir)
+        log_progress("debian arm64 image, host side: debootstrap --foreign %s from %s%s (log: %s)", p->release, mirror,
+                     mmdebstrap ? " in mmdebstrap's user namespace" : "", logp);
+        _cleanup_free_ char *target = NULL;
+        r = image_tree_dir(tmp, mmdebstrap, &target);
+        if (r < 0)
+                return r;
+        _cleanup_cmd_ struct cmd *c = cmd_new(mmdebstrap ? mmdebstrap : prog);
+        if (mmdebstrap) {
+                cmd_args(c, (const char *const[]) { "--unshare-helper", "env", "container=lxc", NULL });
+                if (dsdir)
+                        cmd_argf(c, "DEBOOTSTRAP_DIR=%s", dsdir);
+                cmd_arg(c, prog);
+        } else if (dsdir)
                 cmd_setenv(c, "DEBOOTSTRAP_DIR", dsdir);
         cmd_args(c, (const char *const[]) { "--foreign", "--arch=arm64", "--variant=minbase", NULL });
         cmd_argf(c, "--include=%s", packages);
         /* downloads kept across recipes and package lists (absolute path: debootstrap's rule) */
         cmd_argf(c, "--cache-dir=%s", debs);
-        cmd_args(c, (const char *const[]) { p->release, tmp, mirror, NULL });
+        cmd_args(c, (const char *const[]) { p->release, target, mirror, NULL });
         struct image_tool_run t = { .what = "debootstrap", .mute = chatty };
         r = image_run_logged(c, logp, &t);
         if (r != 0) {
                 /* debootstrap's own log (wget's messages) is inside the target: kept beside ours */
-                _cleanup_free_ char *inner = strf("%s/debootstrap/debootstrap.log", tmp);
-                bool kept = inner && rename(inner, dslog) == 0;
+                _cleanup_free_ char *inner = strf("%s/debootstrap/debootstrap.log", target);
+                _cleanup_free_ char *copy = inner ? read_file(inner, 1 << 20, NULL) : NULL;
+                bool kept = copy && write_file_atomic(dslog, 0644, copy, strlen(copy)) == 0;
                 t.last_error[strcspn(t.last_error, "\n")] = 0;
                 if (r > 0)
                         r = log_error_errno(-EIO, "debootstrap --foreign (arm64) failed: %s (log: %s%s%s)",
                                             *t.last_error ? t.last_error : "no message", logp, kept ? " and " : "", kept ? dslog : "");
                 else
                         r = log_error_errno(r, "Cannot run %s: %m", prog);
-                image_rm_rf(tmp);
+                image_rm_rf_unshared(tmp, mmdebstrap);
                 return r;
         }
 
         /* what the node's first boot needs: the second stage and every package */
-        _cleanup_free_ char *second = strf("%s/debootstrap/debootstrap", tmp), *archives = strf("%s/var/cache/apt/archives", tmp);
+        _cleanup_free_ char *second = strf("%s/debootstrap/debootstrap", target), *archives = strf("%s/var/cache/apt/archives", target);
         if (!second || !archives) {
-                image_rm_rf(tmp);
+                image_rm_rf_unshared(tmp, mmdebstrap);
                 return log_error_errno(-ENOMEM, "Out of memory");
         }
-        size_t n = count_debs(archives);
+        size_t n = image_count_debs(archives);
         if (access(second, X_OK) < 0 || n == 0) {
-                image_rm_rf(tmp);
-                return log_error_errno(-EIO, "debootstrap --foreign left no second stage or no packages in '%s' (log: %s)", tmp, logp);
+                image_rm_rf_unshared(tmp, mmdebstrap);
+                return log_error_errno(-EIO, "debootstrap --foreign left no second stage or no packages in '%s' (log: %s)", target, logp);
         }
-        if (rename(tmp, tree) < 0) {
-                r = log_error_errno(-errno, "Cannot rename '%s' to '%s': %m", tmp, tree);
-                image_rm_rf(tmp);
+        image_rm_rf_unshared(dir, mmdebstrap);
+        if (rename(tmp, dir) < 0) {
+                r = log_error_errno(-errno, "Cannot rename '%s' to '%s': %m", tmp, dir);
+                image_rm_rf_unshared(tmp, mmdebstrap);
                 return r;
         }
         (void) unlink(dslog);

@@ -29,6 +29,7 @@
 #include "fame-config.h"
 #include "image.h"
 #include "image-debian.h"
+#include "image-debian-arm.h"
 #include "image-internal.h"
 #include "log.h"
 #include "macro.h"
@@ -44,18 +45,6 @@ static const char *const base_packages[] = {
         "systemd", "systemd-sysv", "udev", "dbus", "kmod", "iproute2", "iputils-ping", "procps", "less",
         "netbase", "openssh-server", "openssh-client", "qemu-guest-agent", "sudo", "linux-image-amd64",
         "gcc", "libc6-dev", "make", "pkg-config", "libjson-c5", NULL,
-};
-
-/* Not needed in a VM node: documentation and drivers for hardware QEMU does not emulate. */
-static const char *const dpkg_excludes[] = {
-        "/usr/share/doc/*", "/usr/share/man/*", "/usr/share/info/*", "/usr/share/locale/*",
-        "/lib/modules/*/kernel/sound/*", "/lib/modules/*/kernel/drivers/gpu/*",
-        "/lib/modules/*/kernel/drivers/media/*", "/lib/modules/*/kernel/drivers/net/wireless/*",
-        "/lib/modules/*/kernel/drivers/net/ethernet/*", "/lib/modules/*/kernel/drivers/infiniband/*",
-        "/lib/modules/*/kernel/drivers/staging/*", "/lib/modules/*/kernel/drivers/bluetooth/*",
-        "/lib/modules/*/kernel/drivers/isdn/*", "/lib/modules/*/kernel/drivers/iio/*",
-        "/lib/modules/*/kernel/drivers/mtd/*", "/lib/modules/*/kernel/drivers/nfc/*",
-        "/lib/modules/*/kernel/net/wireless/*", "/lib/modules/*/kernel/net/bluetooth/*", NULL,
 };
 
 /* ---- small file helpers ----------------------------------------------------------------- */
@@ -115,24 +104,6 @@ static int hash_file(struct hash128 *h, const char *path) {
                 return -errno;
         hash128_str(h, path);
         return hash128_fd(h, fd, NULL);
-}
-
-/* A program from $PATH, else /usr/sbin or /sbin (mke2fs lives there; users' PATH may lack it). */
-static char *find_program(const char *name) {
-        const char *path = getenv("PATH");
-        _cleanup_free_ char *dirs = NULL;
-        if (asprintf(&dirs, "%s:/usr/sbin:/sbin", path && *path ? path : "/usr/bin:/bin") < 0)
-                return NULL;
-        char *save = NULL;
-        for (char *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
-                char *p = NULL;
-                if (!*d || asprintf(&p, "%s/%s", d, name) < 0)
-                        continue;
-                if (access(p, X_OK) == 0)
-                        return p;
-                free(p);
-        }
-        return NULL;
 }
 
 /* ---- the Debian mirror apt uses ------------------------------------------------------------ */
@@ -256,19 +227,31 @@ char *image_debian_package_list(const char *kernel, const char *extra) {
         return s;
 }
 
-static int write_tree(const char *root, const struct debian_file *files) {
+/* The files of a table into root; "@TRIPLET@" in a file's content becomes triplet
+ * ("x86_64-linux-gnu", "aarch64-linux-gnu"). */
+static int write_tree(const char *root, const struct debian_file *files, const char *triplet) {
         for (const struct debian_file *f = files; f->path; f++) {
                 char path[PATH_MAX];
                 int r;
                 snprintf(path, sizeof path, "%s/%s", root, f->path);
-                r = f->target ? make_symlink(path, f->target) : write_file(path, f->mode, f->content, strlen(f->content));
+                if (f->target) {
+                        r = make_symlink(path, f->target);
+                        if (r < 0)
+                                return log_error_errno(r, "Cannot write '%s': %m", path);
+                        continue;
+                }
+                _cleanup_free_ char *text = strdup(f->content);
+                for (char *at; text && (at = strstr(text, "@TRIPLET@"));) {
+                        char *t = strf("%.*s%s%s", (int) (at - text), text, triplet, at + strlen("@TRIPLET@"));
+                        free(text);
+                        text = t;
+                }
+                r = text ? write_file(path, f->mode, text, strlen(text)) : -ENOMEM;
                 if (r < 0)
                         return log_error_errno(r, "Cannot write '%s': %m", path);
         }
         return 0;
 }
-
-static void remove_tree(const char *path, const char *mmdebstrap);
 
 static int stage1(const struct debian_params *p, const char *mirror, const char *packages, const char *key,
                   const char *mmdebstrap, char **ret_tree) {
@@ -292,7 +275,7 @@ static int stage1(const struct debian_params *p, const char *mirror, const char 
         if (r < 0)
                 return log_error_errno(r, "Cannot create '%s': %m", debs);
         image_rm_rf(setup);
-        r = write_tree(setup, debian_setup_files);
+        r = write_tree(setup, debian_setup_files, "x86_64-linux-gnu");
         if (r < 0)
                 goto out;
         {
@@ -312,8 +295,8 @@ static int stage1(const struct debian_params *p, const char *mirror, const char 
         cmd_arg(c, "--variant=apt");
         cmd_arg(c, "--format=directory");
         cmd_arg(c, "--aptopt=APT::Install-Recommends \"false\"");
-        for (size_t i = 0; dpkg_excludes[i]; i++)
-                cmd_argf(c, "--dpkgopt=path-exclude=%s", dpkg_excludes[i]);
+        for (size_t i = 0; debian_dpkg_excludes[i]; i++)
+                cmd_argf(c, "--dpkgopt=path-exclude=%s", debian_dpkg_excludes[i]);
         cmd_arg(c, "--dpkgopt=path-include=/usr/share/doc/*/copyright");
         cmd_argf(c, "--include=%s", packages);
         /* mmdebstrap splits a hook's text into words (Perl's shellwords), so the paths are
@@ -340,12 +323,12 @@ static int stage1(const struct debian_params *p, const char *mirror, const char 
                                                     *t.last_error ? t.last_error : "no message", logp);
                 } else
                         r = log_error_errno(r, "Cannot run %s: %m", mmdebstrap);
-                remove_tree(tmp, mmdebstrap);
+                image_rm_rf_unshared(tmp, mmdebstrap);
                 goto out;
         }
         if (rename(tmp, tree) < 0) {
                 r = log_error_errno(-errno, "Cannot rename '%s' to '%s': %m", tmp, tree);
-                remove_tree(tmp, mmdebstrap);
+                image_rm_rf_unshared(tmp, mmdebstrap);
                 goto out;
         }
         *ret_tree = TAKE_PTR(tree);
@@ -358,6 +341,7 @@ out:
 /* ---- stage 2: FAM/E's files, kernel, ext4, qcow2 --------------------------------------------- */
 
 struct payload {
+        const char *triplet;            /* "x86_64-linux-gnu", "aarch64-linux-gnu": the node's */
         char *fame_static, *libfame, *include_dir;
         struct image_lfs_files lfs;     /* fame-lfs and the preloaded libraries */
 };
@@ -378,9 +362,9 @@ static const char *preloaded_path(const struct payload *pl, size_t i) {
 
 /* libfame.so and the headers next to the node binary: a build tree (BUILD/fame-static,
  * BUILD/lib/, the source's include/) or an installation (PREFIX/LIBEXECDIR/fame/fame-static). */
-static int find_payload(const char *fame_static, struct payload *ret) {
+static int find_payload(const char *fame_static, bool arm, struct payload *ret) {
         _cleanup_free_ char *dir = path_dirname(fame_static);
-        struct payload pl = { 0 };
+        struct payload pl = { .triplet = arm ? "aarch64-linux-gnu" : "x86_64-linux-gnu" };
         if (!dir)
                 return log_error_errno(-ENOMEM, "Out of memory");
         pl.fame_static = strdup(fame_static);
@@ -403,7 +387,7 @@ static int find_payload(const char *fame_static, struct payload *ret) {
                 payload_done(&pl);
                 return r;
         }
-        int r = image_lfs_files(fame_static, true, &pl.lfs);    /* x86_64 nodes only so far */
+        int r = image_lfs_files(fame_static, !arm, &pl.lfs);
         if (r < 0) {
                 payload_done(&pl);
                 return r;
@@ -440,17 +424,17 @@ static int hash_payload(struct hash128 *h, const struct payload *pl) {
         return 0;
 }
 
-#define NODE_LIBDIR "usr/local/lib/x86_64-linux-gnu"
-
 static int add_payload(const char *root, const struct payload *pl) {
-        char a[PATH_MAX], b[PATH_MAX];
+        char a[PATH_MAX], b[PATH_MAX], libdir[64];
         int r;
+
+        snprintf(libdir, sizeof libdir, "usr/local/lib/%s", pl->triplet);
 
         snprintf(a, sizeof a, "%s/usr/local/bin/fame", root);
         r = copy_file(pl->fame_static, a, 0755);
         if (r < 0)
                 return log_error_errno(r, "Cannot copy '%s' to '%s': %m", pl->fame_static, a);
-        snprintf(a, sizeof a, "%s/" NODE_LIBDIR "/%s", root, FAME_LIBFAME_FILE);
+        snprintf(a, sizeof a, "%s/%s/%s", root, libdir, FAME_LIBFAME_FILE);
         r = copy_file(pl->libfame, a, 0644);
         if (r < 0)
                 return log_error_errno(r, "Cannot copy '%s' to '%s': %m", pl->libfame, a);
@@ -459,14 +443,14 @@ static int add_payload(const char *root, const struct payload *pl) {
         if (r < 0)
                 return log_error_errno(r, "Cannot copy '%s' to '%s': %m", pl->lfs.lfs, a);
         for (size_t i = 0; i < ELEMENTSOF(preloaded); i++) {
-                snprintf(a, sizeof a, "%s/" NODE_LIBDIR "/%s", root, preloaded[i]);
+                snprintf(a, sizeof a, "%s/%s/%s", root, libdir, preloaded[i]);
                 r = copy_file(preloaded_path(pl, i), a, 0644);
                 if (r < 0)
                         return log_error_errno(r, "Cannot copy '%s' to '%s': %m", preloaded_path(pl, i), a);
         }
         static const char *const links[] = { "libfame.so.0", "libfame.so", "libfam_atomic.so", NULL };
         for (size_t i = 0; links[i]; i++) {
-                snprintf(a, sizeof a, "%s/" NODE_LIBDIR "/%s", root, links[i]);
+                snprintf(a, sizeof a, "%s/%s/%s", root, libdir, links[i]);
                 r = make_symlink(a, i == 0 ? FAME_LIBFAME_FILE : "libfame.so.0");
                 if (r < 0)
                         return log_error_errno(r, "Cannot make '%s': %m", a);
@@ -487,7 +471,7 @@ static int add_payload(const char *root, const struct payload *pl) {
                 int n = asprintf(&pc,
                                  "prefix=/usr/local\n"
                                  "includedir=${prefix}/include\n"
-                                 "libdir=${prefix}/lib/x86_64-linux-gnu\n"
+                                 "libdir=${prefix}/lib/%s\n"
                                  "\n"
                                  "Name: %s\n"
                                  "Description: %s\n"
@@ -495,15 +479,15 @@ static int add_payload(const char *root, const struct payload *pl) {
                                  "Libs: -L${libdir} -lfame\n"
                                  "Libs.private: -pthread\n"
                                  "Cflags: -I${includedir}/fame\n",
-                                 pcs[i][0], pcs[i][1], FAME_VERSION);
+                                 pl->triplet, pcs[i][0], pcs[i][1], FAME_VERSION);
                 if (n < 0)
                         return log_error_errno(-ENOMEM, "Out of memory");
-                snprintf(a, sizeof a, "%s/" NODE_LIBDIR "/pkgconfig/%s.pc", root, pcs[i][0]);
+                snprintf(a, sizeof a, "%s/%s/pkgconfig/%s.pc", root, libdir, pcs[i][0]);
                 r = write_file(a, 0644, pc, (size_t) n);
                 if (r < 0)
                         return log_error_errno(r, "Cannot write '%s': %m", a);
         }
-        return write_tree(root, debian_files);
+        return write_tree(root, debian_files, pl->triplet);
 }
 
 /* Identity files of the base: empty, so that no two nodes share them (fame-setup fills them). */
@@ -526,11 +510,13 @@ static int neutralise(const char *root) {
                 { "etc/resolv.conf", 0644, "# FAM/E nodes have no DNS: node names and torms are in /etc/hosts\n", NULL },
                 { NULL, 0, NULL, NULL }
         };
-        return write_tree(root, id);
+        return write_tree(root, id, "");
 }
 
-/* /boot/vmlinuz-RELEASE and /boot/initrd.img-RELEASE of the root: exactly one kernel. */
-static int take_kernel(const char *root, const char *outdir, char **ret_release) {
+/* /boot/vmlinuz-RELEASE and /boot/initrd.img-RELEASE of the root: exactly one kernel.  An x86_64
+ * bzImage becomes the ELF inside it (faster to boot under TCG); an arm64 vmlinuz is already the
+ * uncompressed Image QEMU boots. */
+static int take_kernel(const char *root, const char *outdir, bool arm, char **ret_release) {
         char pattern[PATH_MAX], vmlinux[PATH_MAX], initrd_src[PATH_MAX], initrd[PATH_MAX];
         glob_t g = { 0 };
         int r;
@@ -539,14 +525,17 @@ static int take_kernel(const char *root, const char *outdir, char **ret_release)
         if (glob(pattern, 0, NULL, &g) != 0 || g.gl_pathc != 1) {
                 size_t n = g.gl_pathc;
                 globfree(&g);
-                return log_error_errno(-ENOENT, "The Debian root has %zu kernels in /boot (expected 1: package linux-image-amd64)", n);
+                return log_error_errno(-ENOENT, "The Debian root has %zu kernels in /boot (expected 1: package linux-image-%s)", n,
+                                       arm ? "arm64" : "amd64");
         }
         const char *rel = strrchr(g.gl_pathv[0], '/') + strlen("/vmlinuz-");
         *ret_release = strdup(rel);
         snprintf(vmlinux, sizeof vmlinux, "%s/vmlinux", outdir);
         snprintf(initrd_src, sizeof initrd_src, "%s/boot/initrd.img-%s", root, rel);
         snprintf(initrd, sizeof initrd, "%s/initrd.img", outdir);
-        r = image_extract_vmlinux(g.gl_pathv[0], vmlinux);
+        r = arm ? copy_file(g.gl_pathv[0], vmlinux, 0644) : image_extract_vmlinux(g.gl_pathv[0], vmlinux);
+        if (r < 0 && arm)
+                log_error_errno(r, "Cannot copy the kernel '%s': %m", g.gl_pathv[0]);
         globfree(&g);
         if (r < 0)
                 return r;
@@ -559,10 +548,11 @@ static int take_kernel(const char *root, const char *outdir, char **ret_release)
 /* As root (or the root of mmdebstrap's user namespace): the work of stage 2 in tmp, whose
  * payload/ holds FAM/E's files (fame, libfame, include/).  Makes tmp/{vmlinux, initrd.img,
  * base.qcow2, release}.  Tool output goes to log_path. */
-int image_debian_populate(const char *tree, const char *tmp, uint64_t disk_size, const char *log_path) {
-        _cleanup_free_ char *root = NULL, *raw = NULL, *qcow = NULL, *release = NULL, *cp = find_program("cp"),
-                            *mke2fs = find_program("mke2fs"), *qemu_img = find_program("qemu-img");
-        struct payload pl = { 0 };
+int image_debian_populate(const char *tree, const char *tmp, uint64_t disk_size, const char *arch, const char *log_path) {
+        _cleanup_free_ char *root = NULL, *raw = NULL, *qcow = NULL, *release = NULL, *cp = image_find_program("cp"),
+                            *mke2fs = image_find_program("mke2fs"), *qemu_img = image_find_program("qemu-img");
+        bool arm = arch && strcmp(arch, "aarch64") == 0;
+        struct payload pl = { .triplet = arm ? "aarch64-linux-gnu" : "x86_64-linux-gnu" };
         int r;
 
         if (!cp || !mke2fs || !qemu_img)
@@ -588,7 +578,7 @@ int image_debian_populate(const char *tree, const char *tmp, uint64_t disk_size,
         if (r >= 0)
                 r = add_payload(root, &pl);
         if (r >= 0)
-                r = take_kernel(root, tmp, &release);
+                r = take_kernel(root, tmp, arm, &release);
         payload_done(&pl);
         if (r < 0)
                 return r;
@@ -619,20 +609,6 @@ int image_debian_populate(const char *tree, const char *tmp, uint64_t disk_size,
         snprintf(path, sizeof path, "%s/release", tmp);
         r = write_file(path, 0644, release, strlen(release));
         return r < 0 ? log_error_errno(r, "Cannot write '%s': %m", path) : 0;
-}
-
-/* Removes a tree that may hold files of mmdebstrap's user namespace (built without root):
- * their contents from inside it, then what is left from outside. */
-static void remove_tree(const char *path, const char *mmdebstrap) {
-        if (geteuid() != 0 && mmdebstrap && access(path, F_OK) == 0) {
-                _cleanup_cmd_ struct cmd *c = cmd_new(mmdebstrap);
-                cmd_args(c, (const char *const[]) { "--unshare-helper", "rm", "-rf", path, NULL });
-                cmd_map_fd(c, 0, -1);
-                cmd_map_fd(c, 1, -1);
-                cmd_map_fd(c, 2, -1);
-                (void) cmd_run(c, NULL);
-        }
-        image_rm_rf(path);
 }
 
 static int copy_payload(const struct payload *pl, const char *tmp) {
@@ -669,7 +645,7 @@ static int stage2(const struct debian_params *p, const char *tree, const struct 
         if (asprintf(&tmp, "%s/.debian-%s.%d", images, key, (int) getpid()) < 0 || asprintf(&payload, "%s/payload", tmp) < 0 ||
             asprintf(&logp, "%s/debian-%s.log", images, key) < 0)
                 return log_error_errno(-ENOMEM, "Out of memory");
-        remove_tree(tmp, mmdebstrap);
+        image_rm_rf_unshared(tmp, mmdebstrap);
         r = mkdir_p(tmp, 0755);
         if (r < 0)
                 return log_error_errno(r, "Cannot create '%s': %m", tmp);
@@ -690,13 +666,19 @@ static int stage2(const struct debian_params *p, const char *tree, const struct 
         log_progress("debian image, step 2 of 2: root file system with FAM/E's node files%s",
                      unshared ? " (in mmdebstrap's user namespace)" : "");
         if (!unshared)
-                r = image_debian_populate(tree, tmp, p->disk_size, logp);
+                r = image_debian_populate(tree, tmp, p->disk_size, p->arch, logp);
         else {
                 char size[32], fame[PATH_MAX];
                 snprintf(size, sizeof size, "%" PRIu64, p->disk_size);
-                snprintf(fame, sizeof fame, "%s/fame", payload);
+                /* the node binary when it is the host's architecture, else this very program */
+                if (p->arch && strcmp(p->arch, "aarch64") == 0) {
+                        ssize_t k = readlink("/proc/self/exe", fame, sizeof fame - 1);
+                        fame[k > 0 ? k : 0] = 0;
+                } else
+                        snprintf(fame, sizeof fame, "%s/fame", payload);
                 _cleanup_cmd_ struct cmd *c = cmd_new(mmdebstrap);
-                cmd_args(c, (const char *const[]) { "--unshare-helper", fame, "debug", "populate", tree, tmp, size, NULL });
+                cmd_args(c, (const char *const[]) { "--unshare-helper", fame, "debug", "populate", tree, tmp, size,
+                                                     p->arch ? p->arch : "x86_64", NULL });
                 struct image_tool_run t = { .what = "populate" };
                 r = image_run_logged(c, logp, &t);
                 if (r != 0) {
@@ -709,7 +691,7 @@ static int stage2(const struct debian_params *p, const char *tree, const struct 
                 goto out;
         image_rm_rf(payload);
         (void) chmod(tmp, 0755);
-        remove_tree(final, mmdebstrap);
+        image_rm_rf_unshared(final, mmdebstrap);
         if (rename(tmp, final) < 0) {
                 r = log_error_errno(-errno, "Cannot rename '%s' to '%s': %m", tmp, final);
                 goto out;
@@ -717,7 +699,7 @@ static int stage2(const struct debian_params *p, const char *tree, const struct 
         (void) unlink(logp);
         return 0;
 out:
-        remove_tree(tmp, mmdebstrap);
+        image_rm_rf_unshared(tmp, mmdebstrap);
         return r;
 }
 
@@ -771,30 +753,41 @@ int image_debian_ensure(const struct debian_params *p, struct image *ret) {
         if (!p->fame_static || access(p->fame_static, R_OK) < 0)
                 return log_error_errno(-ENOENT, "The node-side fame binary '%s' is missing: build it (make)",
                                        p->fame_static ? p->fame_static : "(none given)");
+        bool arm = p->arch && strcmp(p->arch, "aarch64") == 0;
+        struct debian_arm_params ap = { .cache_dir = p->cache_dir, .release = p->release, .mirror = p->mirror,
+                                        .packages = p->packages, .qemu = p->qemu_aarch64 };
         mirror = p->mirror && *p->mirror ? strdup(p->mirror) : image_debian_host_mirror(p->release, NULL);
         packages = image_debian_package_list("linux-image-amd64", p->packages);
         if (!mirror || !packages)
                 return log_error_errno(-ENOMEM, "Out of memory");
 
+        /* stage 1: for arm64 the tree an aarch64 node configured (image-debian-firstboot.c) */
+        if (arm) {
+                r = image_debian_arm_key(&ap, key1);
+                if (r < 0)
+                        return r;
+        } else {
         hash128_init(&h);
         hash128_u64(&h, DEBIAN_STAGE1_VERSION);
         hash128_str(&h, p->release);
         hash128_str(&h, mirror);
         hash128_str(&h, packages);
-        for (size_t i = 0; dpkg_excludes[i]; i++)
-                hash128_str(&h, dpkg_excludes[i]);
+        for (size_t i = 0; debian_dpkg_excludes[i]; i++)
+                hash128_str(&h, debian_dpkg_excludes[i]);
         for (const struct debian_file *f = debian_setup_files; f->path; f++) {
                 hash128_str(&h, f->path);
                 hash128_str(&h, f->content);
         }
         hash128_hex(&h, key1);
+        }
 
-        r = find_payload(p->fame_static, &pl);
+        r = find_payload(p->fame_static, arm, &pl);
         if (r < 0)
                 return r;
         hash128_init(&h);
         hash128_u64(&h, DEBIAN_STAGE2_VERSION);
         hash128_str(&h, key1);
+        hash128_str(&h, pl.triplet);
         hash128_u64(&h, p->disk_size);
         r = hash_payload(&h, &pl);
         if (r < 0)
@@ -814,9 +807,9 @@ int image_debian_ensure(const struct debian_params *p, struct image *ret) {
                 goto out;
 
         /* Building: every tool first, so that nothing starts that cannot finish. */
-        cp_prog = find_program("cp");
-        mke2fs = find_program("mke2fs");
-        qemu_img = find_program("qemu-img");
+        cp_prog = image_find_program("cp");
+        mke2fs = image_find_program("mke2fs");
+        qemu_img = image_find_program("qemu-img");
         if (!cp_prog || !mke2fs || !qemu_img) {
                 r = log_error_errno(-ENOENT, "%s not found: install %s (scripts/install-deps)",
                                     !cp_prog ? "cp" : !mke2fs ? "mke2fs" : "qemu-img",
@@ -826,8 +819,8 @@ int image_debian_ensure(const struct debian_params *p, struct image *ret) {
         char a_tree[PATH_MAX];
         snprintf(a_tree, sizeof a_tree, "%s/debian/rootfs-%s", p->cache_dir, key1);
         /* mmdebstrap: stage 1, and without root the user namespace of stage 2 too */
-        if (access(a_tree, R_OK) < 0 || geteuid() != 0) {
-                mmdebstrap = find_program("mmdebstrap");
+        if ((!arm && access(a_tree, R_OK) < 0) || geteuid() != 0) {
+                mmdebstrap = image_find_program("mmdebstrap");
                 if (!mmdebstrap) {
                         r = log_error_errno(-ENOENT, "mmdebstrap not found: install it (apt-get install mmdebstrap, or scripts/install-deps)");
                         goto out;
@@ -838,7 +831,7 @@ int image_debian_ensure(const struct debian_params *p, struct image *ret) {
                 log_error_errno(r, "Cannot create the image cache '%s': %m", images);
                 goto out;
         }
-        r = stage1(p, mirror, packages, key1, mmdebstrap, &tree);
+        r = arm ? image_debian_arm_configured(&ap, &tree) : stage1(p, mirror, packages, key1, mmdebstrap, &tree);
         if (r < 0)
                 goto out;
         r = stage2(p, tree, &pl, images, key2, final, mmdebstrap);

@@ -16,6 +16,9 @@ struct debian_file {
 extern const struct debian_file debian_files[];          /* added to every base image */
 extern const struct debian_file debian_setup_files[];    /* in the root before packages install */
 
+/* dpkg path-exclude patterns: documentation, and drivers for hardware QEMU does not emulate. */
+extern const char *const debian_dpkg_excludes[];
+
 /* What every Debian node gets, with `kernel` ("linux-image-amd64", "linux-image-arm64") and the
  * extra packages (commas or spaces) after it, comma-separated; NULL when out of memory. */
 char *image_debian_package_list(const char *kernel, const char *extra);

@@ -37,8 +37,22 @@ int image_kernel_release(const char *vmlinuz, char **ret);
 /* ---- tools (image-common.c) ------------------------------------------------------------- */
 
 struct cmd;
+/* A program from $PATH, else /usr/sbin or /sbin (mke2fs lives there; users' PATH may lack it):
+ * malloc'ed path, NULL when not found. */
+char *image_find_program(const char *name);
 /* Removes a directory tree (or a file); errors ignored. */
 void image_rm_rf(const char *path);
+/* Removes a tree that may hold files of mmdebstrap's user namespace (built without root, when
+ * mmdebstrap is its path): their contents from inside it, then what is left from outside. */
+void image_rm_rf_unshared(const char *path, const char *mmdebstrap);
+/* dir (removed first, then made) with an empty dir/root for a tree that root fills: as root,
+ * ours; without root, made by the root of mmdebstrap's user namespace (mmdebstrap: its path).
+ * *ret_root: dir/root.  Logs its errors. */
+int image_tree_dir(const char *dir, const char *mmdebstrap, char **ret_root);
+/* How many NAME.deb files dir holds. */
+size_t image_count_debs(const char *dir);
+/* s with ',' doubled, for QEMU's KEY=VALUE options; NULL when out of memory. */
+char *image_opt_escaped(const char *s);
 
 /* s as one word of an mmdebstrap special hook ('sync-in SRC DST'), which mmdebstrap splits
  * with Perl's shellwords: in single quotes, a ' as '\''.  A path with a space (cache_dir) then

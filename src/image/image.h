@@ -92,6 +92,8 @@ struct debian_params {
         const char *packages;           /* extra packages, separated by commas or spaces */
         uint64_t disk_size;             /* ext4 root size */
         const char *fame_static;        /* the node binary; libfame and headers are found next to it */
+        const char *arch;               /* the nodes': NULL or "x86_64", "aarch64" (docs/aarch64.md) */
+        const char *qemu_aarch64;       /* aarch64: qemu-system-aarch64, for the image's first boot */
 };
 
 /* Builds (with progress) or reuses the image; fills kernel, initrd, dir, base, kernel_release,
@@ -101,7 +103,7 @@ int image_debian_ensure(const struct debian_params *p, struct image *ret);
 int image_debian_load(const char *dir, struct image *ret);
 /* Stage 2's work in a prepared directory (`fame debug populate`, run in mmdebstrap's user
  * namespace when not root); tool output to log_path. */
-int image_debian_populate(const char *tree, const char *tmp, uint64_t disk_size, const char *log_path);
+int image_debian_populate(const char *tree, const char *tmp, uint64_t disk_size, const char *arch, const char *log_path);
 /* The mirror apt uses for `release` (apt_dir NULL: /etc/apt). Caller frees; NULL: no memory. */
 char *image_debian_host_mirror(const char *release, const char *apt_dir);
 

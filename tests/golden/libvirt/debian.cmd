@@ -2,3 +2,4 @@
 # sshd forwarded from the host's 127.0.0.1 — under TCG and under KVM.
 debug domain-xml --accel tcg --set kind=debian --node 2
 debug domain-xml --accel kvm --set kind=debian --node 2
+debug domain-xml --accel tcg --set kind=debian --set arch=aarch64 --node 1

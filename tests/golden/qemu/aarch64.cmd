@@ -8,5 +8,7 @@ debug qemu-args --set arch=aarch64 --set node03.arch=x86_64 --node 3 --accel kvm
 # Bad values: one line each.
 debug qemu-args --set arch=arm64
 debug qemu-args --set node02.arch=riscv64
-# What aarch64 nodes cannot be yet: one line, before anything starts.
-up --arch aarch64 --kind debian
+# A Debian aarch64 node: its overlay of the arm64 base, root on /dev/vda, the PL011 console;
+# and in a mixed Debian cluster the x86_64 node keeps the x86_64 base.
+debug qemu-args --accel tcg --set kind=debian --set arch=aarch64 --node 1
+debug qemu-args --accel tcg --set kind=debian --set node01.arch=aarch64 --node 2
