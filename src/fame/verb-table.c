@@ -274,7 +274,8 @@ static const struct verb image_verbs[] = {
 "Every rebuild of a node image (a new FAM/E, kernel or overlay) leaves the old one in the cache\n"
 "(cache_dir): about 15 MB for a diskless image, about 600 MB for a Debian one.  This removes\n"
 "every image that no cluster's plan (STATE/cluster.json of each cluster, running or not) boots\n"
-"from, the kernels only they shared, and every Debian stage-1 tree but the newest.  Package\n"
+"from, the kernels only they shared, every Debian stage-1 tree but the newest of each\n"
+"architecture, and what failed arm64 first boots left (console and disk).  Package\n"
 "downloads stay.  The next `fame up` of a cluster whose image was removed builds it again.\n"
 "With --dry-run, nothing is removed and each line says \"would remove\".\n",
                 .options = &image_prune_options,

@@ -5,7 +5,8 @@
  * ~15 MB plus a kernel shared by hard link) or CACHE/images/debian-KEY (~600 MB); the old ones
  * stay until this removes them.  Kept: the images a cluster's plan names (STATE/cluster.json),
  * the shared kernels (images/vmlinux-*) such an image links, and the newest Debian tree of stage 1
- * (CACHE/debian/rootfs-*, what the next Debian rebuild starts from).  The package downloads
+ * of each architecture (CACHE/debian/rootfs-*, rootfs-arm64-*: what the next Debian rebuild
+ * starts from).  The package downloads
  * (CACHE/debian/debs, CACHE/arch) are kept: they make rebuilds fast and do not multiply.
  */
 #include <dirent.h>
@@ -139,32 +140,47 @@ int image_prune(const char *cache_dir, char *const *used, bool dry_run, image_pr
         }
         if (d)
                 closedir(d);
-        /* Debian's stage-1 trees: the newest is what the next rebuild starts from */
+        /* Debian's stage-1 trees: the newest of each architecture (rootfs-KEY for x86_64,
+         * rootfs-arm64-KEY) is what the next rebuild starts from.  What failed arm64 first
+         * boots left to look at (firstboot-KEY.failed, with a 6 GiB sparse disk) and the
+         * unconfigured trees they started from go too. */
         d = r >= 0 ? opendir(debian) : NULL;
-        _cleanup_free_ char *newest = NULL;
-        time_t newest_t = 0;
+        char *newest[2] = { NULL, NULL };
+        time_t newest_t[2] = { 0, 0 };
         while (d && (de = readdir(d))) {
                 struct stat st;
+                int arm = strncmp(de->d_name, "rootfs-arm64-", 13) == 0;
                 _cleanup_free_ char *p = strf("%s/%s", debian, de->d_name);
                 if (strncmp(de->d_name, "rootfs-", 7) == 0 && !strchr(de->d_name, '.') && p && lstat(p, &st) == 0 &&
-                    S_ISDIR(st.st_mode) && (!newest || st.st_mtime > newest_t)) {
-                        free(newest);
-                        newest = strdup(de->d_name);
-                        newest_t = st.st_mtime;
+                    S_ISDIR(st.st_mode) && (!newest[arm] || st.st_mtime > newest_t[arm])) {
+                        free(newest[arm]);
+                        newest[arm] = strdup(de->d_name);
+                        newest_t[arm] = st.st_mtime;
                 }
         }
         if (d)
                 rewinddir(d);
         while (d && r >= 0 && (de = readdir(d))) {
-                if (strncmp(de->d_name, "rootfs-", 7) != 0 || (newest && strncmp(de->d_name, newest, strlen(newest)) == 0))
+                const char *what;
+                int arm = strncmp(de->d_name, "rootfs-arm64-", 13) == 0;
+                if (strncmp(de->d_name, "rootfs-", 7) == 0) {
+                        if (newest[arm] && strncmp(de->d_name, newest[arm], strlen(newest[arm])) == 0)
+                                continue;
+                        what = strstr(de->d_name, ".log") ? "its build log" : "Debian tree (stage 1)";
+                } else if (strncmp(de->d_name, "firstboot-", 10) == 0)
+                        what = strstr(de->d_name, ".log") ? "its build log" : "failed arm64 first boot";
+                else if (strncmp(de->d_name, "arm64-unpacked-", 15) == 0)
+                        what = strstr(de->d_name, ".log") ? "its build log" : "unconfigured arm64 tree";
+                else
                         continue;
                 _cleanup_free_ char *p = strf("%s/%s", debian, de->d_name);
                 if (p)
-                        r = prune_one(p, strstr(de->d_name, ".log") ? "its build log" : "Debian tree (stage 1)", dry_run, each,
-                                      userdata, &freed);
+                        r = prune_one(p, what, dry_run, each, userdata, &freed);
         }
         if (d)
                 closedir(d);
+        free(newest[0]);
+        free(newest[1]);
         for (size_t i = 0; i < n_kept; i++)
                 free(kept[i]);
         free(kept);

@@ -32,13 +32,22 @@ mkdir "$c/images/.tmp-123" "$c/debian/rootfs-old" "$c/debian/rootfs-new"
 echo log > "$c/debian/rootfs-old.log"
 echo deb > "$c/debian/debs/x.deb"
 touch -d '2 days ago' "$c/debian/rootfs-old"
+# arm64: its own newest tree is kept, older than the x86_64 one; a failed first boot goes
+mkdir -p "$c/debian/rootfs-arm64-old/root" "$c/debian/rootfs-arm64-new/root" "$c/debian/firstboot-ff.failed" \
+        "$c/debian/arm64-unpacked-ff/root" "$c/debian/debs-arm64"
+echo deb > "$c/debian/debs-arm64/y.deb"
+truncate -s 1G "$c/debian/firstboot-ff.failed/root.raw"
+touch -d '3 days ago' "$c/debian/rootfs-arm64-old"
+touch -d '1 day ago' "$c/debian/rootfs-arm64-new"
 printf '{"name": "c1", "kernel": "%s", "initrd": "%s"}\n' "$c/images/aaaa/vmlinux" "$c/images/aaaa/initramfs.cpio" \
         > "$tmp/state/fame/c1/cluster.json"
 printf '{"name": "c2", "image_dir": "%s", "base": "%s"}\n' "$c/images/debian-ee" "$c/images/debian-ee/base.qcow2" \
         > "$tmp/state/fame/c2/cluster.json"
 
-gone=(images/bbbb images/cccc images/vmlinux-k2 images/debian-dd images/debian-dd.log debian/rootfs-old debian/rootfs-old.log)
-kept=(images/aaaa images/vmlinux-k1 images/debian-ee images/debian-ee.log images/.tmp-123 debian/rootfs-new debian/debs/x.deb)
+gone=(images/bbbb images/cccc images/vmlinux-k2 images/debian-dd images/debian-dd.log debian/rootfs-old debian/rootfs-old.log
+      debian/rootfs-arm64-old debian/firstboot-ff.failed debian/arm64-unpacked-ff)
+kept=(images/aaaa images/vmlinux-k1 images/debian-ee images/debian-ee.log images/.tmp-123 debian/rootfs-new debian/debs/x.deb
+      debian/rootfs-arm64-new debian/debs-arm64/y.deb)
 
 "$FAME" image prune --dry-run > "$tmp/out" 2>&1 || fail "prune --dry-run: $(cat "$tmp/out")"
 for p in "${gone[@]}"; do grep -q "^would remove .* $c/$p$" "$tmp/out" || fail "--dry-run does not list $p: $(cat "$tmp/out")"; done
