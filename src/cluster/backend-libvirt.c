@@ -603,7 +603,7 @@ static pid_t lv_pid(void *data, const struct cluster_plan *p, const struct node_
                 lv->pid[n->id - 1] = 0;
                 return 0;
         }
-        _cleanup_free_ char *sock = plan_opt_escaped(n->net_sock);
+        _cleanup_free_ char *sock = qemu_opt_escaped(n->net_sock);
         _cleanup_free_ char *needle = sock ? strf("local.path=%s,", sock) : NULL;
         pid_t *cached = &lv->pid[n->id - 1];
         if (!needle)

@@ -16,6 +16,7 @@
 #include "log.h"
 #include "macro.h"
 #include "plan.h"
+#include "util.h"
 
 #define SUN_PATH_MAX 107
 
@@ -367,24 +368,6 @@ size_t plan_fw_cfg(const struct cluster_plan *p, const struct node_plan *n, stru
         return k;
 }
 
-/* s with ',' doubled, as QEMU's options (KEY=VALUE,...) want it: a path with a comma in an
- * option string would otherwise end the value there (caller frees; NULL when out of memory). */
-char *plan_opt_escaped(const char *s) {
-        size_t n = strlen(s) + 1;
-        for (const char *q = s; *q; q++)
-                n += *q == ',';
-        char *out = malloc(n), *o = out;
-        if (!out)
-                return NULL;
-        for (; *s; s++) {
-                *o++ = *s;
-                if (*s == ',')
-                        *o++ = ',';
-        }
-        *o = 0;
-        return out;
-}
-
 /* The escaped strings of one option-building function, freed together when it returns. */
 struct opt_pool {
         char *s[16];
@@ -396,7 +379,7 @@ static void opt_pool_free(struct opt_pool *pool) {
                 free(pool->s[i]);
 }
 
-/* s for an option string (plan_opt_escaped()); "" when out of memory, which QEMU then refuses */
+/* s for an option string (qemu_opt_escaped()); "" when out of memory, which QEMU then refuses */
 static const char *opt_esc(struct opt_pool *pool, const char *s) {
         if (!s)
                 return "";
@@ -404,7 +387,7 @@ static const char *opt_esc(struct opt_pool *pool, const char *s) {
                 return s;
         if (pool->n == ELEMENTSOF(pool->s))
                 return "";
-        char *e = plan_opt_escaped(s);
+        char *e = qemu_opt_escaped(s);
         if (!e)
                 return "";
         pool->s[pool->n++] = e;
@@ -469,7 +452,7 @@ void plan_share_args(const struct cluster_plan *p, struct cmd *c) {
         /* Key share: the host directory, read-only, as the 9p tag the node mounts at /share.
          * security_model=none: files keep the host's owners and modes, and QEMU (fame's user)
          * reads only what that user may read.  At 00:08.0 with either backend. */
-        _cleanup_free_ char *path = plan_opt_escaped(p->share);
+        _cleanup_free_ char *path = qemu_opt_escaped(p->share);
         cmd_arg(c, "-fsdev");
         cmd_argf(c, "local,id=share,path=%s,security_model=none,readonly=on", path ? path : "");
         cmd_arg(c, "-device");
@@ -481,8 +464,8 @@ void plan_check_args(const struct cluster_plan *p, const struct node_plan *n, bo
                 return;
         /* The checker: FAM/E's TCG plugin follows the node's accesses to the FAM (its BAR2 in the
          * node's physical address space) in the cluster's STATE/check (docs/check.md). */
-        _cleanup_free_ char *plugin = plan_opt_escaped(p->check_plugin), *fam = plan_opt_escaped(p->fam_path),
-                            *state = plan_opt_escaped(p->state_dir);
+        _cleanup_free_ char *plugin = qemu_opt_escaped(p->check_plugin), *fam = qemu_opt_escaped(p->fam_path),
+                            *state = qemu_opt_escaped(p->state_dir);
         /* QEMU 7.2 reports a RAM access's address as the RAM block's offset among QEMU's RAM
          * blocks plus the address of its region: for the FAM, BAR2 + that offset.  fame's own
          * command line makes the FAM the first RAM block (offset 0: its -object is created

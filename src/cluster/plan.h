@@ -132,8 +132,6 @@ bool plan_librarian_secret(const struct cluster_plan *p, const struct node_plan 
 #define PLAN_SECRETS_DIR "secrets"
 void plan_use_host_secret(const struct cluster_plan *p);
 /* -object/-device of the FAM (file-backed ivshmem-plain at PCI 00:10.0 of the node's root bus). */
-/* s with ',' doubled for a QEMU option string (KEY=VALUE,...); malloc'ed, NULL when out of memory */
-char *plan_opt_escaped(const char *s);
 void plan_fam_args(const struct cluster_plan *p, const struct node_plan *n, struct cmd *c);
 /* -netdev/-device of the node's two networks (user-mode at 00:06.0, private segment at 00:07.0). */
 void plan_net_args(const struct cluster_plan *p, const struct node_plan *n, struct cmd *c);

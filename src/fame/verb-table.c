@@ -263,7 +263,11 @@ static const struct verb image_verbs[] = {
 "its headers and pkg-config files; as an ext4 file system made by mke2fs -d (no loop mounts,\n"
 "no chroot) in a read-only qcow2 base image that nodes use through overlays.  The kernel and\n"
 "initrd inside it are taken out for direct boot.  Downloaded packages stay in the cache, so a\n"
-"rebuild after a FAM/E change takes seconds.  See docs/debian.md.\n",
+"rebuild after a FAM/E change takes seconds.  See docs/debian.md.\n"
+"\n"
+"Each architecture the cluster's nodes have (arch, nodeNN.arch) gets its images.  An arm64\n"
+"Debian image is configured by the first boot of one aarch64 node instead of mmdebstrap (no\n"
+"binfmt_misc; about 10 minutes under TCG, once).  See docs/aarch64.md.\n",
                 .options = &image_build_options,
         },
         {

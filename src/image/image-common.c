@@ -9,6 +9,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -173,22 +175,6 @@ size_t image_count_debs(const char *dir) {
         return n;
 }
 
-char *image_opt_escaped(const char *s) {
-        size_t n = strlen(s) + 1;
-        for (const char *q = s; *q; q++)
-                n += *q == ',';
-        char *out = malloc(n), *o = out;
-        if (!out)
-                return NULL;
-        for (; *s; s++) {
-                *o++ = *s;
-                if (*s == ',')
-                        *o++ = ',';
-        }
-        *o = 0;
-        return out;
-}
-
 /* ---- running a tool with its output in a log and its progress on the terminal ---------------- */
 
 static bool muted(const char *const *mute, const char *line) {
@@ -198,16 +184,13 @@ static bool muted(const char *const *mute, const char *line) {
         return false;
 }
 
-int image_run_logged(struct cmd *c, const char *log_path, struct image_tool_run *t) {
+int image_run_lines(struct cmd *c, int logfd, int silence_s, void (*fn)(char *line, bool last, void *userdata), void *userdata,
+                    bool *ret_silent) {
         int pfd[2];
-        /* NULL: our stderr (reopening /dev/stderr fails in a user namespace: the pipe's owner
-         * is not mapped there) */
-        _cleanup_close_ int logfd = log_path ? open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)
-                                             : fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
-        if (logfd < 0)
-                return log_error_errno(-errno, "Cannot write '%s': %m", log_path ? log_path : "stderr");
+        if (ret_silent)
+                *ret_silent = false;
         if (pipe2(pfd, O_CLOEXEC) < 0)
-                return log_error_errno(-errno, "pipe: %m");
+                return -errno;
         cmd_map_fd(c, 0, -1);
         cmd_map_fd(c, 1, pfd[1]);
         cmd_map_fd(c, 2, pfd[1]);
@@ -222,35 +205,33 @@ int image_run_logged(struct cmd *c, const char *log_path, struct image_tool_run 
         char buf[8192];
         size_t have = 0;
         for (;;) {
-                ssize_t k = read(pfd[0], buf + have, sizeof buf - 1 - have);
+                struct pollfd p = { .fd = pfd[0], .events = POLLIN };
+                int k = poll(&p, 1, silence_s > 0 ? silence_s * 1000 : -1);
                 if (k < 0 && errno == EINTR)
                         continue;
-                if (k <= 0) {
+                if (k == 0) {
+                        if (ret_silent)
+                                *ret_silent = true;
+                        (void) kill(pid, SIGKILL);
+                        break;
+                }
+                ssize_t n = read(pfd[0], buf + have, sizeof buf - 1 - have);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0) {
                         if (have) {
                                 buf[have] = 0;
-                                snprintf(t->last_error, sizeof t->last_error, "%s", buf);
+                                fn(buf, true, userdata);
                         }
                         break;
                 }
-                (void) write_all(logfd, buf + have, (size_t) k);
-                have += (size_t) k;
+                (void) write_all(logfd, buf + have, (size_t) n);
+                have += (size_t) n;
                 buf[have] = 0;
                 char *line = buf, *nl;
                 while ((nl = strchr(line, '\n'))) {
                         *nl = 0;
-                        if (strncmp(line, "I: ", 3) == 0 && !muted(t->mute, line + 3))
-                                log_progress("%s: %s", t->what, line + 3);
-                        else if (strncmp(line, "E: ", 3) == 0 || (!strncmp(line, "W: ", 3) && !*t->last_error))
-                                snprintf(t->last_error, sizeof t->last_error, "%s", line + 3);
-                        if (strstr(line, "Failed to fetch") || strstr(line, "apt-get update") ||
-                            strstr(line, "Could not resolve") || strstr(line, "Connection refused") ||
-                            strstr(line, "does not have a Release file") || strstr(line, "404  Not Found"))
-                                t->mirror_failed = true;
-                        const char *ff = strstr(line, "Failed to fetch ");
-                        if (ff && !*t->mirror_error) {
-                                const char *why = strstr(ff, "  ");
-                                snprintf(t->mirror_error, sizeof t->mirror_error, "%s", why ? why + 2 : ff);
-                        }
+                        fn(line, false, userdata);
                         line = nl + 1;
                 }
                 have = strlen(line);
@@ -264,6 +245,37 @@ int image_run_logged(struct cmd *c, const char *log_path, struct image_tool_run 
                 if (errno != EINTR)
                         return -errno;
         return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static void tool_line(char *line, bool last, void *userdata) {
+        struct image_tool_run *t = userdata;
+        if (last) {
+                snprintf(t->last_error, sizeof t->last_error, "%s", line);
+                return;
+        }
+        if (strncmp(line, "I: ", 3) == 0 && !muted(t->mute, line + 3))
+                log_progress("%s: %s", t->what, line + 3);
+        else if (strncmp(line, "E: ", 3) == 0 || (!strncmp(line, "W: ", 3) && !*t->last_error))
+                snprintf(t->last_error, sizeof t->last_error, "%s", line + 3);
+        if (strstr(line, "Failed to fetch") || strstr(line, "apt-get update") ||
+            strstr(line, "Could not resolve") || strstr(line, "Connection refused") ||
+            strstr(line, "does not have a Release file") || strstr(line, "404  Not Found"))
+                t->mirror_failed = true;
+        const char *ff = strstr(line, "Failed to fetch ");
+        if (ff && !*t->mirror_error) {
+                const char *why = strstr(ff, "  ");
+                snprintf(t->mirror_error, sizeof t->mirror_error, "%s", why ? why + 2 : ff);
+        }
+}
+
+int image_run_logged(struct cmd *c, const char *log_path, struct image_tool_run *t) {
+        /* NULL: our stderr (reopening /dev/stderr fails in a user namespace: the pipe's owner
+         * is not mapped there) */
+        _cleanup_close_ int logfd = log_path ? open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)
+                                             : fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
+        if (logfd < 0)
+                return log_error_errno(-errno, "Cannot write '%s': %m", log_path ? log_path : "stderr");
+        return image_run_lines(c, logfd, 0, tool_line, t, NULL);
 }
 
 int image_run_quiet(struct cmd *c, const char *what, const char *log_path, const char *fix) {

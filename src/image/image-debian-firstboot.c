@@ -22,13 +22,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -231,7 +228,9 @@ static bool one_package(const char *msg, const char *verb) {
         return strncmp(msg, verb, n) == 0 && !strchr(msg + n, ' ');
 }
 
-static void watch_line(struct boot_watch *w, char *line) {
+static void watch_line(char *line, bool last, void *userdata) {
+        struct boot_watch *w = userdata;
+        (void) last;
         line[strcspn(line, "\r")] = 0;
         if (strncmp(line, SENTINEL, strlen(SENTINEL)) == 0)
                 snprintf(w->result, sizeof w->result, "%s", line + strlen(SENTINEL));
@@ -249,71 +248,24 @@ static void watch_line(struct boot_watch *w, char *line) {
 /* Runs the node with its console on a pipe: every line into the log, progress shown.  A
  * failure: -errno and w->why (not logged: the caller names where the console is kept). */
 static int boot(struct cmd *c, const char *logp, struct boot_watch *w) {
-        int pfd[2];
         _cleanup_close_ int logfd = open(logp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        if (logfd < 0 || pipe2(pfd, O_CLOEXEC) < 0) {
+        if (logfd < 0) {
                 snprintf(w->why, sizeof w->why, "could not start: %s: %s", logp, strerror(errno));
                 return -errno;
         }
-        cmd_map_fd(c, 0, -1);
-        cmd_map_fd(c, 1, pfd[1]);
-        cmd_map_fd(c, 2, pfd[1]);
         cmd_die_with_parent(c);
-        _cleanup_free_ char *s = cmd_to_string(c);
-        dprintf(logfd, "$ %s\n", s ? s : "?");
-        pid_t pid = cmd_run_async(c);
-        close(pfd[1]);
-        if (pid < 0) {
-                close(pfd[0]);
-                snprintf(w->why, sizeof w->why, "could not start QEMU: %s", strerror(-pid));
-                return pid;
+        bool silent;
+        int r = image_run_lines(c, logfd, SILENCE_LIMIT_S, watch_line, w, &silent);
+        if (r < 0) {
+                snprintf(w->why, sizeof w->why, "could not run QEMU: %s", strerror(-r));
+                return r;
         }
-        char buf[8192];
-        size_t have = 0;
-        bool silent = false;
-        for (;;) {
-                struct pollfd p = { .fd = pfd[0], .events = POLLIN };
-                int k = poll(&p, 1, SILENCE_LIMIT_S * 1000);
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k == 0) {
-                        silent = true;
-                        (void) kill(pid, SIGKILL);
-                        break;
-                }
-                ssize_t n = read(pfd[0], buf + have, sizeof buf - 1 - have);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n <= 0)
-                        break;
-                (void) write_all(logfd, buf + have, (size_t) n);
-                have += (size_t) n;
-                buf[have] = 0;
-                char *line = buf, *nl;
-                while ((nl = strchr(line, '\n'))) {
-                        *nl = 0;
-                        watch_line(w, line);
-                        line = nl + 1;
-                }
-                have = strlen(line);
-                memmove(buf, line, have);
-                if (have >= sizeof buf - 1)
-                        have = 0;       /* an overlong line: drop it */
-        }
-        close(pfd[0]);
-        int status;
-        while (waitpid(pid, &status, 0) < 0)
-                if (errno != EINTR) {
-                        snprintf(w->why, sizeof w->why, "waitpid: %s", strerror(errno));
-                        return -errno;
-                }
         if (silent) {
                 snprintf(w->why, sizeof w->why, "printed nothing for %d minutes and was stopped", SILENCE_LIMIT_S / 60);
                 return -ETIMEDOUT;
         }
         if (!*w->result) {
-                snprintf(w->why, sizeof w->why, "ended without a result (QEMU exit status %d%s%s)",
-                         WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
+                snprintf(w->why, sizeof w->why, "ended without a result (QEMU exit status %d%s%s)", r,
                          *w->last_error ? "; last message: " : "", w->last_error);
                 return -EIO;
         }
@@ -333,7 +285,7 @@ static struct cmd *qemu_command(const char *qemu, const char *kernel, const char
                                              "-append", "console=ttyAMA0 panic=-1 loglevel=4 rdinit=/init", NULL });
         static const char *const disks[] = { "root.raw", "tar.raw" };
         for (size_t i = 0; i < ELEMENTSOF(disks); i++) {
-                _cleanup_free_ char *path = strf("%s/%s", work, disks[i]), *esc = path ? image_opt_escaped(path) : NULL;
+                _cleanup_free_ char *path = strf("%s/%s", work, disks[i]), *esc = path ? qemu_opt_escaped(path) : NULL;
                 cmd_arg(c, "-drive");
                 cmd_argf(c, "file=%s,format=raw,if=none,id=d%zu,cache=unsafe", esc ? esc : "", i);
                 cmd_arg(c, "-device");

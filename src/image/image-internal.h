@@ -51,8 +51,6 @@ void image_rm_rf_unshared(const char *path, const char *mmdebstrap);
 int image_tree_dir(const char *dir, const char *mmdebstrap, char **ret_root);
 /* How many NAME.deb files dir holds. */
 size_t image_count_debs(const char *dir);
-/* s with ',' doubled, for QEMU's KEY=VALUE options; NULL when out of memory. */
-char *image_opt_escaped(const char *s);
 
 /* s as one word of an mmdebstrap special hook ('sync-in SRC DST'), which mmdebstrap splits
  * with Perl's shellwords: in single quotes, a ' as '\''.  A path with a space (cache_dir) then
@@ -69,6 +67,12 @@ struct image_tool_run {
         char mirror_error[512];         /* why apt could not fetch, from its first "Failed to fetch" */
         bool mirror_failed;
 };
+/* Runs c with its stdout and stderr on a pipe: every byte into logfd (after a "$ COMMAND" line),
+ * each line (without its newline) to fn, and the rest of the output without a newline with last
+ * true.  silence_s > 0: the program is killed after that long without output (*ret_silent).
+ * The exit status (128 + signal), or -errno when it did not run.  Logs nothing. */
+int image_run_lines(struct cmd *c, int logfd, int silence_s, void (*fn)(char *line, bool last, void *userdata), void *userdata,
+                    bool *ret_silent);
 /* Runs c with stdout and stderr into log_path (NULL: our stderr); lines starting "I: " are
  * shown as progress.  The tool's exit status (128 + signal), or -errno when it did not run. */
 int image_run_logged(struct cmd *c, const char *log_path, struct image_tool_run *t);

@@ -313,3 +313,19 @@ void stop_signals_setup(volatile sig_atomic_t *flag, sigset_t *ret_orig) {
         sigaction(SIGINT, &sa, NULL);
         signal(SIGPIPE, SIG_IGN);
 }
+
+char *qemu_opt_escaped(const char *s) {
+        size_t n = strlen(s) + 1;
+        for (const char *q = s; *q; q++)
+                n += *q == ',';
+        char *out = malloc(n), *o = out;
+        if (!out)
+                return NULL;
+        for (; *s; s++) {
+                *o++ = *s;
+                if (*s == ',')
+                        *o++ = ',';
+        }
+        *o = 0;
+        return out;
+}

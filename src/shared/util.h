@@ -39,6 +39,9 @@ double now_seconds(void);
 
 /* A formatted string (malloc'ed), or NULL when out of memory. */
 char *strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* s with ',' doubled, as QEMU's options (KEY=VALUE,...) want it: a path with a comma in an
+ * option string would otherwise end the value there (caller frees; NULL when out of memory). */
+char *qemu_opt_escaped(const char *s);
 char *vstrf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 /* Replaces *ret (when ret is not NULL) by a formatted message, for ret_error outputs; returns 0. */
 int set_message(char **ret, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -8,12 +8,7 @@
 # across down/up, a node whose arch changed refused in one line, and --reset to two arm64 nodes.
 . "$(dirname "$0")/lib.sh"
 
-if [ "$(id -u)" -ne 0 ] && ! grep -q "^$(id -un):" /etc/subuid 2>/dev/null; then
-        echo "SKIP: without root, building Debian images needs an /etc/subuid entry for $(id -un) (see docs/debian.md)"
-        trap - EXIT
-        rm -rf "$work"
-        exit 77
-fi
+skip_without_debian_builds
 
 step "fame image build --kind debian --set arch=aarch64"
 t0=$(date +%s)

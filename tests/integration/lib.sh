@@ -54,6 +54,17 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# Debian images are built as root, or without root in mmdebstrap's user namespace, which needs
+# an /etc/subuid entry: skips the whole test (77) otherwise.
+skip_without_debian_builds() {
+        if [ "$(id -u)" -ne 0 ] && ! grep -q "^$(id -un):" /etc/subuid 2>/dev/null; then
+                echo "SKIP: without root, building Debian images needs an /etc/subuid entry for $(id -un) (see docs/debian.md)"
+                trap - EXIT
+                rm -rf "$work"
+                exit 77
+        fi
+}
+
 # run CMD...: runs fame with stdout/stderr in $out/$err and the status in $rc.
 out="$work/out" err="$work/err"
 run() {
