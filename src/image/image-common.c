@@ -139,7 +139,7 @@ void image_rm_rf_unshared(const char *path, const char *mmdebstrap) {
 /* In `dir` (made here, empty), the directory dir/root for a tree root fills: as root, ours; without
  * root, made by the root of mmdebstrap's user namespace in a dir open to it, so that the tree's
  * top directory is that root's and its owners stay root's.  Logs its errors. */
-int image_tree_dir(const char *dir, const char *mmdebstrap, char **ret_root) {
+int image_tree_dir(const char *dir, const char *mmdebstrap, const char *log_path, char **ret_root) {
         _cleanup_free_ char *root = strf("%s/root", dir);
         if (!root)
                 return log_error_errno(-ENOMEM, "Out of memory");
@@ -154,7 +154,7 @@ int image_tree_dir(const char *dir, const char *mmdebstrap, char **ret_root) {
         else {
                 _cleanup_cmd_ struct cmd *c = cmd_new(mmdebstrap);
                 cmd_args(c, (const char *const[]) { "--unshare-helper", "mkdir", "-m", "0755", root, NULL });
-                r = image_run_quiet(c, "mkdir in mmdebstrap's user namespace", NULL, "is this user in /etc/subuid?");
+                r = image_run_quiet(c, "mkdir in mmdebstrap's user namespace", log_path, "is this user in /etc/subuid?");
         }
         if (r < 0)
                 return r;

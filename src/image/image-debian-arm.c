@@ -169,7 +169,7 @@ int image_debian_arm_unpacked(const struct debian_arm_params *p, char **ret_tree
         log_progress("debian arm64 image, host side: debootstrap --foreign %s from %s%s (log: %s)", p->release, mirror,
                      mmdebstrap ? " in mmdebstrap's user namespace" : "", logp);
         _cleanup_free_ char *target = NULL;
-        r = image_tree_dir(tmp, mmdebstrap, &target);
+        r = image_tree_dir(tmp, mmdebstrap, logp, &target);
         if (r < 0)
                 return r;
         _cleanup_cmd_ struct cmd *c = cmd_new(mmdebstrap ? mmdebstrap : prog);
@@ -219,6 +219,7 @@ int image_debian_arm_unpacked(const struct debian_arm_params *p, char **ret_tree
                 image_rm_rf_unshared(tmp, mmdebstrap);
                 return r;
         }
+        (void) chmod(dir, 0755);        /* was open to the namespace's root */
         (void) unlink(dslog);
         log_progress("debian arm64 image, host side: %zu packages downloaded, the Essential set unpacked in %s", n, tree);
         *ret_tree = TAKE_PTR(tree);

@@ -397,7 +397,7 @@ int image_debian_arm_configured(const struct debian_arm_params *p, char **ret_tr
                      (long long) (time(NULL) - t0));
 
         _cleanup_free_ char *target = NULL;
-        r = image_tree_dir(tmp_tree, mmdebstrap, &target);
+        r = image_tree_dir(tmp_tree, mmdebstrap, logp, &target);
         if (r < 0)
                 goto out;
         {
@@ -411,6 +411,8 @@ int image_debian_arm_configured(const struct debian_arm_params *p, char **ret_tr
                 image_rm_rf_unshared(dir, mmdebstrap);
                 if (rename(tmp_tree, dir) < 0)
                         r = log_error_errno(-errno, "Cannot rename '%s' to '%s': %m", tmp_tree, dir);
+                else
+                        (void) chmod(dir, 0755);        /* was open to the namespace's root */
         }
         if (r < 0) {
                 image_rm_rf_unshared(tmp_tree, mmdebstrap);

@@ -46,9 +46,9 @@ void image_rm_rf(const char *path);
  * mmdebstrap is its path): their contents from inside it, then what is left from outside. */
 void image_rm_rf_unshared(const char *path, const char *mmdebstrap);
 /* dir (removed first, then made) with an empty dir/root for a tree that root fills: as root,
- * ours; without root, made by the root of mmdebstrap's user namespace (mmdebstrap: its path).
- * *ret_root: dir/root.  Logs its errors. */
-int image_tree_dir(const char *dir, const char *mmdebstrap, char **ret_root);
+ * ours; without root, made by the root of mmdebstrap's user namespace (mmdebstrap: its path;
+ * its output into log_path).  *ret_root: dir/root.  Logs its errors. */
+int image_tree_dir(const char *dir, const char *mmdebstrap, const char *log_path, char **ret_root);
 /* How many NAME.deb files dir holds. */
 size_t image_count_debs(const char *dir);
 
