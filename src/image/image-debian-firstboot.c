@@ -334,7 +334,7 @@ int image_debian_arm_configured(const struct debian_arm_params *p, char **ret_tr
                             *work = strf("%s/.firstboot-%s.%d", debian ? debian : "", key, (int) getpid()),
                             *failed = strf("%s/firstboot-%s.failed", debian ? debian : "", key),
                             *logp = strf("%s/firstboot-%s.log", debian ? debian : "", key),
-                            *console = NULL, *initrd = NULL, *kernel = NULL, *tmp_tree = NULL, *vdb = NULL,
+                            *console = NULL, *initrd = NULL, *kernel = NULL, *tmp_tree = NULL, *vdb = NULL, *target = NULL,
                             *mmdebstrap = geteuid() == 0 ? NULL : image_find_program("mmdebstrap");
         if (!debian || !dir || !tree || !work || !failed || !logp)
                 return log_error_errno(-ENOMEM, "Out of memory");
@@ -396,7 +396,6 @@ int image_debian_arm_configured(const struct debian_arm_params *p, char **ret_tr
         log_progress("debian arm64 image, first boot: %zu packages configured in %lld s; unpacking the root (tar)", w.configured,
                      (long long) (time(NULL) - t0));
 
-        _cleanup_free_ char *target = NULL;
         r = image_tree_dir(tmp_tree, mmdebstrap, logp, &target);
         if (r < 0)
                 goto out;
