@@ -63,16 +63,19 @@ int fam_ensure(const struct fame_config *c) {
         return 0;
 }
 
-/* program_node_binary(), or NULL after one error line. */
-static char *require_node_binary(void) {
-        char *bin = program_node_binary();
-        if (!bin)
+/* The node-side fame of arch's nodes (program_node_binary(), program_node_binary_aarch64()),
+ * or NULL after one error line. */
+static char *require_node_binary(enum fame_arch arch) {
+        char *bin = arch == FAME_ARCH_AARCH64 ? program_node_binary_aarch64() : program_node_binary();
+        if (!bin && arch == FAME_ARCH_AARCH64)
+                log_error("Cannot find the aarch64 node binary (build-aarch64/fame-static beside this fame's build directory); build it with 'make' or set FAME_NODE_BINARY_AARCH64");
+        else if (!bin)
                 log_error("Cannot find the node-side fame binary (fame-static next to fame); rebuild with 'make' or set FAME_NODE_BINARY");
         return bin;
 }
 
 static int ensure_image(const struct fame_config *c, const char *const *adds, struct image *img) {
-        _cleanup_free_ char *bin = require_node_binary();
+        _cleanup_free_ char *bin = require_node_binary(FAME_ARCH_X86_64);
         if (!bin)
                 return -ENOENT;
         struct image_params p = {
@@ -88,9 +91,9 @@ static int ensure_image(const struct fame_config *c, const char *const *adds, st
 /* The diskless image of aarch64 nodes: Debian's arm64 packages and FAM/E's cross-built node
  * programs (docs/aarch64.md). */
 static int ensure_image_aarch64(const struct fame_config *c, const char *const *adds, struct image *img) {
-        _cleanup_free_ char *bin = program_node_binary_aarch64(), *root = NULL;
+        _cleanup_free_ char *bin = require_node_binary(FAME_ARCH_AARCH64), *root = NULL;
         if (!bin)
-                return log_error_errno(-ENOENT, "Cannot find the aarch64 node binary (build-aarch64/fame-static beside this fame's build directory); build it with 'make' or set FAME_NODE_BINARY_AARCH64");
+                return -ENOENT;
         int r = image_arch_root(c->cache_dir, "aarch64", &root);
         if (r < 0)
                 return r;
@@ -108,11 +111,9 @@ static int ensure_image_aarch64(const struct fame_config *c, const char *const *
 /* The Debian image of arch's nodes; aarch64 ones are configured by an aarch64 node on their
  * first build (docs/aarch64.md). */
 static int ensure_debian_image(const struct fame_config *c, enum fame_arch arch, struct image *img) {
-        bool arm = arch == FAME_ARCH_AARCH64;
-        _cleanup_free_ char *bin = arm ? program_node_binary_aarch64() : require_node_binary();
+        _cleanup_free_ char *bin = require_node_binary(arch);
         if (!bin)
-                return arm ? log_error_errno(-ENOENT, "Cannot find the aarch64 node binary (build-aarch64/fame-static beside this fame's build directory); build it with 'make' or set FAME_NODE_BINARY_AARCH64")
-                           : -ENOENT;
+                return -ENOENT;
         struct debian_params p = {
                 .cache_dir = c->cache_dir,
                 .release = c->release,

@@ -253,6 +253,23 @@ static int write_tree(const char *root, const struct debian_file *files, const c
         return 0;
 }
 
+/* KEY1 of x86_64 images: release, mirror, packages and the recipe (mmdebstrap's options). */
+static void stage1_key(const char *release, const char *mirror, const char *packages, char key1[33]) {
+        struct hash128 h;
+        hash128_init(&h);
+        hash128_u64(&h, DEBIAN_STAGE1_VERSION);
+        hash128_str(&h, release);
+        hash128_str(&h, mirror);
+        hash128_str(&h, packages);
+        for (size_t i = 0; debian_dpkg_excludes[i]; i++)
+                hash128_str(&h, debian_dpkg_excludes[i]);
+        for (const struct debian_file *f = debian_setup_files; f->path; f++) {
+                hash128_str(&h, f->path);
+                hash128_str(&h, f->content);
+        }
+        hash128_hex(&h, key1);
+}
+
 static int stage1(const struct debian_params *p, const char *mirror, const char *packages, const char *key,
                   const char *mmdebstrap, char **ret_tree) {
         _cleanup_free_ char *dir = NULL, *tree = NULL, *tmp = NULL, *setup = NULL, *debs = NULL, *logp = NULL,
@@ -766,20 +783,8 @@ int image_debian_ensure(const struct debian_params *p, struct image *ret) {
                 r = image_debian_arm_key(&ap, key1);
                 if (r < 0)
                         return r;
-        } else {
-        hash128_init(&h);
-        hash128_u64(&h, DEBIAN_STAGE1_VERSION);
-        hash128_str(&h, p->release);
-        hash128_str(&h, mirror);
-        hash128_str(&h, packages);
-        for (size_t i = 0; debian_dpkg_excludes[i]; i++)
-                hash128_str(&h, debian_dpkg_excludes[i]);
-        for (const struct debian_file *f = debian_setup_files; f->path; f++) {
-                hash128_str(&h, f->path);
-                hash128_str(&h, f->content);
-        }
-        hash128_hex(&h, key1);
-        }
+        } else
+                stage1_key(p->release, mirror, packages, key1);
 
         r = find_payload(p->fame_static, arm, &pl);
         if (r < 0)
